@@ -1,0 +1,307 @@
+/*
+ * dlock.h - distributed locks on Redis-compatible servers.
+ *
+ * The one public header of libdlock. Every symbol is prefixed dlock_ /
+ * DLOCK_. All handles are opaque; every *_new has a *_free that accepts NULL.
+ *
+ * Threads: a dlock_client, and every dlock_lock acquired through it, is used
+ * by one thread at a time (like a hiredis context). Different clients may be
+ * used from different threads freely. The optional keepalive thread
+ * (dlock_keepalive_start) owns its own connections and never touches the
+ * caller's; the functions documented as "any thread" below may be called
+ * while it runs.
+ *
+ * Time: every duration is in milliseconds (int64_t). Lease validity is
+ * tracked with CLOCK_MONOTONIC; wall-clock times are only reported.
+ *
+ * Errors: fallible calls return an int from the DLOCK_ERRNO_MAP table
+ * (DLOCK_OK == 0, errors are negative). dlock_strerror() describes the code;
+ * dlock_client_errstr() says what exactly failed in the client's last call.
+ */
+#ifndef DLOCK_H
+#define DLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(DLOCK_BUILDING)
+#define DLOCK_API __attribute__((visibility("default")))
+#else
+#define DLOCK_API
+#endif
+
+#define DLOCK_VERSION_MAJOR 0
+#define DLOCK_VERSION_MINOR 1
+#define DLOCK_VERSION_PATCH 0
+
+/* Longest lock name accepted, in bytes. Names are NUL-terminated strings of
+ * 1..DLOCK_NAME_MAX bytes; any bytes but NUL are allowed (they travel as
+ * Redis keys, never as Lua source). */
+#define DLOCK_NAME_MAX 512
+/* Longest lease accepted: 24 days (keeps every deadline far from overflow). */
+#define DLOCK_TTL_MAX ((int64_t)24 * 24 * 3600 * 1000)
+/* Longest owner label accepted (dlock_options.owner_label), in bytes. */
+#define DLOCK_LABEL_MAX 128
+
+/* The status codes: X(name, value, description). */
+#define DLOCK_ERRNO_MAP(X)                                                          \
+    X(OK, 0, "success")                                                             \
+    X(EBUSY, -1, "lock is held by another owner")                                   \
+    X(ETIMEDOUT, -2, "deadline passed before the lock could be acquired")           \
+    X(ENOTHELD, -3, "lock is not held by this handle (expired, released or taken)") \
+    X(EINVAL, -4, "invalid argument")                                               \
+    X(EIO, -5, "cannot reach the server (connect, read or write failed or timed out)") \
+    X(ESERVER, -6, "the server answered with an error")                            \
+    X(ENOQUORUM, -7, "too few servers answered to form a majority")                 \
+    X(EUNKNOWN, -8, "outcome unknown: a lease may exist until its TTL ends")        \
+    X(ENOMEM, -9, "out of memory")                                                  \
+    X(EPROTO, -10, "unexpected reply from the server")                              \
+    X(ENOTSUP, -11, "not supported by this build or this server")
+
+typedef enum dlock_status {
+#define DLOCK_ENUM_(name, value, desc) DLOCK_##name = value,
+    DLOCK_ERRNO_MAP(DLOCK_ENUM_)
+#undef DLOCK_ENUM_
+} dlock_status;
+
+/* Description of a status code ("lock is held by another owner"). Never NULL;
+ * unknown codes give "unknown status". The string is static. */
+DLOCK_API const char *dlock_strerror(int status);
+/* Name of a status code ("DLOCK_EBUSY"). Never NULL; static string. */
+DLOCK_API const char *dlock_err_name(int status);
+/* Library version, "MAJOR.MINOR.PATCH". Static string. */
+DLOCK_API const char *dlock_version(void);
+
+typedef struct dlock_client dlock_client;
+typedef struct dlock_lock dlock_lock;
+
+/* ---- Events (metrics and logging hook) ------------------------------ */
+
+typedef enum dlock_event_type {
+    DLOCK_EV_ACQUIRED,  /* a lock was acquired (fence, attempts, wait_us set) */
+    DLOCK_EV_CONTENDED, /* an attempt found the lock held and will wait */
+    DLOCK_EV_RELEASED,  /* a lock was released */
+    DLOCK_EV_EXTENDED,  /* a lease was extended (also by keepalive) */
+    DLOCK_EV_LOST,      /* a lease was found gone or ran out while believed held */
+    DLOCK_EV_ERROR      /* a call failed with status (not EBUSY/ETIMEDOUT) */
+} dlock_event_type;
+
+typedef struct dlock_event {
+    dlock_event_type type;
+    const char *name;   /* lock name */
+    int status;         /* DLOCK_OK or the error */
+    int64_t fence;      /* fencing token, 0 when unknown or fencing is off */
+    int64_t wait_us;    /* time spent acquiring, for ACQUIRED/contended ends */
+    int attempts;       /* acquire attempts so far */
+} dlock_event;
+
+/* Called synchronously from the thread that made the call (the keepalive
+ * thread for its own extensions and losses). Must not call back into the
+ * same client. The event and its strings are valid only during the call. */
+typedef void (*dlock_event_fn)(const dlock_event *ev, void *userdata);
+
+/* ---- Options --------------------------------------------------------- */
+
+typedef enum dlock_waiting {
+    DLOCK_WAIT_PUSH = 0, /* waiters queue and are woken by the release (default) */
+    DLOCK_WAIT_POLL = 1  /* the seed's design: retry with exponential backoff */
+} dlock_waiting;
+
+typedef struct dlock_options {
+    const char *key_prefix;   /* prepended to every key; default "dlock:"; copied */
+    int connect_timeout_ms;   /* per server connect; default 1000 */
+    int command_timeout_ms;   /* per command round trip; default 1000 */
+    int retry_count;          /* dlock_acquire: retries after the first try; default 10 */
+    int retry_delay_ms;       /* backoff base, doubled each retry; default 100 */
+    int retry_max_delay_ms;   /* backoff cap; default 1000 */
+    int retry_jitter_pct;     /* +-% random jitter on each delay; default 20 */
+    double drift_factor;      /* validity = ttl - elapsed - (ttl*drift + 2 ms); default 0.01 */
+    int fencing;              /* 1: maintain a per-name fencing counter; default 1 */
+    dlock_waiting waiting;    /* default DLOCK_WAIT_PUSH */
+    const char *owner_label;  /* stored with the lock for dlock_inspect; default NULL; copied */
+    int replicas;             /* WAIT for this many replicas after acquire; default 0 (off) */
+    int replica_timeout_ms;   /* WAIT timeout; default 100 */
+    dlock_event_fn on_event;  /* default NULL */
+    void *event_userdata;
+} dlock_options;
+
+/* Fill *opts with the documented defaults. Always call it before setting
+ * fields, so that fields added later get their defaults. */
+DLOCK_API void dlock_options_init(dlock_options *opts);
+
+/* ---- Client ---------------------------------------------------------- */
+
+/*
+ * Create a client for the deployment named by `url` (see README, "Connection
+ * URLs"): redis://, unix://, a comma-separated Redlock set, redis-sentinel://
+ * or redis-cluster://. Query options in the URL (?connect_timeout=&timeout=)
+ * override the matching fields of opts. opts may be NULL for the defaults.
+ *
+ * Connections are made lazily by the first call that needs them (use
+ * dlock_client_ping to connect eagerly), and re-made transparently once
+ * after a connection breaks.
+ *
+ * Returns DLOCK_OK, DLOCK_EINVAL (bad URL or option; *out is still set to a
+ * client whose dlock_client_errstr says why: free it), DLOCK_ENOTSUP
+ * (rediss:// without TLS in the linked hiredis; *out set likewise) or
+ * DLOCK_ENOMEM (*out is NULL). Ownership of *out passes to the caller.
+ */
+DLOCK_API int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts);
+
+/* Close every connection and free the client. Locks acquired through it must
+ * be freed first (their leases are not released). Accepts NULL. */
+DLOCK_API void dlock_client_free(dlock_client *c);
+
+/* Detail of the client's last failed call ("connect 127.0.0.1:6390:
+ * Connection refused"), or "" after a success. Valid until the next call on
+ * the client. Passwords never appear in it. */
+DLOCK_API const char *dlock_client_errstr(const dlock_client *c);
+
+/* Connect to (and PING) every server now. Returns DLOCK_OK, DLOCK_EIO,
+ * DLOCK_ENOQUORUM (Redlock: too few reachable), DLOCK_ESERVER (e.g. AUTH
+ * failed). Blocks at most connect + command timeout. */
+DLOCK_API int dlock_client_ping(dlock_client *c);
+
+/* ---- Acquiring -------------------------------------------------------- */
+
+/*
+ * Acquire `name` for a lease of ttl_ms (1..DLOCK_TTL_MAX), retrying up to
+ * opts.retry_count times. Between tries the call sleeps with exponential
+ * backoff and jitter (base retry_delay_ms, doubling, capped at
+ * retry_max_delay_ms); with DLOCK_WAIT_PUSH a release of the lock ends the
+ * sleep at once and hands the lock to the longest waiter (FIFO), and no sleep
+ * outlasts the holder's remaining lease.
+ *
+ * On DLOCK_OK *out is a new handle the caller owns (dlock_lock_free).
+ * Errors: DLOCK_EBUSY (still held after every retry), DLOCK_EINVAL,
+ * DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM, DLOCK_EUNKNOWN (the connection
+ * broke while an acquire was in flight and the clean-up could not confirm
+ * that no lease was left: one may exist until ttl_ms ends), DLOCK_ENOMEM.
+ * Blocks at most the sum of the backoff delays plus one command timeout per
+ * attempt.
+ */
+DLOCK_API int dlock_acquire(dlock_client *c, const char *name, int64_t ttl_ms, dlock_lock **out);
+
+/* Like dlock_acquire with exactly one attempt and no waiting: DLOCK_EBUSY at
+ * once when the lock is held (or promised to a queued waiter). Blocks at most
+ * one command timeout (plus a connect timeout if a reconnect is needed). */
+DLOCK_API int dlock_try_acquire(dlock_client *c, const char *name, int64_t ttl_ms,
+                                dlock_lock **out);
+
+/* Acquire `name`, waiting as long as needed up to timeout_ms (0: one try).
+ * Waiting is woken by the release (DLOCK_WAIT_PUSH) or polls (POLL).
+ * Returns DLOCK_ETIMEDOUT once the deadline passes, never later than the
+ * deadline plus one command timeout; other errors as dlock_acquire. */
+DLOCK_API int dlock_wait(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,
+                         dlock_lock **out);
+
+/* Whether `name` is currently held by anyone. *locked is set to 1 or 0;
+ * pttl_ms (may be NULL) receives the holder's remaining lease in ms, or -1
+ * when free. Errors: DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM. */
+DLOCK_API int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *pttl_ms);
+
+/* Who holds a lock, as stored next to its token. */
+typedef struct dlock_holder {
+    int locked;          /* 1 if held */
+    int64_t pttl_ms;     /* remaining lease, -1 when free */
+    int64_t fence;       /* holder's fencing token (when locked), else the last one issued; 0 if none */
+    int64_t acquired_at; /* holder's wall-clock acquire time, ms since the epoch; 0 if free */
+    long pid;            /* holder's process id, 0 if free */
+    int waiters;         /* processes queued for the lock (push waiting) */
+    char host[256];      /* holder's host name, "" if free */
+    char label[DLOCK_LABEL_MAX + 1]; /* holder's owner_label, "" if none */
+    char token[33];      /* holder's token (hex), "" if free */
+} dlock_holder;
+
+/* Fill *out with what the server knows about `name`. Same errors as
+ * dlock_is_locked. */
+DLOCK_API int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out);
+
+/* ---- The lock handle -------------------------------------------------- */
+
+/*
+ * Release the lock: delete it if (and only if) it still carries this
+ * handle's token, and hand it to the longest waiter. Returns DLOCK_OK,
+ * DLOCK_ENOTHELD (already released, expired, or taken by another owner;
+ * the server was not changed), DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM.
+ * Stops the handle's keepalive first. The handle stays valid (free it).
+ */
+DLOCK_API int dlock_release(dlock_lock *l);
+
+/*
+ * Set the remaining lease to ttl_ms (1..DLOCK_TTL_MAX) if the lock still
+ * carries this handle's token. Returns DLOCK_OK (validity restarts from the
+ * moment the request was sent), DLOCK_ENOTHELD (the handle is then marked not
+ * held), DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM.
+ */
+DLOCK_API int dlock_extend(dlock_lock *l, int64_t ttl_ms);
+
+/* 1 while the lease is valid by this process's monotonic clock (validity =
+ * ttl - elapsed since the request was sent - drift) and the lock was not
+ * released or reported lost, else 0. Local: no server call. Any thread. */
+DLOCK_API int dlock_held(const dlock_lock *l);
+
+typedef struct dlock_info {
+    const char *name;    /* valid while the handle lives */
+    size_t name_len;
+    const char *token;   /* 32 hex digits, valid while the handle lives */
+    int64_t fence;       /* fencing token, 0 when fencing is off */
+    int64_t acquired_at; /* wall clock, ms since the epoch */
+    int64_t expires_at;  /* wall clock, ms since the epoch, end of local validity */
+    int held;            /* as dlock_held */
+} dlock_info;
+
+/* Describe the handle. Never fails for a non-NULL handle (returns
+ * DLOCK_EINVAL for NULL arguments). Any thread. */
+DLOCK_API int dlock_info_get(const dlock_lock *l, dlock_info *out);
+
+/* Free the handle, stopping its keepalive. Does not release the lease (it
+ * ends by TTL): call dlock_release first. Accepts NULL. */
+DLOCK_API void dlock_lock_free(dlock_lock *l);
+
+/* ---- Automatic extension (keepalive) ------------------------------------ */
+
+/* Called once, from the keepalive thread, when a kept-alive lease is lost:
+ * status DLOCK_ENOTHELD (token gone) or the error that kept the extension
+ * from succeeding before the lease's validity ran out. dlock_held(l) is
+ * already 0. Do not free or release l from inside the callback. */
+typedef void (*dlock_lost_fn)(dlock_lock *l, int status, void *userdata);
+
+/*
+ * Keep the lease alive: a background thread (one per client, shared by all
+ * its kept-alive locks, with its own connections) extends the lease to its
+ * original ttl every interval_ms (0: ttl/3), pipelining the extensions of
+ * all locks due together. If an extension fails and the validity runs out,
+ * or the token is gone, the lock is marked not held and on_lost is called
+ * once. Returns DLOCK_OK, DLOCK_EINVAL (interval not below the ttl),
+ * DLOCK_ENOTHELD (already not held), DLOCK_ENOMEM, DLOCK_EIO (thread or
+ * connection could not be started).
+ */
+DLOCK_API int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_lost,
+                                    void *userdata);
+
+/* Stop keeping the lease alive (no-op if not started). Waits for an
+ * extension in flight for this lock to finish. Safe in any order with
+ * dlock_release and dlock_lock_free. */
+DLOCK_API void dlock_keepalive_stop(dlock_lock *l);
+
+/* ---- Operations by token (for tools and other processes) ---------------- */
+
+/* Release `name` if it carries `token` (32 hex digits, as from dlock_info).
+ * Returns DLOCK_OK, DLOCK_ENOTHELD, and the I/O errors. */
+DLOCK_API int dlock_release_token(dlock_client *c, const char *name, const char *token);
+
+/* Set the remaining lease of `name` to ttl_ms if it carries `token`.
+ * Returns DLOCK_OK, DLOCK_ENOTHELD, DLOCK_EINVAL and the I/O errors. */
+DLOCK_API int dlock_extend_token(dlock_client *c, const char *name, const char *token,
+                                 int64_t ttl_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DLOCK_H */

@@ -1,0 +1,378 @@
+/* conn.c - connections, batches and the deadline-bounded poll loop. */
+#include "conn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+
+#include <hiredis/sds.h>
+
+#include "clock.h"
+#include "dlock.h"
+
+/* ---- reply limits: wrappers around hiredis's reply object functions ---- */
+
+static dl_conn *task_conn(const redisReadTask *task) { return task ? task->privdata : NULL; }
+
+static int count_object(const redisReadTask *task) {
+    dl_conn *c = task_conn(task);
+    if (c == NULL)
+        return 0;
+    return ++c->objects > DL_REPLY_MAX_OBJECTS ? -1 : 0;
+}
+
+static void *limited_string(const redisReadTask *task, char *str, size_t len) {
+    dl_conn *c = task_conn(task);
+    if (c == NULL || len > DL_REPLY_MAX_STRING || count_object(task) != 0)
+        return NULL;
+    return c->orig_fn->createString(task, str, len);
+}
+
+static void *limited_array(const redisReadTask *task, int elements) {
+    dl_conn *c = task_conn(task);
+    if (c == NULL || elements < 0 || elements > DL_REPLY_MAX_ELEMENTS || count_object(task) != 0)
+        return NULL;
+    return c->orig_fn->createArray(task, elements);
+}
+
+static void *limited_integer(const redisReadTask *task, long long v) {
+    dl_conn *c = task_conn(task);
+    if (c == NULL || count_object(task) != 0)
+        return NULL;
+    return c->orig_fn->createInteger(task, v);
+}
+
+static void *limited_nil(const redisReadTask *task) {
+    dl_conn *c = task_conn(task);
+    if (c == NULL || count_object(task) != 0)
+        return NULL;
+    return c->orig_fn->createNil(task);
+}
+
+static void limited_free(void *obj) { freeReplyObject(obj); }
+
+/* ---- life cycle ---- */
+
+void dl_conn_init(dl_conn *c, const char *host, int port, const char *path,
+                  const dl_conn_cfg *cfg) {
+    memset(c, 0, sizeof *c);
+    c->cfg = cfg;
+    c->state = DL_CONN_CLOSED;
+    c->status = DLOCK_OK;
+    if (path != NULL) {
+        c->is_unix = 1;
+        snprintf(c->path, sizeof c->path, "%s", path);
+        snprintf(c->addr, sizeof c->addr, "%s", path);
+    } else {
+        snprintf(c->host, sizeof c->host, "%s", host ? host : "");
+        c->port = port;
+        if (strchr(c->host, ':') != NULL)
+            snprintf(c->addr, sizeof c->addr, "[%s]:%d", c->host, port);
+        else
+            snprintf(c->addr, sizeof c->addr, "%s:%d", c->host, port);
+    }
+    c->fn.createString = limited_string;
+    c->fn.createArray = limited_array;
+    c->fn.createInteger = limited_integer;
+    c->fn.createNil = limited_nil;
+    c->fn.freeObject = limited_free;
+}
+
+void dl_conn_batch_reset(dl_conn *c) {
+    for (int i = 0; i < c->got; i++)
+        freeReplyObject(c->replies[i]);
+    c->got = 0;
+    c->expect = 0;
+    c->skip = 0;
+    c->write_done = 0;
+    c->fresh = 0;
+    c->timed_out = 0;
+    c->sent = 0;
+    c->status = DLOCK_OK;
+    c->err[0] = '\0';
+}
+
+void dl_conn_close(dl_conn *c) {
+    dl_conn_batch_reset(c);
+    free(c->replies);
+    c->replies = NULL;
+    c->cap = 0;
+    if (c->ctx != NULL) {
+        /* Give hiredis back its own reply functions so redisFree can free a
+         * half-built reply with the matching allocator. */
+        if (c->ctx->reader != NULL && c->orig_fn != NULL)
+            c->ctx->reader->fn = c->orig_fn;
+        redisFree(c->ctx);
+        c->ctx = NULL;
+    }
+    c->state = DL_CONN_CLOSED;
+}
+
+static void fail(dl_conn *c, int status, const char *fmt, const char *detail) {
+    c->status = status;
+    snprintf(c->err, sizeof c->err, fmt, c->addr, detail);
+    if (c->ctx != NULL) {
+        if (c->ctx->reader != NULL && c->orig_fn != NULL)
+            c->ctx->reader->fn = c->orig_fn;
+        redisFree(c->ctx);
+        c->ctx = NULL;
+    }
+    c->state = DL_CONN_CLOSED;
+}
+
+static int start_connect(dl_conn *c) {
+    redisContext *ctx =
+        c->is_unix ? redisConnectUnixNonBlock(c->path) : redisConnectNonBlock(c->host, c->port);
+    if (ctx == NULL) {
+        c->status = DLOCK_ENOMEM;
+        snprintf(c->err, sizeof c->err, "connect %s: out of memory", c->addr);
+        return DLOCK_ENOMEM;
+    }
+    c->ctx = ctx;
+    if (ctx->err) {
+        fail(c, DLOCK_EIO, "connect %s: %s", ctx->errstr);
+        return DLOCK_EIO;
+    }
+    c->orig_fn = ctx->reader->fn;
+    ctx->reader->fn = &c->fn;
+    ctx->reader->privdata = c;
+    c->objects = 0;
+    c->state = DL_CONN_CONNECTING;
+    c->fresh = 1;
+    int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
+    c->connect_deadline_us = dl_mono_us() + (int64_t)ms * 1000;
+
+    /* AUTH and SELECT go first in the pipeline; their replies are checked
+     * and dropped by the reader loop. */
+    if (c->cfg != NULL && c->cfg->has_password) {
+        const char *argv[3];
+        size_t lens[3];
+        int argc = 0;
+        argv[argc] = "AUTH";
+        lens[argc++] = 4;
+        if (c->cfg->user != NULL && c->cfg->user[0] != '\0') {
+            argv[argc] = c->cfg->user;
+            lens[argc++] = strlen(c->cfg->user);
+        }
+        argv[argc] = c->cfg->password;
+        lens[argc++] = strlen(c->cfg->password);
+        if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK) {
+            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
+            return DLOCK_ENOMEM;
+        }
+        c->skip++;
+    }
+    if (c->cfg != NULL && c->cfg->db != 0) {
+        char num[24];
+        int n = snprintf(num, sizeof num, "%d", c->cfg->db);
+        const char *argv[2] = {"SELECT", num};
+        size_t lens[2] = {6, (size_t)n};
+        if (redisAppendCommandArgv(ctx, 2, argv, lens) != REDIS_OK) {
+            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
+            return DLOCK_ENOMEM;
+        }
+        c->skip++;
+    }
+    return DLOCK_OK;
+}
+
+int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens) {
+    if (c->state == DL_CONN_CLOSED) {
+        dl_conn_batch_reset(c);
+        int rc = start_connect(c);
+        if (rc != DLOCK_OK)
+            return rc;
+    }
+    if (c->got + c->expect + 1 > c->cap) {
+        int ncap = c->cap ? c->cap * 2 : 4;
+        while (ncap < c->got + c->expect + 1)
+            ncap *= 2;
+        redisReply **nr = realloc(c->replies, (size_t)ncap * sizeof *nr);
+        if (nr == NULL) {
+            c->status = DLOCK_ENOMEM;
+            snprintf(c->err, sizeof c->err, "%s: out of memory", c->addr);
+            return DLOCK_ENOMEM;
+        }
+        c->replies = nr;
+        c->cap = ncap;
+    }
+    if (redisAppendCommandArgv(c->ctx, argc, argv, lens) != REDIS_OK) {
+        c->status = DLOCK_ENOMEM;
+        snprintf(c->err, sizeof c->err, "%s: out of memory", c->addr);
+        return DLOCK_ENOMEM;
+    }
+    c->expect++;
+    c->write_done = 0;
+    return DLOCK_OK;
+}
+
+/* A connection that still has work in this batch. */
+static int active(const dl_conn *c) {
+    return c->ctx != NULL && c->status == DLOCK_OK && c->got < c->expect;
+}
+
+static void finish_connect(dl_conn *c) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->ctx->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        fail(c, DLOCK_EIO, "connect %s: %s", strerror(err));
+        return;
+    }
+    c->state = DL_CONN_READY;
+}
+
+/* Pull every complete reply out of the reader. */
+static void drain_replies(dl_conn *c) {
+    while (c->status == DLOCK_OK && c->got < c->expect) {
+        void *r = NULL;
+        if (redisGetReplyFromReader(c->ctx, &r) != REDIS_OK) {
+            const char *why = c->ctx->err == REDIS_ERR_OOM
+                                  ? "reply exceeds the size limits (or out of memory)"
+                                  : c->ctx->errstr;
+            fail(c, DLOCK_EPROTO, "bad reply from %s: %s", why);
+            return;
+        }
+        if (r == NULL)
+            return;
+        c->objects = 0;
+        redisReply *reply = r;
+        if (c->skip > 0) {
+            c->skip--;
+            if (reply->type == REDIS_REPLY_ERROR) {
+                char msg[200];
+                snprintf(msg, sizeof msg, "%.*s", (int)(reply->len < 190 ? reply->len : 190),
+                         reply->str);
+                freeReplyObject(reply);
+                fail(c, DLOCK_ESERVER, "AUTH/SELECT on %s failed: %s", msg);
+                return;
+            }
+            freeReplyObject(reply);
+            continue;
+        }
+        c->replies[c->got++] = reply;
+    }
+}
+
+static void do_write(dl_conn *c) {
+    int done = 0;
+    c->sent = 1;
+    if (redisBufferWrite(c->ctx, &done) != REDIS_OK) {
+        fail(c, DLOCK_EIO, "write to %s: %s", c->ctx->errstr);
+        return;
+    }
+    c->write_done = done;
+}
+
+static void do_read(dl_conn *c) {
+    if (redisBufferRead(c->ctx) != REDIS_OK) {
+        const char *why = c->ctx->errstr[0] ? c->ctx->errstr : "connection closed";
+        fail(c, DLOCK_EIO, "read from %s: %s", why);
+        return;
+    }
+    redisReader *rd = c->ctx->reader;
+    if (rd->len - rd->pos > DL_READBUF_MAX) {
+        fail(c, DLOCK_EPROTO, "bad reply from %s: %s", "reply larger than the buffer limit");
+        return;
+    }
+    drain_replies(c);
+}
+
+int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us) {
+    struct pollfd pfd[64];
+    int idx[64];
+    if (n > 64)
+        n = 64;
+    for (;;) {
+        int np = 0;
+        int64_t now = dl_mono_us();
+        int64_t wake = deadline_us;
+        for (int i = 0; i < n; i++) {
+            dl_conn *c = conns[i];
+            if (!active(c))
+                continue;
+            if (c->state == DL_CONN_CONNECTING) {
+                if (now >= c->connect_deadline_us) {
+                    fail(c, DLOCK_EIO, "connect %s: %s", "timed out");
+                    c->timed_out = 1;
+                    continue;
+                }
+                if (c->connect_deadline_us < wake)
+                    wake = c->connect_deadline_us;
+                pfd[np].events = POLLOUT;
+            } else {
+                /* Replies already buffered (pipelined) need no poll. */
+                drain_replies(c);
+                if (!active(c))
+                    continue;
+                pfd[np].events = POLLIN | (c->write_done ? 0 : POLLOUT);
+            }
+            pfd[np].fd = c->ctx->fd;
+            pfd[np].revents = 0;
+            idx[np++] = i;
+        }
+        if (np == 0)
+            break;
+        if (now >= deadline_us) {
+            for (int k = 0; k < np; k++) {
+                dl_conn *c = conns[idx[k]];
+                fail(c, DLOCK_EIO, "timeout talking to %s: %s",
+                     c->state == DL_CONN_CONNECTING ? "connect did not complete in time"
+                                                    : "no reply in time");
+                c->timed_out = 1;
+            }
+            break;
+        }
+        int64_t wait_ms = (wake - now + 999) / 1000;
+        if (wait_ms < 0)
+            wait_ms = 0;
+        int pr = poll(pfd, (nfds_t)np, (int)(wait_ms > 1000000 ? 1000000 : wait_ms));
+        if (pr < 0) {
+            if (errno == EINTR)
+                continue;
+            for (int k = 0; k < np; k++)
+                fail(conns[idx[k]], DLOCK_EIO, "poll %s: %s", strerror(errno));
+            break;
+        }
+        for (int k = 0; k < np; k++) {
+            dl_conn *c = conns[idx[k]];
+            short re = pfd[k].revents;
+            if (re == 0)
+                continue;
+            if (c->state == DL_CONN_CONNECTING) {
+                finish_connect(c);
+                if (c->state != DL_CONN_READY)
+                    continue;
+            }
+            if (!c->write_done && (re & (POLLOUT | POLLERR | POLLHUP)))
+                do_write(c);
+            if (c->ctx != NULL && (re & (POLLIN | POLLERR | POLLHUP)))
+                do_read(c);
+        }
+    }
+    int ok = 0;
+    for (int i = 0; i < n; i++)
+        if (conns[i]->status == DLOCK_OK && conns[i]->got >= conns[i]->expect &&
+            conns[i]->expect > 0)
+            ok++;
+    return ok;
+}
+
+int dl_conn_command(dl_conn *c, int argc, const char **argv, const size_t *lens,
+                    int64_t deadline_us, redisReply **out) {
+    *out = NULL;
+    dl_conn_batch_reset(c);
+    int rc = dl_conn_append(c, argc, argv, lens);
+    if (rc != DLOCK_OK)
+        return rc;
+    dl_conn *one = c;
+    dl_conn_run(&one, 1, deadline_us);
+    if (c->status == DLOCK_OK && c->got > 0)
+        *out = c->replies[c->got - 1];
+    return c->status;
+}

@@ -1,0 +1,100 @@
+/* conn.h - one server connection over hiredis, driven by our own poll loop.
+ *
+ * hiredis does the protocol (command formatting, reply parsing); this file
+ * owns the socket life cycle and the clock:
+ *   - connections are non-blocking and made lazily, many at once;
+ *   - AUTH and SELECT are sent in the same write as the first command after
+ *     every (re)connect (hiredis 0.14's redisReconnect re-applies neither);
+ *   - a batch of commands on one or many connections runs under ONE deadline,
+ *     so a dripping or paused server cannot stretch a call (hiredis's own
+ *     SO_RCVTIMEO is per read(), not per reply);
+ *   - replies are bounded: array sizes, string sizes, object counts and the
+ *     unread buffer are checked as they arrive, before hiredis allocates.
+ * After any I/O error or timeout the connection is closed (a context with a
+ * half-read reply is unusable) and re-made by the next batch.
+ */
+#ifndef DLOCK_CONN_H
+#define DLOCK_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+/* Limits on what a server may send us (hostile-server protection). */
+#define DL_REPLY_MAX_ELEMENTS (1 << 17) /* elements in one array */
+#define DL_REPLY_MAX_STRING (1 << 20)   /* bytes in one bulk string */
+#define DL_REPLY_MAX_OBJECTS (1 << 20)  /* objects in one reply tree */
+#define DL_READBUF_MAX (4 << 20)        /* unparsed bytes buffered */
+
+/* What every connection of a client needs to (re)connect. Owned by the
+ * client; connections keep a pointer. */
+typedef struct dl_conn_cfg {
+    const char *user;     /* NULL or "" for none */
+    const char *password; /* used when has_password */
+    int has_password;
+    int db;
+    int connect_timeout_ms;
+} dl_conn_cfg;
+
+enum dl_conn_state { DL_CONN_CLOSED, DL_CONN_CONNECTING, DL_CONN_READY };
+
+typedef struct dl_conn {
+    redisContext *ctx;
+    enum dl_conn_state state;
+    char host[256];
+    int port;
+    char path[108];
+    int is_unix;
+    char addr[300]; /* "host:port" or the socket path, for messages */
+    const dl_conn_cfg *cfg;
+
+    redisReplyObjectFunctions fn; /* limit-checking wrappers around... */
+    redisReplyObjectFunctions *orig_fn; /* ...hiredis's own */
+    long objects;                  /* objects in the reply being parsed */
+
+    /* Batch state, reset by dl_conn_batch_reset. */
+    int64_t connect_deadline_us;
+    int skip;      /* AUTH/SELECT replies to check and drop first */
+    int expect;    /* replies wanted in this batch */
+    int got;
+    int write_done;
+    redisReply **replies; /* got replies, in order */
+    int cap;
+    int status;    /* DLOCK_OK, or why the batch failed on this connection */
+    int fresh;     /* connected during this batch */
+    int timed_out; /* the batch failed by its deadline (not by an error) */
+    int sent;      /* some of this batch's bytes reached the socket */
+    char err[256];
+} dl_conn;
+
+/* Set up a closed connection to host:port (or the unix socket path when
+ * path is non-NULL). Never fails; nothing is connected yet. */
+void dl_conn_init(dl_conn *c, const char *host, int port, const char *path,
+                  const dl_conn_cfg *cfg);
+
+/* Close the socket (if any) and drop every reply. The conn may be reused. */
+void dl_conn_close(dl_conn *c);
+
+/* Drop the replies of the last batch; keep the connection. */
+void dl_conn_batch_reset(dl_conn *c);
+
+/* Queue one command (argv with explicit lengths, never a format string).
+ * Starts a non-blocking connect first if the connection is closed. Returns
+ * DLOCK_OK, DLOCK_EIO (connect could not even start: c->err says why) or
+ * DLOCK_ENOMEM. */
+int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens);
+
+/* Drive every connection in conns[0..n) that has queued commands until each
+ * has all its replies, failed, or deadline_us (monotonic) passed. Each
+ * connection's status/err/replies tell its own outcome. Returns the number
+ * of connections whose batch completed (status DLOCK_OK). Connections with
+ * nothing queued are left alone. */
+int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us);
+
+/* Convenience: one command on one connection, reply in *out (owned by the
+ * conn until the next batch_reset). Returns the connection status. */
+int dl_conn_command(dl_conn *c, int argc, const char **argv, const size_t *lens,
+                    int64_t deadline_us, redisReply **out);
+
+#endif

@@ -1,0 +1,110 @@
+/* inspect.c - read-only questions: is a lock held, and by whom. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *pttl_ms) {
+    dlock_holder h;
+    if (locked == NULL)
+        return c ? dl_seterr(c, DLOCK_EINVAL, "locked is NULL") : DLOCK_EINVAL;
+    int rc = dlock_inspect(c, name, &h);
+    if (rc != DLOCK_OK)
+        return rc;
+    *locked = h.locked;
+    if (pttl_ms != NULL)
+        *pttl_ms = h.pttl_ms;
+    return DLOCK_OK;
+}
+
+/* Copy a bulk string reply into a fixed buffer (truncating). */
+static void copy_str(const redisReply *r, char *out, size_t n) {
+    out[0] = '\0';
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        size_t k = r->len < n - 1 ? r->len : n - 1;
+        memcpy(out, r->str, k);
+        out[k] = '\0';
+    }
+}
+
+/* meta is "host\tpid\tlabel". */
+static void parse_meta(const redisReply *r, dlock_holder *h) {
+    char meta[600];
+    copy_str(r, meta, sizeof meta);
+    char *tab1 = strchr(meta, '\t');
+    if (tab1 == NULL) {
+        snprintf(h->host, sizeof h->host, "%s", meta);
+        return;
+    }
+    *tab1 = '\0';
+    snprintf(h->host, sizeof h->host, "%s", meta);
+    char *tab2 = strchr(tab1 + 1, '\t');
+    if (tab2 != NULL) {
+        *tab2 = '\0';
+        snprintf(h->label, sizeof h->label, "%s", tab2 + 1);
+    }
+    h->pid = strtol(tab1 + 1, NULL, 10);
+}
+
+int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
+    if (c == NULL)
+        return DLOCK_EINVAL;
+    dl_clearerr(c);
+    if (out == NULL)
+        return dl_seterr(c, DLOCK_EINVAL, "out is NULL");
+    memset(out, 0, sizeof *out);
+    out->pttl_ms = -1;
+    size_t len;
+    int rc = dl_check_name(c, name, &len);
+    if (rc != DLOCK_OK)
+        return rc;
+    dl_keys keys;
+    if (dl_keys_make(c, name, len, &keys) != DLOCK_OK)
+        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+    dl_call call;
+    rc = dl_call_script(c, &call, DL_S_INSPECT, &keys, 0, NULL, NULL, 0);
+    dl_keys_free(&keys);
+    if (rc != DLOCK_OK)
+        return rc;
+    rc = dl_call_error(c, &call, "inspect");
+    if (rc != DLOCK_OK)
+        return rc;
+    /* Locked if a majority says so; report the holder seen with the
+     * highest fence (all servers of a Redlock set carry one token). */
+    int held = 0, best = -1;
+    int64_t last_fence = 0;
+    for (int i = 0; i < call.n; i++) {
+        const redisReply *r = call.replies[i];
+        if (call.status[i] != DLOCK_OK || r->type != REDIS_REPLY_ARRAY || r->elements < 7) {
+            if (call.status[i] == DLOCK_OK)
+                return dl_seterr(c, DLOCK_EPROTO, "unexpected reply to inspect from %s",
+                                 call.conns[i]->addr);
+            continue;
+        }
+        int64_t pttl = dl_reply_int(r->element[0], -2);
+        int64_t lf = dl_reply_int(r->element[5], 0);
+        if (lf > last_fence)
+            last_fence = lf;
+        if (pttl == -2)
+            continue;
+        held++;
+        if (best < 0 || dl_reply_int(r->element[2], 0) >
+                            dl_reply_int(call.replies[best]->element[2], 0))
+            best = i;
+    }
+    out->fence = last_fence;
+    if (held < call.quorum || best < 0)
+        return DLOCK_OK;
+    const redisReply *r = call.replies[best];
+    out->locked = 1;
+    out->pttl_ms = dl_reply_int(r->element[0], -1);
+    if (out->pttl_ms < 0)
+        out->pttl_ms = 0; /* a key without expiry: not set by dlock */
+    copy_str(r->element[1], out->token, sizeof out->token);
+    out->fence = dl_reply_int(r->element[2], 0);
+    parse_meta(r->element[3], out);
+    out->acquired_at = dl_reply_int(r->element[4], 0);
+    out->waiters = (int)dl_reply_int(r->element[6], 0);
+    return DLOCK_OK;
+}

@@ -1,0 +1,495 @@
+/* lock.c - the public lock operations: acquire, try, wait, release, extend,
+ * is_locked, inspect, and the handle's local state.
+ *
+ * Acquiring is one loop (acquire_loop) with three stopping rules: one try,
+ * a retry count, or a deadline. Between tries a waiter either sleeps (poll
+ * mode, the seed's design) or blocks in BLPOP on its own wake list (push
+ * mode): the release script hands the lock straight to the oldest live
+ * waiter and pushes the new fence to that list, so a woken waiter holds the
+ * lock without another command. No sleep outlasts the holder's lease (the
+ * acquire script reports its remaining TTL).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "clock.h"
+#include "internal.h"
+
+/* Longest single BLPOP of a queued waiter: bounds how long a waiter that
+ * died while queued can be handed the lock (and so keep it idle). */
+#define DL_SLICE_MAX_MS 2000
+/* Extra life of a queue entry beyond the waiter's planned sleep. */
+#define DL_QUEUE_MARGIN_MS 100
+
+/* ---- argument checks ---- */
+
+int dl_check_name(dlock_client *c, const char *name, size_t *len) {
+    if (name == NULL)
+        return dl_seterr(c, DLOCK_EINVAL, "lock name is NULL");
+    size_t n = strnlen(name, DLOCK_NAME_MAX + 1);
+    if (n == 0)
+        return dl_seterr(c, DLOCK_EINVAL, "lock name is empty");
+    if (n > DLOCK_NAME_MAX)
+        return dl_seterr(c, DLOCK_EINVAL, "lock name longer than %d bytes", DLOCK_NAME_MAX);
+    *len = n;
+    return DLOCK_OK;
+}
+
+int dl_check_ttl(dlock_client *c, int64_t ttl_ms) {
+    if (ttl_ms < 1 || ttl_ms > DLOCK_TTL_MAX)
+        return dl_seterr(c, DLOCK_EINVAL, "ttl %" PRId64 " ms out of range 1..%" PRId64, ttl_ms,
+                         (int64_t)DLOCK_TTL_MAX);
+    return DLOCK_OK;
+}
+
+static int is_redlock(const dlock_client *c) { return c->topo.kind == DL_URL_REDLOCK; }
+
+int64_t dl_reply_int(const redisReply *r, int64_t dflt) {
+    if (r == NULL)
+        return dflt;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < 24) {
+        char buf[24];
+        memcpy(buf, r->str, r->len);
+        buf[r->len] = '\0';
+        char *end;
+        long long v = strtoll(buf, &end, 10);
+        if (*end == '\0')
+            return v;
+    }
+    return dflt;
+}
+
+const redisReply *dl_elem(const redisReply *r, size_t i) {
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    return r->element[i];
+}
+
+/* ---- one acquire attempt over the topology ---- */
+
+typedef struct attempt_ctx {
+    dlock_client *c;
+    const char *name;
+    size_t name_len;
+    dl_keys keys;
+    char token[DL_TOKEN_HEX + 1];
+    char ttl_s[24];
+    size_t ttl_len;
+    int64_t ttl_ms;
+    char meta[600];
+    size_t meta_len;
+    int enqueued;
+} attempt_ctx;
+
+enum { ATT_GOT = 1, ATT_BUSY = 0 };
+
+static int64_t ms_until(int64_t until_us) {
+    int64_t d = until_us - dl_mono_us();
+    return d <= 0 ? 0 : (d + 999) / 1000;
+}
+
+/* Release by token on every target, ignoring the outcome (undo). */
+static int undo(attempt_ctx *a) {
+    dl_call call;
+    const char *args[1] = {a->token};
+    size_t lens[1] = {DL_TOKEN_HEX};
+    if (dl_call_script(a->c, &call, DL_S_RELEASE, &a->keys, 1, args, lens, 0) != DLOCK_OK)
+        return 0;
+    int gone = 0;
+    for (int i = 0; i < call.n; i++)
+        if (call.status[i] == DLOCK_OK)
+            gone++;
+    return gone == call.n;
+}
+
+/* Redlock fencing: write max(counters)+1 to every server that granted the
+ * lock; a majority must accept. See docs/REDLOCK.md for the argument. */
+static int redlock_fence(attempt_ctx *a, int64_t seen_max, int64_t *fence) {
+    dlock_client *c = a->c;
+    char cand[24];
+    int n = snprintf(cand, sizeof cand, "%" PRId64, seen_max + 1);
+    const char *args[2] = {a->token, cand};
+    size_t lens[2] = {DL_TOKEN_HEX, (size_t)n};
+    dl_call call;
+    int rc = dl_call_script(c, &call, DL_S_FENCE, &a->keys, 2, args, lens, 0);
+    if (rc != DLOCK_OK)
+        return rc;
+    int ok = 0;
+    for (int i = 0; i < call.n; i++)
+        if (call.status[i] == DLOCK_OK && dl_reply_int(call.replies[i], -1) > seen_max)
+            ok++;
+    if (ok < call.quorum) {
+        dl_call_error(c, &call, "fence");
+        return dl_seterr(c, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
+                         call.n);
+    }
+    *fence = seen_max + 1;
+    return DLOCK_OK;
+}
+
+/* One attempt. Returns a status; on DLOCK_OK *got says whether the lock is
+ * held now (fence, start_us set) or busy (*hint_ms: how long it may stay so). */
+static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64_t *fence,
+                   int64_t *start_us, int64_t *hint_ms) {
+    dlock_client *c = a->c;
+    char wait_s[24];
+    int wl = snprintf(wait_s, sizeof wait_s, "%" PRId64, wait_ms);
+    const char *fencing = !c->opts.fencing ? "0" : is_redlock(c) ? "2" : "1";
+    const char *args[6] = {a->token, a->ttl_s, a->meta, fencing, enqueue ? "1" : "0", wait_s};
+    size_t lens[6] = {DL_TOKEN_HEX, a->ttl_len, a->meta_len, 1, 1, (size_t)wl};
+    dl_call call;
+    *got = 0;
+    *fence = 0;
+    *hint_ms = -1;
+    *start_us = dl_mono_us();
+    int rc = dl_call_script(c, &call, DL_S_ACQUIRE, &a->keys, 6, args, lens, 0);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (enqueue)
+        a->enqueued = 1;
+
+    int granted = 0, answered = 0, unknown = 0;
+    int64_t seen_max = 0, hint = -1;
+    for (int i = 0; i < call.n; i++) {
+        if (call.status[i] != DLOCK_OK) {
+            unknown |= call.unknown[i];
+            continue;
+        }
+        const redisReply *r = call.replies[i];
+        const redisReply *e0 = dl_elem(r, 0), *e1 = dl_elem(r, 1);
+        if (e0 == NULL || e0->type != REDIS_REPLY_INTEGER || e1 == NULL) {
+            call.status[i] = DLOCK_EPROTO;
+            snprintf(call.conns[i]->err, sizeof call.conns[i]->err,
+                     "unexpected reply to acquire from %s", call.conns[i]->addr);
+            continue;
+        }
+        answered++;
+        if (e0->integer == 1) {
+            granted++;
+            int64_t f = dl_reply_int(e1, 0);
+            if (f > seen_max)
+                seen_max = f;
+        } else {
+            int64_t h = dl_reply_int(e1, -1);
+            if (h > hint)
+                hint = h;
+        }
+    }
+    int64_t valid_until = dl_valid_until_us(*start_us, a->ttl_ms, c->opts.drift_factor);
+
+    if (call.n == 1) {
+        if (call.status[0] != DLOCK_OK) {
+            rc = dl_call_error(c, &call, "acquire");
+            if (call.status[0] == DLOCK_EPROTO)
+                rc = DLOCK_EPROTO;
+            if (unknown) {
+                /* The request may have run: remove any lease by token. */
+                char saved[sizeof c->err];
+                memcpy(saved, c->err, sizeof saved);
+                if (!undo(a)) {
+                    dl_seterr(c, DLOCK_EUNKNOWN,
+                              "%s; clean-up by token failed too: a lease may exist for %" PRId64
+                              " ms",
+                              saved, a->ttl_ms);
+                    return DLOCK_EUNKNOWN;
+                }
+                memcpy(c->err, saved, sizeof saved);
+            }
+            return rc;
+        }
+        if (granted) {
+            *got = 1;
+            *fence = seen_max;
+        } else {
+            *hint_ms = hint;
+        }
+        return DLOCK_OK;
+    }
+
+    /* Redlock: a majority within the validity window, else undo everywhere. */
+    if (granted >= call.quorum && dl_mono_us() < valid_until) {
+        if (c->opts.fencing) {
+            rc = redlock_fence(a, seen_max, fence);
+            if (rc != DLOCK_OK || dl_mono_us() >= valid_until) {
+                undo(a);
+                return rc != DLOCK_OK ? rc : (*hint_ms = 0, DLOCK_OK);
+            }
+        }
+        *got = 1;
+        return DLOCK_OK;
+    }
+    if (granted > 0 || unknown)
+        undo(a);
+    if (answered < call.quorum)
+        return dl_call_error(c, &call, "acquire");
+    *hint_ms = hint;
+    return DLOCK_OK;
+}
+
+/* Push mode: block on our wake list for up to sleep_ms. Returns DLOCK_OK with
+ * *got = 1 and the fence when the release handed us the lock. */
+static int wait_wake(attempt_ctx *a, int64_t sleep_ms, int *got, int64_t *fence,
+                     int64_t *start_us) {
+    dlock_client *c = a->c;
+    *got = 0;
+    size_t wl = a->keys.len[DL_KEY_LOCK] + 3 + DL_TOKEN_HEX;
+    char wkey[DLOCK_NAME_MAX + 300 + DL_TOKEN_HEX];
+    if (wl >= sizeof wkey)
+        return dl_seterr(c, DLOCK_EINVAL, "key too long");
+    memcpy(wkey, a->keys.k[DL_KEY_LOCK], a->keys.len[DL_KEY_LOCK]);
+    memcpy(wkey + a->keys.len[DL_KEY_LOCK], ":w:", 3);
+    memcpy(wkey + a->keys.len[DL_KEY_LOCK] + 3, a->token, DL_TOKEN_HEX);
+    char secs[32];
+    int sl = snprintf(secs, sizeof secs, "%" PRId64 ".%03d", sleep_ms / 1000,
+                      (int)(sleep_ms % 1000));
+    const char *argv[3] = {"BLPOP", wkey, secs};
+    size_t lens[3] = {5, wl, (size_t)sl};
+    dl_call call;
+    *start_us = dl_mono_us();
+    int64_t deadline = *start_us + (sleep_ms + c->opts.command_timeout_ms) * 1000;
+    int rc = dl_call_argv(c, &call, wkey, wl, 3, argv, lens, deadline);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (call.status[0] != DLOCK_OK)
+        return dl_call_error(c, &call, "wait");
+    const redisReply *r = call.replies[0];
+    if (r->type == REDIS_REPLY_NIL)
+        return DLOCK_OK;
+    const redisReply *v = dl_elem(r, 1);
+    if (v == NULL)
+        return dl_seterr(c, DLOCK_EPROTO, "unexpected reply to BLPOP from %s",
+                         call.conns[0]->addr);
+    *got = 1;
+    *fence = dl_reply_int(v, 0);
+    return DLOCK_OK;
+}
+
+/* Leave the queue; we may have been handed the lock meanwhile. */
+static int cancel(attempt_ctx *a, int *got, int64_t *fence, int64_t *start_us) {
+    const char *args[2] = {a->token, a->ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, a->ttl_len};
+    dl_call call;
+    *got = 0;
+    *start_us = dl_mono_us();
+    int rc = dl_call_script(a->c, &call, DL_S_CANCEL, &a->keys, 2, args, lens, 0);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (call.status[0] != DLOCK_OK)
+        return dl_call_error(a->c, &call, "cancel wait");
+    if (dl_reply_int(dl_elem(call.replies[0], 0), 0) == 1) {
+        *got = 1;
+        *fence = dl_reply_int(dl_elem(call.replies[0], 1), 0);
+    }
+    return DLOCK_OK;
+}
+
+/* Re-set the lease after a long wake-up, so local validity is not short. */
+static int refresh(attempt_ctx *a, int64_t *start_us) {
+    const char *args[2] = {a->token, a->ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, a->ttl_len};
+    dl_call call;
+    int64_t t0 = dl_mono_us();
+    int rc = dl_call_script(a->c, &call, DL_S_EXTEND, &a->keys, 2, args, lens, 0);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (call.status[0] != DLOCK_OK)
+        return dl_call_error(a->c, &call, "extend");
+    if (dl_reply_int(call.replies[0], 0) != 1)
+        return dl_seterr(a->c, DLOCK_ENOTHELD, "lock handed over but gone before use");
+    *start_us = t0;
+    return DLOCK_OK;
+}
+
+static int make_handle(attempt_ctx *a, int64_t fence, int64_t start_us, dlock_lock **out) {
+    dlock_lock *l = calloc(1, sizeof *l + a->name_len + 1);
+    if (l == NULL) {
+        undo(a);
+        return dl_seterr(a->c, DLOCK_ENOMEM, "out of memory");
+    }
+    l->client = a->c;
+    l->name = (char *)(l + 1);
+    memcpy(l->name, a->name, a->name_len);
+    l->name[a->name_len] = '\0';
+    l->name_len = a->name_len;
+    memcpy(l->token, a->token, sizeof l->token);
+    l->fence = fence;
+    l->ttl_ms = a->ttl_ms;
+    l->acquired_wall_ms = dl_wall_ms() - (dl_mono_us() - start_us) / 1000;
+    atomic_store(&l->valid_until_us, dl_valid_until_us(start_us, a->ttl_ms,
+                                                       a->c->opts.drift_factor));
+    *out = l;
+    return DLOCK_OK;
+}
+
+/* WAIT for replicas after an acquire (opts.replicas > 0). */
+static int wait_replicas(attempt_ctx *a) {
+    dlock_client *c = a->c;
+    char nrep[16], tmo[16];
+    int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
+    int n2 = snprintf(tmo, sizeof tmo, "%d", c->opts.replica_timeout_ms);
+    const char *argv[3] = {"WAIT", nrep, tmo};
+    size_t lens[3] = {4, (size_t)n1, (size_t)n2};
+    dl_call call;
+    int64_t deadline =
+        dl_mono_us() + ((int64_t)c->opts.replica_timeout_ms + c->opts.command_timeout_ms) * 1000;
+    int rc = dl_call_argv(c, &call, a->keys.k[0], a->keys.len[0], 3, argv, lens, deadline);
+    if (rc == DLOCK_OK)
+        rc = dl_call_error(c, &call, "wait for replicas");
+    if (rc != DLOCK_OK)
+        return rc;
+    for (int i = 0; i < call.n; i++) {
+        int64_t acked = dl_reply_int(call.replies[i], -1);
+        if (call.status[i] == DLOCK_OK && acked < c->opts.replicas)
+            return dl_seterr(c, DLOCK_EBUSY,
+                             "only %" PRId64 " of %d replicas acknowledged the lock in %d ms",
+                             acked, c->opts.replicas, c->opts.replica_timeout_ms);
+    }
+    return DLOCK_OK;
+}
+
+enum acquire_mode { MODE_TRY, MODE_RETRY, MODE_DEADLINE };
+
+static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum acquire_mode mode,
+                        int64_t timeout_ms, int is_wait, dlock_lock **out) {
+    if (c == NULL)
+        return DLOCK_EINVAL;
+    dl_clearerr(c);
+    if (out == NULL)
+        return dl_seterr(c, DLOCK_EINVAL, "out is NULL");
+    *out = NULL;
+    attempt_ctx a;
+    memset(&a, 0, sizeof a);
+    a.c = c;
+    a.name = name;
+    int rc = dl_check_name(c, name, &a.name_len);
+    if (rc == DLOCK_OK)
+        rc = dl_check_ttl(c, ttl_ms);
+    if (rc == DLOCK_OK && mode == MODE_DEADLINE && (timeout_ms < 0 || timeout_ms > DLOCK_TTL_MAX))
+        rc = dl_seterr(c, DLOCK_EINVAL, "timeout %" PRId64 " ms out of range 0..%" PRId64,
+                       timeout_ms, (int64_t)DLOCK_TTL_MAX);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (dl_token_new(a.token) != 0)
+        return dl_seterr(c, DLOCK_EIO, "getrandom failed");
+    if (dl_keys_make(c, name, a.name_len, &a.keys) != DLOCK_OK)
+        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+    a.ttl_ms = ttl_ms;
+    a.ttl_len = (size_t)snprintf(a.ttl_s, sizeof a.ttl_s, "%" PRId64, ttl_ms);
+    int ml = snprintf(a.meta, sizeof a.meta, "%s\t%ld\t%s", c->host, c->pid,
+                      c->label ? c->label : "");
+    a.meta_len = ml < 0 ? 0 : (size_t)ml >= sizeof a.meta ? sizeof a.meta - 1 : (size_t)ml;
+
+    int push = c->opts.waiting == DLOCK_WAIT_PUSH && !is_redlock(c);
+    int64_t t_begin = dl_mono_us();
+    int64_t deadline = t_begin + timeout_ms * 1000;
+    int got = 0, contended = 0, attempts = 0;
+    int64_t fence = 0, start_us = 0;
+    for (;;) {
+        attempts++;
+        int will_wait = mode == MODE_RETRY      ? attempts <= c->opts.retry_count
+                        : mode == MODE_DEADLINE ? dl_mono_us() < deadline
+                                                : 0;
+        int64_t sleep_max;
+        if (mode == MODE_RETRY || !push)
+            sleep_max = dl_backoff_ms(attempts, c->opts.retry_delay_ms,
+                                      c->opts.retry_max_delay_ms, c->opts.retry_jitter_pct,
+                                      &c->rng);
+        else
+            sleep_max = DL_SLICE_MAX_MS;
+        if (mode == MODE_DEADLINE && sleep_max > ms_until(deadline))
+            sleep_max = ms_until(deadline);
+        if (push && sleep_max > DL_SLICE_MAX_MS)
+            sleep_max = DL_SLICE_MAX_MS;
+        int64_t hint;
+        rc = attempt(&a, push && will_wait, sleep_max + c->opts.command_timeout_ms +
+                                               DL_QUEUE_MARGIN_MS,
+                     &got, &fence, &start_us, &hint);
+        if (rc != DLOCK_OK || got)
+            break;
+        if (!contended) {
+            contended = 1;
+            dl_emit(c, DLOCK_EV_CONTENDED, name, DLOCK_EBUSY, 0, 0, attempts);
+        }
+        if (!will_wait)
+            break;
+        int64_t sleep_ms = sleep_max;
+        if (hint >= 0 && (push || is_redlock(c)) && hint + 1 < sleep_ms)
+            sleep_ms = hint + 1; /* the holder's lease ends first */
+        if (mode == MODE_DEADLINE && sleep_ms > ms_until(deadline))
+            sleep_ms = ms_until(deadline);
+        if (sleep_ms < 1)
+            sleep_ms = 1;
+        if (push) {
+            rc = wait_wake(&a, sleep_ms, &got, &fence, &start_us);
+            if (rc != DLOCK_OK || got)
+                break;
+        } else {
+            dl_sleep_until_us(dl_mono_us() + sleep_ms * 1000);
+        }
+        if (mode == MODE_DEADLINE && dl_mono_us() >= deadline) {
+            /* One last try at the deadline, without waiting. */
+            mode = MODE_TRY;
+        }
+    }
+    if (!got && a.enqueued) {
+        int64_t f2, s2;
+        int g2 = 0;
+        char saved[sizeof c->err];
+        memcpy(saved, c->err, sizeof saved);
+        if (cancel(&a, &g2, &f2, &s2) == DLOCK_OK && g2) {
+            got = 1;
+            fence = f2;
+            start_us = s2;
+            rc = DLOCK_OK;
+        }
+        memcpy(c->err, saved, sizeof saved);
+    }
+    if (got && rc == DLOCK_OK) {
+        /* A long wait before the handoff eats the local validity: restart
+         * the lease so the caller gets most of its ttl. */
+        if (dl_mono_us() - start_us > ttl_ms * 500)
+            rc = refresh(&a, &start_us);
+        if (rc == DLOCK_OK && c->opts.replicas > 0) {
+            rc = wait_replicas(&a);
+            if (rc != DLOCK_OK)
+                undo(&a);
+        }
+        if (rc == DLOCK_OK)
+            rc = make_handle(&a, fence, start_us, out);
+        if (rc == DLOCK_OK) {
+            dl_emit(c, DLOCK_EV_ACQUIRED, name, DLOCK_OK, fence, dl_mono_us() - t_begin,
+                    attempts);
+            dl_clearerr(c);
+        }
+    } else if (rc == DLOCK_OK) {
+        if (is_wait) {
+            rc = dl_seterr(c, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms", name,
+                           timeout_ms);
+        } else {
+            rc = dl_seterr(c, DLOCK_EBUSY, "lock '%s' is held by another owner", name);
+        }
+    }
+    if (rc != DLOCK_OK && rc != DLOCK_EBUSY && rc != DLOCK_ETIMEDOUT)
+        dl_emit(c, DLOCK_EV_ERROR, name, rc, 0, dl_mono_us() - t_begin, attempts);
+    dl_keys_free(&a.keys);
+    return rc;
+}
+
+int dlock_acquire(dlock_client *c, const char *name, int64_t ttl_ms, dlock_lock **out) {
+    return acquire_loop(c, name, ttl_ms, MODE_RETRY, 0, 0, out);
+}
+
+int dlock_try_acquire(dlock_client *c, const char *name, int64_t ttl_ms, dlock_lock **out) {
+    return acquire_loop(c, name, ttl_ms, MODE_TRY, 0, 0, out);
+}
+
+int dlock_wait(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,
+               dlock_lock **out) {
+    return acquire_loop(c, name, ttl_ms, timeout_ms == 0 ? MODE_TRY : MODE_DEADLINE, timeout_ms,
+                        1, out);
+}

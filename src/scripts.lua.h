@@ -1,0 +1,146 @@
+/* scripts.lua.h - every Lua script dlock runs, in one place.
+ *
+ * Sent with EVALSHA (EVAL once after NOSCRIPT). Names, tokens and metadata
+ * travel only as KEYS/ARGV, never as Lua source.
+ *
+ * Keys (all in the hash slot of {name}):
+ *   KEYS[1] P{name}        hash: t = holder token, f = fence, o = owner
+ *                          metadata, a = server time of acquisition (ms)
+ *   KEYS[2] P{name}:fence  fencing counter (never expires)
+ *   KEYS[3] P{name}:q      zset of waiting tokens, scored by arrival (us)
+ *   KEYS[4] P{name}:qi     hash token -> "expiry_ms ttl_ms fencing meta"
+ *   P{name}:w:<token>      a waiter's wake list (BLPOP'd by that waiter)
+ *
+ * Queue rules: a waiter's entry lives until its expiry (the waiter's own
+ * sleep + margin, refreshed by every attempt), so a dead waiter blocks
+ * nobody for long. On release the lock is handed straight to the oldest
+ * live waiter (with its token, ttl and metadata) and its wake list gets the
+ * new fence: the woken waiter needs no further command. A free lock with a
+ * live queue can be taken only by the queue's head: no barging.
+ */
+#ifndef DLOCK_SCRIPTS_LUA_H
+#define DLOCK_SCRIPTS_LUA_H
+
+/* Shared prelude: server time and queue head pruning. */
+#define DL_LUA_PRELUDE                                                             \
+    "local tm = redis.call('TIME')\n"                                              \
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"    \
+    "local function head()\n"                                                      \
+    "  while true do\n"                                                            \
+    "    local h = redis.call('ZRANGE', KEYS[3], 0, 0)[1]\n"                      \
+    "    if not h then return false end\n"                                         \
+    "    local v = redis.call('HGET', KEYS[4], h)\n"                              \
+    "    local exp = v and tonumber(string.match(v, '^(%d+)')) or 0\n"             \
+    "    if exp > now then return h, v, exp end\n"                                 \
+    "    redis.call('ZREM', KEYS[3], h)\n"                                         \
+    "    redis.call('HDEL', KEYS[4], h)\n"                                         \
+    "  end\n"                                                                      \
+    "end\n"                                                                        \
+    "local function dequeue(tok)\n"                                                \
+    "  redis.call('ZREM', KEYS[3], tok)\n"                                         \
+    "  redis.call('HDEL', KEYS[4], tok)\n"                                         \
+    "end\n"
+
+/* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms.
+ * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
+ * the client then writes max+1 to a majority with FENCE).
+ * Returns {1, fence} when the caller holds the lock now (also when it
+ * already held it: an acquire retried after a lost reply is idempotent), or
+ * {0, hint_ms, waiters}: hint_ms is the holder's remaining lease, or how long
+ * the queue head may still claim a free lock. */
+#define DL_LUA_ACQUIRE                                                              \
+    DL_LUA_PRELUDE                                                                  \
+    "local t = redis.call('HGET', KEYS[1], 't')\n"                                 \
+    "local function enqueue()\n"                                                    \
+    "  if ARGV[5] ~= '1' then return end\n"                                         \
+    "  local w = tonumber(ARGV[6])\n"                                               \
+    "  redis.call('ZADD', KEYS[3], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
+    "  redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. ARGV[3])\n" \
+    "  for i = 3, 4 do\n"                                                           \
+    "    if redis.call('PTTL', KEYS[i]) < w then redis.call('PEXPIRE', KEYS[i], w) end\n" \
+    "  end\n"                                                                       \
+    "end\n"                                                                         \
+    "if t == ARGV[1] then\n"                                                        \
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                   \
+    "  dequeue(ARGV[1])\n"                                                          \
+    "  redis.call('DEL', KEYS[1] .. ':w:' .. ARGV[1])\n"                            \
+    "  return {1, tonumber(redis.call('HGET', KEYS[1], 'f')) or 0}\n"               \
+    "end\n"                                                                         \
+    "if t then\n"                                                                   \
+    "  enqueue()\n"                                                                 \
+    "  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZCARD', KEYS[3])}\n"     \
+    "end\n"                                                                         \
+    "local h, v, exp = head()\n"                                                    \
+    "if h and h ~= ARGV[1] then\n"                                                  \
+    "  enqueue()\n"                                                                 \
+    "  return {0, exp - now, redis.call('ZCARD', KEYS[3])}\n"                       \
+    "end\n"                                                                         \
+    "if h then dequeue(h) end\n"                                                    \
+    "local f = 0\n"                                                                 \
+    "if ARGV[4] == '1' then f = redis.call('INCR', KEYS[2])\n"                      \
+    "elseif ARGV[4] == '2' then f = tonumber(redis.call('GET', KEYS[2])) or 0 end\n" \
+    "redis.call('HSET', KEYS[1], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', now)\n"   \
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
+    "return {1, f}\n"
+
+/* RELEASE: ARGV token. Returns 0 (not the holder: nothing changed), 1
+ * (released), 2 (released and handed to the queue's head). */
+#define DL_LUA_RELEASE                                                              \
+    DL_LUA_PRELUDE                                                                  \
+    "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
+    "redis.call('DEL', KEYS[1])\n"                                                  \
+    "local h, v = head()\n"                                                         \
+    "if not h then return 1 end\n"                                                  \
+    "local ttl, fencing, meta = string.match(v, '^%d+ (%d+) (%d) (.*)$')\n"         \
+    "dequeue(h)\n"                                                                  \
+    "if not ttl then return 1 end\n"                                                \
+    "local f = 0\n"                                                                 \
+    "if fencing == '1' then f = redis.call('INCR', KEYS[2]) end\n"                  \
+    "redis.call('HSET', KEYS[1], 't', h, 'f', f, 'o', meta, 'a', now)\n"            \
+    "redis.call('PEXPIRE', KEYS[1], ttl)\n"                                         \
+    "local w = KEYS[1] .. ':w:' .. h\n"                                             \
+    "redis.call('RPUSH', w, f)\n"                                                   \
+    "redis.call('PEXPIRE', w, ttl)\n"                                               \
+    "return 2\n"
+
+/* EXTEND: ARGV token, ttl_ms. Returns 1 (extended) or 0 (not the holder). */
+#define DL_LUA_EXTEND                                                               \
+    "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
+    "return 1\n"
+
+/* INSPECT: no ARGV. Returns {pttl, token, fence, meta, acquired_ms,
+ * last_fence, waiters}; strings are "" when free. */
+#define DL_LUA_INSPECT                                                              \
+    "local v = redis.call('HMGET', KEYS[1], 't', 'f', 'o', 'a')\n"                  \
+    "return {redis.call('PTTL', KEYS[1]), v[1] or '', tonumber(v[2]) or 0,\n"       \
+    "        v[3] or '', tonumber(v[4]) or 0,\n"                                    \
+    "        tonumber(redis.call('GET', KEYS[2])) or 0, redis.call('ZCARD', KEYS[3])}\n"
+
+/* CANCEL (a waiter gives up): ARGV token, ttl_ms. Leaves the queue;
+ * returns {1, fence} if the lock was handed to the caller meanwhile (it
+ * keeps it, with its lease restarted at ttl_ms), else {0}. */
+#define DL_LUA_CANCEL                                                               \
+    "redis.call('ZREM', KEYS[3], ARGV[1])\n"                                        \
+    "redis.call('HDEL', KEYS[4], ARGV[1])\n"                                        \
+    "redis.call('DEL', KEYS[1] .. ':w:' .. ARGV[1])\n"                              \
+    "if redis.call('HGET', KEYS[1], 't') == ARGV[1] then\n"                         \
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                   \
+    "  return {1, tonumber(redis.call('HGET', KEYS[1], 'f')) or 0}\n"               \
+    "end\n"                                                                         \
+    "return {0}\n"
+
+/* FENCE (Redlock): ARGV token, candidate. If the caller holds the lock on
+ * this server, raise the counter to at least `candidate`, store it as the
+ * holder's fence and return the counter; otherwise return -1. With no
+ * candidate ("0") it only reads: returns the counter. */
+#define DL_LUA_FENCE                                                                \
+    "local cur = tonumber(redis.call('GET', KEYS[2])) or 0\n"                       \
+    "if ARGV[2] == '0' then return cur end\n"                                       \
+    "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return -1 end\n"           \
+    "local c = tonumber(ARGV[2])\n"                                                 \
+    "if c > cur then redis.call('SET', KEYS[2], ARGV[2]); cur = c end\n"            \
+    "redis.call('HSET', KEYS[1], 'f', cur)\n"                                       \
+    "return cur\n"
+
+#endif

@@ -1,0 +1,69 @@
+/* url.h - parse a dlock connection URL into a fixed-size description.
+ *
+ * Pure helper: no I/O, no allocation, no global state. Unit-tested and fuzzed
+ * without a server (tests/unit/test_url.c, fuzz/fuzz_url.c).
+ *
+ * Accepted forms (DESIGN.md "Connection URLs"):
+ *   redis://[user[:password]@]host[:port][/db][?opts]      one server
+ *   redis://[user[:password]@]h1:p1,h2:p2,h3:p3[/db][?opts]  Redlock set
+ *   rediss://...                                             TLS (flag only)
+ *   unix:///path/to/redis.sock[?db=N&opts]                   Unix socket
+ *   redis-sentinel://[user[:password]@]h1:p1,h2:p2/mastername[?opts]
+ *   redis-cluster://[user[:password]@]h1:p1,h2:p2[?opts]
+ * Hosts may be names, IPv4 literals or bracketed IPv6 literals ([::1]:6379).
+ * Default port 6379 (26379 for sentinel). user and password are
+ * percent-decoded. Query options (integers, milliseconds unless noted):
+ *   connect_timeout, timeout, db (unix only), replicas (count),
+ *   replica_timeout, prefix (string, percent-decoded).
+ */
+#ifndef DLOCK_URL_H
+#define DLOCK_URL_H
+
+#include <stddef.h>
+
+#define DL_URL_MAX_HOSTS 16
+#define DL_URL_HOST_MAX 256 /* buffer size, includes the NUL */
+
+enum dl_url_kind {
+    DL_URL_SINGLE,   /* one server (TCP or unix socket) */
+    DL_URL_REDLOCK,  /* several independent masters */
+    DL_URL_SENTINEL, /* sentinels + master name */
+    DL_URL_CLUSTER   /* cluster seed nodes */
+};
+
+typedef struct dl_host {
+    char host[DL_URL_HOST_MAX]; /* without IPv6 brackets */
+    int port;
+} dl_host;
+
+typedef struct dl_url {
+    enum dl_url_kind kind;
+    int tls;         /* 1 for rediss:// */
+    int unix_socket; /* 1 for unix://, path in `path` */
+    char path[108];  /* unix socket path (sun_path size) */
+    int nhosts;
+    dl_host hosts[DL_URL_MAX_HOSTS];
+    char user[128];     /* "" when absent */
+    char password[256]; /* "" when absent */
+    int has_password;   /* 1 when a password was given (it may be empty) */
+    int db;             /* 0 when absent; 0..15 checked by the server, 0..INT_MAX here */
+    char master_name[128]; /* sentinel only */
+    int connect_timeout_ms; /* -1 when absent */
+    int command_timeout_ms; /* -1 when absent */
+    int replicas;           /* -1 when absent */
+    int replica_timeout_ms; /* -1 when absent */
+    char prefix[128];       /* "" when absent */
+    int has_prefix;
+} dl_url;
+
+/* Parse `s` into `*out`. Returns 0 on success. On failure returns -1 and
+ * writes a one-line message naming the problem into err (always
+ * NUL-terminated when errlen > 0), e.g. "bad port '99999' in URL". The
+ * message never contains the password. */
+int dl_url_parse(const char *s, dl_url *out, char *err, size_t errlen);
+
+/* Copy `s` into out with any password replaced by "***" (for logs and
+ * error messages). Always NUL-terminates when outlen > 0; truncates. */
+void dl_url_redact(const char *s, char *out, size_t outlen);
+
+#endif
