@@ -30,9 +30,10 @@ static int release_by_token(dlock_client *c, const char *name, size_t name_len,
     for (int i = 0; i < call.n; i++) {
         if (call.status[i] != DLOCK_OK)
             continue;
-        /* A re-sent release that finds the token gone most likely ran the
-         * first time (its reply was lost with the connection). */
-        if (dl_reply_int(call.replies[i], 0) > 0 || call.retried[i])
+        /* A re-sent release (the first went out on a dead connection) is
+         * taken at its word: "token gone" is reported as ENOTHELD even if
+         * the first copy ran, so a lost lease is never hidden. */
+        if (dl_reply_int(call.replies[i], 0) > 0)
             *released = 1;
     }
     return dl_call_error(c, &call, "release");

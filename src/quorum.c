@@ -86,7 +86,9 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
             todo[i] = R_DONE;
             if (cn->status != DLOCK_OK) {
                 call->status[i] = cn->status;
-                call->unknown[i] = cn->sent;
+                /* Only a lost connection or a timeout after the request
+                 * went out leaves the outcome open (not an AUTH error). */
+                call->unknown[i] = cn->status == DLOCK_EIO && cn->sent;
                 dl_conn *to = NULL;
                 int asking = 0;
                 if (cn->status == DLOCK_EIO && !cn->timed_out &&
@@ -196,7 +198,7 @@ int dl_call_error(dlock_client *c, const dl_call *call, const char *what) {
         if (call->status[i] == DLOCK_OK)
             continue;
         char one[260];
-        if (call->status[i] == DLOCK_ESERVER)
+        if (call->status[i] == DLOCK_ESERVER && call->replies[i] != NULL)
             reply_text(call->replies[i], one, sizeof one);
         else
             snprintf(one, sizeof one, "%s", call->conns[i]->err);

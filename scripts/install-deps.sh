@@ -1,0 +1,35 @@
+#!/bin/sh
+# Install the Debian packages dlock needs to build and test, if missing.
+#   libhiredis-dev   the Redis protocol (hiredis: formatting and reply parsing)
+#   redis-server     real servers for the integration tests and the demo
+#   redis-tools      redis-cli, to create a Redis Cluster in the tests
+#   cmake make gcc pkg-config   the build
+#   clang libclang-rt-14-dev    libFuzzer targets and a second compiler
+#   faketime         clock-shift fault tests
+# As root it runs apt-get; otherwise it prints the line to run.
+set -eu
+want="libhiredis-dev redis-server redis-tools cmake make gcc pkg-config clang libclang-rt-14-dev faketime"
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "dlock needs these Debian packages:$missing" >&2
+    echo "run: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing"
+# Keep package scripts from starting a system redis-server on port 6379.
+made_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing
+[ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+exit 0

@@ -1,0 +1,38 @@
+/* itest.h - small helpers shared by the integration tests. */
+#ifndef DLOCK_ITEST_H
+#define DLOCK_ITEST_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dlock.h"
+#include "harness.h"
+
+/* Check a dlock status, printing the client's detail on failure. */
+#define IT_RC(c, expr, want)                                                              \
+    do {                                                                                  \
+        int it_rc_ = (expr);                                                              \
+        if (it_rc_ != (want))                                                             \
+            TH_FAIL("%s returned %s, want %s (detail: %s)", #expr, dlock_err_name(it_rc_), \
+                    dlock_err_name(want), (c) ? dlock_client_errstr(c) : "");             \
+    } while (0)
+
+static inline dlock_client *it_client(const char *url, const dlock_options *o) {
+    dlock_client *c = NULL;
+    int rc = dlock_client_new(&c, url, o);
+    if (rc != DLOCK_OK)
+        TH_FAIL("dlock_client_new(%s): %s: %s", url, dlock_err_name(rc),
+                c ? dlock_client_errstr(c) : "");
+    return c;
+}
+
+static inline void it_options(dlock_options *o, int connect_ms, int command_ms) {
+    dlock_options_init(o);
+    o->connect_timeout_ms = connect_ms;
+    o->command_timeout_ms = command_ms;
+}
+
+#define IT_PASS(name) printf("%s: 1 passed, 0 failed\n", name)
+
+#endif
