@@ -112,11 +112,19 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
             e->targets[e->ntargets++] = cn;
         }
     }
+    /* Never wait past the first validity end among these locks: a loss
+     * must be reported within the window, not after a slow round. */
     int64_t deadline = start + ((int64_t)kc->opts.command_timeout_ms +
                                 kc->opts.connect_timeout_ms) * 1000;
+    for (int i = 0; i < n; i++) {
+        int64_t vu = atomic_load(&due[i]->l->valid_until_us);
+        if (vu < deadline)
+            deadline = vu;
+    }
     dl_conn_run(conns, nconns, deadline);
     for (int i = 0; i < n; i++) {
         ka_entry *e = due[i];
+        dlock_lock *l = e->l;
         for (int t = 0; t < e->ntargets && !e->fallback; t++) {
             dl_conn *cn = e->targets[t];
             if (cn->status != DLOCK_OK || e->idx[t] >= cn->got)
@@ -139,7 +147,13 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
             size_t lens[2] = {DL_TOKEN_HEX, (size_t)tl};
             dl_call call;
             start = dl_mono_us();
-            if (dl_call_script(kc, &call, DL_S_EXTEND, &keys, 2, args, lens, 0) == DLOCK_OK) {
+            int64_t fb_deadline = dl_mono_us() + ((int64_t)kc->opts.command_timeout_ms +
+                                                  kc->opts.connect_timeout_ms) * 1000;
+            int64_t vu = atomic_load(&l->valid_until_us);
+            if (vu < fb_deadline)
+                fb_deadline = vu;
+            if (dl_call_script(kc, &call, DL_S_EXTEND, &keys, 2, args, lens, fb_deadline) ==
+                DLOCK_OK) {
                 e->ntargets = call.n;
                 for (int t = 0; t < call.n; t++) {
                     if (call.status[t] != DLOCK_OK)
@@ -152,7 +166,6 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
             dl_keys_free(&keys);
         }
         int quorum = e->ntargets / 2 + 1;
-        dlock_lock *l = e->l;
         if (e->ntargets > 0 && e->yes >= quorum) {
             int64_t vu = dl_valid_until_us(start, e->ttl_ms, kc->opts.drift_factor);
             if (vu > atomic_load(&l->valid_until_us) && !atomic_load(&l->lost))

@@ -675,7 +675,8 @@ static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
             i++;
         for (size_t k = 0; i > 0 && s[i] == ':' && k < sizeof schemes / sizeof schemes[0]; k++)
             if (span_eq_nocase(mkspan(s, i), schemes[k].name))
-                return fail(err, errlen, "malformed URL: expected '//' after '%s:' (e.g. %s://host)",
+                return fail(err, errlen,
+                            "malformed URL: expected '//' after '%s:' (e.g. %s://host)",
                             schemes[k].name, schemes[k].name);
         return fail(err, errlen, "missing scheme in URL (expected " URL_EXPECTED ")");
     }
@@ -722,8 +723,8 @@ static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
     if (sc->id == SCHEME_UNIX) {
         span path = mkspan(rest + a, q - a); /* with its leading '/' */
         if (hosts.n > 0)
-            return fail(err, errlen,
-                        "unix:// URL takes no host (use three slashes: unix:///path/to/redis.sock)");
+            return fail(err, errlen, "unix:// URL takes no host (use three slashes: "
+                                     "unix:///path/to/redis.sock)");
         if (path.n <= 1)
             return fail(err, errlen,
                         "empty unix socket path in URL (expected unix:///path/to/redis.sock)");

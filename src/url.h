@@ -10,11 +10,32 @@
  *   unix:///path/to/redis.sock[?db=N&opts]                   Unix socket
  *   redis-sentinel://[user[:password]@]h1:p1,h2:p2/mastername[?opts]
  *   redis-cluster://[user[:password]@]h1:p1,h2:p2[?opts]
- * Hosts may be names, IPv4 literals or bracketed IPv6 literals ([::1]:6379).
- * Default port 6379 (26379 for sentinel). user and password are
+ * Hosts may be names, IPv4 literals or bracketed IPv6 literals ([::1]:6379,
+ * [fe80::1%25eth0]). Default port 6379 (26379 for sentinel). user and password are
  * percent-decoded. Query options (integers, milliseconds unless noted):
  *   connect_timeout, timeout, db (unix only), replicas (count),
  *   replica_timeout, prefix (string, percent-decoded).
+ *
+ * Details of what is accepted (tests/unit/test_url.c has a case for each):
+ *   - Scheme names are case-insensitive; hosts are kept as written.
+ *   - The user info ends at the LAST '@' before the first '/' or '?', the user
+ *     name at its first ':', so raw ':' and '@' work in passwords. A raw '/'
+ *     or '?' in a password does not; such a URL leaves an '@' after the host
+ *     part and is rejected with a hint to percent-encode it.
+ *   - Host names: letters, digits, '-', '.', '_' (1..255 bytes). At most
+ *     DL_URL_MAX_HOSTS hosts; the same host:port twice is an error (it would
+ *     count twice in a Redlock quorum).
+ *   - redis:// and rediss:// take an optional /db (0..INT_MAX); a trailing
+ *     "/" alone means db 0. redis-sentinel:// needs /mastername (percent-
+ *     decoded, no '/'); redis-cluster:// takes no path.
+ *   - unix:///path: absolute path, percent-decoded, 1..107 bytes; user info
+ *     is allowed (unix://:password@/path), a host is not. nhosts is 0.
+ *   - Timeouts: 1..86400000 ms (0 would mean "wait forever" to Redis's WAIT);
+ *     replicas: 0..1000. Plain decimal digits only: no sign, no units.
+ *     An option given twice, without '=', or unknown is an error; empty
+ *     '&'-separated segments are ignored.
+ *   - Raw whitespace or control characters are errors everywhere (write
+ *     them as %XX where a component is percent-decoded); %00 is an error.
  */
 #ifndef DLOCK_URL_H
 #define DLOCK_URL_H
@@ -56,14 +77,22 @@ typedef struct dl_url {
     int has_prefix;
 } dl_url;
 
-/* Parse `s` into `*out`. Returns 0 on success. On failure returns -1 and
- * writes a one-line message naming the problem into err (always
- * NUL-terminated when errlen > 0), e.g. "bad port '99999' in URL". The
- * message never contains the password. */
+/* Parse `s` into `*out`. Returns 0 on success (err, when given, is set to "").
+ * On failure returns -1, resets *out to the empty state (no part of a
+ * password is left in it) and writes a one-line message naming the problem
+ * into err (truncated, always NUL-terminated when errlen > 0; err may be
+ * NULL), e.g. "bad port '99999' in URL (out of range, expected 1..65535)".
+ * The message never contains the user name or password. Pure: no
+ * allocation, no I/O, safe from any thread. s may be NULL ("empty URL"). */
 int dl_url_parse(const char *s, dl_url *out, char *err, size_t errlen);
 
 /* Copy `s` into out with any password replaced by "***" (for logs and
- * error messages). Always NUL-terminates when outlen > 0; truncates. */
+ * error messages). The password is what dl_url_parse would take for one:
+ * from the first ':' of the user info to its '@'. For malformed input with
+ * an '@' after the host part (a password with a raw '/' or '?'), everything
+ * up to that '@' is hidden. Input without "scheme://" is treated as starting
+ * with the user info. Always NUL-terminates when outlen > 0; truncates;
+ * s == NULL gives "". The output is at most 3 bytes longer than s. */
 void dl_url_redact(const char *s, char *out, size_t outlen);
 
 #endif
