@@ -1,25 +1,393 @@
-/* cluster.c - Redis Cluster: slot map, MOVED and ASK. */
+/* cluster.c - Redis Cluster: slot map, MOVED and ASK.
+ *
+ * The client keeps a table of nodes (one dl_conn each, made on demand and
+ * keyed by host:port; the URL's seeds are the first entries) and a map from
+ * each of the 16384 hash slots to the node serving it, loaded lazily with
+ * `CLUSTER SLOTS` from the first node that answers.
+ *
+ * Every key of one lock shares the slot of its {name} (DESIGN.md "Keys"), so
+ * each call goes to exactly one node:
+ *   - MOVED slot host:port: the slot moved for good. The slot's entry is
+ *     updated at once, the call is re-sent there, and the whole map is
+ *     reloaded before the next call (other slots probably moved too).
+ *   - ASK slot host:port: the slot is being migrated and this key is already
+ *     on the target. The call is re-sent there once, preceded by ASKING
+ *     (quorum.c sends it); the map does not change.
+ *   - TRYAGAIN (a multi-key command during a migration, with the keys split
+ *     between the two nodes) and CLUSTERDOWN: a short pause and one more try
+ *     at the slot's node.
+ *   - a connection to a node that failed: the map is reloaded before the
+ *     next call, since a replica may have taken over.
+ * At most DL_CLU_MAX_REDIRECTS redirects are followed per call, fewer than
+ * quorum.c's rounds, so the last server error reaches the caller intact.
+ *
+ * The map is reloaded only at the start of a call (dl_cluster_target), never
+ * in the middle of one: quorum.c still holds replies of the current call.
+ *
+ * Hostile replies: CLUSTER SLOTS is checked element by element (types,
+ * counts, 0 <= start <= end <= 16383, ports 1..65535, host lengths) and a
+ * malformed reply is rejected whole; the node table is capped at
+ * DL_CLU_MAX_NODES.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "crc16.h"
 #include "topo_ext.h"
 
+#define DL_CLU_SLOTS 16384
+#define DL_CLU_NONE 0xFFFF       /* slot not served by a known node */
+#define DL_CLU_MAX_NODES 1024    /* Redis recommends clusters of <= 1000 nodes */
+#define DL_CLU_MAX_REDIRECTS 3   /* per call; quorum.c has 4 rounds */
+#define DL_CLU_REFRESH_GAP_MS 100 /* at most one stale-map reload per gap */
+#define DL_CLU_PAUSE_MS 50       /* before retrying TRYAGAIN / CLUSTERDOWN */
+
+struct dl_cluster {
+    int nseeds;             /* nodes[0..nseeds) are the URL's addresses */
+    int nnodes, cap;
+    dl_conn **nodes;        /* each conn allocated alone: call->conns keep pointers */
+    uint16_t slots[DL_CLU_SLOTS];
+    uint16_t scratch[DL_CLU_SLOTS]; /* map being parsed */
+    int loaded;             /* a map was loaded once */
+    int stale;              /* reload before the next call */
+    int64_t next_refresh_us;
+    int slot;               /* slot of the current call */
+    int redirects;          /* redirects followed in the current call */
+    long moved, asks, tryagain, refreshes; /* counters, for tests */
+};
+
 int dl_cluster_init(dlock_client *c) {
-    return dl_seterr(c, DLOCK_ENOTSUP, "redis-cluster:// is not implemented yet");
+    const dl_url *u = &c->url;
+    if (u->nhosts < 1 || u->nhosts > DL_URL_MAX_HOSTS)
+        return dl_seterr(c, DLOCK_EINVAL, "redis-cluster:// needs 1..%d seed nodes",
+                         DL_URL_MAX_HOSTS);
+    dl_cluster *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+    c->topo.cluster = s;
+    c->topo.n = 0;
+    c->topo.conns = NULL;
+    for (int i = 0; i < DL_CLU_SLOTS; i++)
+        s->slots[i] = DL_CLU_NONE;
+    s->cap = 16;
+    s->nodes = calloc((size_t)s->cap, sizeof *s->nodes);
+    if (s->nodes == NULL)
+        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+    for (int i = 0; i < u->nhosts; i++) {
+        dl_conn *cn = malloc(sizeof *cn);
+        if (cn == NULL)
+            return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+        dl_conn_init(cn, u->hosts[i].host, u->hosts[i].port, NULL, &c->cfg);
+        s->nodes[s->nnodes++] = cn;
+    }
+    s->nseeds = s->nnodes;
+    return DLOCK_OK;
 }
 
-void dl_cluster_free(dl_topo *t) { (void)t; }
+void dl_cluster_free(dl_topo *t) {
+    dl_cluster *s = t->cluster;
+    if (s == NULL)
+        return;
+    for (int i = 0; i < s->nnodes; i++) {
+        dl_conn_close(s->nodes[i]);
+        free(s->nodes[i]);
+    }
+    free(s->nodes);
+    free(s);
+    t->cluster = NULL;
+}
+
+/* Index of the node host:port, added if new. -1 when the table is full or
+ * out of memory. */
+static int node_index(dlock_client *c, dl_cluster *s, const char *host, size_t hlen, int port) {
+    for (int i = 0; i < s->nnodes; i++) {
+        const dl_conn *cn = s->nodes[i];
+        if (cn->port == port && strlen(cn->host) == hlen && memcmp(cn->host, host, hlen) == 0)
+            return i;
+    }
+    if (s->nnodes >= DL_CLU_MAX_NODES)
+        return -1;
+    if (s->nnodes == s->cap) {
+        dl_conn **nn = realloc(s->nodes, (size_t)s->cap * 2 * sizeof *nn);
+        if (nn == NULL)
+            return -1;
+        s->nodes = nn;
+        s->cap *= 2;
+    }
+    dl_conn *cn = malloc(sizeof *cn);
+    if (cn == NULL)
+        return -1;
+    char h[DL_URL_HOST_MAX];
+    memcpy(h, host, hlen);
+    h[hlen] = '\0';
+    dl_conn_init(cn, h, port, NULL, &c->cfg);
+    s->nodes[s->nnodes] = cn;
+    return s->nnodes++;
+}
+
+/* Parse a port of 1..65535 from an integer reply. */
+static int reply_port(const redisReply *r) {
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < 1 || r->integer > 65535)
+        return -1;
+    return (int)r->integer;
+}
+
+/* Check a CLUSTER SLOTS reply from node `from` and load it into s->slots.
+ * Returns DLOCK_OK or DLOCK_EPROTO (c->err says why; the map is unchanged). */
+static int load_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, const redisReply *r) {
+    if (r->type != REDIS_REPLY_ARRAY)
+        return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: not an array", from->addr);
+    if (r->elements == 0)
+        return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: no slots assigned",
+                         from->addr);
+    if (r->elements > DL_CLU_SLOTS)
+        return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: %zu ranges", from->addr,
+                         r->elements);
+    for (int i = 0; i < DL_CLU_SLOTS; i++)
+        s->scratch[i] = DL_CLU_NONE;
+    for (size_t k = 0; k < r->elements; k++) {
+        const redisReply *e = r->element[k];
+        const redisReply *lo = dl_elem(e, 0), *hi = dl_elem(e, 1), *m = dl_elem(e, 2);
+        if (lo == NULL || hi == NULL || m == NULL || lo->type != REDIS_REPLY_INTEGER ||
+            hi->type != REDIS_REPLY_INTEGER || lo->integer < 0 || hi->integer < lo->integer ||
+            hi->integer >= DL_CLU_SLOTS)
+            return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad slot range #%zu",
+                             from->addr, k);
+        const redisReply *h = dl_elem(m, 0);
+        int port = reply_port(dl_elem(m, 1));
+        if (h == NULL || port < 0 ||
+            (h->type != REDIS_REPLY_STRING && h->type != REDIS_REPLY_NIL))
+            return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad master of range #%zu",
+                             from->addr, k);
+        const char *host = h->type == REDIS_REPLY_STRING ? h->str : "";
+        size_t hlen = h->type == REDIS_REPLY_STRING ? h->len : 0;
+        if (hlen >= DL_URL_HOST_MAX || memchr(host, '\0', hlen) != NULL)
+            return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad host in range #%zu",
+                             from->addr, k);
+        if (hlen == 1 && host[0] == '?')
+            continue; /* endpoint unknown to that node: leave the range unmapped */
+        if (hlen == 0) {
+            /* No endpoint: the same host we asked, with the given port. */
+            host = from->host;
+            hlen = strlen(from->host);
+        }
+        int idx = node_index(c, s, host, hlen, port);
+        if (idx < 0)
+            return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: more than %d nodes",
+                             from->addr, DL_CLU_MAX_NODES);
+        for (long long sl = lo->integer; sl <= hi->integer; sl++)
+            s->scratch[sl] = (uint16_t)idx;
+    }
+    memcpy(s->slots, s->scratch, sizeof s->slots);
+    return DLOCK_OK;
+}
+
+/* Ask the known nodes (connected ones first, then the rest from the seeds
+ * on) for the slot map until one gives a good one. Bounded by one connect
+ * plus one command timeout overall. */
+static int refresh(dlock_client *c, dl_cluster *s) {
+    int64_t hard = dl_mono_us() +
+                   ((int64_t)c->opts.connect_timeout_ms + c->opts.command_timeout_ms) * 1000;
+    const char *argv[2] = {"CLUSTER", "SLOTS"};
+    size_t lens[2] = {7, 5};
+    char detail[sizeof c->err];
+    size_t off = 0;
+    int status = DLOCK_EIO;
+    detail[0] = '\0';
+    s->refreshes++;
+    s->next_refresh_us = dl_mono_us() + DL_CLU_REFRESH_GAP_MS * 1000;
+    /* Nodes may be added while parsing: remember how many to try. */
+    int n = s->nnodes;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++) {
+            dl_conn *cn = s->nodes[i];
+            if ((cn->state == DL_CONN_READY) != (pass == 0))
+                continue;
+            int64_t now = dl_mono_us();
+            if (now >= hard)
+                break;
+            int64_t d = now + (int64_t)c->opts.command_timeout_ms * 1000;
+            if (cn->state != DL_CONN_READY)
+                d += (int64_t)c->opts.connect_timeout_ms * 1000;
+            redisReply *r = NULL;
+            int rc = dl_conn_command(cn, 2, argv, lens, d < hard ? d : hard, &r);
+            int w;
+            if (rc != DLOCK_OK) {
+                w = snprintf(detail + off, sizeof detail - off, "%s%s", off ? "; " : "",
+                             cn->err);
+            } else if (r->type == REDIS_REPLY_ERROR) {
+                status = DLOCK_ESERVER;
+                w = snprintf(detail + off, sizeof detail - off, "%s%s: %.*s", off ? "; " : "",
+                             cn->addr, (int)(r->len > 120 ? 120 : r->len), r->str);
+            } else {
+                rc = load_slots(c, s, cn, r);
+                dl_conn_batch_reset(cn);
+                if (rc == DLOCK_OK) {
+                    s->loaded = 1;
+                    s->stale = 0;
+                    return DLOCK_OK;
+                }
+                status = rc;
+                w = snprintf(detail + off, sizeof detail - off, "%s%s", off ? "; " : "", c->err);
+            }
+            if (w > 0 && (size_t)w < sizeof detail - off)
+                off += (size_t)w;
+            else
+                off = sizeof detail - 1;
+        }
+    }
+    return dl_seterr(c, status, "cluster: no node gave the slot map: %s",
+                     detail[0] ? detail : "timed out");
+}
 
 int dl_cluster_target(dlock_client *c, const char *key, size_t klen, dl_call *call) {
-    (void)key;
-    (void)klen;
-    (void)call;
-    return dl_seterr(c, DLOCK_ENOTSUP, "redis-cluster:// is not implemented yet");
+    dl_cluster *s = c->topo.cluster;
+    if (s == NULL)
+        return dl_seterr(c, DLOCK_EINVAL, "no cluster state");
+    int slot = dl_key_slot(key, klen);
+    if (slot < 0 || slot >= DL_CLU_SLOTS)
+        slot = 0;
+    int idx = s->slots[slot];
+    /* A failed connection to the slot's node: a replica may have taken over. */
+    if (idx != DL_CLU_NONE && s->nodes[idx]->state == DL_CONN_CLOSED &&
+        s->nodes[idx]->status != DLOCK_OK)
+        s->stale = 1;
+    int64_t now = dl_mono_us();
+    if (!s->loaded || idx == DL_CLU_NONE || (s->stale && now >= s->next_refresh_us)) {
+        if (!s->loaded || now >= s->next_refresh_us) {
+            char saved[sizeof c->err];
+            memcpy(saved, c->err, sizeof saved);
+            int rc = refresh(c, s);
+            if (rc != DLOCK_OK && !s->loaded)
+                return rc;
+            memcpy(c->err, saved, sizeof saved); /* an old map still serves */
+        }
+        idx = s->slots[slot];
+    }
+    /* Slot not served by any node we know: ask one anyway; it answers with
+     * MOVED or CLUSTERDOWN, which says more than we could. */
+    if (idx == DL_CLU_NONE)
+        idx = 0;
+    s->slot = slot;
+    s->redirects = 0;
+    call->n = 1;
+    call->conns[0] = s->nodes[idx];
+    return DLOCK_OK;
+}
+
+/* Parse "<slot> <host>:<port>" (after "MOVED " / "ASK "). Empty host: the
+ * node that sent the redirect. Returns the node index, or -1. */
+static int parse_redirect(dlock_client *c, dl_cluster *s, const dl_conn *from, const char *p,
+                          size_t len, int *slot) {
+    size_t i = 0;
+    long sl = 0;
+    if (len == 0 || p[0] < '0' || p[0] > '9')
+        return -1;
+    while (i < len && p[i] >= '0' && p[i] <= '9') {
+        sl = sl * 10 + (p[i] - '0');
+        if (sl >= DL_CLU_SLOTS)
+            return -1;
+        i++;
+    }
+    if (i >= len || p[i] != ' ')
+        return -1;
+    i++;
+    const char *ep = p + i;
+    size_t elen = len - i;
+    const char *colon = NULL;
+    for (size_t k = 0; k < elen; k++)
+        if (ep[k] == ':')
+            colon = ep + k;
+    if (colon == NULL)
+        return -1;
+    size_t hlen = (size_t)(colon - ep);
+    const char *pp = colon + 1;
+    size_t plen = elen - hlen - 1;
+    long port = 0;
+    if (plen == 0 || plen > 5)
+        return -1;
+    for (size_t k = 0; k < plen; k++) {
+        if (pp[k] < '0' || pp[k] > '9')
+            return -1;
+        port = port * 10 + (pp[k] - '0');
+    }
+    if (port < 1 || port > 65535)
+        return -1;
+    const char *host = ep;
+    /* IPv6 literals may come bracketed. */
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        host++;
+        hlen -= 2;
+    }
+    if (hlen == 0) {
+        host = from->host;
+        hlen = strlen(from->host);
+    }
+    if (hlen >= DL_URL_HOST_MAX || (hlen == 1 && host[0] == '?') ||
+        memchr(host, '\0', hlen) != NULL || memchr(host, ' ', hlen) != NULL)
+        return -1;
+    *slot = (int)sl;
+    return node_index(c, s, host, hlen, (int)port);
+}
+
+static int err_is(const redisReply *r, const char *p) {
+    size_t n = strlen(p);
+    return r->len > n && memcmp(r->str, p, n) == 0 && r->str[n] == ' ';
 }
 
 int dl_cluster_redirect(dlock_client *c, dl_conn *from, const redisReply *r, dl_conn **to,
                         int *asking) {
-    (void)c;
-    (void)from;
-    (void)r;
-    (void)to;
-    (void)asking;
-    return 0;
+    dl_cluster *s = c->topo.cluster;
+    *to = NULL;
+    *asking = 0;
+    if (s == NULL || r == NULL || r->type != REDIS_REPLY_ERROR)
+        return 0;
+    int moved = err_is(r, "MOVED"), ask = err_is(r, "ASK");
+    int again = err_is(r, "TRYAGAIN") || err_is(r, "CLUSTERDOWN");
+    if (!moved && !ask && !again)
+        return 0;
+    if (moved)
+        s->stale = 1; /* whatever happens next, the map is out of date */
+    if (s->redirects >= DL_CLU_MAX_REDIRECTS)
+        return 0;
+    s->redirects++;
+    if (again) {
+        s->tryagain++;
+        int64_t pause = DL_CLU_PAUSE_MS;
+        if (pause > c->opts.command_timeout_ms / 4)
+            pause = c->opts.command_timeout_ms / 4;
+        if (pause > 0)
+            dl_sleep_until_us(dl_mono_us() + pause * 1000);
+        int idx = s->slots[s->slot];
+        *to = idx == DL_CLU_NONE ? from : s->nodes[idx];
+        return 1;
+    }
+    size_t skip = moved ? 6 : 4;
+    int slot = -1;
+    int idx = parse_redirect(c, s, from, r->str + skip, r->len - skip, &slot);
+    if (idx < 0)
+        return 0;
+    if (moved) {
+        s->moved++;
+        s->slots[slot] = (uint16_t)idx;
+    } else {
+        s->asks++;
+        *asking = 1;
+    }
+    *to = s->nodes[idx];
+    return 1;
+}
+
+void dl_cluster_counters(const dlock_client *c, dl_cluster_stats *out) {
+    memset(out, 0, sizeof *out);
+    const dl_cluster *s = c->topo.cluster;
+    if (s == NULL)
+        return;
+    out->moved = s->moved;
+    out->asks = s->asks;
+    out->tryagain = s->tryagain;
+    out->refreshes = s->refreshes;
+    out->nodes = s->nnodes;
 }

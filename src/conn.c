@@ -283,12 +283,23 @@ static void do_read(dl_conn *c) {
     drain_replies(c);
 }
 
-int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us) {
+static int finished(const dl_conn *c) {
+    return c->expect > 0 && (c->status != DLOCK_OK || c->got >= c->expect);
+}
+
+int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
     struct pollfd pfd[64];
     int idx[64];
     if (n > 64)
         n = 64;
     for (;;) {
+        if (need > 0) {
+            int nf = 0;
+            for (int i = 0; i < n; i++)
+                nf += finished(conns[i]);
+            if (nf >= need)
+                break;
+        }
         int np = 0;
         int64_t now = dl_mono_us();
         int64_t wake = deadline_us;
@@ -361,6 +372,10 @@ int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us) {
             conns[i]->expect > 0)
             ok++;
     return ok;
+}
+
+int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us) {
+    return dl_conn_run_some(conns, n, deadline_us, 0);
 }
 
 int dl_conn_command(dl_conn *c, int argc, const char **argv, const size_t *lens,

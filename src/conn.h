@@ -92,6 +92,11 @@ int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens);
  * nothing queued are left alone. */
 int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us);
 
+/* Like dl_conn_run, but return as soon as `need` (> 0) of the connections
+ * have finished (completed or failed); the others stay in flight and may be
+ * driven further by another call, or abandoned with dl_conn_close. */
+int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need);
+
 /* Convenience: one command on one connection, reply in *out (owned by the
  * conn until the next batch_reset). Returns the connection status. */
 int dl_conn_command(dl_conn *c, int argc, const char **argv, const size_t *lens,

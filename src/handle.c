@@ -22,7 +22,8 @@ static int release_by_token(dlock_client *c, const char *name, size_t name_len,
     const char *args[1] = {token};
     size_t lens[1] = {DL_TOKEN_HEX};
     dl_call call;
-    int rc = dl_call_script(c, &call, DL_S_RELEASE, &keys, 1, args, lens, 0);
+    int rc = dl_call_script_q(c, &call, DL_S_RELEASE, &keys, 1, args, lens, 0,
+                              dl_decided_majority);
     dl_keys_free(&keys);
     if (rc != DLOCK_OK)
         return rc;
@@ -52,7 +53,8 @@ static int extend_by_token(dlock_client *c, const char *name, size_t name_len,
     size_t lens[2] = {DL_TOKEN_HEX, (size_t)tl};
     dl_call call;
     *start_us = dl_mono_us();
-    int rc = dl_call_script(c, &call, DL_S_EXTEND, &keys, 2, args, lens, 0);
+    int rc = dl_call_script_q(c, &call, DL_S_EXTEND, &keys, 2, args, lens, 0,
+                              dl_decided_majority);
     dl_keys_free(&keys);
     if (rc != DLOCK_OK)
         return rc;

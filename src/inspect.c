@@ -63,7 +63,7 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     if (dl_keys_make(c, name, len, &keys) != DLOCK_OK)
         return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
     dl_call call;
-    rc = dl_call_script(c, &call, DL_S_INSPECT, &keys, 0, NULL, NULL, 0);
+    rc = dl_call_script_q(c, &call, DL_S_INSPECT, &keys, 0, NULL, NULL, 0, dl_decided_majority);
     dl_keys_free(&keys);
     if (rc != DLOCK_OK)
         return rc;

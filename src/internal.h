@@ -125,11 +125,23 @@ DL_INTERNAL int dl_topo_redirect(dlock_client *c, dl_conn *from, const redisRepl
 /* Per-call deadline: now + command timeout (+ connect timeout if needed). */
 DL_INTERNAL int64_t dl_call_deadline(const dlock_client *c, const dl_call *call);
 
-/* quorum.c: run one script on every target of keys->k[0]. */
+/* quorum.c: run one script on every target of keys->k[0], waiting for
+ * every reply (or the deadline). */
 DL_INTERNAL int dl_call_script(dlock_client *c, dl_call *call, enum dl_script_id id,
                                const dl_keys *keys, int nargs, const char **args,
                                const size_t *alens, int64_t deadline_us);
-/* Run a plain command (argv) on every target of `key`. */
+/* A decider says, from the replies so far, that the outcome is settled:
+ * the call then stops waiting for the rest (their connections are closed
+ * and marked unknown). */
+typedef int (*dl_decided_fn)(const dl_call *call);
+DL_INTERNAL int dl_call_script_q(dlock_client *c, dl_call *call, enum dl_script_id id,
+                                 const dl_keys *keys, int nargs, const char **args,
+                                 const size_t *alens, int64_t deadline_us,
+                                 dl_decided_fn decided);
+/* Decider: a majority answered (any non-error reply). */
+DL_INTERNAL int dl_decided_majority(const dl_call *call);
+/* Run a plain command (argv) on every target of `key` (Redlock: until a
+ * majority answered). */
 DL_INTERNAL int dl_call_argv(dlock_client *c, dl_call *call, const char *key, size_t klen,
                              int argc, const char **argv, const size_t *lens,
                              int64_t deadline_us);

@@ -93,6 +93,24 @@ static int64_t ms_until(int64_t until_us) {
     return d <= 0 ? 0 : (d + 999) / 1000;
 }
 
+/* Acquire decider (Redlock): a majority granted, or so many refused or
+ * failed that a majority can no longer grant. */
+static int acquire_decided(const dl_call *call) {
+    int yes = 0, no = 0;
+    for (int i = 0; i < call->n; i++) {
+        if (call->status[i] == DLOCK_OK) {
+            const redisReply *e0 = dl_elem(call->replies[i], 0);
+            if (e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer == 1)
+                yes++;
+            else
+                no++;
+        } else if (call->replies[i] != NULL || call->status[i] != DLOCK_EIO) {
+            no++;
+        }
+    }
+    return yes >= call->quorum || no > call->n - call->quorum;
+}
+
 /* Release by token on every target, ignoring the outcome (undo). */
 static int undo(attempt_ctx *a) {
     dl_call call;
@@ -116,7 +134,8 @@ static int redlock_fence(attempt_ctx *a, int64_t seen_max, int64_t *fence) {
     const char *args[2] = {a->token, cand};
     size_t lens[2] = {DL_TOKEN_HEX, (size_t)n};
     dl_call call;
-    int rc = dl_call_script(c, &call, DL_S_FENCE, &a->keys, 2, args, lens, 0);
+    int rc = dl_call_script_q(c, &call, DL_S_FENCE, &a->keys, 2, args, lens, 0,
+                              dl_decided_majority);
     if (rc != DLOCK_OK)
         return rc;
     int ok = 0;
@@ -147,7 +166,8 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
     *fence = 0;
     *hint_ms = -1;
     *start_us = dl_mono_us();
-    int rc = dl_call_script(c, &call, DL_S_ACQUIRE, &a->keys, 6, args, lens, 0);
+    int rc = dl_call_script_q(c, &call, DL_S_ACQUIRE, &a->keys, 6, args, lens, 0,
+                              acquire_decided);
     if (rc != DLOCK_OK)
         return rc;
     if (enqueue)

@@ -1,21 +1,318 @@
-/* sentinel.c - Redis Sentinel: find the master through the sentinels. */
+/* sentinel.c - Redis Sentinel: find the master through the sentinels.
+ *
+ * A redis-sentinel:// URL names sentinels and a master name. The master is
+ * found lazily, by the first call that needs it:
+ *   1. ask the sentinels in turn `SENTINEL get-master-addr-by-name NAME`
+ *      (starting with the one that answered last time);
+ *   2. connect to the address given (with the client's AUTH/SELECT) and
+ *      check with `ROLE` that it really is a master: a sentinel may still
+ *      report the old master for a while after it died, and a promoted
+ *      replica may not have switched role yet;
+ *   3. if no sentinel names a working master, poll again every
+ *      DL_SENT_POLL_MS until a bounded time has passed (failover takes the
+ *      sentinels' down-after time plus an election).
+ * When the master's connection fails (I/O error, not a timeout) or it
+ * answers READONLY / MASTERDOWN / UNBLOCKED (it was demoted to a replica),
+ * quorum.c asks dl_sentinel_redirect, which rediscovers and lets the call be
+ * re-sent to the new master.
+ *
+ * The candidate is verified on a second connection slot, so the current
+ * master's connection (and the error reply quorum.c still holds from it) is
+ * dropped only once a new master has been found.
+ *
+ * Bounds: one discovery polls for at most command_timeout_ms, and every
+ * network step in it is cut at poll end + connect + command timeout. After a
+ * discovery failed, the next ones within command_timeout_ms make one pass
+ * only, so a call that meets a dead master several times (quorum.c retries
+ * a dead connection once) does not poll twice.
+ *
+ * Sentinels are contacted without AUTH and in db 0: the URL's credentials
+ * and db are the data nodes'.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
 #include "topo_ext.h"
 
+#define DL_SENT_POLL_MS 100 /* pause between discovery passes */
+
+struct dl_sentinel {
+    dl_conn_cfg scfg; /* for the sentinels: no AUTH, db 0 */
+    int n;            /* sentinels */
+    dl_conn sconns[DL_URL_MAX_HOSTS];
+    dl_conn m[2];    /* the master, and a candidate being verified */
+    int cur;         /* index in m of the master's connection */
+    int known;       /* m[cur] is the verified master */
+    int next;        /* sentinel to ask first */
+    int64_t fail_us; /* when the last discovery failed; 0 after a success */
+};
+
 int dl_sentinel_init(dlock_client *c) {
-    return dl_seterr(c, DLOCK_ENOTSUP, "redis-sentinel:// is not implemented yet");
+    const dl_url *u = &c->url;
+    if (u->nhosts < 1 || u->nhosts > DL_URL_MAX_HOSTS)
+        return dl_seterr(c, DLOCK_EINVAL, "redis-sentinel:// needs 1..%d sentinels",
+                         DL_URL_MAX_HOSTS);
+    if (u->master_name[0] == '\0')
+        return dl_seterr(c, DLOCK_EINVAL, "missing master name in redis-sentinel:// URL");
+    dl_sentinel *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+    s->scfg.connect_timeout_ms = c->opts.connect_timeout_ms;
+    s->n = u->nhosts;
+    for (int i = 0; i < s->n; i++)
+        dl_conn_init(&s->sconns[i], u->hosts[i].host, u->hosts[i].port, NULL, &s->scfg);
+    /* Unknown address until discovered; the conns are only placeholders. */
+    dl_conn_init(&s->m[0], "", 0, NULL, &c->cfg);
+    dl_conn_init(&s->m[1], "", 0, NULL, &c->cfg);
+    c->topo.sentinel = s;
+    c->topo.n = 0;
+    c->topo.conns = NULL;
+    return DLOCK_OK;
 }
 
-void dl_sentinel_free(dl_topo *t) { (void)t; }
+void dl_sentinel_free(dl_topo *t) {
+    dl_sentinel *s = t->sentinel;
+    if (s == NULL)
+        return;
+    for (int i = 0; i < s->n; i++)
+        dl_conn_close(&s->sconns[i]);
+    dl_conn_close(&s->m[0]);
+    dl_conn_close(&s->m[1]);
+    free(s);
+    t->sentinel = NULL;
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Deadline for one step on `cn`: a command timeout, plus a connect timeout
+ * if it must connect first, never past `hard`. */
+static int64_t step_deadline(const dlock_client *c, const dl_conn *cn, int64_t hard) {
+    int64_t d = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
+    if (cn->state != DL_CONN_READY)
+        d += (int64_t)c->opts.connect_timeout_ms * 1000;
+    return min64(d, hard);
+}
+
+/* Text of a string/status/error reply for messages (at most 120 bytes). */
+static void reply_snip(const redisReply *r, char *out, size_t n) {
+    if (r != NULL && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ||
+                      r->type == REDIS_REPLY_ERROR))
+        snprintf(out, n, "%.*s", (int)(r->len > 120 ? 120 : r->len), r->str);
+    else
+        snprintf(out, n, "unexpected reply type %d", r ? r->type : -1);
+}
+
+/* Why the last discovery step failed, kept for the final message. */
+typedef struct why {
+    int status;
+    char msg[400];
+} why;
+
+static void note(why *w, int status, const char *fmt, const char *a, const char *b) {
+    /* An AUTH failure or a server error says more than "connection refused". */
+    if (w->status == DLOCK_OK || w->status == DLOCK_EIO || status != DLOCK_EIO) {
+        w->status = status;
+        snprintf(w->msg, sizeof w->msg, fmt, a, b);
+    }
+}
+
+/* Ask sentinel i for the master's address. Returns 1 and fills host/port, or
+ * 0 (reason in *w). */
+static int ask_sentinel(dlock_client *c, dl_sentinel *s, int i, int64_t hard, char *host,
+                        size_t hostlen, int *port, why *w) {
+    dl_conn *sc = &s->sconns[i];
+    const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", c->url.master_name};
+    size_t lens[3] = {8, 23, strlen(c->url.master_name)};
+    redisReply *r = NULL;
+    int rc = dl_conn_command(sc, 3, argv, lens, step_deadline(c, sc, hard), &r);
+    if (rc != DLOCK_OK) {
+        note(w, DLOCK_EIO, "sentinel %s%s", "", sc->err);
+        dl_conn_close(sc);
+        return 0;
+    }
+    char snip[128];
+    if (r->type == REDIS_REPLY_NIL) {
+        note(w, DLOCK_EIO, "sentinel %s does not know a master named '%s'", sc->addr,
+             c->url.master_name);
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        reply_snip(r, snip, sizeof snip);
+        note(w, DLOCK_ESERVER, "sentinel %s: %s", sc->addr, snip);
+        return 0;
+    }
+    const redisReply *h = dl_elem(r, 0), *p = dl_elem(r, 1);
+    if (r->elements != 2 || h == NULL || p == NULL || h->type != REDIS_REPLY_STRING ||
+        h->len == 0 || h->len >= hostlen || memchr(h->str, '\0', h->len) != NULL ||
+        (p->type != REDIS_REPLY_STRING && p->type != REDIS_REPLY_INTEGER)) {
+        note(w, DLOCK_EPROTO, "sentinel %s: %s", sc->addr,
+             "unexpected reply to SENTINEL get-master-addr-by-name");
+        return 0;
+    }
+    int64_t pv = dl_reply_int(p, -1);
+    if (pv < 1 || pv > 65535) {
+        note(w, DLOCK_EPROTO, "sentinel %s: %s", sc->addr, "bad master port in reply");
+        return 0;
+    }
+    memcpy(host, h->str, h->len);
+    host[h->len] = '\0';
+    *port = (int)pv;
+    return 1;
+}
+
+/* Connect the candidate slot to host:port and check with ROLE that it is a
+ * master. Returns 1 if so (the slot is then ready for commands). */
+static int verify_master(dlock_client *c, dl_sentinel *s, const char *host, int port,
+                         int64_t hard, why *w) {
+    dl_conn *m = &s->m[1 - s->cur];
+    dl_conn_close(m);
+    dl_conn_init(m, host, port, NULL, &c->cfg);
+    const char *argv[1] = {"ROLE"};
+    size_t lens[1] = {4};
+    redisReply *r = NULL;
+    int rc = dl_conn_command(m, 1, argv, lens, step_deadline(c, m, hard), &r);
+    if (rc != DLOCK_OK) {
+        note(w, rc, "master %s%s", "", m->err);
+        dl_conn_close(m);
+        return 0;
+    }
+    const redisReply *role = dl_elem(r, 0);
+    if (role != NULL && (role->type == REDIS_REPLY_STRING || role->type == REDIS_REPLY_STATUS) &&
+        role->len == 6 && memcmp(role->str, "master", 6) == 0) {
+        dl_conn_batch_reset(m);
+        return 1;
+    }
+    char snip[128];
+    if (r->type == REDIS_REPLY_ERROR)
+        reply_snip(r, snip, sizeof snip);
+    else if (role != NULL)
+        reply_snip(role, snip, sizeof snip);
+    else
+        snprintf(snip, sizeof snip, "unexpected reply to ROLE");
+    char what[420];
+    snprintf(what, sizeof what, "%s (named by the sentinels) is not a master: role %s", m->addr,
+             snip);
+    note(w, DLOCK_EIO, "%s%s", what, "");
+    dl_conn_close(m);
+    return 0;
+}
+
+/* Find and verify the master. Polls until poll_until_us (at least one pass).
+ * On success the verified connection becomes the master's (the old one is
+ * closed) and DLOCK_OK is returned; otherwise the client's error is set and
+ * the old connection is left untouched. */
+static int discover(dlock_client *c, dl_sentinel *s, int64_t poll_until_us) {
+    int64_t hard = poll_until_us + ((int64_t)c->opts.connect_timeout_ms +
+                                    c->opts.command_timeout_ms) * 1000;
+    why w;
+    w.status = DLOCK_OK;
+    w.msg[0] = '\0';
+    for (;;) {
+        /* Addresses already found wanting in this pass. */
+        char tried[DL_URL_MAX_HOSTS][DL_URL_HOST_MAX + 8];
+        int ntried = 0;
+        for (int k = 0; k < s->n && dl_mono_us() < hard; k++) {
+            int i = (s->next + k) % s->n;
+            char host[DL_URL_HOST_MAX];
+            int port = 0;
+            if (!ask_sentinel(c, s, i, hard, host, sizeof host, &port, &w))
+                continue;
+            char key[DL_URL_HOST_MAX + 8];
+            snprintf(key, sizeof key, "%s:%d", host, port);
+            int seen = 0;
+            for (int j = 0; j < ntried; j++)
+                seen |= strcmp(tried[j], key) == 0;
+            if (seen)
+                continue;
+            if (verify_master(c, s, host, port, hard, &w)) {
+                dl_conn_close(&s->m[s->cur]);
+                s->cur = 1 - s->cur;
+                s->known = 1;
+                s->next = i;
+                s->fail_us = 0;
+                return DLOCK_OK;
+            }
+            memcpy(tried[ntried++], key, sizeof key);
+        }
+        int64_t now = dl_mono_us();
+        if (now >= poll_until_us || now >= hard)
+            break;
+        dl_sleep_until_us(min64(now + DL_SENT_POLL_MS * 1000, poll_until_us));
+    }
+    s->known = 0;
+    s->fail_us = dl_mono_us();
+    if (s->fail_us == 0)
+        s->fail_us = 1;
+    return dl_seterr(c, w.status == DLOCK_OK ? DLOCK_EIO : w.status,
+                     "sentinel: no master '%s' found: %s", c->url.master_name,
+                     w.msg[0] ? w.msg : "no sentinel answered");
+}
+
+/* How long a discovery may poll: command_timeout_ms, or one pass if one
+ * failed less than that long ago. */
+static int64_t poll_until(const dlock_client *c, const dl_sentinel *s) {
+    int64_t now = dl_mono_us();
+    int64_t span = (int64_t)c->opts.command_timeout_ms * 1000;
+    if (s->fail_us != 0 && now - s->fail_us < span)
+        return now;
+    return now + span;
+}
 
 int dl_sentinel_target(dlock_client *c, dl_call *call) {
-    (void)call;
-    return dl_seterr(c, DLOCK_ENOTSUP, "redis-sentinel:// is not implemented yet");
+    dl_sentinel *s = c->topo.sentinel;
+    if (s == NULL)
+        return dl_seterr(c, DLOCK_EINVAL, "no sentinel state");
+    const dl_conn *m = &s->m[s->cur];
+    /* The last call on the master failed in a way quorum.c does not report
+     * (a timeout: the master may be partitioned away while the sentinels
+     * fail over): ask the sentinels again before reconnecting. */
+    if (s->known && m->state == DL_CONN_CLOSED && m->status != DLOCK_OK)
+        s->known = 0;
+    if (!s->known) {
+        int rc = discover(c, s, poll_until(c, s));
+        if (rc != DLOCK_OK)
+            return rc;
+    }
+    call->n = 1;
+    call->conns[0] = &s->m[s->cur];
+    return DLOCK_OK;
+}
+
+static int err_is(const redisReply *r, const char *p) {
+    size_t n = strlen(p);
+    return r->len >= n && memcmp(r->str, p, n) == 0 && (r->len == n || r->str[n] == ' ');
 }
 
 int dl_sentinel_redirect(dlock_client *c, dl_conn *from, const redisReply *r, dl_conn **to) {
-    (void)c;
-    (void)from;
-    (void)r;
-    (void)to;
-    return 0;
+    dl_sentinel *s = c->topo.sentinel;
+    *to = NULL;
+    if (s == NULL || from != &s->m[s->cur])
+        return 0;
+    if (r != NULL) {
+        /* Only errors that mean "this server is no longer the master". */
+        if (r->type != REDIS_REPLY_ERROR ||
+            !(err_is(r, "READONLY") || err_is(r, "MASTERDOWN") || err_is(r, "UNBLOCKED")))
+            return 0;
+    }
+    /* The error text of the failed call must survive a failed discovery. */
+    char saved[sizeof c->err];
+    memcpy(saved, c->err, sizeof saved);
+    if (discover(c, s, poll_until(c, s)) != DLOCK_OK) {
+        /* Keep the discovery's reason next to the original failure. */
+        char detail[sizeof c->err];
+        memcpy(detail, c->err, sizeof detail);
+        memcpy(c->err, saved, sizeof saved);
+        if (r == NULL) {
+            char *e = from->err;
+            size_t used = strlen(e);
+            if (used + 3 < sizeof from->err)
+                snprintf(e + used, sizeof from->err - used, " (%s)", detail);
+        }
+        return 0;
+    }
+    memcpy(c->err, saved, sizeof saved);
+    *to = &s->m[s->cur];
+    return 1;
 }

@@ -23,4 +23,15 @@ DL_INTERNAL int dl_cluster_target(dlock_client *c, const char *key, size_t klen,
 DL_INTERNAL int dl_cluster_redirect(dlock_client *c, dl_conn *from, const redisReply *r,
                                     dl_conn **to, int *asking);
 
+/* Redirects and map loads seen by a cluster client so far (for tests and
+ * diagnostics); all zero for other deployments. */
+typedef struct dl_cluster_stats {
+    long moved;     /* MOVED redirects followed */
+    long asks;      /* ASK redirects followed */
+    long tryagain;  /* TRYAGAIN / CLUSTERDOWN retries */
+    long refreshes; /* CLUSTER SLOTS loads attempted */
+    int nodes;      /* nodes in the client's table */
+} dl_cluster_stats;
+DL_INTERNAL void dl_cluster_counters(const dlock_client *c, dl_cluster_stats *out);
+
 #endif
