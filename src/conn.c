@@ -321,6 +321,13 @@ int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
                 drain_replies(c);
                 if (!active(c))
                     continue;
+                /* A connected socket almost always has room: write now and
+                 * save a poll round (one write + one read per round trip). */
+                if (!c->write_done) {
+                    do_write(c);
+                    if (!active(c))
+                        continue;
+                }
                 pfd[np].events = POLLIN | (c->write_done ? 0 : POLLOUT);
             }
             pfd[np].fd = c->ctx->fd;
