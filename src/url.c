@@ -23,8 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define URL_TIMEOUT_MAX_MS 86400000 /* 24 h: larger is almost surely a typo */
-#define URL_REPLICAS_MAX 1000
+#define URL_TIMEOUT_MAX_MS 3600000 /* 1 h, as dlock_options allows */
+#define URL_REPLICAS_MAX 100
 #define URL_SHOW_MAX 48 /* longest excerpt of the input quoted in a message */
 #define URL_EXPECTED "redis://, rediss://, unix://, redis-sentinel:// or redis-cluster://"
 #define URL_AT_HINT                                                                   \
