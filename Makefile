@@ -25,8 +25,7 @@ demo: build
 	sh scripts/demo.sh $(BUILD)
 
 test: build
-	$(MAKE) --no-print-directory test-plain test-asan fuzz-smoke
-	@echo "make test: all test groups passed"
+	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(JOBS) $(FUZZ_SECONDS)
 
 test-plain:
 	cd $(BUILD) && ctest -j$(JOBS) $(CTEST_FLAGS) -LE soak
