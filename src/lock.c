@@ -156,17 +156,19 @@ static int redlock_fence(attempt_ctx *a, int64_t seen_max, int64_t *fence) {
 static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64_t *fence,
                    int64_t *start_us, int64_t *hint_ms) {
     dlock_client *c = a->c;
-    char wait_s[24];
+    char wait_s[24], wall_s[24];
     int wl = snprintf(wait_s, sizeof wait_s, "%" PRId64, wait_ms);
+    int al = snprintf(wall_s, sizeof wall_s, "%" PRId64, dl_wall_ms());
     const char *fencing = !c->opts.fencing ? "0" : is_redlock(c) ? "2" : "1";
-    const char *args[6] = {a->token, a->ttl_s, a->meta, fencing, enqueue ? "1" : "0", wait_s};
-    size_t lens[6] = {DL_TOKEN_HEX, a->ttl_len, a->meta_len, 1, 1, (size_t)wl};
+    const char *args[7] = {a->token, a->ttl_s, a->meta, fencing, enqueue ? "1" : "0", wait_s,
+                           wall_s};
+    size_t lens[7] = {DL_TOKEN_HEX, a->ttl_len, a->meta_len, 1, 1, (size_t)wl, (size_t)al};
     dl_call call;
     *got = 0;
     *fence = 0;
     *hint_ms = -1;
     *start_us = dl_mono_us();
-    int rc = dl_call_script_q(c, &call, DL_S_ACQUIRE, &a->keys, 6, args, lens, 0,
+    int rc = dl_call_script_q(c, &call, DL_S_ACQUIRE, &a->keys, 7, args, lens, 0,
                               acquire_decided);
     if (rc != DLOCK_OK)
         return rc;

@@ -5,7 +5,7 @@
  *
  * Keys (all in the hash slot of {name}):
  *   KEYS[1] P{name}        hash: t = holder token, f = fence, o = owner
- *                          metadata, a = server time of acquisition (ms)
+ *                          metadata, a = acquisition time (ms since the epoch)
  *   KEYS[2] P{name}:fence  fencing counter (never expires)
  *   KEYS[3] P{name}:q      zset of waiting tokens, scored by arrival (us)
  *   KEYS[4] P{name}:qi     hash token -> "expiry_ms ttl_ms fencing meta"
@@ -23,12 +23,19 @@
 
 /* Shared prelude: server time and queue head pruning. */
 #define DL_LUA_PRELUDE                                                             \
-    "local tm = redis.call('TIME')\n"                                              \
-    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"    \
+    "local tm, now\n"                                                              \
+    "local function clock()\n"                                                     \
+    "  if not tm then\n"                                                           \
+    "    tm = redis.call('TIME')\n"                                                \
+    "    now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"     \
+    "  end\n"                                                                      \
+    "  return now\n"                                                               \
+    "end\n"                                                                        \
     "local function head()\n"                                                      \
     "  while true do\n"                                                            \
     "    local h = redis.call('ZRANGE', KEYS[3], 0, 0)[1]\n"                      \
     "    if not h then return false end\n"                                         \
+    "    clock()\n"                                                                \
     "    local v = redis.call('HGET', KEYS[4], h)\n"                              \
     "    local exp = v and tonumber(string.match(v, '^(%d+)')) or 0\n"             \
     "    if exp > now then return h, v, exp end\n"                                 \
@@ -41,7 +48,9 @@
     "  redis.call('HDEL', KEYS[4], tok)\n"                                         \
     "end\n"
 
-/* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms.
+/* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
+ * acquired_ms (the client's wall clock, reported by INSPECT).
+ * The server clock (TIME) is read only when a queue exists.
  * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
  * the client then writes max+1 to a majority with FENCE).
  * Returns {1, fence} when the caller holds the lock now (also when it
@@ -54,6 +63,7 @@
     "local function enqueue()\n"                                                    \
     "  if ARGV[5] ~= '1' then return end\n"                                         \
     "  local w = tonumber(ARGV[6])\n"                                               \
+    "  clock()\n"                                                                   \
     "  redis.call('ZADD', KEYS[3], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
     "  redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. ARGV[3])\n" \
     "  for i = 3, 4 do\n"                                                           \
@@ -79,7 +89,7 @@
     "local f = 0\n"                                                                 \
     "if ARGV[4] == '1' then f = redis.call('INCR', KEYS[2])\n"                      \
     "elseif ARGV[4] == '2' then f = tonumber(redis.call('GET', KEYS[2])) or 0 end\n" \
-    "redis.call('HSET', KEYS[1], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', now)\n"   \
+    "redis.call('HSET', KEYS[1], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', ARGV[7])\n" \
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
     "return {1, f}\n"
 
