@@ -58,6 +58,7 @@ typedef struct bench_opts {
     int port;
     int64_t ttl_ms;
     int poll;
+    int no_fence;
     const char *name;
     int64_t hold_us;
     int raw_dlock;
@@ -102,6 +103,7 @@ static void usage(FILE *f) {
 "                      dlock-bench:{KEY}:counter\n"
 "  --hold-us N         contended: sleep N microseconds while holding (default 0)\n"
 "  --raw-script S      raw: minimal (default) or dlock (the library's own scripts)\n"
+"  --no-fence          uncontended/contended: dlock_options.fencing = 0\n"
 "  --help              this text\n"
 "\n"
 "Last line: RESULT mode= pairs_per_s= p50_us= p99_us= acq_per_s= handoffs_per_s=\n"
@@ -154,7 +156,7 @@ static int parse_secs(const char *opt, const char *s, double lo, double hi, doub
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
     enum { O_MODE = 1, O_WORKERS, O_SECONDS, O_URL, O_HOST, O_PORT, O_TTL, O_WAITING, O_NAME,
-           O_HOLD, O_WARMUP, O_RAWSCRIPT, O_HELP };
+           O_HOLD, O_WARMUP, O_RAWSCRIPT, O_NOFENCE, O_HELP };
     static const struct option longopts[] = {
         {"mode", required_argument, NULL, O_MODE},
         {"workers", required_argument, NULL, O_WORKERS},
@@ -168,6 +170,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         {"hold-us", required_argument, NULL, O_HOLD},
         {"warmup", required_argument, NULL, O_WARMUP},
         {"raw-script", required_argument, NULL, O_RAWSCRIPT},
+        {"no-fence", no_argument, NULL, O_NOFENCE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -232,6 +235,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             if (parse_ll("--ttl", optarg, 1, DLOCK_TTL_MAX, &v))
                 return EXIT_USAGE;
             o->ttl_ms = v;
+            break;
+        case O_NOFENCE:
+            o->no_fence = 1;
             break;
         case O_WAITING:
             if (strcmp(optarg, "push") == 0)
@@ -509,6 +515,7 @@ static int client_make(const bench_opts *o, dlock_client **out) {
     dlock_options dopt;
     dlock_options_init(&dopt);
     dopt.waiting = o->poll ? DLOCK_WAIT_POLL : DLOCK_WAIT_PUSH;
+    dopt.fencing = !o->no_fence;
     int rc = dlock_client_new(out, o->url, &dopt);
     if (rc != DLOCK_OK) {
         int r = fail("client: %s: %s", dlock_err_name(rc),
@@ -739,9 +746,11 @@ static int run_raw(const bench_opts *o, const bu_target *t, result *res) {
     x.acq_argv[n++] = x.tok;
     x.acq_argv[n++] = ttl;
     if (o->raw_dlock) {
-        /* ARGV: token, ttl_ms, meta, fencing (1: INCR), enqueue 0, wait_ms 0 */
+        /* ARGV: token, ttl_ms, meta, fencing (1: INCR), enqueue 0, wait_ms 0,
+         * acquired_ms */
         x.acq_argv[n++] = meta;
         x.acq_argv[n++] = "1";
+        x.acq_argv[n++] = "0";
         x.acq_argv[n++] = "0";
         x.acq_argv[n++] = "0";
     }
@@ -909,6 +918,7 @@ static void worker_main(const bench_opts *o, const bu_target *t, const data_srv 
     dlock_options dopt;
     dlock_options_init(&dopt);
     dopt.waiting = o->poll ? DLOCK_WAIT_POLL : DLOCK_WAIT_PUSH;
+    dopt.fencing = !o->no_fence;
     int rc = dlock_client_new(&c, o->url, &dopt);
     if (rc == DLOCK_OK)
         rc = dlock_client_ping(c);

@@ -1,0 +1,46 @@
+# bench/lib.sh - shared by the bench scripts: private redis-servers on free
+# loopback ports, stopped by PID on exit. Source it; needs redis-server and
+# redis-cli.
+BENCH_PIDS=""
+BENCH_DIRS=""
+
+bench_cleanup() {
+    for p in $BENCH_PIDS; do kill "$p" 2>/dev/null; done
+    for p in $BENCH_PIDS; do wait "$p" 2>/dev/null; done
+    for d in $BENCH_DIRS; do rm -rf "$d"; done
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_redis VAR: start a private server, store its port in VAR.
+start_redis() {
+    _var=$1
+    _dir=$(mktemp -d /tmp/dlock-bench-XXXXXX)
+    BENCH_DIRS="$BENCH_DIRS $_dir"
+    _p=$(( 20000 + ($$ * 7 + $(date +%N | sed 's/^0*//;s/^$/0/')) % 30000 ))
+    for _try in $(seq 1 200); do
+        _p=$(( _p + 1 ))
+        port_free "$_p" || continue
+        redis-server --port "$_p" --bind 127.0.0.1 --dir "$_dir" --save '' --appendonly no \
+            --daemonize no --logfile "$_dir/redis.log" &
+        _pid=$!
+        for _w in $(seq 1 50); do
+            redis-cli -p "$_p" ping >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        if redis-cli -p "$_p" ping >/dev/null 2>&1 && kill -0 "$_pid" 2>/dev/null; then
+            BENCH_PIDS="$BENCH_PIDS $_pid"
+            eval "$_var=$_p"
+            return 0
+        fi
+        kill "$_pid" 2>/dev/null
+    done
+    echo "cannot start redis-server" >&2
+    return 1
+}
+
+# field NAME < RESULT-line: print the value of NAME=...
+field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
+
+# median of numbers on stdin
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
