@@ -1,0 +1,113 @@
+/* cli.h - shared pieces of the dlock command-line tool.
+ *
+ * dlock.c   main, option parsing, help, the acquire/release/extend/status
+ *           subcommands and error reporting
+ * wait.c    acquiring with a deadline, and the --verbose waiting display
+ * run.c     the run subcommand: child process, keepalive, signals
+ * out.c     JSON writer and text sanitizing for messages
+ */
+#ifndef DLOCK_CLI_H
+#define DLOCK_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dlock.h"
+
+/* Exit codes (documented in man/dlock.1 and `dlock --help`). */
+#define EXIT_CONFLICT 1  /* lock not obtained / not held with that token */
+#define EXIT_USAGE 2     /* bad command line, bad URL, bad name */
+#define EXIT_SERVER 69   /* server unreachable or answered with an error */
+#define EXIT_INTERNAL 70 /* out of memory, fork/pipe failed */
+#define EXIT_LOST 75     /* run: the lock was lost while the command ran */
+#define EXIT_NOEXEC 126  /* run: command found but not executable */
+#define EXIT_NOTFOUND 127 /* run: command not found */
+
+#define CLI_DEFAULT_URL "redis://127.0.0.1:6379"
+#define CLI_DEFAULT_TTL_MS 10000
+#define CLI_DEFAULT_KILL_AFTER_MS 5000
+
+/* Which options were given (to reject those a subcommand does not take). */
+enum {
+    OPT_URL = 1 << 0,
+    OPT_TTL = 1 << 1,
+    OPT_WAIT = 1 << 2,
+    OPT_NOWAIT = 1 << 3,
+    OPT_CONFLICT = 1 << 4,
+    OPT_KILLAFTER = 1 << 5,
+    OPT_LABEL = 1 << 6,
+    OPT_TIMEOUT = 1 << 7,
+    OPT_JSON = 1 << 8,
+    OPT_VERBOSE = 1 << 9,
+    OPT_INTERVAL = 1 << 10
+};
+
+typedef struct cli {
+    const char *cmd;      /* subcommand name */
+    unsigned given;       /* OPT_* bits seen */
+    const char *url;      /* --url, $DLOCK_URL or the default */
+    int64_t ttl_ms;       /* --ttl */
+    int64_t wait_ms;      /* --wait; -1: wait without a deadline */
+    int no_wait;          /* --no-wait */
+    int conflict_code;    /* --conflict-exit-code */
+    int64_t kill_after_ms;/* --kill-after */
+    int64_t interval_ms;  /* --interval; 0: ttl/3 */
+    const char *label;    /* --label */
+    int timeout_ms;       /* --timeout; 0: library default */
+    int json;             /* --json */
+    int verbose;          /* --verbose */
+    char url_shown[256];  /* url with any password removed, for messages */
+    dlock_client *client;
+} cli;
+
+/* dlock.c */
+/* Prints "dlock: " + the formatted message + newline on stderr. */
+void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reports a failed library call on one line of stderr (server, what
+ * failed, what to do) and returns the exit code for status rc. `what` says
+ * what dlock tried ("acquire 'jobs'"). */
+int cli_fail(cli *c, int rc, const char *what);
+/* The lock was not obtained (rc DLOCK_EBUSY or DLOCK_ETIMEDOUT): says who
+ * holds it on stderr, and writes the JSON object to jf with --json.
+ * Returns the conflict exit code (1 or --conflict-exit-code). */
+int cli_conflict(cli *c, const char *name, int rc, FILE *jf);
+/* Connects the client (c->client) from the options; returns 0 or an exit
+ * code after reporting the problem. */
+int cli_connect(cli *c);
+
+/* wait.c */
+/* Acquires `name` following --no-wait / --wait / --verbose. Returns a
+ * library status; on DLOCK_OK *out is the lock. Busy and timed-out both come
+ * back as DLOCK_EBUSY / DLOCK_ETIMEDOUT with nothing printed. */
+int cli_take(cli *c, const char *name, dlock_lock **out);
+
+/* run.c */
+/* Records the signal dispositions dlock started with and ignores SIGPIPE.
+ * Call first in main. */
+void cli_signals_init(void);
+int cli_run(cli *c, const char *name, char **argv);
+
+/* out.c */
+/* A minimal JSON object writer on a FILE (one object per line). */
+typedef struct jw {
+    FILE *f;
+    int n; /* members written */
+} jw;
+void jw_begin(jw *w, FILE *f);
+void jw_str(jw *w, const char *key, const char *val); /* NULL writes null */
+void jw_int(jw *w, const char *key, long long val);
+void jw_bool(jw *w, const char *key, int val);
+void jw_null(jw *w, const char *key);
+void jw_end(jw *w);
+/* Writes s as a JSON string literal (quotes included). Invalid UTF-8 bytes
+ * become U+FFFD, control characters \uXXXX escapes. */
+void json_string(FILE *f, const char *s);
+/* Copies s into buf (size n) for a human-readable message: control
+ * characters become '?', long strings are cut with "...". Returns buf. */
+const char *cli_safe(const char *s, char *buf, size_t n);
+/* Copies url into buf with any user name and password replaced by "***". */
+void cli_redact_url(const char *url, char *buf, size_t n);
+/* Formats a duration in ms as "4.2 s", "350 ms", "2 min 5 s". */
+const char *cli_dur(int64_t ms, char *buf, size_t n);
+
+#endif /* DLOCK_CLI_H */

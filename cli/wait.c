@@ -1,0 +1,191 @@
+/* wait.c - taking a lock as the options say (--no-wait, --wait, or without
+ * a deadline), and the --verbose display of who is waited for.
+ *
+ * The wait itself is one dlock_wait call, so the waiter keeps its place in
+ * the lock's FIFO queue for the whole wait. With --verbose, a display
+ * thread with a client of its own (a client is used by one thread at a
+ * time) asks the server who holds the lock once a second and prints it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* How often the --verbose display asks who holds the lock. */
+#define REFRESH_MS 1000
+/* Without a terminal, repeat an unchanged status line this often. */
+#define PLAIN_REPEAT_MS 10000
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void status_line(const char *name, const dlock_holder *h, int64_t waited_ms, char *buf,
+                        size_t n) {
+    char sname[96], host[128], label[96], who[300], d1[32], d2[32];
+    cli_safe(name, sname, sizeof sname);
+    cli_dur(waited_ms, d1, sizeof d1);
+    if (h->locked) {
+        cli_safe(h->host[0] ? h->host : "unknown host", host, sizeof host);
+        if (h->label[0])
+            snprintf(who, sizeof who, "%s pid %ld (\"%s\")", host, h->pid,
+                     cli_safe(h->label, label, sizeof label));
+        else
+            snprintf(who, sizeof who, "%s pid %ld", host, h->pid);
+        snprintf(buf, n, "waiting for '%s' (%s): held by %s, fence %" PRId64
+                         ", lease ends in %s, %d waiting",
+                 sname, d1, who, h->fence, cli_dur(h->pttl_ms, d2, sizeof d2), h->waiters);
+    } else {
+        snprintf(buf, n, "waiting for '%s' (%s): free, being handed over (%d waiting)", sname,
+                 d1, h->waiters);
+    }
+}
+
+typedef struct display {
+    cli *c;
+    const char *name;
+    dlock_client *dc; /* the display thread's own client */
+    int64_t start;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int done;
+    int shown; /* a \r line is on the terminal */
+} display;
+
+static void *display_main(void *arg) {
+    display *d = arg;
+    int tty = isatty(STDERR_FILENO);
+    int64_t last_fence = -1, last_print = 0;
+    int failed = 0;
+    pthread_mutex_lock(&d->mu);
+    while (!d->done) {
+        pthread_mutex_unlock(&d->mu);
+        dlock_holder h;
+        int rc = dlock_inspect(d->dc, d->name, &h);
+        int64_t now = now_ms();
+        char line[700];
+        if (rc == DLOCK_OK) {
+            status_line(d->name, &h, now - d->start, line, sizeof line);
+        } else {
+            char e[300];
+            snprintf(line, sizeof line, "waiting; cannot read the holder: %s",
+                     cli_safe(dlock_client_errstr(d->dc), e, sizeof e));
+        }
+        pthread_mutex_lock(&d->mu);
+        if (d->done)
+            break;
+        if (tty) {
+            fprintf(stderr, "\r\033[Kdlock: %s", line);
+            d->shown = 1;
+        } else if ((rc == DLOCK_OK && h.fence != last_fence) || (rc != DLOCK_OK && !failed) ||
+                   now - last_print >= PLAIN_REPEAT_MS) {
+            fprintf(stderr, "dlock: %s\n", line);
+            last_fence = rc == DLOCK_OK ? h.fence : last_fence;
+            last_print = now;
+        }
+        failed = rc != DLOCK_OK;
+        fflush(stderr);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += REFRESH_MS / 1000;
+        ts.tv_nsec += (long)(REFRESH_MS % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!d->done && pthread_cond_timedwait(&d->cond, &d->mu, &ts) != ETIMEDOUT) {
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* Starts the display thread; returns 0, or -1 (then waiting goes on
+ * without a display). */
+static int display_start(display *d, pthread_t *th) {
+    dlock_options o;
+    dlock_options_init(&o);
+    if (d->c->timeout_ms > 0) {
+        o.connect_timeout_ms = d->c->timeout_ms;
+        o.command_timeout_ms = d->c->timeout_ms;
+    }
+    if (dlock_client_new(&d->dc, d->c->url, &o) != DLOCK_OK) {
+        dlock_client_free(d->dc);
+        return -1;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&d->mu, NULL);
+    if (pthread_create(th, NULL, display_main, d) != 0) {
+        pthread_cond_destroy(&d->cond);
+        pthread_mutex_destroy(&d->mu);
+        dlock_client_free(d->dc);
+        return -1;
+    }
+    return 0;
+}
+
+static void display_stop(display *d, pthread_t th) {
+    pthread_mutex_lock(&d->mu);
+    d->done = 1;
+    pthread_cond_signal(&d->cond);
+    if (d->shown)
+        fputs("\r\033[K", stderr); /* clear the in-place line */
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(th, NULL);
+    pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->mu);
+    dlock_client_free(d->dc);
+}
+
+int cli_take(cli *c, const char *name, dlock_lock **out) {
+    *out = NULL;
+    int64_t start = now_ms();
+    int rc;
+    if (c->no_wait || c->wait_ms == 0) {
+        rc = dlock_try_acquire(c->client, name, c->ttl_ms, out);
+    } else {
+        rc = dlock_try_acquire(c->client, name, c->ttl_ms, out);
+        display d;
+        pthread_t th;
+        int shown = 0;
+        if (rc == DLOCK_EBUSY && c->verbose) {
+            memset(&d, 0, sizeof d);
+            d.c = c;
+            d.name = name;
+            d.start = start;
+            shown = display_start(&d, &th) == 0;
+        }
+        int64_t deadline = c->wait_ms < 0 ? -1 : start + c->wait_ms;
+        while (rc == DLOCK_EBUSY || rc == DLOCK_ETIMEDOUT) {
+            int64_t left = deadline < 0 ? DLOCK_TTL_MAX : deadline - now_ms();
+            if (left <= 0) {
+                rc = DLOCK_ETIMEDOUT;
+                break;
+            }
+            rc = dlock_wait(c->client, name, left, c->ttl_ms, out);
+            if (deadline >= 0)
+                break; /* ETIMEDOUT means the deadline passed */
+        }
+        if (shown)
+            display_stop(&d, th);
+    }
+    if (rc == DLOCK_OK && c->verbose) {
+        dlock_info info;
+        char sname[96], dur[32];
+        dlock_info_get(*out, &info);
+        cli_msg("acquired '%s' (fence %" PRId64 ") after %s", cli_safe(name, sname, sizeof sname),
+                info.fence, cli_dur(now_ms() - start, dur, sizeof dur));
+    }
+    return rc;
+}

@@ -1,0 +1,77 @@
+/* cli_util.h - helpers of the dlock tool tests (test_cli.c). */
+#ifndef DLOCK_TEST_CLI_UTIL_H
+#define DLOCK_TEST_CLI_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "harness.h"
+
+extern const char *g_dlock; /* path of the dlock binary */
+extern th_server *g_srv;    /* the test's server; files go in its directory */
+extern char g_url[128];     /* its URL */
+
+/* A dlock process started in the background, output going to files. */
+typedef struct proc {
+    pid_t pid;
+    char out[300], err[300];
+    char *argv[40];
+    long long t0_us;
+} proc;
+
+typedef struct result {
+    int code; /* exit status or 128+signal */
+    long long ms;
+    char out[16384];
+    char err[16384];
+} result;
+
+/* buf = <server dir>/name */
+void path_in_dir(char *buf, size_t n, const char *name);
+/* Start dlock with args[0..n) / with a NULL-terminated list. */
+void start_arr(proc *p, const char *const *args, int n);
+void start(proc *p, ...);
+/* Wait for it (failing the test after timeout_ms) and collect the output. */
+void finish(proc *p, int timeout_ms, result *r);
+/* start + finish with 15 s. */
+void dl(result *r, ...);
+void slurp(const char *path, char *buf, size_t n);
+/* 0 once path exists, -1 after timeout_ms. */
+int wait_file(const char *path, int timeout_ms);
+/* EXISTS dlock:{name} on the test's server. */
+long long key_exists(const char *name);
+
+#define EXPECT_CODE(r, want)                                                                 \
+    do {                                                                                     \
+        if ((r)->code != (want))                                                             \
+            TH_FAIL("exit status %d, expected %d\nstdout: %s\nstderr: %s", (r)->code, (want), \
+                    (r)->out, (r)->err);                                                     \
+    } while (0)
+#define EXPECT_IN(hay, needle)                                                         \
+    do {                                                                               \
+        if (strstr((hay), (needle)) == NULL)                                           \
+            TH_FAIL("expected \"%s\" in:\n%s", (needle), (hay));                       \
+    } while (0)
+
+/* A tiny JSON reader for flat objects of scalars. */
+typedef struct jval {
+    char key[64];
+    int type; /* 's' string, 'n' number, 'b' bool, 'z' null */
+    char s[1024];
+    long long n;
+} jval;
+
+typedef struct jobj {
+    jval v[40];
+    int count;
+} jobj;
+
+/* Parses one object followed by a newline; fails the test if invalid. */
+void jparse(const char *text, jobj *obj);
+/* The member `key`, which must exist with the given type. */
+const jval *jget(const jobj *o, const char *key, int type);
+/* The last line of text. */
+const char *last_line(const char *text);
+
+#endif
