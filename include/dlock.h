@@ -11,6 +11,9 @@
  * caller's; the functions documented as "any thread" below may be called
  * while it runs.
  *
+ * Signals: the library never raises SIGPIPE (it writes with MSG_NOSIGNAL)
+ * and installs no signal handlers.
+ *
  * Time: every duration is in milliseconds (int64_t). Lease validity is
  * tracked with CLOCK_MONOTONIC; wall-clock times are only reported.
  *

@@ -259,14 +259,33 @@ static void drain_replies(dl_conn *c) {
     }
 }
 
+/* Write what the output buffer holds. send(MSG_NOSIGNAL) instead of
+ * hiredis's write(2): a peer that closed must give EPIPE, not a SIGPIPE that
+ * kills the program linking us. */
 static void do_write(dl_conn *c) {
-    int done = 0;
+    redisContext *ctx = c->ctx;
     c->sent = 1;
-    if (redisBufferWrite(c->ctx, &done) != REDIS_OK) {
-        fail(c, DLOCK_EIO, "write to %s: %s", c->ctx->errstr);
-        return;
+    size_t len = sdslen(ctx->obuf);
+    if (len > 0) {
+        ssize_t n = send(ctx->fd, ctx->obuf, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            fail(c, DLOCK_EIO, "write to %s: %s", strerror(errno));
+            return;
+        }
+        if ((size_t)n == len) {
+            sdsfree(ctx->obuf);
+            ctx->obuf = sdsempty();
+            if (ctx->obuf == NULL) {
+                fail(c, DLOCK_ENOMEM, "write to %s: %s", "out of memory");
+                return;
+            }
+        } else {
+            sdsrange(ctx->obuf, (int)n, -1);
+        }
     }
-    c->write_done = done;
+    c->write_done = sdslen(ctx->obuf) == 0;
 }
 
 static void do_read(dl_conn *c) {
