@@ -83,6 +83,22 @@ static void test_basics(th_server *s) {
     TH_CHECK(events[DLOCK_EV_ACQUIRED] == 1);
     TH_CHECK(events[DLOCK_EV_RELEASED] == 1);
     TH_CHECK(events[DLOCK_EV_EXTENDED] == 1);
+    TH_CHECK(events[DLOCK_EV_CONTENDED] == 0);
+    IT_RC(c2, dlock_try_acquire(c2, "basics", 5000, &l2), DLOCK_OK);
+    IT_RC(c, dlock_try_acquire(c, "basics", 5000, &l), DLOCK_EBUSY);
+    TH_CHECK(events[DLOCK_EV_CONTENDED] == 1);
+    IT_RC(c2, dlock_release(l2), DLOCK_OK);
+    dlock_lock_free(l2);
+    /* Lost: a lease that ran out is reported when extend finds it gone. */
+    IT_RC(c, dlock_try_acquire(c, "basics-lost", 50, &l), DLOCK_OK);
+    th_sleep_ms(120);
+    IT_RC(c, dlock_extend(l, 1000), DLOCK_ENOTHELD);
+    TH_CHECK(events[DLOCK_EV_LOST] == 1);
+    dlock_lock_free(l);
+    /* Error: a server-side failure. */
+    freeReplyObject(th_server_cmd(s, "SET %s %s", "dlock:{basics-err}", "x"));
+    IT_RC(c, dlock_try_acquire(c, "basics-err", 1000, &l), DLOCK_ESERVER);
+    TH_CHECK(events[DLOCK_EV_ERROR] == 1);
     dlock_client_free(c);
     dlock_client_free(c2);
 }
