@@ -83,6 +83,12 @@ static int check_options(dlock_client *c) {
     return DLOCK_OK;
 }
 
+void dl_client_meta(dlock_client *c) {
+    int n = snprintf(c->meta, sizeof c->meta, "%s\t%ld\t%s", c->host, c->pid,
+                     c->label ? c->label : "");
+    c->meta_len = n < 0 ? 0 : (size_t)n >= sizeof c->meta ? sizeof c->meta - 1 : (size_t)n;
+}
+
 /* Connection settings and topology, from c->url and c->opts. */
 static int connect_setup(dlock_client *c) {
     c->cfg.user = c->url.user;
@@ -115,6 +121,7 @@ int dl_client_clone(const dlock_client *src, dlock_client **out) {
     c->prefix_len = src->prefix_len;
     c->opts.key_prefix = c->prefix;
     c->opts.owner_label = c->label;
+    dl_client_meta(c);
     int rc = connect_setup(c);
     if (rc != DLOCK_OK) {
         dlock_client_free(c);
@@ -176,6 +183,7 @@ int dlock_client_new(dlock_client **out, const char *url, const dlock_options *o
     c->prefix_len = strlen(c->prefix);
     c->opts.key_prefix = c->prefix;
     c->opts.owner_label = c->label;
+    dl_client_meta(c);
     int rc = check_options(c);
     if (rc != DLOCK_OK)
         return rc;

@@ -61,6 +61,9 @@ typedef struct dl_conn {
     int write_done;
     redisReply **replies; /* got replies, in order */
     int cap;
+    int64_t last_io_us; /* last read: idle connections are checked before use */
+    char *fmt; /* RESP formatting buffer, reused */
+    size_t fmt_cap;
     int status;    /* DLOCK_OK, or why the batch failed on this connection */
     int fresh;     /* connected during this batch */
     int timed_out; /* the batch failed by its deadline (not by an error) */
@@ -78,6 +81,11 @@ void dl_conn_close(dl_conn *c);
 
 /* Drop the replies of the last batch; keep the connection. */
 void dl_conn_batch_reset(dl_conn *c);
+
+/* Close an idle connection that the server has closed meanwhile (so the
+ * next append reconnects). Called by dl_conn_append; callers that need to
+ * know whether a connection is reused call it first. */
+void dl_conn_check_idle(dl_conn *c);
 
 /* Queue one command (argv with explicit lengths, never a format string).
  * Starts a non-blocking connect first if the connection is closed. Returns

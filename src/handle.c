@@ -81,6 +81,9 @@ int dlock_release(dlock_lock *l) {
     int released = 0;
     int rc = release_by_token(c, l->name, l->name_len, l->token, &released);
     if (rc != DLOCK_OK) {
+        /* The release may have run (reply lost or late): the lease could
+         * have ended, so stop claiming it. A retry of release still works. */
+        mark_gone(l);
         dl_emit(c, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
         return rc;
     }
@@ -107,10 +110,15 @@ int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
         return rc;
     if (atomic_load(&l->released) || atomic_load(&l->lost))
         return dl_seterr(c, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
-    int64_t start;
+    int64_t start = dl_mono_us();
     int ok = 0;
     rc = extend_by_token(c, l->name, l->name_len, l->token, ttl_ms, &start, &ok);
     if (rc != DLOCK_OK) {
+        /* The extend may have run: a shorter ttl_ms may have cut the lease,
+         * so keep the earlier of the old and the new end. */
+        int64_t worst = dl_valid_until_us(start, ttl_ms, c->opts.drift_factor);
+        if (worst < atomic_load(&l->valid_until_us))
+            atomic_store(&l->valid_until_us, worst);
         dl_emit(c, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
         return rc;
     }

@@ -57,6 +57,8 @@ struct dlock_client {
     dl_topo topo;
     char host[256]; /* this process's host name, for owner metadata */
     long pid;
+    char meta[600]; /* "host\tpid\tlabel", stored with every lock */
+    size_t meta_len;
     uint64_t rng;
     char err[512];
     char sha[DL_NSCRIPTS][41]; /* EVALSHA digests */
@@ -156,6 +158,8 @@ DL_INTERNAL void dl_scripts_digest(char sha[][41]);
 
 /* client.c: a second client on the same deployment (own connections). */
 DL_INTERNAL int dl_client_clone(const dlock_client *src, dlock_client **out);
+/* (Re)compute c->meta from host, pid and label. */
+DL_INTERNAL void dl_client_meta(dlock_client *c);
 
 /* keepalive.c */
 DL_INTERNAL void dl_keepalive_client_free(dlock_client *c);

@@ -81,8 +81,6 @@ typedef struct attempt_ctx {
     char ttl_s[24];
     size_t ttl_len;
     int64_t ttl_ms;
-    char meta[600];
-    size_t meta_len;
     int enqueued;
 } attempt_ctx;
 
@@ -160,9 +158,9 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
     int wl = snprintf(wait_s, sizeof wait_s, "%" PRId64, wait_ms);
     int al = snprintf(wall_s, sizeof wall_s, "%" PRId64, dl_wall_ms());
     const char *fencing = !c->opts.fencing ? "0" : is_redlock(c) ? "2" : "1";
-    const char *args[7] = {a->token, a->ttl_s, a->meta, fencing, enqueue ? "1" : "0", wait_s,
+    const char *args[7] = {a->token, a->ttl_s, c->meta, fencing, enqueue ? "1" : "0", wait_s,
                            wall_s};
-    size_t lens[7] = {DL_TOKEN_HEX, a->ttl_len, a->meta_len, 1, 1, (size_t)wl, (size_t)al};
+    size_t lens[7] = {DL_TOKEN_HEX, a->ttl_len, c->meta_len, 1, 1, (size_t)wl, (size_t)al};
     dl_call call;
     *got = 0;
     *fence = 0;
@@ -402,9 +400,6 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
     a.ttl_ms = ttl_ms;
     a.ttl_len = (size_t)snprintf(a.ttl_s, sizeof a.ttl_s, "%" PRId64, ttl_ms);
-    int ml = snprintf(a.meta, sizeof a.meta, "%s\t%ld\t%s", c->host, c->pid,
-                      c->label ? c->label : "");
-    a.meta_len = ml < 0 ? 0 : (size_t)ml >= sizeof a.meta ? sizeof a.meta - 1 : (size_t)ml;
 
     int push = c->opts.waiting == DLOCK_WAIT_PUSH && !is_redlock(c);
     int64_t t_begin = dl_mono_us();
@@ -463,13 +458,25 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         int g2 = 0;
         char saved[sizeof c->err];
         memcpy(saved, c->err, sizeof saved);
-        if (cancel(&a, &g2, &f2, &s2) == DLOCK_OK && g2) {
+        int crc = cancel(&a, &g2, &f2, &s2);
+        if (crc == DLOCK_OK && g2) {
             got = 1;
             fence = f2;
             start_us = s2;
             rc = DLOCK_OK;
         }
-        memcpy(c->err, saved, sizeof saved);
+        if (crc != DLOCK_OK) {
+            /* A release may have handed us the lock while we were queued,
+             * and we cannot tell: a lease may exist until its TTL ends. */
+            char why[sizeof c->err];
+            memcpy(why, c->err, sizeof why);
+            rc = dl_seterr(c, DLOCK_EUNKNOWN,
+                           "%s%sleaving the wait queue failed (%.200s): a lease may exist for "
+                           "%" PRId64 " ms",
+                           saved, saved[0] ? "; " : "", why, ttl_ms);
+        } else {
+            memcpy(c->err, saved, sizeof saved);
+        }
     }
     if (got && rc == DLOCK_OK) {
         /* A long wait before the handoff eats the local validity: restart

@@ -27,18 +27,21 @@ static int starts_with(const redisReply *r, const char *p) {
 }
 
 /* Per-target retry decision after a round. */
-enum { R_DONE, R_AGAIN, R_EVAL, R_ASK };
+enum { R_DONE, R_AGAIN, R_EVAL, R_ASK, R_ASK_EVAL };
 
 /* Classify one finished connection of a round: record its reply in the
  * call, or ask for a retry. Returns 1 if it is to be re-sent. */
 static int classify(dlock_client *c, dl_call *call, int i, dl_conn *cn, int reused, int round,
                     int script, int *todo) {
+    int prev = todo[i];
     todo[i] = R_DONE;
     if (cn->status != DLOCK_OK) {
         call->status[i] = cn->status;
         /* Only a lost connection or a timeout after the request went out
-         * leaves the outcome open (not an AUTH error). */
-        call->unknown[i] = cn->status == DLOCK_EIO && cn->sent;
+         * leaves the outcome open (not an AUTH error). Sticky across
+         * rounds: a re-send that fails before it is written does not undo
+         * an earlier copy that may have run. */
+        call->unknown[i] |= cn->status == DLOCK_EIO && cn->sent;
         dl_conn *to = NULL;
         int asking = 0;
         if (cn->status == DLOCK_EIO && !cn->timed_out &&
@@ -53,7 +56,8 @@ static int classify(dlock_client *c, dl_call *call, int i, dl_conn *cn, int reus
     }
     redisReply *r = cn->replies[cn->got - 1];
     if (starts_with(r, "NOSCRIPT") && script >= 0) {
-        todo[i] = R_EVAL;
+        /* Reached through ASK: the EVAL needs its own ASKING. */
+        todo[i] = prev == R_ASK || prev == R_ASK_EVAL ? R_ASK_EVAL : R_EVAL;
         return 1;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -85,14 +89,15 @@ static int prepare(dl_call *call, int i, int todo, int argc, const char **argv,
                    const size_t *lens, int script, int *reused) {
     dl_conn *cn = call->conns[i];
     dl_conn_batch_reset(cn);
+    dl_conn_check_idle(cn);
     *reused = cn->state == DL_CONN_READY;
     int rc = DLOCK_OK;
-    if (todo == R_ASK) {
+    if (todo == R_ASK || todo == R_ASK_EVAL) {
         const char *asking = "ASKING";
         size_t alen = 6;
         rc = dl_conn_append(cn, 1, &asking, &alen);
     }
-    if (rc == DLOCK_OK && todo == R_EVAL && script >= 0) {
+    if (rc == DLOCK_OK && (todo == R_EVAL || todo == R_ASK_EVAL) && script >= 0) {
         const char *av[DL_MAX_ARGV + 1];
         size_t al[DL_MAX_ARGV + 1];
         memcpy(av, argv, (size_t)argc * sizeof *av);
@@ -127,6 +132,7 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
         call->unknown[i] = 0;
         call->retried[i] = 0;
         tries[i] = 1;
+        todo[i] = R_AGAIN;
         done[i] = prepare(call, i, R_AGAIN, argc, argv, lens, script, &reused[i]) != DLOCK_OK;
     }
     for (;;) {
@@ -148,13 +154,21 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
             int i = map[k];
             if (!(cn->status != DLOCK_OK || cn->got >= cn->expect))
                 continue;
-            if (classify(c, call, i, cn, reused[i], tries[i] - 1, script, todo) &&
-                tries[i] < DL_MAX_ROUNDS) {
+            int again = classify(c, call, i, cn, reused[i], tries[i] - 1, script, todo);
+            if (again && tries[i] < DL_MAX_ROUNDS) {
                 tries[i]++;
                 resent = 1;
                 if (prepare(call, i, todo[i], argc, argv, lens, script, &reused[i]) != DLOCK_OK)
                     done[i] = 1;
             } else {
+                if (again) {
+                    /* Out of tries: the last answer stands. */
+                    call->conns[i] = cn;
+                    if (cn->status == DLOCK_OK && cn->got > 0) {
+                        call->replies[i] = cn->replies[cn->got - 1];
+                        call->status[i] = DLOCK_ESERVER;
+                    }
+                }
                 done[i] = 1;
             }
         }
