@@ -38,6 +38,15 @@ int dl_seterr(dlock_client *c, int status, const char *fmt, ...) {
 
 void dl_clearerr(dlock_client *c) { c->err[0] = '\0'; }
 
+int dl_begin(dlock_client *c) {
+    if (c == NULL)
+        return DLOCK_EINVAL;
+    if (c->unusable)
+        return dl_seterr(c, c->unusable, "client not usable: %s", c->unusable_why);
+    c->err[0] = '\0';
+    return DLOCK_OK;
+}
+
 void dl_emit(dlock_client *c, dlock_event_type type, const char *name, int status, int64_t fence,
              int64_t wait_us, int attempts) {
     if (c->opts.on_event == NULL)
@@ -131,25 +140,8 @@ int dl_client_clone(const dlock_client *src, dlock_client **out) {
     return DLOCK_OK;
 }
 
-int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts) {
-    if (out == NULL)
-        return DLOCK_EINVAL;
-    *out = NULL;
-    dlock_client *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return DLOCK_ENOMEM;
-    pthread_mutex_init(&c->ka_mu, NULL);
-    if (opts != NULL)
-        c->opts = *opts;
-    else
-        dlock_options_init(&c->opts);
-    *out = c;
-    c->pid = (long)getpid();
-    if (gethostname(c->host, sizeof c->host - 1) != 0)
-        snprintf(c->host, sizeof c->host, "unknown");
-    dl_random_bytes(&c->rng, sizeof c->rng);
-    dl_scripts_digest(c->sha);
-
+/* Everything dlock_client_new checks and sets up after allocating. */
+static int client_setup(dlock_client *c, const char *url) {
     if (url == NULL)
         return dl_seterr(c, DLOCK_EINVAL, "URL is NULL");
     dl_url_redact(url, c->url_redacted, sizeof c->url_redacted);
@@ -175,11 +167,8 @@ int dlock_client_new(dlock_client **out, const char *url, const dlock_options *o
                                               : "dlock:";
     c->prefix = strdup(prefix);
     c->label = c->opts.owner_label ? strdup(c->opts.owner_label) : NULL;
-    if (c->prefix == NULL || (c->opts.owner_label && c->label == NULL)) {
-        dlock_client_free(c);
-        *out = NULL;
+    if (c->prefix == NULL || (c->opts.owner_label && c->label == NULL))
         return DLOCK_ENOMEM;
-    }
     c->prefix_len = strlen(c->prefix);
     c->opts.key_prefix = c->prefix;
     c->opts.owner_label = c->label;
@@ -188,10 +177,37 @@ int dlock_client_new(dlock_client **out, const char *url, const dlock_options *o
     if (rc != DLOCK_OK)
         return rc;
 
-    rc = connect_setup(c);
+    return connect_setup(c);
+}
+
+int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts) {
+    if (out == NULL)
+        return DLOCK_EINVAL;
+    *out = NULL;
+    dlock_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return DLOCK_ENOMEM;
+    pthread_mutex_init(&c->ka_mu, NULL);
+    if (opts != NULL)
+        c->opts = *opts;
+    else
+        dlock_options_init(&c->opts);
+    *out = c;
+    c->pid = (long)getpid();
+    if (gethostname(c->host, sizeof c->host - 1) != 0)
+        snprintf(c->host, sizeof c->host, "unknown");
+    dl_random_bytes(&c->rng, sizeof c->rng);
+    dl_scripts_digest(c->sha);
+
+    int rc = client_setup(c, url);
     if (rc == DLOCK_ENOMEM) {
         dlock_client_free(c);
         *out = NULL;
+        return rc;
+    }
+    if (rc != DLOCK_OK) {
+        c->unusable = rc; /* every later call repeats why */
+        snprintf(c->unusable_why, sizeof c->unusable_why, "%s", c->err);
     }
     return rc;
 }
@@ -210,13 +226,13 @@ void dlock_client_free(dlock_client *c) {
 }
 
 int dlock_client_ping(dlock_client *c) {
-    if (c == NULL)
-        return DLOCK_EINVAL;
-    dl_clearerr(c);
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
     dl_call call;
     const char *argv[1] = {"PING"};
     size_t lens[1] = {4};
-    int rc = dl_call_argv(c, &call, "", 0, 1, argv, lens, 0);
+    rc = dl_call_argv(c, &call, "", 0, 1, argv, lens, 0);
     if (rc != DLOCK_OK)
         return rc;
     return dl_call_error(c, &call, "ping");

@@ -177,11 +177,11 @@ static int check_token_args(dlock_client *c, const char *name, const char *token
 }
 
 int dlock_release_token(dlock_client *c, const char *name, const char *token) {
-    if (c == NULL)
-        return DLOCK_EINVAL;
-    dl_clearerr(c);
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
     size_t len;
-    int rc = check_token_args(c, name, token, &len);
+    rc = check_token_args(c, name, token, &len);
     if (rc != DLOCK_OK)
         return rc;
     int released = 0;
@@ -195,11 +195,11 @@ int dlock_release_token(dlock_client *c, const char *name, const char *token) {
 }
 
 int dlock_extend_token(dlock_client *c, const char *name, const char *token, int64_t ttl_ms) {
-    if (c == NULL)
-        return DLOCK_EINVAL;
-    dl_clearerr(c);
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
     size_t len;
-    int rc = check_token_args(c, name, token, &len);
+    rc = check_token_args(c, name, token, &len);
     if (rc == DLOCK_OK)
         rc = dl_check_ttl(c, ttl_ms);
     if (rc != DLOCK_OK)

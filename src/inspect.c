@@ -7,9 +7,12 @@
 
 int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *pttl_ms) {
     dlock_holder h;
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
     if (locked == NULL)
-        return c ? dl_seterr(c, DLOCK_EINVAL, "locked is NULL") : DLOCK_EINVAL;
-    int rc = dlock_inspect(c, name, &h);
+        return dl_seterr(c, DLOCK_EINVAL, "locked is NULL");
+    rc = dlock_inspect(c, name, &h);
     if (rc != DLOCK_OK)
         return rc;
     *locked = h.locked;
@@ -48,15 +51,15 @@ static void parse_meta(const redisReply *r, dlock_holder *h) {
 }
 
 int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
-    if (c == NULL)
-        return DLOCK_EINVAL;
-    dl_clearerr(c);
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
     if (out == NULL)
         return dl_seterr(c, DLOCK_EINVAL, "out is NULL");
     memset(out, 0, sizeof *out);
     out->pttl_ms = -1;
     size_t len;
-    int rc = dl_check_name(c, name, &len);
+    rc = dl_check_name(c, name, &len);
     if (rc != DLOCK_OK)
         return rc;
     dl_keys keys;

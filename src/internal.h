@@ -62,6 +62,8 @@ struct dlock_client {
     uint64_t rng;
     char err[512];
     char sha[DL_NSCRIPTS][41]; /* EVALSHA digests */
+    int unusable;             /* dlock_client_new failed: that status */
+    char unusable_why[512];
     struct dl_keepalive *ka; /* keepalive.c, created on first use */
     pthread_mutex_t ka_mu;   /* guards ka creation */
 };
@@ -85,6 +87,10 @@ struct dlock_lock {
     void *lost_ud;
     _Atomic int ka_on;
 };
+
+/* Start of every public call on a client: clear the detail string, and
+ * refuse a client whose creation failed (with the reason it failed). */
+DL_INTERNAL int dl_begin(dlock_client *c);
 
 /* error.c helpers */
 DL_INTERNAL int dl_seterr(dlock_client *c, int status, const char *fmt, ...)

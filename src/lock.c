@@ -376,9 +376,9 @@ enum acquire_mode { MODE_TRY, MODE_RETRY, MODE_DEADLINE };
 
 static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum acquire_mode mode,
                         int64_t timeout_ms, int is_wait, dlock_lock **out) {
-    if (c == NULL)
-        return DLOCK_EINVAL;
-    dl_clearerr(c);
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
     if (out == NULL)
         return dl_seterr(c, DLOCK_EINVAL, "out is NULL");
     *out = NULL;
@@ -386,7 +386,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
     memset(&a, 0, sizeof a);
     a.c = c;
     a.name = name;
-    int rc = dl_check_name(c, name, &a.name_len);
+    rc = dl_check_name(c, name, &a.name_len);
     if (rc == DLOCK_OK)
         rc = dl_check_ttl(c, ttl_ms);
     if (rc == DLOCK_OK && mode == MODE_DEADLINE && (timeout_ms < 0 || timeout_ms > DLOCK_TTL_MAX))

@@ -230,6 +230,13 @@ static void test_bad_input(th_server *s) {
             TH_FAIL("URL '%s': message '%s' does not mention '%s'", bad[i].url,
                     dlock_client_errstr(b), bad[i].word);
         /* A client that failed to configure refuses work cleanly. */
+        dlock_lock *bl = NULL;
+        TH_EQ_INT(dlock_try_acquire(b, "x", 1000, &bl), DLOCK_EINVAL);
+        TH_CHECK(strstr(dlock_client_errstr(b), "not usable") != NULL);
+        TH_EQ_INT(dlock_client_ping(b), DLOCK_EINVAL);
+        int lk;
+        TH_EQ_INT(dlock_is_locked(b, "x", &lk, NULL), DLOCK_EINVAL);
+        TH_EQ_INT(dlock_release_token(b, "x", "0123456789abcdef0123456789abcdef"), DLOCK_EINVAL);
         dlock_client_free(b);
     }
     dlock_client *b = NULL;
