@@ -22,7 +22,9 @@
  * quorum.c's rounds, so the last server error reaches the caller intact.
  *
  * The map is reloaded only at the start of a call (dl_cluster_target), never
- * in the middle of one: quorum.c still holds replies of the current call.
+ * in the middle of one (quorum.c still holds replies of the current call),
+ * and not while a caller is queueing one pipelined batch over many keys
+ * (keepalive.c asks for each key's target between appends).
  *
  * Hostile replies: CLUSTER SLOTS is checked element by element (types,
  * counts, 0 <= start <= end <= 16383, ports 1..65535, host lengths) and a
@@ -134,9 +136,8 @@ static int reply_port(const redisReply *r) {
     return (int)r->integer;
 }
 
-/* Check a CLUSTER SLOTS reply from node `from` and load it into s->slots.
- * Returns DLOCK_OK or DLOCK_EPROTO (c->err says why; the map is unchanged). */
-static int load_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, const redisReply *r) {
+/* Parse a CLUSTER SLOTS reply into s->scratch (adding nodes as named). */
+static int parse_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, const redisReply *r) {
     if (r->type != REDIS_REPLY_ARRAY)
         return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: not an array", from->addr);
     if (r->elements == 0)
@@ -180,7 +181,53 @@ static int load_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, const
         for (long long sl = lo->integer; sl <= hi->integer; sl++)
             s->scratch[sl] = (uint16_t)idx;
     }
+    return DLOCK_OK;
+}
+
+/* Drop the nodes that are not seeds and serve no slot in s->slots, and
+ * renumber the map. Only between calls: no call holds their connections. */
+static void drop_unused(dl_cluster *s) {
+    uint16_t remap[DL_CLU_MAX_NODES];
+    char used[DL_CLU_MAX_NODES];
+    memset(used, 0, sizeof used);
+    for (int i = 0; i < DL_CLU_SLOTS; i++)
+        if (s->slots[i] != DL_CLU_NONE)
+            used[s->slots[i]] = 1;
+    int k = 0;
+    for (int i = 0; i < s->nnodes; i++) {
+        if (i < s->nseeds || used[i]) {
+            remap[i] = (uint16_t)k;
+            s->nodes[k++] = s->nodes[i];
+        } else {
+            remap[i] = DL_CLU_NONE;
+            dl_conn_close(s->nodes[i]);
+            free(s->nodes[i]);
+        }
+    }
+    s->nnodes = k;
+    for (int i = 0; i < DL_CLU_SLOTS; i++)
+        if (s->slots[i] != DL_CLU_NONE)
+            s->slots[i] = remap[s->slots[i]];
+}
+
+/* Check a CLUSTER SLOTS reply from node `from` and load it into s->slots.
+ * Returns DLOCK_OK or DLOCK_EPROTO (c->err says why; the map and the node
+ * table are as before). */
+static int load_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, const redisReply *r) {
+    int n0 = s->nnodes;
+    int rc = parse_slots(c, s, from, r);
+    if (rc != DLOCK_OK) {
+        /* Forget the nodes this bad reply named; nothing refers to them. */
+        for (int i = n0; i < s->nnodes; i++) {
+            dl_conn_close(s->nodes[i]);
+            free(s->nodes[i]);
+        }
+        s->nnodes = n0;
+        return rc;
+    }
     memcpy(s->slots, s->scratch, sizeof s->slots);
+    /* Nodes that left the cluster (or lost all their slots) go away. */
+    drop_unused(s);
     return DLOCK_OK;
 }
 
@@ -200,11 +247,14 @@ static int refresh(dlock_client *c, dl_cluster *s) {
     s->next_refresh_us = dl_mono_us() + DL_CLU_REFRESH_GAP_MS * 1000;
     /* Nodes may be added while parsing: remember how many to try. */
     int n = s->nnodes;
+    char tried[DL_CLU_MAX_NODES];
+    memset(tried, 0, (size_t)n);
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < n; i++) {
             dl_conn *cn = s->nodes[i];
-            if ((cn->state == DL_CONN_READY) != (pass == 0))
+            if (tried[i] || (pass == 0 && cn->state != DL_CONN_READY))
                 continue;
+            tried[i] = 1;
             int64_t now = dl_mono_us();
             if (now >= hard)
                 break;
@@ -242,6 +292,18 @@ static int refresh(dlock_client *c, dl_cluster *s) {
                      detail[0] ? detail : "timed out");
 }
 
+/* Whether some node has commands queued that have not run yet: a caller
+ * building one pipelined batch over many keys (keepalive.c) asks for
+ * targets between appends, and a reload would reset those batches. */
+static int batch_open(const dl_cluster *s) {
+    for (int i = 0; i < s->nnodes; i++) {
+        const dl_conn *cn = s->nodes[i];
+        if (cn->status == DLOCK_OK && cn->got < cn->expect)
+            return 1;
+    }
+    return 0;
+}
+
 int dl_cluster_target(dlock_client *c, const char *key, size_t klen, dl_call *call) {
     dl_cluster *s = c->topo.cluster;
     if (s == NULL)
@@ -255,7 +317,8 @@ int dl_cluster_target(dlock_client *c, const char *key, size_t klen, dl_call *ca
         s->nodes[idx]->status != DLOCK_OK)
         s->stale = 1;
     int64_t now = dl_mono_us();
-    if (!s->loaded || idx == DL_CLU_NONE || (s->stale && now >= s->next_refresh_us)) {
+    if ((!s->loaded || idx == DL_CLU_NONE || (s->stale && now >= s->next_refresh_us)) &&
+        !batch_open(s)) {
         if (!s->loaded || now >= s->next_refresh_us) {
             char saved[sizeof c->err];
             memcpy(saved, c->err, sizeof saved);
@@ -348,8 +411,8 @@ int dl_cluster_redirect(dlock_client *c, dl_conn *from, const redisReply *r, dl_
     int again = err_is(r, "TRYAGAIN") || err_is(r, "CLUSTERDOWN");
     if (!moved && !ask && !again)
         return 0;
-    if (moved)
-        s->stale = 1; /* whatever happens next, the map is out of date */
+    if (moved || err_is(r, "CLUSTERDOWN"))
+        s->stale = 1; /* whatever happens next, the map may be out of date */
     if (s->redirects >= DL_CLU_MAX_REDIRECTS)
         return 0;
     s->redirects++;

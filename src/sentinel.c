@@ -8,9 +8,11 @@
  *      check with `ROLE` that it really is a master: a sentinel may still
  *      report the old master for a while after it died, and a promoted
  *      replica may not have switched role yet;
- *   3. if no sentinel names a working master, poll again every
- *      DL_SENT_POLL_MS until a bounded time has passed (failover takes the
- *      sentinels' down-after time plus an election).
+ *   3. if no sentinel names a working master, and the failures are of the
+ *      kind a failover cures (unreachable, not a master yet), poll again
+ *      every DL_SENT_POLL_MS until a bounded time has passed (failover takes
+ *      the sentinels' down-after time plus an election). Errors, malformed
+ *      replies and AUTH failures end the discovery at once.
  * When the master's connection fails (I/O error, not a timeout) or it
  * answers READONLY / MASTERDOWN / UNBLOCKED (it was demoted to a replica),
  * quorum.c asks dl_sentinel_redirect, which rediscovers and lets the call be
@@ -107,10 +109,13 @@ static void reply_snip(const redisReply *r, char *out, size_t n) {
 /* Why the last discovery step failed, kept for the final message. */
 typedef struct why {
     int status;
+    int soft; /* a failure in this pass that waiting may cure (EIO) */
     char msg[400];
 } why;
 
 static void note(why *w, int status, const char *fmt, const char *a, const char *b) {
+    if (status == DLOCK_EIO)
+        w->soft = 1;
     /* An AUTH failure or a server error says more than "connection refused". */
     if (w->status == DLOCK_OK || w->status == DLOCK_EIO || status != DLOCK_EIO) {
         w->status = status;
@@ -128,7 +133,7 @@ static int ask_sentinel(dlock_client *c, dl_sentinel *s, int i, int64_t hard, ch
     redisReply *r = NULL;
     int rc = dl_conn_command(sc, 3, argv, lens, step_deadline(c, sc, hard), &r);
     if (rc != DLOCK_OK) {
-        note(w, DLOCK_EIO, "sentinel %s%s", "", sc->err);
+        note(w, rc, "sentinel %s%s", "", sc->err);
         dl_conn_close(sc);
         return 0;
     }
@@ -213,6 +218,7 @@ static int discover(dlock_client *c, dl_sentinel *s, int64_t poll_until_us) {
         /* Addresses already found wanting in this pass. */
         char tried[DL_URL_MAX_HOSTS][DL_URL_HOST_MAX + 8];
         int ntried = 0;
+        w.soft = 0;
         for (int k = 0; k < s->n && dl_mono_us() < hard; k++) {
             int i = (s->next + k) % s->n;
             char host[DL_URL_HOST_MAX];
@@ -237,7 +243,9 @@ static int discover(dlock_client *c, dl_sentinel *s, int64_t poll_until_us) {
             memcpy(tried[ntried++], key, sizeof key);
         }
         int64_t now = dl_mono_us();
-        if (now >= poll_until_us || now >= hard)
+        /* Only unreachable servers (a failover in progress) are worth
+         * waiting for; errors, bad replies and AUTH failures are not. */
+        if (now >= poll_until_us || now >= hard || !w.soft)
             break;
         dl_sleep_until_us(min64(now + DL_SENT_POLL_MS * 1000, poll_until_us));
     }
