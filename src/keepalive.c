@@ -28,6 +28,7 @@ typedef struct ka_entry {
     int64_t ttl_ms;
     int64_t interval_us;
     int64_t next_us;
+    int64_t start_us; /* when this round's extension was sent */
     int dead; /* stopped from inside a round: freed by the thread */
     /* per round */
     int ntargets;
@@ -122,9 +123,12 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
             deadline = vu;
     }
     dl_conn_run(conns, nconns, deadline);
+
+    /* Pass 1: tally the pipelined replies (before any slow-path call can
+     * reset a connection that still holds replies of later entries). */
     for (int i = 0; i < n; i++) {
         ka_entry *e = due[i];
-        dlock_lock *l = e->l;
+        e->start_us = start;
         for (int t = 0; t < e->ntargets && !e->fallback; t++) {
             dl_conn *cn = e->targets[t];
             if (cn->status != DLOCK_OK || e->idx[t] >= cn->got)
@@ -135,39 +139,46 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
             else
                 e->fallback = 1; /* NOSCRIPT, MOVED, ...: the slow path copes */
         }
-        if (e->fallback) {
-            /* One call through the quorum layer, which re-sends with EVAL,
-             * follows redirects and reconnects. */
-            dl_keys keys;
-            if (dl_keys_make(kc, e->l->name, e->l->name_len, &keys) != DLOCK_OK)
-                continue;
-            char ttl_s[24];
-            int tl = snprintf(ttl_s, sizeof ttl_s, "%" PRId64, e->ttl_ms);
-            const char *args[2] = {e->l->token, ttl_s};
-            size_t lens[2] = {DL_TOKEN_HEX, (size_t)tl};
-            dl_call call;
-            start = dl_mono_us();
-            int64_t fb_deadline = dl_mono_us() + ((int64_t)kc->opts.command_timeout_ms +
-                                                  kc->opts.connect_timeout_ms) * 1000;
-            int64_t vu = atomic_load(&l->valid_until_us);
-            if (vu < fb_deadline)
-                fb_deadline = vu;
-            if (dl_call_script(kc, &call, DL_S_EXTEND, &keys, 2, args, lens, fb_deadline) ==
-                DLOCK_OK) {
-                e->ntargets = call.n;
-                for (int t = 0; t < call.n; t++) {
-                    if (call.status[t] != DLOCK_OK)
-                        continue;
-                    if (call.replies[t]->type != REDIS_REPLY_INTEGER)
-                        continue;
-                    call.replies[t]->integer == 1 ? e->yes++ : e->no++;
-                }
+    }
+    /* Pass 2: one call through the quorum layer for each entry that needs
+     * it (re-send with EVAL, redirects, reconnects), timed on its own. */
+    for (int i = 0; i < n; i++) {
+        ka_entry *e = due[i];
+        if (!e->fallback)
+            continue;
+        e->yes = e->no = 0;
+        dl_keys keys;
+        if (dl_keys_make(kc, e->l->name, e->l->name_len, &keys) != DLOCK_OK)
+            continue;
+        char ttl_s[24];
+        int tl = snprintf(ttl_s, sizeof ttl_s, "%" PRId64, e->ttl_ms);
+        const char *args[2] = {e->l->token, ttl_s};
+        size_t lens[2] = {DL_TOKEN_HEX, (size_t)tl};
+        dl_call call;
+        e->start_us = dl_mono_us();
+        int64_t fb_deadline =
+            e->start_us + ((int64_t)kc->opts.command_timeout_ms + kc->opts.connect_timeout_ms) * 1000;
+        int64_t vu = atomic_load(&e->l->valid_until_us);
+        if (vu < fb_deadline)
+            fb_deadline = vu;
+        if (dl_call_script(kc, &call, DL_S_EXTEND, &keys, 2, args, lens, fb_deadline) ==
+            DLOCK_OK) {
+            e->ntargets = call.n;
+            for (int t = 0; t < call.n; t++) {
+                if (call.status[t] != DLOCK_OK || call.replies[t]->type != REDIS_REPLY_INTEGER)
+                    continue;
+                call.replies[t]->integer == 1 ? e->yes++ : e->no++;
             }
-            dl_keys_free(&keys);
         }
+        dl_keys_free(&keys);
+    }
+    /* Pass 3: apply. Validity restarts from when each request was sent. */
+    for (int i = 0; i < n; i++) {
+        ka_entry *e = due[i];
+        dlock_lock *l = e->l;
         int quorum = e->ntargets / 2 + 1;
         if (e->ntargets > 0 && e->yes >= quorum) {
-            int64_t vu = dl_valid_until_us(start, e->ttl_ms, kc->opts.drift_factor);
+            int64_t vu = dl_valid_until_us(e->start_us, e->ttl_ms, kc->opts.drift_factor);
             if (vu > atomic_load(&l->valid_until_us) && !atomic_load(&l->lost))
                 atomic_store(&l->valid_until_us, vu);
             e->next_us = dl_mono_us() + e->interval_us;
