@@ -82,6 +82,7 @@ typedef struct attempt_ctx {
     size_t ttl_len;
     int64_t ttl_ms;
     int enqueued;
+    int migrating; /* the last attempt met TRYAGAIN (Cluster) */
 } attempt_ctx;
 
 enum { ATT_GOT = 1, ATT_BUSY = 0 };
@@ -165,6 +166,7 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
     *got = 0;
     *fence = 0;
     *hint_ms = -1;
+    a->migrating = 0;
     *start_us = dl_mono_us();
     int rc = dl_call_script_q(c, &call, DL_S_ACQUIRE, &a->keys, 7, args, lens, 0,
                               acquire_decided);
@@ -203,6 +205,15 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
     int64_t valid_until = dl_valid_until_us(*start_us, a->ttl_ms, c->opts.drift_factor);
 
     if (call.n == 1) {
+        const redisReply *er = call.replies[0];
+        if (call.status[0] == DLOCK_ESERVER && er != NULL && er->len >= 8 &&
+            memcmp(er->str, "TRYAGAIN", 8) == 0) {
+            /* Cluster slot migration in progress: like a busy lock, try
+             * again shortly (the script ran nowhere). */
+            *hint_ms = 50;
+            a->migrating = 1;
+            return DLOCK_OK;
+        }
         if (call.status[0] != DLOCK_OK) {
             rc = dl_call_error(c, &call, "acquire");
             if (call.status[0] == DLOCK_EPROTO)
@@ -499,6 +510,9 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         if (is_wait) {
             rc = dl_seterr(c, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms", name,
                            timeout_ms);
+        } else if (a.migrating) {
+            rc = dl_seterr(c, DLOCK_EBUSY,
+                           "lock '%s': its cluster slot is migrating (TRYAGAIN); try again", name);
         } else {
             rc = dl_seterr(c, DLOCK_EBUSY, "lock '%s' is held by another owner", name);
         }
