@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "keepalive_mode.h"
 #include "dlock.h"
 #include "internal.h" /* dl_script_source: the library's Lua, for --raw-script dlock */
 
@@ -44,8 +45,8 @@
 #define SAMPLE_CAP ((size_t)8 << 20)
 #define LOG_BUDGET ((int64_t)8 << 20) /* log entries over all workers */
 
-enum mode { M_NONE, M_UNCONTENDED, M_CONTENDED, M_RAW };
-static const char *const mode_names[] = {"none", "uncontended", "contended", "raw"};
+enum mode { M_NONE, M_UNCONTENDED, M_CONTENDED, M_RAW, M_KEEPALIVE };
+static const char *const mode_names[] = {"none", "uncontended", "contended", "raw", "keepalive"};
 
 typedef struct bench_opts {
     enum mode mode;
@@ -59,6 +60,7 @@ typedef struct bench_opts {
     int64_t ttl_ms;
     int poll;
     int no_fence;
+    int locks; /* keepalive mode */
     const char *name;
     int64_t hold_us;
     int raw_dlock;
@@ -104,6 +106,9 @@ static void usage(FILE *f) {
 "  --hold-us N         contended: sleep N microseconds while holding (default 0)\n"
 "  --raw-script S      raw: minimal (default) or dlock (the library's own scripts)\n"
 "  --no-fence          uncontended/contended: dlock_options.fencing = 0\n"
+"  --locks N           keepalive: locks kept alive by one client (default 10000);\n"
+"                      --mode keepalive prints extensions/s seen by the server and\n"
+"                      the client's CPU\n"
 "  --help              this text\n"
 "\n"
 "Last line: RESULT mode= pairs_per_s= p50_us= p99_us= acq_per_s= handoffs_per_s=\n"
@@ -156,7 +161,7 @@ static int parse_secs(const char *opt, const char *s, double lo, double hi, doub
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
     enum { O_MODE = 1, O_WORKERS, O_SECONDS, O_URL, O_HOST, O_PORT, O_TTL, O_WAITING, O_NAME,
-           O_HOLD, O_WARMUP, O_RAWSCRIPT, O_NOFENCE, O_HELP };
+           O_HOLD, O_WARMUP, O_RAWSCRIPT, O_NOFENCE, O_LOCKS, O_HELP };
     static const struct option longopts[] = {
         {"mode", required_argument, NULL, O_MODE},
         {"workers", required_argument, NULL, O_WORKERS},
@@ -171,6 +176,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         {"warmup", required_argument, NULL, O_WARMUP},
         {"raw-script", required_argument, NULL, O_RAWSCRIPT},
         {"no-fence", no_argument, NULL, O_NOFENCE},
+        {"locks", required_argument, NULL, O_LOCKS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -197,8 +203,10 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                 o->mode = M_CONTENDED;
             else if (strcmp(optarg, "raw") == 0)
                 o->mode = M_RAW;
+            else if (strcmp(optarg, "keepalive") == 0)
+                o->mode = M_KEEPALIVE;
             else
-                return usage_error("--mode: expected uncontended, contended or raw, got '%s'",
+                return usage_error("--mode: expected uncontended, contended, raw or keepalive, got '%s'",
                                    optarg);
             break;
         case O_WORKERS:
@@ -238,6 +246,11 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             break;
         case O_NOFENCE:
             o->no_fence = 1;
+            break;
+        case O_LOCKS:
+            if (parse_ll("--locks", optarg, 1, 1000000, &v))
+                return EXIT_USAGE;
+            o->locks = (int)v;
             break;
         case O_WAITING:
             if (strcmp(optarg, "push") == 0)
@@ -1352,6 +1365,11 @@ int main(int argc, char **argv) {
         char e2[8];
         return dl_url_parse(o.url, &u, e2, sizeof e2) != 0 ? usage_error("--url: %s", err)
                                                            : fail("%s", err);
+    }
+    if (o.mode == M_KEEPALIVE) {
+        rc = run_keepalive_mode(o.url, t, o.locks ? o.locks : 10000, o.seconds, o.ttl_ms);
+        free(t);
+        return rc;
     }
     result res;
     memset(&res, 0, sizeof res);
