@@ -197,6 +197,7 @@ int dlock_client_new(dlock_client **out, const char *url, const dlock_options *o
     if (gethostname(c->host, sizeof c->host - 1) != 0)
         snprintf(c->host, sizeof c->host, "unknown");
     dl_random_bytes(&c->rng, sizeof c->rng);
+    dl_pool_init(&c->pool);
     dl_scripts_digest(c->sha);
 
     int rc = client_setup(c, url);
@@ -217,11 +218,12 @@ void dlock_client_free(dlock_client *c) {
         return;
     dl_keepalive_client_free(c);
     dl_topo_free(&c->topo);
+    dl_pool_free(&c->pool);
     free(c->prefix);
     free(c->label);
     pthread_mutex_destroy(&c->ka_mu);
     /* The password lived in c->url: do not leave it in freed memory. */
-    memset(&c->url, 0, sizeof c->url);
+    explicit_bzero(&c->url, sizeof c->url); /* a memset here is optimised away */
     free(c);
 }
 

@@ -13,6 +13,15 @@ static void mark_gone(dlock_lock *l) {
     atomic_store(&l->valid_until_us, 0);
 }
 
+/* A reply that is not an integer: that target failed (EPROTO), instead of
+ * being read as "not held" (release and extend answer 0, 1 or 2). */
+static void bad_reply(dl_call *call, int i, const char *what) {
+    call->status[i] = DLOCK_EPROTO;
+    call->nok--;
+    snprintf(call->conns[i]->err, sizeof call->conns[i]->err, "unexpected reply to %s from %s",
+             what, call->conns[i]->addr);
+}
+
 /* Release (name, token) everywhere. *released: 1 if some server held it. */
 static int release_by_token(dlock_client *c, const char *name, size_t name_len,
                             const char *token, int *released) {
@@ -31,6 +40,10 @@ static int release_by_token(dlock_client *c, const char *name, size_t name_len,
     for (int i = 0; i < call.n; i++) {
         if (call.status[i] != DLOCK_OK)
             continue;
+        if (call.replies[i]->type != REDIS_REPLY_INTEGER) {
+            bad_reply(&call, i, "release");
+            continue;
+        }
         /* A re-sent release (the first went out on a dead connection) is
          * taken at its word: "token gone" is reported as ENOTHELD even if
          * the first copy ran, so a lost lease is never hidden. */
@@ -59,9 +72,12 @@ static int extend_by_token(dlock_client *c, const char *name, size_t name_len,
     if (rc != DLOCK_OK)
         return rc;
     int yes = 0;
-    for (int i = 0; i < call.n; i++)
-        if (call.status[i] == DLOCK_OK && dl_reply_int(call.replies[i], 0) == 1)
+    for (int i = 0; i < call.n; i++) {
+        if (call.status[i] == DLOCK_OK && call.replies[i]->type != REDIS_REPLY_INTEGER)
+            bad_reply(&call, i, "extend");
+        else if (call.status[i] == DLOCK_OK && call.replies[i]->integer == 1)
             yes++;
+    }
     *extended = yes >= call.quorum;
     rc = dl_call_error(c, &call, "extend");
     if (rc == DLOCK_OK && *extended &&

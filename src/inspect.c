@@ -50,6 +50,20 @@ static void parse_meta(const redisReply *r, dlock_holder *h) {
     h->pid = strtol(tab1 + 1, NULL, 10);
 }
 
+/* The INSPECT script answers {int pttl, str token, int fence, str meta,
+ * int acquired, int last_fence, int waiters}: anything else is EPROTO. */
+static int inspect_shape_ok(const redisReply *r) {
+    static const int want[7] = {REDIS_REPLY_INTEGER, REDIS_REPLY_STRING, REDIS_REPLY_INTEGER,
+                                REDIS_REPLY_STRING,  REDIS_REPLY_INTEGER, REDIS_REPLY_INTEGER,
+                                REDIS_REPLY_INTEGER};
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 7)
+        return 0;
+    for (int k = 0; k < 7; k++)
+        if (r->element[k]->type != want[k])
+            return 0;
+    return 1;
+}
+
 int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     int rc = dl_begin(c);
     if (rc != DLOCK_OK)
@@ -79,7 +93,7 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     int64_t last_fence = 0;
     for (int i = 0; i < call.n; i++) {
         const redisReply *r = call.replies[i];
-        if (call.status[i] != DLOCK_OK || r->type != REDIS_REPLY_ARRAY || r->elements < 7) {
+        if (call.status[i] != DLOCK_OK || !inspect_shape_ok(r)) {
             if (call.status[i] == DLOCK_OK)
                 return dl_seterr(c, DLOCK_EPROTO, "unexpected reply to inspect from %s",
                                  call.conns[i]->addr);

@@ -60,6 +60,7 @@ struct dlock_client {
     char meta[600]; /* "host\tpid\tlabel", stored with every lock */
     size_t meta_len;
     uint64_t rng;
+    dl_rand_pool pool; /* token randomness */
     char err[512];
     char sha[DL_NSCRIPTS][41]; /* EVALSHA digests */
     int unusable;             /* dlock_client_new failed: that status */

@@ -156,12 +156,12 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
                    int64_t *start_us, int64_t *hint_ms) {
     dlock_client *c = a->c;
     char wait_s[24], wall_s[24];
-    int wl = snprintf(wait_s, sizeof wait_s, "%" PRId64, wait_ms);
-    int al = snprintf(wall_s, sizeof wall_s, "%" PRId64, dl_wall_ms());
+    size_t wl = dl_fmt_i64(wait_s, wait_ms);
+    size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
     const char *fencing = !c->opts.fencing ? "0" : is_redlock(c) ? "2" : "1";
     const char *args[7] = {a->token, a->ttl_s, c->meta, fencing, enqueue ? "1" : "0", wait_s,
                            wall_s};
-    size_t lens[7] = {DL_TOKEN_HEX, a->ttl_len, c->meta_len, 1, 1, (size_t)wl, (size_t)al};
+    size_t lens[7] = {DL_TOKEN_HEX, a->ttl_len, c->meta_len, 1, 1, wl, al};
     dl_call call;
     *got = 0;
     *fence = 0;
@@ -172,8 +172,6 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
                               acquire_decided);
     if (rc != DLOCK_OK)
         return rc;
-    if (enqueue)
-        a->enqueued = 1;
 
     int granted = 0, answered = 0, unknown = 0;
     int64_t seen_max = 0, hint = -1;
@@ -186,6 +184,7 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
         const redisReply *e0 = dl_elem(r, 0), *e1 = dl_elem(r, 1);
         if (e0 == NULL || e0->type != REDIS_REPLY_INTEGER || e1 == NULL) {
             call.status[i] = DLOCK_EPROTO;
+            call.nok--;
             snprintf(call.conns[i]->err, sizeof call.conns[i]->err,
                      "unexpected reply to acquire from %s", call.conns[i]->addr);
             continue;
@@ -203,6 +202,10 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
         }
     }
     int64_t valid_until = dl_valid_until_us(*start_us, a->ttl_ms, c->opts.drift_factor);
+    /* Queued only if the script ran (or may have): a script error (e.g.
+     * WRONGTYPE) queued nothing, and needs no cancel. */
+    if (enqueue && (answered > 0 || unknown))
+        a->enqueued = 1;
 
     if (call.n == 1) {
         const redisReply *er = call.replies[0];
@@ -254,10 +257,17 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
         *got = 1;
         return DLOCK_OK;
     }
-    if (granted > 0 || unknown)
+    /* The error detail reads this call's replies: take it before undo()
+     * reuses the connections (and frees those replies). */
+    rc = answered < call.quorum ? dl_call_error(c, &call, "acquire") : DLOCK_OK;
+    if (granted > 0 || unknown) {
+        char saved[sizeof c->err];
+        memcpy(saved, c->err, sizeof saved);
         undo(a);
+        memcpy(c->err, saved, sizeof saved);
+    }
     if (answered < call.quorum)
-        return dl_call_error(c, &call, "acquire");
+        return rc;
     *hint_ms = hint;
     return DLOCK_OK;
 }
@@ -405,12 +415,12 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
                        timeout_ms, (int64_t)DLOCK_TTL_MAX);
     if (rc != DLOCK_OK)
         return rc;
-    if (dl_token_new(a.token) != 0)
+    if (dl_pool_token(&c->pool, a.token) != 0)
         return dl_seterr(c, DLOCK_EIO, "getrandom failed");
     if (dl_keys_make(c, name, a.name_len, &a.keys) != DLOCK_OK)
         return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
     a.ttl_ms = ttl_ms;
-    a.ttl_len = (size_t)snprintf(a.ttl_s, sizeof a.ttl_s, "%" PRId64, ttl_ms);
+    a.ttl_len = dl_fmt_i64(a.ttl_s, ttl_ms);
 
     int push = c->opts.waiting == DLOCK_WAIT_PUSH && !is_redlock(c);
     int64_t t_begin = dl_mono_us();

@@ -1,6 +1,8 @@
 /* test_helpers.c - the pure helpers: backoff, validity, tokens, SHA-1,
  * status strings. No server. */
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "clock.h"
@@ -76,6 +78,54 @@ static void test_tokens(void) {
     CHECK_STR(hex, "00abff");
 }
 
+static void test_pool(void) {
+    dl_rand_pool p;
+    dl_pool_init(&p);
+    char a[DL_TOKEN_HEX + 1], b[DL_TOKEN_HEX + 1];
+    /* Many more tokens than one page holds: refills work. */
+    char prev[DL_TOKEN_HEX + 1] = "";
+    for (int i = 0; i < 1000; i++) {
+        CHECK_INT(dl_pool_token(&p, a), 0);
+        CHECK(dl_token_valid(a));
+        CHECK(strcmp(a, prev) != 0);
+        memcpy(prev, a, sizeof prev);
+    }
+    /* A forked child must not draw the parent's next token. */
+    int fds[2];
+    CHECK_INT(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char t[DL_TOKEN_HEX + 1];
+        dl_pool_token(&p, t);
+        ssize_t w = write(fds[1], t, DL_TOKEN_HEX);
+        _exit(w == DL_TOKEN_HEX ? 0 : 1);
+    }
+    CHECK_INT(dl_pool_token(&p, a), 0);
+    CHECK_INT(read(fds[0], b, DL_TOKEN_HEX), DL_TOKEN_HEX);
+    b[DL_TOKEN_HEX] = '\0';
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(strcmp(a, b) != 0);
+    close(fds[0]);
+    close(fds[1]);
+    dl_pool_free(&p);
+    dl_pool_free(&p); /* twice is harmless */
+}
+
+static void test_fmt(void) {
+    char buf[24];
+    size_t n = dl_fmt_i64(buf, 0);
+    CHECK_INT(n, 1);
+    CHECK(memcmp(buf, "0", 1) == 0);
+    n = dl_fmt_i64(buf, 1234567890123LL);
+    CHECK(n == 13 && memcmp(buf, "1234567890123", 13) == 0);
+    n = dl_fmt_i64(buf, -42);
+    CHECK(n == 3 && memcmp(buf, "-42", 3) == 0);
+    n = dl_fmt_i64(buf, INT64_MIN);
+    CHECK(n == 20 && memcmp(buf, "-9223372036854775808", 20) == 0);
+}
+
 static void test_sha1(void) {
     char out[41];
     dl_sha1_hex("", 0, out);
@@ -116,6 +166,8 @@ int main(void) {
     test_backoff();
     test_validity();
     test_tokens();
+    test_pool();
+    test_fmt();
     test_sha1();
     test_status_strings();
     test_clock();
