@@ -184,21 +184,26 @@ DLOCK_API int dlock_client_ping(dlock_client *c);
  * DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM, DLOCK_EUNKNOWN (the connection
  * broke while an acquire was in flight and the clean-up could not confirm
  * that no lease was left: one may exist until ttl_ms ends), DLOCK_ENOMEM.
- * Blocks at most the sum of the backoff delays plus one command timeout per
- * attempt.
+ * Blocks at most the sum of the backoff delays plus, per attempt, what
+ * dlock_try_acquire may block.
  */
 DLOCK_API int dlock_acquire(dlock_client *c, const char *name, int64_t ttl_ms, dlock_lock **out);
 
 /* Like dlock_acquire with exactly one attempt and no waiting: DLOCK_EBUSY at
  * once when the lock is held (or promised to a queued waiter). Blocks at most
- * one command timeout (plus a connect timeout if a reconnect is needed). */
+ * one command timeout, plus a connect timeout if a reconnect is needed, plus
+ * one more of each for the clean-up by token when the first request's
+ * outcome is unknown (then DLOCK_EIO if the clean-up worked, DLOCK_EUNKNOWN
+ * if not). */
 DLOCK_API int dlock_try_acquire(dlock_client *c, const char *name, int64_t ttl_ms,
                                 dlock_lock **out);
 
 /* Acquire `name`, waiting as long as needed up to timeout_ms (0: one try).
  * Waiting is woken by the release (DLOCK_WAIT_PUSH) or polls (POLL).
- * Returns DLOCK_ETIMEDOUT once the deadline passes, never later than the
- * deadline plus one command timeout; other errors as dlock_acquire. */
+ * Returns DLOCK_ETIMEDOUT once the deadline passes; other errors as
+ * dlock_acquire. Never returns later than the deadline plus one command
+ * timeout, whatever the server does (every call inside, the last try and
+ * leaving the wait queue included, is cut at that instant). */
 DLOCK_API int dlock_wait(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,
                          dlock_lock **out);
 

@@ -63,6 +63,7 @@ struct dlock_client {
     dl_rand_pool pool; /* token randomness */
     char err[512];
     char sha[DL_NSCRIPTS][41]; /* EVALSHA digests */
+    int64_t cap_us;           /* while > 0: no call may end later (dlock_wait) */
     int unusable;             /* dlock_client_new failed: that status */
     char unusable_why[512];
     struct dl_keepalive *ka; /* keepalive.c, created on first use */

@@ -293,6 +293,8 @@ static int wait_wake(attempt_ctx *a, int64_t sleep_ms, int *got, int64_t *fence,
     dl_call call;
     *start_us = dl_mono_us();
     int64_t deadline = *start_us + (sleep_ms + c->opts.command_timeout_ms) * 1000;
+    if (c->cap_us > 0 && deadline > c->cap_us)
+        deadline = c->cap_us;
     int rc = dl_call_argv(c, &call, wkey, wl, 3, argv, lens, deadline);
     if (rc != DLOCK_OK)
         return rc;
@@ -425,6 +427,10 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
     int push = c->opts.waiting == DLOCK_WAIT_PUSH && !is_redlock(c);
     int64_t t_begin = dl_mono_us();
     int64_t deadline = t_begin + timeout_ms * 1000;
+    /* dlock_wait: every call inside, the last try and the clean-up
+     * included, ends by the deadline plus one command timeout. */
+    if (is_wait)
+        c->cap_us = deadline + (int64_t)c->opts.command_timeout_ms * 1000;
     int got = 0, contended = 0, attempts = 0;
     int64_t fence = 0, start_us = 0;
     for (;;) {
@@ -530,6 +536,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
     if (rc != DLOCK_OK && rc != DLOCK_EBUSY && rc != DLOCK_ETIMEDOUT)
         dl_emit(c, DLOCK_EV_ERROR, name, rc, 0, dl_mono_us() - t_begin, attempts);
     dl_keys_free(&a.keys);
+    c->cap_us = 0;
     return rc;
 }
 

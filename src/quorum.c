@@ -188,6 +188,8 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
         if (resent && !settled) {
             /* A reconnect may need its connect time on top of the deadline. */
             int64_t floor = dl_mono_us() + (int64_t)c->opts.connect_timeout_ms * 1000;
+            if (c->cap_us > 0 && floor > c->cap_us)
+                floor = c->cap_us;
             if (deadline_us < floor)
                 deadline_us = floor;
         }

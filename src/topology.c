@@ -96,5 +96,7 @@ int64_t dl_call_deadline(const dlock_client *c, const dl_call *call) {
             d += (int64_t)c->opts.connect_timeout_ms * 1000;
             break;
         }
+    if (c->cap_us > 0 && d > c->cap_us)
+        d = c->cap_us;
     return d;
 }
