@@ -179,7 +179,10 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
         int quorum = e->ntargets / 2 + 1;
         if (e->ntargets > 0 && e->yes >= quorum) {
             int64_t vu = dl_valid_until_us(e->start_us, e->ttl_ms, kc->opts.drift_factor);
-            if (vu > atomic_load(&l->valid_until_us) && !atomic_load(&l->lost))
+            /* The lease is now e->ttl_ms from this round's start: follow it
+             * down too (a dlock_extend to a longer ttl meanwhile is cut back
+             * to e->ttl_ms on the server by this very extension). */
+            if (!atomic_load(&l->lost))
                 atomic_store(&l->valid_until_us, vu);
             e->next_us = dl_mono_us() + e->interval_us;
             dl_emit(kc, DLOCK_EV_EXTENDED, l->name, DLOCK_OK, l->fence, 0, 0);
