@@ -470,6 +470,17 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
             sleep_ms = 1;
         if (push) {
             rc = wait_wake(&a, sleep_ms, &got, &fence, &start_us);
+            if (rc == DLOCK_OK && got && dl_mono_us() - start_us > ttl_ms * 500) {
+                /* A long wait before the handoff eats the local validity:
+                 * restart the lease so the caller gets most of its ttl. If
+                 * it already ran out (this process was paused), keep
+                 * waiting: the lock went on to the next waiter. */
+                rc = refresh(&a, &start_us);
+                if (rc == DLOCK_ENOTHELD) {
+                    rc = DLOCK_OK;
+                    got = 0;
+                }
+            }
             if (rc != DLOCK_OK || got)
                 break;
         } else {
@@ -506,8 +517,8 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         }
     }
     if (got && rc == DLOCK_OK) {
-        /* A long wait before the handoff eats the local validity: restart
-         * the lease so the caller gets most of its ttl. */
+        /* Handed over to a waiter that gave up meanwhile (cancel): the
+         * same restart of the lease as after a long wake-up. */
         if (dl_mono_us() - start_us > ttl_ms * 500)
             rc = refresh(&a, &start_us);
         if (rc == DLOCK_OK && c->opts.replicas > 0) {
