@@ -179,6 +179,8 @@ DLOCK_API int dlock_client_ping(dlock_client *c);
  * sleep at once and hands the lock to the longest waiter (FIFO), and no sleep
  * outlasts the holder's remaining lease.
  *
+ * Transient failures (see dlock_wait) use up retries like a busy lock.
+ *
  * On DLOCK_OK *out is a new handle the caller owns (dlock_lock_free).
  * Errors: DLOCK_EBUSY (still held after every retry), DLOCK_EINVAL,
  * DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM, DLOCK_EUNKNOWN (the connection
@@ -200,8 +202,12 @@ DLOCK_API int dlock_try_acquire(dlock_client *c, const char *name, int64_t ttl_m
 
 /* Acquire `name`, waiting as long as needed up to timeout_ms (0: one try).
  * Waiting is woken by the release (DLOCK_WAIT_PUSH) or polls (POLL).
- * Returns DLOCK_ETIMEDOUT once the deadline passes; other errors as
- * dlock_acquire. Never returns later than the deadline plus one command
+ * Transient failures (server unreachable or restarting, LOADING, no quorum,
+ * an attempt of unknown outcome) are retried with the same token until the
+ * deadline, so a short outage costs time, not the call; the last such error
+ * is returned if the deadline passes during it (DLOCK_EUNKNOWN if an
+ * attempt's outcome stayed open). Returns DLOCK_ETIMEDOUT once the deadline
+ * passes with the lock held by others; other errors as dlock_acquire. Never returns later than the deadline plus one command
  * timeout, whatever the server does (every call inside, the last try and
  * leaving the wait queue included, is cut at that instant). */
 DLOCK_API int dlock_wait(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,

@@ -397,6 +397,18 @@ static int wait_replicas(attempt_ctx *a) {
 
 enum acquire_mode { MODE_TRY, MODE_RETRY, MODE_DEADLINE };
 
+/* Errors worth another attempt while the caller is willing to wait: the
+ * server unreachable or timing out, an unknown outcome, no quorum, or a
+ * server that says it is loading or between masters. */
+static int transient(const dlock_client *c, int rc) {
+    if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN || rc == DLOCK_ENOQUORUM)
+        return 1;
+    if (rc == DLOCK_ESERVER)
+        return strstr(c->err, "LOADING") != NULL || strstr(c->err, "MASTERDOWN") != NULL ||
+               strstr(c->err, "BUSY ") != NULL || strstr(c->err, "CLUSTERDOWN") != NULL;
+    return 0;
+}
+
 static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum acquire_mode mode,
                         int64_t timeout_ms, int is_wait, dlock_lock **out) {
     int rc = dl_begin(c);
@@ -431,7 +443,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
      * included, ends by the deadline plus one command timeout. */
     if (is_wait)
         c->cap_us = deadline + (int64_t)c->opts.command_timeout_ms * 1000;
-    int got = 0, contended = 0, attempts = 0;
+    int got = 0, contended = 0, attempts = 0, unknown_open = 0;
     int64_t fence = 0, start_us = 0;
     for (;;) {
         attempts++;
@@ -453,6 +465,23 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         rc = attempt(&a, push && will_wait, sleep_max + c->opts.command_timeout_ms +
                                                DL_QUEUE_MARGIN_MS,
                      &got, &fence, &start_us, &hint);
+        if (rc != DLOCK_OK && will_wait && transient(c, rc)) {
+            /* A server that is down, restarting or failing over for less
+             * than the caller's patience costs a retry, not the call. The
+             * same token is re-sent, and acquiring is idempotent per token:
+             * a lease left by an attempt of unknown outcome is simply found
+             * to be ours. */
+            unknown_open |= rc == DLOCK_EUNKNOWN;
+            int64_t nap = dl_backoff_ms(attempts, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
+            if (mode == MODE_DEADLINE && nap > ms_until(deadline))
+                nap = ms_until(deadline);
+            dl_sleep_until_us(dl_mono_us() + nap * 1000);
+            if (mode == MODE_DEADLINE && dl_mono_us() >= deadline)
+                mode = MODE_TRY;
+            continue;
+        }
+        if (rc == DLOCK_OK)
+            unknown_open = 0; /* a definite answer with this token */
         if (rc != DLOCK_OK || got)
             break;
         if (!contended) {
@@ -480,6 +509,10 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
                     rc = DLOCK_OK;
                     got = 0;
                 }
+            }
+            if (rc != DLOCK_OK && transient(c, rc)) {
+                rc = DLOCK_OK; /* the next attempt re-queues us */
+                continue;
             }
             if (rc != DLOCK_OK || got)
                 break;
@@ -543,6 +576,16 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         } else {
             rc = dl_seterr(c, DLOCK_EBUSY, "lock '%s' is held by another owner", name);
         }
+    }
+    if (rc != DLOCK_OK && rc != DLOCK_EUNKNOWN && unknown_open) {
+        /* An earlier attempt's outcome stayed open and no later attempt
+         * with the same token settled it. */
+        char why[sizeof c->err];
+        memcpy(why, c->err, sizeof why);
+        rc = dl_seterr(c, DLOCK_EUNKNOWN,
+                       "%.300s; an earlier attempt's outcome is unknown: a lease may exist for "
+                       "%" PRId64 " ms",
+                       why, ttl_ms);
     }
     if (rc != DLOCK_OK && rc != DLOCK_EBUSY && rc != DLOCK_ETIMEDOUT)
         dl_emit(c, DLOCK_EV_ERROR, name, rc, 0, dl_mono_us() - t_begin, attempts);

@@ -102,6 +102,35 @@ static void test_killed(th_server *s) {
     dlock_client_free(c);
 }
 
+/* A wait rides out a server restart shorter than its patience. */
+static th_server *g_srv;
+static int wait_through(void *arg) {
+    (void)arg;
+    dlock_options o;
+    it_options(&o, 200, 300);
+    dlock_client *c = it_client(th_server_url(g_srv), &o);
+    dlock_lock *l = NULL;
+    long long t0 = th_now_us();
+    int rc = dlock_wait(c, "through-restart", 5000, 5000, &l);
+    printf("wait through a restart: %s after %lld ms %s\n", dlock_err_name(rc),
+           (th_now_us() - t0) / 1000, dlock_client_errstr(c));
+    if (rc == DLOCK_OK) {
+        dlock_release(l);
+        dlock_lock_free(l);
+    }
+    dlock_client_free(c);
+    return rc == DLOCK_OK ? 0 : 1;
+}
+
+static void test_wait_through_restart(th_server *s) {
+    g_srv = s;
+    TH_EQ_INT(th_server_kill(s), 0);
+    pid_t w = th_spawn(wait_through, NULL);
+    th_sleep_ms(600);
+    TH_EQ_INT(th_server_restart(s), 0);
+    TH_EQ_INT(th_wait(w, 10000), 0);
+}
+
 int main(void) {
     th_test_init(100);
     th_server *s = th_server_start(NULL);
@@ -109,6 +138,7 @@ int main(void) {
     test_transparent(s);
     test_paused(s);
     test_killed(s);
+    test_wait_through_restart(s);
     th_server_free(s);
     IT_PASS("test_recovery");
     return 0;
