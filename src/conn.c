@@ -96,14 +96,8 @@ void dl_conn_batch_reset(dl_conn *c) {
     c->err[0] = '\0';
 }
 
-void dl_conn_close(dl_conn *c) {
-    dl_conn_batch_reset(c);
-    free(c->replies);
-    c->replies = NULL;
-    c->cap = 0;
-    free(c->fmt);
-    c->fmt = NULL;
-    c->fmt_cap = 0;
+/* Close the socket and free the hiredis context (if any). */
+static void drop_ctx(dl_conn *c) {
     if (c->ctx != NULL) {
         /* Give hiredis back its own reply functions so redisFree can free a
          * half-built reply with the matching allocator. */
@@ -115,16 +109,21 @@ void dl_conn_close(dl_conn *c) {
     c->state = DL_CONN_CLOSED;
 }
 
+void dl_conn_close(dl_conn *c) {
+    dl_conn_batch_reset(c);
+    free(c->replies);
+    c->replies = NULL;
+    c->cap = 0;
+    free(c->fmt);
+    c->fmt = NULL;
+    c->fmt_cap = 0;
+    drop_ctx(c);
+}
+
 static void fail(dl_conn *c, int status, const char *fmt, const char *detail) {
     c->status = status;
     snprintf(c->err, sizeof c->err, fmt, c->addr, detail);
-    if (c->ctx != NULL) {
-        if (c->ctx->reader != NULL && c->orig_fn != NULL)
-            c->ctx->reader->fn = c->orig_fn;
-        redisFree(c->ctx);
-        c->ctx = NULL;
-    }
-    c->state = DL_CONN_CLOSED;
+    drop_ctx(c);
 }
 
 static int start_connect(dl_conn *c) {

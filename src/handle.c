@@ -25,15 +25,11 @@ static void bad_reply(dl_call *call, int i, const char *what) {
 /* Release (name, token) everywhere. *released: 1 if some server held it. */
 static int release_by_token(dlock_client *c, const char *name, size_t name_len,
                             const char *token, int *released) {
-    dl_keys keys;
-    if (dl_keys_make(c, name, name_len, &keys) != DLOCK_OK)
-        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
     const char *args[1] = {token};
     size_t lens[1] = {DL_TOKEN_HEX};
     dl_call call;
-    int rc = dl_call_script_q(c, &call, DL_S_RELEASE, &keys, 1, args, lens, 0,
-                              dl_decided_majority);
-    dl_keys_free(&keys);
+    int rc = dl_call_named(c, &call, DL_S_RELEASE, name, name_len, 1, args, lens, 0,
+                           dl_decided_majority);
     if (rc != DLOCK_OK)
         return rc;
     *released = 0;
@@ -57,18 +53,14 @@ static int release_by_token(dlock_client *c, const char *name, size_t name_len,
 static int extend_by_token(dlock_client *c, const char *name, size_t name_len,
                            const char *token, int64_t ttl_ms, int64_t *start_us,
                            int *extended) {
-    dl_keys keys;
-    if (dl_keys_make(c, name, name_len, &keys) != DLOCK_OK)
-        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
     char ttl_s[24];
-    int tl = snprintf(ttl_s, sizeof ttl_s, "%" PRId64, ttl_ms);
+    size_t tl = dl_fmt_i64(ttl_s, ttl_ms);
     const char *args[2] = {token, ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, (size_t)tl};
+    size_t lens[2] = {DL_TOKEN_HEX, tl};
     dl_call call;
     *start_us = dl_mono_us();
-    int rc = dl_call_script_q(c, &call, DL_S_EXTEND, &keys, 2, args, lens, 0,
-                              dl_decided_majority);
-    dl_keys_free(&keys);
+    int rc = dl_call_named(c, &call, DL_S_EXTEND, name, name_len, 2, args, lens, 0,
+                           dl_decided_majority);
     if (rc != DLOCK_OK)
         return rc;
     int yes = 0;

@@ -76,12 +76,8 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     rc = dl_check_name(c, name, &len);
     if (rc != DLOCK_OK)
         return rc;
-    dl_keys keys;
-    if (dl_keys_make(c, name, len, &keys) != DLOCK_OK)
-        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
     dl_call call;
-    rc = dl_call_script_q(c, &call, DL_S_INSPECT, &keys, 0, NULL, NULL, 0, dl_decided_majority);
-    dl_keys_free(&keys);
+    rc = dl_call_named(c, &call, DL_S_INSPECT, name, len, 0, NULL, NULL, 0, dl_decided_majority);
     if (rc != DLOCK_OK)
         return rc;
     rc = dl_call_error(c, &call, "inspect");

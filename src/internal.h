@@ -148,6 +148,12 @@ DL_INTERNAL int dl_call_script_q(dlock_client *c, dl_call *call, enum dl_script_
                                  const dl_keys *keys, int nargs, const char **args,
                                  const size_t *alens, int64_t deadline_us,
                                  dl_decided_fn decided);
+/* dl_call_script_q on the keys of lock `name` (built and freed here).
+ * deadline_us 0: the default. Returns DLOCK_ENOMEM if the keys could not be
+ * built, else as dl_call_script_q. */
+DL_INTERNAL int dl_call_named(dlock_client *c, dl_call *call, enum dl_script_id id,
+                              const char *name, size_t name_len, int nargs, const char **args,
+                              const size_t *alens, int64_t deadline_us, dl_decided_fn decided);
 /* Decider: a majority answered (any non-error reply). */
 DL_INTERNAL int dl_decided_majority(const dl_call *call);
 /* Run a plain command (argv) on every target of `key` (Redlock: until a

@@ -147,9 +147,6 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
         if (!e->fallback)
             continue;
         e->yes = e->no = 0;
-        dl_keys keys;
-        if (dl_keys_make(kc, e->l->name, e->l->name_len, &keys) != DLOCK_OK)
-            continue;
         char ttl_s[24];
         int tl = snprintf(ttl_s, sizeof ttl_s, "%" PRId64, e->ttl_ms);
         const char *args[2] = {e->l->token, ttl_s};
@@ -161,8 +158,8 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
         int64_t vu = atomic_load(&e->l->valid_until_us);
         if (vu < fb_deadline)
             fb_deadline = vu;
-        if (dl_call_script(kc, &call, DL_S_EXTEND, &keys, 2, args, lens, fb_deadline) ==
-            DLOCK_OK) {
+        if (dl_call_named(kc, &call, DL_S_EXTEND, e->l->name, e->l->name_len, 2, args, lens,
+                          fb_deadline, NULL) == DLOCK_OK) {
             e->ntargets = call.n;
             for (int t = 0; t < call.n; t++) {
                 if (call.status[t] != DLOCK_OK || call.replies[t]->type != REDIS_REPLY_INTEGER)
@@ -170,7 +167,6 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
                 call.replies[t]->integer == 1 ? e->yes++ : e->no++;
             }
         }
-        dl_keys_free(&keys);
     }
     /* Pass 3: apply. Validity restarts from when each request was sent. */
     for (int i = 0; i < n; i++) {

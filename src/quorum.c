@@ -235,6 +235,17 @@ int dl_call_script_q(dlock_client *c, dl_call *call, enum dl_script_id id, const
     return run_rounds(c, call, argc, argv, lens, (int)id, deadline_us, decided);
 }
 
+int dl_call_named(dlock_client *c, dl_call *call, enum dl_script_id id, const char *name,
+                  size_t name_len, int nargs, const char **args, const size_t *alens,
+                  int64_t deadline_us, dl_decided_fn decided) {
+    dl_keys keys;
+    if (dl_keys_make(c, name, name_len, &keys) != DLOCK_OK)
+        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+    int rc = dl_call_script_q(c, call, id, &keys, nargs, args, alens, deadline_us, decided);
+    dl_keys_free(&keys);
+    return rc;
+}
+
 int dl_call_argv(dlock_client *c, dl_call *call, const char *key, size_t klen, int argc,
                  const char **argv, const size_t *lens, int64_t deadline_us) {
     int rc = dl_topo_targets(c, key, klen, call);
