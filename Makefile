@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 5
 PREFIX     ?= /usr/local
 CTEST_FLAGS ?= --output-on-failure --timeout 300
 
-.PHONY: all deps build demo test test-plain test-asan fuzz-smoke fuzz install bench soak clean
+.PHONY: all deps build demo test test-plain test-asan fuzz-smoke fuzz install bench soak memcheck clean
 
 all: build
 
@@ -54,6 +54,10 @@ install: build
 
 bench: build
 	@echo "see docs/BENCHMARKS.md for the commands; e.g. $(BUILD)/bench/dlock-bench --help"
+
+memcheck: build
+	@command -v valgrind >/dev/null || apt-get install -y -qq valgrind
+	sh scripts/memcheck.sh $(BUILD)
 
 soak: build
 	cd $(BUILD) && ctest $(CTEST_FLAGS) -L soak
