@@ -187,7 +187,8 @@ DLOCK_API int dlock_client_ping(dlock_client *c);
  * broke while an acquire was in flight and the clean-up could not confirm
  * that no lease was left: one may exist until ttl_ms ends), DLOCK_ENOMEM.
  * Blocks at most the sum of the backoff delays plus, per attempt, what
- * dlock_try_acquire may block.
+ * dlock_try_acquire may block, plus one command (and connect) timeout to
+ * leave the wait queue when it gives up.
  */
 DLOCK_API int dlock_acquire(dlock_client *c, const char *name, int64_t ttl_ms, dlock_lock **out);
 

@@ -472,7 +472,12 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
              * a lease left by an attempt of unknown outcome is simply found
              * to be ours. */
             unknown_open |= rc == DLOCK_EUNKNOWN;
-            int64_t nap = dl_backoff_ms(attempts, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
+            int64_t nap = mode == MODE_RETRY
+                              ? dl_backoff_ms(attempts, c->opts.retry_delay_ms,
+                                              c->opts.retry_max_delay_ms,
+                                              c->opts.retry_jitter_pct, &c->rng)
+                              : dl_backoff_ms(attempts, 50, 1000, c->opts.retry_jitter_pct,
+                                              &c->rng);
             if (mode == MODE_DEADLINE && nap > ms_until(deadline))
                 nap = ms_until(deadline);
             dl_sleep_until_us(dl_mono_us() + nap * 1000);

@@ -390,7 +390,9 @@ static void blackhole(th_server *s) {
     printf("black hole (connect %d ms, command %d ms):\n", CONN_MS, CMD_MS);
     BOUNDED(c, dlock_client_ping(c), one, DLOCK_EIO);
     BOUNDED(c, dlock_try_acquire(c, "bh2", 1000, &l), acq, DLOCK_EIO, DLOCK_EUNKNOWN);
-    BOUNDED(c, dlock_acquire(c, "bh3", 1000, &l), 3 * acq + 20 + 40 + 24, DLOCK_EIO,
+    /* 3 attempts, the backoff between them (20 + 40 ms + jitter), and
+     * leaving the wait queue at the end. */
+    BOUNDED(c, dlock_acquire(c, "bh3", 1000, &l), 3 * acq + 20 + 40 + 24 + one, DLOCK_EIO,
             DLOCK_EUNKNOWN);
     BOUNDED(c, dlock_wait(c, "bh4", 500, 1000, &l), 500 + acq, DLOCK_EIO, DLOCK_EUNKNOWN,
             DLOCK_ETIMEDOUT);
