@@ -204,10 +204,10 @@ DLOCK_API int dlock_try_acquire(dlock_client *c, const char *name, int64_t ttl_m
 /* Acquire `name`, waiting as long as needed up to timeout_ms (0: one try).
  * Waiting is woken by the release (DLOCK_WAIT_PUSH) or polls (POLL).
  * Transient failures (server unreachable or restarting, LOADING, no quorum,
- * an attempt of unknown outcome) are retried with the same token until the
+ * an attempt of unknown outcome) are retried with a fresh token until the
  * deadline, so a short outage costs time, not the call; the last such error
  * is returned if the deadline passes during it (DLOCK_EUNKNOWN if an
- * attempt's outcome stayed open). Returns DLOCK_ETIMEDOUT once the deadline
+ * earlier attempt's outcome stayed open: its lease may exist until its TTL). Returns DLOCK_ETIMEDOUT once the deadline
  * passes with the lock held by others; other errors as dlock_acquire. Never returns later than the deadline plus one command
  * timeout, whatever the server does (every call inside, the last try and
  * leaving the wait queue included, is cut at that instant). */

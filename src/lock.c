@@ -468,10 +468,17 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         if (rc != DLOCK_OK && will_wait && transient(c, rc)) {
             /* A server that is down, restarting or failing over for less
              * than the caller's patience costs a retry, not the call. The
-             * same token is re-sent, and acquiring is idempotent per token:
-             * a lease left by an attempt of unknown outcome is simply found
-             * to be ours. */
+             * retry uses a FRESH token: the failed attempt and its clean-up
+             * by token may still be queued on the server and run late, and
+             * a late clean-up must never delete a lease a retry with the
+             * same token re-confirmed (the fault suite caught exactly that
+             * overlap). A lease the old token may have left expires by its
+             * TTL and keeps the outcome "unknown" unless we get the lock. */
             unknown_open |= rc == DLOCK_EUNKNOWN;
+            if (dl_pool_token(&c->pool, a.token) != 0) {
+                rc = dl_seterr(c, DLOCK_EIO, "getrandom failed");
+                break;
+            }
             int64_t nap = mode == MODE_RETRY
                               ? dl_backoff_ms(attempts, c->opts.retry_delay_ms,
                                               c->opts.retry_max_delay_ms,
@@ -485,8 +492,6 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
                 mode = MODE_TRY;
             continue;
         }
-        if (rc == DLOCK_OK)
-            unknown_open = 0; /* a definite answer with this token */
         if (rc != DLOCK_OK || got)
             break;
         if (!contended) {
@@ -516,7 +521,10 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
                 }
             }
             if (rc != DLOCK_OK && transient(c, rc)) {
-                rc = DLOCK_OK; /* the next attempt re-queues us */
+                /* The BLPOP may still run late and take a hand-over meant
+                 * for us: the next attempt (same token) finds that lease
+                 * ours. Nothing of ours can delete it. */
+                rc = DLOCK_OK;
                 continue;
             }
             if (rc != DLOCK_OK || got)
@@ -583,8 +591,8 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         }
     }
     if (rc != DLOCK_OK && rc != DLOCK_EUNKNOWN && unknown_open) {
-        /* An earlier attempt's outcome stayed open and no later attempt
-         * with the same token settled it. */
+        /* An earlier attempt's outcome stayed open: its token may hold a
+         * lease until the TTL (we did not get the lock with a new one). */
         char why[sizeof c->err];
         memcpy(why, c->err, sizeof why);
         rc = dl_seterr(c, DLOCK_EUNKNOWN,
