@@ -87,8 +87,9 @@ static void test_paused(th_server *s) {
     long long lost_ms = (atomic_load(&lost_at) - t_acq) / 1000;
     printf("paused server: lost reported %lld ms after acquire (lease 1000 ms), status %s\n",
            lost_ms, dlock_err_name(atomic_load(&lost_status)));
-    /* Reported no later than the validity end (+ scheduling slack). */
-    TH_CHECK(lost_ms <= 1000 + 30);
+    /* Reported at the validity end (988 ms), not after a round's I/O
+     * timeout; the slack covers thread scheduling on a loaded CI machine. */
+    TH_CHECK(lost_ms <= 1000 + 80);
     TH_CHECK(!dlock_held(l));
     dlock_lock_free(l);
     dlock_client_free(c);
