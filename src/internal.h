@@ -38,7 +38,6 @@ typedef struct dl_call {
     redisReply *replies[DL_URL_MAX_HOSTS]; /* NULL where the target failed */
     int status[DL_URL_MAX_HOSTS];          /* per target: DLOCK_OK / EIO / ESERVER ... */
     int unknown[DL_URL_MAX_HOSTS];         /* 1: the command may have run but no reply came */
-    int retried[DL_URL_MAX_HOSTS];         /* 1: re-sent after a dead connection */
 } dl_call;
 
 enum dl_script_id { DL_S_ACQUIRE, DL_S_RELEASE, DL_S_EXTEND, DL_S_INSPECT, DL_S_CANCEL,
@@ -84,10 +83,8 @@ struct dlock_lock {
     _Atomic int released;
     _Atomic int lost;
     /* keepalive (keepalive.c) */
-    int64_t ka_interval_ms;
     dlock_lost_fn on_lost;
     void *lost_ud;
-    _Atomic int ka_on;
 };
 
 /* Start of every public call on a client: clear the detail string, and

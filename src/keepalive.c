@@ -67,7 +67,6 @@ static void lose(struct dl_keepalive *ka, ka_entry *e, int status) {
     if (atomic_exchange(&l->lost, 1))
         return;
     atomic_store(&l->valid_until_us, 0);
-    atomic_store(&l->ka_on, 0);
     dl_emit(ka->kc, DLOCK_EV_LOST, l->name, status, l->fence, 0, 0);
     if (l->on_lost != NULL)
         l->on_lost(l, status, l->lost_ud);
@@ -340,7 +339,6 @@ int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_l
     e->next_us = dl_mono_us() + e->interval_us;
     l->on_lost = on_lost;
     l->lost_ud = userdata;
-    l->ka_interval_ms = interval_ms;
 
     pthread_mutex_lock(&ka->mu);
     if (ka->n == ka->cap) {
@@ -355,7 +353,6 @@ int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_l
         ka->cap = nc;
     }
     ka->entries[ka->n++] = e;
-    atomic_store(&l->ka_on, 1);
     pthread_cond_signal(&ka->cond);
     pthread_mutex_unlock(&ka->mu);
     return DLOCK_OK;
@@ -385,7 +382,6 @@ void dlock_keepalive_stop(dlock_lock *l) {
             break;
         }
     }
-    atomic_store(&l->ka_on, 0);
     pthread_mutex_unlock(&ka->mu);
 }
 
@@ -398,10 +394,8 @@ void dl_keepalive_client_free(dlock_client *c) {
     pthread_cond_signal(&ka->cond);
     pthread_mutex_unlock(&ka->mu);
     pthread_join(ka->thread, NULL);
-    for (int i = 0; i < ka->n; i++) {
-        atomic_store(&ka->entries[i]->l->ka_on, 0);
+    for (int i = 0; i < ka->n; i++)
         entry_free(ka->entries[i]);
-    }
     free(ka->entries);
     pthread_cond_destroy(&ka->cond);
     pthread_cond_destroy(&ka->round_done);

@@ -50,7 +50,6 @@ static int classify(dlock_client *c, dl_call *call, int i, dl_conn *cn, int reus
             todo[i] = R_AGAIN;
         } else if (cn->status == DLOCK_EIO && reused && !cn->timed_out && round == 0) {
             todo[i] = R_AGAIN; /* stale connection: reconnect once */
-            call->retried[i] = 1;
         }
         return todo[i] != R_DONE;
     }
@@ -130,7 +129,6 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
         call->replies[i] = NULL;
         call->status[i] = DLOCK_EIO;
         call->unknown[i] = 0;
-        call->retried[i] = 0;
         tries[i] = 1;
         todo[i] = R_AGAIN;
         done[i] = prepare(call, i, R_AGAIN, argc, argv, lens, script, &reused[i]) != DLOCK_OK;
