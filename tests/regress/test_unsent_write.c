@@ -1,0 +1,204 @@
+/* test_unsent_write.c - issue 9, "Outcome of an unsent write".
+ *
+ * A request none of whose bytes, or not all of whose bytes, reached the
+ * socket cannot have run on the server (Redis runs a command only once it
+ * has read all of it), so its failure must count as "did not run" (EIO),
+ * never as "may have run" (which the lock layer turns into EUNKNOWN and a
+ * clean-up by token on a new connection).
+ *
+ * The peer is a TCP listener made here on 127.0.0.1 with a tiny receive
+ * buffer, which stops reading:
+ *   A. a 16 MB command to a peer that never reads: the socket takes only
+ *      part of it before the deadline (partial write);
+ *   B. the peer answers one PING, then stops reading; the socket's buffers
+ *      are filled with filler bytes, then a small command is sent: every
+ *      send() of it gets EAGAIN (nothing of it written).
+ * Today dl_conn's do_write sets `sent` before send() returns, so both count
+ * as possibly run.
+ *
+ * The internal connection API (src/conn.h) is used only in the helpers
+ * marked INTERNAL below; "possibly ran" is derived exactly as quorum.c
+ * derives call->unknown. Deterministic: the peer never reads, so the socket
+ * can never take the whole request.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "itest.h"
+
+#define RUN_MS 300
+#define BIG (16u << 20)
+
+/* ---- INTERNAL: the connection layer (port these when conn.h changes) ---- */
+
+static dl_conn_cfg g_cfg = {.connect_timeout_ms = 1000};
+
+static void conn_open(dl_conn *cn, int port) { dl_conn_init(cn, "127.0.0.1", port, NULL, &g_cfg); }
+
+/* One batch of one command under a RUN_MS deadline. Returns the status;
+ * *possibly_ran as quorum.c's classify() computes call->unknown. */
+static int conn_batch(dl_conn *cn, int argc, const char **argv, const size_t *lens,
+                      int *possibly_ran) {
+    dl_conn_batch_reset(cn);
+    int rc = dl_conn_append(cn, argc, argv, lens);
+    TH_EQ_INT(rc, DLOCK_OK);
+    dl_conn *one = cn;
+    dl_conn_run(&one, 1, th_now_us() + RUN_MS * 1000LL);
+    *possibly_ran = cn->status == DLOCK_EIO && cn->sent;
+    printf("  batch: status %s, timed_out %d, sent %d, err '%s'\n", dlock_err_name(cn->status),
+           cn->timed_out, cn->sent, cn->err);
+    return cn->status;
+}
+
+static int conn_fd(const dl_conn *cn) { return cn->ctx != NULL ? cn->ctx->fd : -1; }
+
+static void conn_close(dl_conn *cn) { dl_conn_close(cn); }
+
+/* ---- the peer ---- */
+
+static int g_lfd;
+static _Atomic int g_peer_fd = -1;
+static _Atomic int g_answer_ping;
+
+/* Accepts one connection; optionally answers its first PING; then never
+ * reads again. */
+static void *peer_main(void *arg) {
+    (void)arg;
+    int fd = accept(g_lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    if (atomic_load(&g_answer_ping)) {
+        char buf[64];
+        size_t got = 0;
+        while (got < 14) { /* "*1\r\n$4\r\nPING\r\n" */
+            ssize_t n = read(fd, buf + got, 14 - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (write(fd, "+PONG\r\n", 7) != 7)
+            perror("peer write");
+    }
+    atomic_store(&g_peer_fd, fd);
+    return NULL;
+}
+
+static int listener(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    TH_CHECK(fd >= 0);
+    int small = 4096;
+    TH_CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = inet_addr("127.0.0.1");
+    TH_CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    TH_CHECK(listen(fd, 4) == 0);
+    socklen_t al = sizeof a;
+    TH_CHECK(getsockname(fd, (struct sockaddr *)&a, &al) == 0);
+    g_lfd = fd;
+    return ntohs(a.sin_port);
+}
+
+static pthread_t start_peer(int answer_ping) {
+    atomic_store(&g_peer_fd, -1);
+    atomic_store(&g_answer_ping, answer_ping);
+    pthread_t t;
+    TH_EQ_INT(pthread_create(&t, NULL, peer_main, NULL), 0);
+    return t;
+}
+
+static void stop_peer(pthread_t t) {
+    pthread_join(t, NULL);
+    int fd = atomic_load(&g_peer_fd);
+    int queued = -1;
+    if (fd >= 0) {
+        ioctl(fd, FIONREAD, &queued);
+        close(fd);
+    }
+    printf("  peer: %d bytes unread in its receive queue\n", queued);
+}
+
+static int g_failed;
+
+static void expect_not_ran(const char *what, int rc, int possibly_ran) {
+    TH_EQ_INT(rc, DLOCK_EIO);
+    if (possibly_ran) {
+        fprintf(stderr,
+                "%s:%d: FAILED: %s: the request did not fully reach the socket, yet its failure "
+                "counts as 'may have run' (the lock layer would report EUNKNOWN)\n",
+                __FILE__, __LINE__, what);
+        g_failed++;
+    }
+}
+
+int main(void) {
+    th_test_init(30);
+    int port = listener();
+
+    /* A. Partial write of one large command. */
+    printf("A. %u-byte command to a peer that never reads\n", BIG);
+    pthread_t t = start_peer(0);
+    char *big = malloc(BIG);
+    TH_CHECK(big != NULL);
+    memset(big, 'x', BIG);
+    dl_conn cn;
+    conn_open(&cn, port);
+    const char *argv[3] = {"SET", "k", big};
+    size_t lens[3] = {3, 1, BIG};
+    int ran = 0;
+    int rc = conn_batch(&cn, 3, argv, lens, &ran);
+    conn_close(&cn);
+    stop_peer(t);
+    free(big);
+    expect_not_ran("A. partial write", rc, ran);
+
+    /* B. Nothing of the command written: the socket is full. */
+    printf("B. small command on a connection whose socket is full\n");
+    t = start_peer(1);
+    conn_open(&cn, port);
+    const char *ping[1] = {"PING"};
+    size_t plen[1] = {4};
+    TH_EQ_INT(conn_batch(&cn, 1, ping, plen, &ran), DLOCK_OK);
+    int fd = conn_fd(&cn);
+    TH_CHECK(fd >= 0);
+    static char filler[65536];
+    memset(filler, '\n', sizeof filler);
+    size_t filled = 0;
+    long long until = th_now_us() + 5 * 1000000LL;
+    for (;;) {
+        ssize_t n = send(fd, filler, sizeof filler, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            filled += (size_t)n;
+            continue;
+        }
+        TH_CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+        /* Full only if it stays full (the peer's window may still open). */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 50) == 0)
+            break;
+        TH_CHECK(th_now_us() < until);
+    }
+    printf("  socket full after %zu filler bytes\n", filled);
+    const char *set[3] = {"SET", "k", "v"};
+    size_t slen[3] = {3, 1, 1};
+    rc = conn_batch(&cn, 3, set, slen, &ran);
+    conn_close(&cn);
+    stop_peer(t);
+    expect_not_ran("B. nothing written (EAGAIN only)", rc, ran);
+
+    close(g_lfd);
+    if (g_failed) {
+        fprintf(stderr, "test_unsent_write: %d of 2 cases failed\n", g_failed);
+        return 1;
+    }
+    IT_PASS("test_unsent_write");
+    return 0;
+}
