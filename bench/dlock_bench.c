@@ -38,7 +38,7 @@
 #include "bench_util.h"
 #include "keepalive_mode.h"
 #include "dlock.h"
-#include "internal.h" /* dl_script_source: the library's Lua, for --raw-script dlock */
+#include "client.h" /* dl_script_source: the library's Lua, for --raw-script dlock */
 
 #define EXIT_USAGE 2
 #define WAIT_TIMEOUT_MS 30000 /* dlock_wait timeout of a contended worker */

@@ -1,5 +1,5 @@
 /* fuzz_reply.c - libFuzzer target for every place that interprets a server
- * reply: the reply reader with dlock's limits (src/conn.c), and through the
+ * reply: the reply reader with dlock's limits (src/net/conn.c), and through the
  * public API the acquire / wait / release / extend / inspect interpreters
  * (lock.c, handle.c, inspect.c, quorum.c) and the Cluster and Sentinel
  * topology parsers (cluster.c, sentinel.c).
@@ -50,7 +50,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "dlock.h"
-#include "internal.h"
+#include "client.h"
 
 #define MAX_INPUT 65536
 #define PASSWORD "FuzzPw7Canary"

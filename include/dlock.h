@@ -37,9 +37,13 @@ extern "C" {
 #define DLOCK_API
 #endif
 
+/* The version, in one place: CMake reads these three lines. */
 #define DLOCK_VERSION_MAJOR 0
 #define DLOCK_VERSION_MINOR 1
 #define DLOCK_VERSION_PATCH 0
+/* MAJOR * 1000000 + MINOR * 1000 + PATCH, for #if checks. */
+#define DLOCK_VERSION_NUMBER \
+    (DLOCK_VERSION_MAJOR * 1000000 + DLOCK_VERSION_MINOR * 1000 + DLOCK_VERSION_PATCH)
 
 /* Longest lock name accepted, in bytes. Names are NUL-terminated strings of
  * 1..DLOCK_NAME_MAX bytes; any bytes but NUL are allowed (they travel as
@@ -78,6 +82,9 @@ DLOCK_API const char *dlock_strerror(int status);
 DLOCK_API const char *dlock_err_name(int status);
 /* Library version, "MAJOR.MINOR.PATCH". Static string. */
 DLOCK_API const char *dlock_version(void);
+/* DLOCK_VERSION_NUMBER of the library actually linked (it may differ from
+ * the header a program was compiled with). Any thread. */
+DLOCK_API int dlock_version_number(void);
 
 typedef struct dlock_client dlock_client;
 typedef struct dlock_lock dlock_lock;

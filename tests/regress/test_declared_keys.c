@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "internal.h"
+#include "proto.h"
 
 /* ---- INTERNAL: where the scripts live (port this when scripts move) ---- */
 

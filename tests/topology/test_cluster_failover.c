@@ -11,9 +11,9 @@
 
 #include "dlock.h"
 #include "harness.h"
-#include "internal.h"
+#include "client.h"
 #include "topo.h"
-#include "topo_ext.h"
+
 
 int main(void) {
     th_test_init(70);
@@ -132,7 +132,7 @@ int main(void) {
     dlock_lock_free(lr);
     dlock_client_free(cr);
     dl_cluster_stats st;
-    dl_cluster_counters(c, &st);
+    dl_cluster_counters(&c->topo, &st);
     printf("stats: moved %ld asks %ld tryagain %ld refreshes %ld nodes %d\n", st.moved, st.asks,
            st.tryagain, st.refreshes, st.nodes);
     TH_CHECK(st.refreshes > 1);

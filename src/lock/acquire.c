@@ -1,4 +1,4 @@
-/* lock.c - the public lock operations: acquire, try, wait, release, extend,
+/* acquire.c - the public lock operations: acquire, try, wait, release, extend,
  * is_locked, inspect, and the handle's local state.
  *
  * Acquiring is one loop (acquire_loop) with three stopping rules: one try,
@@ -16,7 +16,8 @@
 
 #include "backoff.h"
 #include "clock.h"
-#include "internal.h"
+#include "client.h"
+#include "resp.h"
 
 /* Longest single BLPOP of a queued waiter: bounds how long a waiter that
  * died while queued can be handed the lock (and so keep it idle). */
@@ -24,50 +25,14 @@
 /* Extra life of a queue entry beyond the waiter's planned sleep. */
 #define DL_QUEUE_MARGIN_MS 100
 
-/* ---- argument checks ---- */
+static int is_redlock(const dlock_client *c) { return c->url.kind == DL_URL_REDLOCK; }
 
-int dl_check_name(dlock_client *c, const char *name, size_t *len) {
-    if (name == NULL)
-        return dl_seterr(c, DLOCK_EINVAL, "lock name is NULL");
-    size_t n = strnlen(name, DLOCK_NAME_MAX + 1);
-    if (n == 0)
-        return dl_seterr(c, DLOCK_EINVAL, "lock name is empty");
-    if (n > DLOCK_NAME_MAX)
-        return dl_seterr(c, DLOCK_EINVAL, "lock name longer than %d bytes", DLOCK_NAME_MAX);
-    *len = n;
-    return DLOCK_OK;
-}
-
-int dl_check_ttl(dlock_client *c, int64_t ttl_ms) {
-    if (ttl_ms < 1 || ttl_ms > DLOCK_TTL_MAX)
-        return dl_seterr(c, DLOCK_EINVAL, "ttl %" PRId64 " ms out of range 1..%" PRId64, ttl_ms,
-                         (int64_t)DLOCK_TTL_MAX);
-    return DLOCK_OK;
-}
-
-static int is_redlock(const dlock_client *c) { return c->topo.kind == DL_URL_REDLOCK; }
-
-int64_t dl_reply_int(const redisReply *r, int64_t dflt) {
-    if (r == NULL)
-        return dflt;
-    if (r->type == REDIS_REPLY_INTEGER)
-        return r->integer;
-    if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < 24) {
-        char buf[24];
-        memcpy(buf, r->str, r->len);
-        buf[r->len] = '\0';
-        char *end;
-        long long v = strtoll(buf, &end, 10);
-        if (*end == '\0')
-            return v;
-    }
-    return dflt;
-}
-
-const redisReply *dl_elem(const redisReply *r, size_t i) {
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
-        return NULL;
-    return r->element[i];
+/* A plain command (BLPOP, WAIT) on every target of `key`; on Redlock any
+ * majority of answers settles it. */
+static int run_argv(dlock_client *c, dl_call *call, const char *key, size_t klen, int argc,
+                    const char **argv, const size_t *lens, int64_t deadline_us) {
+    dl_req req = {.argc = argc, .argv = argv, .lens = lens, .key = key, .klen = klen};
+    return dl_quorum_run(&c->topo, call, &req, deadline_us, dl_decided_majority);
 }
 
 /* ---- one acquire attempt over the topology ---- */
@@ -92,30 +57,30 @@ static int64_t ms_until(int64_t until_us) {
     return d <= 0 ? 0 : (d + 999) / 1000;
 }
 
+/* An acquire reply {1, fence} grants the lock. */
+static int granted_reply(const redisReply *r) {
+    const redisReply *e0 = dl_elem(r, 0);
+    return e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer == 1;
+}
+
 /* Acquire decider (Redlock): a majority granted, or so many refused or
  * failed that a majority can no longer grant. */
-static int acquire_decided(const dl_call *call) {
-    int yes = 0, no = 0;
-    for (int i = 0; i < call->n; i++) {
-        if (call->status[i] == DLOCK_OK) {
-            const redisReply *e0 = dl_elem(call->replies[i], 0);
-            if (e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer == 1)
-                yes++;
-            else
-                no++;
-        } else if (call->replies[i] != NULL || call->status[i] != DLOCK_EIO) {
-            no++;
-        }
-    }
-    return yes >= call->quorum || no > call->n - call->quorum;
+static int acquire_decided(const dl_call *call) { return dl_settled(call, granted_reply); }
+
+/* The FENCE script answers the stored counter (>= 0) to the holder, -1 to
+ * anyone else. */
+static int fence_stored(const redisReply *r) {
+    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
 }
+
+static int fence_decided(const dl_call *call) { return dl_settled(call, fence_stored); }
 
 /* Release by token on every target, ignoring the outcome (undo). */
 static int undo(attempt_ctx *a) {
     dl_call call;
     const char *args[1] = {a->token};
     size_t lens[1] = {DL_TOKEN_HEX};
-    if (dl_call_script(a->c, &call, DL_S_RELEASE, &a->keys, 1, args, lens, 0) != DLOCK_OK)
+    if (dl_script_call(&a->c->topo, &a->c->proto, &call, DL_S_RELEASE, &a->keys, 1, args, lens, 0, NULL) != DLOCK_OK)
         return 0;
     int gone = 0;
     for (int i = 0; i < call.n; i++)
@@ -133,8 +98,8 @@ static int redlock_fence(attempt_ctx *a, int64_t seen_max, int64_t *fence) {
     const char *args[2] = {a->token, cand};
     size_t lens[2] = {DL_TOKEN_HEX, (size_t)n};
     dl_call call;
-    int rc = dl_call_script_q(c, &call, DL_S_FENCE, &a->keys, 2, args, lens, 0,
-                              dl_decided_majority);
+    int rc = dl_script_call(&c->topo, &c->proto, &call, DL_S_FENCE, &a->keys, 2, args, lens, 0,
+                            fence_decided);
     if (rc != DLOCK_OK)
         return rc;
     int ok = 0;
@@ -142,8 +107,8 @@ static int redlock_fence(attempt_ctx *a, int64_t seen_max, int64_t *fence) {
         if (call.status[i] == DLOCK_OK && dl_reply_int(call.replies[i], -1) > seen_max)
             ok++;
     if (ok < call.quorum) {
-        dl_call_error(c, &call, "fence");
-        return dl_seterr(c, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
+        dl_call_error(&c->ctx, &call, "fence");
+        return dl_seterr(&c->ctx, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
                          call.n);
     }
     *fence = seen_max + 1;
@@ -168,7 +133,7 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
     *hint_ms = -1;
     a->migrating = 0;
     *start_us = dl_mono_us();
-    int rc = dl_call_script_q(c, &call, DL_S_ACQUIRE, &a->keys, 7, args, lens, 0,
+    int rc = dl_script_call(&c->topo, &c->proto, &call, DL_S_ACQUIRE, &a->keys, 7, args, lens, 0,
                               acquire_decided);
     if (rc != DLOCK_OK)
         return rc;
@@ -208,9 +173,7 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
         a->enqueued = 1;
 
     if (call.n == 1) {
-        const redisReply *er = call.replies[0];
-        if (call.status[0] == DLOCK_ESERVER && er != NULL && er->len >= 8 &&
-            memcmp(er->str, "TRYAGAIN", 8) == 0) {
+        if (call.status[0] == DLOCK_ESERVER && call.code[0] == DL_SRV_TRYAGAIN) {
             /* Cluster slot migration in progress: like a busy lock, try
              * again shortly (the script ran nowhere). */
             *hint_ms = 50;
@@ -218,21 +181,21 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
             return DLOCK_OK;
         }
         if (call.status[0] != DLOCK_OK) {
-            rc = dl_call_error(c, &call, "acquire");
+            rc = dl_call_error(&c->ctx, &call, "acquire");
             if (call.status[0] == DLOCK_EPROTO)
                 rc = DLOCK_EPROTO;
             if (unknown) {
                 /* The request may have run: remove any lease by token. */
-                char saved[sizeof c->err];
-                memcpy(saved, c->err, sizeof saved);
+                char saved[sizeof c->ctx.err];
+                memcpy(saved, c->ctx.err, sizeof saved);
                 if (!undo(a)) {
-                    dl_seterr(c, DLOCK_EUNKNOWN,
+                    dl_seterr(&c->ctx, DLOCK_EUNKNOWN,
                               "%s; clean-up by token failed too: a lease may exist for %" PRId64
                               " ms",
                               saved, a->ttl_ms);
                     return DLOCK_EUNKNOWN;
                 }
-                memcpy(c->err, saved, sizeof saved);
+                memcpy(c->ctx.err, saved, sizeof saved);
             }
             return rc;
         }
@@ -259,12 +222,12 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
     }
     /* The error detail reads this call's replies: take it before undo()
      * reuses the connections (and frees those replies). */
-    rc = answered < call.quorum ? dl_call_error(c, &call, "acquire") : DLOCK_OK;
+    rc = answered < call.quorum ? dl_call_error(&c->ctx, &call, "acquire") : DLOCK_OK;
     if (granted > 0 || unknown) {
-        char saved[sizeof c->err];
-        memcpy(saved, c->err, sizeof saved);
+        char saved[sizeof c->ctx.err];
+        memcpy(saved, c->ctx.err, sizeof saved);
         undo(a);
-        memcpy(c->err, saved, sizeof saved);
+        memcpy(c->ctx.err, saved, sizeof saved);
     }
     if (answered < call.quorum)
         return rc;
@@ -281,7 +244,7 @@ static int wait_wake(attempt_ctx *a, int64_t sleep_ms, int *got, int64_t *fence,
     size_t wl = a->keys.len[DL_KEY_LOCK] + 3 + DL_TOKEN_HEX;
     char wkey[DLOCK_NAME_MAX + 300 + DL_TOKEN_HEX];
     if (wl >= sizeof wkey)
-        return dl_seterr(c, DLOCK_EINVAL, "key too long");
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "key too long");
     memcpy(wkey, a->keys.k[DL_KEY_LOCK], a->keys.len[DL_KEY_LOCK]);
     memcpy(wkey + a->keys.len[DL_KEY_LOCK], ":w:", 3);
     memcpy(wkey + a->keys.len[DL_KEY_LOCK] + 3, a->token, DL_TOKEN_HEX);
@@ -292,20 +255,19 @@ static int wait_wake(attempt_ctx *a, int64_t sleep_ms, int *got, int64_t *fence,
     size_t lens[3] = {5, wl, (size_t)sl};
     dl_call call;
     *start_us = dl_mono_us();
-    int64_t deadline = *start_us + (sleep_ms + c->opts.command_timeout_ms) * 1000;
-    if (c->cap_us > 0 && deadline > c->cap_us)
-        deadline = c->cap_us;
-    int rc = dl_call_argv(c, &call, wkey, wl, 3, argv, lens, deadline);
+    int64_t deadline =
+        dl_capped(&c->ctx, *start_us + (sleep_ms + c->opts.command_timeout_ms) * 1000);
+    int rc = run_argv(c, &call, wkey, wl, 3, argv, lens, deadline);
     if (rc != DLOCK_OK)
         return rc;
     if (call.status[0] != DLOCK_OK)
-        return dl_call_error(c, &call, "wait");
+        return dl_call_error(&c->ctx, &call, "wait");
     const redisReply *r = call.replies[0];
     if (r->type == REDIS_REPLY_NIL)
         return DLOCK_OK;
     const redisReply *v = dl_elem(r, 1);
     if (v == NULL)
-        return dl_seterr(c, DLOCK_EPROTO, "unexpected reply to BLPOP from %s",
+        return dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to BLPOP from %s",
                          call.conns[0]->addr);
     *got = 1;
     *fence = dl_reply_int(v, 0);
@@ -319,11 +281,11 @@ static int cancel(attempt_ctx *a, int *got, int64_t *fence, int64_t *start_us) {
     dl_call call;
     *got = 0;
     *start_us = dl_mono_us();
-    int rc = dl_call_script(a->c, &call, DL_S_CANCEL, &a->keys, 2, args, lens, 0);
+    int rc = dl_script_call(&a->c->topo, &a->c->proto, &call, DL_S_CANCEL, &a->keys, 2, args, lens, 0, NULL);
     if (rc != DLOCK_OK)
         return rc;
     if (call.status[0] != DLOCK_OK)
-        return dl_call_error(a->c, &call, "cancel wait");
+        return dl_call_error(&a->c->ctx, &call, "cancel wait");
     if (dl_reply_int(dl_elem(call.replies[0], 0), 0) == 1) {
         *got = 1;
         *fence = dl_reply_int(dl_elem(call.replies[0], 1), 0);
@@ -337,13 +299,13 @@ static int refresh(attempt_ctx *a, int64_t *start_us) {
     size_t lens[2] = {DL_TOKEN_HEX, a->ttl_len};
     dl_call call;
     int64_t t0 = dl_mono_us();
-    int rc = dl_call_script(a->c, &call, DL_S_EXTEND, &a->keys, 2, args, lens, 0);
+    int rc = dl_script_call(&a->c->topo, &a->c->proto, &call, DL_S_EXTEND, &a->keys, 2, args, lens, 0, NULL);
     if (rc != DLOCK_OK)
         return rc;
     if (call.status[0] != DLOCK_OK)
-        return dl_call_error(a->c, &call, "extend");
+        return dl_call_error(&a->c->ctx, &call, "extend");
     if (dl_reply_int(call.replies[0], 0) != 1)
-        return dl_seterr(a->c, DLOCK_ENOTHELD, "lock handed over but gone before use");
+        return dl_seterr(&a->c->ctx, DLOCK_ENOTHELD, "lock handed over but gone before use");
     *start_us = t0;
     return DLOCK_OK;
 }
@@ -352,7 +314,7 @@ static int make_handle(attempt_ctx *a, int64_t fence, int64_t start_us, dlock_lo
     dlock_lock *l = calloc(1, sizeof *l + a->name_len + 1);
     if (l == NULL) {
         undo(a);
-        return dl_seterr(a->c, DLOCK_ENOMEM, "out of memory");
+        return dl_seterr(&a->c->ctx, DLOCK_ENOMEM, "out of memory");
     }
     l->client = a->c;
     l->name = (char *)(l + 1);
@@ -369,28 +331,40 @@ static int make_handle(attempt_ctx *a, int64_t fence, int64_t start_us, dlock_lo
     return DLOCK_OK;
 }
 
-/* WAIT for replicas after an acquire (opts.replicas > 0). */
+/* WAIT for replicas after an acquire (opts.replicas > 0). The server-side
+ * wait is cut to what the caller's deadline cap leaves, so the gate never
+ * stretches a dlock_wait past its promise. */
 static int wait_replicas(attempt_ctx *a) {
     dlock_client *c = a->c;
-    char nrep[16], tmo[16];
+    int64_t now = dl_mono_us();
+    int64_t wait_ms = c->opts.replica_timeout_ms;
+    if (c->ctx.cap_us > 0) {
+        int64_t left = (c->ctx.cap_us - now) / 1000 - c->opts.command_timeout_ms / 2;
+        if (left < 1)
+            left = 1;
+        if (wait_ms == 0 || wait_ms > left)
+            wait_ms = left;
+    }
+    char nrep[16], tmo[24];
     int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
-    int n2 = snprintf(tmo, sizeof tmo, "%d", c->opts.replica_timeout_ms);
+    size_t n2 = dl_fmt_i64(tmo, wait_ms);
     const char *argv[3] = {"WAIT", nrep, tmo};
-    size_t lens[3] = {4, (size_t)n1, (size_t)n2};
+    size_t lens[3] = {4, (size_t)n1, n2};
     dl_call call;
     int64_t deadline =
-        dl_mono_us() + ((int64_t)c->opts.replica_timeout_ms + c->opts.command_timeout_ms) * 1000;
-    int rc = dl_call_argv(c, &call, a->keys.k[0], a->keys.len[0], 3, argv, lens, deadline);
+        dl_capped(&c->ctx, now + (wait_ms + c->opts.command_timeout_ms) * 1000);
+    int rc = run_argv(c, &call, a->keys.k[0], a->keys.len[0], 3, argv, lens, deadline);
     if (rc == DLOCK_OK)
-        rc = dl_call_error(c, &call, "wait for replicas");
+        rc = dl_call_error(&c->ctx, &call, "wait for replicas");
     if (rc != DLOCK_OK)
         return rc;
     for (int i = 0; i < call.n; i++) {
         int64_t acked = dl_reply_int(call.replies[i], -1);
         if (call.status[i] == DLOCK_OK && acked < c->opts.replicas)
-            return dl_seterr(c, DLOCK_EBUSY,
-                             "only %" PRId64 " of %d replicas acknowledged the lock in %d ms",
-                             acked, c->opts.replicas, c->opts.replica_timeout_ms);
+            return dl_seterr(&c->ctx, DLOCK_EBUSY,
+                             "only %" PRId64 " of %d replicas acknowledged the lock in %" PRId64
+                             " ms",
+                             acked, c->opts.replicas, wait_ms);
     }
     return DLOCK_OK;
 }
@@ -403,10 +377,7 @@ enum acquire_mode { MODE_TRY, MODE_RETRY, MODE_DEADLINE };
 static int transient(const dlock_client *c, int rc) {
     if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN || rc == DLOCK_ENOQUORUM)
         return 1;
-    if (rc == DLOCK_ESERVER)
-        return strstr(c->err, "LOADING") != NULL || strstr(c->err, "MASTERDOWN") != NULL ||
-               strstr(c->err, "BUSY ") != NULL || strstr(c->err, "CLUSTERDOWN") != NULL;
-    return 0;
+    return rc == DLOCK_ESERVER && dl_srv_code_transient(c->ctx.code);
 }
 
 static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum acquire_mode mode,
@@ -415,7 +386,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
     if (rc != DLOCK_OK)
         return rc;
     if (out == NULL)
-        return dl_seterr(c, DLOCK_EINVAL, "out is NULL");
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "out is NULL");
     *out = NULL;
     attempt_ctx a;
     memset(&a, 0, sizeof a);
@@ -425,14 +396,14 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
     if (rc == DLOCK_OK)
         rc = dl_check_ttl(c, ttl_ms);
     if (rc == DLOCK_OK && mode == MODE_DEADLINE && (timeout_ms < 0 || timeout_ms > DLOCK_TTL_MAX))
-        rc = dl_seterr(c, DLOCK_EINVAL, "timeout %" PRId64 " ms out of range 0..%" PRId64,
+        rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "timeout %" PRId64 " ms out of range 0..%" PRId64,
                        timeout_ms, (int64_t)DLOCK_TTL_MAX);
     if (rc != DLOCK_OK)
         return rc;
     if (dl_pool_token(&c->pool, a.token) != 0)
-        return dl_seterr(c, DLOCK_EIO, "getrandom failed");
-    if (dl_keys_make(c, name, a.name_len, &a.keys) != DLOCK_OK)
-        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+        return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
+    if (dl_keys_make(&c->proto, name, a.name_len, &a.keys) != DLOCK_OK)
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     a.ttl_ms = ttl_ms;
     a.ttl_len = dl_fmt_i64(a.ttl_s, ttl_ms);
 
@@ -442,7 +413,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
     /* dlock_wait: every call inside, the last try and the clean-up
      * included, ends by the deadline plus one command timeout. */
     if (is_wait)
-        c->cap_us = deadline + (int64_t)c->opts.command_timeout_ms * 1000;
+        c->ctx.cap_us = deadline + (int64_t)c->opts.command_timeout_ms * 1000;
     int got = 0, contended = 0, attempts = 0, unknown_open = 0;
     int64_t fence = 0, start_us = 0;
     for (;;) {
@@ -476,7 +447,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
              * TTL and keeps the outcome "unknown" unless we get the lock. */
             unknown_open |= rc == DLOCK_EUNKNOWN;
             if (dl_pool_token(&c->pool, a.token) != 0) {
-                rc = dl_seterr(c, DLOCK_EIO, "getrandom failed");
+                rc = dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
                 break;
             }
             int64_t nap = mode == MODE_RETRY
@@ -496,7 +467,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
             break;
         if (!contended) {
             contended = 1;
-            dl_emit(c, DLOCK_EV_CONTENDED, name, DLOCK_EBUSY, 0, 0, attempts);
+            dl_emit(&c->ctx, DLOCK_EV_CONTENDED, name, DLOCK_EBUSY, 0, 0, attempts);
         }
         if (!will_wait)
             break;
@@ -540,8 +511,8 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
     if (!got && a.enqueued) {
         int64_t f2, s2;
         int g2 = 0;
-        char saved[sizeof c->err];
-        memcpy(saved, c->err, sizeof saved);
+        char saved[sizeof c->ctx.err];
+        memcpy(saved, c->ctx.err, sizeof saved);
         int crc = cancel(&a, &g2, &f2, &s2);
         if (crc == DLOCK_OK && g2) {
             got = 1;
@@ -552,14 +523,14 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         if (crc != DLOCK_OK) {
             /* A release may have handed us the lock while we were queued,
              * and we cannot tell: a lease may exist until its TTL ends. */
-            char why[sizeof c->err];
-            memcpy(why, c->err, sizeof why);
-            rc = dl_seterr(c, DLOCK_EUNKNOWN,
+            char why[sizeof c->ctx.err];
+            memcpy(why, c->ctx.err, sizeof why);
+            rc = dl_seterr(&c->ctx, DLOCK_EUNKNOWN,
                            "%s%sleaving the wait queue failed (%.200s): a lease may exist for "
                            "%" PRId64 " ms",
                            saved, saved[0] ? "; " : "", why, ttl_ms);
         } else {
-            memcpy(c->err, saved, sizeof saved);
+            memcpy(c->ctx.err, saved, sizeof saved);
         }
     }
     if (got && rc == DLOCK_OK) {
@@ -575,35 +546,35 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         if (rc == DLOCK_OK)
             rc = make_handle(&a, fence, start_us, out);
         if (rc == DLOCK_OK) {
-            dl_emit(c, DLOCK_EV_ACQUIRED, name, DLOCK_OK, fence, dl_mono_us() - t_begin,
+            dl_emit(&c->ctx, DLOCK_EV_ACQUIRED, name, DLOCK_OK, fence, dl_mono_us() - t_begin,
                     attempts);
-            dl_clearerr(c);
+            dl_clearerr(&c->ctx);
         }
     } else if (rc == DLOCK_OK) {
         if (is_wait) {
-            rc = dl_seterr(c, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms", name,
+            rc = dl_seterr(&c->ctx, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms", name,
                            timeout_ms);
         } else if (a.migrating) {
-            rc = dl_seterr(c, DLOCK_EBUSY,
+            rc = dl_seterr(&c->ctx, DLOCK_EBUSY,
                            "lock '%s': its cluster slot is migrating (TRYAGAIN); try again", name);
         } else {
-            rc = dl_seterr(c, DLOCK_EBUSY, "lock '%s' is held by another owner", name);
+            rc = dl_seterr(&c->ctx, DLOCK_EBUSY, "lock '%s' is held by another owner", name);
         }
     }
     if (rc != DLOCK_OK && rc != DLOCK_EUNKNOWN && unknown_open) {
         /* An earlier attempt's outcome stayed open: its token may hold a
          * lease until the TTL (we did not get the lock with a new one). */
-        char why[sizeof c->err];
-        memcpy(why, c->err, sizeof why);
-        rc = dl_seterr(c, DLOCK_EUNKNOWN,
+        char why[sizeof c->ctx.err];
+        memcpy(why, c->ctx.err, sizeof why);
+        rc = dl_seterr(&c->ctx, DLOCK_EUNKNOWN,
                        "%.300s; an earlier attempt's outcome is unknown: a lease may exist for "
                        "%" PRId64 " ms",
                        why, ttl_ms);
     }
     if (rc != DLOCK_OK && rc != DLOCK_EBUSY && rc != DLOCK_ETIMEDOUT)
-        dl_emit(c, DLOCK_EV_ERROR, name, rc, 0, dl_mono_us() - t_begin, attempts);
+        dl_emit(&c->ctx, DLOCK_EV_ERROR, name, rc, 0, dl_mono_us() - t_begin, attempts);
     dl_keys_free(&a.keys);
-    c->cap_us = 0;
+    c->ctx.cap_us = 0;
     return rc;
 }
 

@@ -1,9 +1,12 @@
-/* error.c - status names and descriptions, generated from DLOCK_ERRNO_MAP. */
+/* error.c - status names and descriptions, generated from DLOCK_ERRNO_MAP;
+ * the version, from the header. */
 #include "dlock.h"
 
-#ifndef DLOCK_VERSION_STRING
-#define DLOCK_VERSION_STRING "0.1.0"
-#endif
+#define DL_STR2_(x) #x
+#define DL_STR_(x) DL_STR2_(x)
+#define DLOCK_VERSION_STRING                                                  \
+    DL_STR_(DLOCK_VERSION_MAJOR) "." DL_STR_(DLOCK_VERSION_MINOR) "." DL_STR_( \
+        DLOCK_VERSION_PATCH)
 
 const char *dlock_strerror(int status) {
     switch (status) {
@@ -28,3 +31,5 @@ const char *dlock_err_name(int status) {
 }
 
 const char *dlock_version(void) { return DLOCK_VERSION_STRING; }
+
+int dlock_version_number(void) { return DLOCK_VERSION_NUMBER; }

@@ -21,7 +21,7 @@
  * At most DL_CLU_MAX_REDIRECTS redirects are followed per call, fewer than
  * quorum.c's rounds, so the last server error reaches the caller intact.
  *
- * The map is reloaded only at the start of a call (dl_cluster_target), never
+ * The map is reloaded only at the start of a call (cluster_targets), never
  * in the middle of one (quorum.c still holds replies of the current call),
  * and not while a caller is queueing one pipelined batch over many keys
  * (keepalive.c asks for each key's target between appends).
@@ -37,7 +37,8 @@
 
 #include "clock.h"
 #include "crc16.h"
-#include "topo_ext.h"
+#include "resp.h"
+#include "topology.h"
 
 #define DL_CLU_SLOTS 16384
 #define DL_CLU_NONE 0xFFFF       /* slot not served by a known node */
@@ -60,35 +61,35 @@ struct dl_cluster {
     long moved, asks, tryagain, refreshes; /* counters, for tests */
 };
 
-int dl_cluster_init(dlock_client *c) {
-    const dl_url *u = &c->url;
+static int cluster_init(dl_topo *t) {
+    const dl_url *u = t->url;
     if (u->nhosts < 1 || u->nhosts > DL_URL_MAX_HOSTS)
-        return dl_seterr(c, DLOCK_EINVAL, "redis-cluster:// needs 1..%d seed nodes",
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "redis-cluster:// needs 1..%d seed nodes",
                          DL_URL_MAX_HOSTS);
     dl_cluster *s = calloc(1, sizeof *s);
     if (s == NULL)
-        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
-    c->topo.cluster = s;
-    c->topo.n = 0;
-    c->topo.conns = NULL;
+        return dl_seterr(t->ctx, DLOCK_ENOMEM, "out of memory");
+    t->cluster = s;
+    t->n = 0;
+    t->conns = NULL;
     for (int i = 0; i < DL_CLU_SLOTS; i++)
         s->slots[i] = DL_CLU_NONE;
     s->cap = 16;
     s->nodes = calloc((size_t)s->cap, sizeof *s->nodes);
     if (s->nodes == NULL)
-        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
+        return dl_seterr(t->ctx, DLOCK_ENOMEM, "out of memory");
     for (int i = 0; i < u->nhosts; i++) {
         dl_conn *cn = malloc(sizeof *cn);
         if (cn == NULL)
-            return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
-        dl_conn_init(cn, u->hosts[i].host, u->hosts[i].port, NULL, &c->cfg);
+            return dl_seterr(t->ctx, DLOCK_ENOMEM, "out of memory");
+        dl_conn_init(cn, u->hosts[i].host, u->hosts[i].port, NULL, &t->cfg);
         s->nodes[s->nnodes++] = cn;
     }
     s->nseeds = s->nnodes;
     return DLOCK_OK;
 }
 
-void dl_cluster_free(dl_topo *t) {
+static void cluster_free(dl_topo *t) {
     dl_cluster *s = t->cluster;
     if (s == NULL)
         return;
@@ -103,7 +104,7 @@ void dl_cluster_free(dl_topo *t) {
 
 /* Index of the node host:port, added if new. -1 when the table is full or
  * out of memory. */
-static int node_index(dlock_client *c, dl_cluster *s, const char *host, size_t hlen, int port) {
+static int node_index(dl_topo *t, dl_cluster *s, const char *host, size_t hlen, int port) {
     for (int i = 0; i < s->nnodes; i++) {
         const dl_conn *cn = s->nodes[i];
         if (cn->port == port && strlen(cn->host) == hlen && memcmp(cn->host, host, hlen) == 0)
@@ -124,7 +125,7 @@ static int node_index(dlock_client *c, dl_cluster *s, const char *host, size_t h
     char h[DL_URL_HOST_MAX];
     memcpy(h, host, hlen);
     h[hlen] = '\0';
-    dl_conn_init(cn, h, port, NULL, &c->cfg);
+    dl_conn_init(cn, h, port, NULL, &t->cfg);
     s->nodes[s->nnodes] = cn;
     return s->nnodes++;
 }
@@ -137,14 +138,14 @@ static int reply_port(const redisReply *r) {
 }
 
 /* Parse a CLUSTER SLOTS reply into s->scratch (adding nodes as named). */
-static int parse_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, const redisReply *r) {
+static int parse_slots(dl_topo *t, dl_cluster *s, const dl_conn *from, const redisReply *r) {
     if (r->type != REDIS_REPLY_ARRAY)
-        return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: not an array", from->addr);
+        return dl_seterr(t->ctx, DLOCK_EPROTO, "CLUSTER SLOTS from %s: not an array", from->addr);
     if (r->elements == 0)
-        return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: no slots assigned",
+        return dl_seterr(t->ctx, DLOCK_EPROTO, "CLUSTER SLOTS from %s: no slots assigned",
                          from->addr);
     if (r->elements > DL_CLU_SLOTS)
-        return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: %zu ranges", from->addr,
+        return dl_seterr(t->ctx, DLOCK_EPROTO, "CLUSTER SLOTS from %s: %zu ranges", from->addr,
                          r->elements);
     for (int i = 0; i < DL_CLU_SLOTS; i++)
         s->scratch[i] = DL_CLU_NONE;
@@ -154,18 +155,18 @@ static int parse_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, cons
         if (lo == NULL || hi == NULL || m == NULL || lo->type != REDIS_REPLY_INTEGER ||
             hi->type != REDIS_REPLY_INTEGER || lo->integer < 0 || hi->integer < lo->integer ||
             hi->integer >= DL_CLU_SLOTS)
-            return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad slot range #%zu",
+            return dl_seterr(t->ctx, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad slot range #%zu",
                              from->addr, k);
         const redisReply *h = dl_elem(m, 0);
         int port = reply_port(dl_elem(m, 1));
         if (h == NULL || port < 0 ||
             (h->type != REDIS_REPLY_STRING && h->type != REDIS_REPLY_NIL))
-            return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad master of range #%zu",
+            return dl_seterr(t->ctx, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad master of range #%zu",
                              from->addr, k);
         const char *host = h->type == REDIS_REPLY_STRING ? h->str : "";
         size_t hlen = h->type == REDIS_REPLY_STRING ? h->len : 0;
         if (hlen >= DL_URL_HOST_MAX || memchr(host, '\0', hlen) != NULL)
-            return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad host in range #%zu",
+            return dl_seterr(t->ctx, DLOCK_EPROTO, "CLUSTER SLOTS from %s: bad host in range #%zu",
                              from->addr, k);
         if (hlen == 1 && host[0] == '?')
             continue; /* endpoint unknown to that node: leave the range unmapped */
@@ -174,9 +175,9 @@ static int parse_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, cons
             host = from->host;
             hlen = strlen(from->host);
         }
-        int idx = node_index(c, s, host, hlen, port);
+        int idx = node_index(t, s, host, hlen, port);
         if (idx < 0)
-            return dl_seterr(c, DLOCK_EPROTO, "CLUSTER SLOTS from %s: more than %d nodes",
+            return dl_seterr(t->ctx, DLOCK_EPROTO, "CLUSTER SLOTS from %s: more than %d nodes",
                              from->addr, DL_CLU_MAX_NODES);
         for (long long sl = lo->integer; sl <= hi->integer; sl++)
             s->scratch[sl] = (uint16_t)idx;
@@ -211,11 +212,11 @@ static void drop_unused(dl_cluster *s) {
 }
 
 /* Check a CLUSTER SLOTS reply from node `from` and load it into s->slots.
- * Returns DLOCK_OK or DLOCK_EPROTO (c->err says why; the map and the node
+ * Returns DLOCK_OK or DLOCK_EPROTO (t->ctx->err says why; the map and the node
  * table are as before). */
-static int load_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, const redisReply *r) {
+static int load_slots(dl_topo *t, dl_cluster *s, const dl_conn *from, const redisReply *r) {
     int n0 = s->nnodes;
-    int rc = parse_slots(c, s, from, r);
+    int rc = parse_slots(t, s, from, r);
     if (rc != DLOCK_OK) {
         /* Forget the nodes this bad reply named; nothing refers to them. */
         for (int i = n0; i < s->nnodes; i++) {
@@ -233,13 +234,13 @@ static int load_slots(dlock_client *c, dl_cluster *s, const dl_conn *from, const
 
 /* Ask the known nodes (connected ones first, then the rest from the seeds
  * on) for the slot map until one gives a good one. Bounded by one connect
- * plus one command timeout overall. */
-static int refresh(dlock_client *c, dl_cluster *s) {
-    int64_t hard = dl_mono_us() +
-                   ((int64_t)c->opts.connect_timeout_ms + c->opts.command_timeout_ms) * 1000;
+ * plus one command timeout overall, and by the caller's deadline cap. */
+static int refresh(dl_topo *t, dl_cluster *s) {
+    int64_t hard = dl_capped(t->ctx, dl_mono_us() + ((int64_t)t->connect_timeout_ms +
+                                                     t->command_timeout_ms) * 1000);
     const char *argv[2] = {"CLUSTER", "SLOTS"};
     size_t lens[2] = {7, 5};
-    char detail[sizeof c->err];
+    char detail[sizeof t->ctx->err];
     size_t off = 0;
     int status = DLOCK_EIO;
     detail[0] = '\0';
@@ -258,9 +259,9 @@ static int refresh(dlock_client *c, dl_cluster *s) {
             int64_t now = dl_mono_us();
             if (now >= hard)
                 break;
-            int64_t d = now + (int64_t)c->opts.command_timeout_ms * 1000;
+            int64_t d = now + (int64_t)t->command_timeout_ms * 1000;
             if (cn->state != DL_CONN_READY)
-                d += (int64_t)c->opts.connect_timeout_ms * 1000;
+                d += (int64_t)t->connect_timeout_ms * 1000;
             redisReply *r = NULL;
             int rc = dl_conn_command(cn, 2, argv, lens, d < hard ? d : hard, &r);
             int w;
@@ -272,7 +273,7 @@ static int refresh(dlock_client *c, dl_cluster *s) {
                 w = snprintf(detail + off, sizeof detail - off, "%s%s: %.*s", off ? "; " : "",
                              cn->addr, (int)(r->len > 120 ? 120 : r->len), r->str);
             } else {
-                rc = load_slots(c, s, cn, r);
+                rc = load_slots(t, s, cn, r);
                 dl_conn_batch_reset(cn);
                 if (rc == DLOCK_OK) {
                     s->loaded = 1;
@@ -280,7 +281,7 @@ static int refresh(dlock_client *c, dl_cluster *s) {
                     return DLOCK_OK;
                 }
                 status = rc;
-                w = snprintf(detail + off, sizeof detail - off, "%s%s", off ? "; " : "", c->err);
+                w = snprintf(detail + off, sizeof detail - off, "%s%s", off ? "; " : "", t->ctx->err);
             }
             if (w > 0 && (size_t)w < sizeof detail - off)
                 off += (size_t)w;
@@ -288,7 +289,7 @@ static int refresh(dlock_client *c, dl_cluster *s) {
                 off = sizeof detail - 1;
         }
     }
-    return dl_seterr(c, status, "cluster: no node gave the slot map: %s",
+    return dl_seterr(t->ctx, status, "cluster: no node gave the slot map: %s",
                      detail[0] ? detail : "timed out");
 }
 
@@ -304,10 +305,10 @@ static int batch_open(const dl_cluster *s) {
     return 0;
 }
 
-int dl_cluster_target(dlock_client *c, const char *key, size_t klen, dl_call *call) {
-    dl_cluster *s = c->topo.cluster;
+static int cluster_targets(dl_topo *t, const char *key, size_t klen, dl_targets *out) {
+    dl_cluster *s = t->cluster;
     if (s == NULL)
-        return dl_seterr(c, DLOCK_EINVAL, "no cluster state");
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "no cluster state");
     int slot = dl_key_slot(key, klen);
     if (slot < 0 || slot >= DL_CLU_SLOTS)
         slot = 0;
@@ -320,12 +321,12 @@ int dl_cluster_target(dlock_client *c, const char *key, size_t klen, dl_call *ca
     if ((!s->loaded || idx == DL_CLU_NONE || (s->stale && now >= s->next_refresh_us)) &&
         !batch_open(s)) {
         if (!s->loaded || now >= s->next_refresh_us) {
-            char saved[sizeof c->err];
-            memcpy(saved, c->err, sizeof saved);
-            int rc = refresh(c, s);
+            char saved[sizeof t->ctx->err];
+            memcpy(saved, t->ctx->err, sizeof saved);
+            int rc = refresh(t, s);
             if (rc != DLOCK_OK && !s->loaded)
                 return rc;
-            memcpy(c->err, saved, sizeof saved); /* an old map still serves */
+            memcpy(t->ctx->err, saved, sizeof saved); /* an old map still serves */
         }
         idx = s->slots[slot];
     }
@@ -335,14 +336,14 @@ int dl_cluster_target(dlock_client *c, const char *key, size_t klen, dl_call *ca
         idx = 0;
     s->slot = slot;
     s->redirects = 0;
-    call->n = 1;
-    call->conns[0] = s->nodes[idx];
+    out->n = 1;
+    out->conns[0] = s->nodes[idx];
     return DLOCK_OK;
 }
 
 /* Parse "<slot> <host>:<port>" (after "MOVED " / "ASK "). Empty host: the
  * node that sent the redirect. Returns the node index, or -1. */
-static int parse_redirect(dlock_client *c, dl_cluster *s, const dl_conn *from, const char *p,
+static int parse_redirect(dl_topo *t, dl_cluster *s, const dl_conn *from, const char *p,
                           size_t len, int *slot) {
     size_t i = 0;
     long sl = 0;
@@ -392,26 +393,22 @@ static int parse_redirect(dlock_client *c, dl_cluster *s, const dl_conn *from, c
         memchr(host, '\0', hlen) != NULL || memchr(host, ' ', hlen) != NULL)
         return -1;
     *slot = (int)sl;
-    return node_index(c, s, host, hlen, (int)port);
+    return node_index(t, s, host, hlen, (int)port);
 }
 
-static int err_is(const redisReply *r, const char *p) {
-    size_t n = strlen(p);
-    return r->len > n && memcmp(r->str, p, n) == 0 && r->str[n] == ' ';
-}
-
-int dl_cluster_redirect(dlock_client *c, dl_conn *from, const redisReply *r, dl_conn **to,
+static int cluster_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **to,
                         int *asking) {
-    dl_cluster *s = c->topo.cluster;
+    dl_cluster *s = t->cluster;
     *to = NULL;
     *asking = 0;
     if (s == NULL || r == NULL || r->type != REDIS_REPLY_ERROR)
         return 0;
-    int moved = err_is(r, "MOVED"), ask = err_is(r, "ASK");
-    int again = err_is(r, "TRYAGAIN") || err_is(r, "CLUSTERDOWN");
+    int code = dl_srv_code(r);
+    int moved = code == DL_SRV_MOVED, ask = code == DL_SRV_ASK;
+    int again = code == DL_SRV_TRYAGAIN || code == DL_SRV_CLUSTERDOWN;
     if (!moved && !ask && !again)
         return 0;
-    if (moved || err_is(r, "CLUSTERDOWN"))
+    if (moved || code == DL_SRV_CLUSTERDOWN)
         s->stale = 1; /* whatever happens next, the map may be out of date */
     if (s->redirects >= DL_CLU_MAX_REDIRECTS)
         return 0;
@@ -419,17 +416,19 @@ int dl_cluster_redirect(dlock_client *c, dl_conn *from, const redisReply *r, dl_
     if (again) {
         s->tryagain++;
         int64_t pause = DL_CLU_PAUSE_MS;
-        if (pause > c->opts.command_timeout_ms / 4)
-            pause = c->opts.command_timeout_ms / 4;
+        if (pause > t->command_timeout_ms / 4)
+            pause = t->command_timeout_ms / 4;
         if (pause > 0)
-            dl_sleep_until_us(dl_mono_us() + pause * 1000);
+            dl_sleep_until_us(dl_capped(t->ctx, dl_mono_us() + pause * 1000));
         int idx = s->slots[s->slot];
         *to = idx == DL_CLU_NONE ? from : s->nodes[idx];
         return 1;
     }
     size_t skip = moved ? 6 : 4;
+    if (r->len <= skip)
+        return 0;
     int slot = -1;
-    int idx = parse_redirect(c, s, from, r->str + skip, r->len - skip, &slot);
+    int idx = parse_redirect(t, s, from, r->str + skip, r->len - skip, &slot);
     if (idx < 0)
         return 0;
     if (moved) {
@@ -443,9 +442,9 @@ int dl_cluster_redirect(dlock_client *c, dl_conn *from, const redisReply *r, dl_
     return 1;
 }
 
-void dl_cluster_counters(const dlock_client *c, dl_cluster_stats *out) {
+void dl_cluster_counters(const dl_topo *t, dl_cluster_stats *out) {
     memset(out, 0, sizeof *out);
-    const dl_cluster *s = c->topo.cluster;
+    const dl_cluster *s = t->cluster;
     if (s == NULL)
         return;
     out->moved = s->moved;
@@ -454,3 +453,10 @@ void dl_cluster_counters(const dlock_client *c, dl_cluster_stats *out) {
     out->refreshes = s->refreshes;
     out->nodes = s->nnodes;
 }
+
+const dl_topo_ops dl_topo_cluster_ops = {
+    .init = cluster_init,
+    .free = cluster_free,
+    .targets = cluster_targets,
+    .redirect = cluster_redirect,
+};

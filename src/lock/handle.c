@@ -7,7 +7,8 @@
 
 #include "backoff.h"
 #include "clock.h"
-#include "internal.h"
+#include "client.h"
+#include "resp.h"
 
 static void mark_gone(dlock_lock *l) {
     atomic_store(&l->valid_until_us, 0);
@@ -22,14 +23,18 @@ static void bad_reply(dl_call *call, int i, const char *what) {
              what, call->conns[i]->addr);
 }
 
+/* Redlock deciders: a majority said yes, or can no longer say it. */
+static int release_decided(const dl_call *call) { return dl_settled(call, dl_yes_positive); }
+static int extend_decided(const dl_call *call) { return dl_settled(call, dl_yes_one); }
+
 /* Release (name, token) everywhere. *released: 1 if some server held it. */
 static int release_by_token(dlock_client *c, const char *name, size_t name_len,
                             const char *token, int *released) {
     const char *args[1] = {token};
     size_t lens[1] = {DL_TOKEN_HEX};
     dl_call call;
-    int rc = dl_call_named(c, &call, DL_S_RELEASE, name, name_len, 1, args, lens, 0,
-                           dl_decided_majority);
+    int rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_RELEASE, name, name_len, 1, args,
+                             lens, 0, release_decided);
     if (rc != DLOCK_OK)
         return rc;
     *released = 0;
@@ -46,7 +51,7 @@ static int release_by_token(dlock_client *c, const char *name, size_t name_len,
         if (dl_reply_int(call.replies[i], 0) > 0)
             *released = 1;
     }
-    return dl_call_error(c, &call, "release");
+    return dl_call_error(&c->ctx, &call, "release");
 }
 
 /* Extend (name, token) everywhere; *extended set when a majority did. */
@@ -59,8 +64,8 @@ static int extend_by_token(dlock_client *c, const char *name, size_t name_len,
     size_t lens[2] = {DL_TOKEN_HEX, tl};
     dl_call call;
     *start_us = dl_mono_us();
-    int rc = dl_call_named(c, &call, DL_S_EXTEND, name, name_len, 2, args, lens, 0,
-                           dl_decided_majority);
+    int rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_EXTEND, name, name_len, 2, args,
+                             lens, 0, extend_decided);
     if (rc != DLOCK_OK)
         return rc;
     int yes = 0;
@@ -71,7 +76,7 @@ static int extend_by_token(dlock_client *c, const char *name, size_t name_len,
             yes++;
     }
     *extended = yes >= call.quorum;
-    rc = dl_call_error(c, &call, "extend");
+    rc = dl_call_error(&c->ctx, &call, "extend");
     if (rc == DLOCK_OK && *extended &&
         dl_mono_us() >= dl_valid_until_us(*start_us, ttl_ms, c->opts.drift_factor))
         *extended = 0; /* took longer than the lease itself */
@@ -82,29 +87,29 @@ int dlock_release(dlock_lock *l) {
     if (l == NULL)
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
-    dl_clearerr(c);
+    dl_clearerr(&c->ctx);
     dlock_keepalive_stop(l);
     if (atomic_load(&l->released))
-        return dl_seterr(c, DLOCK_ENOTHELD, "lock '%s' was already released", l->name);
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' was already released", l->name);
     int released = 0;
     int rc = release_by_token(c, l->name, l->name_len, l->token, &released);
     if (rc != DLOCK_OK) {
         /* The release may have run (reply lost or late): the lease could
          * have ended, so stop claiming it. A retry of release still works. */
         mark_gone(l);
-        dl_emit(c, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
+        dl_emit(&c->ctx, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
         return rc;
     }
     atomic_store(&l->released, 1);
     mark_gone(l);
     if (!released) {
         atomic_store(&l->lost, 1);
-        dl_emit(c, DLOCK_EV_LOST, l->name, DLOCK_ENOTHELD, l->fence, 0, 0);
-        return dl_seterr(c, DLOCK_ENOTHELD,
+        dl_emit(&c->ctx, DLOCK_EV_LOST, l->name, DLOCK_ENOTHELD, l->fence, 0, 0);
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD,
                          "lock '%s' was no longer held by this handle (expired or taken)",
                          l->name);
     }
-    dl_emit(c, DLOCK_EV_RELEASED, l->name, DLOCK_OK, l->fence, 0, 0);
+    dl_emit(&c->ctx, DLOCK_EV_RELEASED, l->name, DLOCK_OK, l->fence, 0, 0);
     return DLOCK_OK;
 }
 
@@ -112,12 +117,16 @@ int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
     if (l == NULL)
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
-    dl_clearerr(c);
+    dl_clearerr(&c->ctx);
     int rc = dl_check_ttl(c, ttl_ms);
     if (rc != DLOCK_OK)
         return rc;
     if (atomic_load(&l->released) || atomic_load(&l->lost))
-        return dl_seterr(c, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
+    /* Keep the keepalive out of the way: with both in flight, the server's
+     * order of the two (and so the lease left) could not be known. */
+    atomic_store(&l->user_ext, 1);
+    dl_keepalive_quiesce(l);
     int64_t start = dl_mono_us();
     int ok = 0;
     rc = extend_by_token(c, l->name, l->name_len, l->token, ttl_ms, &start, &ok);
@@ -127,28 +136,30 @@ int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
         int64_t worst = dl_valid_until_us(start, ttl_ms, c->opts.drift_factor);
         if (worst < atomic_load(&l->valid_until_us))
             atomic_store(&l->valid_until_us, worst);
-        dl_emit(c, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
+        atomic_store(&l->user_ext, 0);
+        dl_emit(&c->ctx, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
         return rc;
     }
     if (!ok) {
         atomic_store(&l->lost, 1);
         mark_gone(l);
-        dl_emit(c, DLOCK_EV_LOST, l->name, DLOCK_ENOTHELD, l->fence, 0, 0);
-        return dl_seterr(c, DLOCK_ENOTHELD, "lock '%s' is no longer held by this handle",
+        atomic_store(&l->user_ext, 0);
+        dl_emit(&c->ctx, DLOCK_EV_LOST, l->name, DLOCK_ENOTHELD, l->fence, 0, 0);
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is no longer held by this handle",
                          l->name);
     }
-    l->ttl_ms = ttl_ms;
+    /* A running keepalive goes on renewing the ttl it was started with. */
+    atomic_store(&l->ttl_ms, ttl_ms);
     atomic_store(&l->valid_until_us, dl_valid_until_us(start, ttl_ms, c->opts.drift_factor));
-    dl_emit(c, DLOCK_EV_EXTENDED, l->name, DLOCK_OK, l->fence, 0, 0);
+    atomic_store(&l->user_ext, 0);
+    dl_emit(&c->ctx, DLOCK_EV_EXTENDED, l->name, DLOCK_OK, l->fence, 0, 0);
     return DLOCK_OK;
 }
 
 int dlock_held(const dlock_lock *l) {
     if (l == NULL)
         return 0;
-    if (atomic_load(&l->released) || atomic_load(&l->lost))
-        return 0;
-    return dl_mono_us() < atomic_load(&l->valid_until_us);
+    return dl_lock_valid(l, dl_mono_us());
 }
 
 int dlock_info_get(const dlock_lock *l, dlock_info *out) {
@@ -180,7 +191,7 @@ static int check_token_args(dlock_client *c, const char *name, const char *token
     if (rc != DLOCK_OK)
         return rc;
     if (!dl_token_valid(token))
-        return dl_seterr(c, DLOCK_EINVAL, "token must be 32 lowercase hex digits");
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "token must be 32 lowercase hex digits");
     return DLOCK_OK;
 }
 
@@ -197,8 +208,8 @@ int dlock_release_token(dlock_client *c, const char *name, const char *token) {
     if (rc != DLOCK_OK)
         return rc;
     if (!released)
-        return dl_seterr(c, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
-    dl_emit(c, DLOCK_EV_RELEASED, name, DLOCK_OK, 0, 0, 0);
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
+    dl_emit(&c->ctx, DLOCK_EV_RELEASED, name, DLOCK_OK, 0, 0, 0);
     return DLOCK_OK;
 }
 
@@ -218,7 +229,7 @@ int dlock_extend_token(dlock_client *c, const char *name, const char *token, int
     if (rc != DLOCK_OK)
         return rc;
     if (!ok)
-        return dl_seterr(c, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
-    dl_emit(c, DLOCK_EV_EXTENDED, name, DLOCK_OK, 0, 0, 0);
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
+    dl_emit(&c->ctx, DLOCK_EV_EXTENDED, name, DLOCK_OK, 0, 0, 0);
     return DLOCK_OK;
 }

@@ -1,42 +1,27 @@
-/* quorum.c - one logical operation over 1..N servers.
- *
- * Sends the same command to every target at once (one round trip for a
- * Redlock set, not N), collects the replies under one deadline, and handles
- * the per-server retries that the caller should never see:
- *   - NOSCRIPT (restart, failover, SCRIPT FLUSH): re-sent with EVAL, which
- *     also caches the script again;
- *   - a reused connection found dead (EOF/reset, e.g. the server restarted
- *     since the last call): reconnect and re-send once. Every script is
- *     idempotent for the same token, so a re-send cannot double an effect;
- *   - MOVED / ASK (Cluster) and READONLY or a lost master (Sentinel): the
- *     topology layer says where to go, and the command is re-sent there.
- * A timeout is never retried: it would double the caller's deadline.
- */
+/* quorum.c - one logical operation over 1..N servers (see quorum.h).
+ * Replies are handled as they arrive: a target that needs a retry is
+ * re-sent at once, not after the slowest target answers. */
 #include <stdio.h>
 #include <string.h>
 
 #include "clock.h"
-#include "internal.h"
+#include "quorum.h"
 
 #define DL_MAX_ARGV 24
 #define DL_MAX_ROUNDS 4
-
-static int starts_with(const redisReply *r, const char *p) {
-    size_t n = strlen(p);
-    return r != NULL && r->type == REDIS_REPLY_ERROR && r->len >= n && memcmp(r->str, p, n) == 0;
-}
 
 /* Per-target retry decision after a round. */
 enum { R_DONE, R_AGAIN, R_EVAL, R_ASK, R_ASK_EVAL };
 
 /* Classify one finished connection of a round: record its reply in the
  * call, or ask for a retry. Returns 1 if it is to be re-sent. */
-static int classify(dlock_client *c, dl_call *call, int i, dl_conn *cn, int reused, int round,
+static int classify(dl_topo *t, dl_call *call, int i, dl_conn *cn, int reused, int round,
                     int script, int *todo) {
     int prev = todo[i];
     todo[i] = R_DONE;
     if (cn->status != DLOCK_OK) {
         call->status[i] = cn->status;
+        call->code[i] = cn->code;
         /* Only a lost connection or a timeout after the request went out
          * leaves the outcome open (not an AUTH error). Sticky across
          * rounds: a re-send that fails before it is written does not undo
@@ -45,7 +30,7 @@ static int classify(dlock_client *c, dl_call *call, int i, dl_conn *cn, int reus
         dl_conn *to = NULL;
         int asking = 0;
         if (cn->status == DLOCK_EIO && !cn->timed_out &&
-            dl_topo_redirect(c, cn, NULL, &to, &asking) && to != NULL) {
+            dl_topo_redirect(t, cn, NULL, &to, &asking) && to != NULL) {
             call->conns[i] = to; /* Sentinel: the new master */
             todo[i] = R_AGAIN;
         } else if (cn->status == DLOCK_EIO && reused && !cn->timed_out && round == 0) {
@@ -54,7 +39,8 @@ static int classify(dlock_client *c, dl_call *call, int i, dl_conn *cn, int reus
         return todo[i] != R_DONE;
     }
     redisReply *r = cn->replies[cn->got - 1];
-    if (starts_with(r, "NOSCRIPT") && script >= 0) {
+    int code = dl_srv_code(r);
+    if (code == DL_SRV_NOSCRIPT && script) {
         /* Reached through ASK: the EVAL needs its own ASKING. */
         todo[i] = prev == R_ASK || prev == R_ASK_EVAL ? R_ASK_EVAL : R_EVAL;
         return 1;
@@ -62,12 +48,13 @@ static int classify(dlock_client *c, dl_call *call, int i, dl_conn *cn, int reus
     if (r->type == REDIS_REPLY_ERROR) {
         dl_conn *to = NULL;
         int asking = 0;
-        if (dl_topo_redirect(c, cn, r, &to, &asking) && to != NULL) {
+        if (dl_topo_redirect(t, cn, r, &to, &asking) && to != NULL) {
             call->conns[i] = to;
             todo[i] = asking ? R_ASK : R_AGAIN;
             return 1;
         }
         call->status[i] = DLOCK_ESERVER;
+        call->code[i] = code;
     } else {
         call->status[i] = DLOCK_OK;
     }
@@ -84,8 +71,7 @@ static void count_ok(dl_call *call) {
 }
 
 /* Queue the command for target i again (a first send or a retry). */
-static int prepare(dl_call *call, int i, int todo, int argc, const char **argv,
-                   const size_t *lens, int script, int *reused) {
+static int prepare(dl_call *call, int i, int todo, const dl_req *req, int *reused) {
     dl_conn *cn = call->conns[i];
     dl_conn_batch_reset(cn);
     dl_conn_check_idle(cn);
@@ -96,17 +82,18 @@ static int prepare(dl_call *call, int i, int todo, int argc, const char **argv,
         size_t alen = 6;
         rc = dl_conn_append(cn, 1, &asking, &alen);
     }
-    if (rc == DLOCK_OK && (todo == R_EVAL || todo == R_ASK_EVAL) && script >= 0) {
-        const char *av[DL_MAX_ARGV + 1];
-        size_t al[DL_MAX_ARGV + 1];
-        memcpy(av, argv, (size_t)argc * sizeof *av);
-        memcpy(al, lens, (size_t)argc * sizeof *al);
+    if (rc == DLOCK_OK && (todo == R_EVAL || todo == R_ASK_EVAL) && req->script != NULL) {
+        const char *av[DL_MAX_ARGV];
+        size_t al[DL_MAX_ARGV];
+        memcpy(av, req->argv, (size_t)req->argc * sizeof *av);
+        memcpy(al, req->lens, (size_t)req->argc * sizeof *al);
         av[0] = "EVAL";
         al[0] = 4;
-        av[1] = dl_script_source((enum dl_script_id)script, &al[1]);
-        rc = dl_conn_append(cn, argc, av, al);
+        av[1] = req->script;
+        al[1] = req->script_len;
+        rc = dl_conn_append(cn, req->argc, av, al);
     } else if (rc == DLOCK_OK) {
-        rc = dl_conn_append(cn, argc, argv, lens);
+        rc = dl_conn_append(cn, req->argc, req->argv, req->lens);
     }
     if (rc != DLOCK_OK) {
         call->status[i] = rc;
@@ -118,9 +105,9 @@ static int prepare(dl_call *call, int i, int todo, int argc, const char **argv,
 /* Send to every target, then handle replies as they arrive: a target that
  * needs a retry is re-sent at once (not after the slowest target answers),
  * and with a decider the call ends soon after its outcome is settled. */
-static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **argv,
-                      const size_t *lens, int script, int64_t deadline_us,
+static int run_rounds(dl_topo *t, dl_call *call, const dl_req *req, int64_t deadline_us,
                       dl_decided_fn decided) {
+    int script = req->script != NULL;
     int todo[DL_URL_MAX_HOSTS], done[DL_URL_MAX_HOSTS], reused[DL_URL_MAX_HOSTS];
     int tries[DL_URL_MAX_HOSTS];
     int settled = 0;
@@ -129,9 +116,11 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
         call->replies[i] = NULL;
         call->status[i] = DLOCK_EIO;
         call->unknown[i] = 0;
+        call->code[i] = DL_SRV_NONE;
         tries[i] = 1;
         todo[i] = R_AGAIN;
-        done[i] = prepare(call, i, R_AGAIN, argc, argv, lens, script, &reused[i]) != DLOCK_OK;
+        done[i] = prepare(call, i, R_AGAIN, req, &reused[i]) != DLOCK_OK;
+        call->done[i] = done[i];
     }
     for (;;) {
         dl_conn *run[DL_URL_MAX_HOSTS];
@@ -152,12 +141,12 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
             int i = map[k];
             if (!(cn->status != DLOCK_OK || cn->got >= cn->expect))
                 continue;
-            int again = classify(c, call, i, cn, reused[i], tries[i] - 1, script, todo);
+            int again = classify(t, call, i, cn, reused[i], tries[i] - 1, script, todo);
             if (again && tries[i] < DL_MAX_ROUNDS) {
                 tries[i]++;
                 resent = 1;
-                if (prepare(call, i, todo[i], argc, argv, lens, script, &reused[i]) != DLOCK_OK)
-                    done[i] = 1;
+                if (prepare(call, i, todo[i], req, &reused[i]) != DLOCK_OK)
+                    done[i] = call->done[i] = 1;
             } else {
                 if (again) {
                     /* Out of tries: the last answer stands. */
@@ -165,9 +154,10 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
                     if (cn->status == DLOCK_OK && cn->got > 0) {
                         call->replies[i] = cn->replies[cn->got - 1];
                         call->status[i] = DLOCK_ESERVER;
+                        call->code[i] = dl_srv_code(call->replies[i]);
                     }
                 }
-                done[i] = 1;
+                done[i] = call->done[i] = 1;
             }
         }
         count_ok(call);
@@ -185,9 +175,7 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
         }
         if (resent && !settled) {
             /* A reconnect may need its connect time on top of the deadline. */
-            int64_t floor = dl_mono_us() + (int64_t)c->opts.connect_timeout_ms * 1000;
-            if (c->cap_us > 0 && floor > c->cap_us)
-                floor = c->cap_us;
+            int64_t floor = dl_capped(t->ctx, dl_mono_us() + (int64_t)t->connect_timeout_ms * 1000);
             if (deadline_us < floor)
                 deadline_us = floor;
         }
@@ -198,63 +186,43 @@ static int run_rounds(dlock_client *c, dl_call *call, int argc, const char **arg
 
 int dl_decided_majority(const dl_call *call) { return call->nok >= call->quorum; }
 
-int dl_call_script(dlock_client *c, dl_call *call, enum dl_script_id id, const dl_keys *keys,
-                   int nargs, const char **args, const size_t *alens, int64_t deadline_us) {
-    return dl_call_script_q(c, call, id, keys, nargs, args, alens, deadline_us, NULL);
+int dl_count_yes(const dl_call *call, dl_yes_fn yes) {
+    int n = 0;
+    for (int i = 0; i < call->n; i++)
+        n += call->done[i] && call->status[i] == DLOCK_OK && yes(call->replies[i]);
+    return n;
 }
 
-int dl_call_script_q(dlock_client *c, dl_call *call, enum dl_script_id id, const dl_keys *keys,
-                     int nargs, const char **args, const size_t *alens, int64_t deadline_us,
-                     dl_decided_fn decided) {
-    int rc = dl_topo_targets(c, keys->k[0], keys->len[0], call);
+int dl_settled(const dl_call *call, dl_yes_fn yes) {
+    int y = 0, no = 0;
+    for (int i = 0; i < call->n; i++) {
+        if (!call->done[i])
+            continue;
+        if (call->status[i] == DLOCK_OK && yes(call->replies[i]))
+            y++;
+        else
+            no++;
+    }
+    return y >= call->quorum || no > call->n - call->quorum;
+}
+
+int dl_quorum_run(dl_topo *t, dl_call *call, const dl_req *req, int64_t deadline_us,
+                  dl_decided_fn decided) {
+    memset(call, 0, sizeof *call);
+    if (req->argc > DL_MAX_ARGV)
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "too many arguments");
+    dl_targets tg;
+    int rc = dl_topo_targets(t, req->key, req->klen, &tg);
     if (rc != DLOCK_OK)
         return rc;
-    const char *argv[DL_MAX_ARGV];
-    size_t lens[DL_MAX_ARGV];
-    int argc = 0;
-    argv[argc] = "EVALSHA";
-    lens[argc++] = 7;
-    argv[argc] = c->sha[id];
-    lens[argc++] = 40;
-    argv[argc] = "4";
-    lens[argc++] = 1;
-    for (int i = 0; i < DL_NKEYS; i++) {
-        argv[argc] = keys->k[i];
-        lens[argc++] = keys->len[i];
-    }
-    for (int i = 0; i < nargs && argc < DL_MAX_ARGV; i++) {
-        argv[argc] = args[i];
-        lens[argc++] = alens[i];
-    }
+    call->n = tg.n;
+    call->quorum = tg.n / 2 + 1;
+    memcpy(call->conns, tg.conns, sizeof tg.conns);
     if (deadline_us == 0)
-        deadline_us = dl_call_deadline(c, call);
+        deadline_us = dl_topo_deadline(t, &tg);
     if (call->n < 2)
         decided = NULL;
-    return run_rounds(c, call, argc, argv, lens, (int)id, deadline_us, decided);
-}
-
-int dl_call_named(dlock_client *c, dl_call *call, enum dl_script_id id, const char *name,
-                  size_t name_len, int nargs, const char **args, const size_t *alens,
-                  int64_t deadline_us, dl_decided_fn decided) {
-    dl_keys keys;
-    if (dl_keys_make(c, name, name_len, &keys) != DLOCK_OK)
-        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
-    int rc = dl_call_script_q(c, call, id, &keys, nargs, args, alens, deadline_us, decided);
-    dl_keys_free(&keys);
-    return rc;
-}
-
-int dl_call_argv(dlock_client *c, dl_call *call, const char *key, size_t klen, int argc,
-                 const char **argv, const size_t *lens, int64_t deadline_us) {
-    int rc = dl_topo_targets(c, key, klen, call);
-    if (rc != DLOCK_OK)
-        return rc;
-    if (argc > DL_MAX_ARGV)
-        return dl_seterr(c, DLOCK_EINVAL, "too many arguments");
-    if (deadline_us == 0)
-        deadline_us = dl_call_deadline(c, call);
-    return run_rounds(c, call, argc, argv, lens, -1, deadline_us,
-                      call->n > 1 ? dl_decided_majority : NULL);
+    return run_rounds(t, call, req, deadline_us, decided);
 }
 
 static void reply_text(const redisReply *r, char *out, size_t n) {
@@ -264,8 +232,8 @@ static void reply_text(const redisReply *r, char *out, size_t n) {
         snprintf(out, n, "unexpected reply");
 }
 
-int dl_call_error(dlock_client *c, const dl_call *call, const char *what) {
-    char detail[sizeof c->err];
+int dl_call_error(dl_ctx *x, const dl_call *call, const char *what) {
+    char detail[sizeof x->err];
     size_t off = 0;
     int first = DLOCK_OK;
     int nfail = 0;
@@ -278,8 +246,10 @@ int dl_call_error(dlock_client *c, const dl_call *call, const char *what) {
             reply_text(call->replies[i], one, sizeof one);
         else
             snprintf(one, sizeof one, "%s", call->conns[i]->err);
-        if (first == DLOCK_OK)
+        if (first == DLOCK_OK) {
             first = call->status[i];
+            x->code = call->code[i];
+        }
         nfail++;
         if (off < sizeof detail) {
             int w;
@@ -297,8 +267,8 @@ int dl_call_error(dlock_client *c, const dl_call *call, const char *what) {
     if (call->n > 1) {
         if (call->nok >= call->quorum)
             return DLOCK_OK;
-        return dl_seterr(c, DLOCK_ENOQUORUM, "%s: %d of %d servers answered, %d needed: %s", what,
+        return dl_seterr(x, DLOCK_ENOQUORUM, "%s: %d of %d servers answered, %d needed: %s", what,
                          call->nok, call->n, call->quorum, detail);
     }
-    return dl_seterr(c, first, "%s: %s", what, detail);
+    return dl_seterr(x, first, "%s: %s", what, detail);
 }

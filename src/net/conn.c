@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "dlock.h"
+#include "resp.h"
 
 /* ---- reply limits: wrappers around hiredis's reply object functions ---- */
 
@@ -92,6 +93,8 @@ void dl_conn_batch_reset(dl_conn *c) {
     c->fresh = 0;
     c->timed_out = 0;
     c->sent = 0;
+    c->first_end = 0;
+    c->code = 0;
     c->status = DLOCK_OK;
     c->err[0] = '\0';
 }
@@ -143,6 +146,7 @@ static int start_connect(dl_conn *c) {
     ctx->reader->fn = &c->fn;
     ctx->reader->privdata = c;
     c->objects = 0;
+    c->app_bytes = c->wr_bytes = 0;
     c->state = DL_CONN_CONNECTING;
     c->fresh = 1;
     int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
@@ -179,6 +183,7 @@ static int start_connect(dl_conn *c) {
         }
         c->skip++;
     }
+    c->app_bytes = sdslen(ctx->obuf);
     return DLOCK_OK;
 }
 
@@ -273,6 +278,9 @@ int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens) 
         snprintf(c->err, sizeof c->err, "%s: out of memory", c->addr);
         return DLOCK_ENOMEM;
     }
+    c->app_bytes += flen;
+    if (c->expect == 0)
+        c->first_end = c->app_bytes;
     c->expect++;
     c->write_done = 0;
     return DLOCK_OK;
@@ -313,11 +321,15 @@ static void drain_replies(dl_conn *c) {
         if (c->skip > 0) {
             c->skip--;
             if (reply->type == REDIS_REPLY_ERROR) {
-                char msg[200];
-                snprintf(msg, sizeof msg, "%.*s", (int)(reply->len < 190 ? reply->len : 190),
-                         reply->str);
+                /* Only the error code: a server (or a renamed AUTH) may echo
+                 * the arguments, and the password is one of them. */
+                char msg[64];
+                int code = dl_srv_code(reply);
+                snprintf(msg, sizeof msg, "%s (reply not shown: it may quote the password)",
+                         code == DL_SRV_OTHER ? "error" : dl_srv_code_name(code));
                 freeReplyObject(reply);
                 fail(c, DLOCK_ESERVER, "AUTH/SELECT on %s failed: %s", msg);
+                c->code = code;
                 return;
             }
             freeReplyObject(reply);
@@ -332,7 +344,6 @@ static void drain_replies(dl_conn *c) {
  * kills the program linking us. */
 static void do_write(dl_conn *c) {
     redisContext *ctx = c->ctx;
-    c->sent = 1;
     size_t len = sdslen(ctx->obuf);
     if (len > 0) {
         ssize_t n = send(ctx->fd, ctx->obuf, len, MSG_NOSIGNAL);
@@ -342,6 +353,16 @@ static void do_write(dl_conn *c) {
             fail(c, DLOCK_EIO, "write to %s: %s", strerror(errno));
             return;
         }
+        c->wr_bytes += (uint64_t)n;
+        /* A command can run only once the server has all of it: until its
+         * last byte is written, a failure leaves no doubt (EIO, not an
+         * unknown outcome). */
+        if (c->first_end > 0 && c->wr_bytes >= c->first_end)
+            c->sent = 1;
+        /* The AUTH command (with the password) went out in this buffer:
+         * wipe what was written before the buffer is reused. */
+        if (c->cfg != NULL && c->cfg->has_password)
+            explicit_bzero(ctx->obuf, (size_t)n);
         if ((size_t)n == len) {
             sdsclear(ctx->obuf); /* keep the allocation for the next command */
         } else {

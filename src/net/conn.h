@@ -65,9 +65,13 @@ typedef struct dl_conn {
     char *fmt; /* RESP formatting buffer, reused */
     size_t fmt_cap;
     int status;    /* DLOCK_OK, or why the batch failed on this connection */
+    int code;      /* server error code behind status (AUTH/SELECT), or 0 */
     int fresh;     /* connected during this batch */
     int timed_out; /* the batch failed by its deadline (not by an error) */
-    int sent;      /* some of this batch's bytes reached the socket */
+    int sent;      /* the batch's first command was written whole: it may have run */
+    uint64_t app_bytes;  /* bytes appended to the output buffer since connect */
+    uint64_t wr_bytes;   /* bytes written to the socket since connect */
+    uint64_t first_end;  /* app_bytes at the end of the batch's first command */
     char err[256];
 } dl_conn;
 

@@ -15,15 +15,16 @@
  *      replies and AUTH failures end the discovery at once.
  * When the master's connection fails (I/O error, not a timeout) or it
  * answers READONLY / MASTERDOWN / UNBLOCKED (it was demoted to a replica),
- * quorum.c asks dl_sentinel_redirect, which rediscovers and lets the call be
- * re-sent to the new master.
+ * quorum.c asks for a redirect (sentinel_redirect), which rediscovers and
+ * lets the call be re-sent to the new master.
  *
  * The candidate is verified on a second connection slot, so the current
  * master's connection (and the error reply quorum.c still holds from it) is
  * dropped only once a new master has been found.
  *
  * Bounds: one discovery polls for at most command_timeout_ms, and every
- * network step in it is cut at poll end + connect + command timeout. After a
+ * network step in it is cut at poll end + connect + command timeout, and
+ * never later than the caller's deadline cap (the context's cap_us). After a
  * discovery failed, the next ones within command_timeout_ms make one pass
  * only, so a call that meets a dead master several times (quorum.c retries
  * a dead connection once) does not poll twice.
@@ -36,7 +37,8 @@
 #include <string.h>
 
 #include "clock.h"
-#include "topo_ext.h"
+#include "resp.h"
+#include "topology.h"
 
 #define DL_SENT_POLL_MS 100 /* pause between discovery passes */
 
@@ -51,30 +53,30 @@ struct dl_sentinel {
     int64_t fail_us; /* when the last discovery failed; 0 after a success */
 };
 
-int dl_sentinel_init(dlock_client *c) {
-    const dl_url *u = &c->url;
+static int sentinel_init(dl_topo *t) {
+    const dl_url *u = t->url;
     if (u->nhosts < 1 || u->nhosts > DL_URL_MAX_HOSTS)
-        return dl_seterr(c, DLOCK_EINVAL, "redis-sentinel:// needs 1..%d sentinels",
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "redis-sentinel:// needs 1..%d sentinels",
                          DL_URL_MAX_HOSTS);
     if (u->master_name[0] == '\0')
-        return dl_seterr(c, DLOCK_EINVAL, "missing master name in redis-sentinel:// URL");
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "missing master name in redis-sentinel:// URL");
     dl_sentinel *s = calloc(1, sizeof *s);
     if (s == NULL)
-        return dl_seterr(c, DLOCK_ENOMEM, "out of memory");
-    s->scfg.connect_timeout_ms = c->opts.connect_timeout_ms;
+        return dl_seterr(t->ctx, DLOCK_ENOMEM, "out of memory");
+    s->scfg.connect_timeout_ms = t->connect_timeout_ms;
     s->n = u->nhosts;
     for (int i = 0; i < s->n; i++)
         dl_conn_init(&s->sconns[i], u->hosts[i].host, u->hosts[i].port, NULL, &s->scfg);
     /* Unknown address until discovered; the conns are only placeholders. */
-    dl_conn_init(&s->m[0], "", 0, NULL, &c->cfg);
-    dl_conn_init(&s->m[1], "", 0, NULL, &c->cfg);
-    c->topo.sentinel = s;
-    c->topo.n = 0;
-    c->topo.conns = NULL;
+    dl_conn_init(&s->m[0], "", 0, NULL, &t->cfg);
+    dl_conn_init(&s->m[1], "", 0, NULL, &t->cfg);
+    t->sentinel = s;
+    t->n = 0;
+    t->conns = NULL;
     return DLOCK_OK;
 }
 
-void dl_sentinel_free(dl_topo *t) {
+static void sentinel_free(dl_topo *t) {
     dl_sentinel *s = t->sentinel;
     if (s == NULL)
         return;
@@ -90,10 +92,10 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Deadline for one step on `cn`: a command timeout, plus a connect timeout
  * if it must connect first, never past `hard`. */
-static int64_t step_deadline(const dlock_client *c, const dl_conn *cn, int64_t hard) {
-    int64_t d = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
+static int64_t step_deadline(const dl_topo *t, const dl_conn *cn, int64_t hard) {
+    int64_t d = dl_mono_us() + (int64_t)t->command_timeout_ms * 1000;
     if (cn->state != DL_CONN_READY)
-        d += (int64_t)c->opts.connect_timeout_ms * 1000;
+        d += (int64_t)t->connect_timeout_ms * 1000;
     return min64(d, hard);
 }
 
@@ -125,13 +127,13 @@ static void note(why *w, int status, const char *fmt, const char *a, const char 
 
 /* Ask sentinel i for the master's address. Returns 1 and fills host/port, or
  * 0 (reason in *w). */
-static int ask_sentinel(dlock_client *c, dl_sentinel *s, int i, int64_t hard, char *host,
+static int ask_sentinel(dl_topo *t, dl_sentinel *s, int i, int64_t hard, char *host,
                         size_t hostlen, int *port, why *w) {
     dl_conn *sc = &s->sconns[i];
-    const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", c->url.master_name};
-    size_t lens[3] = {8, 23, strlen(c->url.master_name)};
+    const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", t->url->master_name};
+    size_t lens[3] = {8, 23, strlen(t->url->master_name)};
     redisReply *r = NULL;
-    int rc = dl_conn_command(sc, 3, argv, lens, step_deadline(c, sc, hard), &r);
+    int rc = dl_conn_command(sc, 3, argv, lens, step_deadline(t, sc, hard), &r);
     if (rc != DLOCK_OK) {
         note(w, rc, "sentinel %s%s", "", sc->err);
         dl_conn_close(sc);
@@ -140,7 +142,7 @@ static int ask_sentinel(dlock_client *c, dl_sentinel *s, int i, int64_t hard, ch
     char snip[128];
     if (r->type == REDIS_REPLY_NIL) {
         note(w, DLOCK_EIO, "sentinel %s does not know a master named '%s'", sc->addr,
-             c->url.master_name);
+             t->url->master_name);
         return 0;
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -169,15 +171,15 @@ static int ask_sentinel(dlock_client *c, dl_sentinel *s, int i, int64_t hard, ch
 
 /* Connect the candidate slot to host:port and check with ROLE that it is a
  * master. Returns 1 if so (the slot is then ready for commands). */
-static int verify_master(dlock_client *c, dl_sentinel *s, const char *host, int port,
+static int verify_master(dl_topo *t, dl_sentinel *s, const char *host, int port,
                          int64_t hard, why *w) {
     dl_conn *m = &s->m[1 - s->cur];
     dl_conn_close(m);
-    dl_conn_init(m, host, port, NULL, &c->cfg);
+    dl_conn_init(m, host, port, NULL, &t->cfg);
     const char *argv[1] = {"ROLE"};
     size_t lens[1] = {4};
     redisReply *r = NULL;
-    int rc = dl_conn_command(m, 1, argv, lens, step_deadline(c, m, hard), &r);
+    int rc = dl_conn_command(m, 1, argv, lens, step_deadline(t, m, hard), &r);
     if (rc != DLOCK_OK) {
         note(w, rc, "master %s%s", "", m->err);
         dl_conn_close(m);
@@ -208,9 +210,10 @@ static int verify_master(dlock_client *c, dl_sentinel *s, const char *host, int 
  * On success the verified connection becomes the master's (the old one is
  * closed) and DLOCK_OK is returned; otherwise the client's error is set and
  * the old connection is left untouched. */
-static int discover(dlock_client *c, dl_sentinel *s, int64_t poll_until_us) {
-    int64_t hard = poll_until_us + ((int64_t)c->opts.connect_timeout_ms +
-                                    c->opts.command_timeout_ms) * 1000;
+static int discover(dl_topo *t, dl_sentinel *s, int64_t poll_until_us) {
+    /* The caller's deadline (dlock_wait's cap) bounds the whole discovery. */
+    int64_t hard = dl_capped(t->ctx, poll_until_us + ((int64_t)t->connect_timeout_ms +
+                                                      t->command_timeout_ms) * 1000);
     why w;
     w.status = DLOCK_OK;
     w.msg[0] = '\0';
@@ -223,7 +226,7 @@ static int discover(dlock_client *c, dl_sentinel *s, int64_t poll_until_us) {
             int i = (s->next + k) % s->n;
             char host[DL_URL_HOST_MAX];
             int port = 0;
-            if (!ask_sentinel(c, s, i, hard, host, sizeof host, &port, &w))
+            if (!ask_sentinel(t, s, i, hard, host, sizeof host, &port, &w))
                 continue;
             char key[DL_URL_HOST_MAX + 8];
             snprintf(key, sizeof key, "%s:%d", host, port);
@@ -232,7 +235,7 @@ static int discover(dlock_client *c, dl_sentinel *s, int64_t poll_until_us) {
                 seen |= strcmp(tried[j], key) == 0;
             if (seen)
                 continue;
-            if (verify_master(c, s, host, port, hard, &w)) {
+            if (verify_master(t, s, host, port, hard, &w)) {
                 dl_conn_close(&s->m[s->cur]);
                 s->cur = 1 - s->cur;
                 s->known = 1;
@@ -253,25 +256,27 @@ static int discover(dlock_client *c, dl_sentinel *s, int64_t poll_until_us) {
     s->fail_us = dl_mono_us();
     if (s->fail_us == 0)
         s->fail_us = 1;
-    return dl_seterr(c, w.status == DLOCK_OK ? DLOCK_EIO : w.status,
-                     "sentinel: no master '%s' found: %s", c->url.master_name,
+    return dl_seterr(t->ctx, w.status == DLOCK_OK ? DLOCK_EIO : w.status,
+                     "sentinel: no master '%s' found: %s", t->url->master_name,
                      w.msg[0] ? w.msg : "no sentinel answered");
 }
 
 /* How long a discovery may poll: command_timeout_ms, or one pass if one
  * failed less than that long ago. */
-static int64_t poll_until(const dlock_client *c, const dl_sentinel *s) {
+static int64_t poll_until(const dl_topo *t, const dl_sentinel *s) {
     int64_t now = dl_mono_us();
-    int64_t span = (int64_t)c->opts.command_timeout_ms * 1000;
+    int64_t span = (int64_t)t->command_timeout_ms * 1000;
     if (s->fail_us != 0 && now - s->fail_us < span)
         return now;
-    return now + span;
+    return dl_capped(t->ctx, now + span);
 }
 
-int dl_sentinel_target(dlock_client *c, dl_call *call) {
-    dl_sentinel *s = c->topo.sentinel;
+static int sentinel_targets(dl_topo *t, const char *key, size_t klen, dl_targets *out) {
+    (void)key;
+    (void)klen;
+    dl_sentinel *s = t->sentinel;
     if (s == NULL)
-        return dl_seterr(c, DLOCK_EINVAL, "no sentinel state");
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "no sentinel state");
     const dl_conn *m = &s->m[s->cur];
     /* The last call on the master failed in a way quorum.c does not report
      * (a timeout: the master may be partitioned away while the sentinels
@@ -279,39 +284,36 @@ int dl_sentinel_target(dlock_client *c, dl_call *call) {
     if (s->known && m->state == DL_CONN_CLOSED && m->status != DLOCK_OK)
         s->known = 0;
     if (!s->known) {
-        int rc = discover(c, s, poll_until(c, s));
+        int rc = discover(t, s, poll_until(t, s));
         if (rc != DLOCK_OK)
             return rc;
     }
-    call->n = 1;
-    call->conns[0] = &s->m[s->cur];
+    out->n = 1;
+    out->conns[0] = &s->m[s->cur];
     return DLOCK_OK;
 }
 
-static int err_is(const redisReply *r, const char *p) {
-    size_t n = strlen(p);
-    return r->len >= n && memcmp(r->str, p, n) == 0 && (r->len == n || r->str[n] == ' ');
-}
-
-int dl_sentinel_redirect(dlock_client *c, dl_conn *from, const redisReply *r, dl_conn **to) {
-    dl_sentinel *s = c->topo.sentinel;
+static int sentinel_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **to,
+                             int *asking) {
+    dl_sentinel *s = t->sentinel;
     *to = NULL;
+    *asking = 0;
     if (s == NULL || from != &s->m[s->cur])
         return 0;
     if (r != NULL) {
         /* Only errors that mean "this server is no longer the master". */
-        if (r->type != REDIS_REPLY_ERROR ||
-            !(err_is(r, "READONLY") || err_is(r, "MASTERDOWN") || err_is(r, "UNBLOCKED")))
+        int code = dl_srv_code(r);
+        if (code != DL_SRV_READONLY && code != DL_SRV_MASTERDOWN && code != DL_SRV_UNBLOCKED)
             return 0;
     }
     /* The error text of the failed call must survive a failed discovery. */
-    char saved[sizeof c->err];
-    memcpy(saved, c->err, sizeof saved);
-    if (discover(c, s, poll_until(c, s)) != DLOCK_OK) {
+    char saved[sizeof t->ctx->err];
+    memcpy(saved, t->ctx->err, sizeof saved);
+    if (discover(t, s, poll_until(t, s)) != DLOCK_OK) {
         /* Keep the discovery's reason next to the original failure. */
-        char detail[sizeof c->err];
-        memcpy(detail, c->err, sizeof detail);
-        memcpy(c->err, saved, sizeof saved);
+        char detail[sizeof t->ctx->err];
+        memcpy(detail, t->ctx->err, sizeof detail);
+        memcpy(t->ctx->err, saved, sizeof saved);
         if (r == NULL) {
             char *e = from->err;
             size_t used = strlen(e);
@@ -320,7 +322,14 @@ int dl_sentinel_redirect(dlock_client *c, dl_conn *from, const redisReply *r, dl
         }
         return 0;
     }
-    memcpy(c->err, saved, sizeof saved);
+    memcpy(t->ctx->err, saved, sizeof saved);
     *to = &s->m[s->cur];
     return 1;
 }
+
+const dl_topo_ops dl_topo_sentinel_ops = {
+    .init = sentinel_init,
+    .free = sentinel_free,
+    .targets = sentinel_targets,
+    .redirect = sentinel_redirect,
+};

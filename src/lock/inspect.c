@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "client.h"
+#include "resp.h"
 
 int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *pttl_ms) {
     dlock_holder h;
@@ -11,7 +12,7 @@ int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *ptt
     if (rc != DLOCK_OK)
         return rc;
     if (locked == NULL)
-        return dl_seterr(c, DLOCK_EINVAL, "locked is NULL");
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "locked is NULL");
     rc = dlock_inspect(c, name, &h);
     if (rc != DLOCK_OK)
         return rc;
@@ -64,12 +65,23 @@ static int inspect_shape_ok(const redisReply *r) {
     return 1;
 }
 
+/* A server that reports the lock held (PTTL other than -2). */
+static int held_reply(const redisReply *r) {
+    const redisReply *e0 = dl_elem(r, 0);
+    return e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer != -2;
+}
+
+/* Redlock: settled once a majority reports it held, or a majority of
+ * "held" is no longer possible; a quick "free" never outvotes a slow
+ * holder. */
+static int inspect_decided(const dl_call *call) { return dl_settled(call, held_reply); }
+
 int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     int rc = dl_begin(c);
     if (rc != DLOCK_OK)
         return rc;
     if (out == NULL)
-        return dl_seterr(c, DLOCK_EINVAL, "out is NULL");
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "out is NULL");
     memset(out, 0, sizeof *out);
     out->pttl_ms = -1;
     size_t len;
@@ -77,10 +89,11 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     if (rc != DLOCK_OK)
         return rc;
     dl_call call;
-    rc = dl_call_named(c, &call, DL_S_INSPECT, name, len, 0, NULL, NULL, 0, dl_decided_majority);
+    rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_INSPECT, name, len, 0, NULL, NULL, 0,
+                         inspect_decided);
     if (rc != DLOCK_OK)
         return rc;
-    rc = dl_call_error(c, &call, "inspect");
+    rc = dl_call_error(&c->ctx, &call, "inspect");
     if (rc != DLOCK_OK)
         return rc;
     /* Locked if a majority says so; report the holder seen with the
@@ -91,7 +104,7 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
         const redisReply *r = call.replies[i];
         if (call.status[i] != DLOCK_OK || !inspect_shape_ok(r)) {
             if (call.status[i] == DLOCK_OK)
-                return dl_seterr(c, DLOCK_EPROTO, "unexpected reply to inspect from %s",
+                return dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to inspect from %s",
                                  call.conns[i]->addr);
             continue;
         }

@@ -1,0 +1,52 @@
+/* client.c - the public client calls: options, create, free, detail
+ * string, ping. The state behind them is set up in lock/core.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+const char *dlock_client_errstr(const dlock_client *c) { return c ? c->ctx.err : "no client"; }
+
+int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts) {
+    if (out == NULL)
+        return DLOCK_EINVAL;
+    *out = NULL;
+    dlock_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return DLOCK_ENOMEM;
+    *out = c;
+    int rc = dl_client_setup(c, url, opts);
+    if (rc == DLOCK_ENOMEM) {
+        dlock_client_free(c);
+        *out = NULL;
+        return rc;
+    }
+    if (rc != DLOCK_OK) {
+        c->unusable = rc; /* every later call repeats why */
+        snprintf(c->unusable_why, sizeof c->unusable_why, "%s", c->ctx.err);
+    }
+    return rc;
+}
+
+void dlock_client_free(dlock_client *c) {
+    if (c == NULL)
+        return;
+    dl_keepalive_client_free(c);
+    dl_client_teardown(c);
+    free(c);
+}
+
+int dlock_client_ping(dlock_client *c) {
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    dl_call call;
+    const char *argv[1] = {"PING"};
+    size_t lens[1] = {4};
+    dl_req req = {.argc = 1, .argv = argv, .lens = lens, .key = "", .klen = 0};
+    rc = dl_quorum_run(&c->topo, &call, &req, 0, dl_decided_majority);
+    if (rc != DLOCK_OK)
+        return rc;
+    return dl_call_error(&c->ctx, &call, "ping");
+}

@@ -1,0 +1,94 @@
+/* client.h - the state lock operations work on: a client made of one part
+ * per layer (context, topology, protocol), and the lock handle. Not
+ * installed. Lower layers are handed only their own part (&c->ctx,
+ * &c->topo, &c->proto), never the client. */
+#ifndef DLOCK_CLIENT_H
+#define DLOCK_CLIENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "ctx.h"
+#include "dlock.h"
+#include "proto.h"
+#include "quorum.h"
+#include "token.h"
+#include "topology.h"
+#include "url.h"
+
+struct dlock_client {
+    dl_ctx ctx;         /* detail string, server code, deadline cap, events */
+    dlock_options opts; /* validated; key_prefix / owner_label point to copies */
+    dl_url url;         /* parsed URL; holds the password (wiped on free) */
+    dl_topo topo;       /* servers and connections */
+    dl_proto proto;     /* key prefix and script digests */
+    char *label;
+    char url_redacted[512];
+    char host[256]; /* this process's host name, for owner metadata */
+    long pid;
+    char meta[600]; /* "host\tpid\tlabel", stored with every lock */
+    size_t meta_len;
+    uint64_t rng;      /* jitter */
+    dl_rand_pool pool; /* token randomness */
+    int unusable;      /* dlock_client_new failed: that status */
+    char unusable_why[512];
+    struct dl_keepalive *ka; /* keepalive.c, created on first use */
+    pthread_mutex_t ka_mu;   /* guards ka creation */
+};
+
+struct dlock_lock {
+    dlock_client *client;
+    char *name;
+    size_t name_len;
+    char token[DL_TOKEN_HEX + 1];
+    int64_t fence;
+    _Atomic int64_t ttl_ms;         /* the last lease set (acquire or extend) */
+    int64_t acquired_wall_ms;
+    _Atomic int64_t valid_until_us; /* monotonic; 0 once released or lost */
+    _Atomic int released;
+    _Atomic int lost;
+    _Atomic int user_ext; /* a dlock_extend is in flight: keepalive stays out */
+    /* keepalive (keepalive.c) */
+    dlock_lost_fn on_lost;
+    void *lost_ud;
+};
+
+/* Whether l's lease is valid now by the local monotonic clock and it was
+ * neither released nor lost (dlock_held, inlined so that keepalive.c need
+ * not call back into handle.c). */
+static inline int dl_lock_valid(const dlock_lock *l, int64_t now_us) {
+    if (atomic_load(&l->released) || atomic_load(&l->lost))
+        return 0;
+    return now_us < atomic_load(&l->valid_until_us);
+}
+
+/* core.c: life cycle of the client's state. */
+/* Fill a zeroed client from url and opts (NULL: defaults). On failure the
+ * context says why; the caller frees with dl_client_teardown. */
+DL_INTERNAL int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts);
+/* A second client on the same deployment, with its own connections. */
+DL_INTERNAL int dl_client_clone(const dlock_client *src, dlock_client **out);
+/* Release everything the client holds except the struct itself (keepalive
+ * must be stopped first). */
+DL_INTERNAL void dl_client_teardown(dlock_client *c);
+/* Start of every public call on a client: clear the detail string, and
+ * refuse a client whose creation failed (with the reason it failed). */
+DL_INTERNAL int dl_begin(dlock_client *c);
+
+/* check.c: argument checks shared by the lock operations. */
+DL_INTERNAL int dl_check_name(dlock_client *c, const char *name, size_t *len);
+DL_INTERNAL int dl_check_ttl(dlock_client *c, int64_t ttl_ms);
+
+/* Decider helpers: a reply is an integer 1 / a positive integer. */
+DL_INTERNAL int dl_yes_one(const redisReply *r);
+DL_INTERNAL int dl_yes_positive(const redisReply *r);
+
+/* keepalive.c */
+DL_INTERNAL void dl_keepalive_client_free(dlock_client *c);
+/* Wait until no keepalive extension of l is in flight (l->user_ext must be
+ * set first, so none starts). Waits for l's own round trip only. */
+DL_INTERNAL void dl_keepalive_quiesce(dlock_lock *l);
+
+#endif

@@ -1,0 +1,173 @@
+/* core.c - the life cycle of a client's state: default options, options
+ * checked, URL parsed,
+ * topology and protocol set up, owner metadata; a clone for the keepalive
+ * thread; teardown. The public create/free calls are in api/client.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "client.h"
+
+void dlock_options_init(dlock_options *o) {
+    if (o == NULL)
+        return;
+    memset(o, 0, sizeof *o);
+    o->key_prefix = "dlock:";
+    o->connect_timeout_ms = 1000;
+    o->command_timeout_ms = 1000;
+    o->retry_count = 10;
+    o->retry_delay_ms = 100;
+    o->retry_max_delay_ms = 1000;
+    o->retry_jitter_pct = 20;
+    o->drift_factor = 0.01;
+    o->fencing = 1;
+    o->waiting = DLOCK_WAIT_PUSH;
+    o->owner_label = NULL;
+    o->replicas = 0;
+    o->replica_timeout_ms = 100;
+}
+
+int dl_begin(dlock_client *c) {
+    if (c == NULL)
+        return DLOCK_EINVAL;
+    if (c->unusable)
+        return dl_seterr(&c->ctx, c->unusable, "client not usable: %s", c->unusable_why);
+    dl_clearerr(&c->ctx);
+    return DLOCK_OK;
+}
+
+static int check_options(dlock_client *c) {
+    const dlock_options *o = &c->opts;
+    dl_ctx *x = &c->ctx;
+    if (o->connect_timeout_ms < 1 || o->connect_timeout_ms > 3600000)
+        return dl_seterr(x, DLOCK_EINVAL, "connect_timeout_ms must be 1..3600000");
+    if (o->command_timeout_ms < 1 || o->command_timeout_ms > 3600000)
+        return dl_seterr(x, DLOCK_EINVAL, "command_timeout_ms must be 1..3600000");
+    if (o->retry_count < 0 || o->retry_count > 1000000)
+        return dl_seterr(x, DLOCK_EINVAL, "retry_count must be 0..1000000");
+    if (o->retry_delay_ms < 1 || o->retry_max_delay_ms < o->retry_delay_ms ||
+        o->retry_max_delay_ms > 3600000)
+        return dl_seterr(x, DLOCK_EINVAL,
+                         "retry delays must satisfy 1 <= retry_delay_ms <= retry_max_delay_ms "
+                         "<= 3600000");
+    if (o->retry_jitter_pct < 0 || o->retry_jitter_pct > 100)
+        return dl_seterr(x, DLOCK_EINVAL, "retry_jitter_pct must be 0..100");
+    if (!(o->drift_factor >= 0.0 && o->drift_factor < 0.5))
+        return dl_seterr(x, DLOCK_EINVAL, "drift_factor must be in [0, 0.5)");
+    if (o->waiting != DLOCK_WAIT_PUSH && o->waiting != DLOCK_WAIT_POLL)
+        return dl_seterr(x, DLOCK_EINVAL, "waiting must be DLOCK_WAIT_PUSH or DLOCK_WAIT_POLL");
+    if (o->replicas < 0 || o->replicas > 100 || o->replica_timeout_ms < 0)
+        return dl_seterr(x, DLOCK_EINVAL, "replicas must be 0..100, replica_timeout_ms >= 0");
+    if (c->proto.prefix_len > 256)
+        return dl_seterr(x, DLOCK_EINVAL, "key_prefix longer than 256 bytes");
+    if (c->label != NULL && strlen(c->label) > DLOCK_LABEL_MAX)
+        return dl_seterr(x, DLOCK_EINVAL, "owner_label longer than %d bytes", DLOCK_LABEL_MAX);
+    return DLOCK_OK;
+}
+
+static void make_meta(dlock_client *c) {
+    int n = snprintf(c->meta, sizeof c->meta, "%s\t%ld\t%s", c->host, c->pid,
+                     c->label ? c->label : "");
+    c->meta_len = n < 0 ? 0 : (size_t)n >= sizeof c->meta ? sizeof c->meta - 1 : (size_t)n;
+}
+
+/* Copy the label and prefix, build the metadata, and set up the topology
+ * from c->url and c->opts. */
+static int finish_setup(dlock_client *c, const char *prefix, const char *label) {
+    c->ctx.on_event = c->opts.on_event;
+    c->ctx.event_ud = c->opts.event_userdata;
+    c->label = label ? strdup(label) : NULL;
+    if (dl_proto_init(&c->proto, prefix) != DLOCK_OK || (label && c->label == NULL))
+        return DLOCK_ENOMEM;
+    c->opts.key_prefix = c->proto.prefix;
+    c->opts.owner_label = c->label;
+    make_meta(c);
+    int rc = check_options(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    c->topo.url = &c->url;
+    c->topo.ctx = &c->ctx;
+    c->topo.cfg.user = c->url.user;
+    c->topo.cfg.password = c->url.password;
+    c->topo.cfg.has_password = c->url.has_password;
+    c->topo.cfg.db = c->url.db;
+    c->topo.cfg.connect_timeout_ms = c->opts.connect_timeout_ms;
+    c->topo.connect_timeout_ms = c->opts.connect_timeout_ms;
+    c->topo.command_timeout_ms = c->opts.command_timeout_ms;
+    return dl_topo_init(&c->topo);
+}
+
+static void apply_url_options(dlock_client *c) {
+    if (c->url.connect_timeout_ms >= 0)
+        c->opts.connect_timeout_ms = c->url.connect_timeout_ms;
+    if (c->url.command_timeout_ms >= 0)
+        c->opts.command_timeout_ms = c->url.command_timeout_ms;
+    if (c->url.replicas >= 0)
+        c->opts.replicas = c->url.replicas;
+    if (c->url.replica_timeout_ms >= 0)
+        c->opts.replica_timeout_ms = c->url.replica_timeout_ms;
+}
+
+int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts) {
+    pthread_mutex_init(&c->ka_mu, NULL);
+    if (opts != NULL)
+        c->opts = *opts;
+    else
+        dlock_options_init(&c->opts);
+    c->pid = (long)getpid();
+    if (gethostname(c->host, sizeof c->host - 1) != 0)
+        snprintf(c->host, sizeof c->host, "unknown");
+    dl_random_bytes(&c->rng, sizeof c->rng);
+    dl_pool_init(&c->pool);
+    if (url == NULL)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "URL is NULL");
+    dl_url_redact(url, c->url_redacted, sizeof c->url_redacted);
+    char perr[256];
+    if (dl_url_parse(url, &c->url, perr, sizeof perr) != 0)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "%s", perr);
+    if (c->url.tls)
+        return dl_seterr(&c->ctx, DLOCK_ENOTSUP,
+                         "rediss:// needs TLS, but this build links hiredis %d.%d without "
+                         "hiredis_ssl; use redis:// or rebuild against hiredis >= 1.0 with TLS",
+                         HIREDIS_MAJOR, HIREDIS_MINOR);
+    apply_url_options(c);
+    const char *prefix = c->url.has_prefix    ? c->url.prefix
+                         : c->opts.key_prefix ? c->opts.key_prefix
+                                              : "dlock:";
+    return finish_setup(c, prefix, c->opts.owner_label);
+}
+
+int dl_client_clone(const dlock_client *src, dlock_client **out) {
+    *out = NULL;
+    dlock_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return DLOCK_ENOMEM;
+    pthread_mutex_init(&c->ka_mu, NULL);
+    c->opts = src->opts;
+    c->url = src->url;
+    memcpy(c->url_redacted, src->url_redacted, sizeof c->url_redacted);
+    memcpy(c->host, src->host, sizeof c->host);
+    c->pid = src->pid;
+    dl_random_bytes(&c->rng, sizeof c->rng);
+    int rc = finish_setup(c, src->proto.prefix, src->label);
+    if (rc != DLOCK_OK) {
+        dl_client_teardown(c);
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return DLOCK_OK;
+}
+
+void dl_client_teardown(dlock_client *c) {
+    dl_topo_free(&c->topo);
+    dl_pool_free(&c->pool);
+    dl_proto_free(&c->proto);
+    free(c->label);
+    c->label = NULL;
+    pthread_mutex_destroy(&c->ka_mu);
+    /* The password lived in c->url: do not leave it in freed memory. */
+    explicit_bzero(&c->url, sizeof c->url); /* a memset here is optimised away */
+}

@@ -1,0 +1,497 @@
+/* keepalive.c - automatic lease extension with lost-lock detection.
+ *
+ * One thread per client, started by the first dlock_keepalive_start, with
+ * its own connections (a clone of the client), so the caller's client stays
+ * single-threaded. Each round extends every lock that is due, pipelined:
+ * all EVALSHA extends for one server go out in one write and come back in
+ * one read. A lock whose extension fails is retried sooner; when its token
+ * is gone, or its validity runs out before an extension succeeds, it is
+ * marked not held and its on_lost callback runs once. The thread wakes no
+ * later than each lock's validity end, so a loss is reported within the
+ * validity window, never after it.
+ *
+ * Concurrency rules:
+ *   - An entry is "in flight" (e->io) while the thread extends it without
+ *     the mutex. dlock_keepalive_stop(l) waits only for l's own entry,
+ *     never for other locks of the round.
+ *   - Callbacks (on_event, on_lost) run after the round, with no mutex
+ *     held and no other entry in flight. A stop meanwhile cancels a
+ *     callback that has not started, and waits only for l's own callback
+ *     that is running.
+ *   - A user's dlock_extend and a keepalive extension of the same lock are
+ *     never in flight together (dl_keepalive_quiesce / user_ext): the
+ *     server's order of the two could not be known, and the local validity
+ *     must never say more than the server's lease.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "clock.h"
+#include "client.h"
+#include "resp.h"
+
+enum { CB_NONE, CB_EXTENDED, CB_LOST };
+
+typedef struct ka_entry {
+    dlock_lock *l;
+    dl_keys keys;
+    int64_t ttl_ms;   /* the lease each round renews: the ttl at start */
+    int64_t interval_us;
+    int64_t next_us;
+    int64_t start_us; /* when this round's extension was sent */
+    int dead;         /* stopped: the thread frees it, touches nothing else */
+    int io;           /* being extended without the mutex */
+    int cb;           /* CB_*: a callback due after the round */
+    int cb_status;
+    int cb_running;
+    /* per round */
+    int ntargets;
+    dl_conn *targets[DL_URL_MAX_HOSTS];
+    int idx[DL_URL_MAX_HOSTS];
+    int yes, no, fallback;
+} ka_entry;
+
+struct dl_keepalive {
+    dlock_client *kc; /* the thread's own client */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;      /* work changed / stop */
+    pthread_cond_t round_done; /* an entry left io or cb_running */
+    int stop;
+    ka_entry **entries; /* registered locks */
+    int n, cap;
+};
+
+static void mono_to_abs(int64_t mono_us, struct timespec *ts) {
+    ts->tv_sec = (time_t)(mono_us / 1000000);
+    ts->tv_nsec = (long)(mono_us % 1000000) * 1000;
+}
+
+static void entry_free(ka_entry *e) {
+    if (e == NULL)
+        return;
+    dl_keys_free(&e->keys);
+    free(e);
+}
+
+/* Mark the lock lost (once) and schedule its callbacks. */
+static void lose(ka_entry *e, int status) {
+    dlock_lock *l = e->l;
+    if (atomic_exchange(&l->lost, 1))
+        return;
+    atomic_store(&l->valid_until_us, 0);
+    e->cb = CB_LOST;
+    e->cb_status = status;
+}
+
+/* Queue one entry's extension on its servers (pipelined with the others). */
+static void queue_extend(dlock_client *kc, ka_entry *e, dl_conn **conns, int *nconns) {
+    dl_targets tg;
+    e->ntargets = 0;
+    e->yes = e->no = e->fallback = 0;
+    if (dl_topo_targets(&kc->topo, e->keys.k[0], e->keys.len[0], &tg) != DLOCK_OK) {
+        e->fallback = 1;
+        return;
+    }
+    char ttl_s[24];
+    size_t tl = dl_fmt_i64(ttl_s, e->ttl_ms);
+    const char *argv[6];
+    size_t lens[6];
+    dl_extend_argv(&kc->proto, &e->keys, e->l->token, ttl_s, tl, argv, lens);
+    for (int t = 0; t < tg.n; t++) {
+        dl_conn *cn = tg.conns[t];
+        int seen = 0;
+        for (int k = 0; k < *nconns; k++)
+            seen |= conns[k] == cn;
+        if (!seen) {
+            if (*nconns == 64) {
+                e->fallback = 1;
+                return;
+            }
+            dl_conn_batch_reset(cn);
+            conns[(*nconns)++] = cn;
+        }
+        e->idx[t] = cn->expect;
+        if (dl_conn_append(cn, 6, argv, lens) != DLOCK_OK) {
+            e->fallback = 1;
+            return;
+        }
+        e->targets[e->ntargets++] = cn;
+    }
+}
+
+/* Tally the pipelined replies of one entry. */
+static void tally(ka_entry *e) {
+    for (int t = 0; t < e->ntargets && !e->fallback; t++) {
+        dl_conn *cn = e->targets[t];
+        if (cn->status != DLOCK_OK || e->idx[t] >= cn->got)
+            continue; /* that server failed: counts as no answer */
+        const redisReply *r = cn->replies[e->idx[t]];
+        if (r->type == REDIS_REPLY_INTEGER)
+            r->integer == 1 ? e->yes++ : e->no++;
+        else
+            e->fallback = 1; /* NOSCRIPT, MOVED, ...: the slow path copes */
+    }
+}
+
+/* The slow path for one entry: one call through the quorum layer
+ * (re-send with EVAL, redirects, reconnects), timed on its own. */
+static void extend_slow(dlock_client *kc, ka_entry *e) {
+    e->yes = e->no = 0;
+    char ttl_s[24];
+    size_t tl = dl_fmt_i64(ttl_s, e->ttl_ms);
+    const char *args[2] = {e->l->token, ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, tl};
+    dl_call call;
+    e->start_us = dl_mono_us();
+    int64_t d = e->start_us +
+                ((int64_t)kc->opts.command_timeout_ms + kc->opts.connect_timeout_ms) * 1000;
+    int64_t vu = atomic_load(&e->l->valid_until_us);
+    if (vu < d)
+        d = vu;
+    if (dl_script_call(&kc->topo, &kc->proto, &call, DL_S_EXTEND, &e->keys, 2, args, lens, d,
+                       NULL) != DLOCK_OK)
+        return;
+    e->ntargets = call.n;
+    for (int t = 0; t < call.n; t++) {
+        if (call.status[t] != DLOCK_OK || call.replies[t]->type != REDIS_REPLY_INTEGER)
+            continue;
+        call.replies[t]->integer == 1 ? e->yes++ : e->no++;
+    }
+}
+
+/* Apply one entry's outcome. Validity restarts from when it was sent. */
+static void apply(dlock_client *kc, ka_entry *e) {
+    dlock_lock *l = e->l;
+    int quorum = e->ntargets / 2 + 1;
+    if (e->ntargets > 0 && e->yes >= quorum) {
+        if (!atomic_load(&l->lost))
+            atomic_store(&l->valid_until_us,
+                         dl_valid_until_us(e->start_us, e->ttl_ms, kc->opts.drift_factor));
+        e->next_us = dl_mono_us() + e->interval_us;
+        e->cb = CB_EXTENDED;
+    } else if (e->ntargets > 0 && e->no >= quorum) {
+        lose(e, DLOCK_ENOTHELD);
+    } else {
+        /* No answer: try again soon, until the validity runs out. */
+        int64_t retry = e->interval_us / 4;
+        if (retry < 50000)
+            retry = 50000;
+        e->next_us = dl_mono_us() + retry;
+    }
+}
+
+/* Extend entries due[0..n) in one pipelined round. */
+static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
+    dlock_client *kc = ka->kc;
+    dl_conn *conns[64];
+    int nconns = 0;
+    int64_t start = dl_mono_us();
+    for (int i = 0; i < n; i++)
+        queue_extend(kc, due[i], conns, &nconns);
+    /* Never wait past the first validity end among these locks: a loss
+     * must be reported within the window, not after a slow round. */
+    int64_t deadline = start + ((int64_t)kc->opts.command_timeout_ms +
+                                kc->opts.connect_timeout_ms) * 1000;
+    for (int i = 0; i < n; i++) {
+        int64_t vu = atomic_load(&due[i]->l->valid_until_us);
+        if (vu < deadline)
+            deadline = vu;
+    }
+    dl_conn_run(conns, nconns, deadline);
+    /* Tally every pipelined reply before any slow-path call can reset a
+     * connection that still holds replies of later entries. */
+    for (int i = 0; i < n; i++) {
+        due[i]->start_us = start;
+        tally(due[i]);
+    }
+    for (int i = 0; i < n; i++)
+        if (due[i]->fallback)
+            extend_slow(kc, due[i]);
+    for (int i = 0; i < n; i++)
+        apply(kc, due[i]);
+}
+
+static int grow(ka_entry ***list, int *cap, int n) {
+    if (n < *cap)
+        return 0;
+    int nc = *cap ? *cap * 2 : 16;
+    ka_entry **nl = realloc(*list, (size_t)nc * sizeof *nl);
+    if (nl == NULL)
+        return -1;
+    *list = nl;
+    *cap = nc;
+    return 0;
+}
+
+/* Under the mutex: free stopped entries; pick the entries due now (marked
+ * in flight) into *due and the expired ones into *exp. Returns the time
+ * to wake up next. */
+static int64_t select_work(struct dl_keepalive *ka, ka_entry ***due, int *due_cap, int *ndue,
+                           ka_entry ***exp, int *exp_cap, int *nexp) {
+    for (int i = 0; i < ka->n;) {
+        if (ka->entries[i]->dead && !ka->entries[i]->io && !ka->entries[i]->cb_running) {
+            entry_free(ka->entries[i]);
+            ka->entries[i] = ka->entries[--ka->n];
+        } else {
+            i++;
+        }
+    }
+    int64_t now = dl_mono_us();
+    int64_t wake = now + 3600 * (int64_t)1000000;
+    *ndue = *nexp = 0;
+    for (int i = 0; i < ka->n; i++) {
+        ka_entry *e = ka->entries[i];
+        if (e->dead || atomic_load(&e->l->lost))
+            continue;
+        int64_t vu = atomic_load(&e->l->valid_until_us);
+        if (vu <= now) {
+            if (grow(exp, exp_cap, *nexp) == 0) {
+                e->io = 1;
+                (*exp)[(*nexp)++] = e;
+            }
+            continue;
+        }
+        /* A user's extend of this lock is in flight: keep out of its way
+         * (it never waits long: one round trip). */
+        int busy_user = atomic_load(&e->l->user_ext);
+        /* Take locks due within 1/8 of their interval along: extending a
+         * little early costs nothing, and batching many locks into one
+         * pipelined round keeps the thread's CPU low. */
+        if (!busy_user && e->next_us <= now + e->interval_us / 8) {
+            if (grow(due, due_cap, *ndue) == 0) {
+                e->io = 1;
+                (*due)[(*ndue)++] = e;
+            }
+        } else if (busy_user && now + 1000 < wake) {
+            wake = now + 1000;
+        } else if (e->next_us < wake) {
+            wake = e->next_us;
+        }
+        if (vu < wake)
+            wake = vu;
+    }
+    return wake;
+}
+
+/* Under the mutex: run the callbacks the round left, each with the mutex
+ * released and no other entry in flight. A stopped entry's callback is
+ * dropped. */
+static void run_callbacks(struct dl_keepalive *ka, ka_entry **list, int n) {
+    for (int i = 0; i < n; i++) {
+        ka_entry *e = list[i];
+        int cb = e->cb;
+        e->cb = CB_NONE;
+        if (cb == CB_NONE || e->dead)
+            continue;
+        dlock_lock *l = e->l;
+        e->cb_running = 1;
+        pthread_mutex_unlock(&ka->mu);
+        if (cb == CB_EXTENDED) {
+            dl_emit(&ka->kc->ctx, DLOCK_EV_EXTENDED, l->name, DLOCK_OK, l->fence, 0, 0);
+        } else {
+            dl_emit(&ka->kc->ctx, DLOCK_EV_LOST, l->name, e->cb_status, l->fence, 0, 0);
+            if (l->on_lost != NULL)
+                l->on_lost(l, e->cb_status, l->lost_ud);
+        }
+        pthread_mutex_lock(&ka->mu);
+        e->cb_running = 0;
+        pthread_cond_broadcast(&ka->round_done);
+    }
+}
+
+static void *ka_main(void *arg) {
+    struct dl_keepalive *ka = arg;
+    ka_entry **due = NULL, **expired = NULL;
+    int due_cap = 0, exp_cap = 0, ndue = 0, nexp = 0;
+    pthread_mutex_lock(&ka->mu);
+    while (!ka->stop) {
+        int64_t wake = select_work(ka, &due, &due_cap, &ndue, &expired, &exp_cap, &nexp);
+        if (ndue > 0 || nexp > 0) {
+            /* Work without the mutex on in-flight entries only. */
+            pthread_mutex_unlock(&ka->mu);
+            for (int i = 0; i < nexp; i++)
+                lose(expired[i], DLOCK_ETIMEDOUT);
+            if (ndue > 0)
+                extend_round(ka, due, ndue);
+            pthread_mutex_lock(&ka->mu);
+            for (int i = 0; i < nexp; i++)
+                expired[i]->io = 0;
+            for (int i = 0; i < ndue; i++)
+                due[i]->io = 0;
+            pthread_cond_broadcast(&ka->round_done);
+            run_callbacks(ka, expired, nexp);
+            run_callbacks(ka, due, ndue);
+            continue;
+        }
+        struct timespec ts;
+        mono_to_abs(wake, &ts);
+        pthread_cond_timedwait(&ka->cond, &ka->mu, &ts);
+    }
+    pthread_mutex_unlock(&ka->mu);
+    free(due);
+    free(expired);
+    return NULL;
+}
+
+static int ka_create(dlock_client *c, struct dl_keepalive **out) {
+    struct dl_keepalive *ka = calloc(1, sizeof *ka);
+    if (ka == NULL)
+        return DLOCK_ENOMEM;
+    int rc = dl_client_clone(c, &ka->kc);
+    if (rc != DLOCK_OK) {
+        free(ka);
+        return rc;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ka->cond, &ca);
+    pthread_cond_init(&ka->round_done, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&ka->mu, NULL);
+    if (pthread_create(&ka->thread, NULL, ka_main, ka) != 0) {
+        pthread_cond_destroy(&ka->cond);
+        pthread_cond_destroy(&ka->round_done);
+        pthread_mutex_destroy(&ka->mu);
+        dl_client_teardown(ka->kc);
+        free(ka->kc);
+        free(ka);
+        return DLOCK_EIO;
+    }
+    *out = ka;
+    return DLOCK_OK;
+}
+
+/* The client's keepalive thread, started on first use. */
+static int ka_get(dlock_client *c, struct dl_keepalive **out) {
+    pthread_mutex_lock(&c->ka_mu);
+    int rc = DLOCK_OK;
+    if (c->ka == NULL)
+        rc = ka_create(c, &c->ka);
+    *out = c->ka;
+    pthread_mutex_unlock(&c->ka_mu);
+    return rc;
+}
+
+static int ka_add(struct dl_keepalive *ka, ka_entry *e) {
+    pthread_mutex_lock(&ka->mu);
+    if (ka->n == ka->cap) {
+        int nc = ka->cap ? ka->cap * 2 : 16;
+        ka_entry **ne = realloc(ka->entries, (size_t)nc * sizeof *ne);
+        if (ne == NULL) {
+            pthread_mutex_unlock(&ka->mu);
+            return DLOCK_ENOMEM;
+        }
+        ka->entries = ne;
+        ka->cap = nc;
+    }
+    ka->entries[ka->n++] = e;
+    pthread_cond_signal(&ka->cond);
+    pthread_mutex_unlock(&ka->mu);
+    return DLOCK_OK;
+}
+
+int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_lost,
+                          void *userdata) {
+    if (l == NULL)
+        return DLOCK_EINVAL;
+    dlock_client *c = l->client;
+    dl_clearerr(&c->ctx);
+    int64_t ttl = atomic_load(&l->ttl_ms);
+    if (interval_ms == 0)
+        interval_ms = ttl / 3;
+    if (interval_ms < 1 || interval_ms >= ttl)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL,
+                         "keepalive interval %" PRId64 " ms must be 1..ttl-1 (ttl %" PRId64
+                         " ms)",
+                         interval_ms, ttl);
+    if (!dl_lock_valid(l, dl_mono_us()))
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
+    dlock_keepalive_stop(l);
+    struct dl_keepalive *ka;
+    int rc = ka_get(c, &ka);
+    if (rc != DLOCK_OK)
+        return dl_seterr(&c->ctx, rc, "cannot start the keepalive thread");
+    ka_entry *e = calloc(1, sizeof *e);
+    if (e == NULL || dl_keys_make(&c->proto, l->name, l->name_len, &e->keys) != DLOCK_OK) {
+        free(e);
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    }
+    e->l = l;
+    e->ttl_ms = ttl;
+    e->interval_us = interval_ms * 1000;
+    e->next_us = dl_mono_us() + e->interval_us;
+    l->on_lost = on_lost;
+    l->lost_ud = userdata;
+    if (ka_add(ka, e) != DLOCK_OK) {
+        entry_free(e);
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    }
+    return DLOCK_OK;
+}
+
+/* Under the mutex: the live entry of l, or NULL. */
+static ka_entry *find(struct dl_keepalive *ka, const dlock_lock *l) {
+    for (int i = 0; i < ka->n; i++)
+        if (ka->entries[i]->l == l && !ka->entries[i]->dead)
+            return ka->entries[i];
+    return NULL;
+}
+
+void dlock_keepalive_stop(dlock_lock *l) {
+    if (l == NULL || l->client == NULL)
+        return;
+    struct dl_keepalive *ka = l->client->ka;
+    if (ka == NULL)
+        return;
+    pthread_mutex_lock(&ka->mu);
+    ka_entry *e = find(ka, l);
+    if (e != NULL) {
+        /* Wait out this lock's own extension or running callback, unless
+         * we are that callback (a stop from inside on_lost). */
+        int self = pthread_equal(pthread_self(), ka->thread);
+        while (!self && (e->io || e->cb_running))
+            pthread_cond_wait(&ka->round_done, &ka->mu);
+        e->dead = 1; /* freed by the thread; never touched again */
+        pthread_cond_signal(&ka->cond);
+    }
+    pthread_mutex_unlock(&ka->mu);
+}
+
+void dl_keepalive_quiesce(dlock_lock *l) {
+    struct dl_keepalive *ka = l->client->ka;
+    if (ka == NULL || pthread_equal(pthread_self(), ka->thread))
+        return;
+    pthread_mutex_lock(&ka->mu);
+    ka_entry *e = find(ka, l);
+    while (e != NULL && e->io)
+        pthread_cond_wait(&ka->round_done, &ka->mu);
+    pthread_mutex_unlock(&ka->mu);
+}
+
+void dl_keepalive_client_free(dlock_client *c) {
+    struct dl_keepalive *ka = c->ka;
+    if (ka == NULL)
+        return;
+    pthread_mutex_lock(&ka->mu);
+    ka->stop = 1;
+    pthread_cond_signal(&ka->cond);
+    pthread_mutex_unlock(&ka->mu);
+    pthread_join(ka->thread, NULL);
+    for (int i = 0; i < ka->n; i++)
+        entry_free(ka->entries[i]);
+    free(ka->entries);
+    pthread_cond_destroy(&ka->cond);
+    pthread_cond_destroy(&ka->round_done);
+    pthread_mutex_destroy(&ka->mu);
+    dl_client_teardown(ka->kc);
+    free(ka->kc);
+    free(ka);
+    c->ka = NULL;
+}

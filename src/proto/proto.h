@@ -1,0 +1,67 @@
+/* proto.h - everything that lives in Redis: the key names of a lock and the
+ * scripts with the KEYS they declare. No other module builds a key name or
+ * names a script's source. The layout is described at the top of
+ * scripts.lua.h. */
+#ifndef DLOCK_PROTO_H
+#define DLOCK_PROTO_H
+
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "dlock.h"
+#include "quorum.h"
+
+enum dl_script_id { DL_S_ACQUIRE, DL_S_RELEASE, DL_S_EXTEND, DL_S_INSPECT, DL_S_CANCEL,
+                    DL_S_FENCE, DL_NSCRIPTS };
+
+/* Keys of one lock: all share the hash tag {name}. */
+enum { DL_KEY_LOCK, DL_KEY_FENCE, DL_KEY_QUEUE, DL_KEY_QINFO, DL_NKEYS };
+typedef struct dl_keys {
+    char *buf; /* one allocation holding all keys, or NULL when `small` does */
+    const char *k[DL_NKEYS];
+    size_t len[DL_NKEYS];
+    char small[4 * (DLOCK_NAME_MAX + 80)];
+} dl_keys;
+
+/* What a client needs to speak the protocol: the key prefix and the
+ * scripts' digests. */
+typedef struct dl_proto {
+    char *prefix;
+    size_t prefix_len;
+    char sha[DL_NSCRIPTS][41]; /* EVALSHA digests */
+} dl_proto;
+
+/* Copy the prefix and compute the digests. DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_proto_init(dl_proto *p, const char *prefix);
+DL_INTERNAL void dl_proto_free(dl_proto *p);
+
+/* Build the keys of lock `name`. DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_keys_make(const dl_proto *p, const char *name, size_t name_len,
+                             dl_keys *out);
+static inline void dl_keys_free(dl_keys *k) { free(k->buf); }
+
+/* The Lua source of a script. */
+DL_INTERNAL const char *dl_script_source(enum dl_script_id id, size_t *len);
+
+/* Run script `id` on the keys of one lock with ARGV args[0..nargs), through
+ * the quorum layer (EVALSHA, EVAL after NOSCRIPT). deadline_us 0: one round
+ * trip. Returns as dl_quorum_run. */
+DL_INTERNAL int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call,
+                               enum dl_script_id id, const dl_keys *keys, int nargs,
+                               const char **args, const size_t *alens, int64_t deadline_us,
+                               dl_decided_fn decided);
+/* dl_script_call on the keys of `name` (built and freed here). Returns
+ * DLOCK_ENOMEM if the keys could not be built, else as dl_script_call. */
+DL_INTERNAL int dl_script_named(dl_topo *t, const dl_proto *p, dl_call *call,
+                                enum dl_script_id id, const char *name, size_t name_len,
+                                int nargs, const char **args, const size_t *alens,
+                                int64_t deadline_us, dl_decided_fn decided);
+
+/* The EVALSHA argv of EXTEND on one lock key, for pipelining many
+ * extensions by hand (keepalive): fills argv/lens[0..6). ttl_s must stay
+ * alive while argv is used. */
+DL_INTERNAL void dl_extend_argv(const dl_proto *p, const dl_keys *keys, const char *token,
+                                const char *ttl_s, size_t ttl_len, const char *argv[6],
+                                size_t lens[6]);
+
+#endif

@@ -1,0 +1,116 @@
+/* scripts.c - the key names, the Lua sources and their digests, and the
+ * one place that turns a script call into an EVALSHA request. */
+#include <string.h>
+
+#include "proto.h"
+#include "scripts.lua.h"
+#include "sha1.h"
+
+#define DL_SCRIPT_MAX_ARGV 24
+
+static const char *const sources[DL_NSCRIPTS] = {
+    [DL_S_ACQUIRE] = DL_LUA_ACQUIRE, [DL_S_RELEASE] = DL_LUA_RELEASE,
+    [DL_S_EXTEND] = DL_LUA_EXTEND,   [DL_S_INSPECT] = DL_LUA_INSPECT,
+    [DL_S_CANCEL] = DL_LUA_CANCEL,   [DL_S_FENCE] = DL_LUA_FENCE,
+};
+
+const char *dl_script_source(enum dl_script_id id, size_t *len) {
+    *len = strlen(sources[id]);
+    return sources[id];
+}
+
+int dl_proto_init(dl_proto *p, const char *prefix) {
+    p->prefix = strdup(prefix);
+    if (p->prefix == NULL)
+        return DLOCK_ENOMEM;
+    p->prefix_len = strlen(prefix);
+    for (int i = 0; i < DL_NSCRIPTS; i++)
+        dl_sha1_hex(sources[i], strlen(sources[i]), p->sha[i]);
+    return DLOCK_OK;
+}
+
+void dl_proto_free(dl_proto *p) {
+    free(p->prefix);
+    p->prefix = NULL;
+}
+
+int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *out) {
+    static const char *const suffix[DL_NKEYS] = {"", ":fence", ":q", ":qi"};
+    size_t total = 0;
+    for (int i = 0; i < DL_NKEYS; i++)
+        total += p->prefix_len + name_len + 2 + strlen(suffix[i]);
+    char *d = out->small;
+    out->buf = NULL;
+    if (total > sizeof out->small) {
+        out->buf = malloc(total);
+        if (out->buf == NULL)
+            return DLOCK_ENOMEM;
+        d = out->buf;
+    }
+    for (int i = 0; i < DL_NKEYS; i++) {
+        size_t sl = strlen(suffix[i]);
+        out->k[i] = d;
+        memcpy(d, p->prefix, p->prefix_len);
+        d += p->prefix_len;
+        *d++ = '{';
+        memcpy(d, name, name_len);
+        d += name_len;
+        *d++ = '}';
+        memcpy(d, suffix[i], sl);
+        d += sl;
+        out->len[i] = p->prefix_len + name_len + 2 + sl;
+    }
+    return DLOCK_OK;
+}
+
+int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_id id,
+                   const dl_keys *keys, int nargs, const char **args, const size_t *alens,
+                   int64_t deadline_us, dl_decided_fn decided) {
+    const char *argv[DL_SCRIPT_MAX_ARGV];
+    size_t lens[DL_SCRIPT_MAX_ARGV];
+    int argc = 0;
+    argv[argc] = "EVALSHA";
+    lens[argc++] = 7;
+    argv[argc] = p->sha[id];
+    lens[argc++] = 40;
+    argv[argc] = "4";
+    lens[argc++] = 1;
+    for (int i = 0; i < DL_NKEYS; i++) {
+        argv[argc] = keys->k[i];
+        lens[argc++] = keys->len[i];
+    }
+    for (int i = 0; i < nargs && argc < DL_SCRIPT_MAX_ARGV; i++) {
+        argv[argc] = args[i];
+        lens[argc++] = alens[i];
+    }
+    dl_req req = {.argc = argc, .argv = argv, .lens = lens, .key = keys->k[0],
+                  .klen = keys->len[0], .script = sources[id], .script_len = strlen(sources[id])};
+    return dl_quorum_run(t, call, &req, deadline_us, decided);
+}
+
+int dl_script_named(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_id id,
+                    const char *name, size_t name_len, int nargs, const char **args,
+                    const size_t *alens, int64_t deadline_us, dl_decided_fn decided) {
+    dl_keys keys;
+    if (dl_keys_make(p, name, name_len, &keys) != DLOCK_OK)
+        return dl_seterr(t->ctx, DLOCK_ENOMEM, "out of memory");
+    int rc = dl_script_call(t, p, call, id, &keys, nargs, args, alens, deadline_us, decided);
+    dl_keys_free(&keys);
+    return rc;
+}
+
+void dl_extend_argv(const dl_proto *p, const dl_keys *keys, const char *token, const char *ttl_s,
+                    size_t ttl_len, const char *argv[6], size_t lens[6]) {
+    argv[0] = "EVALSHA";
+    lens[0] = 7;
+    argv[1] = p->sha[DL_S_EXTEND];
+    lens[1] = 40;
+    argv[2] = "1";
+    lens[2] = 1;
+    argv[3] = keys->k[DL_KEY_LOCK];
+    lens[3] = keys->len[DL_KEY_LOCK];
+    argv[4] = token;
+    lens[4] = 32;
+    argv[5] = ttl_s;
+    lens[5] = ttl_len;
+}
