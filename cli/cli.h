@@ -3,7 +3,9 @@
  * dlock.c   main, option parsing, help, the acquire/release/extend/status
  *           subcommands and error reporting
  * wait.c    acquiring with a deadline, and the --verbose waiting display
- * run.c     the run subcommand: child process, keepalive, signals
+ * run.c     the run subcommand: acquire, keepalive, release, exit status
+ * supervise.c  run's command process: signals, the shutdown scheduled
+ *           from the lease, the watchdog that outlives dlock (run.h)
  * out.c     JSON writer and text sanitizing for messages
  */
 #ifndef DLOCK_CLI_H
@@ -19,7 +21,10 @@
 #define EXIT_USAGE 2     /* bad command line, bad URL, bad name */
 #define EXIT_SERVER 69   /* server unreachable or answered with an error */
 #define EXIT_INTERNAL 70 /* out of memory, fork/pipe failed */
-#define EXIT_LOST 75     /* run: the lock was lost while the command ran */
+#define EXIT_LOST 75     /* run: lease lost or ending while the command ran: dlock
+                            terminated the command */
+#define EXIT_LOST_AFTER 76 /* run: the command ended by itself, then the lease was
+                              found gone (it may have run past its lease) */
 #define EXIT_NOEXEC 126  /* run: command found but not executable */
 #define EXIT_NOTFOUND 127 /* run: command not found */
 
@@ -86,6 +91,9 @@ int cli_take(cli *c, const char *name, dlock_lock **out);
  * Call first in main. */
 void cli_signals_init(void);
 int cli_run(cli *c, const char *name, char **argv);
+/* 0, or EXIT_USAGE after a message if this process runs under a dlock run
+ * that holds `name` already (DLOCK_NAME and DLOCK_TOKEN inherited). */
+int cli_nested(const char *name);
 
 /* out.c */
 /* A minimal JSON object writer on a FILE (one object per line). */

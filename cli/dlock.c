@@ -723,6 +723,11 @@ static int dispatch(cli *c, int argc, char **argv) {
     if (name[0] == '\0' || strlen(name) > DLOCK_NAME_MAX)
         return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
 
+    if (sc == &subcmds[0] || sc == &subcmds[1]) {
+        rc = cli_nested(name);
+        if (rc != 0)
+            return rc;
+    }
     if (c->url == NULL) {
         const char *env = getenv("DLOCK_URL");
         c->url = env && *env ? env : CLI_DEFAULT_URL;
