@@ -579,6 +579,8 @@ static const struct {
     {"usage", t_usage},             {"connect_error", t_connect_error},
     {"lease_pause", t_lease_pause}, {"parent_death", t_parent_death},
     {"lost_at_release", t_lost_at_release}, {"nested", t_nested},
+    {"flock_opts", t_flock_opts},   {"json_errors", t_json_errors},
+    {"hints", t_hints},             {"hints_topo", t_hints_topo},
 };
 
 int main(int argc, char **argv) {
