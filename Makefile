@@ -1,7 +1,10 @@
 # dlock: the two commands of the README, and a few more.
-#   make demo   install what is missing, build, show `dlock run` taking turns
-#   make test   install what is missing, build, run every test (plain and
-#               under AddressSanitizer + UBSan), fuzz each target briefly
+#   make demo   install what is missing, build the tool, show `dlock run`
+#               taking turns (quietly: the build log is shown only on failure)
+#   make test   install what is missing (test packages too), build, run every
+#               test (plain and under AddressSanitizer + UBSan), fuzz briefly
+#   make install [PREFIX=/opt/dlock]   build deps only; runs ldconfig for a
+#               system prefix
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -10,21 +13,31 @@ FUZZ_SECONDS ?= 5
 PREFIX     ?= /usr/local
 CTEST_FLAGS ?= --output-on-failure --timeout 300
 
-.PHONY: all deps build demo test test-plain test-asan fuzz-smoke fuzz install bench soak memcheck clean
+.PHONY: all deps deps-demo deps-test build demo test test-plain test-asan fuzz-smoke fuzz install bench soak memcheck clean
 
 all: build
 
 deps:
-	@sh scripts/install-deps.sh
+	@sh scripts/install-deps.sh build
+
+deps-demo:
+	@sh scripts/install-deps.sh demo
+
+deps-test:
+	@sh scripts/install-deps.sh test
 
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	cmake --build $(BUILD) -j$(JOBS)
 
-demo: build
-	sh scripts/demo.sh $(BUILD)
+# Only the tool, and only its log on failure: the demo fits one screen.
+demo: deps-demo
+	@mkdir -p $(BUILD) && cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >$(BUILD)/demo-build.log 2>&1 && \
+	  cmake --build $(BUILD) --target dlock_cli -j$(JOBS) >>$(BUILD)/demo-build.log 2>&1 || \
+	  { tail -30 $(BUILD)/demo-build.log; echo "make demo: build failed (log: $(BUILD)/demo-build.log)"; exit 1; }
+	@sh scripts/demo.sh $(BUILD)
 
-test: build
+test: deps-test build
 	@sh scripts/test.sh $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(JOBS) $(FUZZ_SECONDS)
 
 test-plain:
@@ -49,8 +62,11 @@ fuzz: deps
 	cmake --build $(FUZZ_BUILD) -j$(JOBS)
 	sh fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-600}
 
+# ldconfig: a new library in a system directory (/usr/local/lib) is found
+# only after the loader's cache is rebuilt.
 install: build
 	cmake --install $(BUILD)
+	@case "$(PREFIX)" in /usr|/usr/local) [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null && ldconfig || true;; esac
 
 bench: build
 	@echo "see docs/BENCHMARKS.md for the commands; e.g. $(BUILD)/bench/dlock-bench --help"

@@ -1,9 +1,13 @@
 /* cli.h - shared pieces of the dlock command-line tool.
  *
- * dlock.c   main, option parsing, help, the acquire/release/extend/status
- *           subcommands and error reporting
+ * dlock.c   main, option parsing, the acquire/release/extend/status
+ *           subcommands
+ * report.c  error messages with cause-specific hints, JSON error objects
+ * help.c    help texts and the table of subcommands
  * wait.c    acquiring with a deadline, and the --verbose waiting display
- * run.c     the run subcommand: child process, keepalive, signals
+ * run.c     the run subcommand: acquire, keepalive, release, exit status
+ * supervise.c  run's command process: signals, the shutdown scheduled
+ *           from the lease, the watchdog that outlives dlock (run.h)
  * out.c     JSON writer and text sanitizing for messages
  */
 #ifndef DLOCK_CLI_H
@@ -19,7 +23,10 @@
 #define EXIT_USAGE 2     /* bad command line, bad URL, bad name */
 #define EXIT_SERVER 69   /* server unreachable or answered with an error */
 #define EXIT_INTERNAL 70 /* out of memory, fork/pipe failed */
-#define EXIT_LOST 75     /* run: the lock was lost while the command ran */
+#define EXIT_LOST 75     /* run: lease lost or ending while the command ran: dlock
+                            terminated the command */
+#define EXIT_LOST_AFTER 76 /* run: the command ended by itself, then the lease was
+                              found gone (it may have run past its lease) */
 #define EXIT_NOEXEC 126  /* run: command found but not executable */
 #define EXIT_NOTFOUND 127 /* run: command not found */
 
@@ -39,11 +46,26 @@ enum {
     OPT_TIMEOUT = 1 << 7,
     OPT_JSON = 1 << 8,
     OPT_VERBOSE = 1 << 9,
-    OPT_INTERVAL = 1 << 10
+    OPT_INTERVAL = 1 << 10,
+    OPT_COMMAND = 1 << 11
 };
+
+/* A subcommand: its name, help text, synopsis and the OPT_* it takes
+ * (help.c). cli_subcmds[0] is run, [1] acquire, [2] release, [3] extend,
+ * [4] status. */
+struct subcmd {
+    const char *name;
+    const char *usage;
+    const char *synopsis;
+    unsigned allowed;
+};
+extern const struct subcmd cli_subcmds[];
+extern const size_t cli_nsubcmds;
+extern const char *const cli_usage_main;
 
 typedef struct cli {
     const char *cmd;      /* subcommand name */
+    const char *name;     /* the lock name, once known */
     unsigned given;       /* OPT_* bits seen */
     const char *url;      /* --url, $DLOCK_URL or the default */
     int64_t ttl_ms;       /* --ttl */
@@ -53,7 +75,8 @@ typedef struct cli {
     int64_t kill_after_ms;/* --kill-after */
     int64_t interval_ms;  /* --interval; 0: ttl/3 */
     const char *label;    /* --label */
-    int timeout_ms;       /* --timeout; 0: library default */
+    int timeout_ms;       /* --io-timeout; 0: library default */
+    const char *shell_cmd;/* run -c: a command line for /bin/sh */
     int json;             /* --json */
     int verbose;          /* --verbose */
     char url_shown[256];  /* url with any password removed, for messages */
@@ -63,6 +86,7 @@ typedef struct cli {
 /* dlock.c */
 /* Prints "dlock: " + the formatted message + newline on stderr. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* report.c */
 /* Reports a failed library call on one line of stderr (server, what
  * failed, what to do) and returns the exit code for status rc. `what` says
  * what dlock tried ("acquire 'jobs'"). */
@@ -71,6 +95,10 @@ int cli_fail(cli *c, int rc, const char *what);
  * holds it on stderr, and writes the JSON object to jf with --json.
  * Returns the conflict exit code (1 or --conflict-exit-code). */
 int cli_conflict(cli *c, const char *name, int rc, FILE *jf);
+/* With --json, writes the error object {"name","acquired" (run and
+ * acquire),"error","status","exit_code","message"}: on stderr for run
+ * (stdout is the command's), else on stdout. rc DLOCK_OK writes status null. */
+void cli_json_error(cli *c, const char *error, int rc, int code, const char *msg);
 /* Connects the client (c->client) from the options; returns 0 or an exit
  * code after reporting the problem. */
 int cli_connect(cli *c);
@@ -86,6 +114,9 @@ int cli_take(cli *c, const char *name, dlock_lock **out);
  * Call first in main. */
 void cli_signals_init(void);
 int cli_run(cli *c, const char *name, char **argv);
+/* 0, or EXIT_USAGE after a message if this process runs under a dlock run
+ * that holds `name` already (DLOCK_NAME and DLOCK_TOKEN inherited). */
+int cli_nested(const char *name);
 
 /* out.c */
 /* A minimal JSON object writer on a FILE (one object per line). */

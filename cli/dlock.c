@@ -21,175 +21,32 @@
 #define DLOCK_CLI_VERSION "0.1.0"
 #endif
 
-/* ---- help --------------------------------------------------------------- */
 
-static const char usage_main[] =
-    "usage: dlock [OPTIONS] COMMAND [OPTIONS] ARGS...\n"
-    "\n"
-    "Distributed locks on Redis: run a command while holding a fleet-wide lock.\n"
-    "\n"
-    "Commands:\n"
-    "  run NAME [--] COMMAND [ARGS...]  run COMMAND while holding lock NAME\n"
-    "  acquire NAME                     take NAME, print \"TOKEN FENCE\"\n"
-    "  release NAME TOKEN               release NAME if it carries TOKEN\n"
-    "  extend NAME TOKEN                reset NAME's lease to --ttl if it carries TOKEN\n"
-    "  status NAME                      who holds NAME, for how long, last fence\n"
-    "  help [COMMAND]                   show help for COMMAND\n"
-    "\n"
-    "Options (each command lists those it takes; see dlock COMMAND --help):\n"
-    "  -u, --url URL           server, e.g. redis://[user:password@]host[:port][/db];\n"
-    "                          default $DLOCK_URL, else " CLI_DEFAULT_URL "\n"
-    "  -t, --ttl MS            lease length in milliseconds (default 10000)\n"
-    "  -w, --wait SECONDS      give up after SECONDS (fractions allowed; default: wait\n"
-    "                          as long as it takes)\n"
-    "  -n, --no-wait           fail at once if the lock is held\n"
-    "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
-    "  -k, --kill-after SECONDS    run: SIGKILL this long after SIGTERM (default 5)\n"
-    "  -i, --interval MS       run: extend the lease every MS (default ttl/3)\n"
-    "  -l, --label TEXT        label stored with the lock, shown by status\n"
-    "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
-    "  -j, --json              machine-readable output (one JSON object)\n"
-    "  -v, --verbose           report waiting (who holds the lock), acquiring, releasing\n"
-    "  -h, --help              show help\n"
-    "  -V, --version           show the version\n"
-    "\n"
-    "Exit status: 0 success (run: the command's status, 128+N if killed by signal N),\n"
-    "1 lock not obtained or not held with that token (see -E), 2 usage error,\n"
-    "69 server unreachable or error, 70 internal error, 75 lock lost while the\n"
-    "command ran, 126 command not executable, 127 command not found.\n"
-    "See dlock(1).\n";
-
-static const char usage_run[] =
-    "usage: dlock run [OPTIONS] NAME [--] COMMAND [ARGS...]\n"
-    "\n"
-    "Take lock NAME (waiting for it unless -n or -w say otherwise), run COMMAND in\n"
-    "its own process group with DLOCK_NAME, DLOCK_TOKEN and DLOCK_FENCE set, keep\n"
-    "the lease alive while it runs, release the lock when it exits, and exit with\n"
-    "its status. Signals INT, TERM, HUP, QUIT, USR1, USR2 sent to dlock are passed\n"
-    "to the command. If the lock is lost while COMMAND runs, COMMAND's process\n"
-    "group gets SIGTERM, then SIGKILL after --kill-after, and dlock exits 75.\n"
-    "\n"
-    "Options:\n"
-    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
-    "  -t, --ttl MS            lease length (default 10000); kept alive while running\n"
-    "  -i, --interval MS       extend the lease every MS (default ttl/3)\n"
-    "  -w, --wait SECONDS      give up waiting after SECONDS (default: no limit)\n"
-    "  -n, --no-wait           fail at once if the lock is held\n"
-    "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
-    "  -k, --kill-after SECONDS    grace between SIGTERM and SIGKILL after a lost lock\n"
-    "                          (default 5)\n"
-    "  -l, --label TEXT        label stored with the lock, shown by status\n"
-    "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
-    "  -j, --json              when done, write a JSON summary to standard error\n"
-    "  -v, --verbose           show who holds the lock while waiting\n"
-    "\n"
-    "Exit status: COMMAND's status (128+N if killed by signal N); 1 (or -E N) lock\n"
-    "not obtained; 2 usage; 69 server error; 70 internal error; 75 lock lost;\n"
-    "126 COMMAND not executable; 127 COMMAND not found.\n";
-
-static const char usage_acquire[] =
-    "usage: dlock acquire [OPTIONS] NAME\n"
-    "\n"
-    "Take lock NAME for --ttl milliseconds and print \"TOKEN FENCE\" (one line) for\n"
-    "shell scripts. The lease is not kept alive: extend it with dlock extend and\n"
-    "give it back with dlock release NAME TOKEN.\n"
-    "\n"
-    "Options:\n"
-    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
-    "  -t, --ttl MS            lease length (default 10000)\n"
-    "  -w, --wait SECONDS      give up waiting after SECONDS (default: no limit)\n"
-    "  -n, --no-wait           fail at once if the lock is held\n"
-    "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
-    "  -l, --label TEXT        label stored with the lock, shown by status\n"
-    "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
-    "  -j, --json              print {\"name\",\"acquired\",\"token\",\"fence\",...}\n"
-    "  -v, --verbose           show who holds the lock while waiting\n"
-    "\n"
-    "Exit status: 0 acquired; 1 (or -E N) not obtained; 2 usage; 69 server error.\n";
-
-static const char usage_release[] =
-    "usage: dlock release [OPTIONS] NAME TOKEN\n"
-    "\n"
-    "Release lock NAME if it still carries TOKEN (from dlock acquire, or\n"
-    "$DLOCK_TOKEN inside dlock run).\n"
-    "\n"
-    "Options:\n"
-    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
-    "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
-    "  -j, --json              print {\"name\",\"released\",...}\n"
-    "  -v, --verbose           say what happened\n"
-    "\n"
-    "Exit status: 0 released; 1 not held with that token (expired, released or\n"
-    "taken); 2 usage; 69 server error.\n";
-
-static const char usage_extend[] =
-    "usage: dlock extend [OPTIONS] NAME TOKEN\n"
-    "\n"
-    "Set the remaining lease of NAME to --ttl milliseconds if it still carries\n"
-    "TOKEN.\n"
-    "\n"
-    "Options:\n"
-    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
-    "  -t, --ttl MS            new remaining lease (default 10000)\n"
-    "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
-    "  -j, --json              print {\"name\",\"extended\",\"ttl_ms\",...}\n"
-    "  -v, --verbose           say what happened\n"
-    "\n"
-    "Exit status: 0 extended; 1 not held with that token; 2 usage; 69 server error.\n";
-
-static const char usage_status[] =
-    "usage: dlock status [OPTIONS] NAME\n"
-    "\n"
-    "Show whether NAME is held, by whom (host, pid, label), since when, how long\n"
-    "the lease still runs, its fencing token (or the last one issued) and how many\n"
-    "processes wait for it.\n"
-    "\n"
-    "Options:\n"
-    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
-    "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
-    "  -j, --json              print one JSON object (see dlock(1))\n"
-    "  -v, --verbose           no effect\n"
-    "\n"
-    "Exit status: 0 (held or free); 2 usage; 69 server error.\n";
-
-static const struct subcmd {
-    const char *name;
-    const char *usage;
-    const char *synopsis;
-    unsigned allowed;
-} subcmds[] = {
-    {"run", usage_run, "dlock run [OPTIONS] NAME [--] COMMAND [ARGS...]",
-     OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_KILLAFTER | OPT_LABEL |
-         OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_INTERVAL},
-    {"acquire", usage_acquire, "dlock acquire [OPTIONS] NAME",
-     OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_LABEL | OPT_TIMEOUT |
-         OPT_JSON | OPT_VERBOSE},
-    {"release", usage_release, "dlock release [OPTIONS] NAME TOKEN",
-     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
-    {"extend", usage_extend, "dlock extend [OPTIONS] NAME TOKEN",
-     OPT_URL | OPT_TTL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
-    {"status", usage_status, "dlock status [OPTIONS] NAME",
-     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
-};
-#define NSUBCMDS (sizeof subcmds / sizeof subcmds[0])
+#define OPT_IO_TIMEOUT_CH 1000 /* --io-timeout has no short form */
 
 static const struct option long_opts[] = {
     {"url", required_argument, NULL, 'u'},
     {"ttl", required_argument, NULL, 't'},
     {"wait", required_argument, NULL, 'w'},
+    {"timeout", required_argument, NULL, 'w'}, /* flock's name for the wait */
     {"no-wait", no_argument, NULL, 'n'},
+    {"nonblock", no_argument, NULL, 'n'},       /* flock's names */
+    {"nb", no_argument, NULL, 'n'},
+    {"command", required_argument, NULL, 'c'},
     {"conflict-exit-code", required_argument, NULL, 'E'},
     {"kill-after", required_argument, NULL, 'k'},
     {"interval", required_argument, NULL, 'i'},
     {"label", required_argument, NULL, 'l'},
-    {"timeout", required_argument, NULL, 'T'},
+    {"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT_CH},
     {"json", no_argument, NULL, 'j'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
-#define SHORT_OPTS "u:t:w:nE:k:i:l:T:jvhV"
+/* -T was the I/O timeout before --timeout came to mean the wait (as in
+ * flock): it is refused with a pointer to --io-timeout, not reinterpreted. */
+#define SHORT_OPTS "u:t:w:nE:k:i:l:c:T:jvhV"
 
 static const struct {
     unsigned bit;
@@ -197,8 +54,9 @@ static const struct {
 } opt_names[] = {
     {OPT_URL, "--url"},           {OPT_TTL, "--ttl"},     {OPT_WAIT, "--wait"},
     {OPT_NOWAIT, "--no-wait"},    {OPT_CONFLICT, "--conflict-exit-code"},
-    {OPT_KILLAFTER, "--kill-after"}, {OPT_LABEL, "--label"}, {OPT_TIMEOUT, "--timeout"},
+    {OPT_KILLAFTER, "--kill-after"}, {OPT_LABEL, "--label"}, {OPT_TIMEOUT, "--io-timeout"},
     {OPT_JSON, "--json"},         {OPT_VERBOSE, "--verbose"}, {OPT_INTERVAL, "--interval"},
+    {OPT_COMMAND, "-c/--command"},
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -230,102 +88,6 @@ static int usage_error(const struct subcmd *sc, const char *fmt, ...) {
               "Try 'dlock --help' for more.\n",
               stderr);
     return EXIT_USAGE;
-}
-
-/* The library says "connect HOST:PORT: reason", possibly after a prefix
- * naming the operation ("inspect: connect ..."). Returns "HOST:PORT: reason". */
-static const char *connect_part(const char *d) {
-    for (const char *p = d; (p = strstr(p, "connect ")) != NULL; p++)
-        if (p == d || (p >= d + 2 && p[-1] == ' ' && p[-2] == ':'))
-            return p + 8;
-    return NULL;
-}
-
-int cli_fail(cli *c, int rc, const char *what) {
-    const char *detail = c->client ? dlock_client_errstr(c->client) : "";
-    if (detail[0] == '\0')
-        detail = dlock_strerror(rc);
-    char d[400];
-    cli_safe(detail, d, sizeof d);
-    switch (rc) {
-    case DLOCK_EIO:
-        if (connect_part(d) != NULL)
-            cli_msg("cannot connect to %s \xe2\x80\x94 is redis-server running there? "
-                    "set DLOCK_URL or --url (using %s)",
-                    connect_part(d), c->url_shown);
-        else if (strstr(d, "timeout") != NULL || strstr(d, "timed out") != NULL)
-            cli_msg("cannot %s: %s \xe2\x80\x94 the server is slow or unreachable; "
-                    "check it, or raise --timeout",
-                    what, d);
-        else
-            cli_msg("cannot %s: %s \xe2\x80\x94 check that the server at %s is up", what, d,
-                    c->url_shown);
-        return EXIT_SERVER;
-    case DLOCK_ESERVER:
-        cli_msg("cannot %s: the server answered with an error: %s \xe2\x80\x94 check the "
-                "password/ACL in the URL and that the server is a writable master",
-                what, d);
-        return EXIT_SERVER;
-    case DLOCK_ENOQUORUM:
-        cli_msg("cannot %s: %s \xe2\x80\x94 too few of the servers in %s answered; "
-                "a majority must be up",
-                what, d, c->url_shown);
-        return EXIT_SERVER;
-    case DLOCK_EUNKNOWN:
-        cli_msg("cannot %s: %s \xe2\x80\x94 the outcome is unknown: a lease may exist until "
-                "its TTL ends",
-                what, d);
-        return EXIT_SERVER;
-    case DLOCK_EPROTO:
-        cli_msg("cannot %s: %s \xe2\x80\x94 is %s a Redis-compatible server?", what, d,
-                c->url_shown);
-        return EXIT_SERVER;
-    case DLOCK_ENOTSUP:
-        cli_msg("cannot %s: %s", what, d);
-        return EXIT_SERVER;
-    case DLOCK_EINVAL:
-        cli_msg("cannot %s: %s", what, d);
-        return EXIT_USAGE;
-    case DLOCK_ENOMEM:
-        cli_msg("cannot %s: out of memory", what);
-        return EXIT_INTERNAL;
-    case DLOCK_EBUSY:
-    case DLOCK_ETIMEDOUT:
-    case DLOCK_ENOTHELD:
-        cli_msg("cannot %s: %s", what, d);
-        return EXIT_CONFLICT;
-    default:
-        cli_msg("cannot %s: %s (%s)", what, d, dlock_err_name(rc));
-        return EXIT_INTERNAL;
-    }
-}
-
-int cli_connect(cli *c) {
-    dlock_options o;
-    dlock_options_init(&o);
-    o.owner_label = c->label;
-    if (c->timeout_ms > 0) {
-        o.connect_timeout_ms = c->timeout_ms;
-        o.command_timeout_ms = c->timeout_ms;
-    }
-    int rc = dlock_client_new(&c->client, c->url, &o);
-    if (rc == DLOCK_OK)
-        return 0;
-    if (c->client == NULL) {
-        cli_msg("cannot create a client: %s", dlock_strerror(rc));
-        return EXIT_INTERNAL;
-    }
-    char d[400];
-    cli_safe(dlock_client_errstr(c->client), d, sizeof d);
-    if (rc == DLOCK_EINVAL)
-        cli_msg("bad server URL '%s': %s \xe2\x80\x94 expected e.g. redis://host:6379 or "
-                "redis://:password@host:6379/0 (set DLOCK_URL or --url)",
-                c->url_shown, d);
-    else
-        cli_msg("cannot use server URL '%s': %s", c->url_shown, d);
-    dlock_client_free(c->client);
-    c->client = NULL;
-    return rc == DLOCK_EINVAL ? EXIT_USAGE : EXIT_SERVER;
 }
 
 /* ---- number parsing -------------------------------------------------------- */
@@ -385,8 +147,8 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
             break;
         case 'w':
             if (parse_seconds(optarg, &c->wait_ms) != 0)
-                return usage_error(sc, "--wait wants seconds (e.g. 10 or 0.5); got '%s'",
-                                   optarg);
+                return usage_error(sc, "--wait/--timeout wants seconds (e.g. 10 or 0.5); "
+                                   "got '%s'", optarg);
             c->given |= OPT_WAIT;
             break;
         case 'n':
@@ -418,8 +180,15 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
             c->given |= OPT_LABEL;
             break;
         case 'T':
+            return usage_error(sc, "-T is gone: the I/O timeout is --io-timeout MS, and "
+                                   "--timeout SECONDS is the wait, as in flock");
+        case 'c':
+            c->shell_cmd = optarg;
+            c->given |= OPT_COMMAND;
+            break;
+        case OPT_IO_TIMEOUT_CH:
             if (parse_int(optarg, 1, 3600000, &v) != 0)
-                return usage_error(sc, "--timeout wants milliseconds, 1..3600000; got '%s'",
+                return usage_error(sc, "--io-timeout wants milliseconds, 1..3600000; got '%s'",
                                    optarg);
             c->timeout_ms = (int)v;
             c->given |= OPT_TIMEOUT;
@@ -433,7 +202,7 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
             c->given |= OPT_VERBOSE;
             break;
         case 'h':
-            fputs(sc ? sc->usage : usage_main, stdout);
+            fputs(sc ? sc->usage : cli_usage_main, stdout);
             return 0;
         case 'V':
             printf("dlock %s (libdlock %s, hiredis %d.%d.%d)\n", DLOCK_CLI_VERSION,
@@ -637,10 +406,65 @@ static int cmd_status(cli *c, const char *name) {
 /* ---- main ------------------------------------------------------------------- */
 
 static const struct subcmd *find_subcmd(const char *name) {
-    for (size_t i = 0; i < NSUBCMDS; i++)
-        if (strcmp(subcmds[i].name, name) == 0)
-            return &subcmds[i];
+    for (size_t i = 0; i < cli_nsubcmds; i++)
+        if (strcmp(cli_subcmds[i].name, name) == 0)
+            return &cli_subcmds[i];
     return NULL;
+}
+
+/* run: options, NAME, then COMMAND, optionally after "--" (as flock), or
+ * -c/--command 'shell command' (as flock). Options may also follow NAME
+ * when "--" ends them: dlock run NAME -n -- cmd. Sets *command and leaves
+ * optind at NAME; returns -1 to go on, or an exit code. */
+static int parse_run(cli *c, const struct subcmd *sc, int sargc, char **sargv, char ***command) {
+    static char *sh_argv[4] = {"/bin/sh", "-c", NULL, NULL};
+    int rc = parse_opts(c, sc, sargc, sargv, 1);
+    if (rc >= 0)
+        return rc;
+    if (optind >= sargc || strcmp(sargv[optind], "--") == 0 ||
+        (optind > 1 && strcmp(sargv[optind - 1], "--") == 0))
+        return usage_error(sc, "missing lock name: it comes first, before '--' and COMMAND");
+    int ni = optind;
+    char **cmd = sargv + ni + 1;
+    if (*cmd != NULL && (strcmp(*cmd, "-c") == 0 || strcmp(*cmd, "--command") == 0)) {
+        if (cmd[1] == NULL)
+            return usage_error(sc, "option %s needs a value", *cmd);
+        c->shell_cmd = cmd[1];
+        c->given |= OPT_COMMAND;
+        cmd += 2;
+    } else if (*cmd != NULL && strncmp(*cmd, "--command=", 10) == 0) {
+        c->shell_cmd = *cmd + 10;
+        c->given |= OPT_COMMAND;
+        cmd++;
+    } else if (*cmd != NULL && strcmp(*cmd, "--") == 0) {
+        cmd++;
+    } else if (*cmd != NULL && (*cmd)[0] == '-') {
+        int dd = 0;
+        for (int i = ni + 1; i < sargc && dd == 0; i++)
+            if (strcmp(sargv[i], "--") == 0)
+                dd = i;
+        if (dd == 0)
+            return usage_error(sc, "options after NAME must end with '--' (got '%s')", *cmd);
+        /* Parse argv[ni+1..dd) with NAME standing in as argv[0]. */
+        rc = parse_opts(c, sc, dd - ni, sargv + ni, 1);
+        if (rc >= 0)
+            return rc;
+        if (optind != dd - ni)
+            return usage_error(sc, "unexpected argument '%s' before '--'", sargv[ni + optind]);
+        cmd = sargv + dd + 1;
+    }
+    if (c->shell_cmd != NULL) {
+        if (*cmd != NULL)
+            return usage_error(sc, "-c takes the whole shell command as one argument; "
+                                   "unexpected '%s'", *cmd);
+        sh_argv[2] = (char *)c->shell_cmd;
+        cmd = sh_argv;
+    }
+    if (*cmd == NULL)
+        return usage_error(sc, "missing COMMAND to run");
+    *command = cmd;
+    optind = ni;
+    return -1;
 }
 
 static int dispatch(cli *c, int argc, char **argv) {
@@ -655,7 +479,7 @@ static int dispatch(cli *c, int argc, char **argv) {
         const struct subcmd *hs = ci + 1 < argc ? find_subcmd(argv[ci + 1]) : NULL;
         if (ci + 1 < argc && hs == NULL)
             return usage_error(NULL, "no command '%s'", argv[ci + 1]);
-        fputs(hs ? hs->usage : usage_main, stdout);
+        fputs(hs ? hs->usage : cli_usage_main, stdout);
         return 0;
     }
     const struct subcmd *sc = find_subcmd(argv[ci]);
@@ -667,39 +491,10 @@ static int dispatch(cli *c, int argc, char **argv) {
     int sargc = argc - ci;
     char **sargv = argv + ci;
     char **command = NULL;
-    if (sc == &subcmds[0]) {
-        /* run: options, NAME, then COMMAND, optionally after "--" (as
-         * flock). Options may also follow NAME when "--" ends them:
-         * dlock run NAME -n -- cmd. */
-        rc = parse_opts(c, sc, sargc, sargv, 1);
+    if (sc == &cli_subcmds[0]) {
+        rc = parse_run(c, sc, sargc, sargv, &command);
         if (rc >= 0)
             return rc;
-        if (optind >= sargc || strcmp(sargv[optind], "--") == 0)
-            return usage_error(sc, "missing lock name");
-        int ni = optind;
-        command = sargv + ni + 1;
-        if (*command != NULL && strcmp(*command, "--") == 0) {
-            command++;
-        } else if (*command != NULL && (*command)[0] == '-') {
-            int dd = 0;
-            for (int i = ni + 1; i < sargc && dd == 0; i++)
-                if (strcmp(sargv[i], "--") == 0)
-                    dd = i;
-            if (dd == 0)
-                return usage_error(sc, "options after NAME must end with '--' (got '%s')",
-                                   *command);
-            /* Parse argv[ni+1..dd) with NAME standing in as argv[0]. */
-            rc = parse_opts(c, sc, dd - ni, sargv + ni, 1);
-            if (rc >= 0)
-                return rc;
-            if (optind != dd - ni)
-                return usage_error(sc, "unexpected argument '%s' before '--'",
-                                   sargv[ni + optind]);
-            command = sargv + dd + 1;
-        }
-        if (*command == NULL)
-            return usage_error(sc, "missing COMMAND to run");
-        optind = ni;
     } else {
         rc = parse_opts(c, sc, sargc, sargv, 0);
         if (rc >= 0)
@@ -707,7 +502,7 @@ static int dispatch(cli *c, int argc, char **argv) {
     }
     char **pos = sargv + optind;
     int npos = command ? 1 : sargc - optind;
-    int want = (sc == &subcmds[2] || sc == &subcmds[3]) ? 2 : 1;
+    int want = (sc == &cli_subcmds[2] || sc == &cli_subcmds[3]) ? 2 : 1;
     if (npos < want)
         return usage_error(sc, npos == 0 ? "missing lock name" : "missing TOKEN");
     if (npos > want)
@@ -722,7 +517,13 @@ static int dispatch(cli *c, int argc, char **argv) {
     const char *name = pos[0];
     if (name[0] == '\0' || strlen(name) > DLOCK_NAME_MAX)
         return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
+    c->name = name;
 
+    if (sc == &cli_subcmds[0] || sc == &cli_subcmds[1]) {
+        rc = cli_nested(name);
+        if (rc != 0)
+            return rc;
+    }
     if (c->url == NULL) {
         const char *env = getenv("DLOCK_URL");
         c->url = env && *env ? env : CLI_DEFAULT_URL;
@@ -731,7 +532,7 @@ static int dispatch(cli *c, int argc, char **argv) {
     rc = cli_connect(c);
     if (rc != 0)
         return rc;
-    switch (sc - subcmds) {
+    switch (sc - cli_subcmds) {
     case 0: return cli_run(c, name, command);
     case 1: return cmd_acquire(c, name);
     case 2: return cmd_token_op(c, sc, name, pos[1], 0);

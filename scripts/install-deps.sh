@@ -1,14 +1,28 @@
 #!/bin/sh
-# Install the Debian packages dlock needs to build and test, if missing.
+# Install the Debian packages dlock needs, if missing.
+#   sh scripts/install-deps.sh          build: make, make install, make demo
+#   sh scripts/install-deps.sh test     build + what make test needs
+# Build (also enough for plain cmake):
 #   libhiredis-dev   the Redis protocol (hiredis: formatting and reply parsing)
-#   redis-server     real servers for the integration tests and the demo
-#   redis-tools      redis-cli, to create a Redis Cluster in the tests
 #   cmake make gcc pkg-config   the build
+#   redis-server     only for make demo and the tests (a private server each)
+# Test only:
+#   redis-tools      redis-cli, to create a Redis Cluster in the tests
 #   clang libclang-rt-14-dev    libFuzzer targets and a second compiler
 #   faketime         clock-shift fault tests
 # As root it runs apt-get; otherwise it prints the line to run.
 set -eu
-want="libhiredis-dev redis-server redis-tools cmake make gcc pkg-config clang libclang-rt-14-dev faketime"
+want="libhiredis-dev cmake make gcc pkg-config"
+case "${1:-build}" in
+build) ;;
+demo) want="$want redis-server" ;;
+test) want="$want redis-server redis-tools clang libclang-rt-14-dev faketime" ;;
+*) echo "usage: install-deps.sh [build|demo|test]" >&2; exit 2 ;;
+esac
+if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "not Debian: install the equivalents of: $want (see README, Install)" >&2
+    exit 0
+fi
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

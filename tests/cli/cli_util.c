@@ -2,6 +2,7 @@
  * output in files, and a small JSON reader. See cli_util.h. */
 #include "cli_util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 const char *g_dlock;
+const char *g_self;
 th_server *g_srv;
 char g_url[128];
 static int g_seq;
@@ -114,6 +116,38 @@ int wait_file(const char *path, int timeout_ms) {
         th_sleep_ms(10);
     }
     return -1;
+}
+
+pid_t ready_pid(const char *path, int timeout_ms) {
+    if (wait_file(path, timeout_ms) != 0)
+        TH_FAIL("the command did not start (no %s)", path);
+    char text[32];
+    slurp(path, text, sizeof text);
+    pid_t pid = (pid_t)atoi(text);
+    TH_CHECK(pid > 0);
+    return pid;
+}
+
+int pid_dead(pid_t pid) {
+    if (kill(pid, 0) != 0)
+        return errno == ESRCH;
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    slurp(path, stat, sizeof stat);
+    const char *rp = strrchr(stat, ')'); /* "pid (comm) S ..." */
+    return rp == NULL || (rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+long long wait_dead(pid_t pid, int timeout_ms) {
+    long long end = th_now_us() + (long long)timeout_ms * 1000;
+    for (;;) {
+        long long now = th_now_us();
+        if (pid_dead(pid))
+            return now;
+        if (now >= end)
+            return -1;
+        th_sleep_ms(2);
+    }
 }
 
 long long key_exists(const char *name) {

@@ -11,6 +11,7 @@
 extern const char *g_dlock; /* path of the dlock binary */
 extern th_server *g_srv;    /* the test's server; files go in its directory */
 extern char g_url[128];     /* its URL */
+extern const char *g_self;  /* path of test_cli, also the COMMAND dlock runs */
 
 /* A dlock process started in the background, output going to files. */
 typedef struct proc {
@@ -53,6 +54,26 @@ long long key_exists(const char *name);
         if (strstr((hay), (needle)) == NULL)                                           \
             TH_FAIL("expected \"%s\" in:\n%s", (needle), (hay));                       \
     } while (0)
+
+/* The pid written in a READY file by a child-* helper; fails the test if
+ * the file does not appear within timeout_ms. */
+pid_t ready_pid(const char *path, int timeout_ms);
+/* 1 if pid has exited (gone, or a zombie not yet reaped), else 0. */
+int pid_dead(pid_t pid);
+/* Polls pid_dead every 2 ms; returns the time (th_now_us) it was first seen
+ * dead, or -1 after timeout_ms. */
+long long wait_dead(pid_t pid, int timeout_ms);
+
+/* Test cases in test_lease.c (section "the command never outlives the lease"). */
+void t_lease_pause(void);
+void t_parent_death(void);
+void t_lost_at_release(void);
+void t_nested(void);
+/* test_flock.c: flock(1) habits, JSON errors, hints. */
+void t_flock_opts(void);
+void t_json_errors(void);
+void t_hints(void);
+void t_hints_topo(void);
 
 /* A tiny JSON reader for flat objects of scalars. */
 typedef struct jval {

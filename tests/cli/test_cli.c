@@ -24,7 +24,6 @@
 #include "cli_util.h"
 #include "harness.h"
 
-static const char *g_self; /* path of this program */
 
 /* ---- helper modes (run as COMMAND by dlock) ------------------------------ */
 
@@ -120,6 +119,15 @@ static int child_main(int argc, char **argv) {
         long long end = mono_us() + atoll(argv[3]) * 1000;
         while (mono_us() < end)
             usleep(20000);
+        return 0;
+    }
+    if (strcmp(mode, "child-gate") == 0 && argc == 4) {
+        /* child-gate READY GATE: exit 0 once GATE exists (at most 20 s) */
+        snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+        write_file(argv[2], buf);
+        long long end = mono_us() + 20000000LL;
+        while (access(argv[3], F_OK) != 0 && mono_us() < end)
+            usleep(5000);
         return 0;
     }
     fprintf(stderr, "test_cli: bad helper mode %s\n", mode);
@@ -569,6 +577,10 @@ static const struct {
     {"signals", t_signals},         {"lost", t_lost},
     {"lost_kill", t_lost_kill},     {"verbose", t_verbose},
     {"usage", t_usage},             {"connect_error", t_connect_error},
+    {"lease_pause", t_lease_pause}, {"parent_death", t_parent_death},
+    {"lost_at_release", t_lost_at_release}, {"nested", t_nested},
+    {"flock_opts", t_flock_opts},   {"json_errors", t_json_errors},
+    {"hints", t_hints},             {"hints_topo", t_hints_topo},
 };
 
 int main(int argc, char **argv) {

@@ -1,0 +1,162 @@
+/* help.c - the help texts of the dlock tool and its table of subcommands. */
+#include <stddef.h>
+
+#include "cli.h"
+
+/* ---- help --------------------------------------------------------------- */
+
+static const char usage_main[] =
+    "usage: dlock [OPTIONS] COMMAND [OPTIONS] ARGS...\n"
+    "\n"
+    "Distributed locks on Redis: run a command while holding a fleet-wide lock.\n"
+    "\n"
+    "Commands:\n"
+    "  run NAME [--] COMMAND [ARGS...]  run COMMAND while holding lock NAME\n"
+    "  run NAME -c 'SHELL COMMAND'      the same, through /bin/sh -c\n"
+    "  acquire NAME                     take NAME, print \"TOKEN FENCE\"\n"
+    "  release NAME TOKEN               release NAME if it carries TOKEN\n"
+    "  extend NAME TOKEN                reset NAME's lease to --ttl if it carries TOKEN\n"
+    "  status NAME                      who holds NAME, for how long, last fence\n"
+    "  help [COMMAND]                   show help for COMMAND\n"
+    "\n"
+    "Options (each command lists those it takes; see dlock COMMAND --help):\n"
+    "  -u, --url URL           server, e.g. redis://[user:password@]host[:port][/db];\n"
+    "                          default $DLOCK_URL, else " CLI_DEFAULT_URL "\n"
+    "  -t, --ttl MS            lease length in milliseconds (default 10000)\n"
+    "  -w, --wait, --timeout SECONDS  give up after SECONDS (fractions allowed;\n"
+    "                          default: wait as long as it takes)\n"
+    "  -n, --no-wait, --nonblock, --nb  fail at once if the lock is held\n"
+    "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
+    "  -k, --kill-after SECONDS    run: SIGKILL this long after SIGTERM (default 5)\n"
+    "  -c, --command CMD       run: run CMD with /bin/sh -c\n"
+    "  -i, --interval MS       run: extend the lease every MS (default ttl/3)\n"
+    "  -l, --label TEXT        label stored with the lock, shown by status\n"
+    "  --io-timeout MS         connect and command timeout per server (default 1000)\n"
+    "  -j, --json              machine-readable output (one JSON object, also on errors)\n"
+    "  -v, --verbose           report waiting (who holds the lock), acquiring, releasing\n"
+    "  -h, --help              show help\n"
+    "  -V, --version           show the version\n"
+    "\n"
+    "Exit status: 0 success (run: the command's status, 128+N if killed by signal N),\n"
+    "1 lock not obtained or not held with that token (see -E), 2 usage error,\n"
+    "69 server unreachable or error, 70 internal error, 75 lease lost or ending while\n"
+    "the command ran: dlock terminated it, 76 the command ended by itself but the\n"
+    "lease was then found gone, 126 command not executable, 127 command not found.\n"
+    "See dlock(1).\n";
+
+static const char usage_run[] =
+    "usage: dlock run [OPTIONS] NAME [--] COMMAND [ARGS...]\n"
+    "       dlock run [OPTIONS] NAME -c 'SHELL COMMAND'\n"
+    "\n"
+    "Take lock NAME (waiting for it unless -n or -w say otherwise), run COMMAND in\n"
+    "its own process group with DLOCK_NAME, DLOCK_TOKEN and DLOCK_FENCE set, keep\n"
+    "the lease alive while it runs, release the lock when it exits, and exit with\n"
+    "its status. Signals INT, TERM, HUP, QUIT, USR1, USR2 sent to dlock are passed\n"
+    "to the command. If extensions keep failing, COMMAND's process group gets\n"
+    "SIGTERM and then SIGKILL early enough to be dead before the lease can end;\n"
+    "if the lock is found lost, SIGTERM at once and SIGKILL after --kill-after;\n"
+    "dlock then exits 75. If dlock dies, COMMAND's process group is killed.\n"
+    "Inside COMMAND, dlock run or acquire on the same NAME is refused (exit 2).\n"
+    "\n"
+    "Options:\n"
+    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "  -t, --ttl MS            lease length (default 10000); kept alive while running\n"
+    "  -i, --interval MS       extend the lease every MS (default ttl/3)\n"
+    "  -w, --wait, --timeout SECONDS  give up waiting after SECONDS (default: no limit)\n"
+    "  -n, --no-wait, --nonblock, --nb  fail at once if the lock is held\n"
+    "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
+    "  -k, --kill-after SECONDS    grace between SIGTERM and SIGKILL (default 5; cut\n"
+    "                          to fit in the lease when extensions fail)\n"
+    "  -c, --command CMD       run CMD with /bin/sh -c instead of COMMAND\n"
+    "  -l, --label TEXT        label stored with the lock, shown by status\n"
+    "  --io-timeout MS         connect and command timeout per server (default 1000)\n"
+    "  -j, --json              when done, write a JSON summary (or error) to stderr\n"
+    "  -v, --verbose           show who holds the lock while waiting\n"
+    "\n"
+    "Exit status: COMMAND's status (128+N if killed by signal N); 1 (or -E N) lock\n"
+    "not obtained; 2 usage; 69 server error; 70 internal error; 75 lease lost or\n"
+    "ending: COMMAND terminated by dlock; 76 COMMAND ended by itself, then the lease\n"
+    "was found gone; 126 COMMAND not executable; 127 COMMAND not found.\n";
+
+static const char usage_acquire[] =
+    "usage: dlock acquire [OPTIONS] NAME\n"
+    "\n"
+    "Take lock NAME for --ttl milliseconds and print \"TOKEN FENCE\" (one line) for\n"
+    "shell scripts. The lease is not kept alive: extend it with dlock extend and\n"
+    "give it back with dlock release NAME TOKEN.\n"
+    "\n"
+    "Options:\n"
+    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "  -t, --ttl MS            lease length (default 10000)\n"
+    "  -w, --wait, --timeout SECONDS  give up waiting after SECONDS (default: no limit)\n"
+    "  -n, --no-wait, --nonblock, --nb  fail at once if the lock is held\n"
+    "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
+    "  -l, --label TEXT        label stored with the lock, shown by status\n"
+    "  --io-timeout MS         connect and command timeout per server (default 1000)\n"
+    "  -j, --json              print {\"name\",\"acquired\",\"token\",\"fence\",...}\n"
+    "  -v, --verbose           show who holds the lock while waiting\n"
+    "\n"
+    "Exit status: 0 acquired; 1 (or -E N) not obtained; 2 usage (also: NAME is held\n"
+    "by the dlock run around this process); 69 server error.\n";
+
+static const char usage_release[] =
+    "usage: dlock release [OPTIONS] NAME TOKEN\n"
+    "\n"
+    "Release lock NAME if it still carries TOKEN (from dlock acquire, or\n"
+    "$DLOCK_TOKEN inside dlock run).\n"
+    "\n"
+    "Options:\n"
+    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "  --io-timeout MS         connect and command timeout per server (default 1000)\n"
+    "  -j, --json              print {\"name\",\"released\",...}\n"
+    "  -v, --verbose           say what happened\n"
+    "\n"
+    "Exit status: 0 released; 1 not held with that token (expired, released or\n"
+    "taken); 2 usage; 69 server error.\n";
+
+static const char usage_extend[] =
+    "usage: dlock extend [OPTIONS] NAME TOKEN\n"
+    "\n"
+    "Set the remaining lease of NAME to --ttl milliseconds if it still carries\n"
+    "TOKEN.\n"
+    "\n"
+    "Options:\n"
+    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "  -t, --ttl MS            new remaining lease (default 10000)\n"
+    "  --io-timeout MS         connect and command timeout per server (default 1000)\n"
+    "  -j, --json              print {\"name\",\"extended\",\"ttl_ms\",...}\n"
+    "  -v, --verbose           say what happened\n"
+    "\n"
+    "Exit status: 0 extended; 1 not held with that token; 2 usage; 69 server error.\n";
+
+static const char usage_status[] =
+    "usage: dlock status [OPTIONS] NAME\n"
+    "\n"
+    "Show whether NAME is held, by whom (host, pid, label), since when, how long\n"
+    "the lease still runs, its fencing token (or the last one issued) and how many\n"
+    "processes wait for it.\n"
+    "\n"
+    "Options:\n"
+    "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "  --io-timeout MS         connect and command timeout per server (default 1000)\n"
+    "  -j, --json              print one JSON object (see dlock(1))\n"
+    "  -v, --verbose           no effect\n"
+    "\n"
+    "Exit status: 0 (held or free); 2 usage; 69 server error.\n";
+
+const struct subcmd cli_subcmds[] = {
+    {"run", usage_run, "dlock run [OPTIONS] NAME [--] COMMAND [ARGS...]",
+     OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_KILLAFTER | OPT_LABEL |
+         OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_INTERVAL | OPT_COMMAND},
+    {"acquire", usage_acquire, "dlock acquire [OPTIONS] NAME",
+     OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_LABEL | OPT_TIMEOUT |
+         OPT_JSON | OPT_VERBOSE},
+    {"release", usage_release, "dlock release [OPTIONS] NAME TOKEN",
+     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+    {"extend", usage_extend, "dlock extend [OPTIONS] NAME TOKEN",
+     OPT_URL | OPT_TTL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+    {"status", usage_status, "dlock status [OPTIONS] NAME",
+     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+};
+const size_t cli_nsubcmds = sizeof cli_subcmds / sizeof cli_subcmds[0];
+const char *const cli_usage_main = usage_main;

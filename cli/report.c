@@ -1,0 +1,219 @@
+/* report.c - reporting a failed library call: one line on stderr that says
+ * what failed and what to do about it, and with --json an error object.
+ *
+ * The library gives a status code and a detail string ("acquire:
+ * 127.0.0.1:6379: OOM command not allowed ..."). For server errors the hint
+ * follows Redis's error code, the first upper-case word of its reply. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* The library says "connect HOST:PORT: reason", possibly after a prefix
+ * naming the operation ("inspect: connect ..."). Returns "HOST:PORT: reason". */
+static const char *connect_part(const char *d) {
+    for (const char *p = d; (p = strstr(p, "connect ")) != NULL; p++)
+        if (p == d || (p >= d + 2 && p[-1] == ' ' && p[-2] == ':'))
+            return p + 8;
+    return NULL;
+}
+
+/* Redis's error code in the detail: the first word of two or more capital
+ * letters that follows ": " ("MOVED", "OOM", "NOAUTH"). "" if none. */
+static void server_code(const char *d, char *code, size_t n) {
+    code[0] = '\0';
+    for (const char *p = d; (p = strstr(p, ": ")) != NULL; p++) {
+        const char *w = p + 2;
+        size_t k = 0;
+        while (isupper((unsigned char)w[k]) || w[k] == '_')
+            k++;
+        if (k >= 2 && (w[k] == ' ' || w[k] == '\0') && k < n) {
+            memcpy(code, w, k);
+            code[k] = '\0';
+            return;
+        }
+    }
+}
+
+/* 1 if the URL's first authority has user info without a ':' (a password
+ * alone written as redis://secret@host is taken as a user name). */
+static int user_without_password(const char *url) {
+    const char *a = strstr(url, "://");
+    if (a == NULL)
+        return 0;
+    a += 3;
+    size_t len = strcspn(a, "/?,");
+    const char *at = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (a[i] == '@')
+            at = a + i;
+    return at != NULL && at > a && memchr(a, ':', (size_t)(at - a)) == NULL;
+}
+
+static const char *server_hint(const cli *c, const char *d) {
+    char code[32];
+    server_code(d, code, sizeof code);
+    int auth = strcmp(code, "NOAUTH") == 0 || strstr(d, "unauthenticated") != NULL;
+    if ((auth || strcmp(code, "WRONGPASS") == 0) && user_without_password(c->url))
+        return "the text before '@' in the URL was taken as a user name, with no password; "
+               "for a password alone write redis://:PASSWORD@host";
+    if (auth)
+        return "the server wants a password: put it in the URL, "
+               "redis://:PASSWORD@host (or redis://USER:PASSWORD@host)";
+    if (strcmp(code, "WRONGPASS") == 0 || strstr(d, "invalid password") != NULL)
+        return "the user name or password in the URL is wrong";
+    if (strcmp(code, "NOPERM") == 0)
+        return "the ACL user in the URL lacks a permission dlock needs (EVALSHA, EVAL, "
+               "SCRIPT, the lock's keys); see docs/SECURITY.md";
+    if (strcmp(code, "OOM") == 0)
+        return "the server's memory is full (maxmemory): free memory, raise maxmemory, or "
+               "choose an eviction policy";
+    if (strcmp(code, "MOVED") == 0 || strcmp(code, "ASK") == 0 ||
+        strcmp(code, "CROSSSLOT") == 0 || strcmp(code, "CLUSTERDOWN") == 0)
+        return "the server is a Redis Cluster node: use redis-cluster://host:port,... "
+               "in the URL";
+    if (strcmp(code, "READONLY") == 0)
+        return "the server is a read-only replica: name the master, or use "
+               "redis-sentinel://";
+    if (strcmp(code, "WRONGTYPE") == 0)
+        return "another program uses the lock's key with another type: choose another "
+               "name or ?prefix=";
+    if (strcmp(code, "LOADING") == 0 || strcmp(code, "BUSY") == 0)
+        return "the server is busy (loading its data or running a script): try again";
+    return "check the password/ACL in the URL and that the server is a writable master";
+}
+
+/* A short word for the error member of --json's error object. */
+static const char *category(int rc) {
+    switch (rc) {
+    case DLOCK_EIO: return "io";
+    case DLOCK_ESERVER: return "server";
+    case DLOCK_ENOQUORUM: return "no quorum";
+    case DLOCK_EUNKNOWN: return "unknown outcome";
+    case DLOCK_EPROTO: return "protocol";
+    case DLOCK_ENOTSUP: return "not supported";
+    case DLOCK_EINVAL: return "usage";
+    case DLOCK_ENOMEM: return "no memory";
+    case DLOCK_ENOTHELD: return "not held";
+    case DLOCK_ETIMEDOUT: return "timeout";
+    case DLOCK_EBUSY: return "busy";
+    default: return "internal";
+    }
+}
+
+void cli_json_error(cli *c, const char *error, int rc, int code, const char *msg) {
+    if (!c->json)
+        return;
+    jw w;
+    jw_begin(&w, c->cmd != NULL && strcmp(c->cmd, "run") == 0 ? stderr : stdout);
+    jw_str(&w, "name", c->name);
+    if (c->cmd != NULL && (strcmp(c->cmd, "run") == 0 || strcmp(c->cmd, "acquire") == 0))
+        jw_bool(&w, "acquired", 0);
+    jw_str(&w, "error", error);
+    jw_str(&w, "status", rc == DLOCK_OK ? NULL : dlock_err_name(rc));
+    jw_int(&w, "exit_code", code);
+    jw_str(&w, "message", msg);
+    jw_end(&w);
+}
+
+/* Writes the message for status rc into m; returns the exit code. */
+static int describe(cli *c, int rc, const char *what, const char *d, char *m, size_t n) {
+    const char *dash = " \xe2\x80\x94 ";
+    switch (rc) {
+    case DLOCK_EIO:
+        if (strstr(d, "does not know a master named") != NULL)
+            snprintf(m, n, "cannot %s: %s%scheck the master name at the end of the URL "
+                     "(redis-cli -p SENTINEL_PORT SENTINEL MASTERS lists them)", what, d, dash);
+        else if (connect_part(d) != NULL)
+            snprintf(m, n, "cannot connect to %s%sis redis-server running there? set DLOCK_URL "
+                     "or --url (using %s)", connect_part(d), dash, c->url_shown);
+        else if (strstr(d, "timeout") != NULL || strstr(d, "timed out") != NULL)
+            snprintf(m, n, "cannot %s: %s%sthe server is slow or unreachable; check it, or "
+                     "raise --io-timeout", what, d, dash);
+        else
+            snprintf(m, n, "cannot %s: %s%scheck that the server at %s is up", what, d, dash,
+                     c->url_shown);
+        return EXIT_SERVER;
+    case DLOCK_ESERVER:
+        snprintf(m, n, "cannot %s: the server answered with an error: %s%s%s", what, d, dash,
+                 server_hint(c, d));
+        return EXIT_SERVER;
+    case DLOCK_ENOQUORUM:
+        snprintf(m, n, "cannot %s: %s%stoo few of the servers in %s answered; a majority "
+                 "must be up", what, d, dash, c->url_shown);
+        return EXIT_SERVER;
+    case DLOCK_EUNKNOWN:
+        snprintf(m, n, "cannot %s: %s%sthe outcome is unknown: a lease may exist until its "
+                 "TTL ends", what, d, dash);
+        return EXIT_SERVER;
+    case DLOCK_EPROTO:
+        snprintf(m, n, "cannot %s: %s%sis %s a Redis-compatible server?", what, d, dash,
+                 c->url_shown);
+        return EXIT_SERVER;
+    case DLOCK_ENOTSUP:
+        snprintf(m, n, "cannot %s: %s", what, d);
+        return EXIT_SERVER;
+    case DLOCK_EINVAL:
+        snprintf(m, n, "cannot %s: %s", what, d);
+        return EXIT_USAGE;
+    case DLOCK_ENOMEM:
+        snprintf(m, n, "cannot %s: out of memory", what);
+        return EXIT_INTERNAL;
+    case DLOCK_EBUSY:
+    case DLOCK_ETIMEDOUT:
+    case DLOCK_ENOTHELD:
+        snprintf(m, n, "cannot %s: %s", what, d);
+        return EXIT_CONFLICT;
+    default:
+        snprintf(m, n, "cannot %s: %s (%s)", what, d, dlock_err_name(rc));
+        return EXIT_INTERNAL;
+    }
+}
+
+int cli_fail(cli *c, int rc, const char *what) {
+    const char *detail = c->client ? dlock_client_errstr(c->client) : "";
+    if (detail[0] == '\0')
+        detail = dlock_strerror(rc);
+    char d[400], m[1200];
+    cli_safe(detail, d, sizeof d);
+    int code = describe(c, rc, what, d, m, sizeof m);
+    cli_msg("%s", m);
+    cli_json_error(c, category(rc), rc, code, m);
+    return code;
+}
+
+int cli_connect(cli *c) {
+    dlock_options o;
+    dlock_options_init(&o);
+    o.owner_label = c->label;
+    if (c->timeout_ms > 0) {
+        o.connect_timeout_ms = c->timeout_ms;
+        o.command_timeout_ms = c->timeout_ms;
+    }
+    int rc = dlock_client_new(&c->client, c->url, &o);
+    if (rc == DLOCK_OK)
+        return 0;
+    char d[400], m[1200];
+    if (c->client == NULL) {
+        snprintf(m, sizeof m, "cannot create a client: %s", dlock_strerror(rc));
+        cli_msg("%s", m);
+        cli_json_error(c, category(rc), rc, EXIT_INTERNAL, m);
+        return EXIT_INTERNAL;
+    }
+    cli_safe(dlock_client_errstr(c->client), d, sizeof d);
+    if (rc == DLOCK_EINVAL)
+        snprintf(m, sizeof m, "bad server URL '%s': %s \xe2\x80\x94 expected e.g. "
+                 "redis://host:6379 or redis://:password@host:6379/0 (set DLOCK_URL or --url)",
+                 c->url_shown, d);
+    else
+        snprintf(m, sizeof m, "cannot use server URL '%s': %s", c->url_shown, d);
+    dlock_client_free(c->client);
+    c->client = NULL;
+    /* A bad URL, and one this build cannot serve (rediss://), are usage
+     * errors: the command line must change. */
+    int code = rc == DLOCK_EINVAL || rc == DLOCK_ENOTSUP ? EXIT_USAGE : EXIT_SERVER;
+    cli_msg("%s", m);
+    cli_json_error(c, code == EXIT_USAGE ? "usage" : category(rc), rc, code, m);
+    return code;
+}
