@@ -5,6 +5,9 @@
  * wait.c    acquiring with a deadline, and the --verbose waiting display
  * run.c     the run subcommand: child process, keepalive, signals
  * out.c     JSON writer and text sanitizing for messages
+ * secret.c  where the URL comes from (--url-file, DLOCK_URL_FILE), scrubbing
+ *           the password from argv and the child's environment, wiping it
+ * doctor.c  the doctor subcommand: is a deployment safe for locks?
  */
 #ifndef DLOCK_CLI_H
 #define DLOCK_CLI_H
@@ -39,8 +42,14 @@ enum {
     OPT_TIMEOUT = 1 << 7,
     OPT_JSON = 1 << 8,
     OPT_VERBOSE = 1 << 9,
-    OPT_INTERVAL = 1 << 10
+    OPT_INTERVAL = 1 << 10,
+    OPT_URLFILE = 1 << 11,
+    OPT_PASSENV = 1 << 12
 };
+
+/* getopt values of long options without a short form (secret.c). */
+#define CLI_LONG_URL_FILE 0x101
+#define CLI_LONG_PASS_URL_ENV 0x102
 
 typedef struct cli {
     const char *cmd;      /* subcommand name */
@@ -56,6 +65,9 @@ typedef struct cli {
     int timeout_ms;       /* --timeout; 0: library default */
     int json;             /* --json */
     int verbose;          /* --verbose */
+    const char *url_file; /* --url-file */
+    int pass_url_env;     /* --pass-url-env */
+    char *url_copy;       /* the URL in use, wiped by cli_url_wipe */
     char url_shown[256];  /* url with any password removed, for messages */
     dlock_client *client;
 } cli;
@@ -86,6 +98,28 @@ int cli_take(cli *c, const char *name, dlock_lock **out);
  * Call first in main. */
 void cli_signals_init(void);
 int cli_run(cli *c, const char *name, char **argv);
+
+/* secret.c */
+/* Records --url-file FILE or --pass-url-env (opt is CLI_LONG_*). */
+void cli_secret_opt(cli *c, int opt, const char *arg);
+/* Settles c->url: --url, else --url-file, else $DLOCK_URL, else
+ * $DLOCK_URL_FILE, else the default (--url with --url-file, or both
+ * variables set, are usage errors; a URL file that group or others may
+ * access is refused). c->url then points to a private copy and c->url_shown
+ * is set. Scrubs the password from the argv bytes --url pointed to, and
+ * unless --pass-url-env removes DLOCK_URL and DLOCK_URL_FILE from the
+ * environment (so `dlock run`'s command does not inherit them). Call once,
+ * while single-threaded. Returns -1 to go on, or an exit code after a
+ * message. */
+int cli_url_settle(cli *c);
+/* Wipes (explicit_bzero) and frees the private copy of the URL. */
+void cli_url_wipe(cli *c);
+
+/* doctor.c */
+extern const char cli_doctor_usage[];
+/* `dlock doctor [OPTIONS] [URL]`: argv[0] is "doctor". Options given
+ * before the command word are already in c. Returns the exit status. */
+int cli_doctor(cli *c, int argc, char **argv);
 
 /* out.c */
 /* A minimal JSON object writer on a FILE (one object per line). */

@@ -34,11 +34,16 @@ static const char usage_main[] =
     "  release NAME TOKEN               release NAME if it carries TOKEN\n"
     "  extend NAME TOKEN                reset NAME's lease to --ttl if it carries TOKEN\n"
     "  status NAME                      who holds NAME, for how long, last fence\n"
+    "  doctor [URL]                     check the servers for settings unsafe for locks\n"
     "  help [COMMAND]                   show help for COMMAND\n"
     "\n"
     "Options (each command lists those it takes; see dlock COMMAND --help):\n"
     "  -u, --url URL           server, e.g. redis://[user:password@]host[:port][/db];\n"
     "                          default $DLOCK_URL, else " CLI_DEFAULT_URL "\n"
+    "      --url-file FILE     read the URL from FILE, which only its owner may read\n"
+    "                          (chmod 600); default $DLOCK_URL_FILE\n"
+    "      --pass-url-env      run: let COMMAND inherit DLOCK_URL / DLOCK_URL_FILE\n"
+    "                          (removed from its environment by default)\n"
     "  -t, --ttl MS            lease length in milliseconds (default 10000)\n"
     "  -w, --wait SECONDS      give up after SECONDS (fractions allowed; default: wait\n"
     "                          as long as it takes)\n"
@@ -56,7 +61,8 @@ static const char usage_main[] =
     "Exit status: 0 success (run: the command's status, 128+N if killed by signal N),\n"
     "1 lock not obtained or not held with that token (see -E), 2 usage error,\n"
     "69 server unreachable or error, 70 internal error, 75 lock lost while the\n"
-    "command ran, 126 command not executable, 127 command not found.\n"
+    "command ran, 126 command not executable, 127 command not found;\n"
+    "doctor: 0 safe, 1 warnings, 69 a server unreachable, 78 unsafe settings.\n"
     "See dlock(1).\n";
 
 static const char usage_run[] =
@@ -71,7 +77,10 @@ static const char usage_run[] =
     "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "      --url-file FILE     read the URL from FILE (chmod 600; default $DLOCK_URL_FILE)\n"
     "  -t, --ttl MS            lease length (default 10000); kept alive while running\n"
+    "      --pass-url-env      let COMMAND inherit DLOCK_URL / DLOCK_URL_FILE (removed\n"
+    "                          from its environment by default: they hold the password)\n"
     "  -i, --interval MS       extend the lease every MS (default ttl/3)\n"
     "  -w, --wait SECONDS      give up waiting after SECONDS (default: no limit)\n"
     "  -n, --no-wait           fail at once if the lock is held\n"
@@ -96,6 +105,7 @@ static const char usage_acquire[] =
     "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "      --url-file FILE     read the URL from FILE (chmod 600; default $DLOCK_URL_FILE)\n"
     "  -t, --ttl MS            lease length (default 10000)\n"
     "  -w, --wait SECONDS      give up waiting after SECONDS (default: no limit)\n"
     "  -n, --no-wait           fail at once if the lock is held\n"
@@ -115,6 +125,7 @@ static const char usage_release[] =
     "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "      --url-file FILE     read the URL from FILE (chmod 600; default $DLOCK_URL_FILE)\n"
     "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
     "  -j, --json              print {\"name\",\"released\",...}\n"
     "  -v, --verbose           say what happened\n"
@@ -130,6 +141,7 @@ static const char usage_extend[] =
     "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "      --url-file FILE     read the URL from FILE (chmod 600; default $DLOCK_URL_FILE)\n"
     "  -t, --ttl MS            new remaining lease (default 10000)\n"
     "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
     "  -j, --json              print {\"name\",\"extended\",\"ttl_ms\",...}\n"
@@ -146,6 +158,7 @@ static const char usage_status[] =
     "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
+    "      --url-file FILE     read the URL from FILE (chmod 600; default $DLOCK_URL_FILE)\n"
     "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
     "  -j, --json              print one JSON object (see dlock(1))\n"
     "  -v, --verbose           no effect\n"
@@ -160,16 +173,16 @@ static const struct subcmd {
 } subcmds[] = {
     {"run", usage_run, "dlock run [OPTIONS] NAME [--] COMMAND [ARGS...]",
      OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_KILLAFTER | OPT_LABEL |
-         OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_INTERVAL},
+         OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_INTERVAL | OPT_URLFILE | OPT_PASSENV},
     {"acquire", usage_acquire, "dlock acquire [OPTIONS] NAME",
      OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_LABEL | OPT_TIMEOUT |
-         OPT_JSON | OPT_VERBOSE},
+         OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
     {"release", usage_release, "dlock release [OPTIONS] NAME TOKEN",
-     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
     {"extend", usage_extend, "dlock extend [OPTIONS] NAME TOKEN",
-     OPT_URL | OPT_TTL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+     OPT_URL | OPT_TTL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
     {"status", usage_status, "dlock status [OPTIONS] NAME",
-     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
 };
 #define NSUBCMDS (sizeof subcmds / sizeof subcmds[0])
 
@@ -187,6 +200,8 @@ static const struct option long_opts[] = {
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
+    {"url-file", required_argument, NULL, CLI_LONG_URL_FILE},
+    {"pass-url-env", no_argument, NULL, CLI_LONG_PASS_URL_ENV},
     {NULL, 0, NULL, 0},
 };
 #define SHORT_OPTS "u:t:w:nE:k:i:l:T:jvhV"
@@ -199,6 +214,7 @@ static const struct {
     {OPT_NOWAIT, "--no-wait"},    {OPT_CONFLICT, "--conflict-exit-code"},
     {OPT_KILLAFTER, "--kill-after"}, {OPT_LABEL, "--label"}, {OPT_TIMEOUT, "--timeout"},
     {OPT_JSON, "--json"},         {OPT_VERBOSE, "--verbose"}, {OPT_INTERVAL, "--interval"},
+    {OPT_URLFILE, "--url-file"},  {OPT_PASSENV, "--pass-url-env"},
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -431,6 +447,10 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
         case 'v':
             c->verbose = 1;
             c->given |= OPT_VERBOSE;
+            break;
+        case CLI_LONG_URL_FILE:
+        case CLI_LONG_PASS_URL_ENV:
+            cli_secret_opt(c, ch, optarg);
             break;
         case 'h':
             fputs(sc ? sc->usage : usage_main, stdout);
@@ -723,11 +743,9 @@ static int dispatch(cli *c, int argc, char **argv) {
     if (name[0] == '\0' || strlen(name) > DLOCK_NAME_MAX)
         return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
 
-    if (c->url == NULL) {
-        const char *env = getenv("DLOCK_URL");
-        c->url = env && *env ? env : CLI_DEFAULT_URL;
-    }
-    cli_redact_url(c->url, c->url_shown, sizeof c->url_shown);
+    rc = cli_url_settle(c);
+    if (rc >= 0)
+        return rc;
     rc = cli_connect(c);
     if (rc != 0)
         return rc;
@@ -750,6 +768,7 @@ int main(int argc, char **argv) {
     c.kill_after_ms = CLI_DEFAULT_KILL_AFTER_MS;
     int rc = dispatch(&c, argc, argv);
     dlock_client_free(c.client);
+    cli_url_wipe(&c);
     if (fflush(stdout) != 0 && rc == 0)
         rc = EXIT_INTERNAL;
     return rc;
