@@ -8,6 +8,7 @@
  * secret.c  where the URL comes from (--url-file, DLOCK_URL_FILE), scrubbing
  *           the password from argv and the child's environment, wiping it
  * doctor.c  the doctor subcommand: is a deployment safe for locks?
+ *           (doctor_out.c prints its report)
  */
 #ifndef DLOCK_CLI_H
 #define DLOCK_CLI_H

@@ -671,7 +671,11 @@ static int dispatch(cli *c, int argc, char **argv) {
     if (optind >= argc)
         return usage_error(NULL, "no command given");
     int ci = optind;
+    if (strcmp(argv[ci], "doctor") == 0)
+        return cli_doctor(c, argc - ci, argv + ci);
     if (strcmp(argv[ci], "help") == 0) {
+        if (ci + 1 < argc && strcmp(argv[ci + 1], "doctor") == 0)
+            return fputs(cli_doctor_usage, stdout) < 0 ? EXIT_INTERNAL : 0;
         const struct subcmd *hs = ci + 1 < argc ? find_subcmd(argv[ci + 1]) : NULL;
         if (ci + 1 < argc && hs == NULL)
             return usage_error(NULL, "no command '%s'", argv[ci + 1]);
