@@ -9,6 +9,10 @@
  * supervise.c  run's command process: signals, the shutdown scheduled
  *           from the lease, the watchdog that outlives dlock (run.h)
  * out.c     JSON writer and text sanitizing for messages
+ * secret.c  where the URL comes from (--url-file, DLOCK_URL_FILE), scrubbing
+ *           the password from argv and the child's environment, wiping it
+ * doctor.c  the doctor subcommand: is a deployment safe for locks?
+ *           (doctor_out.c prints its report)
  */
 #ifndef DLOCK_CLI_H
 #define DLOCK_CLI_H
@@ -47,8 +51,14 @@ enum {
     OPT_JSON = 1 << 8,
     OPT_VERBOSE = 1 << 9,
     OPT_INTERVAL = 1 << 10,
-    OPT_COMMAND = 1 << 11
+    OPT_COMMAND = 1 << 11,
+    OPT_URLFILE = 1 << 12,
+    OPT_PASSENV = 1 << 13
 };
+
+/* getopt values of long options without a short form (secret.c). */
+#define CLI_LONG_URL_FILE 0x101
+#define CLI_LONG_PASS_URL_ENV 0x102
 
 /* A subcommand: its name, help text, synopsis and the OPT_* it takes
  * (help.c). cli_subcmds[0] is run, [1] acquire, [2] release, [3] extend,
@@ -79,6 +89,9 @@ typedef struct cli {
     const char *shell_cmd;/* run -c: a command line for /bin/sh */
     int json;             /* --json */
     int verbose;          /* --verbose */
+    const char *url_file; /* --url-file */
+    int pass_url_env;     /* --pass-url-env */
+    char *url_copy;       /* the URL in use, wiped by cli_url_wipe */
     char url_shown[256];  /* url with any password removed, for messages */
     dlock_client *client;
 } cli;
@@ -117,6 +130,28 @@ int cli_run(cli *c, const char *name, char **argv);
 /* 0, or EXIT_USAGE after a message if this process runs under a dlock run
  * that holds `name` already (DLOCK_NAME and DLOCK_TOKEN inherited). */
 int cli_nested(const char *name);
+
+/* secret.c */
+/* Records --url-file FILE or --pass-url-env (opt is CLI_LONG_*). */
+void cli_secret_opt(cli *c, int opt, const char *arg);
+/* Settles c->url: --url, else --url-file, else $DLOCK_URL, else
+ * $DLOCK_URL_FILE, else the default (--url with --url-file, or both
+ * variables set, are usage errors; a URL file that group or others may
+ * access is refused). c->url then points to a private copy and c->url_shown
+ * is set. Scrubs the password from the argv bytes --url pointed to, and
+ * unless --pass-url-env removes DLOCK_URL and DLOCK_URL_FILE from the
+ * environment (so `dlock run`'s command does not inherit them). Call once,
+ * while single-threaded. Returns -1 to go on, or an exit code after a
+ * message. */
+int cli_url_settle(cli *c);
+/* Wipes (explicit_bzero) and frees the private copy of the URL. */
+void cli_url_wipe(cli *c);
+
+/* doctor.c */
+extern const char cli_doctor_usage[];
+/* `dlock doctor [OPTIONS] [URL]`: argv[0] is "doctor". Options given
+ * before the command word are already in c. Returns the exit status. */
+int cli_doctor(cli *c, int argc, char **argv);
 
 /* out.c */
 /* A minimal JSON object writer on a FILE (one object per line). */

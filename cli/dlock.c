@@ -42,6 +42,8 @@ static const struct option long_opts[] = {
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
+    {"url-file", required_argument, NULL, CLI_LONG_URL_FILE},
+    {"pass-url-env", no_argument, NULL, CLI_LONG_PASS_URL_ENV},
     {NULL, 0, NULL, 0},
 };
 /* -T was the I/O timeout before --timeout came to mean the wait (as in
@@ -57,6 +59,7 @@ static const struct {
     {OPT_KILLAFTER, "--kill-after"}, {OPT_LABEL, "--label"}, {OPT_TIMEOUT, "--io-timeout"},
     {OPT_JSON, "--json"},         {OPT_VERBOSE, "--verbose"}, {OPT_INTERVAL, "--interval"},
     {OPT_COMMAND, "-c/--command"},
+    {OPT_URLFILE, "--url-file"},  {OPT_PASSENV, "--pass-url-env"},
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -200,6 +203,10 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
         case 'v':
             c->verbose = 1;
             c->given |= OPT_VERBOSE;
+            break;
+        case CLI_LONG_URL_FILE:
+        case CLI_LONG_PASS_URL_ENV:
+            cli_secret_opt(c, ch, optarg);
             break;
         case 'h':
             fputs(sc ? sc->usage : cli_usage_main, stdout);
@@ -475,7 +482,11 @@ static int dispatch(cli *c, int argc, char **argv) {
     if (optind >= argc)
         return usage_error(NULL, "no command given");
     int ci = optind;
+    if (strcmp(argv[ci], "doctor") == 0)
+        return cli_doctor(c, argc - ci, argv + ci);
     if (strcmp(argv[ci], "help") == 0) {
+        if (ci + 1 < argc && strcmp(argv[ci + 1], "doctor") == 0)
+            return fputs(cli_doctor_usage, stdout) < 0 ? EXIT_INTERNAL : 0;
         const struct subcmd *hs = ci + 1 < argc ? find_subcmd(argv[ci + 1]) : NULL;
         if (ci + 1 < argc && hs == NULL)
             return usage_error(NULL, "no command '%s'", argv[ci + 1]);
@@ -524,11 +535,9 @@ static int dispatch(cli *c, int argc, char **argv) {
         if (rc != 0)
             return rc;
     }
-    if (c->url == NULL) {
-        const char *env = getenv("DLOCK_URL");
-        c->url = env && *env ? env : CLI_DEFAULT_URL;
-    }
-    cli_redact_url(c->url, c->url_shown, sizeof c->url_shown);
+    rc = cli_url_settle(c);
+    if (rc >= 0)
+        return rc;
     rc = cli_connect(c);
     if (rc != 0)
         return rc;
@@ -551,6 +560,7 @@ int main(int argc, char **argv) {
     c.kill_after_ms = CLI_DEFAULT_KILL_AFTER_MS;
     int rc = dispatch(&c, argc, argv);
     dlock_client_free(c.client);
+    cli_url_wipe(&c);
     if (fflush(stdout) != 0 && rc == 0)
         rc = EXIT_INTERNAL;
     return rc;

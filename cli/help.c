@@ -17,11 +17,16 @@ static const char usage_main[] =
     "  release NAME TOKEN               release NAME if it carries TOKEN\n"
     "  extend NAME TOKEN                reset NAME's lease to --ttl if it carries TOKEN\n"
     "  status NAME                      who holds NAME, for how long, last fence\n"
+    "  doctor [URL]                     check the servers for settings unsafe for locks\n"
     "  help [COMMAND]                   show help for COMMAND\n"
     "\n"
     "Options (each command lists those it takes; see dlock COMMAND --help):\n"
     "  -u, --url URL           server, e.g. redis://[user:password@]host[:port][/db];\n"
     "                          default $DLOCK_URL, else " CLI_DEFAULT_URL "\n"
+    "      --url-file FILE     read the URL from FILE, which only its owner may read\n"
+    "                          (chmod 600); default $DLOCK_URL_FILE\n"
+    "      --pass-url-env      run: let COMMAND inherit DLOCK_URL / DLOCK_URL_FILE\n"
+    "                          (removed from its environment by default)\n"
     "  -t, --ttl MS            lease length in milliseconds (default 10000)\n"
     "  -w, --wait, --timeout SECONDS  give up after SECONDS (fractions allowed;\n"
     "                          default: wait as long as it takes)\n"
@@ -41,7 +46,8 @@ static const char usage_main[] =
     "1 lock not obtained or not held with that token (see -E), 2 usage error,\n"
     "69 server unreachable or error, 70 internal error, 75 lease lost or ending while\n"
     "the command ran: dlock terminated it, 76 the command ended by itself but the\n"
-    "lease was then found gone, 126 command not executable, 127 command not found.\n"
+    "lease was then found gone, 126 command not executable, 127 command not found;\n"
+    "doctor: 0 safe, 1 warnings, 69 a server unreachable, 78 unsafe settings.\n"
     "See dlock(1).\n";
 
 static const char usage_run[] =
@@ -147,16 +153,17 @@ static const char usage_status[] =
 const struct subcmd cli_subcmds[] = {
     {"run", usage_run, "dlock run [OPTIONS] NAME [--] COMMAND [ARGS...]",
      OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_KILLAFTER | OPT_LABEL |
-         OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_INTERVAL | OPT_COMMAND},
+         OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_INTERVAL | OPT_COMMAND | OPT_URLFILE |
+         OPT_PASSENV},
     {"acquire", usage_acquire, "dlock acquire [OPTIONS] NAME",
      OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_LABEL | OPT_TIMEOUT |
-         OPT_JSON | OPT_VERBOSE},
+         OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
     {"release", usage_release, "dlock release [OPTIONS] NAME TOKEN",
-     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
     {"extend", usage_extend, "dlock extend [OPTIONS] NAME TOKEN",
-     OPT_URL | OPT_TTL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+     OPT_URL | OPT_TTL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
     {"status", usage_status, "dlock status [OPTIONS] NAME",
-     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE},
+     OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
 };
 const size_t cli_nsubcmds = sizeof cli_subcmds / sizeof cli_subcmds[0];
 const char *const cli_usage_main = usage_main;
