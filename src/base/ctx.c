@@ -11,6 +11,7 @@ int dl_seterr(dl_ctx *x, int status, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(x->err, sizeof x->err, fmt, ap);
     va_end(ap);
+    x->code = 0;
     return status;
 }
 

@@ -23,8 +23,8 @@ typedef struct dl_ctx {
     void *event_ud;
 } dl_ctx;
 
-/* Set the detail (printf-style) and return `status`. The server error code
- * is left as it is: callers that have one set ctx->code first. */
+/* Set the detail (printf-style), clear the server error code, and return
+ * `status`. A caller whose failure has a server code sets x->code after. */
 DL_INTERNAL int dl_seterr(dl_ctx *x, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Forget the last failure. */

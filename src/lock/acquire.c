@@ -1,5 +1,4 @@
-/* acquire.c - the public lock operations: acquire, try, wait, release, extend,
- * is_locked, inspect, and the handle's local state.
+/* acquire.c - taking a lock: dlock_acquire, dlock_try_acquire, dlock_wait.
  *
  * Acquiring is one loop (acquire_loop) with three stopping rules: one try,
  * a retry count, or a deadline. Between tries a waiter either sleeps (poll
@@ -49,8 +48,6 @@ typedef struct attempt_ctx {
     int enqueued;
     int migrating; /* the last attempt met TRYAGAIN (Cluster) */
 } attempt_ctx;
-
-enum { ATT_GOT = 1, ATT_BUSY = 0 };
 
 static int64_t ms_until(int64_t until_us) {
     int64_t d = until_us - dl_mono_us();

@@ -1,5 +1,4 @@
-/* check.c - argument checks and reply predicates shared by the lock
- * operations. */
+/* check.c - argument checks shared by the lock operations. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -23,12 +22,4 @@ int dl_check_ttl(dlock_client *c, int64_t ttl_ms) {
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "ttl %" PRId64 " ms out of range 1..%" PRId64,
                          ttl_ms, (int64_t)DLOCK_TTL_MAX);
     return DLOCK_OK;
-}
-
-int dl_yes_one(const redisReply *r) {
-    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-}
-
-int dl_yes_positive(const redisReply *r) {
-    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
 }

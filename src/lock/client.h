@@ -81,10 +81,6 @@ DL_INTERNAL int dl_begin(dlock_client *c);
 DL_INTERNAL int dl_check_name(dlock_client *c, const char *name, size_t *len);
 DL_INTERNAL int dl_check_ttl(dlock_client *c, int64_t ttl_ms);
 
-/* Decider helpers: a reply is an integer 1 / a positive integer. */
-DL_INTERNAL int dl_yes_one(const redisReply *r);
-DL_INTERNAL int dl_yes_positive(const redisReply *r);
-
 /* keepalive.c */
 DL_INTERNAL void dl_keepalive_client_free(dlock_client *c);
 /* Wait until no keepalive extension of l is in flight (l->user_ext must be

@@ -23,9 +23,17 @@ static void bad_reply(dl_call *call, int i, const char *what) {
              what, call->conns[i]->addr);
 }
 
+/* RELEASE answers 1 or 2 when it released, EXTEND 1 when it extended. */
+static int yes_positive(const redisReply *r) {
+    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+}
+static int yes_one(const redisReply *r) {
+    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+}
+
 /* Redlock deciders: a majority said yes, or can no longer say it. */
-static int release_decided(const dl_call *call) { return dl_settled(call, dl_yes_positive); }
-static int extend_decided(const dl_call *call) { return dl_settled(call, dl_yes_one); }
+static int release_decided(const dl_call *call) { return dl_settled(call, yes_positive); }
+static int extend_decided(const dl_call *call) { return dl_settled(call, yes_one); }
 
 /* Release (name, token) everywhere. *released: 1 if some server held it. */
 static int release_by_token(dlock_client *c, const char *name, size_t name_len,

@@ -23,11 +23,8 @@
  *     server's order of the two could not be known, and the local validity
  *     must never say more than the server's lease.
  */
-#include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "backoff.h"
@@ -174,7 +171,10 @@ static void apply(dlock_client *kc, ka_entry *e) {
             atomic_store(&l->valid_until_us,
                          dl_valid_until_us(e->start_us, e->ttl_ms, kc->opts.drift_factor));
         e->next_us = dl_mono_us() + e->interval_us;
-        e->cb = CB_EXTENDED;
+        /* An event only for a listener: each callback costs a mutex
+         * hand-off after the round. */
+        if (kc->ctx.on_event != NULL)
+            e->cb = CB_EXTENDED;
     } else if (e->ntargets > 0 && e->no >= quorum) {
         lose(e, DLOCK_ENOTHELD);
     } else {
@@ -339,6 +339,16 @@ static void *ka_main(void *arg) {
     return NULL;
 }
 
+/* Free what ka_create made, once the thread is gone (or never started). */
+static void ka_destroy(struct dl_keepalive *ka) {
+    pthread_cond_destroy(&ka->cond);
+    pthread_cond_destroy(&ka->round_done);
+    pthread_mutex_destroy(&ka->mu);
+    dl_client_teardown(ka->kc);
+    free(ka->kc);
+    free(ka);
+}
+
 static int ka_create(dlock_client *c, struct dl_keepalive **out) {
     struct dl_keepalive *ka = calloc(1, sizeof *ka);
     if (ka == NULL)
@@ -356,12 +366,7 @@ static int ka_create(dlock_client *c, struct dl_keepalive **out) {
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&ka->mu, NULL);
     if (pthread_create(&ka->thread, NULL, ka_main, ka) != 0) {
-        pthread_cond_destroy(&ka->cond);
-        pthread_cond_destroy(&ka->round_done);
-        pthread_mutex_destroy(&ka->mu);
-        dl_client_teardown(ka->kc);
-        free(ka->kc);
-        free(ka);
+        ka_destroy(ka);
         return DLOCK_EIO;
     }
     *out = ka;
@@ -487,11 +492,6 @@ void dl_keepalive_client_free(dlock_client *c) {
     for (int i = 0; i < ka->n; i++)
         entry_free(ka->entries[i]);
     free(ka->entries);
-    pthread_cond_destroy(&ka->cond);
-    pthread_cond_destroy(&ka->round_done);
-    pthread_mutex_destroy(&ka->mu);
-    dl_client_teardown(ka->kc);
-    free(ka->kc);
-    free(ka);
+    ka_destroy(ka);
     c->ka = NULL;
 }

@@ -146,7 +146,7 @@ static int start_connect(dl_conn *c) {
     ctx->reader->fn = &c->fn;
     ctx->reader->privdata = c;
     c->objects = 0;
-    c->app_bytes = c->wr_bytes = 0;
+    c->app_bytes = c->wr_bytes = c->auth_end = 0;
     c->state = DL_CONN_CONNECTING;
     c->fresh = 1;
     int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
@@ -171,6 +171,7 @@ static int start_connect(dl_conn *c) {
             return DLOCK_ENOMEM;
         }
         c->skip++;
+        c->auth_end = sdslen(ctx->obuf);
     }
     if (c->cfg != NULL && c->cfg->db != 0) {
         char num[24];
@@ -359,9 +360,9 @@ static void do_write(dl_conn *c) {
          * unknown outcome). */
         if (c->first_end > 0 && c->wr_bytes >= c->first_end)
             c->sent = 1;
-        /* The AUTH command (with the password) went out in this buffer:
-         * wipe what was written before the buffer is reused. */
-        if (c->cfg != NULL && c->cfg->has_password)
+        /* This write carried (part of) AUTH and its password: wipe it from
+         * the buffer before the buffer is reused. Later writes skip this. */
+        if (c->wr_bytes - (uint64_t)n < c->auth_end)
             explicit_bzero(ctx->obuf, (size_t)n);
         if ((size_t)n == len) {
             sdsclear(ctx->obuf); /* keep the allocation for the next command */

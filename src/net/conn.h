@@ -72,6 +72,7 @@ typedef struct dl_conn {
     uint64_t app_bytes;  /* bytes appended to the output buffer since connect */
     uint64_t wr_bytes;   /* bytes written to the socket since connect */
     uint64_t first_end;  /* app_bytes at the end of the batch's first command */
+    uint64_t auth_end;   /* app_bytes at the end of AUTH (0: none): wiped once written */
     char err[256];
 } dl_conn;
 

@@ -45,7 +45,8 @@ DL_INTERNAL const char *dl_script_source(enum dl_script_id id, size_t *len);
 
 /* Run script `id` on the keys of one lock with ARGV args[0..nargs), through
  * the quorum layer (EVALSHA, EVAL after NOSCRIPT). deadline_us 0: one round
- * trip. Returns as dl_quorum_run. */
+ * trip. Returns DLOCK_EINVAL if the request would pass DL_REQ_MAX_ARGV,
+ * else as dl_quorum_run. */
 DL_INTERNAL int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call,
                                enum dl_script_id id, const dl_keys *keys, int nargs,
                                const char **args, const size_t *alens, int64_t deadline_us,

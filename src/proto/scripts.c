@@ -6,8 +6,6 @@
 #include "scripts.lua.h"
 #include "sha1.h"
 
-#define DL_SCRIPT_MAX_ARGV 24
-
 static const char *const sources[DL_NSCRIPTS] = {
     [DL_S_ACQUIRE] = DL_LUA_ACQUIRE, [DL_S_RELEASE] = DL_LUA_RELEASE,
     [DL_S_EXTEND] = DL_LUA_EXTEND,   [DL_S_INSPECT] = DL_LUA_INSPECT,
@@ -66,8 +64,10 @@ int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *
 int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_id id,
                    const dl_keys *keys, int nargs, const char **args, const size_t *alens,
                    int64_t deadline_us, dl_decided_fn decided) {
-    const char *argv[DL_SCRIPT_MAX_ARGV];
-    size_t lens[DL_SCRIPT_MAX_ARGV];
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t lens[DL_REQ_MAX_ARGV];
+    if (3 + DL_NKEYS + nargs > DL_REQ_MAX_ARGV)
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "too many script arguments");
     int argc = 0;
     argv[argc] = "EVALSHA";
     lens[argc++] = 7;
@@ -79,7 +79,7 @@ int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_
         argv[argc] = keys->k[i];
         lens[argc++] = keys->len[i];
     }
-    for (int i = 0; i < nargs && argc < DL_SCRIPT_MAX_ARGV; i++) {
+    for (int i = 0; i < nargs; i++) {
         argv[argc] = args[i];
         lens[argc++] = alens[i];
     }

@@ -7,7 +7,6 @@
 #include "clock.h"
 #include "quorum.h"
 
-#define DL_MAX_ARGV 24
 #define DL_MAX_ROUNDS 4
 
 /* Per-target retry decision after a round. */
@@ -83,8 +82,8 @@ static int prepare(dl_call *call, int i, int todo, const dl_req *req, int *reuse
         rc = dl_conn_append(cn, 1, &asking, &alen);
     }
     if (rc == DLOCK_OK && (todo == R_EVAL || todo == R_ASK_EVAL) && req->script != NULL) {
-        const char *av[DL_MAX_ARGV];
-        size_t al[DL_MAX_ARGV];
+        const char *av[DL_REQ_MAX_ARGV];
+        size_t al[DL_REQ_MAX_ARGV];
         memcpy(av, req->argv, (size_t)req->argc * sizeof *av);
         memcpy(al, req->lens, (size_t)req->argc * sizeof *al);
         av[0] = "EVAL";
@@ -186,13 +185,6 @@ static int run_rounds(dl_topo *t, dl_call *call, const dl_req *req, int64_t dead
 
 int dl_decided_majority(const dl_call *call) { return call->nok >= call->quorum; }
 
-int dl_count_yes(const dl_call *call, dl_yes_fn yes) {
-    int n = 0;
-    for (int i = 0; i < call->n; i++)
-        n += call->done[i] && call->status[i] == DLOCK_OK && yes(call->replies[i]);
-    return n;
-}
-
 int dl_settled(const dl_call *call, dl_yes_fn yes) {
     int y = 0, no = 0;
     for (int i = 0; i < call->n; i++) {
@@ -209,7 +201,7 @@ int dl_settled(const dl_call *call, dl_yes_fn yes) {
 int dl_quorum_run(dl_topo *t, dl_call *call, const dl_req *req, int64_t deadline_us,
                   dl_decided_fn decided) {
     memset(call, 0, sizeof *call);
-    if (req->argc > DL_MAX_ARGV)
+    if (req->argc > DL_REQ_MAX_ARGV)
         return dl_seterr(t->ctx, DLOCK_EINVAL, "too many arguments");
     dl_targets tg;
     int rc = dl_topo_targets(t, req->key, req->klen, &tg);
@@ -235,7 +227,7 @@ static void reply_text(const redisReply *r, char *out, size_t n) {
 int dl_call_error(dl_ctx *x, const dl_call *call, const char *what) {
     char detail[sizeof x->err];
     size_t off = 0;
-    int first = DLOCK_OK;
+    int first = DLOCK_OK, first_code = 0;
     int nfail = 0;
     detail[0] = '\0';
     for (int i = 0; i < call->n; i++) {
@@ -248,7 +240,7 @@ int dl_call_error(dl_ctx *x, const dl_call *call, const char *what) {
             snprintf(one, sizeof one, "%s", call->conns[i]->err);
         if (first == DLOCK_OK) {
             first = call->status[i];
-            x->code = call->code[i];
+            first_code = call->code[i];
         }
         nfail++;
         if (off < sizeof detail) {
@@ -267,8 +259,12 @@ int dl_call_error(dl_ctx *x, const dl_call *call, const char *what) {
     if (call->n > 1) {
         if (call->nok >= call->quorum)
             return DLOCK_OK;
-        return dl_seterr(x, DLOCK_ENOQUORUM, "%s: %d of %d servers answered, %d needed: %s", what,
-                         call->nok, call->n, call->quorum, detail);
+        dl_seterr(x, DLOCK_ENOQUORUM, "%s: %d of %d servers answered, %d needed: %s", what,
+                  call->nok, call->n, call->quorum, detail);
+        x->code = first_code;
+        return DLOCK_ENOQUORUM;
     }
-    return dl_seterr(x, first, "%s: %s", what, detail);
+    dl_seterr(x, first, "%s: %s", what, detail);
+    x->code = first_code;
+    return first;
 }

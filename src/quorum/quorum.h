@@ -29,6 +29,9 @@ typedef struct dl_call {
     int done[DL_URL_MAX_HOSTS];            /* 1: this target has its final outcome */
 } dl_call;
 
+/* Most arguments one request may have (command name included). */
+#define DL_REQ_MAX_ARGV 24
+
 /* One request: argv with explicit lengths, the key that routes it, and for
  * EVALSHA the script's source (argv[1] is its digest). */
 typedef struct dl_req {
@@ -58,9 +61,6 @@ DL_INTERNAL int dl_quorum_run(dl_topo *t, dl_call *call, const dl_req *req, int6
  * targets have answered otherwise (or failed) that a majority of yes is no
  * longer possible. A "no" from one server never outvotes a slow "yes". */
 DL_INTERNAL int dl_settled(const dl_call *call, dl_yes_fn yes);
-/* Counts of finished targets whose reply is yes / not yes (failures count
- * as not yes). */
-DL_INTERNAL int dl_count_yes(const dl_call *call, dl_yes_fn yes);
 /* Decider for plain commands (PING, WAIT): any majority of answers. */
 DL_INTERNAL int dl_decided_majority(const dl_call *call);
 

@@ -96,7 +96,8 @@ int dl_topo_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **t
     return t->ops->redirect(t, from, r, to, asking);
 }
 
-int64_t dl_topo_step_deadline(const dl_topo *t, const dl_conn *conn) {
+/* A deadline for a step that talks to `conn`, never past the context cap. */
+static int64_t step_deadline(const dl_topo *t, const dl_conn *conn) {
     int64_t d = dl_mono_us() + (int64_t)t->command_timeout_ms * 1000;
     if (conn != NULL && conn->state != DL_CONN_READY)
         d += (int64_t)t->connect_timeout_ms * 1000;
@@ -106,6 +107,6 @@ int64_t dl_topo_step_deadline(const dl_topo *t, const dl_conn *conn) {
 int64_t dl_topo_deadline(const dl_topo *t, const dl_targets *tg) {
     for (int i = 0; i < tg->n; i++)
         if (tg->conns[i] != NULL && tg->conns[i]->state != DL_CONN_READY)
-            return dl_topo_step_deadline(t, tg->conns[i]);
-    return dl_topo_step_deadline(t, NULL);
+            return step_deadline(t, tg->conns[i]);
+    return step_deadline(t, NULL);
 }

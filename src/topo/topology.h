@@ -58,8 +58,6 @@ DL_INTERNAL int dl_topo_redirect(dl_topo *t, dl_conn *from, const redisReply *r,
 /* Deadline for one round trip to these targets: now + command timeout
  * (+ connect timeout if one is not connected), capped by the context. */
 DL_INTERNAL int64_t dl_topo_deadline(const dl_topo *t, const dl_targets *tg);
-/* A deadline for a step that talks to `conn`, never past the context cap. */
-DL_INTERNAL int64_t dl_topo_step_deadline(const dl_topo *t, const dl_conn *conn);
 
 DL_INTERNAL extern const dl_topo_ops dl_topo_sentinel_ops;
 DL_INTERNAL extern const dl_topo_ops dl_topo_cluster_ops;
