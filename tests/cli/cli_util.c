@@ -279,3 +279,15 @@ const char *last_line(const char *text) {
         p--;
     return p;
 }
+
+void cli_test_init(const char *dlock_path, int timeout_s) {
+    th_test_init(timeout_s);
+    g_dlock = dlock_path;
+    static char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    TH_CHECK(n > 0);
+    self[n] = '\0';
+    g_self = self;
+    unsetenv("DLOCK_URL");
+    unsetenv("DLOCK_URL_FILE");
+}

@@ -9,6 +9,11 @@
 #include "harness.h"
 
 extern const char *g_dlock; /* path of the dlock binary */
+
+/* Common start of a CLI test program: th_test_init(timeout_s), g_dlock, this
+ * program's own path in g_self, and no DLOCK_URL / DLOCK_URL_FILE inherited
+ * from whoever runs the tests. */
+void cli_test_init(const char *dlock_path, int timeout_s);
 extern th_server *g_srv;    /* the test's server; files go in its directory */
 extern char g_url[128];     /* its URL */
 extern const char *g_self;  /* path of test_cli, also the COMMAND dlock runs */

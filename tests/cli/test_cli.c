@@ -590,14 +590,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_cli CASE PATH_TO_DLOCK\n");
         return 2;
     }
-    th_test_init(50);
-    g_dlock = argv[2];
-    static char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    TH_CHECK(n > 0);
-    self[n] = '\0';
-    g_self = self;
-    unsetenv("DLOCK_URL");
+    cli_test_init(argv[2], 50);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (strcmp(cases[i].name, argv[1]) != 0)
             continue;

@@ -12,9 +12,10 @@
  *      part of it before the deadline (partial write);
  *   B. the peer answers one PING, then stops reading; the socket's buffers
  *      are filled with filler bytes, then a small command is sent: every
- *      send() of it gets EAGAIN (nothing of it written).
- * Today dl_conn's do_write sets `sent` before send() returns, so both count
- * as possibly run.
+ *      send() of it gets EAGAIN (nothing of it written; checked).
+ * Before the fix dl_conn's do_write set `sent` before send() returned, so
+ * both counted as possibly run. The connection now counts the bytes it
+ * wrote, and a command counts as possibly run once its last byte was.
  *
  * The internal connection API (src/net/conn.h) is used only in the helpers
  * marked INTERNAL below; "possibly ran" is derived exactly as quorum.c
@@ -46,6 +47,8 @@ static void conn_open(dl_conn *cn, int port) { dl_conn_init(cn, "127.0.0.1", por
 
 /* One batch of one command under a RUN_MS deadline. Returns the status;
  * *possibly_ran as quorum.c's classify() computes call->unknown. */
+static int g_all_written; /* the last batch's first command reached the socket whole */
+
 static int conn_batch(dl_conn *cn, int argc, const char **argv, const size_t *lens,
                       int *possibly_ran) {
     dl_conn_batch_reset(cn);
@@ -58,6 +61,7 @@ static int conn_batch(dl_conn *cn, int argc, const char **argv, const size_t *le
      * connection counts the bytes it wrote (wr_bytes) and where the
      * batch's first command ends in its output (first_end). */
     int all_written = cn->wr_bytes >= cn->first_end;
+    g_all_written = all_written;
     *possibly_ran = cn->status == DLOCK_EIO && cn->sent != all_written;
     printf("  bytes written %llu, first command ends at %llu\n",
            (unsigned long long)cn->wr_bytes, (unsigned long long)cn->first_end);
@@ -193,12 +197,17 @@ int main(void) {
             break;
         TH_CHECK(th_now_us() < until);
     }
+    /* POLLOUT waits for a third of the buffer to be free, but send() takes
+     * any byte that fits: top it up one byte at a time until it takes none. */
+    while (send(fd, filler, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+        filled++;
     printf("  socket full after %zu filler bytes\n", filled);
     const char *set[3] = {"SET", "k", "v"};
     size_t slen[3] = {3, 1, 1};
     rc = conn_batch(&cn, 3, set, slen, &ran);
     conn_close(&cn);
     stop_peer(t);
+    TH_CHECK(!g_all_written); /* the set-up: the socket took none of it */
     expect_not_ran("B. nothing written (EAGAIN only)", rc, ran);
 
     close(g_lfd);
