@@ -366,8 +366,6 @@ static int wait_replicas(attempt_ctx *a) {
     return DLOCK_OK;
 }
 
-enum acquire_mode { MODE_TRY, MODE_RETRY, MODE_DEADLINE };
-
 /* Errors worth another attempt while the caller is willing to wait: the
  * server unreachable or timing out, an unknown outcome, no quorum, or a
  * server that says it is loading or between masters. */
@@ -375,6 +373,116 @@ static int transient(const dlock_client *c, int rc) {
     if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN || rc == DLOCK_ENOQUORUM)
         return 1;
     return rc == DLOCK_ESERVER && dl_srv_code_transient(c->ctx.code);
+}
+
+enum acquire_mode { MODE_TRY, MODE_RETRY, MODE_DEADLINE };
+
+/* How long the next wait may last: the backoff delay (retry count, or poll
+ * mode) or one push slice, never past the deadline. */
+static int64_t slice_ms(dlock_client *c, enum acquire_mode mode, int push, int attempts,
+                        int64_t deadline) {
+    int64_t ms;
+    if (mode == MODE_RETRY || !push)
+        ms = dl_backoff_ms(attempts, c->opts.retry_delay_ms, c->opts.retry_max_delay_ms,
+                           c->opts.retry_jitter_pct, &c->rng);
+    else
+        ms = DL_SLICE_MAX_MS;
+    if (mode == MODE_DEADLINE && ms > ms_until(deadline))
+        ms = ms_until(deadline);
+    if (push && ms > DL_SLICE_MAX_MS)
+        ms = DL_SLICE_MAX_MS;
+    return ms;
+}
+
+/* After a transient failure: a fresh token for the next attempt, then a
+ * backoff nap (never past the deadline). DLOCK_OK or DLOCK_EIO. */
+static int fresh_token_nap(attempt_ctx *a, enum acquire_mode mode, int attempts,
+                           int64_t deadline) {
+    dlock_client *c = a->c;
+    if (dl_pool_token(&c->pool, a->token) != 0)
+        return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
+    int64_t nap = mode == MODE_RETRY
+                      ? dl_backoff_ms(attempts, c->opts.retry_delay_ms,
+                                      c->opts.retry_max_delay_ms, c->opts.retry_jitter_pct,
+                                      &c->rng)
+                      : dl_backoff_ms(attempts, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
+    if (mode == MODE_DEADLINE && nap > ms_until(deadline))
+        nap = ms_until(deadline);
+    dl_sleep_until_us(dl_mono_us() + nap * 1000);
+    return DLOCK_OK;
+}
+
+/* Push mode: wait to be handed the lock. A long wait before the hand-over
+ * eats the local validity: the lease is restarted so the caller gets most
+ * of its ttl. If it already ran out (this process was paused), keep
+ * waiting: the lock went on to the next waiter (*got stays 0). */
+static int push_wait(attempt_ctx *a, int64_t sleep_ms, int *got, int64_t *fence,
+                     int64_t *start_us) {
+    int rc = wait_wake(a, sleep_ms, got, fence, start_us);
+    if (rc == DLOCK_OK && *got && dl_mono_us() - *start_us > a->ttl_ms * 500) {
+        rc = refresh(a, start_us);
+        if (rc == DLOCK_ENOTHELD) {
+            rc = DLOCK_OK;
+            *got = 0;
+        }
+    }
+    return rc;
+}
+
+/* The caller gives up while queued: leave the queue. A release may have
+ * handed us the lock meanwhile (*got then set); if leaving fails we cannot
+ * tell, and the outcome is unknown. Returns the call's status. */
+static int leave_queue(attempt_ctx *a, int rc, int *got, int64_t *fence, int64_t *start_us) {
+    dlock_client *c = a->c;
+    int64_t f2, s2;
+    int g2 = 0;
+    char saved[sizeof c->ctx.err];
+    memcpy(saved, c->ctx.err, sizeof saved);
+    int crc = cancel(a, &g2, &f2, &s2);
+    if (crc != DLOCK_OK) {
+        char why[sizeof c->ctx.err];
+        memcpy(why, c->ctx.err, sizeof why);
+        return dl_seterr(&c->ctx, DLOCK_EUNKNOWN,
+                         "%s%sleaving the wait queue failed (%.200s): a lease may exist for "
+                         "%" PRId64 " ms",
+                         saved, saved[0] ? "; " : "", why, a->ttl_ms);
+    }
+    memcpy(c->ctx.err, saved, sizeof saved);
+    if (!g2)
+        return rc;
+    *got = 1;
+    *fence = f2;
+    *start_us = s2;
+    return DLOCK_OK;
+}
+
+/* The lock is ours: restart a lease that a long hand-over ate into, pass
+ * the replica gate, and make the handle. */
+static int deliver(attempt_ctx *a, int64_t fence, int64_t start_us, dlock_lock **out) {
+    int rc = DLOCK_OK;
+    if (dl_mono_us() - start_us > a->ttl_ms * 500)
+        rc = refresh(a, &start_us);
+    if (rc == DLOCK_OK && a->c->opts.replicas > 0) {
+        rc = wait_replicas(a);
+        if (rc != DLOCK_OK)
+            undo(a);
+    }
+    if (rc == DLOCK_OK)
+        rc = make_handle(a, fence, start_us, out);
+    return rc;
+}
+
+/* The status and detail when the lock stayed with others. */
+static int busy_error(attempt_ctx *a, int is_wait, int64_t timeout_ms) {
+    dl_ctx *x = &a->c->ctx;
+    if (is_wait)
+        return dl_seterr(x, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms", a->name,
+                         timeout_ms);
+    if (a->migrating)
+        return dl_seterr(x, DLOCK_EBUSY,
+                         "lock '%s': its cluster slot is migrating (TRYAGAIN); try again",
+                         a->name);
+    return dl_seterr(x, DLOCK_EBUSY, "lock '%s' is held by another owner", a->name);
 }
 
 static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum acquire_mode mode,
@@ -418,17 +526,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         int will_wait = mode == MODE_RETRY      ? attempts <= c->opts.retry_count
                         : mode == MODE_DEADLINE ? dl_mono_us() < deadline
                                                 : 0;
-        int64_t sleep_max;
-        if (mode == MODE_RETRY || !push)
-            sleep_max = dl_backoff_ms(attempts, c->opts.retry_delay_ms,
-                                      c->opts.retry_max_delay_ms, c->opts.retry_jitter_pct,
-                                      &c->rng);
-        else
-            sleep_max = DL_SLICE_MAX_MS;
-        if (mode == MODE_DEADLINE && sleep_max > ms_until(deadline))
-            sleep_max = ms_until(deadline);
-        if (push && sleep_max > DL_SLICE_MAX_MS)
-            sleep_max = DL_SLICE_MAX_MS;
+        int64_t sleep_max = slice_ms(c, mode, push, attempts, deadline);
         int64_t hint;
         rc = attempt(&a, push && will_wait, sleep_max + c->opts.command_timeout_ms +
                                                DL_QUEUE_MARGIN_MS,
@@ -443,19 +541,9 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
              * overlap). A lease the old token may have left expires by its
              * TTL and keeps the outcome "unknown" unless we get the lock. */
             unknown_open |= rc == DLOCK_EUNKNOWN;
-            if (dl_pool_token(&c->pool, a.token) != 0) {
-                rc = dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
+            rc = fresh_token_nap(&a, mode, attempts, deadline);
+            if (rc != DLOCK_OK)
                 break;
-            }
-            int64_t nap = mode == MODE_RETRY
-                              ? dl_backoff_ms(attempts, c->opts.retry_delay_ms,
-                                              c->opts.retry_max_delay_ms,
-                                              c->opts.retry_jitter_pct, &c->rng)
-                              : dl_backoff_ms(attempts, 50, 1000, c->opts.retry_jitter_pct,
-                                              &c->rng);
-            if (mode == MODE_DEADLINE && nap > ms_until(deadline))
-                nap = ms_until(deadline);
-            dl_sleep_until_us(dl_mono_us() + nap * 1000);
             if (mode == MODE_DEADLINE && dl_mono_us() >= deadline)
                 mode = MODE_TRY;
             continue;
@@ -476,18 +564,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         if (sleep_ms < 1)
             sleep_ms = 1;
         if (push) {
-            rc = wait_wake(&a, sleep_ms, &got, &fence, &start_us);
-            if (rc == DLOCK_OK && got && dl_mono_us() - start_us > ttl_ms * 500) {
-                /* A long wait before the handoff eats the local validity:
-                 * restart the lease so the caller gets most of its ttl. If
-                 * it already ran out (this process was paused), keep
-                 * waiting: the lock went on to the next waiter. */
-                rc = refresh(&a, &start_us);
-                if (rc == DLOCK_ENOTHELD) {
-                    rc = DLOCK_OK;
-                    got = 0;
-                }
-            }
+            rc = push_wait(&a, sleep_ms, &got, &fence, &start_us);
             if (rc != DLOCK_OK && transient(c, rc)) {
                 /* The BLPOP may still run late and take a hand-over meant
                  * for us: the next attempt (same token) finds that lease
@@ -505,58 +582,17 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
             mode = MODE_TRY;
         }
     }
-    if (!got && a.enqueued) {
-        int64_t f2, s2;
-        int g2 = 0;
-        char saved[sizeof c->ctx.err];
-        memcpy(saved, c->ctx.err, sizeof saved);
-        int crc = cancel(&a, &g2, &f2, &s2);
-        if (crc == DLOCK_OK && g2) {
-            got = 1;
-            fence = f2;
-            start_us = s2;
-            rc = DLOCK_OK;
-        }
-        if (crc != DLOCK_OK) {
-            /* A release may have handed us the lock while we were queued,
-             * and we cannot tell: a lease may exist until its TTL ends. */
-            char why[sizeof c->ctx.err];
-            memcpy(why, c->ctx.err, sizeof why);
-            rc = dl_seterr(&c->ctx, DLOCK_EUNKNOWN,
-                           "%s%sleaving the wait queue failed (%.200s): a lease may exist for "
-                           "%" PRId64 " ms",
-                           saved, saved[0] ? "; " : "", why, ttl_ms);
-        } else {
-            memcpy(c->ctx.err, saved, sizeof saved);
-        }
-    }
+    if (!got && a.enqueued)
+        rc = leave_queue(&a, rc, &got, &fence, &start_us);
     if (got && rc == DLOCK_OK) {
-        /* Handed over to a waiter that gave up meanwhile (cancel): the
-         * same restart of the lease as after a long wake-up. */
-        if (dl_mono_us() - start_us > ttl_ms * 500)
-            rc = refresh(&a, &start_us);
-        if (rc == DLOCK_OK && c->opts.replicas > 0) {
-            rc = wait_replicas(&a);
-            if (rc != DLOCK_OK)
-                undo(&a);
-        }
-        if (rc == DLOCK_OK)
-            rc = make_handle(&a, fence, start_us, out);
+        rc = deliver(&a, fence, start_us, out);
         if (rc == DLOCK_OK) {
             dl_emit(&c->ctx, DLOCK_EV_ACQUIRED, name, DLOCK_OK, fence, dl_mono_us() - t_begin,
                     attempts);
             dl_clearerr(&c->ctx);
         }
     } else if (rc == DLOCK_OK) {
-        if (is_wait) {
-            rc = dl_seterr(&c->ctx, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms", name,
-                           timeout_ms);
-        } else if (a.migrating) {
-            rc = dl_seterr(&c->ctx, DLOCK_EBUSY,
-                           "lock '%s': its cluster slot is migrating (TRYAGAIN); try again", name);
-        } else {
-            rc = dl_seterr(&c->ctx, DLOCK_EBUSY, "lock '%s' is held by another owner", name);
-        }
+        rc = busy_error(&a, is_wait, timeout_ms);
     }
     if (rc != DLOCK_OK && rc != DLOCK_EUNKNOWN && unknown_open) {
         /* An earlier attempt's outcome stayed open: its token may hold a
