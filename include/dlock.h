@@ -67,7 +67,8 @@ extern "C" {
     X(EUNKNOWN, -8, "outcome unknown: a lease may exist until its TTL ends")        \
     X(ENOMEM, -9, "out of memory")                                                  \
     X(EPROTO, -10, "unexpected reply from the server")                              \
-    X(ENOTSUP, -11, "not supported by this build or this server")
+    X(ENOTSUP, -11, "not supported by this build or this server")                   \
+    X(ECANCELED, -12, "the operation was cancelled")
 
 typedef enum dlock_status {
 #define DLOCK_ENUM_(name, value, desc) DLOCK_##name = value,
@@ -321,6 +322,100 @@ DLOCK_API int dlock_release_token(dlock_client *c, const char *name, const char 
  * Returns DLOCK_OK, DLOCK_ENOTHELD, DLOCK_EINVAL and the I/O errors. */
 DLOCK_API int dlock_extend_token(dlock_client *c, const char *name, const char *token,
                                  int64_t ttl_ms);
+
+
+/* ---- Non-blocking API (the engine) ---------------------------------------
+ *
+ * Every operation above also exists as an "async start" that returns at
+ * once and reports through a callback. The caller's event loop drives the
+ * client: watch dlock_client_fd() for readability, call
+ * dlock_client_process() when it is readable or when
+ * dlock_client_timeout() has passed. Adapters for libuv, libevent and a
+ * plain poll loop are in <dlock/adapters/...>.
+ *
+ * Many operations, on many names, may be in flight at once; they are
+ * pipelined on one connection per server, separate from the connections of
+ * the blocking calls. Waiters are woken by the release through one pub/sub
+ * connection per client (no connection is parked per waiter). Keepalive of
+ * a lock acquired here runs as timers inside the engine (no thread).
+ *
+ * Supported deployments: one server and Redlock sets. Sentinel and
+ * Cluster URLs get DLOCK_ENOTSUP from the async starts for now.
+ *
+ * Threads: as for the rest of the client: one thread at a time, and
+ * callbacks run on the thread that calls dlock_client_process.
+ */
+
+/* What an operation ended with, passed to its callback. Valid only during
+ * the callback. */
+typedef struct dlock_result {
+    uint64_t op;                /* the id the start returned */
+    int status;                 /* DLOCK_OK or the error, as the blocking twin */
+    dlock_lock *lock;           /* acquire ops, DLOCK_OK: a new handle the callback
+                                   owns (dlock_lock_free); release/extend: the handle */
+    int64_t fence;              /* acquire ops: the fencing token */
+    const dlock_holder *holder; /* inspect, DLOCK_OK: what was found */
+    const char *detail;         /* what failed, "" on success; never NULL */
+} dlock_result;
+
+/* Completion callback: runs exactly once per started operation, from
+ * dlock_client_process (never from the start call). It may start new
+ * operations and release or free handles, but must not free the client. */
+typedef void (*dlock_done_fn)(const dlock_result *res, void *userdata);
+
+/* The async starts. Each validates its arguments and returns DLOCK_OK (the
+ * callback will run; *op, when op is not NULL, receives an id for
+ * dlock_op_cancel), or an error at once (DLOCK_EINVAL, DLOCK_ENOMEM,
+ * DLOCK_ENOTSUP; the callback will not run; dlock_client_errstr says why).
+ * The statuses the callback sees are those of the blocking twin, plus
+ * DLOCK_ECANCELED. Deadlines: dlock_wait_async ends by timeout_ms plus one
+ * command timeout; every other operation by its retries' backoff plus a
+ * command (and connect) timeout per round trip. Never blocks. */
+DLOCK_API int dlock_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms,
+                                  dlock_done_fn cb, void *userdata, uint64_t *op);
+DLOCK_API int dlock_try_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms,
+                                      dlock_done_fn cb, void *userdata, uint64_t *op);
+DLOCK_API int dlock_wait_async(dlock_client *c, const char *name, int64_t timeout_ms,
+                               int64_t ttl_ms, dlock_done_fn cb, void *userdata, uint64_t *op);
+DLOCK_API int dlock_inspect_async(dlock_client *c, const char *name, dlock_done_fn cb,
+                                  void *userdata, uint64_t *op);
+/* Release or extend a handle (from either API). The handle must outlive
+ * the operation; the callback's res->lock is it. */
+DLOCK_API int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *op);
+DLOCK_API int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb,
+                                 void *userdata, uint64_t *op);
+
+/* Cancel an operation in flight. Its callback then runs (from the next
+ * dlock_client_process) with DLOCK_ECANCELED, unless it had already
+ * finished. A cancelled acquire leaves nothing behind: it leaves the wait
+ * queue, and a lease it may have obtained is released by token (in the
+ * background, pipelined ahead of any later request). Returns DLOCK_OK, or
+ * DLOCK_EINVAL for an id that is not in flight (finished, or never
+ * started). Never blocks. */
+DLOCK_API int dlock_op_cancel(dlock_client *c, uint64_t op);
+
+/* The one file descriptor to watch for readability (an epoll descriptor
+ * owned by the client; do not close it). Creates the engine on first use.
+ * Returns -1 on failure (dlock_client_errstr says why). Stable for the
+ * client's life. */
+DLOCK_API int dlock_client_fd(dlock_client *c);
+
+/* Milliseconds until dlock_client_process must be called even if the fd
+ * stays quiet: 0 for "now", -1 when nothing is pending. Changes after every
+ * start and every process call: ask again each time. */
+DLOCK_API int64_t dlock_client_timeout(dlock_client *c);
+
+/* Advance every operation: read and write what the sockets allow, fire due
+ * timers, and run the callbacks of finished operations. Never blocks.
+ * Returns the number of operations (and kept-alive locks) still in
+ * flight, or a negative status. */
+DLOCK_API int dlock_client_process(dlock_client *c);
+
+/* Tell an event-loop adapter that dlock_client_timeout may have become
+ * shorter (called after every async start and cancel, never from inside
+ * dlock_client_process). NULL to remove. */
+typedef void (*dlock_notify_fn)(dlock_client *c, void *userdata);
+DLOCK_API void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "engine.h"
 
 const char *dlock_client_errstr(const dlock_client *c) { return c ? c->ctx.err : "no client"; }
 
@@ -33,6 +34,7 @@ void dlock_client_free(dlock_client *c) {
     if (c == NULL)
         return;
     dl_keepalive_client_free(c);
+    dl_engine_free(c->eng);
     dl_client_teardown(c);
     free(c);
 }

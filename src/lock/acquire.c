@@ -54,23 +54,7 @@ static int64_t ms_until(int64_t until_us) {
     return d <= 0 ? 0 : (d + 999) / 1000;
 }
 
-/* An acquire reply {1, fence} grants the lock. */
-static int granted_reply(const redisReply *r) {
-    const redisReply *e0 = dl_elem(r, 0);
-    return e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer == 1;
-}
 
-/* Acquire decider (Redlock): a majority granted, or so many refused or
- * failed that a majority can no longer grant. */
-static int acquire_decided(const dl_call *call) { return dl_settled(call, granted_reply); }
-
-/* The FENCE script answers the stored counter (>= 0) to the holder, -1 to
- * anyone else. */
-static int fence_stored(const redisReply *r) {
-    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
-}
-
-static int fence_decided(const dl_call *call) { return dl_settled(call, fence_stored); }
 
 /* Release by token on every target, ignoring the outcome (undo). */
 static int undo(attempt_ctx *a) {
@@ -96,7 +80,7 @@ static int redlock_fence(attempt_ctx *a, int64_t seen_max, int64_t *fence) {
     size_t lens[2] = {DL_TOKEN_HEX, (size_t)n};
     dl_call call;
     int rc = dl_script_call(&c->topo, &c->proto, &call, DL_S_FENCE, &a->keys, 2, args, lens, 0,
-                            fence_decided);
+                            dl_fence_decided);
     if (rc != DLOCK_OK)
         return rc;
     int ok = 0;
@@ -131,38 +115,14 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
     a->migrating = 0;
     *start_us = dl_mono_us();
     int rc = dl_script_call(&c->topo, &c->proto, &call, DL_S_ACQUIRE, &a->keys, 7, args, lens, 0,
-                              acquire_decided);
+                              dl_acquire_decided);
     if (rc != DLOCK_OK)
         return rc;
 
-    int granted = 0, answered = 0, unknown = 0;
-    int64_t seen_max = 0, hint = -1;
-    for (int i = 0; i < call.n; i++) {
-        if (call.status[i] != DLOCK_OK) {
-            unknown |= call.unknown[i];
-            continue;
-        }
-        const redisReply *r = call.replies[i];
-        const redisReply *e0 = dl_elem(r, 0), *e1 = dl_elem(r, 1);
-        if (e0 == NULL || e0->type != REDIS_REPLY_INTEGER || e1 == NULL) {
-            call.status[i] = DLOCK_EPROTO;
-            call.nok--;
-            snprintf(call.conns[i]->err, sizeof call.conns[i]->err,
-                     "unexpected reply to acquire from %s", call.conns[i]->addr);
-            continue;
-        }
-        answered++;
-        if (e0->integer == 1) {
-            granted++;
-            int64_t f = dl_reply_int(e1, 0);
-            if (f > seen_max)
-                seen_max = f;
-        } else {
-            int64_t h = dl_reply_int(e1, -1);
-            if (h > hint)
-                hint = h;
-        }
-    }
+    dl_tally t;
+    dl_acquire_tally(&call, &t);
+    int granted = t.granted, answered = t.answered, unknown = t.unknown;
+    int64_t seen_max = t.seen_max, hint = t.hint;
     int64_t valid_until = dl_valid_until_us(*start_us, a->ttl_ms, c->opts.drift_factor);
     /* Queued only if the script ran (or may have): a script error (e.g.
      * WRONGTYPE) queued nothing, and needs no cancel. */

@@ -35,6 +35,7 @@ struct dlock_client {
     int unusable;      /* dlock_client_new failed: that status */
     char unusable_why[512];
     struct dl_keepalive *ka; /* keepalive.c, created on first use */
+    struct dl_engine *eng;   /* engine.c: the async API, created on first use */
     pthread_mutex_t ka_mu;   /* guards ka creation */
 };
 
@@ -53,6 +54,9 @@ struct dlock_lock {
     /* keepalive (keepalive.c) */
     dlock_lost_fn on_lost;
     void *lost_ud;
+    /* made by the engine: its keepalive runs there (keepalive_async.c) */
+    struct dl_engine *eng;
+    struct dl_eka *eka;
 };
 
 /* Whether l's lease is valid now by the local monotonic clock and it was
@@ -80,6 +84,31 @@ DL_INTERNAL int dl_begin(dlock_client *c);
 /* check.c: argument checks shared by the lock operations. */
 DL_INTERNAL int dl_check_name(dlock_client *c, const char *name, size_t *len);
 DL_INTERNAL int dl_check_ttl(dlock_client *c, int64_t ttl_ms);
+
+/* replies.c: read an INSPECT call's replies into *out (shared by the
+ * blocking and the async inspect), and its Redlock decider. */
+DL_INTERNAL int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out);
+DL_INTERNAL int dl_inspect_decided(const dl_call *call);
+
+/* replies.c: an ACQUIRE call's answers, counted (shared by the blocking
+ * and the async acquire), and the Redlock deciders of ACQUIRE and FENCE. */
+typedef struct dl_tally {
+    int granted;      /* servers that gave us the lock */
+    int answered;     /* servers that answered with a well-formed reply */
+    int unknown;      /* some request may have run without an answer */
+    int64_t seen_max; /* highest fence among the grants */
+    int64_t hint;     /* longest "busy for" among the refusals, -1 if none */
+} dl_tally;
+DL_INTERNAL void dl_acquire_tally(dl_call *call, dl_tally *t);
+DL_INTERNAL int dl_acquire_decided(const dl_call *call);
+DL_INTERNAL int dl_fence_decided(const dl_call *call);
+
+/* replies.c: read a RELEASE / EXTEND call's replies (shared by the
+ * blocking and the async paths), and their Redlock deciders. */
+DL_INTERNAL int dl_release_read(dl_ctx *x, dl_call *call, int *released);
+DL_INTERNAL int dl_extend_read(dl_ctx *x, dl_call *call, int *extended);
+DL_INTERNAL int dl_release_decided(const dl_call *call);
+DL_INTERNAL int dl_extend_decided(const dl_call *call);
 
 /* keepalive.c */
 DL_INTERNAL void dl_keepalive_client_free(dlock_client *c);

@@ -14,26 +14,7 @@ static void mark_gone(dlock_lock *l) {
     atomic_store(&l->valid_until_us, 0);
 }
 
-/* A reply that is not an integer: that target failed (EPROTO), instead of
- * being read as "not held" (release and extend answer 0, 1 or 2). */
-static void bad_reply(dl_call *call, int i, const char *what) {
-    call->status[i] = DLOCK_EPROTO;
-    call->nok--;
-    snprintf(call->conns[i]->err, sizeof call->conns[i]->err, "unexpected reply to %s from %s",
-             what, call->conns[i]->addr);
-}
 
-/* RELEASE answers 1 or 2 when it released, EXTEND 1 when it extended. */
-static int yes_positive(const redisReply *r) {
-    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-}
-static int yes_one(const redisReply *r) {
-    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-}
-
-/* Redlock deciders: a majority said yes, or can no longer say it. */
-static int release_decided(const dl_call *call) { return dl_settled(call, yes_positive); }
-static int extend_decided(const dl_call *call) { return dl_settled(call, yes_one); }
 
 /* Release (name, token) everywhere. *released: 1 if some server held it. */
 static int release_by_token(dlock_client *c, const char *name, size_t name_len,
@@ -42,24 +23,10 @@ static int release_by_token(dlock_client *c, const char *name, size_t name_len,
     size_t lens[1] = {DL_TOKEN_HEX};
     dl_call call;
     int rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_RELEASE, name, name_len, 1, args,
-                             lens, 0, release_decided);
+                             lens, 0, dl_release_decided);
     if (rc != DLOCK_OK)
         return rc;
-    *released = 0;
-    for (int i = 0; i < call.n; i++) {
-        if (call.status[i] != DLOCK_OK)
-            continue;
-        if (call.replies[i]->type != REDIS_REPLY_INTEGER) {
-            bad_reply(&call, i, "release");
-            continue;
-        }
-        /* A re-sent release (the first went out on a dead connection) is
-         * taken at its word: "token gone" is reported as ENOTHELD even if
-         * the first copy ran, so a lost lease is never hidden. */
-        if (dl_reply_int(call.replies[i], 0) > 0)
-            *released = 1;
-    }
-    return dl_call_error(&c->ctx, &call, "release");
+    return dl_release_read(&c->ctx, &call, released);
 }
 
 /* Extend (name, token) everywhere; *extended set when a majority did. */
@@ -73,18 +40,10 @@ static int extend_by_token(dlock_client *c, const char *name, size_t name_len,
     dl_call call;
     *start_us = dl_mono_us();
     int rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_EXTEND, name, name_len, 2, args,
-                             lens, 0, extend_decided);
+                             lens, 0, dl_extend_decided);
     if (rc != DLOCK_OK)
         return rc;
-    int yes = 0;
-    for (int i = 0; i < call.n; i++) {
-        if (call.status[i] == DLOCK_OK && call.replies[i]->type != REDIS_REPLY_INTEGER)
-            bad_reply(&call, i, "extend");
-        else if (call.status[i] == DLOCK_OK && call.replies[i]->integer == 1)
-            yes++;
-    }
-    *extended = yes >= call.quorum;
-    rc = dl_call_error(&c->ctx, &call, "extend");
+    rc = dl_extend_read(&c->ctx, &call, extended);
     if (rc == DLOCK_OK && *extended &&
         dl_mono_us() >= dl_valid_until_us(*start_us, ttl_ms, c->opts.drift_factor))
         *extended = 0; /* took longer than the lease itself */

@@ -22,59 +22,6 @@ int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *ptt
     return DLOCK_OK;
 }
 
-/* Copy a bulk string reply into a fixed buffer (truncating). */
-static void copy_str(const redisReply *r, char *out, size_t n) {
-    out[0] = '\0';
-    if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        size_t k = r->len < n - 1 ? r->len : n - 1;
-        memcpy(out, r->str, k);
-        out[k] = '\0';
-    }
-}
-
-/* meta is "host\tpid\tlabel". */
-static void parse_meta(const redisReply *r, dlock_holder *h) {
-    char meta[600];
-    copy_str(r, meta, sizeof meta);
-    char *tab1 = strchr(meta, '\t');
-    if (tab1 == NULL) {
-        snprintf(h->host, sizeof h->host, "%s", meta);
-        return;
-    }
-    *tab1 = '\0';
-    snprintf(h->host, sizeof h->host, "%s", meta);
-    char *tab2 = strchr(tab1 + 1, '\t');
-    if (tab2 != NULL) {
-        *tab2 = '\0';
-        snprintf(h->label, sizeof h->label, "%s", tab2 + 1);
-    }
-    h->pid = strtol(tab1 + 1, NULL, 10);
-}
-
-/* The INSPECT script answers {int pttl, str token, int fence, str meta,
- * int acquired, int last_fence, int waiters}: anything else is EPROTO. */
-static int inspect_shape_ok(const redisReply *r) {
-    static const int want[7] = {REDIS_REPLY_INTEGER, REDIS_REPLY_STRING, REDIS_REPLY_INTEGER,
-                                REDIS_REPLY_STRING,  REDIS_REPLY_INTEGER, REDIS_REPLY_INTEGER,
-                                REDIS_REPLY_INTEGER};
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 7)
-        return 0;
-    for (int k = 0; k < 7; k++)
-        if (r->element[k]->type != want[k])
-            return 0;
-    return 1;
-}
-
-/* A server that reports the lock held (PTTL other than -2). */
-static int held_reply(const redisReply *r) {
-    const redisReply *e0 = dl_elem(r, 0);
-    return e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer != -2;
-}
-
-/* Redlock: settled once a majority reports it held, or a majority of
- * "held" is no longer possible; a quick "free" never outvotes a slow
- * holder. */
-static int inspect_decided(const dl_call *call) { return dl_settled(call, held_reply); }
 
 int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     int rc = dl_begin(c);
@@ -90,47 +37,9 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
         return rc;
     dl_call call;
     rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_INSPECT, name, len, 0, NULL, NULL, 0,
-                         inspect_decided);
+                         dl_inspect_decided);
     if (rc != DLOCK_OK)
         return rc;
-    rc = dl_call_error(&c->ctx, &call, "inspect");
-    if (rc != DLOCK_OK)
-        return rc;
-    /* Locked if a majority says so; report the holder seen with the
-     * highest fence (all servers of a Redlock set carry one token). */
-    int held = 0, best = -1;
-    int64_t last_fence = 0;
-    for (int i = 0; i < call.n; i++) {
-        const redisReply *r = call.replies[i];
-        if (call.status[i] != DLOCK_OK || !inspect_shape_ok(r)) {
-            if (call.status[i] == DLOCK_OK)
-                return dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to inspect from %s",
-                                 call.conns[i]->addr);
-            continue;
-        }
-        int64_t pttl = dl_reply_int(r->element[0], -2);
-        int64_t lf = dl_reply_int(r->element[5], 0);
-        if (lf > last_fence)
-            last_fence = lf;
-        if (pttl == -2)
-            continue;
-        held++;
-        if (best < 0 || dl_reply_int(r->element[2], 0) >
-                            dl_reply_int(call.replies[best]->element[2], 0))
-            best = i;
-    }
-    out->fence = last_fence;
-    if (held < call.quorum || best < 0)
-        return DLOCK_OK;
-    const redisReply *r = call.replies[best];
-    out->locked = 1;
-    out->pttl_ms = dl_reply_int(r->element[0], -1);
-    if (out->pttl_ms < 0)
-        out->pttl_ms = 0; /* a key without expiry: not set by dlock */
-    copy_str(r->element[1], out->token, sizeof out->token);
-    out->fence = dl_reply_int(r->element[2], 0);
-    parse_meta(r->element[3], out);
-    out->acquired_at = dl_reply_int(r->element[4], 0);
-    out->waiters = (int)dl_reply_int(r->element[6], 0);
-    return DLOCK_OK;
+    return dl_inspect_read(&c->ctx, &call, out);
 }
+

@@ -30,6 +30,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "client.h"
+#include "engine.h"
 #include "resp.h"
 
 enum { CB_NONE, CB_EXTENDED, CB_LOST };
@@ -419,6 +420,10 @@ int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_l
     if (!dl_lock_valid(l, dl_mono_us()))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
     dlock_keepalive_stop(l);
+    if (l->eng != NULL) { /* acquired through the engine: a timer there */
+        int erc = dl_eka_start(l->eng, l, interval_ms, on_lost, userdata);
+        return erc == DLOCK_OK ? DLOCK_OK : dl_seterr(&c->ctx, erc, "out of memory");
+    }
     struct dl_keepalive *ka;
     int rc = ka_get(c, &ka);
     if (rc != DLOCK_OK)
@@ -452,6 +457,8 @@ static ka_entry *find(struct dl_keepalive *ka, const dlock_lock *l) {
 void dlock_keepalive_stop(dlock_lock *l) {
     if (l == NULL || l->client == NULL)
         return;
+    if (l->eka != NULL)
+        dl_eka_stop(l->eka);
     struct dl_keepalive *ka = l->client->ka;
     if (ka == NULL)
         return;

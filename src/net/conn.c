@@ -108,6 +108,7 @@ static void drop_ctx(dl_conn *c) {
             c->ctx->reader->fn = c->orig_fn;
         redisFree(c->ctx);
         c->ctx = NULL;
+        c->gen++;
     }
     c->state = DL_CONN_CLOSED;
 }
@@ -127,6 +128,13 @@ static void fail(dl_conn *c, int status, const char *fmt, const char *detail) {
     c->status = status;
     snprintf(c->err, sizeof c->err, fmt, c->addr, detail);
     drop_ctx(c);
+    if (c->on_fail != NULL)
+        c->on_fail(c);
+}
+
+void dl_conn_fail(dl_conn *c, int status, const char *why) {
+    c->timed_out = 1;
+    fail(c, status, "%s: %s", why);
 }
 
 static int start_connect(dl_conn *c) {
@@ -251,14 +259,28 @@ void dl_conn_check_idle(dl_conn *c) {
         dl_conn_close(c); /* EOF, reset or unexpected bytes: start afresh */
 }
 
-int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens) {
-    dl_conn_check_idle(c);
+int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_t *lens, uint64_t *end) {
     if (c->state == DL_CONN_CLOSED) {
         dl_conn_batch_reset(c);
         int rc = start_connect(c);
         if (rc != DLOCK_OK)
             return rc;
     }
+    size_t flen;
+    if (format_command(c, argc, argv, lens, &flen) != 0 ||
+        redisAppendFormattedCommand(c->ctx, c->fmt, flen) != REDIS_OK) {
+        c->status = DLOCK_ENOMEM;
+        snprintf(c->err, sizeof c->err, "%s: out of memory", c->addr);
+        return DLOCK_ENOMEM;
+    }
+    c->app_bytes += flen;
+    c->write_done = 0;
+    *end = c->app_bytes;
+    return DLOCK_OK;
+}
+
+int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens) {
+    dl_conn_check_idle(c);
     if (c->got + c->expect + 1 > c->cap) {
         int ncap = c->cap ? c->cap * 2 : 4;
         while (ncap < c->got + c->expect + 1)
@@ -272,18 +294,13 @@ int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens) 
         c->replies = nr;
         c->cap = ncap;
     }
-    size_t flen;
-    if (format_command(c, argc, argv, lens, &flen) != 0 ||
-        redisAppendFormattedCommand(c->ctx, c->fmt, flen) != REDIS_OK) {
-        c->status = DLOCK_ENOMEM;
-        snprintf(c->err, sizeof c->err, "%s: out of memory", c->addr);
-        return DLOCK_ENOMEM;
-    }
-    c->app_bytes += flen;
+    uint64_t end;
+    int rc = dl_conn_put(c, argc, argv, lens, &end);
+    if (rc != DLOCK_OK)
+        return rc;
     if (c->expect == 0)
-        c->first_end = c->app_bytes;
+        c->first_end = end;
     c->expect++;
-    c->write_done = 0;
     return DLOCK_OK;
 }
 
@@ -306,7 +323,7 @@ static void finish_connect(dl_conn *c) {
 
 /* Pull every complete reply out of the reader. */
 static void drain_replies(dl_conn *c) {
-    while (c->status == DLOCK_OK && c->got < c->expect) {
+    while (c->status == DLOCK_OK && c->ctx != NULL && (c->on_reply != NULL || c->got < c->expect)) {
         void *r = NULL;
         if (redisGetReplyFromReader(c->ctx, &r) != REDIS_OK) {
             const char *why = c->ctx->err == REDIS_ERR_OOM
@@ -334,6 +351,10 @@ static void drain_replies(dl_conn *c) {
                 return;
             }
             freeReplyObject(reply);
+            continue;
+        }
+        if (c->on_reply != NULL) {
+            c->on_reply(c, reply); /* may fail (close) the connection */
             continue;
         }
         c->replies[c->got++] = reply;
@@ -484,6 +505,36 @@ int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
             conns[i]->expect > 0)
             ok++;
     return ok;
+}
+
+short dl_conn_events(const dl_conn *c) {
+    if (c->ctx == NULL)
+        return 0;
+    if (c->state == DL_CONN_CONNECTING)
+        return POLLOUT;
+    return (short)(POLLIN | (sdslen(c->ctx->obuf) > 0 ? POLLOUT : 0));
+}
+
+int dl_conn_fd(const dl_conn *c) { return c->ctx != NULL ? c->ctx->fd : -1; }
+
+void dl_conn_step(dl_conn *c, short revents) {
+    if (c->ctx == NULL)
+        return;
+    if (c->state == DL_CONN_CONNECTING) {
+        if (revents == 0)
+            return;
+        finish_connect(c);
+        if (c->state != DL_CONN_READY)
+            return;
+    }
+    /* A connected socket almost always has room: write without waiting.
+     * A failure's callbacks may already have started a new connection:
+     * the events polled were the old socket's, so stop there. */
+    redisContext *was = c->ctx;
+    if (sdslen(c->ctx->obuf) > 0)
+        do_write(c);
+    if (c->ctx == was && (revents & (POLLIN | POLLERR | POLLHUP)))
+        do_read(c);
 }
 
 int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us) {

@@ -21,6 +21,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "ctx.h"
+
 /* Limits on what a server may send us (hostile-server protection). */
 #define DL_REPLY_MAX_ELEMENTS (1 << 17) /* elements in one array */
 #define DL_REPLY_MAX_STRING (1 << 20)   /* bytes in one bulk string */
@@ -74,6 +76,12 @@ typedef struct dl_conn {
     uint64_t first_end;  /* app_bytes at the end of the batch's first command */
     uint64_t auth_end;   /* app_bytes at the end of AUTH (0: none): wiped once written */
     char err[256];
+    /* Pipelined mode (pipe.c): when on_reply is set, every reply goes to
+     * it instead of the batch's array, and on_fail runs after the
+     * connection failed and was closed (status/err say why). */
+    void (*on_reply)(struct dl_conn *c, redisReply *r);
+    void (*on_fail)(struct dl_conn *c);
+    unsigned gen; /* sockets closed so far: tells a new socket from the old */
 } dl_conn;
 
 /* Set up a closed connection to host:port (or the unix socket path when
@@ -97,6 +105,23 @@ void dl_conn_check_idle(dl_conn *c);
  * DLOCK_OK, DLOCK_EIO (connect could not even start: c->err says why) or
  * DLOCK_ENOMEM. */
 int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens);
+
+/* Queue one command's bytes without the batch's bookkeeping (pipelined
+ * mode): connect first if closed. Unlike dl_conn_append it does not probe
+ * an idle connection (replies in flight would look like unexpected bytes):
+ * the pipe does that itself when nothing is in flight. On DLOCK_OK *end is the byte count that
+ * marks this command written whole (compare with c->wr_bytes). */
+DL_INTERNAL int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_t *lens,
+                            uint64_t *end);
+
+/* Pipelined mode: the poll events this connection waits for (0: closed),
+ * and one step of I/O after poll reported `revents` on dl_conn_fd(c). */
+DL_INTERNAL short dl_conn_events(const dl_conn *c);
+DL_INTERNAL int dl_conn_fd(const dl_conn *c);
+DL_INTERNAL void dl_conn_step(dl_conn *c, short revents);
+/* Fail the connection (pipelined mode: a reply overdue, a connect timed
+ * out): close it, set status/err, and run on_fail. */
+DL_INTERNAL void dl_conn_fail(dl_conn *c, int status, const char *why);
 
 /* Drive every connection in conns[0..n) that has queued commands until each
  * has all its replies, failed, or deadline_us (monotonic) passed. Each

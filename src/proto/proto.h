@@ -43,6 +43,14 @@ static inline void dl_keys_free(dl_keys *k) { free(k->buf); }
 /* The Lua source of a script. */
 DL_INTERNAL const char *dl_script_source(enum dl_script_id id, size_t *len);
 
+/* Build the EVALSHA request of script `id` on the keys of one lock into
+ * argv/lens (DL_REQ_MAX_ARGV entries) and *req, without sending it (the
+ * engine sends it through dl_fan_start). DLOCK_EINVAL if it would pass
+ * DL_REQ_MAX_ARGV. */
+DL_INTERNAL int dl_script_req(const dl_proto *p, enum dl_script_id id, const dl_keys *keys,
+                              int nargs, const char **args, const size_t *alens,
+                              const char **argv, size_t *lens, dl_req *req);
+
 /* Run script `id` on the keys of one lock with ARGV args[0..nargs), through
  * the quorum layer (EVALSHA, EVAL after NOSCRIPT). deadline_us 0: one round
  * trip. Returns DLOCK_EINVAL if the request would pass DL_REQ_MAX_ARGV,
@@ -57,6 +65,12 @@ DL_INTERNAL int dl_script_named(dl_topo *t, const dl_proto *p, dl_call *call,
                                 enum dl_script_id id, const char *name, size_t name_len,
                                 int nargs, const char **args, const size_t *alens,
                                 int64_t deadline_us, dl_decided_fn decided);
+
+/* The pub/sub channel an engine's waiters are woken on: "<prefix>wake:<id>"
+ * (id: the engine's random hex id). A channel, not a key: it needs no hash
+ * slot. DLOCK_OK, or DLOCK_EINVAL if it does not fit in cap bytes. */
+DL_INTERNAL int dl_wake_channel(const dl_proto *p, const char *id, char *out, size_t cap,
+                                size_t *len);
 
 /* The EVALSHA argv of EXTEND on one lock key, for pipelining many
  * extensions by hand (keepalive): fills argv/lens[0..6). ttl_s must stay

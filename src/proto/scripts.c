@@ -61,13 +61,11 @@ int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *
     return DLOCK_OK;
 }
 
-int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_id id,
-                   const dl_keys *keys, int nargs, const char **args, const size_t *alens,
-                   int64_t deadline_us, dl_decided_fn decided) {
-    const char *argv[DL_REQ_MAX_ARGV];
-    size_t lens[DL_REQ_MAX_ARGV];
+int dl_script_req(const dl_proto *p, enum dl_script_id id, const dl_keys *keys, int nargs,
+                  const char **args, const size_t *alens, const char **argv, size_t *lens,
+                  dl_req *req) {
     if (3 + DL_NKEYS + nargs > DL_REQ_MAX_ARGV)
-        return dl_seterr(t->ctx, DLOCK_EINVAL, "too many script arguments");
+        return DLOCK_EINVAL;
     int argc = 0;
     argv[argc] = "EVALSHA";
     lens[argc++] = 7;
@@ -83,8 +81,20 @@ int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_
         argv[argc] = args[i];
         lens[argc++] = alens[i];
     }
-    dl_req req = {.argc = argc, .argv = argv, .lens = lens, .key = keys->k[0],
-                  .klen = keys->len[0], .script = sources[id], .script_len = strlen(sources[id])};
+    *req = (dl_req){.argc = argc, .argv = argv, .lens = lens, .key = keys->k[0],
+                    .klen = keys->len[0], .script = sources[id],
+                    .script_len = strlen(sources[id])};
+    return DLOCK_OK;
+}
+
+int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_id id,
+                   const dl_keys *keys, int nargs, const char **args, const size_t *alens,
+                   int64_t deadline_us, dl_decided_fn decided) {
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t lens[DL_REQ_MAX_ARGV];
+    dl_req req;
+    if (dl_script_req(p, id, keys, nargs, args, alens, argv, lens, &req) != DLOCK_OK)
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "too many script arguments");
     return dl_quorum_run(t, call, &req, deadline_us, decided);
 }
 
@@ -113,4 +123,15 @@ void dl_extend_argv(const dl_proto *p, const dl_keys *keys, const char *token, c
     lens[4] = 32;
     argv[5] = ttl_s;
     lens[5] = ttl_len;
+}
+
+int dl_wake_channel(const dl_proto *p, const char *id, char *out, size_t cap, size_t *len) {
+    size_t il = strlen(id);
+    if (p->prefix_len + 5 + il + 1 > cap)
+        return DLOCK_EINVAL;
+    memcpy(out, p->prefix, p->prefix_len);
+    memcpy(out + p->prefix_len, "wake:", 5);
+    memcpy(out + p->prefix_len + 5, id, il + 1);
+    *len = p->prefix_len + 5 + il;
+    return DLOCK_OK;
 }

@@ -8,15 +8,19 @@
  *                          metadata, a = acquisition time (ms since the epoch)
  *   KEYS[2] P{name}:fence  fencing counter (never expires)
  *   KEYS[3] P{name}:q      zset of waiting tokens, scored by arrival (us)
- *   KEYS[4] P{name}:qi     hash token -> "expiry_ms ttl_ms fencing meta"
- *   P{name}:w:<token>      a waiter's wake list (BLPOP'd by that waiter)
+ *   KEYS[4] P{name}:qi     hash token -> "expiry_ms ttl_ms fencing chan meta"
+ *   P{name}:w:<token>      a blocking waiter's wake list (BLPOP'd by it)
+ *   Pwake:<id>             pub/sub channel of one engine (not a key): a
+ *                          waiter that gave a channel is woken there with
+ *                          the message "<token> <fence>"
  *
  * Queue rules: a waiter's entry lives until its expiry (the waiter's own
  * sleep + margin, refreshed by every attempt), so a dead waiter blocks
  * nobody for long. On release the lock is handed straight to the oldest
- * live waiter (with its token, ttl and metadata) and its wake list gets the
- * new fence: the woken waiter needs no further command. A free lock with a
- * live queue can be taken only by the queue's head: no barging.
+ * live waiter (with its token, ttl and metadata) and its wake list (or its
+ * channel) gets the new fence: the woken waiter needs no further command.
+ * A free lock with a live queue can be taken only by the queue's head: no
+ * barging.
  */
 #ifndef DLOCK_SCRIPTS_LUA_H
 #define DLOCK_SCRIPTS_LUA_H
@@ -49,7 +53,8 @@
     "end\n"
 
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
- * acquired_ms (the client's wall clock, reported by INSPECT).
+ * acquired_ms (the client's wall clock, reported by INSPECT), and
+ * optionally the waiter's wake channel (absent: its wake list).
  * The server clock (TIME) is read only when a queue exists.
  * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
  * the client then writes max+1 to a majority with FENCE).
@@ -65,7 +70,7 @@
     "  local w = tonumber(ARGV[6])\n"                                               \
     "  clock()\n"                                                                   \
     "  redis.call('ZADD', KEYS[3], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
-    "  redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. ARGV[3])\n" \
+    "  redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. (ARGV[8] or '-') .. ' ' .. ARGV[3])\n" \
     "  for i = 3, 4 do\n"                                                           \
     "    if redis.call('PTTL', KEYS[i]) < w then redis.call('PEXPIRE', KEYS[i], w) end\n" \
     "  end\n"                                                                       \
@@ -101,13 +106,17 @@
     "redis.call('DEL', KEYS[1])\n"                                                  \
     "local h, v = head()\n"                                                         \
     "if not h then return 1 end\n"                                                  \
-    "local ttl, fencing, meta = string.match(v, '^%d+ (%d+) (%d) (.*)$')\n"         \
+    "local ttl, fencing, chan, meta = string.match(v, '^%d+ (%d+) (%d) (%S+) (.*)$')\n" \
     "dequeue(h)\n"                                                                  \
     "if not ttl then return 1 end\n"                                                \
     "local f = 0\n"                                                                 \
     "if fencing == '1' then f = redis.call('INCR', KEYS[2]) end\n"                  \
     "redis.call('HSET', KEYS[1], 't', h, 'f', f, 'o', meta, 'a', now)\n"            \
     "redis.call('PEXPIRE', KEYS[1], ttl)\n"                                         \
+    "if chan ~= '-' then\n"                                                         \
+    "  redis.call('PUBLISH', chan, h .. ' ' .. f)\n"                                \
+    "  return 2\n"                                                                  \
+    "end\n"                                                                         \
     "local w = KEYS[1] .. ':w:' .. h\n"                                             \
     "redis.call('RPUSH', w, f)\n"                                                   \
     "redis.call('PEXPIRE', w, ttl)\n"                                               \

@@ -1,0 +1,627 @@
+/* acquire_async.c - acquiring as a state machine driven by the engine:
+ * dlock_acquire_async, dlock_try_acquire_async, dlock_wait_async.
+ *
+ * The same protocol as acquire.c, one step per event:
+ *   ATTEMPT   the ACQUIRE script on every server (queued as a waiter when
+ *             the op will wait and waiting is push);
+ *   FENCE     Redlock: max+1 written to a majority;
+ *   WAIT      a timer (the holder's lease left, a 2 s slice, the backoff or
+ *             the deadline), ended early by a wake-up message on the
+ *             engine's channel when the release hands us the lock;
+ *   NAP       backoff after a transient failure, with a fresh token;
+ *   LEAVE     the deadline passed while queued: CANCEL, which also tells
+ *             whether the lock was handed to us meanwhile;
+ *   REFRESH   a hand-over after a long wait: EXTEND restarts the lease;
+ *   REPLICAS  WAIT for replicas (opts.replicas).
+ * Whatever an op gives up on (cancelled, failed, timed out) it leaves no
+ * trace: a background clean-up op leaves the queue and releases by token,
+ * and the op goes on with a fresh token. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "clock.h"
+#include "engine.h"
+#include "resp.h"
+
+enum { AM_TRY, AM_RETRY, AM_DEADLINE };
+enum { PH_SUBWAIT = 1, PH_ATTEMPT, PH_FENCE, PH_WAIT, PH_NAP, PH_LEAVE, PH_REFRESH, PH_REPLICAS };
+
+#define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
+#define QUEUE_MARGIN_MS 100
+
+static void attempt(dl_aop *op);
+static void acq_cleanup(dl_engine *e, const dl_aop *from);
+static void got(dl_aop *op, int64_t fence, int64_t start_us);
+
+static dlock_client *cli(const dl_aop *op) { return op->e->c; }
+
+/* dlock_wait_async: while a request is in flight, the op's timer is its
+ * cap (deadline + one command timeout), so a slow server cannot stretch
+ * the call; the connection itself keeps the command timeout. */
+static void arm_cap(dl_aop *op) {
+    if (op->x.cap_us > 0 && op->fan != NULL && !op->finished)
+        dl_aop_timer(op, op->x.cap_us);
+}
+
+static int will_wait(const dl_aop *op) {
+    switch (op->mode) {
+    case AM_RETRY:
+        return op->attempts <= cli(op)->opts.retry_count;
+    case AM_DEADLINE:
+        return dl_mono_us() < op->deadline_us;
+    default:
+        return 0;
+    }
+}
+
+static int transient(int rc, int code) {
+    if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN || rc == DLOCK_ENOQUORUM)
+        return 1;
+    return rc == DLOCK_ESERVER && dl_srv_code_transient(code);
+}
+
+static int64_t ms_until(int64_t until_us) {
+    int64_t d = until_us - dl_mono_us();
+    return d <= 0 ? 0 : (d + 999) / 1000;
+}
+
+/* How long to wait before the next attempt. */
+static int64_t sleep_ms(dl_aop *op, int64_t hint) {
+    dlock_client *c = cli(op);
+    int64_t ms;
+    if (op->push && op->mode != AM_RETRY)
+        ms = SLICE_MAX_MS;
+    else
+        ms = dl_backoff_ms(op->attempts, c->opts.retry_delay_ms, c->opts.retry_max_delay_ms,
+                           c->opts.retry_jitter_pct, &c->rng);
+    if (hint >= 0 && (op->push || op->e->n > 1) && hint + 1 < ms)
+        ms = hint + 1; /* the holder's lease ends first */
+    if (op->push && ms > SLICE_MAX_MS)
+        ms = SLICE_MAX_MS;
+    if (op->mode == AM_DEADLINE && ms > ms_until(op->deadline_us))
+        ms = ms_until(op->deadline_us);
+    return ms < 1 ? 1 : ms;
+}
+
+/* ---- the clean-up op: leave the queue, then release by token ---- */
+
+static void cleanup_released(dl_fan *f, void *arg) {
+    (void)f;
+    dl_aop_finish(arg, DLOCK_OK);
+}
+
+static void cleanup_left(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    (void)f;
+    const char *args[1] = {op->token};
+    size_t lens[1] = {DL_TOKEN_HEX};
+    if (dl_aop_script(op, DL_S_RELEASE, 1, args, lens, NULL, cleanup_released) != DLOCK_OK)
+        dl_aop_finish(op, DLOCK_EIO);
+}
+
+static void acq_cleanup(dl_engine *e, const dl_aop *from) {
+    dl_aop *op = dl_aop_new(e, DL_AOP_CLEANUP, NULL, NULL);
+    if (op == NULL)
+        return; /* the queue entry and any lease end by their own expiry */
+    if (dl_aop_name(op, from->name, from->name_len) != DLOCK_OK) {
+        dl_aop_discard(op);
+        return;
+    }
+    memcpy(op->token, from->token, sizeof op->token);
+    memcpy(op->ttl_s, from->ttl_s, sizeof op->ttl_s);
+    op->ttl_len = from->ttl_len;
+    const char *args[2] = {op->token, op->ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
+    if (dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, cleanup_left) != DLOCK_OK)
+        dl_aop_finish(op, DLOCK_EIO);
+}
+
+/* Leave no trace of the current token, and go on with a fresh one. */
+static int abandon_token(dl_aop *op) {
+    acq_cleanup(op->e, op);
+    op->enqueued = 0;
+    if (dl_pool_token(&cli(op)->pool, op->token) != 0)
+        return dl_seterr(&op->x, DLOCK_EIO, "getrandom failed");
+    return DLOCK_OK;
+}
+
+/* ---- endings ---- */
+
+static void finish(dl_aop *op, int rc) {
+    dlock_client *c = cli(op);
+    if (rc != DLOCK_OK && rc != DLOCK_EUNKNOWN && rc != DLOCK_ECANCELED && op->unknown_open) {
+        char why[sizeof op->x.err];
+        memcpy(why, op->x.err, sizeof why);
+        rc = dl_seterr(&op->x, DLOCK_EUNKNOWN,
+                       "%.300s; an earlier attempt's outcome is unknown: a lease may exist for "
+                       "%" PRId64 " ms",
+                       why, op->ttl_ms);
+    }
+    if (rc != DLOCK_OK && rc != DLOCK_EBUSY && rc != DLOCK_ETIMEDOUT && rc != DLOCK_ECANCELED)
+        dl_emit(&c->ctx, DLOCK_EV_ERROR, op->name, rc, 0, dl_mono_us() - op->t_begin_us,
+                op->attempts);
+    dl_aop_finish(op, rc);
+}
+
+static void give_up(dl_aop *op) {
+    dl_heap_disarm(&op->e->heap, &op->timer);
+    if (op->attempts > 0)
+        acq_cleanup(op->e, op);
+    dl_seterr(&op->x, DLOCK_ECANCELED, "acquire of '%s' cancelled", op->name);
+    dl_aop_finish(op, DLOCK_ECANCELED);
+}
+
+static void busy_end(dl_aop *op) {
+    if (op->is_wait) {
+        dl_seterr(&op->x, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms",
+                  op->name, op->timeout_ms);
+        finish(op, DLOCK_ETIMEDOUT);
+    } else {
+        dl_seterr(&op->x, DLOCK_EBUSY, "lock '%s' is held by another owner", op->name);
+        finish(op, DLOCK_EBUSY);
+    }
+}
+
+/* A failed step: retry after a backoff while the caller waits and the
+ * failure may pass, else end with it. */
+static void failed(dl_aop *op, int rc, int code) {
+    dlock_client *c = cli(op);
+    if (op->enqueued || op->unknown_now) {
+        op->unknown_open |= op->unknown_now;
+        op->unknown_now = 0;
+        int trc = abandon_token(op);
+        if (trc != DLOCK_OK)
+            rc = trc;
+    }
+    if (!transient(rc, code) || !will_wait(op)) {
+        finish(op, rc);
+        return;
+    }
+    int64_t nap = op->mode == AM_RETRY
+                      ? dl_backoff_ms(op->attempts, c->opts.retry_delay_ms,
+                                      c->opts.retry_max_delay_ms, c->opts.retry_jitter_pct,
+                                      &c->rng)
+                      : dl_backoff_ms(op->attempts, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
+    if (op->mode == AM_DEADLINE && nap > ms_until(op->deadline_us))
+        nap = ms_until(op->deadline_us);
+    op->phase = PH_NAP;
+    dl_aop_timer(op, dl_mono_us() + nap * 1000);
+}
+
+/* ---- the lock is ours ---- */
+
+static void make_lock(dl_aop *op) {
+    dlock_client *c = cli(op);
+    dlock_lock *l = calloc(1, sizeof *l + op->name_len + 1);
+    if (l == NULL) {
+        abandon_token(op);
+        dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory");
+        finish(op, DLOCK_ENOMEM);
+        return;
+    }
+    l->client = c;
+    l->eng = op->e;
+    l->name = (char *)(l + 1);
+    memcpy(l->name, op->name, op->name_len);
+    l->name_len = op->name_len;
+    memcpy(l->token, op->token, sizeof l->token);
+    l->fence = op->fence;
+    l->ttl_ms = op->ttl_ms;
+    l->acquired_wall_ms = dl_wall_ms() - (dl_mono_us() - op->start_us) / 1000;
+    atomic_store(&l->valid_until_us,
+                 dl_valid_until_us(op->start_us, op->ttl_ms, c->opts.drift_factor));
+    op->lock = l;
+    dl_emit(&c->ctx, DLOCK_EV_ACQUIRED, op->name, DLOCK_OK, op->fence,
+            dl_mono_us() - op->t_begin_us, op->attempts);
+    dl_aop_finish(op, DLOCK_OK);
+}
+
+static void on_replicas(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    dlock_client *c = cli(op);
+    if (op->cancelled) {
+        give_up(op);
+        return;
+    }
+    int rc = dl_call_error(&op->x, &f->call, "wait for replicas");
+    for (int i = 0; rc == DLOCK_OK && i < f->call.n; i++) {
+        int64_t acked = dl_reply_int(f->call.replies[i], -1);
+        if (f->call.status[i] == DLOCK_OK && acked < c->opts.replicas)
+            rc = dl_seterr(&op->x, DLOCK_EBUSY,
+                           "only %" PRId64 " of %d replicas acknowledged the lock", acked,
+                           c->opts.replicas);
+    }
+    if (rc != DLOCK_OK) {
+        abandon_token(op);
+        finish(op, rc);
+        return;
+    }
+    make_lock(op);
+}
+
+/* Held: pass the replica gate (if any) and make the handle. */
+static void deliver(dl_aop *op) {
+    dlock_client *c = cli(op);
+    if (c->opts.replicas <= 0) {
+        make_lock(op);
+        return;
+    }
+    char nrep[16], tmo[24];
+    int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
+    size_t n2 = dl_fmt_i64(tmo, c->opts.replica_timeout_ms);
+    const char *argv[3] = {"WAIT", nrep, tmo};
+    size_t lens[3] = {4, (size_t)n1, n2};
+    int64_t deadline = dl_capped(&op->x, dl_mono_us() + ((int64_t)c->opts.replica_timeout_ms +
+                                                         c->opts.command_timeout_ms) * 1000);
+    op->phase = PH_REPLICAS;
+    int rc = dl_aop_command(op, 3, argv, lens, deadline, on_replicas);
+    if (rc != DLOCK_OK) {
+        abandon_token(op);
+        finish(op, rc);
+    } else {
+        arm_cap(op);
+    }
+}
+
+static void on_refresh(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    if (op->cancelled) {
+        give_up(op);
+        return;
+    }
+    int yes = 0;
+    int rc = dl_extend_read(&op->x, &f->call, &yes);
+    if (rc != DLOCK_OK) {
+        op->unknown_now = 1; /* we may hold it: clean up */
+        failed(op, rc, op->x.code);
+        return;
+    }
+    if (!yes) {
+        /* Handed over, but gone before use (this process was paused):
+         * the lock went on to the next waiter. Wait on. */
+        if (will_wait(op)) {
+            attempt(op);
+            return;
+        }
+        busy_end(op);
+        return;
+    }
+    op->start_us = op->sent_us;
+    deliver(op);
+}
+
+/* The lock is ours since start_us. A hand-over after a long wait has eaten
+ * into the lease: restart it so the caller gets most of its ttl. */
+static void got(dl_aop *op, int64_t fence, int64_t start_us) {
+    op->fence = fence;
+    op->start_us = start_us;
+    if (dl_mono_us() - start_us <= op->ttl_ms * 500) {
+        deliver(op);
+        return;
+    }
+    const char *args[2] = {op->token, op->ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
+    op->phase = PH_REFRESH;
+    int rc = dl_aop_script(op, DL_S_EXTEND, 2, args, lens, dl_extend_decided, on_refresh);
+    if (rc != DLOCK_OK) {
+        op->unknown_now = 1;
+        failed(op, rc, 0);
+    } else {
+        arm_cap(op);
+    }
+}
+
+/* ---- Redlock fencing ---- */
+
+static void on_fence(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    dlock_client *c = cli(op);
+    if (op->cancelled) {
+        give_up(op);
+        return;
+    }
+    int ok = 0;
+    for (int i = 0; i < f->call.n; i++)
+        if (f->call.status[i] == DLOCK_OK && dl_reply_int(f->call.replies[i], -1) > op->fence)
+            ok++;
+    int64_t valid_until = dl_valid_until_us(op->start_us, op->ttl_ms, c->opts.drift_factor);
+    if (ok >= f->call.quorum && dl_mono_us() < valid_until) {
+        got(op, op->fence + 1, op->start_us);
+        return;
+    }
+    dl_call_error(&op->x, &f->call, "fence");
+    int rc = dl_seterr(&op->x, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
+                       f->call.n);
+    op->unknown_now = 1; /* we hold it on some servers: clean up */
+    failed(op, rc, 0);
+}
+
+static void fence(dl_aop *op, int64_t seen_max) {
+    char cand[24];
+    size_t n = dl_fmt_i64(cand, seen_max + 1);
+    const char *args[2] = {op->token, cand};
+    size_t lens[2] = {DL_TOKEN_HEX, n};
+    op->fence = seen_max; /* on_fence reads the candidate as fence + 1 */
+    op->phase = PH_FENCE;
+    int rc = dl_aop_script(op, DL_S_FENCE, 2, args, lens, dl_fence_decided, on_fence);
+    if (rc != DLOCK_OK) {
+        op->unknown_now = 1;
+        failed(op, rc, 0);
+    } else {
+        arm_cap(op);
+    }
+}
+
+/* ---- waiting ---- */
+
+static void on_left(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    if (op->cancelled) {
+        give_up(op);
+        return;
+    }
+    op->enqueued = 0;
+    if (f->call.status[0] != DLOCK_OK) {
+        char why[200];
+        dl_call_error(&op->x, &f->call, "leave the wait queue");
+        snprintf(why, sizeof why, "%s", op->x.err);
+        acq_cleanup(op->e, op); /* try once more, in the background */
+        finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN,
+                             "%s: a lease may exist for %" PRId64 " ms", why, op->ttl_ms));
+        return;
+    }
+    const redisReply *r = f->call.replies[0];
+    if (dl_reply_int(dl_elem(r, 0), 0) == 1) {
+        got(op, dl_reply_int(dl_elem(r, 1), 0), op->sent_us);
+        return;
+    }
+    busy_end(op);
+}
+
+/* Give up waiting (deadline): leave the queue; the lock may have been
+ * handed to us meanwhile (CANCEL then keeps it for us). */
+static void leave(dl_aop *op) {
+    const char *args[2] = {op->token, op->ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
+    op->phase = PH_LEAVE;
+    int rc = dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, on_left);
+    if (rc != DLOCK_OK) {
+        abandon_token(op);
+        finish(op, rc);
+    } else {
+        arm_cap(op);
+    }
+}
+
+static void busy(dl_aop *op, int64_t hint) {
+    dlock_client *c = cli(op);
+    if (!op->contended) {
+        op->contended = 1;
+        dl_emit(&c->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
+    }
+    if (!will_wait(op)) {
+        if (op->enqueued)
+            leave(op);
+        else
+            busy_end(op);
+        return;
+    }
+    op->busy_us = op->sent_us;
+    op->phase = PH_WAIT;
+    dl_aop_timer(op, dl_mono_us() + sleep_ms(op, hint) * 1000);
+}
+
+static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
+    if (op->phase != PH_WAIT || op->cancelled)
+        return; /* an attempt in flight will see the hand-over itself */
+    dl_heap_disarm(&op->e->heap, &op->timer);
+    /* The hand-over happened after our last attempt found the lock busy:
+     * the lease started no earlier than that attempt was sent. */
+    got(op, fence_v, op->busy_us);
+}
+
+static void dl_acq_timer(dl_timer *t) {
+    dl_aop *op = (dl_aop *)t;
+    if (op->cancelled) {
+        give_up(op);
+        return;
+    }
+    if (op->fan != NULL && !op->fan->completed) {
+        /* dlock_wait_async's cap passed with a request in flight: stop
+         * waiting for it. The clean-up queued behind it on each connection
+         * undoes whatever it does. */
+        dl_fan_put(op->fan);
+        op->fan = NULL;
+        op->enqueued = 1;
+        abandon_token(op);
+        dl_seterr(&op->x, DLOCK_ETIMEDOUT,
+                  "lock '%s': the deadline passed with a request in flight (undone by token)",
+                  op->name);
+        finish(op, DLOCK_ETIMEDOUT);
+        return;
+    }
+    if (op->phase == PH_WAIT && op->mode == AM_DEADLINE && dl_mono_us() >= op->deadline_us) {
+        if (op->enqueued) {
+            leave(op);
+            return;
+        }
+        op->mode = AM_TRY; /* one last try at the deadline */
+    }
+    attempt(op);
+}
+
+static void dl_acq_subscribed(dl_aop *op) {
+    if (op->phase != PH_SUBWAIT)
+        return;
+    if (op->cancelled)
+        give_up(op);
+    else
+        attempt(op);
+}
+
+static void dl_acq_cancel(dl_aop *op) {
+    op->cancelled = 1;
+    if (op->phase == PH_SUBWAIT || op->phase == PH_WAIT || op->phase == PH_NAP)
+        give_up(op);
+    /* else: the request in flight ends in give_up when it is answered */
+}
+
+/* ---- attempts ---- */
+
+static void on_attempt_one(dl_aop *op, dl_call *call, const dl_tally *t) {
+    if (call->status[0] != DLOCK_OK) {
+        int rc = dl_call_error(&op->x, call, "acquire");
+        if (call->status[0] == DLOCK_EPROTO)
+            rc = DLOCK_EPROTO;
+        op->unknown_now = t->unknown;
+        failed(op, rc, op->x.code);
+        return;
+    }
+    if (t->granted)
+        got(op, t->seen_max, op->sent_us);
+    else
+        busy(op, t->hint);
+}
+
+static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
+    dlock_client *c = cli(op);
+    int64_t valid_until = dl_valid_until_us(op->sent_us, op->ttl_ms, c->opts.drift_factor);
+    if (t->granted >= call->quorum && dl_mono_us() < valid_until) {
+        op->start_us = op->sent_us;
+        if (c->opts.fencing)
+            fence(op, t->seen_max);
+        else
+            got(op, 0, op->sent_us);
+        return;
+    }
+    int rc = t->answered < call->quorum ? dl_call_error(&op->x, call, "acquire") : DLOCK_OK;
+    if (t->granted > 0 || t->unknown) {
+        /* The clean-up is pipelined behind the ACQUIRE on each server, so
+         * it also undoes a grant that is still on its way. */
+        if (abandon_token(op) != DLOCK_OK) {
+            finish(op, DLOCK_EIO);
+            return;
+        }
+    }
+    if (t->answered < call->quorum)
+        failed(op, rc, op->x.code);
+    else
+        busy(op, t->hint);
+}
+
+static void on_attempt(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    dl_tally t;
+    dl_acquire_tally(&f->call, &t);
+    if (op->cancelled) {
+        give_up(op);
+        return;
+    }
+    if (op->e->n == 1)
+        on_attempt_one(op, &f->call, &t);
+    else
+        on_attempt_redlock(op, &f->call, &t);
+}
+
+static void attempt(dl_aop *op) {
+    dlock_client *c = cli(op);
+    op->attempts++;
+    int ww = will_wait(op);
+    int enqueue = op->push && ww;
+    int64_t wait = SLICE_MAX_MS + c->opts.command_timeout_ms + QUEUE_MARGIN_MS;
+    char wait_s[24], wall_s[24];
+    size_t wl = dl_fmt_i64(wait_s, wait);
+    size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
+    const char *fencing = !c->opts.fencing ? "0" : op->e->n > 1 ? "2" : "1";
+    const char *args[8] = {op->token, op->ttl_s,      c->meta, fencing, enqueue ? "1" : "0",
+                           wait_s,    wall_s,         op->e->chan};
+    size_t lens[8] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len};
+    if (op->e->sub_state != DL_SUB_READY)
+        args[7] = "-", lens[7] = 1; /* not subscribed: a hand-over is found by the timer */
+    op->phase = PH_ATTEMPT;
+    op->enqueued |= enqueue;
+    int rc = dl_aop_script(op, DL_S_ACQUIRE, 8, args, lens,
+                           op->e->n > 1 ? dl_acquire_decided : NULL, on_attempt);
+    if (rc != DLOCK_OK)
+        failed(op, rc, 0);
+    else
+        arm_cap(op);
+}
+
+/* ---- the public starts ---- */
+
+static int start(dlock_client *c, const char *name, int64_t ttl_ms, int mode, int64_t timeout_ms,
+                 int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    size_t len;
+    if (cb == NULL)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
+    rc = dl_check_name(c, name, &len);
+    if (rc == DLOCK_OK)
+        rc = dl_check_ttl(c, ttl_ms);
+    if (rc == DLOCK_OK && (timeout_ms < 0 || timeout_ms > DLOCK_TTL_MAX))
+        rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "timeout %" PRId64 " ms out of range 0..%" PRId64,
+                       timeout_ms, (int64_t)DLOCK_TTL_MAX);
+    if (rc != DLOCK_OK)
+        return rc;
+    dl_engine *e = dl_engine_get(c, &rc);
+    if (e == NULL)
+        return rc;
+    dl_aop *op = dl_aop_new(e, DL_AOP_ACQUIRE, cb, ud);
+    if (op == NULL || dl_aop_name(op, name, len) != DLOCK_OK) {
+        if (op != NULL)
+            dl_aop_discard(op);
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    }
+    op->timer.fire = dl_acq_timer;
+    op->on_wake = dl_acq_woken;
+    op->on_subscribed = dl_acq_subscribed;
+    op->on_cancel = dl_acq_cancel;
+    if (dl_pool_token(&c->pool, op->token) != 0) {
+        dl_aop_discard(op);
+        return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
+    }
+    op->ttl_ms = ttl_ms;
+    op->ttl_len = dl_fmt_i64(op->ttl_s, ttl_ms);
+    op->mode = mode;
+    op->is_wait = is_wait;
+    op->timeout_ms = timeout_ms;
+    op->t_begin_us = dl_mono_us();
+    op->deadline_us = op->t_begin_us + timeout_ms * 1000;
+    if (mode == AM_DEADLINE)
+        op->x.cap_us = op->deadline_us + (int64_t)c->opts.command_timeout_ms * 1000;
+    op->push = c->opts.waiting == DLOCK_WAIT_PUSH && e->n == 1 && mode != AM_TRY;
+    if (id != NULL)
+        *id = op->id;
+    if (op->push) {
+        dl_engine_subscribe(e);
+        if (e->sub_state == DL_SUB_PENDING) {
+            op->phase = PH_SUBWAIT;
+            dl_engine_kick(e);
+            return DLOCK_OK;
+        }
+    }
+    attempt(op);
+    dl_engine_kick(e);
+    return DLOCK_OK;
+}
+
+int dlock_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms, dlock_done_fn cb,
+                        void *userdata, uint64_t *op) {
+    return start(c, name, ttl_ms, AM_RETRY, 0, 0, cb, userdata, op);
+}
+
+int dlock_try_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms, dlock_done_fn cb,
+                            void *userdata, uint64_t *op) {
+    return start(c, name, ttl_ms, AM_TRY, 0, 0, cb, userdata, op);
+}
+
+int dlock_wait_async(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,
+                     dlock_done_fn cb, void *userdata, uint64_t *op) {
+    return start(c, name, ttl_ms, timeout_ms == 0 ? AM_TRY : AM_DEADLINE, timeout_ms, 1,
+                 cb, userdata, op);
+}

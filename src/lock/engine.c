@@ -1,0 +1,475 @@
+/* engine.c - the engine's loop: poll set, pipes, timers, the wake-up
+ * subscription, and the queue of finished operations (see engine.h). */
+#include "engine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "resp.h"
+
+/* ---- creation ---- */
+
+static int engine_init(dl_engine *e, dlock_client *c) {
+    e->c = c;
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (e->epfd < 0)
+        return dl_seterr(&c->ctx, DLOCK_EIO, "epoll_create1: %s", strerror(errno));
+    const dl_url *u = &c->url;
+    e->n = u->unix_socket ? 1 : u->nhosts;
+    for (int i = 0; i < e->n; i++) {
+        if (u->unix_socket)
+            dl_pipe_init(&e->pipes[i], NULL, 0, u->path, &c->topo.cfg);
+        else
+            dl_pipe_init(&e->pipes[i], u->hosts[i].host, u->hosts[i].port, NULL, &c->topo.cfg);
+        e->pp[i] = &e->pipes[i];
+        e->pipes[i].owner = e;
+    }
+    /* Waiters are woken by pub/sub on one server only (Redlock polls). */
+    dl_pipe_init(&e->sub, u->unix_socket ? NULL : u->hosts[0].host,
+                 u->unix_socket ? 0 : u->hosts[0].port, u->unix_socket ? u->path : NULL,
+                 &c->topo.cfg);
+    e->sub.owner = e;
+    char id[DL_TOKEN_HEX + 1];
+    if (dl_pool_token(&c->pool, id) != 0)
+        return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
+    if (dl_wake_channel(&c->proto, id, e->chan, sizeof e->chan, &e->chan_len) != DLOCK_OK)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "key prefix too long for the wake channel");
+    e->next_id = 1;
+    return DLOCK_OK;
+}
+
+dl_engine *dl_engine_get(dlock_client *c, int *rc) {
+    *rc = DLOCK_OK;
+    if (c->eng != NULL)
+        return c->eng;
+    if (c->url.kind == DL_URL_SENTINEL || c->url.kind == DL_URL_CLUSTER) {
+        *rc = dl_seterr(&c->ctx, DLOCK_ENOTSUP,
+                        "the non-blocking API supports one server and Redlock sets so far, "
+                        "not Sentinel or Cluster URLs");
+        return NULL;
+    }
+    dl_engine *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        *rc = dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+        return NULL;
+    }
+    e->epfd = -1;
+    *rc = engine_init(e, c);
+    if (*rc != DLOCK_OK) {
+        if (e->epfd >= 0)
+            close(e->epfd);
+        free(e);
+        return NULL;
+    }
+    c->eng = e;
+    return e;
+}
+
+static void op_free(dl_aop *op) {
+    dl_fan_put(op->fan);
+    if (op->has_keys)
+        dl_keys_free(&op->keys);
+    free(op->name);
+    if (op->kind == DL_AOP_ACQUIRE)
+        free(op->lock); /* made but never delivered: no keepalive yet */
+    free(op);
+}
+
+void dl_engine_free(dl_engine *e) {
+    if (e == NULL)
+        return;
+    /* No callback runs from here on: pending requests just fail. */
+    e->flushing = 1;
+    while (e->kas != NULL)
+        dl_eka_stop(e->kas);
+    for (int i = 0; i < e->n; i++)
+        dl_pipe_close(&e->pipes[i], DLOCK_ECANCELED, "client freed");
+    dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
+    while (e->ops != NULL) {
+        dl_aop *op = e->ops;
+        e->ops = op->next;
+        op_free(op);
+    }
+    while (e->done_head != NULL) {
+        dl_aop *op = e->done_head;
+        e->done_head = op->done_next;
+        op_free(op);
+    }
+    dl_heap_free(&e->heap);
+    close(e->epfd);
+    free(e);
+}
+
+void dl_eka_stop(dl_eka *k) {
+    dl_engine *e = k->e;
+    dl_heap_disarm(&e->heap, &k->timer);
+    dl_fan_put(k->fan);
+    if (k->prev != NULL)
+        k->prev->next = k->next;
+    else
+        e->kas = k->next;
+    if (k->next != NULL)
+        k->next->prev = k->prev;
+    e->nkas--;
+    k->l->eka = NULL;
+    dl_keys_free(&k->keys);
+    free(k);
+}
+
+/* ---- operations ---- */
+
+dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud) {
+    dl_aop *op = calloc(1, sizeof *op);
+    if (op == NULL)
+        return NULL;
+    dl_timer_init(&op->timer, NULL);
+    op->e = e;
+    op->id = e->next_id++;
+    op->kind = kind;
+    op->cb = cb;
+    op->ud = ud;
+    op->next = e->ops;
+    if (e->ops != NULL)
+        e->ops->prev = op;
+    e->ops = op;
+    e->nops++;
+    return op;
+}
+
+int dl_aop_name(dl_aop *op, const char *name, size_t name_len) {
+    op->name = malloc(name_len + 1);
+    if (op->name == NULL)
+        return DLOCK_ENOMEM;
+    memcpy(op->name, name, name_len);
+    op->name[name_len] = '\0';
+    op->name_len = name_len;
+    if (dl_keys_make(&op->e->c->proto, name, name_len, &op->keys) != DLOCK_OK)
+        return DLOCK_ENOMEM;
+    op->has_keys = 1;
+    return DLOCK_OK;
+}
+
+static void unlink_op(dl_aop *op) {
+    dl_engine *e = op->e;
+    if (op->prev != NULL)
+        op->prev->next = op->next;
+    else
+        e->ops = op->next;
+    if (op->next != NULL)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+    e->nops--;
+}
+
+void dl_aop_discard(dl_aop *op) {
+    unlink_op(op);
+    op_free(op);
+}
+
+void dl_aop_finish(dl_aop *op, int status) {
+    dl_engine *e = op->e;
+    if (op->finished)
+        return;
+    op->finished = 1;
+    op->status = status;
+    dl_heap_disarm(&e->heap, &op->timer);
+    dl_fan_put(op->fan);
+    op->fan = NULL;
+    unlink_op(op);
+    if (op->cb == NULL && op->on_lost == NULL) { /* internal op: nobody to tell */
+        op_free(op);
+        return;
+    }
+    op->done_next = NULL;
+    if (e->done_tail != NULL)
+        e->done_tail->done_next = op;
+    else
+        e->done_head = op;
+    e->done_tail = op;
+}
+
+void dl_aop_timer(dl_aop *op, int64_t at_us) {
+    if (dl_heap_arm(&op->e->heap, &op->timer, at_us) != 0) {
+        dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory");
+        dl_aop_finish(op, DLOCK_ENOMEM);
+    }
+}
+
+/* Send req on every server; the fan calls `done` (with op) when settled. */
+static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decided_fn decided,
+                    dl_fan_done_fn done) {
+    dl_engine *e = op->e;
+    int rc;
+    dl_fan_put(op->fan);
+    op->sent_us = dl_mono_us();
+    op->fan = dl_fan_start(e->pp, e->n, req, deadline_us, decided, done, op, &rc);
+    if (op->fan == NULL)
+        return dl_seterr(&op->x, rc, "out of memory");
+    if (op->fan->completed) {
+        /* Nothing could even be queued: report it now, as a send failure. */
+        int st = dl_call_error(&op->x, &op->fan->call, "send");
+        dl_fan_put(op->fan);
+        op->fan = NULL;
+        return st != DLOCK_OK ? st : DLOCK_EIO;
+    }
+    return DLOCK_OK;
+}
+
+int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
+                  const size_t *lens, dl_decided_fn decided, dl_fan_done_fn done) {
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t alens[DL_REQ_MAX_ARGV];
+    dl_req req;
+    if (dl_script_req(&op->e->c->proto, id, &op->keys, nargs, args, lens, argv, alens, &req) !=
+        DLOCK_OK)
+        return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
+    return send_req(op, &req, deadline, decided, done);
+}
+
+int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
+                   int64_t deadline_us, dl_fan_done_fn done) {
+    dl_req req = {.argc = argc, .argv = argv, .lens = lens};
+    return send_req(op, &req, deadline_us, dl_decided_majority, done);
+}
+
+/* ---- the wake-up subscription ---- */
+
+/* "<token> <fence>" on our channel: the release handed a lock to the
+ * waiter with that token. */
+static void on_wake(dl_pipe *p, redisReply *r) {
+    dl_engine *e = p->owner;
+    const redisReply *msg = r->element[2];
+    if (msg->type == REDIS_REPLY_STRING && msg->len > DL_TOKEN_HEX &&
+        msg->str[DL_TOKEN_HEX] == ' ') {
+        int64_t fence = 0;
+        for (size_t i = DL_TOKEN_HEX + 1; i < msg->len && msg->str[i] >= '0' && msg->str[i] <= '9'; i++)
+            fence = fence * 10 + (msg->str[i] - '0');
+        for (dl_aop *op = e->ops; op != NULL; op = op->next) {
+            if (op->on_wake != NULL && op->push &&
+                memcmp(op->token, msg->str, DL_TOKEN_HEX) == 0) {
+                op->on_wake(op, fence);
+                break;
+            }
+        }
+    }
+    freeReplyObject(r);
+}
+
+/* The ops that waited for the subscription go on, subscribed or not (if
+ * not, their timers still catch a hand-over, only later). */
+static void restart_subwaiters(dl_engine *e) {
+    dl_aop *next;
+    for (dl_aop *op = e->ops; op != NULL; op = next) {
+        next = op->next;
+        if (op->on_subscribed != NULL)
+            op->on_subscribed(op);
+    }
+}
+
+static void on_subscribed(void *arg, redisReply *r, int status, int sent) {
+    dl_engine *e = arg;
+    (void)sent;
+    int ok = status == DLOCK_OK && r != NULL && r->type == REDIS_REPLY_ARRAY;
+    if (r != NULL)
+        freeReplyObject(r);
+    e->sub_state = ok ? DL_SUB_READY : DL_SUB_NONE;
+    if (e->flushing)
+        return;
+    restart_subwaiters(e);
+}
+
+void dl_engine_subscribe(dl_engine *e) {
+    if (e->sub_state != DL_SUB_NONE)
+        return;
+    e->sub.on_push = on_wake;
+    const char *argv[2] = {"SUBSCRIBE", e->chan};
+    size_t lens[2] = {9, e->chan_len};
+    int64_t deadline = dl_mono_us() + ((int64_t)e->c->opts.command_timeout_ms +
+                                       e->c->opts.connect_timeout_ms) * 1000;
+    if (dl_pipe_send(&e->sub, 2, argv, lens, deadline, on_subscribed, e) == DLOCK_OK)
+        e->sub_state = DL_SUB_PENDING;
+}
+
+/* ---- the poll set ---- */
+
+/* Keep the poll set in step with what the pipe's socket waits for. A
+ * closed socket left the epoll set by itself; its successor may reuse the
+ * descriptor number, so sockets are told apart by conn.gen. */
+static void watch(dl_engine *e, dl_pipe *p) {
+    short ev = dl_conn_events(&p->conn);
+    if (p->conn.ctx == NULL || ev == 0) {
+        p->watched = 0;
+        return;
+    }
+    int same = p->watched && p->watched_gen == p->conn.gen;
+    if (same && ev == p->watched_ev)
+        return;
+    struct epoll_event ee = {.events = (ev & POLLIN ? EPOLLIN : 0) | (ev & POLLOUT ? EPOLLOUT : 0),
+                             .data.ptr = p};
+    int fd = dl_conn_fd(&p->conn);
+    if (epoll_ctl(e->epfd, same ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ee) != 0)
+        epoll_ctl(e->epfd, same ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ee);
+    p->watched = 1;
+    p->watched_gen = p->conn.gen;
+    p->watched_ev = ev;
+}
+
+static void watch_all(dl_engine *e) {
+    for (int i = 0; i < e->n; i++)
+        watch(e, &e->pipes[i]);
+    if (e->sub.conn.ctx == NULL && e->sub_state == DL_SUB_READY)
+        e->sub_state = DL_SUB_NONE; /* lost: re-subscribe when next needed */
+    watch(e, &e->sub);
+}
+
+void dl_engine_kick(dl_engine *e) {
+    for (int i = 0; i < e->n; i++)
+        if (e->pipes[i].conn.state == DL_CONN_READY)
+            dl_conn_step(&e->pipes[i].conn, 0);
+    watch_all(e);
+    if (e->notify != NULL && !e->flushing)
+        e->notify(e->c, e->notify_ud);
+}
+
+/* ---- driving ---- */
+
+static short poll_events(uint32_t ev) {
+    return (short)((ev & EPOLLIN ? POLLIN : 0) | (ev & EPOLLOUT ? POLLOUT : 0) |
+                   (ev & EPOLLERR ? POLLERR : 0) | (ev & EPOLLHUP ? POLLHUP : 0));
+}
+
+static void fire_timers(dl_engine *e, int64_t now) {
+    dl_timer *t;
+    while ((t = dl_heap_top(&e->heap)) != NULL && t->at_us <= now) {
+        dl_heap_disarm(&e->heap, t);
+        t->fire(t);
+    }
+}
+
+static void run_callbacks(dl_engine *e) {
+    e->flushing = 1;
+    while (e->done_head != NULL) {
+        dl_aop *op = e->done_head;
+        e->done_head = op->done_next;
+        if (e->done_head == NULL)
+            e->done_tail = NULL;
+        dlock_result res = {.op = op->id, .status = op->status, .lock = op->lock,
+                            .fence = op->fence, .detail = op->status ? op->x.err : ""};
+        if (op->kind == DL_AOP_INSPECT && op->status == DLOCK_OK)
+            res.holder = &op->holder;
+        if (op->kind == DL_AOP_LOST) {
+            op->on_lost(op->lock, op->status, op->ud);
+        } else {
+            op->cb(&res, op->ud);
+        }
+        op->lock = NULL; /* acquire: the callback owns it now */
+        op_free(op);
+    }
+    e->flushing = 0;
+}
+
+static int engine_process(dl_engine *e) {
+    struct epoll_event evs[64];
+    int n = epoll_wait(e->epfd, evs, 64, 0);
+    for (int i = 0; i < n; i++) {
+        dl_pipe *p = evs[i].data.ptr;
+        dl_conn_step(&p->conn, poll_events(evs[i].events));
+    }
+    int64_t now = dl_mono_us();
+    for (int i = 0; i < e->n; i++)
+        dl_pipe_check(&e->pipes[i], now);
+    dl_pipe_check(&e->sub, now);
+    fire_timers(e, now);
+    for (int i = 0; i < e->n; i++)
+        if (e->pipes[i].conn.state == DL_CONN_READY)
+            dl_conn_step(&e->pipes[i].conn, 0);
+    run_callbacks(e);
+    for (int i = 0; i < e->n; i++)
+        if (e->pipes[i].conn.state == DL_CONN_READY)
+            dl_conn_step(&e->pipes[i].conn, 0);
+    watch_all(e);
+    return e->nops + e->nkas;
+}
+
+static int64_t engine_timeout(const dl_engine *e) {
+    if (e->done_head != NULL)
+        return 0;
+    int64_t at = 0;
+    dl_timer *t = dl_heap_top(&e->heap);
+    if (t != NULL)
+        at = t->at_us;
+    for (int i = 0; i <= e->n; i++) {
+        int64_t d = dl_pipe_deadline(i < e->n ? &e->pipes[i] : &e->sub);
+        if (d != 0 && (at == 0 || d < at))
+            at = d;
+    }
+    if (at == 0)
+        return -1;
+    int64_t left = at - dl_mono_us();
+    return left <= 0 ? 0 : (left + 999) / 1000;
+}
+
+/* ---- public ---- */
+
+int dlock_client_fd(dlock_client *c) {
+    if (c == NULL)
+        return -1;
+    int rc;
+    dl_engine *e = dl_engine_get(c, &rc);
+    return e != NULL ? e->epfd : -1;
+}
+
+int64_t dlock_client_timeout(dlock_client *c) {
+    if (c == NULL || c->eng == NULL)
+        return -1;
+    return engine_timeout(c->eng);
+}
+
+int dlock_client_process(dlock_client *c) {
+    if (c == NULL)
+        return DLOCK_EINVAL;
+    if (c->eng == NULL)
+        return 0;
+    if (c->eng->flushing)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "dlock_client_process called from a callback");
+    return engine_process(c->eng);
+}
+
+void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata) {
+    if (c == NULL)
+        return;
+    int rc;
+    dl_engine *e = dl_engine_get(c, &rc);
+    if (e == NULL)
+        return;
+    e->notify = fn;
+    e->notify_ud = userdata;
+}
+
+int dlock_op_cancel(dlock_client *c, uint64_t id) {
+    if (c == NULL)
+        return DLOCK_EINVAL;
+    dl_engine *e = c->eng;
+    for (dl_aop *op = e ? e->ops : NULL; op != NULL; op = op->next) {
+        if (op->id != id || op->cb == NULL || op->finished)
+            continue;
+        if (op->on_cancel != NULL) {
+            op->on_cancel(op);
+        } else {
+            /* Release, extend, inspect: their request stays in the pipe (it
+             * cannot be taken back); the caller just stops waiting. */
+            dl_seterr(&op->x, DLOCK_ECANCELED, "cancelled");
+            dl_aop_finish(op, DLOCK_ECANCELED);
+        }
+        dl_engine_kick(e);
+        return DLOCK_OK;
+    }
+    return dl_seterr(&c->ctx, DLOCK_EINVAL, "no operation %llu in flight", (unsigned long long)id);
+}

@@ -1,0 +1,155 @@
+/* engine.h - the non-blocking core behind the async API: one poll set
+ * (epoll), one pipe per server, one subscriber pipe for wake-ups, a timer
+ * heap, the operations in flight and the finished ones whose callbacks are
+ * due. Single-threaded: driven by dlock_client_process.
+ *
+ * Operations are small state machines (dl_aop) advanced by fan-out
+ * completions (fan.h), timers and wake-up messages. User callbacks never run
+ * from inside that machinery: a finished operation is queued and its
+ * callback runs at the end of dlock_client_process, when no internal state
+ * is mid-update. */
+#ifndef DLOCK_ENGINE_H
+#define DLOCK_ENGINE_H
+
+#include "client.h"
+#include "fan.h"
+#include "pipe.h"
+#include "timer.h"
+
+typedef struct dl_engine dl_engine;
+typedef struct dl_aop dl_aop;
+
+enum dl_aop_kind {
+    DL_AOP_ACQUIRE, /* acquire / try / wait */
+    DL_AOP_RELEASE,
+    DL_AOP_EXTEND,
+    DL_AOP_INSPECT,
+    DL_AOP_CLEANUP, /* internal: leave the queue and release by token */
+    DL_AOP_LOST     /* internal: a kept-alive lock's on_lost notice */
+};
+
+/* One operation. Which fields matter depends on kind and phase. */
+struct dl_aop {
+    dl_timer timer; /* first: a fired timer finds its op */
+    dl_engine *e;
+    /* what the engine forwards to the op's kind (acquire_async.c) */
+    void (*on_wake)(dl_aop *op, int64_t fence);
+    void (*on_subscribed)(dl_aop *op);
+    void (*on_cancel)(dl_aop *op);
+    uint64_t id;
+    int kind;
+    int phase;
+    dlock_done_fn cb;
+    void *ud;
+    dl_fan *fan;               /* the request in flight, if any */
+    dl_aop *prev, *next;       /* the engine's list of live ops */
+    dl_aop *done_next;         /* the queue of finished ops */
+    int finished;              /* on the done queue */
+    dl_ctx x;                  /* this op's error detail */
+    int status;
+    dlock_lock *lock;          /* result (acquire) or subject (release/extend) */
+    dlock_holder holder;       /* inspect */
+    char *name;
+    size_t name_len;
+    dl_keys keys;
+    int has_keys;
+    char token[DL_TOKEN_HEX + 1];
+    int64_t ttl_ms;
+    char ttl_s[24];
+    size_t ttl_len;
+    /* acquire */
+    int mode;               /* enum in acquire_async.c */
+    int push;               /* waits for a wake-up message */
+    int attempts;
+    int enqueued;           /* an attempt may have queued us */
+    int cancelled;
+    int contended;
+    int unknown_open;       /* an earlier token's outcome is unknown */
+    int unknown_now;        /* the current token's last request may have run */
+    int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
+    int64_t timeout_ms;
+    int64_t deadline_us;    /* wait: when to give up */
+    int64_t t_begin_us;
+    int64_t sent_us;        /* when the request in flight was sent */
+    int64_t busy_us;        /* sent time of the last attempt found busy */
+    int64_t start_us;       /* lease start of the lock we got */
+    int64_t fence;
+    int64_t hint_ms;
+    dlock_lost_fn on_lost;  /* DL_AOP_LOST */
+};
+
+/* A kept-alive lock (keepalive_async.c). */
+typedef struct dl_eka {
+    dl_timer timer;
+    dl_engine *e;
+    dlock_lock *l;
+    int64_t interval_ms;
+    dlock_lost_fn on_lost;
+    void *ud;
+    dl_fan *fan;
+    int64_t sent_us;
+    int64_t ttl_sent; /* the ttl of the extension in flight */
+    dl_keys keys;
+    struct dl_eka *prev, *next;
+} dl_eka;
+
+enum dl_sub_state { DL_SUB_NONE, DL_SUB_PENDING, DL_SUB_READY };
+
+struct dl_engine {
+    dlock_client *c;
+    int epfd;
+    int n; /* servers */
+    dl_pipe pipes[DL_URL_MAX_HOSTS];
+    dl_pipe *pp[DL_URL_MAX_HOSTS];
+    dl_pipe sub; /* wake-ups (one server only) */
+    int sub_state;
+    char chan[400]; /* our wake channel */
+    size_t chan_len;
+    dl_heap heap;
+    dl_aop *ops;                 /* live ops */
+    dl_aop *done_head, *done_tail;
+    dl_eka *kas;                 /* kept-alive locks */
+    int nops, nkas;
+    uint64_t next_id;
+    dlock_notify_fn notify;
+    void *notify_ud;
+    int flushing;
+};
+
+/* engine.c */
+/* The client's engine, created on first use. NULL when it cannot be (the
+ * client's context says why: DLOCK_ENOTSUP, DLOCK_EIO, DLOCK_ENOMEM). */
+DL_INTERNAL dl_engine *dl_engine_get(dlock_client *c, int *rc);
+DL_INTERNAL void dl_engine_free(dl_engine *e);
+/* A new live op of `kind` with its callback (NULL when out of memory). */
+DL_INTERNAL dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud);
+/* Set the op's keys from name (copied). DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_aop_name(dl_aop *op, const char *name, size_t name_len);
+/* Finish op with status (detail from op->x): its callback is queued. */
+DL_INTERNAL void dl_aop_finish(dl_aop *op, int status);
+/* Free an op that was never started (its callback will not run). */
+DL_INTERNAL void dl_aop_discard(dl_aop *op);
+/* Run script `id` on op's keys on every server, replies due within one
+ * command timeout; `done` is called with the fan (op->fan). Returns
+ * DLOCK_OK, or the failure to send (nothing was sent). */
+DL_INTERNAL int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
+                              const size_t *lens, dl_decided_fn decided, dl_fan_done_fn done);
+/* The same for a plain command (WAIT), on op's key's servers. */
+DL_INTERNAL int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
+                               int64_t deadline_us, dl_fan_done_fn done);
+/* Arm op's timer. */
+DL_INTERNAL void dl_aop_timer(dl_aop *op, int64_t at_us);
+/* After an async start: write what can be written, and tell the adapter. */
+DL_INTERNAL void dl_engine_kick(dl_engine *e);
+/* Subscribe to the wake channel if not yet (the reply re-starts the ops
+ * waiting for it). */
+DL_INTERNAL void dl_engine_subscribe(dl_engine *e);
+
+/* Stop keeping k's lock alive and free k (no callback). */
+DL_INTERNAL void dl_eka_stop(dl_eka *k);
+
+/* keepalive_async.c: keep l alive with a timer in its engine. */
+DL_INTERNAL int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms,
+                             dlock_lost_fn on_lost, void *ud);
+
+#endif

@@ -1,0 +1,161 @@
+/* handle_async.c - release, extend and inspect as engine operations:
+ * one fan-out each, read with the same functions as the blocking calls. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "clock.h"
+#include "engine.h"
+
+static void on_released(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    dlock_lock *l = op->lock;
+    dlock_client *c = op->e->c;
+    int released = 0;
+    int rc = dl_release_read(&op->x, &f->call, &released);
+    atomic_store(&l->valid_until_us, 0);
+    if (rc != DLOCK_OK) {
+        /* The release may have run: stop claiming the lease. */
+        dl_emit(&c->ctx, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
+    } else if (!released) {
+        atomic_store(&l->released, 1);
+        atomic_store(&l->lost, 1);
+        dl_emit(&c->ctx, DLOCK_EV_LOST, l->name, DLOCK_ENOTHELD, l->fence, 0, 0);
+        rc = dl_seterr(&op->x, DLOCK_ENOTHELD,
+                       "lock '%s' was no longer held by this handle (expired or taken)", l->name);
+    } else {
+        atomic_store(&l->released, 1);
+        dl_emit(&c->ctx, DLOCK_EV_RELEASED, l->name, DLOCK_OK, l->fence, 0, 0);
+    }
+    dl_aop_finish(op, rc);
+}
+
+static void on_extended(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    dlock_lock *l = op->lock;
+    dlock_client *c = op->e->c;
+    int ok = 0;
+    int rc = dl_extend_read(&op->x, &f->call, &ok);
+    int64_t until = dl_valid_until_us(op->sent_us, op->ttl_ms, c->opts.drift_factor);
+    if (rc == DLOCK_OK && ok && dl_mono_us() >= until)
+        ok = 0; /* took longer than the lease itself */
+    if (rc != DLOCK_OK) {
+        /* It may have run: a shorter ttl may have cut the lease. */
+        if (until < atomic_load(&l->valid_until_us))
+            atomic_store(&l->valid_until_us, until);
+        dl_emit(&c->ctx, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
+    } else if (!ok) {
+        atomic_store(&l->lost, 1);
+        atomic_store(&l->valid_until_us, 0);
+        dl_emit(&c->ctx, DLOCK_EV_LOST, l->name, DLOCK_ENOTHELD, l->fence, 0, 0);
+        rc = dl_seterr(&op->x, DLOCK_ENOTHELD, "lock '%s' is no longer held by this handle",
+                       l->name);
+    } else {
+        atomic_store(&l->ttl_ms, op->ttl_ms);
+        atomic_store(&l->valid_until_us, until);
+        dl_emit(&c->ctx, DLOCK_EV_EXTENDED, l->name, DLOCK_OK, l->fence, 0, 0);
+    }
+    atomic_store(&l->user_ext, 0);
+    dl_aop_finish(op, rc);
+}
+
+static void on_inspected(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    dl_aop_finish(op, dl_inspect_read(&op->x, &f->call, &op->holder));
+}
+
+/* A new op on `name` for client c, or an error status. */
+static int new_op(dlock_client *c, int kind, const char *name, dlock_done_fn cb, void *ud,
+                  dl_aop **out) {
+    size_t len;
+    if (cb == NULL)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
+    int rc = dl_check_name(c, name, &len);
+    if (rc != DLOCK_OK)
+        return rc;
+    dl_engine *e = dl_engine_get(c, &rc);
+    if (e == NULL)
+        return rc;
+    dl_aop *op = dl_aop_new(e, kind, cb, ud);
+    if (op == NULL || dl_aop_name(op, name, len) != DLOCK_OK) {
+        if (op != NULL)
+            dl_aop_discard(op);
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    }
+    *out = op;
+    return DLOCK_OK;
+}
+
+/* Send and hand the op to the engine; a send that fails at once still
+ * reports through the callback (as every started op does). */
+static int launch(dl_aop *op, int rc, uint64_t *id) {
+    if (id != NULL)
+        *id = op->id;
+    if (rc != DLOCK_OK)
+        dl_aop_finish(op, rc);
+    dl_engine_kick(op->e);
+    return DLOCK_OK;
+}
+
+int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *id) {
+    if (l == NULL)
+        return DLOCK_EINVAL;
+    dlock_client *c = l->client;
+    dl_clearerr(&c->ctx);
+    if (atomic_load(&l->released))
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' was already released", l->name);
+    dl_aop *op;
+    int rc = new_op(c, DL_AOP_RELEASE, l->name, cb, userdata, &op);
+    if (rc != DLOCK_OK)
+        return rc;
+    dlock_keepalive_stop(l);
+    op->lock = l;
+    const char *args[1] = {l->token};
+    size_t lens[1] = {DL_TOKEN_HEX};
+    rc = dl_aop_script(op, DL_S_RELEASE, 1, args, lens, dl_release_decided, on_released);
+    return launch(op, rc, id);
+}
+
+int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb, void *userdata,
+                       uint64_t *id) {
+    if (l == NULL)
+        return DLOCK_EINVAL;
+    dlock_client *c = l->client;
+    dl_clearerr(&c->ctx);
+    int rc = dl_check_ttl(c, ttl_ms);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (atomic_load(&l->released) || atomic_load(&l->lost))
+        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
+    dl_aop *op;
+    rc = new_op(c, DL_AOP_EXTEND, l->name, cb, userdata, &op);
+    if (rc != DLOCK_OK)
+        return rc;
+    /* A thread keepalive must not extend alongside (engine keepalive
+     * requests share our pipes, so the server sees them in order). */
+    atomic_store(&l->user_ext, 1);
+    if (l->eng == NULL)
+        dl_keepalive_quiesce(l);
+    op->lock = l;
+    op->ttl_ms = ttl_ms;
+    op->ttl_len = dl_fmt_i64(op->ttl_s, ttl_ms);
+    const char *args[2] = {l->token, op->ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
+    rc = dl_aop_script(op, DL_S_EXTEND, 2, args, lens, dl_extend_decided, on_extended);
+    if (rc != DLOCK_OK)
+        atomic_store(&l->user_ext, 0);
+    return launch(op, rc, id);
+}
+
+int dlock_inspect_async(dlock_client *c, const char *name, dlock_done_fn cb, void *userdata,
+                        uint64_t *id) {
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    dl_aop *op;
+    rc = new_op(c, DL_AOP_INSPECT, name, cb, userdata, &op);
+    if (rc != DLOCK_OK)
+        return rc;
+    rc = dl_aop_script(op, DL_S_INSPECT, 0, NULL, NULL, dl_inspect_decided, on_inspected);
+    return launch(op, rc, id);
+}

@@ -1,0 +1,211 @@
+/* replies.c - reading the servers' answers to each lock script: pure
+ * functions over a dl_call, shared by the blocking calls and the engine,
+ * with the Redlock deciders that say when a call is settled. A reply of
+ * the wrong shape makes its target fail (EPROTO); it is never read as a
+ * "no". */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "resp.h"
+
+/* An acquire reply {1, fence} grants the lock. */
+static int granted_reply(const redisReply *r) {
+    const redisReply *e0 = dl_elem(r, 0);
+    return e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer == 1;
+}
+
+/* Count an ACQUIRE call's answers (see dl_tally in client.h). A reply of
+ * the wrong shape makes that target fail (EPROTO). */
+void dl_acquire_tally(dl_call *call, dl_tally *t) {
+    memset(t, 0, sizeof *t);
+    t->hint = -1;
+    for (int i = 0; i < call->n; i++) {
+        if (call->status[i] != DLOCK_OK) {
+            t->unknown |= call->unknown[i];
+            continue;
+        }
+        const redisReply *r = call->replies[i];
+        const redisReply *e0 = dl_elem(r, 0), *e1 = dl_elem(r, 1);
+        if (e0 == NULL || e0->type != REDIS_REPLY_INTEGER || e1 == NULL) {
+            call->status[i] = DLOCK_EPROTO;
+            call->nok--;
+            snprintf(call->conns[i]->err, sizeof call->conns[i]->err,
+                     "unexpected reply to acquire from %s", call->conns[i]->addr);
+            continue;
+        }
+        t->answered++;
+        if (e0->integer == 1) {
+            t->granted++;
+            int64_t f = dl_reply_int(e1, 0);
+            if (f > t->seen_max)
+                t->seen_max = f;
+        } else {
+            int64_t h = dl_reply_int(e1, -1);
+            if (h > t->hint)
+                t->hint = h;
+        }
+    }
+}
+
+int dl_acquire_decided(const dl_call *call) { return dl_settled(call, granted_reply); }
+
+/* The FENCE script answers the stored counter (>= 0) to the holder, -1 to
+ * anyone else. */
+static int fence_stored(const redisReply *r) {
+    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
+}
+
+int dl_fence_decided(const dl_call *call) { return dl_settled(call, fence_stored); }
+
+/* A reply that is not an integer: that target failed (EPROTO), instead of
+ * being read as "not held" (release and extend answer 0, 1 or 2). */
+static void bad_reply(dl_call *call, int i, const char *what) {
+    call->status[i] = DLOCK_EPROTO;
+    call->nok--;
+    snprintf(call->conns[i]->err, sizeof call->conns[i]->err, "unexpected reply to %s from %s",
+             what, call->conns[i]->addr);
+}
+
+/* RELEASE answers 1 or 2 when it released, EXTEND 1 when it extended. */
+static int yes_positive(const redisReply *r) {
+    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+}
+
+static int yes_one(const redisReply *r) {
+    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+}
+
+int dl_release_read(dl_ctx *x, dl_call *call, int *released) {
+    *released = 0;
+    for (int i = 0; i < call->n; i++) {
+        if (call->status[i] != DLOCK_OK)
+            continue;
+        if (call->replies[i]->type != REDIS_REPLY_INTEGER) {
+            bad_reply(call, i, "release");
+            continue;
+        }
+        /* A re-sent release (the first went out on a dead connection) is
+         * taken at its word: "token gone" is reported as ENOTHELD even if
+         * the first copy ran, so a lost lease is never hidden. */
+        if (dl_reply_int(call->replies[i], 0) > 0)
+            *released = 1;
+    }
+    return dl_call_error(x, call, "release");
+}
+
+int dl_extend_read(dl_ctx *x, dl_call *call, int *extended) {
+    int yes = 0;
+    for (int i = 0; i < call->n; i++) {
+        if (call->status[i] == DLOCK_OK && call->replies[i]->type != REDIS_REPLY_INTEGER)
+            bad_reply(call, i, "extend");
+        else if (call->status[i] == DLOCK_OK && call->replies[i]->integer == 1)
+            yes++;
+    }
+    *extended = yes >= call->quorum;
+    return dl_call_error(x, call, "extend");
+}
+
+/* Redlock deciders: a majority said yes, or can no longer say it. */
+int dl_release_decided(const dl_call *call) { return dl_settled(call, yes_positive); }
+int dl_extend_decided(const dl_call *call) { return dl_settled(call, yes_one); }
+
+/* Copy a bulk string reply into a fixed buffer (truncating). */
+static void copy_str(const redisReply *r, char *out, size_t n) {
+    out[0] = '\0';
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        size_t k = r->len < n - 1 ? r->len : n - 1;
+        memcpy(out, r->str, k);
+        out[k] = '\0';
+    }
+}
+
+/* meta is "host\tpid\tlabel". */
+static void parse_meta(const redisReply *r, dlock_holder *h) {
+    char meta[600];
+    copy_str(r, meta, sizeof meta);
+    char *tab1 = strchr(meta, '\t');
+    if (tab1 == NULL) {
+        snprintf(h->host, sizeof h->host, "%s", meta);
+        return;
+    }
+    *tab1 = '\0';
+    snprintf(h->host, sizeof h->host, "%s", meta);
+    char *tab2 = strchr(tab1 + 1, '\t');
+    if (tab2 != NULL) {
+        *tab2 = '\0';
+        snprintf(h->label, sizeof h->label, "%s", tab2 + 1);
+    }
+    h->pid = strtol(tab1 + 1, NULL, 10);
+}
+
+/* The INSPECT script answers {int pttl, str token, int fence, str meta,
+ * int acquired, int last_fence, int waiters}: anything else is EPROTO. */
+static int inspect_shape_ok(const redisReply *r) {
+    static const int want[7] = {REDIS_REPLY_INTEGER, REDIS_REPLY_STRING, REDIS_REPLY_INTEGER,
+                                REDIS_REPLY_STRING,  REDIS_REPLY_INTEGER, REDIS_REPLY_INTEGER,
+                                REDIS_REPLY_INTEGER};
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 7)
+        return 0;
+    for (int k = 0; k < 7; k++)
+        if (r->element[k]->type != want[k])
+            return 0;
+    return 1;
+}
+
+/* A server that reports the lock held (PTTL other than -2). */
+static int held_reply(const redisReply *r) {
+    const redisReply *e0 = dl_elem(r, 0);
+    return e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer != -2;
+}
+
+/* Redlock: settled once a majority reports it held, or a majority of
+ * "held" is no longer possible; a quick "free" never outvotes a slow
+ * holder. */
+int dl_inspect_decided(const dl_call *call) { return dl_settled(call, held_reply); }
+
+int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out) {
+    memset(out, 0, sizeof *out);
+    out->pttl_ms = -1;
+    int rc = dl_call_error(x, call, "inspect");
+    if (rc != DLOCK_OK)
+        return rc;
+    /* Locked if a majority says so; report the holder seen with the
+     * highest fence (all servers of a Redlock set carry one token). */
+    int held = 0, best = -1;
+    int64_t last_fence = 0;
+    for (int i = 0; i < call->n; i++) {
+        const redisReply *r = call->replies[i];
+        if (call->status[i] != DLOCK_OK || !inspect_shape_ok(r)) {
+            if (call->status[i] == DLOCK_OK)
+                return dl_seterr(x, DLOCK_EPROTO, "unexpected reply to inspect from %s",
+                                 call->conns[i]->addr);
+            continue;
+        }
+        int64_t pttl = dl_reply_int(r->element[0], -2);
+        int64_t lf = dl_reply_int(r->element[5], 0);
+        if (lf > last_fence)
+            last_fence = lf;
+        if (pttl == -2)
+            continue;
+        held++;
+        if (best < 0 || dl_reply_int(r->element[2], 0) >
+                            dl_reply_int(call->replies[best]->element[2], 0))
+            best = i;
+    }
+    out->fence = last_fence;
+    if (held < call->quorum || best < 0)
+        return DLOCK_OK;
+    const redisReply *r = call->replies[best];
+    out->locked = 1;
+    out->pttl_ms = dl_reply_int(r->element[0], -1);
+    if (out->pttl_ms < 0)
+        out->pttl_ms = 0; /* a key without expiry: not set by dlock */
+    copy_str(r->element[1], out->token, sizeof out->token);
+    out->fence = dl_reply_int(r->element[2], 0);
+    parse_meta(r->element[3], out);
+    out->acquired_at = dl_reply_int(r->element[4], 0);
+    out->waiters = (int)dl_reply_int(r->element[6], 0);
+    return DLOCK_OK;
+}

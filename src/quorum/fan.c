@@ -1,0 +1,185 @@
+/* fan.c - one request over 1..N pipes, non-blocking (see fan.h). */
+#include "fan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "resp.h"
+
+#define DL_FAN_MAX_TRIES 3
+
+static void fan_free(dl_fan *f) {
+    for (int i = 0; i < f->call.n; i++)
+        if (f->call.replies[i] != NULL)
+            freeReplyObject(f->call.replies[i]);
+    free(f->buf);
+    free(f);
+}
+
+static void count_ok(dl_call *call) {
+    call->nok = 0;
+    for (int i = 0; i < call->n; i++)
+        if (call->done[i] && call->status[i] == DLOCK_OK)
+            call->nok++;
+}
+
+static int all_done(const dl_call *call) {
+    for (int i = 0; i < call->n; i++)
+        if (!call->done[i])
+            return 0;
+    return 1;
+}
+
+static void on_reply(void *arg, redisReply *r, int status, int sent);
+
+/* Queue the request (or its EVAL form) for target i. */
+static int send_one(dl_fan *f, int i) {
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t lens[DL_REQ_MAX_ARGV];
+    memcpy(argv, f->argv, (size_t)f->argc * sizeof *argv);
+    memcpy(lens, f->lens, (size_t)f->argc * sizeof *lens);
+    if (f->eval[i]) {
+        argv[0] = "EVAL";
+        lens[0] = 4;
+        argv[1] = f->script;
+        lens[1] = f->script_len;
+    }
+    dl_pipe *p = f->pipes[i];
+    f->reused[i] = p->conn.state == DL_CONN_READY;
+    int rc = dl_pipe_send(p, f->argc, argv, lens, f->deadline_us, on_reply, &f->slot[i]);
+    if (rc == DLOCK_OK)
+        f->outstanding++;
+    return rc;
+}
+
+/* Target i has its final outcome. */
+static void settle(dl_fan *f, int i, redisReply *r, int status, int code) {
+    dl_call *call = &f->call;
+    call->replies[i] = r;
+    call->status[i] = status;
+    call->code[i] = code;
+    call->done[i] = 1;
+    count_ok(call);
+}
+
+static void maybe_complete(dl_fan *f) {
+    if (f->completed)
+        return;
+    if (!all_done(&f->call) && (f->decided == NULL || !f->decided(&f->call)))
+        return;
+    f->completed = 1;
+    f->done(f, f->arg);
+}
+
+/* A failed target worth another try: a request that failed on a reused
+ * connection (found dead) and was not overdue. */
+static int retry_failed(dl_fan *f, int i, int status) {
+    dl_conn *c = &f->pipes[i]->conn;
+    if (status != DLOCK_EIO || c->timed_out || !f->reused[i] || f->tries[i] >= DL_FAN_MAX_TRIES)
+        return 0;
+    f->tries[i]++;
+    return send_one(f, i) == DLOCK_OK;
+}
+
+static void on_reply(void *arg, redisReply *r, int status, int sent) {
+    struct dl_fan_slot *s = arg;
+    dl_fan *f = s->f;
+    int i = s->i;
+    f->outstanding--;
+    if (f->put || f->call.done[i]) {
+        if (r != NULL)
+            freeReplyObject(r);
+        if (f->put && f->outstanding == 0)
+            fan_free(f);
+        return;
+    }
+    if (r == NULL) {
+        f->call.unknown[i] |= sent;
+        if (!retry_failed(f, i, status))
+            settle(f, i, NULL, status, f->pipes[i]->conn.code);
+    } else {
+        int code = dl_srv_code(r);
+        if (code == DL_SRV_NOSCRIPT && f->script != NULL && !f->eval[i] &&
+            f->tries[i] < DL_FAN_MAX_TRIES) {
+            freeReplyObject(r);
+            f->eval[i] = 1;
+            f->tries[i]++;
+            if (send_one(f, i) != DLOCK_OK)
+                settle(f, i, NULL, DLOCK_EIO, 0);
+        } else {
+            f->call.unknown[i] = 0;
+            settle(f, i, r, r->type == REDIS_REPLY_ERROR ? DLOCK_ESERVER : DLOCK_OK,
+                   r->type == REDIS_REPLY_ERROR ? code : DL_SRV_NONE);
+        }
+    }
+    maybe_complete(f);
+}
+
+/* Copy the request's arguments: the caller's buffers are gone by the time
+ * a retry is sent. */
+static int copy_req(dl_fan *f, const dl_req *req) {
+    size_t total = 0;
+    for (int i = 0; i < req->argc; i++)
+        total += req->lens[i] + 1;
+    f->buf = malloc(total ? total : 1);
+    if (f->buf == NULL)
+        return -1;
+    char *d = f->buf;
+    for (int i = 0; i < req->argc; i++) {
+        memcpy(d, req->argv[i], req->lens[i]);
+        d[req->lens[i]] = '\0';
+        f->argv[i] = d;
+        f->lens[i] = req->lens[i];
+        d += req->lens[i] + 1;
+    }
+    f->argc = req->argc;
+    f->script = req->script; /* static sources */
+    f->script_len = req->script_len;
+    return 0;
+}
+
+dl_fan *dl_fan_start(dl_pipe **pipes, int n, const dl_req *req, int64_t deadline_us,
+                     dl_decided_fn decided, dl_fan_done_fn done, void *arg, int *rc) {
+    dl_fan *f = calloc(1, sizeof *f);
+    if (f == NULL || req->argc > DL_REQ_MAX_ARGV || copy_req(f, req) != 0) {
+        free(f);
+        *rc = DLOCK_ENOMEM;
+        return NULL;
+    }
+    *rc = DLOCK_OK;
+    f->call.n = n;
+    f->call.quorum = n / 2 + 1;
+    f->deadline_us = deadline_us;
+    f->decided = decided;
+    f->done = done;
+    f->arg = arg;
+    f->sent_us = dl_mono_us();
+    int queued = 0;
+    for (int i = 0; i < n; i++) {
+        f->pipes[i] = pipes[i];
+        f->call.conns[i] = &pipes[i]->conn;
+        f->call.status[i] = DLOCK_EIO;
+        f->slot[i].f = f;
+        f->slot[i].i = i;
+        f->tries[i] = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (send_one(f, i) == DLOCK_OK)
+            queued++;
+        else
+            settle(f, i, NULL, pipes[i]->conn.status == DLOCK_ENOMEM ? DLOCK_ENOMEM : DLOCK_EIO,
+                   0);
+    }
+    if (queued == 0)
+        f->completed = 1;
+    return f;
+}
+
+void dl_fan_put(dl_fan *f) {
+    if (f == NULL)
+        return;
+    f->put = 1;
+    if (f->outstanding == 0)
+        fan_free(f);
+}

@@ -1,0 +1,62 @@
+/* fan.h - the non-blocking twin of dl_quorum_run: one request sent to every
+ * target pipe at once, answered through a callback.
+ *
+ * The results land in the same dl_call the blocking path fills, so the
+ * layers above read both the same way (deciders, dl_call_error). What the
+ * blocking path retries, this does too: NOSCRIPT is re-sent as EVAL with
+ * the script's source, and a request that failed on a reused connection
+ * before it could have run is re-sent once. Topologies with redirects
+ * (Sentinel, Cluster) are not driven here yet.
+ *
+ * Life cycle: dl_fan_start queues the request; `done` is called once, when
+ * the decider settles the call or every target has its outcome. The owner
+ * reads f->call in `done` (or later) and calls dl_fan_put when finished
+ * with it; replies still in flight are then dropped as they arrive, and the
+ * fan frees itself after the last one. */
+#ifndef DLOCK_FAN_H
+#define DLOCK_FAN_H
+
+#include "pipe.h"
+#include "quorum.h"
+
+typedef struct dl_fan dl_fan;
+typedef void (*dl_fan_done_fn)(dl_fan *f, void *arg);
+
+struct dl_fan_slot {
+    dl_fan *f;
+    int i;
+};
+
+struct dl_fan {
+    dl_call call;
+    dl_pipe *pipes[DL_URL_MAX_HOSTS];
+    struct dl_fan_slot slot[DL_URL_MAX_HOSTS];
+    int tries[DL_URL_MAX_HOSTS];
+    int reused[DL_URL_MAX_HOSTS];
+    int eval[DL_URL_MAX_HOSTS]; /* re-sent as EVAL after NOSCRIPT */
+    int outstanding;            /* requests whose callback is still to come */
+    int completed;              /* `done` was called (or is due) */
+    int put;                    /* the owner is finished with the call */
+    int64_t deadline_us;
+    int64_t sent_us; /* when the request was queued */
+    dl_decided_fn decided;
+    dl_fan_done_fn done;
+    void *arg;
+    int argc;
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t lens[DL_REQ_MAX_ARGV];
+    const char *script;
+    size_t script_len;
+    char *buf; /* copies of the request's arguments */
+};
+
+/* Send req to pipes[0..n) with replies due by deadline_us. Returns the fan
+ * (NULL when out of memory: *rc says so). When no request could even be
+ * queued, f->completed is already set and `done` will NOT be called: the
+ * caller handles the outcome at once (dl_fan_start never calls back). */
+DL_INTERNAL dl_fan *dl_fan_start(dl_pipe **pipes, int n, const dl_req *req, int64_t deadline_us,
+                                 dl_decided_fn decided, dl_fan_done_fn done, void *arg, int *rc);
+/* The owner is finished with f->call. */
+DL_INTERNAL void dl_fan_put(dl_fan *f);
+
+#endif
