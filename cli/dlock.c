@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -23,6 +24,7 @@
 
 
 #define OPT_IO_TIMEOUT_CH 1000 /* --io-timeout has no short form */
+#define OPT_PID_CH 1001        /* nor --pid */
 
 static const struct option long_opts[] = {
     {"url", required_argument, NULL, 'u'},
@@ -38,6 +40,7 @@ static const struct option long_opts[] = {
     {"interval", required_argument, NULL, 'i'},
     {"label", required_argument, NULL, 'l'},
     {"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT_CH},
+    {"pid", required_argument, NULL, OPT_PID_CH},
     {"json", no_argument, NULL, 'j'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -59,7 +62,7 @@ static const struct {
     {OPT_KILLAFTER, "--kill-after"}, {OPT_LABEL, "--label"}, {OPT_TIMEOUT, "--io-timeout"},
     {OPT_JSON, "--json"},         {OPT_VERBOSE, "--verbose"}, {OPT_INTERVAL, "--interval"},
     {OPT_COMMAND, "-c/--command"},
-    {OPT_URLFILE, "--url-file"},  {OPT_PASSENV, "--pass-url-env"},
+    {OPT_URLFILE, "--url-file"},  {OPT_PASSENV, "--pass-url-env"}, {OPT_PID, "--pid"},
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -195,6 +198,13 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
                                    optarg);
             c->timeout_ms = (int)v;
             c->given |= OPT_TIMEOUT;
+            break;
+        case OPT_PID_CH:
+            if (parse_int(optarg, 1, 2147483647, &v) != 0)
+                return usage_error(sc, "--pid wants a process id, 1..2147483647; got '%s'",
+                                   optarg);
+            c->owner_pid = (long)v;
+            c->given |= OPT_PID;
             break;
         case 'j':
             c->json = 1;
@@ -535,6 +545,10 @@ static int dispatch(cli *c, int argc, char **argv) {
         if (rc != 0)
             return rc;
     }
+    /* acquire leaves the lease to whoever ran it: record that process (the
+     * shell or script) as the holder, not this short-lived one. */
+    if (sc == &cli_subcmds[1] && !(c->given & OPT_PID))
+        c->owner_pid = (long)getppid();
     rc = cli_url_settle(c);
     if (rc >= 0)
         return rc;

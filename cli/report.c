@@ -187,6 +187,7 @@ int cli_connect(cli *c) {
     dlock_options o;
     dlock_options_init(&o);
     o.owner_label = c->label;
+    o.owner_pid = c->owner_pid;
     if (c->timeout_ms > 0) {
         o.connect_timeout_ms = c->timeout_ms;
         o.command_timeout_ms = c->timeout_ms;

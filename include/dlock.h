@@ -121,6 +121,7 @@ typedef enum dlock_waiting {
     DLOCK_WAIT_POLL = 1  /* the seed's design: retry with exponential backoff */
 } dlock_waiting;
 
+/* Fields are only ever added at the end; dlock_options_init sets them all. */
 typedef struct dlock_options {
     const char *key_prefix;   /* prepended to every key; default "dlock:"; copied */
     int connect_timeout_ms;   /* per server connect; default 1000 */
@@ -137,6 +138,14 @@ typedef struct dlock_options {
     int replica_timeout_ms;   /* WAIT timeout; default 100 */
     dlock_event_fn on_event;  /* default NULL */
     void *event_userdata;
+    /* The process id stored with every lock this client takes, which
+     * dlock_inspect reports as dlock_holder.pid. Default 0: this process
+     * (getpid() when the client is created). A program that takes locks on
+     * behalf of another process names that process here; `dlock acquire`
+     * names the shell or script that ran it. Only reported: the library never
+     * signals, waits for or checks it. 0..2147483647, else dlock_client_new
+     * fails with DLOCK_EINVAL. */
+    long owner_pid;
 } dlock_options;
 
 /* Fill *opts with the documented defaults. Always call it before setting

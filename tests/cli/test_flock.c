@@ -1,4 +1,5 @@
-/* test_flock.c - flock(1) habits, JSON errors and cause-specific hints.
+/* test_flock.c - flock(1) habits, JSON errors, cause-specific hints and the
+ * holder pid of dlock acquire.
  * Cases of test_cli. */
 #include <signal.h>
 #include <stdio.h>
@@ -142,4 +143,39 @@ void t_hints_topo(void) {
     EXPECT_IN(r.err, "does not know a master named 'nosuchmaster'");
     TH_CHECK(strstr(r.err, "is up") == NULL);
     tt_sentinels_free(g);
+}
+
+/* The holder pid `status` shows for a lock taken by `dlock acquire` is the
+ * process that ran it (the shell that owns the lease), or --pid. */
+void t_holder_pid(void) {
+    result r;
+    jobj o;
+    dl(&r, "--url", g_url, "acquire", "hp1", NULL);
+    EXPECT_CODE(&r, 0);
+    dl(&r, "--url", g_url, "status", "--json", "hp1", NULL);
+    EXPECT_CODE(&r, 0);
+    jparse(r.out, &o);
+    TH_EQ_INT(jget(&o, "pid", 'n')->n, (long long)getpid()); /* dlock's parent: us */
+
+    /* The README's form, in a shell script: the script's own pid. */
+    char cmd[600], line[64] = "";
+    snprintf(cmd, sizeof cmd,
+             "sh -c 'out=$(\"%s\" --url %s acquire hp2) || exit 1; echo $$'", g_dlock, g_url);
+    FILE *f = popen(cmd, "r");
+    TH_CHECK(f != NULL);
+    TH_CHECK(fgets(line, sizeof line, f) != NULL);
+    TH_EQ_INT(pclose(f), 0);
+    dl(&r, "--url", g_url, "status", "--json", "hp2", NULL);
+    jparse(r.out, &o);
+    TH_EQ_INT(jget(&o, "pid", 'n')->n, atoll(line));
+
+    dl(&r, "--url", g_url, "acquire", "--pid", "4242", "hp3", NULL);
+    EXPECT_CODE(&r, 0);
+    dl(&r, "--url", g_url, "status", "hp3", NULL);
+    EXPECT_IN(r.out, "pid 4242\n");
+    dl(&r, "--url", g_url, "acquire", "--pid", "0", "hp4", NULL);
+    EXPECT_CODE(&r, 2);
+    dl(&r, "--url", g_url, "status", "--pid", "1", "hp3", NULL);
+    EXPECT_CODE(&r, 2);
+    EXPECT_IN(r.err, "takes no --pid");
 }

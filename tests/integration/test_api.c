@@ -54,6 +54,20 @@ static void test_basics(th_server *s) {
     TH_CHECK(h.host[0] != '\0');
     TH_CHECK(h.acquired_at > 0);
 
+    /* owner_pid names another process as the holder. */
+    dlock_options po;
+    dlock_options_init(&po);
+    TH_EQ_INT(po.owner_pid, 0);
+    po.owner_pid = 4242;
+    dlock_client *cp = it_client(th_server_url(s), &po);
+    dlock_lock *lp = NULL;
+    IT_RC(cp, dlock_try_acquire(cp, "basics-pid", 5000, &lp), DLOCK_OK);
+    IT_RC(c2, dlock_inspect(c2, "basics-pid", &h), DLOCK_OK);
+    TH_EQ_INT(h.pid, 4242);
+    IT_RC(cp, dlock_release(lp), DLOCK_OK);
+    dlock_lock_free(lp);
+    dlock_client_free(cp);
+
     /* extend sets the remaining TTL. */
     IT_RC(c, dlock_extend(l, 20000), DLOCK_OK);
     IT_RC(c2, dlock_is_locked(c2, "basics", &locked, &pttl), DLOCK_OK);
@@ -255,6 +269,11 @@ static void test_bad_input(th_server *s) {
     o.drift_factor = 2.0;
     TH_EQ_INT(dlock_client_new(&b, th_server_url(s), &o), DLOCK_EINVAL);
     TH_CHECK(strstr(dlock_client_errstr(b), "drift") != NULL);
+    dlock_client_free(b);
+    dlock_options_init(&o);
+    o.owner_pid = -1;
+    TH_EQ_INT(dlock_client_new(&b, th_server_url(s), &o), DLOCK_EINVAL);
+    TH_CHECK(strstr(dlock_client_errstr(b), "owner_pid") != NULL);
     dlock_client_free(b);
 
     /* Strings for every status. */
