@@ -296,8 +296,13 @@ static void test_server_errors(th_server *s) {
     freeReplyObject(r);
     IT_RC(c, dlock_try_acquire(c, "wrongtype", 1000, &l), DLOCK_ESERVER);
     TH_CHECK(strstr(dlock_client_errstr(c), "WRONGTYPE") != NULL);
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_WRONGTYPE);
     dlock_holder h;
     IT_RC(c, dlock_inspect(c, "wrongtype", &h), DLOCK_ESERVER);
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_WRONGTYPE);
+    IT_RC(c, dlock_inspect(c, "fine", &h), DLOCK_OK); /* a success clears it */
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_NONE);
+    TH_EQ_INT(dlock_client_errcode(NULL), DLOCK_SRV_NONE);
     dlock_client_free(c);
 
     /* Server down: EIO within the connect timeout. */
@@ -306,6 +311,7 @@ static void test_server_errors(th_server *s) {
     IT_RC(d, dlock_try_acquire(d, "x", 1000, &l), DLOCK_EIO);
     TH_CHECK(th_now_us() - t0 < 400000);
     TH_CHECK(strstr(dlock_client_errstr(d), "127.0.0.1:1") != NULL);
+    TH_EQ_INT(dlock_client_errcode(d), DLOCK_SRV_NONE); /* no server answered */
     IT_RC(d, dlock_client_ping(d), DLOCK_EIO);
     dlock_client_free(d);
 }
@@ -323,6 +329,20 @@ static void test_auth_db_unix(void) {
     int rc;
     IT_RC(c, dlock_try_acquire(c, "auth", 1000, &l), DLOCK_ESERVER);
     TH_CHECK(strstr(dlock_client_errstr(c), "wrongpass") == NULL);
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_WRONGPASS);
+    dlock_client_free(c);
+    /* No password: NOAUTH, for a short command and for one long enough that
+     * Redis answers "ERR Protocol error: unauthenticated multibulk length". */
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    c = it_client(url, NULL);
+    dlock_holder h;
+    IT_RC(c, dlock_inspect(c, "auth", &h), DLOCK_ESERVER);
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_NOAUTH);
+    rc = dlock_try_acquire(c, "auth", 1000, &l);
+    if (rc != DLOCK_ESERVER && rc != DLOCK_EIO)
+        TH_FAIL("acquire without AUTH: %s (%s)", dlock_err_name(rc), dlock_client_errstr(c));
+    if (rc == DLOCK_ESERVER)
+        TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_NOAUTH);
     dlock_client_free(c);
     /* Right password, db 3: the key lands in db 3. */
     snprintf(url, sizeof url, "redis://:topsecret@127.0.0.1:%d/3", port);
@@ -359,6 +379,7 @@ static void test_auth_db_unix(void) {
     dlock_client *u = it_client(url, NULL);
     rc = dlock_try_acquire(u, "unix", 1000, &l);
     TH_EQ_INT(rc, DLOCK_ESERVER); /* NOAUTH: no password given */
+    TH_EQ_INT(dlock_client_errcode(u), DLOCK_SRV_NOAUTH);
     dlock_client_free(u);
     th_server_free(s);
 
