@@ -35,11 +35,11 @@ static void expect_in(const char *hay, const char *needle) {
 static void three_ways(void) {
     int refused = tt_free_port();
     TH_CHECK(refused > 0);
-    th_proxy *hole = th_proxy_start(tt_free_port());
-    TH_CHECK(hole != NULL);
-    th_proxy_set(hole, TH_BLACKHOLE, 0);
     tt_sentinels *g = tt_sentinels_start(1);
     TH_CHECK(g != NULL);
+    th_proxy *hole = th_proxy_start(g->sport[0]); /* the proxy wants a live target */
+    TH_CHECK(hole != NULL);
+    th_proxy_set(hole, TH_BLACKHOLE, 0);
     char url[300];
     snprintf(url, sizeof url, "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/nosuch",
              refused, th_proxy_port(hole), g->sport[0]);
