@@ -102,14 +102,28 @@ static void expect_hint(const char *url, const char *cmd, const char *name, int 
     EXPECT_IN(r.err, hint);
 }
 
-/* NOAUTH, a password taken as a user name, OOM: each says its cause. */
+/* NOAUTH (also in the wording Redis uses for a long command before AUTH),
+ * a password taken as a user name, WRONGTYPE, OOM, and a Redlock set whose
+ * every server wants a password: each says its cause. */
 void t_hints(void) {
     char url[200];
     int port = th_server_port(g_srv);
-    redisReply *rep = th_server_cmd(g_srv, "CONFIG SET requirepass s3cr3t");
-    TH_CHECK(rep != NULL && rep->type == REDIS_REPLY_STATUS);
-    freeReplyObject(rep);
+    th_server *more[2] = {th_server_start(NULL), th_server_start(NULL)};
+    TH_CHECK(more[0] != NULL && more[1] != NULL);
+    freeReplyObject(th_server_cmd(g_srv, "SET %s %s", "dlock:{wt}", "a string"));
+    expect_hint(g_url, "acquire", "wt", 69, "another program uses the lock's key");
+    th_server *all[3] = {g_srv, more[0], more[1]};
+    for (int i = 0; i < 3; i++) {
+        redisReply *rep = th_server_cmd(all[i], "CONFIG SET requirepass s3cr3t");
+        TH_CHECK(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+        freeReplyObject(rep);
+    }
     expect_hint(g_url, "status", "h", 69, "the server wants a password");
+    expect_hint(g_url, "acquire", "h", 69, "the server wants a password");
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", port,
+             th_server_port(more[0]), th_server_port(more[1]));
+    expect_hint(url, "acquire", "h", 69, "the server wants a password");
+    redisReply *rep;
     snprintf(url, sizeof url, "redis://s3cr3t@127.0.0.1:%d", port);
     expect_hint(url, "status", "h", 69, "taken as a user name");
     snprintf(url, sizeof url, "redis://:wrong@127.0.0.1:%d", port);
