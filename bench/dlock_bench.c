@@ -57,17 +57,21 @@ static const struct {
     const char *name;
     const char *help; /* "\n" starts a continuation line */
 } modes[] = {
-    {M_UNCONTENDED, "uncontended", "one client: dlock_try_acquire + dlock_release pairs on one key;\n"
-                                   "prints pairs/s and p50/p99 pair latency"},
-    {M_RAW, "raw", "the ceiling: the same pair as two raw hiredis EVALSHA round trips\n"
-                   "(SET NX PX acquire script + compare-and-delete release script)"},
-    {M_CONTENDED, "contended", "W worker processes take one lock with dlock_wait, do a non-atomic\n"
-                               "GET/SET increment of a counter under it, release, repeat; prints\n"
-                               "acquisitions/s, handoffs/s, per-worker shares, wait latency,\n"
-                               "Redis commands per acquisition, mutual-exclusion violations"},
-    {M_KEEPALIVE, "keepalive", "one client keeps --locks locks alive with its keepalive thread;\n"
-                               "prints the extensions/s the server sees, the client's CPU, and\n"
-                               "whether every lease was still held at the end"},
+    {M_UNCONTENDED, "uncontended",
+     "one client: dlock_try_acquire + dlock_release pairs on one key;\n"
+     "prints pairs/s and p50/p99 pair latency"},
+    {M_RAW, "raw",
+     "the ceiling: the same pair as two raw hiredis EVALSHA round trips\n"
+     "(SET NX PX acquire script + compare-and-delete release script)"},
+    {M_CONTENDED, "contended",
+     "W worker processes take one lock with dlock_wait, do a non-atomic\n"
+     "GET/SET increment of a counter under it, release, repeat; prints\n"
+     "acquisitions/s, handoffs/s, per-worker shares, wait latency,\n"
+     "Redis commands per acquisition, mutual-exclusion violations"},
+    {M_KEEPALIVE, "keepalive",
+     "one client keeps --locks locks alive with its keepalive thread;\n"
+     "prints the extensions/s the server sees, the client's CPU, and\n"
+     "whether every lease was still held at the end"},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -339,7 +343,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (o->mode == M_NONE)
-        return usage_error("--mode is required (%s)", mode_list(list, sizeof list, ", ", " or "));
+        return usage_error("--mode is required (%s)",
+                           mode_list(list, sizeof list, ", ", " or "));
     if (o->url && (o->host || port_set))
         return usage_error("give either --url or --host/--port, not both");
     if (!o->url && !o->host && !port_set)

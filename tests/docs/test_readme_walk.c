@@ -54,7 +54,8 @@ static int exec_block(void *arg) {
 /* Writes an executable stub for every ./NAME.sh the example names. */
 static void make_stubs(const char *text) {
     for (const char *p = text; (p = strstr(p, "./")) != NULL; p += 2) {
-        size_t n = strspn(p + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
+        size_t n = strspn(p + 2, "abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.");
         if (n < 4 || n > 60 || strncmp(p + 2 + n - 3, ".sh", 3) != 0)
             continue;
         char path[700];
