@@ -15,18 +15,6 @@
 #include "harness.h"
 #include "topo.h"
 
-static dlock_client *client(const char *url) {
-    dlock_options o;
-    dlock_options_init(&o);
-    o.connect_timeout_ms = 200;
-    o.command_timeout_ms = 200;
-    dlock_client *c = NULL;
-    int rc = dlock_client_new(&c, url, &o);
-    if (rc != DLOCK_OK)
-        TH_FAIL("dlock_client_new(%s): %s: %s", url, dlock_err_name(rc), dlock_client_errstr(c));
-    return c;
-}
-
 static void expect_in(const char *hay, const char *needle) {
     if (strstr(hay, needle) == NULL)
         TH_FAIL("expected \"%s\" in the detail:\n%s", needle, hay);
@@ -43,7 +31,7 @@ static void three_ways(void) {
     char url[300];
     snprintf(url, sizeof url, "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d/nosuch",
              refused, th_proxy_port(hole), g->sport[0]);
-    dlock_client *c = client(url);
+    dlock_client *c = tt_client(url, 200, 200);
     dlock_lock *l = NULL;
     int rc = dlock_try_acquire(c, "x", 1000, &l);
     const char *d = dlock_client_errstr(c);
@@ -76,7 +64,7 @@ static void many(void) {
         snprintf(url + n, sizeof url - n, "%s127.0.0.1:%d", i ? "," : "", p);
     }
     strcat(url, "/mymaster");
-    dlock_client *c = client(url);
+    dlock_client *c = tt_client(url, 200, 200);
     dlock_lock *l = NULL;
     TH_EQ_INT(dlock_try_acquire(c, "x", 1000, &l), DLOCK_EIO);
     const char *d = dlock_client_errstr(c);
