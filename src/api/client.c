@@ -1,5 +1,6 @@
 /* client.c - the public client calls: options, create, free, detail
- * string and server error code, ping. The state behind them is set up in lock/core.c. */
+ * string and server error code, ping. The state behind them is set up in
+ * lock/core.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
