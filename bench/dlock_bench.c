@@ -1,8 +1,9 @@
 /* dlock_bench.c - dlock-bench, the benchmark program (not a test).
  *
- *   dlock-bench --mode uncontended|contended|raw [--workers W] [--seconds D]
+ *   dlock-bench --mode uncontended|contended|raw|keepalive [--workers W] [--seconds D]
  *               (--url URL | --host H [--port P]) [--ttl MS] [--waiting push|poll]
  *               [--name KEY] [--hold-us N] [--warmup S] [--raw-script minimal|dlock]
+ *               [--locks N]
  *
  * uncontended  one client, dlock_try_acquire + dlock_release pairs on one key.
  * raw          the ceiling: the same pair as two raw hiredis EVALSHA round trips
@@ -12,6 +13,8 @@
  * contended    W forked workers, each with its own dlock_client and its own
  *              hiredis connection, take one lock with dlock_wait, do a
  *              non-atomic GET / SET n+1 of a counter under it, release, repeat.
+ * keepalive    N locks kept alive by one client's keepalive thread
+ *              (keepalive_mode.c).
  *
  * Commands per acquisition come from INFO commandstats before and after the
  * measured window, over separate connections. Redis counts the commands a
@@ -46,7 +49,59 @@
 #define LOG_BUDGET ((int64_t)8 << 20) /* log entries over all workers */
 
 enum mode { M_NONE, M_UNCONTENDED, M_CONTENDED, M_RAW, M_KEEPALIVE };
-static const char *const mode_names[] = {"none", "uncontended", "contended", "raw", "keepalive"};
+/* Every mode, in the order --help lists them. --mode is parsed from this
+ * table and usage() prints it, so the two cannot disagree
+ * (tests/docs/bench_modes.sh checks the help and the README against it). */
+static const struct {
+    enum mode mode;
+    const char *name;
+    const char *help; /* "\n" starts a continuation line */
+} modes[] = {
+    {M_UNCONTENDED, "uncontended",
+     "one client: dlock_try_acquire + dlock_release pairs on one key;\n"
+     "prints pairs/s and p50/p99 pair latency"},
+    {M_RAW, "raw",
+     "the ceiling: the same pair as two raw hiredis EVALSHA round trips\n"
+     "(SET NX PX acquire script + compare-and-delete release script)"},
+    {M_CONTENDED, "contended",
+     "W worker processes take one lock with dlock_wait, do a non-atomic\n"
+     "GET/SET increment of a counter under it, release, repeat; prints\n"
+     "acquisitions/s, handoffs/s, per-worker shares, wait latency,\n"
+     "Redis commands per acquisition, mutual-exclusion violations"},
+    {M_KEEPALIVE, "keepalive",
+     "one client keeps --locks locks alive with its keepalive thread;\n"
+     "prints the extensions/s the server sees, the client's CPU, and\n"
+     "whether every lease was still held at the end"},
+};
+#define NMODES (sizeof modes / sizeof modes[0])
+
+/* The mode called `name`, or M_NONE. */
+static enum mode mode_by_name(const char *name) {
+    for (size_t i = 0; i < NMODES; i++)
+        if (strcmp(name, modes[i].name) == 0)
+            return modes[i].mode;
+    return M_NONE;
+}
+
+static const char *mode_name(enum mode m) {
+    for (size_t i = 0; i < NMODES; i++)
+        if (modes[i].mode == m)
+            return modes[i].name;
+    return "none";
+}
+
+/* "a, b, c or d" (sep ", ") or "a|b|c|d" (sep "|", last NULL) into buf. */
+static const char *mode_list(char *buf, size_t n, const char *sep, const char *last) {
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NMODES && off < n; i++) {
+        const char *s = i == 0 ? "" : (i + 1 == NMODES && last) ? last : sep;
+        int w = snprintf(buf + off, n - off, "%s%s", s, modes[i].name);
+        if (w > 0)
+            off += (size_t)w;
+    }
+    return buf;
+}
 
 typedef struct bench_opts {
     enum mode mode;
@@ -74,23 +129,27 @@ typedef struct result {
 } result;
 
 static void usage(FILE *f) {
+    char list[128];
     fprintf(f,
-"usage: dlock-bench --mode uncontended|contended|raw [options]\n"
+"usage: dlock-bench --mode %s [options]\n"
 "\n"
 "Benchmarks dlock against a Redis server (use a private one: the bench writes keys).\n"
 "\n"
-"Modes:\n"
-"  uncontended   one client: dlock_try_acquire + dlock_release pairs on one key;\n"
-"                prints pairs/s and p50/p99 pair latency\n"
-"  raw           the ceiling: the same pair as two raw hiredis EVALSHA round trips\n"
-"                (SET NX PX acquire script + compare-and-delete release script)\n"
-"  contended     W worker processes take one lock with dlock_wait, do a non-atomic\n"
-"                GET/SET increment of a counter under it, release, repeat; prints\n"
-"                acquisitions/s, handoffs/s, per-worker shares, wait latency,\n"
-"                Redis commands per acquisition, mutual-exclusion violations\n"
+"Modes:\n", mode_list(list, sizeof list, "|", NULL));
+    for (size_t i = 0; i < NMODES; i++) {
+        fprintf(f, "  %-13s ", modes[i].name);
+        for (const char *p = modes[i].help; *p; p++) {
+            if (*p == '\n')
+                fputs("\n                ", f);
+            else
+                fputc(*p, f);
+        }
+        fputc('\n', f);
+    }
+    fprintf(f,
 "\n"
 "Options:\n"
-"  --mode M            uncontended, contended or raw (required)\n"
+"  --mode M            one of the modes above (required)\n"
 "  --url URL           any dlock URL: redis://[user[:pass]@]host[:port][/db], unix://,\n"
 "                      a Redlock list, redis-sentinel://, redis-cluster://\n"
 "  --host H            server host (instead of --url; default 127.0.0.1)\n"
@@ -113,8 +172,10 @@ static void usage(FILE *f) {
 "\n"
 "Last line: RESULT mode= pairs_per_s= p50_us= p99_us= acq_per_s= handoffs_per_s=\n"
 "min_share= wait_p99_us= cmds_per_acq= violations= workers= waiting=  (0 where a\n"
-"field does not apply to the mode; cmds_per_acq=-1 when INFO could not be read).\n"
-"Exit status: 0 done, 1 run failed, 2 bad usage.\n");
+"field does not apply to the mode; cmds_per_acq=-1 when INFO could not be read);\n"
+"keepalive: RESULT mode=keepalive locks= ttl_ms= ext_per_s= client_cpu_pct= held=\n"
+"lost=.\n"
+"Exit status: 0 done (keepalive: every lease still held), 1 run failed, 2 bad usage.\n");
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -188,6 +249,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     o->name = "dlock-bench";
     int workers_set = 0, port_set = 0, waiting_set = 0, hold_set = 0;
     long long v;
+    char list[128];
     opterr = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -197,17 +259,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             usage(stdout);
             exit(0);
         case O_MODE:
-            if (strcmp(optarg, "uncontended") == 0)
-                o->mode = M_UNCONTENDED;
-            else if (strcmp(optarg, "contended") == 0)
-                o->mode = M_CONTENDED;
-            else if (strcmp(optarg, "raw") == 0)
-                o->mode = M_RAW;
-            else if (strcmp(optarg, "keepalive") == 0)
-                o->mode = M_KEEPALIVE;
-            else
-                return usage_error("--mode: expected uncontended, contended, raw or keepalive, got '%s'",
-                                   optarg);
+            if ((o->mode = mode_by_name(optarg)) == M_NONE)
+                return usage_error("--mode: expected %s, got '%s'",
+                                   mode_list(list, sizeof list, ", ", " or "), optarg);
             break;
         case O_WORKERS:
             if (parse_ll("--workers", optarg, 1, 1024, &v))
@@ -289,7 +343,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (o->mode == M_NONE)
-        return usage_error("--mode is required (uncontended, contended or raw)");
+        return usage_error("--mode is required (%s)",
+                           mode_list(list, sizeof list, ", ", " or "));
     if (o->url && (o->host || port_set))
         return usage_error("give either --url or --host/--port, not both");
     if (!o->url && !o->host && !port_set)
@@ -1392,7 +1447,7 @@ int main(int argc, char **argv) {
     printf("RESULT mode=%s pairs_per_s=%.1f p50_us=%.1f p99_us=%.1f acq_per_s=%.1f "
            "handoffs_per_s=%.1f min_share=%.3f wait_p99_us=%.1f cmds_per_acq=%.3f "
            "violations=%lld workers=%d waiting=%s\n",
-           mode_names[o.mode], res.pairs_per_s, res.p50_us, res.p99_us, res.acq_per_s,
+           mode_name(o.mode), res.pairs_per_s, res.p50_us, res.p99_us, res.acq_per_s,
            res.handoffs_per_s, res.min_share, res.wait_p99_us, res.cmds_per_acq, res.violations,
            o.mode == M_CONTENDED ? o.workers : 1, o.poll ? "poll" : "push");
     return 0;

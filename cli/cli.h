@@ -53,7 +53,8 @@ enum {
     OPT_INTERVAL = 1 << 10,
     OPT_COMMAND = 1 << 11,
     OPT_URLFILE = 1 << 12,
-    OPT_PASSENV = 1 << 13
+    OPT_PASSENV = 1 << 13,
+    OPT_PID = 1 << 14
 };
 
 /* getopt values of long options without a short form (secret.c). */
@@ -85,6 +86,7 @@ typedef struct cli {
     int64_t kill_after_ms;/* --kill-after */
     int64_t interval_ms;  /* --interval; 0: ttl/3 */
     const char *label;    /* --label */
+    long owner_pid;       /* --pid; 0: the library's default (dlock's own pid) */
     int timeout_ms;       /* --io-timeout; 0: library default */
     const char *shell_cmd;/* run -c: a command line for /bin/sh */
     int json;             /* --json */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -23,6 +24,7 @@
 
 
 #define OPT_IO_TIMEOUT_CH 1000 /* --io-timeout has no short form */
+#define OPT_PID_CH 1001        /* nor --pid */
 
 static const struct option long_opts[] = {
     {"url", required_argument, NULL, 'u'},
@@ -38,6 +40,7 @@ static const struct option long_opts[] = {
     {"interval", required_argument, NULL, 'i'},
     {"label", required_argument, NULL, 'l'},
     {"io-timeout", required_argument, NULL, OPT_IO_TIMEOUT_CH},
+    {"pid", required_argument, NULL, OPT_PID_CH},
     {"json", no_argument, NULL, 'j'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -59,7 +62,7 @@ static const struct {
     {OPT_KILLAFTER, "--kill-after"}, {OPT_LABEL, "--label"}, {OPT_TIMEOUT, "--io-timeout"},
     {OPT_JSON, "--json"},         {OPT_VERBOSE, "--verbose"}, {OPT_INTERVAL, "--interval"},
     {OPT_COMMAND, "-c/--command"},
-    {OPT_URLFILE, "--url-file"},  {OPT_PASSENV, "--pass-url-env"},
+    {OPT_URLFILE, "--url-file"},  {OPT_PASSENV, "--pass-url-env"}, {OPT_PID, "--pid"},
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -126,6 +129,62 @@ static int parse_seconds(const char *s, int64_t *out_ms) {
 
 /* ---- option parsing ------------------------------------------------------- */
 
+/* Options that take a number (--ttl, --wait, -E, --kill-after, --interval,
+ * --io-timeout, --pid): parses ch's value into c. Returns -1 when done, an
+ * exit code after a message, or -2 when ch is not one of them. */
+static int value_opt(cli *c, const struct subcmd *sc, int ch) {
+    long long v;
+    switch (ch) {
+    case 't':
+        if (parse_int(optarg, 1, DLOCK_TTL_MAX, &v) != 0)
+            return usage_error(sc, "--ttl wants milliseconds, 1..%lld; got '%s'",
+                               (long long)DLOCK_TTL_MAX, optarg);
+        c->ttl_ms = v;
+        c->given |= OPT_TTL;
+        return -1;
+    case 'w':
+        if (parse_seconds(optarg, &c->wait_ms) != 0)
+            return usage_error(sc, "--wait/--timeout wants seconds (e.g. 10 or 0.5); "
+                               "got '%s'", optarg);
+        c->given |= OPT_WAIT;
+        return -1;
+    case 'E':
+        if (parse_int(optarg, 0, 255, &v) != 0)
+            return usage_error(sc, "--conflict-exit-code wants 0..255; got '%s'", optarg);
+        c->conflict_code = (int)v;
+        c->given |= OPT_CONFLICT;
+        return -1;
+    case 'k':
+        if (parse_seconds(optarg, &c->kill_after_ms) != 0)
+            return usage_error(sc, "--kill-after wants seconds (e.g. 5 or 0.5); got '%s'",
+                               optarg);
+        c->given |= OPT_KILLAFTER;
+        return -1;
+    case 'i':
+        if (parse_int(optarg, 1, DLOCK_TTL_MAX, &v) != 0)
+            return usage_error(sc, "--interval wants milliseconds; got '%s'", optarg);
+        c->interval_ms = v;
+        c->given |= OPT_INTERVAL;
+        return -1;
+    case OPT_IO_TIMEOUT_CH:
+        if (parse_int(optarg, 1, 3600000, &v) != 0)
+            return usage_error(sc, "--io-timeout wants milliseconds, 1..3600000; got '%s'",
+                               optarg);
+        c->timeout_ms = (int)v;
+        c->given |= OPT_TIMEOUT;
+        return -1;
+    case OPT_PID_CH:
+        if (parse_int(optarg, 1, 2147483647, &v) != 0)
+            return usage_error(sc, "--pid wants a process id, 1..2147483647; got '%s'",
+                               optarg);
+        c->owner_pid = (long)v;
+        c->given |= OPT_PID;
+        return -1;
+    default:
+        return -2;
+    }
+}
+
 /* Parses options of argv[0..argc) with getopt_long into c. Returns -1 to go
  * on, or an exit code (help, version, bad option). */
 static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, int stop_at_arg) {
@@ -134,47 +193,21 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
     opterr = 0;
     optind = 0; /* glibc: full re-initialisation */
     int ch;
-    long long v;
     while ((ch = getopt_long(argc, argv, shortopts, long_opts, NULL)) != -1) {
+        int rc = value_opt(c, sc, ch);
+        if (rc != -2) {
+            if (rc >= 0)
+                return rc;
+            continue;
+        }
         switch (ch) {
         case 'u':
             c->url = optarg;
             c->given |= OPT_URL;
             break;
-        case 't':
-            if (parse_int(optarg, 1, DLOCK_TTL_MAX, &v) != 0)
-                return usage_error(sc, "--ttl wants milliseconds, 1..%lld; got '%s'",
-                                   (long long)DLOCK_TTL_MAX, optarg);
-            c->ttl_ms = v;
-            c->given |= OPT_TTL;
-            break;
-        case 'w':
-            if (parse_seconds(optarg, &c->wait_ms) != 0)
-                return usage_error(sc, "--wait/--timeout wants seconds (e.g. 10 or 0.5); "
-                                   "got '%s'", optarg);
-            c->given |= OPT_WAIT;
-            break;
         case 'n':
             c->no_wait = 1;
             c->given |= OPT_NOWAIT;
-            break;
-        case 'E':
-            if (parse_int(optarg, 0, 255, &v) != 0)
-                return usage_error(sc, "--conflict-exit-code wants 0..255; got '%s'", optarg);
-            c->conflict_code = (int)v;
-            c->given |= OPT_CONFLICT;
-            break;
-        case 'k':
-            if (parse_seconds(optarg, &c->kill_after_ms) != 0)
-                return usage_error(sc, "--kill-after wants seconds (e.g. 5 or 0.5); got '%s'",
-                                   optarg);
-            c->given |= OPT_KILLAFTER;
-            break;
-        case 'i':
-            if (parse_int(optarg, 1, DLOCK_TTL_MAX, &v) != 0)
-                return usage_error(sc, "--interval wants milliseconds; got '%s'", optarg);
-            c->interval_ms = v;
-            c->given |= OPT_INTERVAL;
             break;
         case 'l':
             if (strlen(optarg) > DLOCK_LABEL_MAX)
@@ -188,13 +221,6 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
         case 'c':
             c->shell_cmd = optarg;
             c->given |= OPT_COMMAND;
-            break;
-        case OPT_IO_TIMEOUT_CH:
-            if (parse_int(optarg, 1, 3600000, &v) != 0)
-                return usage_error(sc, "--io-timeout wants milliseconds, 1..3600000; got '%s'",
-                                   optarg);
-            c->timeout_ms = (int)v;
-            c->given |= OPT_TIMEOUT;
             break;
         case 'j':
             c->json = 1;
@@ -535,6 +561,10 @@ static int dispatch(cli *c, int argc, char **argv) {
         if (rc != 0)
             return rc;
     }
+    /* acquire leaves the lease to whoever ran it: record that process (the
+     * shell or script) as the holder, not this short-lived one. */
+    if (sc == &cli_subcmds[1] && !(c->given & OPT_PID))
+        c->owner_pid = (long)getppid();
     rc = cli_url_settle(c);
     if (rc >= 0)
         return rc;

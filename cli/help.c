@@ -36,6 +36,8 @@ static const char usage_main[] =
     "  -c, --command CMD       run: run CMD with /bin/sh -c\n"
     "  -i, --interval MS       run: extend the lease every MS (default ttl/3)\n"
     "  -l, --label TEXT        label stored with the lock, shown by status\n"
+    "  --pid N                 acquire: holder pid stored with the lock (default:\n"
+    "                          dlock's parent, the shell that owns the lease)\n"
     "  --io-timeout MS         connect and command timeout per server (default 1000)\n"
     "  -j, --json              machine-readable output (one JSON object, also on errors)\n"
     "  -v, --verbose           report waiting (who holds the lock), acquiring, releasing\n"
@@ -92,7 +94,9 @@ static const char usage_acquire[] =
     "\n"
     "Take lock NAME for --ttl milliseconds and print \"TOKEN FENCE\" (one line) for\n"
     "shell scripts. The lease is not kept alive: extend it with dlock extend and\n"
-    "give it back with dlock release NAME TOKEN.\n"
+    "give it back with dlock release NAME TOKEN. The holder recorded for status is\n"
+    "this host and dlock's parent process (the shell or script that ran it), or\n"
+    "--pid.\n"
     "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
@@ -102,6 +106,9 @@ static const char usage_acquire[] =
     "  -n, --no-wait, --nonblock, --nb  fail at once if the lock is held\n"
     "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
     "  -l, --label TEXT        label stored with the lock, shown by status\n"
+    "  --pid N                 holder pid stored with the lock, shown by status\n"
+    "                          (default: dlock's parent, the shell or script that\n"
+    "                          ran it and owns the lease)\n"
     "  --io-timeout MS         connect and command timeout per server (default 1000)\n"
     "  -j, --json              print {\"name\",\"acquired\",\"token\",\"fence\",...}\n"
     "  -v, --verbose           show who holds the lock while waiting\n"
@@ -164,7 +171,7 @@ const struct subcmd cli_subcmds[] = {
          OPT_PASSENV},
     {"acquire", usage_acquire, "dlock acquire [OPTIONS] NAME",
      OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_LABEL | OPT_TIMEOUT |
-         OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
+         OPT_JSON | OPT_VERBOSE | OPT_URLFILE | OPT_PID},
     {"release", usage_release, "dlock release [OPTIONS] NAME TOKEN",
      OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
     {"extend", usage_extend, "dlock extend [OPTIONS] NAME TOKEN",

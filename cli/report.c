@@ -1,10 +1,10 @@
 /* report.c - reporting a failed library call: one line on stderr that says
  * what failed and what to do about it, and with --json an error object.
  *
- * The library gives a status code and a detail string ("acquire:
- * 127.0.0.1:6379: OOM command not allowed ..."). For server errors the hint
- * follows Redis's error code, the first upper-case word of its reply. */
-#include <ctype.h>
+ * The library gives a status code, the server's error kind as a value
+ * (dlock_client_errcode: DLOCK_SRV_OOM, _NOAUTH, ...) and a detail string
+ * ("acquire: 127.0.0.1:6379: OOM command not allowed ..."). Hints are chosen
+ * by the status and the error kind; the detail is only shown. */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,23 +17,6 @@ static const char *connect_part(const char *d) {
         if (p == d || (p >= d + 2 && p[-1] == ' ' && p[-2] == ':'))
             return p + 8;
     return NULL;
-}
-
-/* Redis's error code in the detail: the first word of two or more capital
- * letters that follows ": " ("MOVED", "OOM", "NOAUTH"). "" if none. */
-static void server_code(const char *d, char *code, size_t n) {
-    code[0] = '\0';
-    for (const char *p = d; (p = strstr(p, ": ")) != NULL; p++) {
-        const char *w = p + 2;
-        size_t k = 0;
-        while (isupper((unsigned char)w[k]) || w[k] == '_')
-            k++;
-        if (k >= 2 && (w[k] == ' ' || w[k] == '\0') && k < n) {
-            memcpy(code, w, k);
-            code[k] = '\0';
-            return;
-        }
-    }
 }
 
 /* 1 if the URL's first authority has user info without a ':' (a password
@@ -51,37 +34,42 @@ static int user_without_password(const char *url) {
     return at != NULL && at > a && memchr(a, ':', (size_t)(at - a)) == NULL;
 }
 
-static const char *server_hint(const cli *c, const char *d) {
-    char code[32];
-    server_code(d, code, sizeof code);
-    int auth = strcmp(code, "NOAUTH") == 0 || strstr(d, "unauthenticated") != NULL;
-    if ((auth || strcmp(code, "WRONGPASS") == 0) && user_without_password(c->url))
+/* What to do about a server error of kind `code` (a dlock_srv_code). */
+static const char *server_hint(const cli *c, int code) {
+    if ((code == DLOCK_SRV_NOAUTH || code == DLOCK_SRV_WRONGPASS) &&
+        user_without_password(c->url))
         return "the text before '@' in the URL was taken as a user name, with no password; "
                "for a password alone write redis://:PASSWORD@host";
-    if (auth)
+    switch (code) {
+    case DLOCK_SRV_NOAUTH:
         return "the server wants a password: put it in the URL, "
                "redis://:PASSWORD@host (or redis://USER:PASSWORD@host)";
-    if (strcmp(code, "WRONGPASS") == 0 || strstr(d, "invalid password") != NULL)
+    case DLOCK_SRV_WRONGPASS:
         return "the user name or password in the URL is wrong";
-    if (strcmp(code, "NOPERM") == 0)
+    case DLOCK_SRV_NOPERM:
         return "the ACL user in the URL lacks a permission dlock needs (EVALSHA, EVAL, "
                "SCRIPT, the lock's keys); see docs/SECURITY.md";
-    if (strcmp(code, "OOM") == 0)
+    case DLOCK_SRV_OOM:
         return "the server's memory is full (maxmemory): free memory, raise maxmemory, or "
                "choose an eviction policy";
-    if (strcmp(code, "MOVED") == 0 || strcmp(code, "ASK") == 0 ||
-        strcmp(code, "CROSSSLOT") == 0 || strcmp(code, "CLUSTERDOWN") == 0)
+    case DLOCK_SRV_MOVED:
+    case DLOCK_SRV_ASK:
+    case DLOCK_SRV_CROSSSLOT:
+    case DLOCK_SRV_CLUSTERDOWN:
         return "the server is a Redis Cluster node: use redis-cluster://host:port,... "
                "in the URL";
-    if (strcmp(code, "READONLY") == 0)
+    case DLOCK_SRV_READONLY:
         return "the server is a read-only replica: name the master, or use "
                "redis-sentinel://";
-    if (strcmp(code, "WRONGTYPE") == 0)
+    case DLOCK_SRV_WRONGTYPE:
         return "another program uses the lock's key with another type: choose another "
                "name or ?prefix=";
-    if (strcmp(code, "LOADING") == 0 || strcmp(code, "BUSY") == 0)
+    case DLOCK_SRV_LOADING:
+    case DLOCK_SRV_BUSY:
         return "the server is busy (loading its data or running a script): try again";
-    return "check the password/ACL in the URL and that the server is a writable master";
+    default:
+        return "check the password/ACL in the URL and that the server is a writable master";
+    }
 }
 
 /* A short word for the error member of --json's error object. */
@@ -117,12 +105,14 @@ void cli_json_error(cli *c, const char *error, int rc, int code, const char *msg
     jw_end(&w);
 }
 
-/* Writes the message for status rc into m; returns the exit code. */
-static int describe(cli *c, int rc, const char *what, const char *d, char *m, size_t n) {
+/* Writes the message for status rc (server error kind `code`, detail d)
+ * into m; returns the exit code. */
+static int describe(cli *c, int rc, int code, const char *what, const char *d, char *m,
+                    size_t n) {
     const char *dash = " \xe2\x80\x94 ";
     switch (rc) {
     case DLOCK_EIO:
-        if (strstr(d, "does not know a master named") != NULL)
+        if (code == DLOCK_SRV_NOMASTER)
             snprintf(m, n, "cannot %s: %s%scheck the master name at the end of the URL "
                      "(redis-cli -p SENTINEL_PORT SENTINEL MASTERS lists them)", what, d, dash);
         else if (connect_part(d) != NULL)
@@ -137,11 +127,15 @@ static int describe(cli *c, int rc, const char *what, const char *d, char *m, si
         return EXIT_SERVER;
     case DLOCK_ESERVER:
         snprintf(m, n, "cannot %s: the server answered with an error: %s%s%s", what, d, dash,
-                 server_hint(c, d));
+                 server_hint(c, code));
         return EXIT_SERVER;
     case DLOCK_ENOQUORUM:
-        snprintf(m, n, "cannot %s: %s%stoo few of the servers in %s answered; a majority "
-                 "must be up", what, d, dash, c->url_shown);
+        /* Servers that answered with an error are up: say what their error means. */
+        if (code != DLOCK_SRV_NONE)
+            snprintf(m, n, "cannot %s: %s%s%s", what, d, dash, server_hint(c, code));
+        else
+            snprintf(m, n, "cannot %s: %s%stoo few of the servers in %s answered; a "
+                     "majority must be up", what, d, dash, c->url_shown);
         return EXIT_SERVER;
     case DLOCK_EUNKNOWN:
         snprintf(m, n, "cannot %s: %s%sthe outcome is unknown: a lease may exist until its "
@@ -177,7 +171,7 @@ int cli_fail(cli *c, int rc, const char *what) {
         detail = dlock_strerror(rc);
     char d[400], m[1200];
     cli_safe(detail, d, sizeof d);
-    int code = describe(c, rc, what, d, m, sizeof m);
+    int code = describe(c, rc, dlock_client_errcode(c->client), what, d, m, sizeof m);
     cli_msg("%s", m);
     cli_json_error(c, category(rc), rc, code, m);
     return code;
@@ -187,6 +181,7 @@ int cli_connect(cli *c) {
     dlock_options o;
     dlock_options_init(&o);
     o.owner_label = c->label;
+    o.owner_pid = c->owner_pid;
     if (c->timeout_ms > 0) {
         o.connect_timeout_ms = c->timeout_ms;
         o.command_timeout_ms = c->timeout_ms;

@@ -122,6 +122,7 @@ typedef enum dlock_waiting {
     DLOCK_WAIT_POLL = 1  /* the seed's design: retry with exponential backoff */
 } dlock_waiting;
 
+/* Fields are only ever added at the end; dlock_options_init sets them all. */
 typedef struct dlock_options {
     const char *key_prefix;   /* prepended to every key; default "dlock:"; copied */
     int connect_timeout_ms;   /* per server connect; default 1000 */
@@ -138,6 +139,14 @@ typedef struct dlock_options {
     int replica_timeout_ms;   /* WAIT timeout; default 100 */
     dlock_event_fn on_event;  /* default NULL */
     void *event_userdata;
+    /* The process id stored with every lock this client takes, which
+     * dlock_inspect reports as dlock_holder.pid. Default 0: this process
+     * (getpid() when the client is created). A program that takes locks on
+     * behalf of another process names that process here; `dlock acquire`
+     * names the shell or script that ran it. Only reported: the library never
+     * signals, waits for or checks it. 0..2147483647, else dlock_client_new
+     * fails with DLOCK_EINVAL. */
+    long owner_pid;
 } dlock_options;
 
 /* Fill *opts with the documented defaults. Always call it before setting
@@ -169,8 +178,42 @@ DLOCK_API void dlock_client_free(dlock_client *c);
 
 /* Detail of the client's last failed call ("connect 127.0.0.1:6390:
  * Connection refused"), or "" after a success. Valid until the next call on
- * the client. Passwords never appear in it. */
+ * the client. Passwords never appear in it. For display: decide on the
+ * status and on dlock_client_errcode, not on this text. */
 DLOCK_API const char *dlock_client_errstr(const dlock_client *c);
+
+/* What kind of error a server answered with, as a value: X(name, value).
+ * An error reply is classified by its first word ("NOAUTH Authentication
+ * required." is DLOCK_SRV_NOAUTH), with two older spellings mapped to the
+ * current ones: "ERR invalid password" (Redis < 6) is WRONGPASS, and "ERR
+ * Protocol error: unauthenticated ..." (a long command sent before AUTH) is
+ * NOAUTH. Values never change; new kinds get new values. */
+#define DLOCK_SRV_MAP(X)                                                                \
+    X(ERR, 2) X(LOADING, 3) X(MASTERDOWN, 4) X(BUSY, 5) X(CLUSTERDOWN, 6) X(MOVED, 7)   \
+    X(ASK, 8) X(TRYAGAIN, 9) X(READONLY, 10) X(NOSCRIPT, 11) X(NOPERM, 12)              \
+    X(NOAUTH, 13) X(WRONGPASS, 14) X(OOM, 15) X(WRONGTYPE, 16) X(UNBLOCKED, 17)         \
+    X(CROSSSLOT, 18) X(EXECABORT, 19) X(NOREPLICAS, 20)
+
+typedef enum dlock_srv_code {
+    DLOCK_SRV_NONE = 0,  /* no server error: success, or a failure no server
+                            answered (connect refused, timeout, bad URL) */
+    DLOCK_SRV_OTHER = 1, /* an error reply whose first word is not listed */
+#define DLOCK_SRV_ENUM_(name, value) DLOCK_SRV_##name = value,
+    DLOCK_SRV_MAP(DLOCK_SRV_ENUM_)
+#undef DLOCK_SRV_ENUM_
+    /* Answers that are not error replies start at 100. */
+    DLOCK_SRV_NOMASTER = 100 /* Sentinel: no sentinel that answered knows a
+                                master by the URL's name (they replied nil) */
+} dlock_srv_code;
+
+/* The server error behind the client's last failed call, a dlock_srv_code:
+ * what the server answered (for a call over several servers, the first one
+ * that answered with an error), or DLOCK_SRV_NONE after a success, after a
+ * failure no server answered, and for NULL. Decide on this (and the status)
+ * rather than on the text of dlock_client_errstr: DLOCK_SRV_NOAUTH means a
+ * password is needed whatever the server's wording. Valid until the next call
+ * on the client; same thread rules as the client. Never blocks. */
+DLOCK_API int dlock_client_errcode(const dlock_client *c);
 
 /* Connect to (and PING) every server now. Returns DLOCK_OK, DLOCK_EIO,
  * DLOCK_ENOQUORUM (Redlock: too few reachable), DLOCK_ESERVER (e.g. AUTH

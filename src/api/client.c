@@ -1,5 +1,6 @@
 /* client.c - the public client calls: options, create, free, detail
- * string, ping. The state behind them is set up in lock/core.c. */
+ * string and server error code, ping. The state behind them is set up in
+ * lock/core.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,9 @@
 #include "engine.h"
 
 const char *dlock_client_errstr(const dlock_client *c) { return c ? c->ctx.err : "no client"; }
+
+/* ctx.code holds a dl_srv_code, whose values are the public ones (resp.h). */
+int dlock_client_errcode(const dlock_client *c) { return c ? c->ctx.code : DLOCK_SRV_NONE; }
 
 int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts) {
     if (out == NULL)

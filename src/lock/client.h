@@ -27,7 +27,7 @@ struct dlock_client {
     char *label;
     char url_redacted[512];
     char host[256]; /* this process's host name, for owner metadata */
-    long pid;
+    long pid;       /* opts.owner_pid, or this process's */
     char meta[600]; /* "host\tpid\tlabel", stored with every lock */
     size_t meta_len;
     uint64_t rng;      /* jitter */

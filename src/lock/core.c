@@ -27,6 +27,7 @@ void dlock_options_init(dlock_options *o) {
     o->owner_label = NULL;
     o->replicas = 0;
     o->replica_timeout_ms = 100;
+    o->owner_pid = 0;
 }
 
 int dl_begin(dlock_client *c) {
@@ -62,6 +63,8 @@ static int check_options(dlock_client *c) {
         return dl_seterr(x, DLOCK_EINVAL, "replicas must be 0..100, replica_timeout_ms >= 0");
     if (c->proto.prefix_len > 256)
         return dl_seterr(x, DLOCK_EINVAL, "key_prefix longer than 256 bytes");
+    if (o->owner_pid < 0 || o->owner_pid > 2147483647L)
+        return dl_seterr(x, DLOCK_EINVAL, "owner_pid must be 0..2147483647 (0: this process)");
     if (c->label != NULL && strlen(c->label) > DLOCK_LABEL_MAX)
         return dl_seterr(x, DLOCK_EINVAL, "owner_label longer than %d bytes", DLOCK_LABEL_MAX);
     return DLOCK_OK;
@@ -116,7 +119,8 @@ int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts)
         c->opts = *opts;
     else
         dlock_options_init(&c->opts);
-    c->pid = (long)getpid();
+    /* Checked with the other options in finish_setup. */
+    c->pid = c->opts.owner_pid > 0 ? c->opts.owner_pid : (long)getpid();
     if (gethostname(c->host, sizeof c->host - 1) != 0)
         snprintf(c->host, sizeof c->host, "unknown");
     dl_random_bytes(&c->rng, sizeof c->rng);

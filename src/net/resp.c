@@ -4,31 +4,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const code_names[DL_SRV_NCODES] = {
-    [DL_SRV_NONE] = "",
-    [DL_SRV_OTHER] = "error",
-#define DL_SRV_NAME_(name) [DL_SRV_##name] = #name,
-    DL_SRV_CODES(DL_SRV_NAME_)
-#undef DL_SRV_NAME_
+static const struct {
+    const char *word;
+    int code;
+} words[] = {
+#define DL_SRV_WORD_(name, value) {#name, DL_SRV_##name},
+    DLOCK_SRV_MAP(DL_SRV_WORD_)
+#undef DL_SRV_WORD_
 };
+
+/* 1 if the reply text starts with prefix. */
+static int starts(const redisReply *r, const char *prefix) {
+    size_t n = strlen(prefix);
+    return r->len >= n && memcmp(r->str, prefix, n) == 0;
+}
 
 int dl_srv_code(const redisReply *r) {
     if (r == NULL || r->type != REDIS_REPLY_ERROR || r->str == NULL)
         return DL_SRV_NONE;
+    /* Older wordings of the same errors, so callers see one code each. */
+    if (starts(r, "ERR Protocol error: unauthenticated "))
+        return DL_SRV_NOAUTH;
+    if (starts(r, "ERR invalid password"))
+        return DL_SRV_WRONGPASS;
     size_t w = 0;
     while (w < r->len && r->str[w] != ' ')
         w++;
-    for (int c = DL_SRV_OTHER + 1; c < DL_SRV_NCODES; c++) {
-        if (strlen(code_names[c]) == w && memcmp(r->str, code_names[c], w) == 0)
-            return c;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (strlen(words[i].word) == w && memcmp(r->str, words[i].word, w) == 0)
+            return words[i].code;
     }
     return DL_SRV_OTHER;
 }
 
 const char *dl_srv_code_name(int code) {
-    if (code < 0 || code >= DL_SRV_NCODES)
-        return "error";
-    return code_names[code];
+    if (code == DL_SRV_NONE)
+        return "";
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (words[i].code == code)
+            return words[i].word;
+    return "error";
 }
 
 int dl_srv_code_transient(int code) {

@@ -11,26 +11,24 @@
 
 #include "ctx.h"
 
-/* The error codes the library acts on: X(name). An error reply whose first
- * word is none of these is DL_SRV_OTHER. */
-#define DL_SRV_CODES(X)                                                              \
-    X(ERR) X(LOADING) X(MASTERDOWN) X(BUSY) X(CLUSTERDOWN) X(MOVED) X(ASK)           \
-    X(TRYAGAIN) X(READONLY) X(NOSCRIPT) X(NOPERM) X(NOAUTH) X(WRONGPASS) X(OOM)      \
-    X(WRONGTYPE) X(UNBLOCKED) X(CROSSSLOT) X(EXECABORT) X(NOREPLICAS)
-
+/* The server error codes are the public ones (dlock.h: dlock_srv_code,
+ * generated from DLOCK_SRV_MAP) under internal names, so the code kept in
+ * dl_ctx is what dlock_client_errcode returns, with no table to keep in
+ * step. An error reply whose first word is none of these is DL_SRV_OTHER. */
 enum dl_srv_code {
-    DL_SRV_NONE = 0, /* not an error reply */
-    DL_SRV_OTHER,    /* an error with another first word */
-#define DL_SRV_ENUM_(name) DL_SRV_##name,
-    DL_SRV_CODES(DL_SRV_ENUM_)
+    DL_SRV_NONE = DLOCK_SRV_NONE, /* not an error reply */
+    DL_SRV_OTHER = DLOCK_SRV_OTHER,
+#define DL_SRV_ENUM_(name, value) DL_SRV_##name = DLOCK_SRV_##name,
+    DLOCK_SRV_MAP(DL_SRV_ENUM_)
 #undef DL_SRV_ENUM_
-    DL_SRV_NCODES
+    DL_SRV_NOMASTER = DLOCK_SRV_NOMASTER /* set by topo/sentinel.c, not from a reply */
 };
 
-/* The code of an error reply (its first word), DL_SRV_NONE for any other
- * reply or NULL. */
+/* The code of an error reply (its first word, and the two older spellings
+ * dlock.h lists), DL_SRV_NONE for any other reply or NULL. */
 DL_INTERNAL int dl_srv_code(const redisReply *r);
-/* The first word of the code ("LOADING"), "" for NONE, "error" for OTHER. */
+/* The first word of the code ("LOADING"), "" for NONE, "error" for OTHER
+ * and for values that are no reply's word. */
 DL_INTERNAL const char *dl_srv_code_name(int code);
 /* Errors that say "try again shortly": the server is loading, between
  * masters, busy in a script, or the cluster is down for now. */

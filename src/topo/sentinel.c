@@ -13,6 +13,10 @@
  *      every DL_SENT_POLL_MS until a bounded time has passed (failover takes
  *      the sentinels' down-after time plus an election). Errors, malformed
  *      replies and AUTH failures end the discovery at once.
+ * A failed discovery's detail lists why each sentinel (and each candidate
+ * master) of its last pass failed, cut to fit the detail string, and the
+ * context's code is the first server error among them (DL_SRV_NOMASTER when
+ * a sentinel knew no master by that name).
  * When the master's connection fails (I/O error, not a timeout) or it
  * answers READONLY / MASTERDOWN / UNBLOCKED (it was demoted to a replica),
  * quorum.c asks for a redirect (sentinel_redirect), which rediscovers and
@@ -108,21 +112,55 @@ static void reply_snip(const redisReply *r, char *out, size_t n) {
         snprintf(out, n, "unexpected reply type %d", r ? r->type : -1);
 }
 
-/* Why the last discovery step failed, kept for the final message. */
+/* Why the steps of one discovery pass failed: every sentinel's (and every
+ * candidate master's) reason, "; "-joined, for the final message. */
 typedef struct why {
-    int status;
-    int soft; /* a failure in this pass that waiting may cure (EIO) */
-    char msg[400];
+    int status; /* the most telling status of the pass */
+    int code;   /* the first server error code (dl_srv_code) of the pass */
+    int soft;   /* a failure in this pass that waiting may cure (EIO) */
+    int more;   /* reasons left out: msg was full */
+    size_t len;
+    char msg[400]; /* with the client's prefix, fits the 512-byte detail */
 } why;
 
-static void note(why *w, int status, const char *fmt, const char *a, const char *b) {
+/* Forget the reasons of the previous pass: the message describes the last. */
+static void why_reset(why *w) {
+    w->status = DLOCK_OK;
+    w->code = DL_SRV_NONE;
+    w->soft = 0;
+    w->more = 0;
+    w->len = 0;
+    w->msg[0] = '\0';
+}
+
+/* Keep one reason (fmt with a and b, as "sentinel %s: %s"), cut to 160 bytes. */
+static void note(why *w, int status, int code, const char *fmt, const char *a, const char *b) {
     if (status == DLOCK_EIO)
         w->soft = 1;
     /* An AUTH failure or a server error says more than "connection refused". */
-    if (w->status == DLOCK_OK || w->status == DLOCK_EIO || status != DLOCK_EIO) {
+    if (w->status == DLOCK_OK || w->status == DLOCK_EIO)
         w->status = status;
-        snprintf(w->msg, sizeof w->msg, fmt, a, b);
+    if (w->code == DL_SRV_NONE)
+        w->code = code;
+    char one[161];
+    snprintf(one, sizeof one, fmt, a, b);
+    /* Room for "; " + one, and for the "; ... (N more)" of later reasons. */
+    if (w->more > 0 || w->len + 2 + strlen(one) + 24 > sizeof w->msg) {
+        w->more++;
+        return;
     }
+    int n = snprintf(w->msg + w->len, sizeof w->msg - w->len, "%s%s", w->len ? "; " : "", one);
+    if (n > 0)
+        w->len += (size_t)n;
+}
+
+/* The pass's reasons for the final message, "; ... (N more)" included. */
+static const char *why_text(why *w) {
+    if (w->len == 0)
+        return "no sentinel answered";
+    if (w->more > 0)
+        snprintf(w->msg + w->len, sizeof w->msg - w->len, "; ... (%d more)", w->more);
+    return w->msg;
 }
 
 /* Ask sentinel i for the master's address. Returns 1 and fills host/port, or
@@ -135,32 +173,33 @@ static int ask_sentinel(dl_topo *t, dl_sentinel *s, int i, int64_t hard, char *h
     redisReply *r = NULL;
     int rc = dl_conn_command(sc, 3, argv, lens, step_deadline(t, sc, hard), &r);
     if (rc != DLOCK_OK) {
-        note(w, rc, "sentinel %s%s", "", sc->err);
+        note(w, rc, sc->code, "sentinel %s%s", "", sc->err);
         dl_conn_close(sc);
         return 0;
     }
     char snip[128];
     if (r->type == REDIS_REPLY_NIL) {
-        note(w, DLOCK_EIO, "sentinel %s does not know a master named '%s'", sc->addr,
-             t->url->master_name);
+        note(w, DLOCK_EIO, DL_SRV_NOMASTER, "sentinel %s does not know a master named '%s'",
+             sc->addr, t->url->master_name);
         return 0;
     }
     if (r->type == REDIS_REPLY_ERROR) {
         reply_snip(r, snip, sizeof snip);
-        note(w, DLOCK_ESERVER, "sentinel %s: %s", sc->addr, snip);
+        note(w, DLOCK_ESERVER, dl_srv_code(r), "sentinel %s: %s", sc->addr, snip);
         return 0;
     }
     const redisReply *h = dl_elem(r, 0), *p = dl_elem(r, 1);
     if (r->elements != 2 || h == NULL || p == NULL || h->type != REDIS_REPLY_STRING ||
         h->len == 0 || h->len >= hostlen || memchr(h->str, '\0', h->len) != NULL ||
         (p->type != REDIS_REPLY_STRING && p->type != REDIS_REPLY_INTEGER)) {
-        note(w, DLOCK_EPROTO, "sentinel %s: %s", sc->addr,
+        note(w, DLOCK_EPROTO, DL_SRV_NONE, "sentinel %s: %s", sc->addr,
              "unexpected reply to SENTINEL get-master-addr-by-name");
         return 0;
     }
     int64_t pv = dl_reply_int(p, -1);
     if (pv < 1 || pv > 65535) {
-        note(w, DLOCK_EPROTO, "sentinel %s: %s", sc->addr, "bad master port in reply");
+        note(w, DLOCK_EPROTO, DL_SRV_NONE, "sentinel %s: %s", sc->addr,
+             "bad master port in reply");
         return 0;
     }
     memcpy(host, h->str, h->len);
@@ -181,7 +220,7 @@ static int verify_master(dl_topo *t, dl_sentinel *s, const char *host, int port,
     redisReply *r = NULL;
     int rc = dl_conn_command(m, 1, argv, lens, step_deadline(t, m, hard), &r);
     if (rc != DLOCK_OK) {
-        note(w, rc, "master %s%s", "", m->err);
+        note(w, rc, m->code, "master %s%s", "", m->err);
         dl_conn_close(m);
         return 0;
     }
@@ -198,10 +237,8 @@ static int verify_master(dl_topo *t, dl_sentinel *s, const char *host, int port,
         reply_snip(role, snip, sizeof snip);
     else
         snprintf(snip, sizeof snip, "unexpected reply to ROLE");
-    char what[420];
-    snprintf(what, sizeof what, "%s (named by the sentinels) is not a master: role %s", m->addr,
-             snip);
-    note(w, DLOCK_EIO, "%s%s", what, "");
+    note(w, DLOCK_EIO, DL_SRV_NONE, "%s (named by the sentinels) is not a master: role %s",
+         m->addr, snip);
     dl_conn_close(m);
     return 0;
 }
@@ -215,13 +252,11 @@ static int discover(dl_topo *t, dl_sentinel *s, int64_t poll_until_us) {
     int64_t hard = dl_capped(t->ctx, poll_until_us + ((int64_t)t->connect_timeout_ms +
                                                       t->command_timeout_ms) * 1000);
     why w;
-    w.status = DLOCK_OK;
-    w.msg[0] = '\0';
     for (;;) {
         /* Addresses already found wanting in this pass. */
         char tried[DL_URL_MAX_HOSTS][DL_URL_HOST_MAX + 8];
         int ntried = 0;
-        w.soft = 0;
+        why_reset(&w);
         for (int k = 0; k < s->n && dl_mono_us() < hard; k++) {
             int i = (s->next + k) % s->n;
             char host[DL_URL_HOST_MAX];
@@ -256,9 +291,10 @@ static int discover(dl_topo *t, dl_sentinel *s, int64_t poll_until_us) {
     s->fail_us = dl_mono_us();
     if (s->fail_us == 0)
         s->fail_us = 1;
-    return dl_seterr(t->ctx, w.status == DLOCK_OK ? DLOCK_EIO : w.status,
-                     "sentinel: no master '%s' found: %s", t->url->master_name,
-                     w.msg[0] ? w.msg : "no sentinel answered");
+    int rc = dl_seterr(t->ctx, w.status == DLOCK_OK ? DLOCK_EIO : w.status,
+                       "sentinel: no master '%s' found: %s", t->url->master_name, why_text(&w));
+    t->ctx->code = w.code;
+    return rc;
 }
 
 /* How long a discovery may poll: command_timeout_ms, or one pass if one

@@ -74,11 +74,12 @@ void t_lease_pause(void);
 void t_parent_death(void);
 void t_lost_at_release(void);
 void t_nested(void);
-/* test_flock.c: flock(1) habits, JSON errors, hints. */
+/* test_flock.c: flock(1) habits, JSON errors, hints, holder pid. */
 void t_flock_opts(void);
 void t_json_errors(void);
 void t_hints(void);
 void t_hints_topo(void);
+void t_holder_pid(void);
 
 /* A tiny JSON reader for flat objects of scalars. */
 typedef struct jval {

@@ -581,6 +581,7 @@ static const struct {
     {"lost_at_release", t_lost_at_release}, {"nested", t_nested},
     {"flock_opts", t_flock_opts},   {"json_errors", t_json_errors},
     {"hints", t_hints},             {"hints_topo", t_hints_topo},
+    {"holder_pid", t_holder_pid},
 };
 
 int main(int argc, char **argv) {

@@ -1,4 +1,5 @@
-/* test_flock.c - flock(1) habits, JSON errors and cause-specific hints.
+/* test_flock.c - flock(1) habits, JSON errors, cause-specific hints and the
+ * holder pid of dlock acquire.
  * Cases of test_cli. */
 #include <signal.h>
 #include <stdio.h>
@@ -101,14 +102,28 @@ static void expect_hint(const char *url, const char *cmd, const char *name, int 
     EXPECT_IN(r.err, hint);
 }
 
-/* NOAUTH, a password taken as a user name, OOM: each says its cause. */
+/* NOAUTH (also in the wording Redis uses for a long command before AUTH),
+ * a password taken as a user name, WRONGTYPE, OOM, and a Redlock set whose
+ * every server wants a password: each says its cause. */
 void t_hints(void) {
     char url[200];
     int port = th_server_port(g_srv);
-    redisReply *rep = th_server_cmd(g_srv, "CONFIG SET requirepass s3cr3t");
-    TH_CHECK(rep != NULL && rep->type == REDIS_REPLY_STATUS);
-    freeReplyObject(rep);
+    th_server *more[2] = {th_server_start(NULL), th_server_start(NULL)};
+    TH_CHECK(more[0] != NULL && more[1] != NULL);
+    freeReplyObject(th_server_cmd(g_srv, "SET %s %s", "dlock:{wt}", "a string"));
+    expect_hint(g_url, "acquire", "wt", 69, "another program uses the lock's key");
+    th_server *all[3] = {g_srv, more[0], more[1]};
+    for (int i = 0; i < 3; i++) {
+        redisReply *rep = th_server_cmd(all[i], "CONFIG SET requirepass s3cr3t");
+        TH_CHECK(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+        freeReplyObject(rep);
+    }
     expect_hint(g_url, "status", "h", 69, "the server wants a password");
+    expect_hint(g_url, "acquire", "h", 69, "the server wants a password");
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", port,
+             th_server_port(more[0]), th_server_port(more[1]));
+    expect_hint(url, "acquire", "h", 69, "the server wants a password");
+    redisReply *rep;
     snprintf(url, sizeof url, "redis://s3cr3t@127.0.0.1:%d", port);
     expect_hint(url, "status", "h", 69, "taken as a user name");
     snprintf(url, sizeof url, "redis://:wrong@127.0.0.1:%d", port);
@@ -142,4 +157,39 @@ void t_hints_topo(void) {
     EXPECT_IN(r.err, "does not know a master named 'nosuchmaster'");
     TH_CHECK(strstr(r.err, "is up") == NULL);
     tt_sentinels_free(g);
+}
+
+/* The holder pid `status` shows for a lock taken by `dlock acquire` is the
+ * process that ran it (the shell that owns the lease), or --pid. */
+void t_holder_pid(void) {
+    result r;
+    jobj o;
+    dl(&r, "--url", g_url, "acquire", "hp1", NULL);
+    EXPECT_CODE(&r, 0);
+    dl(&r, "--url", g_url, "status", "--json", "hp1", NULL);
+    EXPECT_CODE(&r, 0);
+    jparse(r.out, &o);
+    TH_EQ_INT(jget(&o, "pid", 'n')->n, (long long)getpid()); /* dlock's parent: us */
+
+    /* The README's form, in a shell script: the script's own pid. */
+    char cmd[600], line[64] = "";
+    snprintf(cmd, sizeof cmd,
+             "sh -c 'out=$(\"%s\" --url %s acquire hp2) || exit 1; echo $$'", g_dlock, g_url);
+    FILE *f = popen(cmd, "r");
+    TH_CHECK(f != NULL);
+    TH_CHECK(fgets(line, sizeof line, f) != NULL);
+    TH_EQ_INT(pclose(f), 0);
+    dl(&r, "--url", g_url, "status", "--json", "hp2", NULL);
+    jparse(r.out, &o);
+    TH_EQ_INT(jget(&o, "pid", 'n')->n, atoll(line));
+
+    dl(&r, "--url", g_url, "acquire", "--pid", "4242", "hp3", NULL);
+    EXPECT_CODE(&r, 0);
+    dl(&r, "--url", g_url, "status", "hp3", NULL);
+    EXPECT_IN(r.out, "pid 4242\n");
+    dl(&r, "--url", g_url, "acquire", "--pid", "0", "hp4", NULL);
+    EXPECT_CODE(&r, 2);
+    dl(&r, "--url", g_url, "status", "--pid", "1", "hp3", NULL);
+    EXPECT_CODE(&r, 2);
+    EXPECT_IN(r.err, "takes no --pid");
 }

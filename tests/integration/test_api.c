@@ -54,6 +54,20 @@ static void test_basics(th_server *s) {
     TH_CHECK(h.host[0] != '\0');
     TH_CHECK(h.acquired_at > 0);
 
+    /* owner_pid names another process as the holder. */
+    dlock_options po;
+    dlock_options_init(&po);
+    TH_EQ_INT(po.owner_pid, 0);
+    po.owner_pid = 4242;
+    dlock_client *cp = it_client(th_server_url(s), &po);
+    dlock_lock *lp = NULL;
+    IT_RC(cp, dlock_try_acquire(cp, "basics-pid", 5000, &lp), DLOCK_OK);
+    IT_RC(c2, dlock_inspect(c2, "basics-pid", &h), DLOCK_OK);
+    TH_EQ_INT(h.pid, 4242);
+    IT_RC(cp, dlock_release(lp), DLOCK_OK);
+    dlock_lock_free(lp);
+    dlock_client_free(cp);
+
     /* extend sets the remaining TTL. */
     IT_RC(c, dlock_extend(l, 20000), DLOCK_OK);
     IT_RC(c2, dlock_is_locked(c2, "basics", &locked, &pttl), DLOCK_OK);
@@ -256,6 +270,11 @@ static void test_bad_input(th_server *s) {
     TH_EQ_INT(dlock_client_new(&b, th_server_url(s), &o), DLOCK_EINVAL);
     TH_CHECK(strstr(dlock_client_errstr(b), "drift") != NULL);
     dlock_client_free(b);
+    dlock_options_init(&o);
+    o.owner_pid = -1;
+    TH_EQ_INT(dlock_client_new(&b, th_server_url(s), &o), DLOCK_EINVAL);
+    TH_CHECK(strstr(dlock_client_errstr(b), "owner_pid") != NULL);
+    dlock_client_free(b);
 
     /* Strings for every status. */
     for (int st = 0; st >= -11; st--) {
@@ -277,8 +296,13 @@ static void test_server_errors(th_server *s) {
     freeReplyObject(r);
     IT_RC(c, dlock_try_acquire(c, "wrongtype", 1000, &l), DLOCK_ESERVER);
     TH_CHECK(strstr(dlock_client_errstr(c), "WRONGTYPE") != NULL);
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_WRONGTYPE);
     dlock_holder h;
     IT_RC(c, dlock_inspect(c, "wrongtype", &h), DLOCK_ESERVER);
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_WRONGTYPE);
+    IT_RC(c, dlock_inspect(c, "fine", &h), DLOCK_OK); /* a success clears it */
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_NONE);
+    TH_EQ_INT(dlock_client_errcode(NULL), DLOCK_SRV_NONE);
     dlock_client_free(c);
 
     /* Server down: EIO within the connect timeout. */
@@ -287,6 +311,7 @@ static void test_server_errors(th_server *s) {
     IT_RC(d, dlock_try_acquire(d, "x", 1000, &l), DLOCK_EIO);
     TH_CHECK(th_now_us() - t0 < 400000);
     TH_CHECK(strstr(dlock_client_errstr(d), "127.0.0.1:1") != NULL);
+    TH_EQ_INT(dlock_client_errcode(d), DLOCK_SRV_NONE); /* no server answered */
     IT_RC(d, dlock_client_ping(d), DLOCK_EIO);
     dlock_client_free(d);
 }
@@ -304,6 +329,20 @@ static void test_auth_db_unix(void) {
     int rc;
     IT_RC(c, dlock_try_acquire(c, "auth", 1000, &l), DLOCK_ESERVER);
     TH_CHECK(strstr(dlock_client_errstr(c), "wrongpass") == NULL);
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_WRONGPASS);
+    dlock_client_free(c);
+    /* No password: NOAUTH, for a short command and for one long enough that
+     * Redis answers "ERR Protocol error: unauthenticated multibulk length". */
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", port);
+    c = it_client(url, NULL);
+    dlock_holder h;
+    IT_RC(c, dlock_inspect(c, "auth", &h), DLOCK_ESERVER);
+    TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_NOAUTH);
+    rc = dlock_try_acquire(c, "auth", 1000, &l);
+    if (rc != DLOCK_ESERVER && rc != DLOCK_EIO)
+        TH_FAIL("acquire without AUTH: %s (%s)", dlock_err_name(rc), dlock_client_errstr(c));
+    if (rc == DLOCK_ESERVER)
+        TH_EQ_INT(dlock_client_errcode(c), DLOCK_SRV_NOAUTH);
     dlock_client_free(c);
     /* Right password, db 3: the key lands in db 3. */
     snprintf(url, sizeof url, "redis://:topsecret@127.0.0.1:%d/3", port);
@@ -340,6 +379,7 @@ static void test_auth_db_unix(void) {
     dlock_client *u = it_client(url, NULL);
     rc = dlock_try_acquire(u, "unix", 1000, &l);
     TH_EQ_INT(rc, DLOCK_ESERVER); /* NOAUTH: no password given */
+    TH_EQ_INT(dlock_client_errcode(u), DLOCK_SRV_NOAUTH);
     dlock_client_free(u);
     th_server_free(s);
 

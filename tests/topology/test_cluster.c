@@ -27,17 +27,7 @@
 
 static tt_cluster *K;
 
-static dlock_client *client(const char *url) {
-    dlock_options o;
-    dlock_options_init(&o);
-    o.connect_timeout_ms = 500;
-    o.command_timeout_ms = 2000;
-    dlock_client *c = NULL;
-    int rc = dlock_client_new(&c, url, &o);
-    if (rc != DLOCK_OK)
-        TH_FAIL("dlock_client_new(%s): %s: %s", url, dlock_err_name(rc), dlock_client_errstr(c));
-    return c;
-}
+static dlock_client *client(const char *url) { return tt_client(url, 500, 2000); }
 
 /* 1 if the lock key of `name` is stored on node, 0 if not (also when the
  * node redirects: the slot is not its own). */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "dlock.h"
 #include "harness.h"
 
 #define TT_MAX_SENTINELS 5
@@ -101,6 +102,20 @@ int tt_name_in_slot(int slot, const char *prefix, const char *tag, char *out, si
 int tt_lock_slot(const char *prefix, const char *name);
 /* INFO commandstats: calls of `cmd` (lower case, e.g. "asking") on s, or -1. */
 long tt_cmd_calls(th_server *s, const char *cmd);
+
+/* A client for url with these timeouts (other options default); fails the
+ * test if it cannot be created. */
+static inline dlock_client *tt_client(const char *url, int connect_ms, int command_ms) {
+    dlock_options o;
+    dlock_options_init(&o);
+    o.connect_timeout_ms = connect_ms;
+    o.command_timeout_ms = command_ms;
+    dlock_client *c = NULL;
+    int rc = dlock_client_new(&c, url, &o);
+    if (rc != DLOCK_OK)
+        TH_FAIL("dlock_client_new(%s): %s: %s", url, dlock_err_name(rc), dlock_client_errstr(c));
+    return c;
+}
 
 /* ---- fake server ------------------------------------------------------------ */
 
