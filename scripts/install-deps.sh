@@ -11,13 +11,14 @@
 #   clang libclang-rt-14-dev    libFuzzer targets and a second compiler
 #   faketime         clock-shift fault tests
 #   jq               the man page's --json example (run by tests/docs)
+#   libuv1-dev libevent-dev   the event-loop adapter tests (tests/engine)
 # As root it runs apt-get; otherwise it prints the line to run.
 set -eu
 want="libhiredis-dev cmake make gcc pkg-config"
 case "${1:-build}" in
 build) ;;
 demo) want="$want redis-server" ;;
-test) want="$want redis-server redis-tools clang libclang-rt-14-dev faketime jq" ;;
+test) want="$want redis-server redis-tools clang libclang-rt-14-dev faketime jq libuv1-dev libevent-dev" ;;
 *) echo "usage: install-deps.sh [build|demo|test]" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -96,6 +96,7 @@ void dl_engine_free(dl_engine *e) {
         e->ops = op->next;
         op_free(op);
     }
+    e->ops_tail = NULL;
     while (e->done_head != NULL) {
         dl_aop *op = e->done_head;
         e->done_head = op->done_next;
@@ -134,10 +135,14 @@ dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud) {
     op->kind = kind;
     op->cb = cb;
     op->ud = ud;
-    op->next = e->ops;
-    if (e->ops != NULL)
-        e->ops->prev = op;
-    e->ops = op;
+    /* Appended: ops waiting together (for the subscription) go on in the
+     * order they started, which is the order they queue in (FIFO). */
+    op->prev = e->ops_tail;
+    if (e->ops_tail != NULL)
+        e->ops_tail->next = op;
+    else
+        e->ops = op;
+    e->ops_tail = op;
     e->nops++;
     return op;
 }
@@ -163,6 +168,8 @@ static void unlink_op(dl_aop *op) {
         e->ops = op->next;
     if (op->next != NULL)
         op->next->prev = op->prev;
+    else
+        e->ops_tail = op->prev;
     op->prev = op->next = NULL;
     e->nops--;
 }

@@ -106,7 +106,7 @@ struct dl_engine {
     char chan[400]; /* our wake channel */
     size_t chan_len;
     dl_heap heap;
-    dl_aop *ops;                 /* live ops */
+    dl_aop *ops, *ops_tail;      /* live ops, in the order they started */
     dl_aop *done_head, *done_tail;
     dl_eka *kas;                 /* kept-alive locks */
     int nops, nkas;
