@@ -399,6 +399,8 @@ typedef struct dlock_result {
     int64_t fence;              /* acquire ops: the fencing token */
     const dlock_holder *holder; /* inspect, DLOCK_OK: what was found */
     const char *detail;         /* what failed, "" on success; never NULL */
+    int code;                   /* the server's error kind behind status
+                                   (dlock_srv_code), DLOCK_SRV_NONE if none */
 } dlock_result;
 
 /* Completion callback: runs exactly once per started operation, from

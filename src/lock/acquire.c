@@ -16,6 +16,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "client.h"
+#include "engine.h"
 #include "resp.h"
 
 /* Longest single BLPOP of a queued waiter: bounds how long a waiter that
@@ -465,6 +466,10 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
                        timeout_ms, (int64_t)DLOCK_TTL_MAX);
     if (rc != DLOCK_OK)
         return rc;
+    if (dl_engine_serves(c)) {
+        int am = mode == MODE_TRY ? DL_AM_TRY : mode == MODE_RETRY ? DL_AM_RETRY : DL_AM_DEADLINE;
+        return dl_block_acquire(c, name, a.name_len, ttl_ms, am, timeout_ms, is_wait, out);
+    }
     if (dl_pool_token(&c->pool, a.token) != 0)
         return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
     if (dl_keys_make(&c->proto, name, a.name_len, &a.keys) != DLOCK_OK)

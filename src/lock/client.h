@@ -36,6 +36,7 @@ struct dlock_client {
     char unusable_why[512];
     struct dl_keepalive *ka; /* keepalive.c, created on first use */
     struct dl_engine *eng;   /* engine.c: the async API, created on first use */
+    struct dl_engine *beng;  /* engine.c: the blocking calls' own (blocking.c) */
     pthread_mutex_t ka_mu;   /* guards ka creation */
 };
 
@@ -109,6 +110,18 @@ DL_INTERNAL int dl_release_read(dl_ctx *x, dl_call *call, int *released);
 DL_INTERNAL int dl_extend_read(dl_ctx *x, dl_call *call, int *extended);
 DL_INTERNAL int dl_release_decided(const dl_call *call);
 DL_INTERNAL int dl_extend_decided(const dl_call *call);
+
+/* blocking.c: the blocking calls through the client's blocking engine,
+ * for the deployments the engine drives (dl_engine_serves). mode is a
+ * DL_AM_* of engine.h. Results and errors as the public calls. */
+DL_INTERNAL int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_ms,
+                                 int mode, int64_t timeout_ms, int is_wait, dlock_lock **out);
+DL_INTERNAL int dl_block_release(dlock_lock *l);
+DL_INTERNAL int dl_block_extend(dlock_lock *l, int64_t ttl_ms);
+DL_INTERNAL int dl_block_inspect(dlock_client *c, const char *name, size_t len,
+                                 dlock_holder *out);
+/* engine.c: whether the engine drives c's deployment. */
+DL_INTERNAL int dl_engine_serves(const dlock_client *c);
 
 /* keepalive.c */
 DL_INTERNAL void dl_keepalive_client_free(dlock_client *c);

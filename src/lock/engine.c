@@ -44,11 +44,11 @@ static int engine_init(dl_engine *e, dlock_client *c) {
     return DLOCK_OK;
 }
 
-dl_engine *dl_engine_get(dlock_client *c, int *rc) {
+static dl_engine *engine_for(dlock_client *c, dl_engine **slot, int blocking, int *rc) {
     *rc = DLOCK_OK;
-    if (c->eng != NULL)
-        return c->eng;
-    if (c->url.kind == DL_URL_SENTINEL || c->url.kind == DL_URL_CLUSTER) {
+    if (*slot != NULL)
+        return *slot;
+    if (!dl_engine_serves(c)) {
         *rc = dl_seterr(&c->ctx, DLOCK_ENOTSUP,
                         "the non-blocking API supports one server and Redlock sets so far, "
                         "not Sentinel or Cluster URLs");
@@ -60,6 +60,7 @@ dl_engine *dl_engine_get(dlock_client *c, int *rc) {
         return NULL;
     }
     e->epfd = -1;
+    e->blocking = blocking;
     *rc = engine_init(e, c);
     if (*rc != DLOCK_OK) {
         if (e->epfd >= 0)
@@ -67,8 +68,18 @@ dl_engine *dl_engine_get(dlock_client *c, int *rc) {
         free(e);
         return NULL;
     }
-    c->eng = e;
+    *slot = e;
     return e;
+}
+
+dl_engine *dl_engine_get(dlock_client *c, int *rc) { return engine_for(c, &c->eng, 0, rc); }
+
+dl_engine *dl_engine_blocking(dlock_client *c, int *rc) {
+    return engine_for(c, &c->beng, 1, rc);
+}
+
+int dl_engine_serves(const dlock_client *c) {
+    return c->url.kind != DL_URL_SENTINEL && c->url.kind != DL_URL_CLUSTER;
 }
 
 static void op_free(dl_aop *op) {
@@ -185,6 +196,11 @@ void dl_aop_finish(dl_aop *op, int status) {
         return;
     op->finished = 1;
     op->status = status;
+    if (op->child != NULL) /* stop awaiting it: it goes on alone */
+        op->child->parent = NULL;
+    if (op->parent != NULL)
+        op->parent->child = NULL;
+    op->child = op->parent = NULL;
     dl_heap_disarm(&e->heap, &op->timer);
     dl_fan_put(op->fan);
     op->fan = NULL;
@@ -215,7 +231,7 @@ static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decid
     int rc;
     dl_fan_put(op->fan);
     op->sent_us = dl_mono_us();
-    op->fan = dl_fan_start(e->pp, e->n, req, deadline_us, decided, done, op, &rc);
+    op->fan = dl_fan_start(e->pp, e->n, req, deadline_us, &e->heap, decided, done, op, &rc);
     if (op->fan == NULL)
         return dl_seterr(&op->x, rc, "out of memory");
     if (op->fan->completed) {
@@ -368,7 +384,8 @@ static void run_callbacks(dl_engine *e) {
         if (e->done_head == NULL)
             e->done_tail = NULL;
         dlock_result res = {.op = op->id, .status = op->status, .lock = op->lock,
-                            .fence = op->fence, .detail = op->status ? op->x.err : ""};
+                            .fence = op->fence, .detail = op->status ? op->x.err : "",
+                            .code = op->status ? op->x.code : 0};
         if (op->kind == DL_AOP_INSPECT && op->status == DLOCK_OK)
             res.holder = &op->holder;
         if (op->kind == DL_AOP_LOST) {
@@ -382,9 +399,8 @@ static void run_callbacks(dl_engine *e) {
     e->flushing = 0;
 }
 
-static int engine_process(dl_engine *e) {
-    struct epoll_event evs[64];
-    int n = epoll_wait(e->epfd, evs, 64, 0);
+/* Advance e after epoll reported evs[0..n). */
+static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
     for (int i = 0; i < n; i++) {
         dl_pipe *p = evs[i].data.ptr;
         dl_conn_step(&p->conn, poll_events(evs[i].events));
@@ -423,6 +439,15 @@ static int64_t engine_timeout(const dl_engine *e) {
     return left <= 0 ? 0 : (left + 999) / 1000;
 }
 
+void dl_engine_run_until(dl_engine *e, const int *done) {
+    struct epoll_event evs[64];
+    while (!*done) {
+        int64_t t = engine_timeout(e);
+        int n = epoll_wait(e->epfd, evs, 64, t < 0 || t > 1000 ? 1000 : (int)t);
+        engine_process(e, evs, n < 0 ? 0 : n);
+    }
+}
+
 /* ---- public ---- */
 
 int dlock_client_fd(dlock_client *c) {
@@ -446,7 +471,9 @@ int dlock_client_process(dlock_client *c) {
         return 0;
     if (c->eng->flushing)
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "dlock_client_process called from a callback");
-    return engine_process(c->eng);
+    struct epoll_event evs[64];
+    int n = epoll_wait(c->eng->epfd, evs, 64, 0);
+    return engine_process(c->eng, evs, n < 0 ? 0 : n);
 }
 
 void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata) {

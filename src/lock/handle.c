@@ -58,6 +58,8 @@ int dlock_release(dlock_lock *l) {
     dlock_keepalive_stop(l);
     if (atomic_load(&l->released))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' was already released", l->name);
+    if (dl_engine_serves(c))
+        return dl_block_release(l);
     int released = 0;
     int rc = release_by_token(c, l->name, l->name_len, l->token, &released);
     if (rc != DLOCK_OK) {
@@ -90,6 +92,8 @@ int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
         return rc;
     if (atomic_load(&l->released) || atomic_load(&l->lost))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
+    if (dl_engine_serves(c))
+        return dl_block_extend(l, ttl_ms);
     /* Keep the keepalive out of the way: with both in flight, the server's
      * order of the two (and so the lease left) could not be known. */
     atomic_store(&l->user_ext, 1);

@@ -35,6 +35,8 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     rc = dl_check_name(c, name, &len);
     if (rc != DLOCK_OK)
         return rc;
+    if (dl_engine_serves(c))
+        return dl_block_inspect(c, name, len, out);
     dl_call call;
     rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_INSPECT, name, len, 0, NULL, NULL, 0,
                          dl_inspect_decided);

@@ -132,9 +132,9 @@ static void fail(dl_conn *c, int status, const char *fmt, const char *detail) {
         c->on_fail(c);
 }
 
-void dl_conn_fail(dl_conn *c, int status, const char *why) {
-    c->timed_out = 1;
-    fail(c, status, "%s: %s", why);
+void dl_conn_fail(dl_conn *c, int status, int timed_out, const char *fmt, const char *detail) {
+    c->timed_out = timed_out;
+    fail(c, status, fmt, detail);
 }
 
 static int start_connect(dl_conn *c) {
@@ -269,7 +269,8 @@ int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_t *lens, uin
     size_t flen;
     if (format_command(c, argc, argv, lens, &flen) != 0 ||
         redisAppendFormattedCommand(c->ctx, c->fmt, flen) != REDIS_OK) {
-        c->status = DLOCK_ENOMEM;
+        /* Nothing was queued; the connection stays usable (its status is
+         * left alone: in pipelined mode it is the connection's health). */
         snprintf(c->err, sizeof c->err, "%s: out of memory", c->addr);
         return DLOCK_ENOMEM;
     }
@@ -296,8 +297,10 @@ int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens) 
     }
     uint64_t end;
     int rc = dl_conn_put(c, argc, argv, lens, &end);
-    if (rc != DLOCK_OK)
+    if (rc != DLOCK_OK) {
+        c->status = rc;
         return rc;
+    }
     if (c->expect == 0)
         c->first_end = end;
     c->expect++;
@@ -346,6 +349,7 @@ static void drain_replies(dl_conn *c) {
                 snprintf(msg, sizeof msg, "%s (reply not shown: it may quote the password)",
                          code == DL_SRV_OTHER ? "error" : dl_srv_code_name(code));
                 freeReplyObject(reply);
+                c->code = code; /* before fail(): its on_fail hands it on */
                 fail(c, DLOCK_ESERVER, "AUTH/SELECT on %s failed: %s", msg);
                 c->code = code;
                 return;

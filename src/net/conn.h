@@ -120,8 +120,10 @@ DL_INTERNAL short dl_conn_events(const dl_conn *c);
 DL_INTERNAL int dl_conn_fd(const dl_conn *c);
 DL_INTERNAL void dl_conn_step(dl_conn *c, short revents);
 /* Fail the connection (pipelined mode: a reply overdue, a connect timed
- * out): close it, set status/err, and run on_fail. */
-DL_INTERNAL void dl_conn_fail(dl_conn *c, int status, const char *why);
+ * out): close it, set status, timed_out and err (fmt takes the address,
+ * then detail), and run on_fail. */
+DL_INTERNAL void dl_conn_fail(dl_conn *c, int status, int timed_out, const char *fmt,
+                              const char *detail);
 
 /* Drive every connection in conns[0..n) that has queued commands until each
  * has all its replies, failed, or deadline_us (monotonic) passed. Each

@@ -30,7 +30,7 @@ static void on_reply(dl_conn *c, redisReply *r) {
     }
     if (p->len == 0) {
         freeReplyObject(r);
-        dl_conn_fail(c, DLOCK_EPROTO, "reply to no request");
+        dl_conn_fail(c, DLOCK_EPROTO, 0, "bad reply from %s: %s", "a reply to no request");
         return;
     }
     dl_pend e;
@@ -129,14 +129,15 @@ void dl_pipe_check(dl_pipe *p, int64_t now_us) {
     if (c->ctx == NULL)
         return;
     if (c->state == DL_CONN_CONNECTING && now_us >= c->connect_deadline_us)
-        dl_conn_fail(c, DLOCK_EIO, "connect did not complete in time");
+        dl_conn_fail(c, DLOCK_EIO, 1, "timeout talking to %s: %s",
+                     "connect did not complete in time");
     else if (p->len > 0 && now_us >= p->q[p->head].deadline_us)
-        dl_conn_fail(c, DLOCK_EIO, "no reply in time");
+        dl_conn_fail(c, DLOCK_EIO, 1, "timeout talking to %s: %s", "no reply in time");
 }
 
 void dl_pipe_close(dl_pipe *p, int status, const char *why) {
     if (p->conn.ctx != NULL)
-        dl_conn_fail(&p->conn, status, why);
+        dl_conn_fail(&p->conn, status, 0, "%s: %s", why);
     else if (p->len > 0) {
         snprintf(p->conn.err, sizeof p->conn.err, "%s: %s", p->conn.addr, why);
         p->conn.status = status;

@@ -10,6 +10,7 @@
 #define DL_FAN_MAX_TRIES 3
 
 static void fan_free(dl_fan *f) {
+    dl_heap_disarm(f->heap, &f->grace);
     for (int i = 0; i < f->call.n; i++)
         if (f->call.replies[i] != NULL)
             freeReplyObject(f->call.replies[i]);
@@ -63,13 +64,30 @@ static void settle(dl_fan *f, int i, redisReply *r, int status, int code) {
     count_ok(call);
 }
 
+static void complete(dl_fan *f) {
+    dl_heap_disarm(f->heap, &f->grace);
+    f->completed = 1;
+    f->done(f, f->arg);
+}
+
+static void grace_over(dl_timer *t) { complete((dl_fan *)t); }
+
 static void maybe_complete(dl_fan *f) {
     if (f->completed)
         return;
-    if (!all_done(&f->call) && (f->decided == NULL || !f->decided(&f->call)))
+    if (all_done(&f->call)) {
+        complete(f);
         return;
-    f->completed = 1;
-    f->done(f, f->arg);
+    }
+    if (f->settled || f->decided == NULL || !f->decided(&f->call))
+        return;
+    f->settled = 1;
+    int64_t now = dl_mono_us();
+    int64_t grace = now - f->sent_us;
+    if (grace < 1000)
+        grace = 1000;
+    if (dl_heap_arm(f->heap, &f->grace, now + grace) != 0)
+        complete(f);
 }
 
 /* A failed target worth another try: a request that failed on a reused
@@ -95,7 +113,9 @@ static void on_reply(void *arg, redisReply *r, int status, int sent) {
         return;
     }
     if (r == NULL) {
-        f->call.unknown[i] |= sent;
+        /* Only a lost connection or a timeout after the request went out
+         * leaves its outcome open (an AUTH refusal does not). */
+        f->call.unknown[i] |= sent && status == DLOCK_EIO;
         if (!retry_failed(f, i, status))
             settle(f, i, NULL, status, f->pipes[i]->conn.code);
     } else {
@@ -140,7 +160,8 @@ static int copy_req(dl_fan *f, const dl_req *req) {
 }
 
 dl_fan *dl_fan_start(dl_pipe **pipes, int n, const dl_req *req, int64_t deadline_us,
-                     dl_decided_fn decided, dl_fan_done_fn done, void *arg, int *rc) {
+                     dl_heap *heap, dl_decided_fn decided, dl_fan_done_fn done, void *arg,
+                     int *rc) {
     dl_fan *f = calloc(1, sizeof *f);
     if (f == NULL || req->argc > DL_REQ_MAX_ARGV || copy_req(f, req) != 0) {
         free(f);
@@ -148,6 +169,8 @@ dl_fan *dl_fan_start(dl_pipe **pipes, int n, const dl_req *req, int64_t deadline
         return NULL;
     }
     *rc = DLOCK_OK;
+    dl_timer_init(&f->grace, grace_over);
+    f->heap = heap;
     f->call.n = n;
     f->call.quorum = n / 2 + 1;
     f->deadline_us = deadline_us;
@@ -165,11 +188,11 @@ dl_fan *dl_fan_start(dl_pipe **pipes, int n, const dl_req *req, int64_t deadline
         f->tries[i] = 1;
     }
     for (int i = 0; i < n; i++) {
-        if (send_one(f, i) == DLOCK_OK)
+        int src = send_one(f, i);
+        if (src == DLOCK_OK)
             queued++;
         else
-            settle(f, i, NULL, pipes[i]->conn.status == DLOCK_ENOMEM ? DLOCK_ENOMEM : DLOCK_EIO,
-                   0);
+            settle(f, i, NULL, src == DLOCK_ENOMEM ? DLOCK_ENOMEM : DLOCK_EIO, 0);
     }
     if (queued == 0)
         f->completed = 1;
@@ -180,6 +203,7 @@ void dl_fan_put(dl_fan *f) {
     if (f == NULL)
         return;
     f->put = 1;
+    dl_heap_disarm(f->heap, &f->grace);
     if (f->outstanding == 0)
         fan_free(f);
 }

@@ -9,7 +9,11 @@
  * (Sentinel, Cluster) are not driven here yet.
  *
  * Life cycle: dl_fan_start queues the request; `done` is called once, when
- * the decider settles the call or every target has its outcome. The owner
+ * every target has its outcome, or a grace after the decider settled the
+ * call: the stragglers get as long again as the settling answers took
+ * (at least 1 ms), as in the blocking quorum, so that a reply a few
+ * microseconds behind still counts (a busy answer is not mistaken for a
+ * missing one) while a paused minority costs little. The owner
  * reads f->call in `done` (or later) and calls dl_fan_put when finished
  * with it; replies still in flight are then dropped as they arrive, and the
  * fan frees itself after the last one. */
@@ -18,6 +22,7 @@
 
 #include "pipe.h"
 #include "quorum.h"
+#include "timer.h"
 
 typedef struct dl_fan dl_fan;
 typedef void (*dl_fan_done_fn)(dl_fan *f, void *arg);
@@ -28,6 +33,9 @@ struct dl_fan_slot {
 };
 
 struct dl_fan {
+    dl_timer grace; /* first: the timer finds its fan */
+    dl_heap *heap;
+    int settled;    /* the decider settled it: stragglers get a grace */
     dl_call call;
     dl_pipe *pipes[DL_URL_MAX_HOSTS];
     struct dl_fan_slot slot[DL_URL_MAX_HOSTS];
@@ -50,12 +58,14 @@ struct dl_fan {
     char *buf; /* copies of the request's arguments */
 };
 
-/* Send req to pipes[0..n) with replies due by deadline_us. Returns the fan
+/* Send req to pipes[0..n) with replies due by deadline_us; the grace
+ * timer lives in heap. Returns the fan
  * (NULL when out of memory: *rc says so). When no request could even be
  * queued, f->completed is already set and `done` will NOT be called: the
  * caller handles the outcome at once (dl_fan_start never calls back). */
 DL_INTERNAL dl_fan *dl_fan_start(dl_pipe **pipes, int n, const dl_req *req, int64_t deadline_us,
-                                 dl_decided_fn decided, dl_fan_done_fn done, void *arg, int *rc);
+                                 dl_heap *heap, dl_decided_fn decided, dl_fan_done_fn done,
+                                 void *arg, int *rc);
 /* The owner is finished with f->call. */
 DL_INTERNAL void dl_fan_put(dl_fan *f);
 
