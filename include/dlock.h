@@ -67,7 +67,8 @@ extern "C" {
     X(EUNKNOWN, -8, "outcome unknown: a lease may exist until its TTL ends")        \
     X(ENOMEM, -9, "out of memory")                                                  \
     X(EPROTO, -10, "unexpected reply from the server")                              \
-    X(ENOTSUP, -11, "not supported by this build or this server")
+    X(ENOTSUP, -11, "not supported by this build or this server")                  \
+    X(EMAXHOLD, -12, "the maximum hold time was reached: the lease is not extended")
 
 typedef enum dlock_status {
 #define DLOCK_ENUM_(name, value, desc) DLOCK_##name = value,
@@ -137,6 +138,13 @@ typedef struct dlock_options {
     int replica_timeout_ms;   /* WAIT timeout; default 100 */
     dlock_event_fn on_event;  /* default NULL */
     void *event_userdata;
+    /* Longest a lock may be held, from its acquisition, in ms (0..DLOCK_TTL_MAX);
+     * default 0: no limit. Once reached, keepalive stops extending the lease
+     * and reports the lock lost with DLOCK_EMAXHOLD, and dlock_extend returns
+     * DLOCK_EMAXHOLD. The lease is not released: it runs out by itself (at
+     * most one ttl later), which leaves the holder that time to stop before
+     * anyone else can take the lock. */
+    int64_t max_hold_ms;
 } dlock_options;
 
 /* Fill *opts with the documented defaults. Always call it before setting
@@ -258,7 +266,9 @@ DLOCK_API int dlock_release(dlock_lock *l);
  * Set the remaining lease to ttl_ms (1..DLOCK_TTL_MAX) if the lock still
  * carries this handle's token. Returns DLOCK_OK (validity restarts from the
  * moment the request was sent), DLOCK_ENOTHELD (the handle is then marked not
- * held), DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM.
+ * held), DLOCK_EMAXHOLD (opts.max_hold_ms has passed since the acquisition:
+ * no server call is made), DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER,
+ * DLOCK_ENOQUORUM.
  */
 DLOCK_API int dlock_extend(dlock_lock *l, int64_t ttl_ms);
 
@@ -273,7 +283,8 @@ typedef struct dlock_info {
     const char *token;   /* 32 hex digits, valid while the handle lives */
     int64_t fence;       /* fencing token, 0 when fencing is off */
     int64_t acquired_at; /* wall clock, ms since the epoch */
-    int64_t expires_at;  /* wall clock, ms since the epoch, end of local validity */
+    int64_t expires_at;  /* wall clock, ms since the epoch, end of local validity
+                            (after a DLOCK_EMAXHOLD loss: when the lease runs out) */
     int held;            /* as dlock_held */
 } dlock_info;
 
@@ -288,9 +299,11 @@ DLOCK_API void dlock_lock_free(dlock_lock *l);
 /* ---- Automatic extension (keepalive) ------------------------------------ */
 
 /* Called once, from the keepalive thread, when a kept-alive lease is lost:
- * status DLOCK_ENOTHELD (token gone) or the error that kept the extension
- * from succeeding before the lease's validity ran out. dlock_held(l) is
- * already 0. Do not free or release l from inside the callback. */
+ * status DLOCK_ENOTHELD (token gone), DLOCK_EMAXHOLD (opts.max_hold_ms
+ * reached: the lease is no longer extended and runs out by itself; see
+ * dlock_info's expires_at), or the error that kept the extension from
+ * succeeding before the lease's validity ran out. dlock_held(l) is already
+ * 0. Do not free or release l from inside the callback. */
 typedef void (*dlock_lost_fn)(dlock_lock *l, int status, void *userdata);
 
 /*
@@ -299,8 +312,10 @@ typedef void (*dlock_lost_fn)(dlock_lock *l, int status, void *userdata);
  * original ttl every interval_ms (0: ttl/3), pipelining the extensions of
  * all locks due together. If an extension fails and the validity runs out,
  * or the token is gone, the lock is marked not held and on_lost is called
- * once. Returns DLOCK_OK, DLOCK_EINVAL (interval not below the ttl),
- * DLOCK_ENOTHELD (already not held), DLOCK_ENOMEM, DLOCK_EIO (thread or
+ * once; likewise once opts.max_hold_ms has passed since the acquisition
+ * (no further extension is made). Returns DLOCK_OK, DLOCK_EINVAL (interval
+ * not below the ttl), DLOCK_ENOTHELD (already not held), DLOCK_EMAXHOLD
+ * (max_hold_ms already passed), DLOCK_ENOMEM, DLOCK_EIO (thread or
  * connection could not be started).
  */
 DLOCK_API int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_lost,
