@@ -88,6 +88,10 @@ DL_INTERNAL int dl_begin(dlock_client *c);
 DL_INTERNAL int dl_check_name(dlock_client *c, const char *name, size_t *len);
 DL_INTERNAL int dl_check_ttl(dlock_client *c, int64_t ttl_ms);
 
+/* inspect.c: dlock_inspect on a checked name (len bytes), without
+ * dl_begin: what the server knows about it, into *out. */
+DL_INTERNAL int dl_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out);
+
 /* keepalive.c */
 DL_INTERNAL void dl_keepalive_client_free(dlock_client *c);
 /* Wait until no keepalive extension of l is in flight (l->user_ext must be

@@ -76,6 +76,57 @@ static int held_reply(const redisReply *r) {
  * holder. */
 static int inspect_decided(const dl_call *call) { return dl_settled(call, held_reply); }
 
+int dl_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out) {
+    memset(out, 0, sizeof *out);
+    out->pttl_ms = -1;
+    dl_call call;
+    int rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_INSPECT, name, len, 0, NULL,
+                             NULL, 0, inspect_decided);
+    if (rc != DLOCK_OK)
+        return rc;
+    rc = dl_call_error(&c->ctx, &call, "inspect");
+    if (rc != DLOCK_OK)
+        return rc;
+    /* Locked if a majority says so; report the holder seen with the
+     * highest fence (all servers of a Redlock set carry one token). The
+     * queue is the longest any server reports: a waiter queues on all. */
+    int held = 0, best = -1;
+    int64_t last_fence = 0, waiters = 0;
+    for (int i = 0; i < call.n; i++) {
+        const redisReply *r = call.replies[i];
+        if (call.status[i] != DLOCK_OK || !inspect_shape_ok(r)) {
+            if (call.status[i] == DLOCK_OK)
+                return dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to inspect from %s",
+                                 call.conns[i]->addr);
+            continue;
+        }
+        int64_t pttl = dl_reply_int(r->element[0], -2);
+        int64_t lf = dl_reply_int(r->element[5], 0), w = dl_reply_int(r->element[6], 0);
+        last_fence = lf > last_fence ? lf : last_fence;
+        waiters = w > waiters ? w : waiters;
+        if (pttl == -2)
+            continue;
+        held++;
+        if (best < 0 || dl_reply_int(r->element[2], 0) >
+                            dl_reply_int(call.replies[best]->element[2], 0))
+            best = i;
+    }
+    out->fence = last_fence;
+    out->waiters = waiters > INT32_MAX ? INT32_MAX : (int)waiters;
+    if (held < call.quorum || best < 0)
+        return DLOCK_OK;
+    const redisReply *r = call.replies[best];
+    out->locked = 1;
+    out->pttl_ms = dl_reply_int(r->element[0], -1);
+    if (out->pttl_ms < 0)
+        out->pttl_ms = 0; /* a key without expiry: not set by dlock */
+    copy_str(r->element[1], out->token, sizeof out->token);
+    out->fence = dl_reply_int(r->element[2], 0);
+    parse_meta(r->element[3], out);
+    out->acquired_at = dl_reply_int(r->element[4], 0);
+    return DLOCK_OK;
+}
+
 int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     int rc = dl_begin(c);
     if (rc != DLOCK_OK)
@@ -88,49 +139,5 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     rc = dl_check_name(c, name, &len);
     if (rc != DLOCK_OK)
         return rc;
-    dl_call call;
-    rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_INSPECT, name, len, 0, NULL, NULL, 0,
-                         inspect_decided);
-    if (rc != DLOCK_OK)
-        return rc;
-    rc = dl_call_error(&c->ctx, &call, "inspect");
-    if (rc != DLOCK_OK)
-        return rc;
-    /* Locked if a majority says so; report the holder seen with the
-     * highest fence (all servers of a Redlock set carry one token). */
-    int held = 0, best = -1;
-    int64_t last_fence = 0;
-    for (int i = 0; i < call.n; i++) {
-        const redisReply *r = call.replies[i];
-        if (call.status[i] != DLOCK_OK || !inspect_shape_ok(r)) {
-            if (call.status[i] == DLOCK_OK)
-                return dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to inspect from %s",
-                                 call.conns[i]->addr);
-            continue;
-        }
-        int64_t pttl = dl_reply_int(r->element[0], -2);
-        int64_t lf = dl_reply_int(r->element[5], 0);
-        if (lf > last_fence)
-            last_fence = lf;
-        if (pttl == -2)
-            continue;
-        held++;
-        if (best < 0 || dl_reply_int(r->element[2], 0) >
-                            dl_reply_int(call.replies[best]->element[2], 0))
-            best = i;
-    }
-    out->fence = last_fence;
-    if (held < call.quorum || best < 0)
-        return DLOCK_OK;
-    const redisReply *r = call.replies[best];
-    out->locked = 1;
-    out->pttl_ms = dl_reply_int(r->element[0], -1);
-    if (out->pttl_ms < 0)
-        out->pttl_ms = 0; /* a key without expiry: not set by dlock */
-    copy_str(r->element[1], out->token, sizeof out->token);
-    out->fence = dl_reply_int(r->element[2], 0);
-    parse_meta(r->element[3], out);
-    out->acquired_at = dl_reply_int(r->element[4], 0);
-    out->waiters = (int)dl_reply_int(r->element[6], 0);
-    return DLOCK_OK;
+    return dl_inspect(c, name, len, out);
 }
