@@ -187,6 +187,7 @@ int cli_connect(cli *c) {
     dlock_options o;
     dlock_options_init(&o);
     o.owner_label = c->label;
+    o.max_hold_ms = c->max_time_ms;
     if (c->timeout_ms > 0) {
         o.connect_timeout_ms = c->timeout_ms;
         o.command_timeout_ms = c->timeout_ms;
