@@ -581,6 +581,9 @@ static const struct {
     {"lost_at_release", t_lost_at_release}, {"nested", t_nested},
     {"flock_opts", t_flock_opts},   {"json_errors", t_json_errors},
     {"hints", t_hints},             {"hints_topo", t_hints_topo},
+    {"ls_bigdb", t_ls_bigdb},       {"ls_json", t_ls_json},
+    {"ls_openmetrics", t_ls_openmetrics}, {"ls_cluster", t_ls_cluster},
+    {"max_time", t_max_time},       {"metrics_file", t_metrics_file},
 };
 
 int main(int argc, char **argv) {
