@@ -65,7 +65,7 @@ static const char *server_hint(const cli *c, const char *d) {
         return "the user name or password in the URL is wrong";
     if (strcmp(code, "NOPERM") == 0)
         return "the ACL user in the URL lacks a permission dlock needs (EVALSHA, EVAL, "
-               "SCRIPT, the lock's keys); see docs/SECURITY.md";
+               "SCRIPT, the lock's keys; SCAN for ls); see docs/SECURITY.md";
     if (strcmp(code, "OOM") == 0)
         return "the server's memory is full (maxmemory): free memory, raise maxmemory, or "
                "choose an eviction policy";
