@@ -164,11 +164,22 @@ static int parse_duration(const char *s, int64_t *out_ms) {
     return 0;
 }
 
-/* The options that only run and ls take (no short forms). Returns -1 to go
- * on, or an exit code. */
+/* The options without a short form (getopt values >= CLI_LONG_URL_FILE).
+ * Returns -1 to go on, or an exit code. */
 static int parse_long_only(cli *c, const struct subcmd *sc, int ch) {
     long long v;
     switch (ch) {
+    case CLI_LONG_URL_FILE:
+    case CLI_LONG_PASS_URL_ENV:
+        cli_secret_opt(c, ch, optarg);
+        return -1;
+    case OPT_IO_TIMEOUT_CH:
+        if (parse_int(optarg, 1, 3600000, &v) != 0)
+            return usage_error(sc, "--io-timeout wants milliseconds, 1..3600000; got '%s'",
+                               optarg);
+        c->timeout_ms = (int)v;
+        c->given |= OPT_TIMEOUT;
+        return -1;
     case OPT_MAX_TIME_CH:
         if (parse_duration(optarg, &c->max_time_ms) != 0)
             return usage_error(sc, "--max-time wants a duration, e.g. 90, 1.5, 500ms, 15m or "
@@ -263,13 +274,6 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
             c->shell_cmd = optarg;
             c->given |= OPT_COMMAND;
             break;
-        case OPT_IO_TIMEOUT_CH:
-            if (parse_int(optarg, 1, 3600000, &v) != 0)
-                return usage_error(sc, "--io-timeout wants milliseconds, 1..3600000; got '%s'",
-                                   optarg);
-            c->timeout_ms = (int)v;
-            c->given |= OPT_TIMEOUT;
-            break;
         case 'j':
             c->json = 1;
             c->given |= OPT_JSON;
@@ -278,19 +282,6 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
             c->verbose = 1;
             c->given |= OPT_VERBOSE;
             break;
-        case CLI_LONG_URL_FILE:
-        case CLI_LONG_PASS_URL_ENV:
-            cli_secret_opt(c, ch, optarg);
-            break;
-        case OPT_MAX_TIME_CH:
-        case OPT_METRICS_CH:
-        case OPT_FORMAT_CH:
-        case OPT_LIMIT_CH: {
-            int rc = parse_long_only(c, sc, ch);
-            if (rc >= 0)
-                return rc;
-            break;
-        }
         case 'h':
             fputs(sc ? sc->usage : cli_usage_main, stdout);
             return 0;
@@ -303,6 +294,12 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
                 return usage_error(sc, "option -%c needs a value", optopt);
             return usage_error(sc, "option %s needs a value", argv[optind - 1]);
         default:
+            if (ch >= CLI_LONG_URL_FILE) {
+                int rc = parse_long_only(c, sc, ch);
+                if (rc >= 0)
+                    return rc;
+                break;
+            }
             if (optopt != 0)
                 return usage_error(sc, "unknown option -%c", optopt);
             return usage_error(sc, "unknown option %s", argv[optind - 1]);
@@ -502,6 +499,20 @@ static const struct subcmd *find_subcmd(const char *name) {
     return NULL;
 }
 
+/* Checks that do not depend on one option alone: the lock name (ls: the
+ * pattern, may be NULL) and option pairs. Returns -1 or an exit code. */
+static int check_args(const cli *c, const struct subcmd *sc, int is_ls, const char *name) {
+    if ((c->given & OPT_WAIT) && c->no_wait)
+        return usage_error(sc, "use either --wait or --no-wait");
+    if (c->json && c->format != NULL && strcmp(c->format, "json") != 0)
+        return usage_error(sc, "use either --json or --format %s", c->format);
+    if (is_ls && name != NULL && (name[0] == '\0' || strlen(name) > 2 * DLOCK_NAME_MAX))
+        return usage_error(sc, "a PATTERN has 1..%d bytes", 2 * DLOCK_NAME_MAX);
+    if (!is_ls && (name[0] == '\0' || strlen(name) > DLOCK_NAME_MAX))
+        return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
+    return -1;
+}
+
 /* run: options, NAME, then COMMAND, optionally after "--" (as flock), or
  * -c/--command 'shell command' (as flock). Options may also follow NAME
  * when "--" ends them: dlock run NAME -n -- cmd. Sets *command and leaves
@@ -607,15 +618,10 @@ static int dispatch(cli *c, int argc, char **argv) {
     for (size_t i = 0; bad && i < sizeof opt_names / sizeof opt_names[0]; i++)
         if (bad & opt_names[i].bit)
             return usage_error(sc, "'dlock %s' takes no %s", sc->name, opt_names[i].name);
-    if ((c->given & OPT_WAIT) && c->no_wait)
-        return usage_error(sc, "use either --wait or --no-wait");
-    if (c->json && c->format != NULL && strcmp(c->format, "json") != 0)
-        return usage_error(sc, "use either --json or --format %s", c->format);
     const char *name = want > 0 ? pos[0] : NULL;
-    if (is_ls && name != NULL && (name[0] == '\0' || strlen(name) > 2 * DLOCK_NAME_MAX))
-        return usage_error(sc, "a PATTERN has 1..%d bytes", 2 * DLOCK_NAME_MAX);
-    if (!is_ls && (name[0] == '\0' || strlen(name) > DLOCK_NAME_MAX))
-        return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
+    rc = check_args(c, sc, is_ls, name);
+    if (rc >= 0)
+        return rc;
     c->name = is_ls ? NULL : name;
 
     if (sc == &cli_subcmds[0] || sc == &cli_subcmds[1]) {
