@@ -83,7 +83,7 @@ static int list_one(list_run *r, const char *name, size_t len) {
     dlock_list_entry e;
     memset(&e, 0, sizeof e);
     int rc = dl_inspect(r->c, buf, len, &e.holder);
-    if (rc == DLOCK_ESERVER && r->c->ctx.code == DL_SRV_WRONGTYPE) {
+    if ((rc == DLOCK_ESERVER || rc == DLOCK_ENOQUORUM) && r->c->ctx.code == DL_SRV_WRONGTYPE) {
         r->st->skipped++; /* a key of that shape, but not a lock */
         return DLOCK_OK;
     }

@@ -84,6 +84,7 @@ void t_ls_bigdb(void);
 void t_ls_json(void);
 void t_ls_openmetrics(void);
 void t_ls_cluster(void);
+void t_ls_sentinel(void);
 void t_max_time(void);
 void t_metrics_file(void);
 

@@ -583,7 +583,7 @@ static const struct {
     {"hints", t_hints},             {"hints_topo", t_hints_topo},
     {"ls_bigdb", t_ls_bigdb},       {"ls_json", t_ls_json},
     {"ls_openmetrics", t_ls_openmetrics}, {"ls_cluster", t_ls_cluster},
-    {"max_time", t_max_time},       {"metrics_file", t_metrics_file},
+    {"ls_sentinel", t_ls_sentinel}, {"max_time", t_max_time},       {"metrics_file", t_metrics_file},
 };
 
 int main(int argc, char **argv) {

@@ -228,6 +228,23 @@ void t_ls_cluster(void) {
     tt_cluster_free(k);
 }
 
+/* Sentinel: ls scans the master that the sentinels name. */
+void t_ls_sentinel(void) {
+    tt_sentinels *g = tt_sentinels_start(1);
+    TH_CHECK(g != NULL);
+    take(g->url, "via-sentinel", "60000", NULL, NULL);
+    result r;
+    dl(&r, "--url", g->url, "ls", "--json", NULL);
+    EXPECT_CODE(&r, 0);
+    jnode *doc = jt_parse(r.out);
+    TH_EQ_INT((long long)jt_get(doc, "count", 'n')->num, 1);
+    TH_EQ_INT((long long)jt_get(doc, "servers", 'n')->num, 1);
+    TH_CHECK(find_lock(doc, "via-sentinel") != NULL);
+    jt_free(doc);
+    TH_CHECK(tt_cmd_calls(g->data[0], "scan") >= 1);
+    tt_sentinels_free(g);
+}
+
 /* The command ignores SIGTERM: --max-time ends it with SIGKILL before the
  * lease left runs out (--kill-after 30 is cut), exit 124, and the JSON
  * summary and the metrics file say why. */
