@@ -220,7 +220,8 @@ int cli_ls(cli *c, const char *pattern) {
         free(l.v);
         return cli_fail(c, rc, "list the locks");
     }
-    qsort(l.v, l.n, sizeof *l.v, by_name);
+    if (l.n > 1) /* qsort wants a non-NULL base even for 0 elements */
+        qsort(l.v, l.n, sizeof *l.v, by_name);
     if (strcmp(fmt, "json") == 0)
         print_json(&l, &st);
     else if (strcmp(fmt, "openmetrics") == 0)
