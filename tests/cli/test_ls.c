@@ -36,6 +36,19 @@ static const jnode *find_lock(const jnode *doc, const char *name) {
     return NULL;
 }
 
+/* `dlock ls --json` on url, complete, with `count` locks from `servers`
+ * servers; the caller frees the document. */
+static jnode *ls_json(const char *url, int count, int servers) {
+    result r;
+    dl(&r, "--url", url, "ls", "--json", NULL);
+    EXPECT_CODE(&r, 0);
+    jnode *doc = jt_parse(r.out);
+    TH_EQ_INT((long long)jt_get(doc, "count", 'n')->num, count);
+    TH_EQ_INT((long long)jt_get(doc, "servers", 'n')->num, servers);
+    TH_EQ_INT((long long)jt_get(doc, "complete", 'b')->num, 1);
+    return doc;
+}
+
 static long cmd_calls(th_server *s, const char *cmd) {
     return tt_cmd_calls(s, cmd);
 }
@@ -209,16 +222,11 @@ void t_ls_cluster(void) {
         TH_CHECK(tt_name_on_node(k, i, "dlock:", tag, names[i], sizeof names[i]) >= 0);
         take(k->url, names[i], "60000", NULL, NULL);
     }
-    result r;
-    dl(&r, "--url", k->url, "ls", "--json", NULL);
-    EXPECT_CODE(&r, 0);
-    jnode *doc = jt_parse(r.out);
-    TH_EQ_INT((long long)jt_get(doc, "count", 'n')->num, 3);
-    TH_EQ_INT((long long)jt_get(doc, "servers", 'n')->num, 3);
-    TH_EQ_INT((long long)jt_get(doc, "complete", 'b')->num, 1);
+    jnode *doc = ls_json(k->url, 3, 3);
     for (int i = 0; i < 3; i++)
         TH_CHECK(find_lock(doc, names[i]) != NULL);
     jt_free(doc);
+    result r;
     dl(&r, "--url", k->url, "ls", "--format", "openmetrics", NULL);
     EXPECT_CODE(&r, 0);
     om_check(r.out);
@@ -233,12 +241,7 @@ void t_ls_sentinel(void) {
     tt_sentinels *g = tt_sentinels_start(1);
     TH_CHECK(g != NULL);
     take(g->url, "via-sentinel", "60000", NULL, NULL);
-    result r;
-    dl(&r, "--url", g->url, "ls", "--json", NULL);
-    EXPECT_CODE(&r, 0);
-    jnode *doc = jt_parse(r.out);
-    TH_EQ_INT((long long)jt_get(doc, "count", 'n')->num, 1);
-    TH_EQ_INT((long long)jt_get(doc, "servers", 'n')->num, 1);
+    jnode *doc = ls_json(g->url, 1, 1);
     TH_CHECK(find_lock(doc, "via-sentinel") != NULL);
     jt_free(doc);
     TH_CHECK(tt_cmd_calls(g->data[0], "scan") >= 1);
