@@ -48,7 +48,7 @@ static const char *server_hint(const cli *c, int code) {
         return "the user name or password in the URL is wrong";
     case DLOCK_SRV_NOPERM:
         return "the ACL user in the URL lacks a permission dlock needs (EVALSHA, EVAL, "
-               "SCRIPT, the lock's keys); see docs/SECURITY.md";
+               "SCRIPT, the lock's keys; SCAN for ls); see docs/SECURITY.md";
     case DLOCK_SRV_OOM:
         return "the server's memory is full (maxmemory): free memory, raise maxmemory, or "
                "choose an eviction policy";
@@ -182,6 +182,7 @@ int cli_connect(cli *c) {
     dlock_options_init(&o);
     o.owner_label = c->label;
     o.owner_pid = c->owner_pid;
+    o.max_hold_ms = c->max_time_ms;
     if (c->timeout_ms > 0) {
         o.connect_timeout_ms = c->timeout_ms;
         o.command_timeout_ms = c->timeout_ms;

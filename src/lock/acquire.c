@@ -283,6 +283,7 @@ static int make_handle(attempt_ctx *a, int64_t fence, int64_t start_us, dlock_lo
     l->fence = fence;
     l->ttl_ms = a->ttl_ms;
     l->acquired_wall_ms = dl_wall_ms() - (dl_mono_us() - start_us) / 1000;
+    l->acquired_us = start_us;
     atomic_store(&l->valid_until_us, dl_valid_until_us(start_us, a->ttl_ms,
                                                        a->c->opts.drift_factor));
     *out = l;

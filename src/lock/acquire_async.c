@@ -284,6 +284,7 @@ static void make_lock(dl_aop *op) {
     l->fence = op->fence;
     l->ttl_ms = op->ttl_ms;
     l->acquired_wall_ms = dl_wall_ms() - (dl_mono_us() - op->start_us) / 1000;
+    l->acquired_us = op->start_us;
     atomic_store(&l->valid_until_us,
                  dl_valid_until_us(op->start_us, op->ttl_ms, c->opts.drift_factor));
     op->lock = l;

@@ -48,6 +48,7 @@ struct dlock_lock {
     int64_t fence;
     _Atomic int64_t ttl_ms;         /* the last lease set (acquire or extend) */
     int64_t acquired_wall_ms;
+    int64_t acquired_us;            /* monotonic: when the winning request was sent */
     _Atomic int64_t valid_until_us; /* monotonic; 0 once released or lost */
     _Atomic int released;
     _Atomic int lost;
@@ -67,6 +68,12 @@ static inline int dl_lock_valid(const dlock_lock *l, int64_t now_us) {
     if (atomic_load(&l->released) || atomic_load(&l->lost))
         return 0;
     return now_us < atomic_load(&l->valid_until_us);
+}
+
+/* Whether opts.max_hold_ms (when set) has passed since l was acquired. */
+static inline int dl_hold_over(const dlock_lock *l, int64_t now_us) {
+    int64_t max = l->client->opts.max_hold_ms;
+    return max > 0 && now_us >= l->acquired_us + max * 1000;
 }
 
 /* core.c: life cycle of the client's state. */
@@ -122,6 +129,10 @@ DL_INTERNAL int dl_block_inspect(dlock_client *c, const char *name, size_t len,
                                  dlock_holder *out);
 /* engine.c: whether the engine drives c's deployment. */
 DL_INTERNAL int dl_engine_serves(const dlock_client *c);
+
+/* inspect.c: dlock_inspect on a checked name (len bytes), without
+ * dl_begin: what the server knows about it, into *out. */
+DL_INTERNAL int dl_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out);
 
 /* keepalive.c */
 DL_INTERNAL void dl_keepalive_client_free(dlock_client *c);

@@ -59,6 +59,9 @@ static int check_options(dlock_client *c) {
         return dl_seterr(x, DLOCK_EINVAL, "drift_factor must be in [0, 0.5)");
     if (o->waiting != DLOCK_WAIT_PUSH && o->waiting != DLOCK_WAIT_POLL)
         return dl_seterr(x, DLOCK_EINVAL, "waiting must be DLOCK_WAIT_PUSH or DLOCK_WAIT_POLL");
+    if (o->max_hold_ms < 0 || o->max_hold_ms > DLOCK_TTL_MAX)
+        return dl_seterr(x, DLOCK_EINVAL, "max_hold_ms must be 0..%lld",
+                         (long long)DLOCK_TTL_MAX);
     if (o->replicas < 0 || o->replicas > 100 || o->replica_timeout_ms < 0)
         return dl_seterr(x, DLOCK_EINVAL, "replicas must be 0..100, replica_timeout_ms >= 0");
     if (c->proto.prefix_len > 256)

@@ -95,13 +95,12 @@ static void op_free(dl_aop *op) {
 void dl_engine_free(dl_engine *e) {
     if (e == NULL)
         return;
-    /* No callback runs from here on: pending requests just fail. */
+    /* No callback runs from here on. The ops go first: that lets go of
+     * their fans, so the requests still in the pipes fail into fans that
+     * only free themselves (nothing is re-sent into a closing pipe). */
     e->flushing = 1;
     while (e->kas != NULL)
         dl_eka_stop(e->kas);
-    for (int i = 0; i < e->n; i++)
-        dl_pipe_close(&e->pipes[i], DLOCK_ECANCELED, "client freed");
-    dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
     while (e->ops != NULL) {
         dl_aop *op = e->ops;
         e->ops = op->next;
@@ -113,6 +112,9 @@ void dl_engine_free(dl_engine *e) {
         e->done_head = op->done_next;
         op_free(op);
     }
+    for (int i = 0; i < e->n; i++)
+        dl_pipe_close(&e->pipes[i], DLOCK_ECANCELED, "client freed");
+    dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
     dl_heap_free(&e->heap);
     close(e->epfd);
     free(e);
