@@ -55,42 +55,55 @@
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
  * acquired_ms (the client's wall clock, reported by INSPECT), and
  * optionally the waiter's wake channel (absent: its wake list).
- * The server clock (TIME) is read only when a queue exists.
  * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
  * the client then writes max+1 to a majority with FENCE).
  * Returns {1, fence} when the caller holds the lock now (also when it
  * already held it: an acquire retried after a lost reply is idempotent), or
  * {0, hint_ms, waiters}: hint_ms is the holder's remaining lease, or how long
- * the queue head may still claim a free lock. */
+ * the queue head may still claim a free lock.
+ * Calls, by case (each redis.call costs the server about as much as a
+ * small command; docs/BENCHMARKS.md counts them):
+ *   free, no queue    HGET (the holder's token), ZCARD (the queue), INCR
+ *                     (fencing 1), HSET (all four fields in one call),
+ *                     PEXPIRE; TIME and ZRANGE are never touched;
+ *   held              HGET, ZCARD, PTTL; a waiter joining the queue adds
+ *                     TIME, ZADD, HSET and PTTL/PEXPIRE of the queue keys;
+ *   free with a queue HGET, ZCARD, the queue's head (ZRANGE, TIME, HGET,
+ *                     pruning dead entries), then a grant as above or a
+ *                     refusal (joining, ZCARD). */
 #define DL_LUA_ACQUIRE                                                              \
+    "local t = redis.call('HGET', KEYS[1], 't')\n"                                  \
+    "local nq = redis.call('ZCARD', KEYS[3])\n"                                     \
+    "if t or nq > 0 then\n"                                                         \
     DL_LUA_PRELUDE                                                                  \
-    "local t = redis.call('HGET', KEYS[1], 't')\n"                                 \
-    "local function enqueue()\n"                                                    \
-    "  if ARGV[5] ~= '1' then return end\n"                                         \
-    "  local w = tonumber(ARGV[6])\n"                                               \
-    "  clock()\n"                                                                   \
-    "  redis.call('ZADD', KEYS[3], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
-    "  redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. (ARGV[8] or '-') .. ' ' .. ARGV[3])\n" \
-    "  for i = 3, 4 do\n"                                                           \
-    "    if redis.call('PTTL', KEYS[i]) < w then redis.call('PEXPIRE', KEYS[i], w) end\n" \
+    "  local function enqueue()\n"                                                  \
+    "    if ARGV[5] ~= '1' then return 0 end\n"                                     \
+    "    local w = tonumber(ARGV[6])\n"                                             \
+    "    clock()\n"                                                                 \
+    "    local added = redis.call('ZADD', KEYS[3], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
+    "    redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. (ARGV[8] or '-') .. ' ' .. ARGV[3])\n" \
+    "    for i = 3, 4 do\n"                                                         \
+    "      if redis.call('PTTL', KEYS[i]) < w then redis.call('PEXPIRE', KEYS[i], w) end\n" \
+    "    end\n"                                                                     \
+    "    return added\n"                                                            \
     "  end\n"                                                                       \
+    "  if t == ARGV[1] then\n"                                                      \
+    "    redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                 \
+    "    dequeue(ARGV[1])\n"                                                        \
+    "    redis.call('DEL', KEYS[1] .. ':w:' .. ARGV[1])\n"                          \
+    "    return {1, tonumber(redis.call('HGET', KEYS[1], 'f')) or 0}\n"             \
+    "  end\n"                                                                       \
+    "  if t then\n"                                                                 \
+    "    nq = nq + enqueue()\n"                                                     \
+    "    return {0, redis.call('PTTL', KEYS[1]), nq}\n"                             \
+    "  end\n"                                                                       \
+    "  local h, v, exp = head()\n"                                                  \
+    "  if h and h ~= ARGV[1] then\n"                                                \
+    "    enqueue()\n"                                                               \
+    "    return {0, exp - now, redis.call('ZCARD', KEYS[3])}\n"                     \
+    "  end\n"                                                                       \
+    "  if h then dequeue(h) end\n"                                                  \
     "end\n"                                                                         \
-    "if t == ARGV[1] then\n"                                                        \
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                   \
-    "  dequeue(ARGV[1])\n"                                                          \
-    "  redis.call('DEL', KEYS[1] .. ':w:' .. ARGV[1])\n"                            \
-    "  return {1, tonumber(redis.call('HGET', KEYS[1], 'f')) or 0}\n"               \
-    "end\n"                                                                         \
-    "if t then\n"                                                                   \
-    "  enqueue()\n"                                                                 \
-    "  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZCARD', KEYS[3])}\n"     \
-    "end\n"                                                                         \
-    "local h, v, exp = head()\n"                                                    \
-    "if h and h ~= ARGV[1] then\n"                                                  \
-    "  enqueue()\n"                                                                 \
-    "  return {0, exp - now, redis.call('ZCARD', KEYS[3])}\n"                       \
-    "end\n"                                                                         \
-    "if h then dequeue(h) end\n"                                                    \
     "local f = 0\n"                                                                 \
     "if ARGV[4] == '1' then f = redis.call('INCR', KEYS[2])\n"                      \
     "elseif ARGV[4] == '2' then f = tonumber(redis.call('GET', KEYS[2])) or 0 end\n" \
@@ -99,11 +112,16 @@
     "return {1, f}\n"
 
 /* RELEASE: ARGV token. Returns 0 (not the holder: nothing changed), 1
- * (released), 2 (released and handed to the queue's head). */
+ * (released), 2 (released and handed to the queue's head).
+ * Calls: HGET, DEL, ZCARD of the queue; only when a queue exists, its
+ * head (ZRANGE, TIME, HGET, pruning dead entries) and the hand-over (ZREM,
+ * HDEL, INCR, HSET, PEXPIRE, then PUBLISH on the waiter's channel or
+ * RPUSH + PEXPIRE on its wake list). */
 #define DL_LUA_RELEASE                                                              \
-    DL_LUA_PRELUDE                                                                  \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
     "redis.call('DEL', KEYS[1])\n"                                                  \
+    "if redis.call('ZCARD', KEYS[3]) == 0 then return 1 end\n"                      \
+    DL_LUA_PRELUDE                                                                  \
     "local h, v = head()\n"                                                         \
     "if not h then return 1 end\n"                                                  \
     "local ttl, fencing, chan, meta = string.match(v, '^%d+ (%d+) (%d) (%S+) (.*)$')\n" \
