@@ -282,7 +282,10 @@ DLOCK_API int dlock_is_locked(dlock_client *c, const char *name, int *locked, in
 typedef struct dlock_holder {
     int locked;          /* 1 if held */
     int64_t pttl_ms;     /* remaining lease, -1 when free */
-    int64_t fence;       /* holder's fencing token (when locked), else the last one issued; 0 if none */
+    int64_t fence;       /* holder's fencing token (when locked), else the fencing counter:
+                            the last fence issued (on a Redlock set the highest counter,
+                            which an acquire refused by a majority may have raised past
+                            it); 0 if none */
     int64_t acquired_at; /* holder's wall-clock acquire time, ms since the epoch; 0 if free */
     long pid;            /* holder's process id, 0 if free */
     int waiters;         /* processes queued for the lock (push waiting), held or not */

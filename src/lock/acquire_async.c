@@ -4,7 +4,8 @@
  * The same protocol as acquire.c, one step per event:
  *   ATTEMPT   the ACQUIRE script on every server (queued as a waiter when
  *             the op will wait and waiting is push);
- *   FENCE     Redlock: max+1 written to a majority;
+ *   FENCE     Redlock, only when the granting servers' counters disagree:
+ *             max+1 written to a majority;
  *   WAIT      a timer (the holder's lease left, a 2 s slice, the backoff or
  *             the deadline), ended early by a wake-up message on the
  *             engine's channel when the release hands us the lock;
@@ -388,7 +389,12 @@ static void got(dl_aop *op, int64_t fence, int64_t start_us) {
     }
 }
 
-/* ---- Redlock fencing ---- */
+/* ---- Redlock fencing ----
+ * Each granting server INCRs its own counter. When every grant carries the
+ * same value, that value is already stored on a majority and above every
+ * earlier fence: the acquire is done in one round trip. Otherwise (the
+ * counters diverged: a failed acquire or a server that lost its data) the
+ * second step writes max+1 to a majority. docs/REDLOCK.md has the proof. */
 
 static void on_fence(dl_fan *f, void *arg) {
     dl_aop *op = arg;
@@ -575,10 +581,12 @@ static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
     int64_t valid_until = dl_valid_until_us(op->sent_us, op->ttl_ms, c->opts.drift_factor);
     if (t->granted >= call->quorum && dl_mono_us() < valid_until) {
         op->start_us = op->sent_us;
-        if (c->opts.fencing)
-            fence(op, t->seen_max);
-        else
+        if (!c->opts.fencing)
             got(op, 0, op->sent_us);
+        else if (t->agree)
+            got(op, t->seen_max, op->sent_us); /* stored on a majority already */
+        else
+            fence(op, t->seen_max); /* counters diverged: write max+1 */
         return;
     }
     int rc = t->answered < call->quorum ? dl_call_error(&op->x, call, "acquire") : DLOCK_OK;
@@ -616,7 +624,7 @@ static void attempt(dl_aop *op) {
     char wait_s[24], wall_s[24];
     size_t wl = dl_fmt_i64(wait_s, wait);
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
-    const char *fencing = !c->opts.fencing ? "0" : op->e->n > 1 ? "2" : "1";
+    const char *fencing = c->opts.fencing ? "1" : "0";
     const char *args[8] = {op->token, op->ttl_s,      c->meta, fencing, enqueue ? "1" : "0",
                            wait_s,    wall_s,         op->e->chan};
     size_t lens[8] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len};

@@ -55,8 +55,11 @@
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
  * acquired_ms (the client's wall clock, reported by INSPECT), and
  * optionally the waiter's wake channel (absent: its wake list).
- * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
- * the client then writes max+1 to a majority with FENCE).
+ * fencing: 0 off; 1 INCR the counter and store the new value as the
+ * holder's fence (one server, and every server of a Redlock set: the client
+ * keeps the value when all granting servers report the same one, else it
+ * writes max+1 with FENCE, docs/REDLOCK.md); 2 only read the counter (what
+ * Redlock clients sent before: FENCE always follows).
  * Returns {1, fence} when the caller holds the lock now (also when it
  * already held it: an acquire retried after a lost reply is idempotent), or
  * {0, hint_ms, waiters}: hint_ms is the holder's remaining lease, or how long
@@ -167,10 +170,11 @@
     "end\n"                                                                         \
     "return {0}\n"
 
-/* FENCE (Redlock): ARGV token, candidate. If the caller holds the lock on
- * this server, raise the counter to at least `candidate`, store it as the
- * holder's fence and return the counter; otherwise return -1. With no
- * candidate ("0") it only reads: returns the counter. */
+/* FENCE (Redlock, when the granting servers' counters disagree, or after
+ * a fencing-2 acquire): ARGV token, candidate. If the caller holds the
+ * lock on this server, raise the counter to at least `candidate`, store it
+ * as the holder's fence and return the counter; otherwise return -1. With
+ * no candidate ("0") it only reads: returns the counter. */
 #define DL_LUA_FENCE                                                                \
     "local cur = tonumber(redis.call('GET', KEYS[2])) or 0\n"                       \
     "if ARGV[2] == '0' then return cur end\n"                                       \
