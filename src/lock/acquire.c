@@ -1,5 +1,8 @@
 /* acquire.c - taking a lock: dlock_acquire, dlock_try_acquire, dlock_wait.
  *
+ * One server and Redlock sets go through the engine (blocking.c over
+ * acquire_async.c, see dl_engine_serves); what is left here serves the
+ * Sentinel and Cluster URLs, where every key has exactly one server.
  * Acquiring is one loop (acquire_loop) with three stopping rules: one try,
  * a retry count, or a deadline. Between tries a waiter either sleeps (poll
  * mode, the seed's design) or blocks in BLPOP on its own wake list (push
@@ -25,10 +28,7 @@
 /* Extra life of a queue entry beyond the waiter's planned sleep. */
 #define DL_QUEUE_MARGIN_MS 100
 
-static int is_redlock(const dlock_client *c) { return c->url.kind == DL_URL_REDLOCK; }
-
-/* A plain command (BLPOP, WAIT) on every target of `key`; on Redlock any
- * majority of answers settles it. */
+/* A plain command (BLPOP, WAIT) on the server of `key`. */
 static int run_argv(dlock_client *c, dl_call *call, const char *key, size_t klen, int argc,
                     const char **argv, const size_t *lens, int64_t deadline_us) {
     dl_req req = {.argc = argc, .argv = argv, .lens = lens, .key = key, .klen = klen};
@@ -55,8 +55,6 @@ static int64_t ms_until(int64_t until_us) {
     return d <= 0 ? 0 : (d + 999) / 1000;
 }
 
-
-
 /* Release by token on every target, ignoring the outcome (undo). */
 static int undo(attempt_ctx *a) {
     dl_call call;
@@ -71,41 +69,17 @@ static int undo(attempt_ctx *a) {
     return gone == call.n;
 }
 
-/* Redlock fencing: write max(counters)+1 to every server that granted the
- * lock; a majority must accept. See docs/REDLOCK.md for the argument. */
-static int redlock_fence(attempt_ctx *a, int64_t seen_max, int64_t *fence) {
-    dlock_client *c = a->c;
-    char cand[24];
-    int n = snprintf(cand, sizeof cand, "%" PRId64, seen_max + 1);
-    const char *args[2] = {a->token, cand};
-    size_t lens[2] = {DL_TOKEN_HEX, (size_t)n};
-    dl_call call;
-    int rc = dl_script_call(&c->topo, &c->proto, &call, DL_S_FENCE, &a->keys, 2, args, lens, 0,
-                            dl_fence_decided);
-    if (rc != DLOCK_OK)
-        return rc;
-    int ok = 0;
-    for (int i = 0; i < call.n; i++)
-        if (call.status[i] == DLOCK_OK && dl_reply_int(call.replies[i], -1) > seen_max)
-            ok++;
-    if (ok < call.quorum) {
-        dl_call_error(&c->ctx, &call, "fence");
-        return dl_seterr(&c->ctx, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
-                         call.n);
-    }
-    *fence = seen_max + 1;
-    return DLOCK_OK;
-}
-
-/* One attempt. Returns a status; on DLOCK_OK *got says whether the lock is
- * held now (fence, start_us set) or busy (*hint_ms: how long it may stay so). */
+/* One attempt on the key's one server (the Sentinel master or the Cluster
+ * slot's owner). Returns a status; on DLOCK_OK *got says whether the lock
+ * is held now (fence, start_us set) or busy (*hint_ms: how long it may
+ * stay so). */
 static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64_t *fence,
                    int64_t *start_us, int64_t *hint_ms) {
     dlock_client *c = a->c;
     char wait_s[24], wall_s[24];
     size_t wl = dl_fmt_i64(wait_s, wait_ms);
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
-    const char *fencing = !c->opts.fencing ? "0" : is_redlock(c) ? "2" : "1";
+    const char *fencing = c->opts.fencing ? "1" : "0";
     const char *args[7] = {a->token, a->ttl_s, c->meta, fencing, enqueue ? "1" : "0", wait_s,
                            wall_s};
     size_t lens[7] = {DL_TOKEN_HEX, a->ttl_len, c->meta_len, 1, 1, wl, al};
@@ -116,80 +90,48 @@ static int attempt(attempt_ctx *a, int enqueue, int64_t wait_ms, int *got, int64
     a->migrating = 0;
     *start_us = dl_mono_us();
     int rc = dl_script_call(&c->topo, &c->proto, &call, DL_S_ACQUIRE, &a->keys, 7, args, lens, 0,
-                              dl_acquire_decided);
+                            NULL);
     if (rc != DLOCK_OK)
         return rc;
 
     dl_tally t;
     dl_acquire_tally(&call, &t);
-    int granted = t.granted, answered = t.answered, unknown = t.unknown;
-    int64_t seen_max = t.seen_max, hint = t.hint;
-    int64_t valid_until = dl_valid_until_us(*start_us, a->ttl_ms, c->opts.drift_factor);
     /* Queued only if the script ran (or may have): a script error (e.g.
      * WRONGTYPE) queued nothing, and needs no cancel. */
-    if (enqueue && (answered > 0 || unknown))
+    if (enqueue && (t.answered > 0 || t.unknown))
         a->enqueued = 1;
-
-    if (call.n == 1) {
-        if (call.status[0] == DLOCK_ESERVER && call.code[0] == DL_SRV_TRYAGAIN) {
-            /* Cluster slot migration in progress: like a busy lock, try
-             * again shortly (the script ran nowhere). */
-            *hint_ms = 50;
-            a->migrating = 1;
-            return DLOCK_OK;
-        }
-        if (call.status[0] != DLOCK_OK) {
-            rc = dl_call_error(&c->ctx, &call, "acquire");
-            if (call.status[0] == DLOCK_EPROTO)
-                rc = DLOCK_EPROTO;
-            if (unknown) {
-                /* The request may have run: remove any lease by token. */
-                char saved[sizeof c->ctx.err];
-                memcpy(saved, c->ctx.err, sizeof saved);
-                if (!undo(a)) {
-                    dl_seterr(&c->ctx, DLOCK_EUNKNOWN,
-                              "%s; clean-up by token failed too: a lease may exist for %" PRId64
-                              " ms",
-                              saved, a->ttl_ms);
-                    return DLOCK_EUNKNOWN;
-                }
-                memcpy(c->ctx.err, saved, sizeof saved);
-            }
-            return rc;
-        }
-        if (granted) {
-            *got = 1;
-            *fence = seen_max;
-        } else {
-            *hint_ms = hint;
-        }
+    if (call.status[0] == DLOCK_ESERVER && call.code[0] == DL_SRV_TRYAGAIN) {
+        /* Cluster slot migration in progress: like a busy lock, try
+         * again shortly (the script ran nowhere). */
+        *hint_ms = 50;
+        a->migrating = 1;
         return DLOCK_OK;
     }
-
-    /* Redlock: a majority within the validity window, else undo everywhere. */
-    if (granted >= call.quorum && dl_mono_us() < valid_until) {
-        if (c->opts.fencing) {
-            rc = redlock_fence(a, seen_max, fence);
-            if (rc != DLOCK_OK || dl_mono_us() >= valid_until) {
-                undo(a);
-                return rc != DLOCK_OK ? rc : (*hint_ms = 0, DLOCK_OK);
+    if (call.status[0] != DLOCK_OK) {
+        rc = dl_call_error(&c->ctx, &call, "acquire");
+        if (call.status[0] == DLOCK_EPROTO)
+            rc = DLOCK_EPROTO;
+        if (t.unknown) {
+            /* The request may have run: remove any lease by token. */
+            char saved[sizeof c->ctx.err];
+            memcpy(saved, c->ctx.err, sizeof saved);
+            if (!undo(a)) {
+                dl_seterr(&c->ctx, DLOCK_EUNKNOWN,
+                          "%s; clean-up by token failed too: a lease may exist for %" PRId64
+                          " ms",
+                          saved, a->ttl_ms);
+                return DLOCK_EUNKNOWN;
             }
+            memcpy(c->ctx.err, saved, sizeof saved);
         }
-        *got = 1;
-        return DLOCK_OK;
-    }
-    /* The error detail reads this call's replies: take it before undo()
-     * reuses the connections (and frees those replies). */
-    rc = answered < call.quorum ? dl_call_error(&c->ctx, &call, "acquire") : DLOCK_OK;
-    if (granted > 0 || unknown) {
-        char saved[sizeof c->ctx.err];
-        memcpy(saved, c->ctx.err, sizeof saved);
-        undo(a);
-        memcpy(c->ctx.err, saved, sizeof saved);
-    }
-    if (answered < call.quorum)
         return rc;
-    *hint_ms = hint;
+    }
+    if (t.granted) {
+        *got = 1;
+        *fence = t.seen_max;
+    } else {
+        *hint_ms = t.hint;
+    }
     return DLOCK_OK;
 }
 
@@ -478,7 +420,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
     a.ttl_ms = ttl_ms;
     a.ttl_len = dl_fmt_i64(a.ttl_s, ttl_ms);
 
-    int push = c->opts.waiting == DLOCK_WAIT_PUSH && !is_redlock(c);
+    int push = c->opts.waiting == DLOCK_WAIT_PUSH;
     int64_t t_begin = dl_mono_us();
     int64_t deadline = t_begin + timeout_ms * 1000;
     /* dlock_wait: every call inside, the last try and the clean-up
@@ -523,7 +465,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         if (!will_wait)
             break;
         int64_t sleep_ms = sleep_max;
-        if (hint >= 0 && (push || is_redlock(c)) && hint + 1 < sleep_ms)
+        if (hint >= 0 && push && hint + 1 < sleep_ms)
             sleep_ms = hint + 1; /* the holder's lease ends first */
         if (mode == MODE_DEADLINE && sleep_ms > ms_until(deadline))
             sleep_ms = ms_until(deadline);
