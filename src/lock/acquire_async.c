@@ -632,7 +632,9 @@ static void attempt(dl_aop *op) {
         args[7] = "-", lens[7] = 1; /* not subscribed: a hand-over is found by the timer */
     op->phase = PH_ATTEMPT;
     op->enqueued |= enqueue;
-    int rc = dl_aop_script(op, DL_S_ACQUIRE, 8, args, lens,
+    /* The channel is read only by a waiter joining the queue: one argument
+     * less for the server to parse on every other acquire. */
+    int rc = dl_aop_script(op, DL_S_ACQUIRE, enqueue ? 8 : 7, args, lens,
                            op->e->n > 1 ? dl_acquire_decided : NULL, on_attempt);
     if (rc != DLOCK_OK)
         failed(op, rc, 0);
