@@ -14,7 +14,8 @@
 #                scheduled and again with the client and the server pinned to
 #                one CPU (taskset), where a round trip is a context switch
 #   redlock3     the uncontended pairs over a Redlock set of 3 servers: dlock
-#                (fencing on, its default) and node-redlock (no fencing)
+#                (fencing on, its default) and node-redlock (no fencing), as
+#                scheduled and with the client and the 3 servers on one CPU
 # PARTS (environment, default "contended uncontended redlock3") picks the
 # parts to run, e.g. PARTS=redlock3 bench/compare.sh build. BASE (environment,
 # a build directory, e.g. of the parent commit) adds that build's dlock to
@@ -88,7 +89,11 @@ errlog=$raw.err
 trap 'bench_cleanup; rm -f "$raw" "$errlog"' EXIT
 start_redis P
 SPID=${BENCH_PIDS##* }                               # the server's pid (lib.sh)
-if part redlock3; then start_redis P2; start_redis P3; fi # with P: the Redlock set
+R3PIDS=""
+if part redlock3; then # with P: the Redlock set
+    start_redis P2; R3PIDS=${BENCH_PIDS##* }
+    start_redis P3; R3PIDS="$SPID $R3PIDS ${BENCH_PIDS##* }"
+fi
 MASK=$(taskset -p $$ | sed 's/.*: //')               # our CPUs, the server's too
 CPU=$(taskset -c -p $$ | sed 's/.*: //; s/[-,].*//') # the first of them
 
@@ -136,6 +141,9 @@ for r in $(seq 1 "$ROUNDS"); do
     fi
     if part redlock3; then
         for lib in $(rotate $((r - 1)) $RLIBS); do run "r3-$lib" 1 "$lib-r3" uncontended; done
+        for pid in $R3PIDS; do taskset -a -p -c "$CPU" "$pid" >/dev/null; done
+        for lib in $(rotate $((r - 1)) $RLIBS); do PIN="taskset -c $CPU" run "q3-$lib" 1 "$lib-r3" uncontended; done
+        for pid in $R3PIDS; do taskset -a -p "$MASK" "$pid" >/dev/null; done
     fi
 done
 
@@ -207,14 +215,17 @@ report() {
     if part redlock3; then
         echo "### Redlock-3: one client, acquire + release pairs over 3 servers"
         echo
-        echo "| library | pairs/s | p50 µs | p99 µs | runs |"
-        echo "|---|---|---|---|---|"
-        for lib in $RLIBS; do
-            echo "| $lib | $(f0 "$(med "r3-$lib" 1 pairs_per_s)") | $(med "r3-$lib" 1 p50_us)" \
-                "| $(med "r3-$lib" 1 p99_us) | $(nok "r3-$lib" 1)/$ROUNDS |"
+        echo "| library | placement | pairs/s | p50 µs | p99 µs | runs |"
+        echo "|---|---|---|---|---|---|"
+        for u in r3 q3; do
+            [ $u = r3 ] && where="as scheduled" || where="client and servers on CPU $CPU"
+            for lib in $RLIBS; do
+                echo "| $lib | $where | $(f0 "$(med "$u-$lib" 1 pairs_per_s)") | $(med "$u-$lib" 1 p50_us)" \
+                    "| $(med "$u-$lib" 1 p99_us) | $(nok "$u-$lib" 1)/$ROUNDS |"
+            done
         done
         echo
-        echo "dlock with fencing on (its default), node-redlock has none; both as scheduled."
+        echo "dlock with fencing on (its default); node-redlock has no fencing."
         echo
     fi
     echo "### Ratios (medians)"
@@ -242,10 +253,13 @@ report() {
         done
     fi
     if part redlock3; then
-        for d in dlock ${BASE:+dlock-base}; do
-            awk -v a="$(med r3-$d 1 pairs_per_s)" -v b="$(med r3-node-redlock 1 pairs_per_s)" -v d=$d 'BEGIN {
-                if (b > 0) printf "- Redlock-3 uncontended pairs/s: %s / node-redlock = %.2f× (target ≥ 0.9×: %s)\n",
-                    d, a / b, (a / b >= 0.9 ? "met" : "MISSED") }'
+        for u in r3 q3; do
+            [ $u = r3 ] && where="as scheduled" || where="one CPU"
+            for d in dlock ${BASE:+dlock-base}; do
+                awk -v a="$(med $u-$d 1 pairs_per_s)" -v b="$(med $u-node-redlock 1 pairs_per_s)" -v d=$d -v w="$where" 'BEGIN {
+                    if (b > 0) printf "- Redlock-3 uncontended pairs/s (%s): %s / node-redlock = %.2f× (target ≥ 0.9×: %s)\n",
+                        w, d, a / b, (a / b >= 0.9 ? "met" : "MISSED") }'
+            done
         done
     fi
 }
