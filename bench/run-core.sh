@@ -4,9 +4,12 @@
 # are interleaved (A B C A B C ...) on the same private servers and medians
 # are reported, so the ratios hold on a noisy shared machine.
 # With BASELINE_BUILD_DIR (e.g. a build of the parent commit), every variant
-# that runs the library also runs with the baseline's dlock-bench right
-# after its own (A A@base B B@base ...), and the report adds the baseline's
-# table and the new/baseline ratios: before and after in the same run.
+# that runs the library also runs with the baseline's dlock-bench next to
+# its own (A A@base B B@base ... in odd rounds, A@base A ... in even ones,
+# so that a drifting machine load favours neither), and the report adds the
+# baseline's table and the new/baseline ratios: before and after in the
+# same run. ONLY (environment) restricts the run to the variants it names,
+# e.g. ONLY="push-1 push-8" for more rounds of the contended ones alone.
 set -eu
 BUILD=${1:-build}
 ROUNDS=${2:-5}
@@ -28,14 +31,20 @@ out=$(mktemp)
 # label bench args...: one run, its RESULT line stored under label.
 run1() {
     label=$1; b=$2; shift 2
+    case " ${ONLY:-${label%@base}} " in *" ${label%@base} "*) ;; *) return 0 ;; esac
     line=$(${PIN:-} "$b" "$@" --seconds "$SECS" 2>/dev/null | grep '^RESULT') || line="RESULT failed"
     echo "$label $line" >> "$out"
 }
 # label args...: the variant with this build, then with the baseline's.
 run() {
     label=$1; shift
-    run1 "$label" "$BENCH" "$@"
-    [ -z "$BASE" ] || run1 "$label@base" "$BASE/bench/dlock-bench" "$@"
+    if [ -n "$BASE" ] && [ $((r % 2)) = 0 ]; then
+        run1 "$label@base" "$BASE/bench/dlock-bench" "$@"
+        run1 "$label" "$BENCH" "$@"
+    else
+        run1 "$label" "$BENCH" "$@"
+        [ -z "$BASE" ] || run1 "$label@base" "$BASE/bench/dlock-bench" "$@"
+    fi
 }
 # raw minimal scripts: the same program whatever the library does.
 run_raw() { label=$1; shift; run1 "$label" "$BENCH" "$@"; }
@@ -77,6 +86,7 @@ table() { # suffix ("" or "@base")
     for v in $VARIANTS; do
         case "$1:$v" in @base:raw | @base:raw-pinned) continue ;; esac
         w=$v$1
+        grep -q "^$w " "$out" || continue
         printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$w" \
             "$(med "$w" pairs_per_s)" "$(med "$w" p50_us)" "$(med "$w" p99_us)" "$(med "$w" acq_per_s)" \
             "$(med "$w" handoffs_per_s)" "$(med "$w" min_share)" "$(med "$w" wait_p99_us)" \
@@ -96,15 +106,20 @@ ratios() { # suffix
         -v r5="$(med redlock5$s pairs_per_s)" -v r5_50="$(med redlock5$s p50_us)" \
         -v r5n50="$(med redlock5-nofence$s p50_us)" \
         -v h8="$(med push-8$s handoffs_per_s)" -v a1="$(med push-1$s acq_per_s)" \
-        -v p8="$(med poll-8$s handoffs_per_s)" 'BEGIN {
-    printf "\nratios, %s (medians of %s rounds):\n", tag, rounds;
-    printf "- uncontended / raw minimal ceiling: %.1f %%\n", 100*u/c;
-    printf "- uncontended / raw with dlock scripts: %.1f %%\n", 100*u/cd;
-    printf "- pinned to one CPU: uncontended / raw minimal: %.1f %%, / raw dlock scripts: %.1f %%\n", 100*up/cp, 100*up/cdp;
-    printf "- Redlock-3: %.0f pairs/s (%.2fx single), p50 %.2fx single (fencing on), %.2fx (off)\n", r3, r3/sp, r3_50/s50, r3n50/n50;
-    printf "- Redlock-5: %.0f pairs/s (%.2fx single), p50 %.2fx single (fencing on), %.2fx (off)\n", r5, r5/sp, r5_50/s50, r5n50/n50;
-    printf "- push-8 handoffs/s / push-1 acq/s: %.1f %%\n", 100*h8/a1;
-    printf "- push-8 handoffs/s / poll-8 handoffs/s: %.0fx\n", (p8 > 0 ? h8/p8 : 0);
+        -v p8="$(med poll-8$s handoffs_per_s)" \
+        -v cp50="$(med raw-pinned p50_us)" -v up50="$(med uncontended-pinned$s p50_us)" \
+        -v cdp50="$(med raw-dlock-pinned$s p50_us)" '
+    function q(a, b) { return b > 0 ? a / b : 0 }
+    BEGIN {
+    printf "\nratios, %s (medians of %s rounds; 0: not measured):\n", tag, rounds;
+    printf "- uncontended / raw minimal ceiling: %.1f %%\n", 100*q(u, c);
+    printf "- uncontended / raw with dlock scripts: %.1f %%\n", 100*q(u, cd);
+    printf "- pinned to one CPU: uncontended / raw minimal: %.1f %%, / raw dlock scripts: %.1f %%\n", 100*q(up, cp), 100*q(up, cdp);
+    printf "- the same by p50 latency (raw p50 / uncontended p50): %.1f %%, %.1f %%\n", 100*q(cp50, up50), 100*q(cdp50, up50);
+    printf "- Redlock-3: %.0f pairs/s (%.2fx single), p50 %.2fx single (fencing on), %.2fx (off)\n", r3, q(r3, sp), q(r3_50, s50), q(r3n50, n50);
+    printf "- Redlock-5: %.0f pairs/s (%.2fx single), p50 %.2fx single (fencing on), %.2fx (off)\n", r5, q(r5, sp), q(r5_50, s50), q(r5n50, n50);
+    printf "- push-8 handoffs/s / push-1 acq/s: %.1f %%\n", 100*q(h8, a1);
+    printf "- push-8 handoffs/s / poll-8 handoffs/s: %.0fx\n", q(h8, p8);
 }'
 }
 table ""
@@ -117,7 +132,8 @@ if [ -n "$BASE" ]; then
     ratios "@base"
     echo
     echo "this build / baseline (medians; > 1: this build is higher):"
-    for m in "uncontended-pinned pairs_per_s" "uncontended pairs_per_s" "redlock3 pairs_per_s" \
+    for m in "uncontended-pinned pairs_per_s" "uncontended-pinned p50_us" "raw-dlock-pinned p50_us" \
+        "uncontended pairs_per_s" "redlock3 pairs_per_s" \
         "redlock3 p50_us" "redlock5 pairs_per_s" "redlock5 p50_us" "push-8 handoffs_per_s" \
         "push-8 min_share" "push-8 wait_p99_us" "push-1 acq_per_s" "poll-8 acq_per_s"; do
         set -- $m
