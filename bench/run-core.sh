@@ -30,14 +30,16 @@ out=$(mktemp)
 
 # label bench args...: one run, its RESULT line stored under label.
 run1() {
-    label=$1; b=$2; shift 2
+    local label=$1 b=$2 line
+    shift 2
     case " ${ONLY:-${label%@base}} " in *" ${label%@base} "*) ;; *) return 0 ;; esac
     line=$(${PIN:-} "$b" "$@" --seconds "$SECS" 2>/dev/null | grep '^RESULT') || line="RESULT failed"
     echo "$label $line" >> "$out"
 }
 # label args...: the variant with this build, then with the baseline's.
 run() {
-    label=$1; shift
+    local label=$1
+    shift
     if [ -n "$BASE" ] && [ $((r % 2)) = 0 ]; then
         run1 "$label@base" "$BASE/bench/dlock-bench" "$@"
         run1 "$label" "$BENCH" "$@"
@@ -47,7 +49,7 @@ run() {
     fi
 }
 # raw minimal scripts: the same program whatever the library does.
-run_raw() { label=$1; shift; run1 "$label" "$BENCH" "$@"; }
+run_raw() { local label=$1; shift; run1 "$label" "$BENCH" "$@"; }
 
 # The single server's PID, to pin it next to the client for the "pinned"
 # variants: on a small VM a loopback round trip costs a context switch when
