@@ -154,6 +154,21 @@ nok() { grep -c "^$1 $2 RESULT " "$raw" || true; }
 f1() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
 f0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
 
+# as-scheduled-prefix pinned-prefix pinned-placement libs: a table of
+# uncontended pairs, each library as scheduled and pinned.
+pairs_table() {
+    echo "| library | placement | pairs/s | p50 µs | p99 µs | runs |"
+    echo "|---|---|---|---|---|---|"
+    for u in "$1" "$2"; do
+        [ "$u" = "$1" ] && where="as scheduled" || where=$3
+        for lib in $4; do
+            echo "| $lib | $where | $(f0 "$(med "$u-$lib" 1 pairs_per_s)") | $(med "$u-$lib" 1 p50_us)" \
+                "| $(med "$u-$lib" 1 p99_us) | $(nok "$u-$lib" 1)/$ROUNDS |"
+        done
+    done
+    echo
+}
+
 report() {
     echo "## dlock against its peers"
     echo
@@ -201,30 +216,12 @@ report() {
     if part uncontended; then
         echo "### Uncontended: one client, acquire + release pairs"
         echo
-        echo "| library | placement | pairs/s | p50 µs | p99 µs | runs |"
-        echo "|---|---|---|---|---|---|"
-        for u in u p; do
-            [ $u = u ] && where="as scheduled" || where="client and server on CPU $CPU"
-            for lib in $ULIBS; do
-                echo "| $lib | $where | $(f0 "$(med "$u-$lib" 1 pairs_per_s)") | $(med "$u-$lib" 1 p50_us)" \
-                    "| $(med "$u-$lib" 1 p99_us) | $(nok "$u-$lib" 1)/$ROUNDS |"
-            done
-        done
-        echo
+        pairs_table u p "client and server on CPU $CPU" "$ULIBS"
     fi
     if part redlock3; then
         echo "### Redlock-3: one client, acquire + release pairs over 3 servers"
         echo
-        echo "| library | placement | pairs/s | p50 µs | p99 µs | runs |"
-        echo "|---|---|---|---|---|---|"
-        for u in r3 q3; do
-            [ $u = r3 ] && where="as scheduled" || where="client and servers on CPU $CPU"
-            for lib in $RLIBS; do
-                echo "| $lib | $where | $(f0 "$(med "$u-$lib" 1 pairs_per_s)") | $(med "$u-$lib" 1 p50_us)" \
-                    "| $(med "$u-$lib" 1 p99_us) | $(nok "$u-$lib" 1)/$ROUNDS |"
-            done
-        done
-        echo
+        pairs_table r3 q3 "client and servers on CPU $CPU" "$RLIBS"
         echo "dlock with fencing on (its default); node-redlock has no fencing."
         echo
     fi

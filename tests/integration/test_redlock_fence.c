@@ -139,12 +139,18 @@ static int64_t pair(int n, const char *name, unsigned busy, long scripts) {
     return f;
 }
 
+/* A new case on servers 0..n-1: the lock's name is stem + n, and the
+ * fences start again (a new name starts at 1). */
+static void begin(int n, const char *stem, char name[16]) {
+    snprintf(name, 16, "%s%d", stem, n);
+    make_url(n);
+    last_fence = 0;
+}
+
 /* Counters that agree: every acquire is one round trip. */
 static void agreeing(int n) {
     char name[16];
-    snprintf(name, sizeof name, "agree%d", n);
-    make_url(n);
-    last_fence = 0;
+    begin(n, "agree", name);
     for (int k = 1; k <= 3; k++)
         TH_EQ_INT(pair(n, name, 0, 2), k);
     for (int i = 0; i < n; i++)
@@ -165,9 +171,7 @@ static const char *lock_key(const char *name) {
  * that they agree again. */
 static void raised_by_hand(int n) {
     char name[16];
-    snprintf(name, sizeof name, "hand%d", n);
-    make_url(n);
-    last_fence = 0;
+    begin(n, "hand", name);
     int minority = n - (n / 2 + 1);
     unsigned busy = 0;
     for (int i = 1; i <= minority; i++) {
@@ -194,24 +198,24 @@ static void raised_by_hand(int n) {
  * the next acquire that meets those counters takes two round trips. Server
  * 0 stays busy for it, so that its majority must include server 2. */
 static void refused_acquire(void) {
-    make_url(3);
-    last_fence = 0;
-    int64_t f1 = pair(3, "refused", 0, 2);
-    foreign_holder(0, lock_key("refused"));
-    foreign_holder(1, lock_key("refused"));
+    char name[16];
+    begin(3, "refused", name);
+    int64_t f1 = pair(3, name, 0, 2);
+    foreign_holder(0, lock_key(name));
+    foreign_holder(1, lock_key(name));
     dlock_options o;
     it_options(&o, 500, 1000);
     dlock_client *c = it_client(url, &o);
     dlock_lock *l = NULL;
-    IT_RC(c, dlock_try_acquire(c, "refused", 10000, &l), DLOCK_EBUSY);
+    IT_RC(c, dlock_try_acquire(c, name, 10000, &l), DLOCK_EBUSY);
     dlock_client_free(c);
     settle(3);
-    TH_EQ_INT(counter(2, "refused"), f1 + 1); /* the grant of server 2, undone */
-    TH_EQ_INT(counter(1, "refused"), f1);
-    freeReplyObject(th_server_cmd(srv[1], "DEL dlock:{refused}"));
-    int64_t f2 = pair(3, "refused", 1u << 0, 3); /* servers 1 and 2: f1+1, f1+2 */
+    TH_EQ_INT(counter(2, name), f1 + 1); /* the grant of server 2, undone */
+    TH_EQ_INT(counter(1, name), f1);
+    freeReplyObject(th_server_cmd(srv[1], "DEL %s", lock_key(name)));
+    int64_t f2 = pair(3, name, 1u << 0, 3); /* servers 1 and 2: f1+1, f1+2 */
     TH_EQ_INT(f2, f1 + 3);
-    freeReplyObject(th_server_cmd(srv[0], "DEL dlock:{refused}"));
+    freeReplyObject(th_server_cmd(srv[0], "DEL %s", lock_key(name)));
     printf("redlock-3, after an acquire a majority refused: fences %lld, then %lld (two "
            "round trips)\n",
            (long long)f1, (long long)f2);
@@ -221,17 +225,17 @@ static void refused_acquire(void) {
  * takes two round trips, and FENCE brings its counter back up. Server 0
  * stays busy, so the restarted server 2 is in the granting majority. */
 static void restarted_empty(void) {
-    make_url(3);
-    last_fence = 0;
-    int64_t f1 = pair(3, "restart", 0, 2);
+    char name[16];
+    begin(3, "restart", name);
+    int64_t f1 = pair(3, name, 0, 2);
     TH_EQ_INT(th_server_kill(srv[2]), 0);
     TH_EQ_INT(th_server_restart(srv[2]), 0);
-    TH_EQ_INT(counter(2, "restart"), 0);
-    foreign_holder(0, lock_key("restart"));
-    int64_t f2 = pair(3, "restart", 1u << 0, 3); /* servers 1 and 2: f1+1 and 1 */
+    TH_EQ_INT(counter(2, name), 0);
+    foreign_holder(0, lock_key(name));
+    int64_t f2 = pair(3, name, 1u << 0, 3); /* servers 1 and 2: f1+1 and 1 */
     TH_EQ_INT(f2, f1 + 2);
-    TH_EQ_INT(counter(2, "restart"), f2);
-    freeReplyObject(th_server_cmd(srv[0], "DEL dlock:{restart}"));
+    TH_EQ_INT(counter(2, name), f2);
+    freeReplyObject(th_server_cmd(srv[0], "DEL %s", lock_key(name)));
     printf("redlock-3, a server restarted empty: fences %lld, then %lld (two round trips)\n",
            (long long)f1, (long long)f2);
 }
