@@ -53,6 +53,8 @@ static void basics(int n) {
     dlock_client *c = it_client(url, &o);
     dlock_client *c2 = it_client(url, &o);
     dlock_lock *l = NULL, *l2 = NULL;
+    for (int i = 0; i < n; i++)
+        it_cache_scripts(srv[i]); /* the lock is to reach every server */
     IT_RC(c, dlock_client_ping(c), DLOCK_OK);
     IT_RC(c, dlock_try_acquire(c, "rl", 5000, &l), DLOCK_OK);
     TH_EQ_INT(keys_become(n, "dlock:{rl}", n), n); /* same token everywhere */

@@ -53,11 +53,7 @@ static long scripts_run(th_server *s) {
  * counts. */
 static void reset_counts(int n) {
     for (int i = 0; i < n; i++) {
-        for (int id = 0; id < DL_NSCRIPTS; id++) {
-            size_t len;
-            const char *src = dl_script_source((enum dl_script_id)id, &len);
-            freeReplyObject(th_server_cmd(srv[i], "SCRIPT LOAD %b", src, len));
-        }
+        it_cache_scripts(srv[i]);
         freeReplyObject(th_server_cmd(srv[i], "CONFIG RESETSTAT"));
     }
 }
