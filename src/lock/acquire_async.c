@@ -126,15 +126,29 @@ static void cleanup_end(dl_aop *op) {
         cleaned(parent, failed_too);
 }
 
+/* Whether a clean-up step failed where it matters: on one server, there;
+ * on a Redlock set, on a server the token may hold something on (a server
+ * that refused the connection when asked, and was never reached, holds
+ * nothing of it). Without that knowledge, as any call: a majority. */
+static int step_failed(dl_aop *op, const dl_call *call) {
+    int rc = dl_call_error(&op->x, call, "clean-up");
+    if (op->e->n == 1 || op->maybe == 0)
+        return rc != DLOCK_OK;
+    for (int i = 0; i < call->n; i++)
+        if ((op->maybe >> i & 1u) && call->status[i] != DLOCK_OK)
+            return 1;
+    return 0;
+}
+
 static void cleanup_released(dl_fan *f, void *arg) {
     dl_aop *op = arg;
-    op->cleanup_failed |= dl_call_error(&op->x, &f->call, "clean-up") != DLOCK_OK;
+    op->cleanup_failed |= step_failed(op, &f->call);
     cleanup_end(op);
 }
 
 static void cleanup_left(dl_fan *f, void *arg) {
     dl_aop *op = arg;
-    op->cleanup_failed |= dl_call_error(&op->x, &f->call, "clean-up") != DLOCK_OK;
+    op->cleanup_failed |= step_failed(op, &f->call);
     const char *args[1] = {op->token};
     size_t lens[1] = {DL_TOKEN_HEX};
     if (dl_aop_script(op, DL_S_RELEASE, 1, args, lens, NULL, cleanup_released) != DLOCK_OK) {
@@ -157,6 +171,8 @@ static dl_aop *acq_cleanup(dl_engine *e, const dl_aop *from) {
         return NULL;
     }
     memcpy(op->token, from->token, sizeof op->token);
+    /* A request still in flight may reach any server. */
+    op->maybe = from->fan != NULL && !from->fan->completed ? ~0u : from->maybe;
     memcpy(op->ttl_s, from->ttl_s, sizeof op->ttl_s);
     op->ttl_len = from->ttl_len;
     const char *args[2] = {op->token, op->ttl_s};
@@ -173,6 +189,7 @@ static int abandon_token(dl_aop *op) {
     acq_cleanup(op->e, op);
     op->unknown_open |= op->unknown_now;
     op->enqueued = op->dirty = op->unknown_now = 0;
+    op->maybe = 0;
     if (dl_pool_token(&cli(op)->pool, op->token) != 0)
         return dl_seterr(&op->x, DLOCK_EIO, "getrandom failed");
     return DLOCK_OK;
@@ -524,6 +541,7 @@ static void dl_acq_timer(dl_timer *t) {
         dl_fan_put(op->fan);
         op->fan = NULL;
         op->enqueued = 1;
+        op->maybe = ~0u; /* the request may still reach any server */
         abandon_token(op);
         dl_seterr(&op->x, DLOCK_EUNKNOWN,
                   "lock '%s': the deadline passed with no answer to a request in flight (it "
@@ -605,6 +623,7 @@ static void on_attempt(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     dl_tally t;
     dl_acquire_tally(&f->call, &t);
+    op->maybe |= t.maybe;
     if (op->cancelled) {
         give_up(op);
         return;

@@ -69,6 +69,9 @@ struct dl_aop {
     int dirty;              /* the current token may hold a grant somewhere */
     int pending_rc;         /* the end status while an awaited clean-up runs */
     int cleanup_failed;     /* clean-up op: a step got no answer */
+    unsigned maybe;         /* servers (bits) the current token may hold a grant on:
+                               granted, or asked with no answer; a clean-up op
+                               must reach these */
     dl_aop *parent, *child; /* an awaited clean-up and the op awaiting it */
     int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
     int64_t timeout_ms;

@@ -26,6 +26,7 @@ void dl_acquire_tally(dl_call *call, dl_tally *t) {
     for (int i = 0; i < call->n; i++) {
         if (call->status[i] != DLOCK_OK) {
             t->unknown |= call->unknown[i];
+            t->maybe |= (unsigned)(call->unknown[i] != 0) << i;
             continue;
         }
         const redisReply *r = call->replies[i];
@@ -40,6 +41,7 @@ void dl_acquire_tally(dl_call *call, dl_tally *t) {
         t->answered++;
         if (e0->integer == 1) {
             int64_t f = dl_reply_int(e1, 0);
+            t->maybe |= 1u << i;
             t->agree = t->granted == 0 || (t->agree && f == t->seen_max);
             if (t->granted++ == 0 || f > t->seen_max)
                 t->seen_max = f;

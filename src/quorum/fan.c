@@ -66,6 +66,12 @@ static void settle(dl_fan *f, int i, redisReply *r, int status, int code) {
 
 static void complete(dl_fan *f) {
     dl_heap_disarm(f->heap, &f->grace);
+    /* A target still unanswered when the grace ends has its request on the
+     * wire or queued: it may yet run, as when the blocking quorum drops a
+     * straggler. The owner must treat it as unknown (clean up by token). */
+    for (int i = 0; i < f->call.n; i++)
+        if (!f->call.done[i])
+            f->call.unknown[i] = 1;
     f->completed = 1;
     f->done(f, f->arg);
 }
