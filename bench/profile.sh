@@ -18,7 +18,7 @@ for tool in valgrind strace; do
 done
 NSRV=${2:-1}
 hosts=""
-for i in $(seq 1 "$NSRV"); do
+for _ in $(seq 1 "$NSRV"); do
     start_redis P
     hosts=${hosts:+$hosts,}127.0.0.1:$P
 done
