@@ -232,6 +232,10 @@ static void busy_end(dl_aop *op) {
         dl_seterr(&op->x, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms",
                   op->name, op->timeout_ms);
         end_with(op, DLOCK_ETIMEDOUT);
+    } else if (op->migrating) {
+        dl_seterr(&op->x, DLOCK_EBUSY,
+                  "lock '%s': its cluster slot is migrating (TRYAGAIN); try again", op->name);
+        end_with(op, DLOCK_EBUSY);
     } else {
         dl_seterr(&op->x, DLOCK_EBUSY, "lock '%s' is held by another owner", op->name);
         end_with(op, DLOCK_EBUSY);
@@ -540,6 +544,7 @@ static void dl_acq_timer(dl_timer *t) {
 static void dl_acq_subscribed(dl_aop *op) {
     if (op->phase != PH_SUBWAIT)
         return;
+    dl_heap_disarm(&op->e->heap, &op->timer);
     if (op->cancelled)
         give_up(op);
     else
@@ -556,6 +561,13 @@ static void dl_acq_cancel(dl_aop *op) {
 /* ---- attempts ---- */
 
 static void on_attempt_one(dl_aop *op, dl_call *call, const dl_tally *t) {
+    if (call->status[0] == DLOCK_ESERVER && call->code[0] == DL_SRV_TRYAGAIN) {
+        /* Cluster slot migration in progress: like a busy lock, try again
+         * shortly (the script ran nowhere). */
+        op->migrating = 1;
+        busy(op, 50);
+        return;
+    }
     if (call->status[0] != DLOCK_OK) {
         int rc = dl_call_error(&op->x, call, "acquire");
         if (call->status[0] == DLOCK_EPROTO)
@@ -610,6 +622,7 @@ static void on_attempt(dl_fan *f, void *arg) {
 static void attempt(dl_aop *op) {
     dlock_client *c = cli(op);
     op->attempts++;
+    op->migrating = 0;
     int ww = will_wait(op);
     int enqueue = op->push && ww;
     int64_t wait = SLICE_MAX_MS + c->opts.command_timeout_ms + QUEUE_MARGIN_MS;
@@ -664,9 +677,14 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     if (id != NULL)
         *id = op->id;
     if (op->push) {
-        dl_engine_subscribe(e);
+        dl_engine_subscribe(e, op->keys.k[0], op->keys.len[0]);
         if (e->sub_state == DL_SUB_PENDING) {
+            /* Queue only once subscribed, so no hand-over is missed; but
+             * never wait for that longer than a command timeout (or the
+             * cap): a hand-over is also found by the next attempt. */
             op->phase = PH_SUBWAIT;
+            int64_t at = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
+            dl_aop_timer(op, op->x.cap_us > 0 && op->x.cap_us < at ? op->x.cap_us : at);
             dl_engine_kick(e);
             return DLOCK_OK;
         }

@@ -6,6 +6,8 @@
  * file only carries the result back into the client's context. */
 #include <string.h>
 
+#include "clock.h"
+
 #include "engine.h"
 
 typedef struct bl_out {
@@ -53,9 +55,14 @@ int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_
     if (e == NULL)
         return rc;
     bl_out o = {0};
+    /* dlock_wait: the topology's discovery (Sentinel, Cluster), which
+     * blocks, is cut at the same instant as every request. */
+    if (mode == DL_AM_DEADLINE)
+        c->ctx.cap_us = dl_mono_us() + (timeout_ms + c->opts.command_timeout_ms) * 1000;
     rc = finish(e, dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o,
                                     NULL),
                 &o);
+    c->ctx.cap_us = 0;
     *out = o.lock;
     return rc;
 }

@@ -21,14 +21,18 @@ static int engine_init(dl_engine *e, dlock_client *c) {
     if (e->epfd < 0)
         return dl_seterr(&c->ctx, DLOCK_EIO, "epoll_create1: %s", strerror(errno));
     const dl_url *u = &c->url;
-    e->n = u->unix_socket ? 1 : u->nhosts;
-    for (int i = 0; i < e->n; i++) {
+    e->routed = u->kind == DL_URL_SENTINEL || u->kind == DL_URL_CLUSTER;
+    dl_route_init(e);
+    e->n = u->unix_socket || e->routed ? 1 : u->nhosts;
+    for (int i = 0; !e->routed && i < e->n; i++) {
         if (u->unix_socket)
             dl_pipe_init(&e->pipes[i], NULL, 0, u->path, &c->topo.cfg);
         else
             dl_pipe_init(&e->pipes[i], u->hosts[i].host, u->hosts[i].port, NULL, &c->topo.cfg);
         e->pp[i] = &e->pipes[i];
         e->pipes[i].owner = e;
+        if (dl_engine_add_pipe(e, &e->pipes[i]) != DLOCK_OK)
+            return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     }
     /* Waiters are woken by pub/sub on one server only (Redlock polls). */
     dl_pipe_init(&e->sub, u->unix_socket ? NULL : u->hosts[0].host,
@@ -48,7 +52,7 @@ static dl_engine *engine_for(dlock_client *c, dl_engine **slot, int blocking, in
     *rc = DLOCK_OK;
     if (*slot != NULL)
         return *slot;
-    if (!dl_engine_serves(c)) {
+    if (!blocking && (c->url.kind == DL_URL_SENTINEL || c->url.kind == DL_URL_CLUSTER)) {
         *rc = dl_seterr(&c->ctx, DLOCK_ENOTSUP,
                         "the non-blocking API supports one server and Redlock sets so far, "
                         "not Sentinel or Cluster URLs");
@@ -65,6 +69,7 @@ static dl_engine *engine_for(dlock_client *c, dl_engine **slot, int blocking, in
     if (*rc != DLOCK_OK) {
         if (e->epfd >= 0)
             close(e->epfd);
+        free(e->all);
         free(e);
         return NULL;
     }
@@ -79,7 +84,8 @@ dl_engine *dl_engine_blocking(dlock_client *c, int *rc) {
 }
 
 int dl_engine_serves(const dlock_client *c) {
-    return c->url.kind != DL_URL_SENTINEL && c->url.kind != DL_URL_CLUSTER;
+    (void)c;
+    return 1; /* every deployment: Sentinel and Cluster through route.c */
 }
 
 static void op_free(dl_aop *op) {
@@ -112,8 +118,12 @@ void dl_engine_free(dl_engine *e) {
         e->done_head = op->done_next;
         op_free(op);
     }
-    for (int i = 0; i < e->n; i++)
-        dl_pipe_close(&e->pipes[i], DLOCK_ECANCELED, "client freed");
+    for (int i = 0; i < e->nall; i++) {
+        dl_pipe_close(e->all[i], DLOCK_ECANCELED, "client freed");
+        if (e->routed)
+            free(e->all[i]); /* route.c made them */
+    }
+    free(e->all);
     dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
     dl_heap_free(&e->heap);
     close(e->epfd);
@@ -232,8 +242,22 @@ static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decid
     dl_engine *e = op->e;
     int rc;
     dl_fan_put(op->fan);
+    op->fan = NULL;
+    dl_pipe **pp = e->pp;
+    dl_pipe *target;
+    if (e->routed) {
+        dlock_client *c = e->c;
+        rc = dl_route(e, req->key, req->klen, &target);
+        if (rc != DLOCK_OK) {
+            dl_seterr(&op->x, rc, "%s", c->ctx.err);
+            op->x.code = c->ctx.code;
+            return rc;
+        }
+        pp = &target;
+    }
     op->sent_us = dl_mono_us();
-    op->fan = dl_fan_start(e->pp, e->n, req, deadline_us, &e->heap, decided, done, op, &rc);
+    op->fan = dl_fan_start(pp, e->n, req, deadline_us, &e->heap, e->routed ? &e->router : NULL,
+                           decided, done, op, &rc);
     if (op->fan == NULL)
         return dl_seterr(&op->x, rc, "out of memory");
     if (op->fan->completed) {
@@ -310,8 +334,32 @@ static void on_subscribed(void *arg, redisReply *r, int status, int sent) {
     restart_subwaiters(e);
 }
 
-void dl_engine_subscribe(dl_engine *e) {
-    if (e->sub_state != DL_SUB_NONE)
+/* Routed deployments: the subscription lives on the key's server (the
+ * master a failover may have moved; on Cluster any node hears every
+ * PUBLISH). Moves it there if the server changed. */
+static int sub_follow(dl_engine *e, const char *key, size_t klen) {
+    dl_pipe *target;
+    if (!e->routed)
+        return 1;
+    char saved[sizeof e->c->ctx.err];
+    memcpy(saved, e->c->ctx.err, sizeof saved);
+    int rc = dl_route(e, key, klen, &target);
+    memcpy(e->c->ctx.err, saved, sizeof saved);
+    if (rc != DLOCK_OK)
+        return 0; /* no server known: the op's own request will say why */
+    const dl_conn *t = &target->conn, *s = &e->sub.conn;
+    if (s->port == t->port && strcmp(s->host, t->host) == 0 && strcmp(s->path, t->path) == 0)
+        return 1;
+    dl_pipe_close(&e->sub, DLOCK_EIO, "the master moved");
+    dl_pipe_init(&e->sub, t->is_unix ? NULL : t->host, t->port, t->is_unix ? t->path : NULL,
+                 &e->c->topo.cfg);
+    e->sub.owner = e;
+    e->sub_state = DL_SUB_NONE;
+    return 1;
+}
+
+void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen) {
+    if (!sub_follow(e, key, klen) || e->sub_state != DL_SUB_NONE)
         return;
     e->sub.on_push = on_wake;
     const char *argv[2] = {"SUBSCRIBE", e->chan};
@@ -347,17 +395,22 @@ static void watch(dl_engine *e, dl_pipe *p) {
 }
 
 static void watch_all(dl_engine *e) {
-    for (int i = 0; i < e->n; i++)
-        watch(e, &e->pipes[i]);
+    for (int i = 0; i < e->nall; i++)
+        watch(e, e->all[i]);
     if (e->sub.conn.ctx == NULL && e->sub_state == DL_SUB_READY)
         e->sub_state = DL_SUB_NONE; /* lost: re-subscribe when next needed */
     watch(e, &e->sub);
 }
 
+/* Write what the connected pipes have queued. */
+static void flush_all(dl_engine *e) {
+    for (int i = 0; i < e->nall; i++)
+        if (e->all[i]->conn.state == DL_CONN_READY)
+            dl_conn_step(&e->all[i]->conn, 0);
+}
+
 void dl_engine_kick(dl_engine *e) {
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     watch_all(e);
     if (e->notify != NULL && !e->flushing)
         e->notify(e->c, e->notify_ud);
@@ -408,17 +461,13 @@ static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
         dl_conn_step(&p->conn, poll_events(evs[i].events));
     }
     int64_t now = dl_mono_us();
-    for (int i = 0; i < e->n; i++)
-        dl_pipe_check(&e->pipes[i], now);
+    for (int i = 0; i < e->nall; i++)
+        dl_pipe_check(e->all[i], now);
     dl_pipe_check(&e->sub, now);
     fire_timers(e, now);
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     run_callbacks(e);
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     watch_all(e);
     return e->nops + e->nkas;
 }
@@ -430,8 +479,8 @@ static int64_t engine_timeout(const dl_engine *e) {
     dl_timer *t = dl_heap_top(&e->heap);
     if (t != NULL)
         at = t->at_us;
-    for (int i = 0; i <= e->n; i++) {
-        int64_t d = dl_pipe_deadline(i < e->n ? &e->pipes[i] : &e->sub);
+    for (int i = 0; i <= e->nall; i++) {
+        int64_t d = dl_pipe_deadline(i < e->nall ? e->all[i] : &e->sub);
         if (d != 0 && (at == 0 || d < at))
             at = d;
     }

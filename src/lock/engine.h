@@ -71,6 +71,7 @@ struct dl_aop {
     int cleanup_failed;     /* clean-up op: a step got no answer */
     dl_aop *parent, *child; /* an awaited clean-up and the op awaiting it */
     int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
+    int migrating;          /* the last attempt met TRYAGAIN (Cluster) */
     int64_t timeout_ms;
     int64_t deadline_us;    /* wait: when to give up */
     int64_t t_begin_us;
@@ -102,9 +103,15 @@ enum dl_sub_state { DL_SUB_NONE, DL_SUB_PENDING, DL_SUB_READY };
 struct dl_engine {
     dlock_client *c;
     int epfd;
-    int n; /* servers */
-    dl_pipe pipes[DL_URL_MAX_HOSTS];
+    int n; /* servers per operation: the Redlock set, else 1 */
+    dl_pipe pipes[DL_URL_MAX_HOSTS]; /* direct: one per server */
     dl_pipe *pp[DL_URL_MAX_HOSTS];
+    /* Every pipe to watch but the subscriber: &pipes[i] (direct), or the
+     * nodes met through the topology (Sentinel, Cluster: route.c). */
+    dl_pipe **all;
+    int nall, capall;
+    int routed;        /* Sentinel or Cluster: targets come from c->topo */
+    dl_router router;  /* route.c: where redirects go */
     dl_pipe sub; /* wake-ups (one server only) */
     int sub_state;
     char chan[400]; /* our wake channel */
@@ -156,8 +163,8 @@ DL_INTERNAL void dl_aop_timer(dl_aop *op, int64_t at_us);
 /* After an async start: write what can be written, and tell the adapter. */
 DL_INTERNAL void dl_engine_kick(dl_engine *e);
 /* Subscribe to the wake channel if not yet (the reply re-starts the ops
- * waiting for it). */
-DL_INTERNAL void dl_engine_subscribe(dl_engine *e);
+ * waiting for it); on Sentinel and Cluster, on the server of `key`. */
+DL_INTERNAL void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen);
 
 /* Stop keeping k's lock alive and free k (no callback). */
 DL_INTERNAL void dl_eka_stop(dl_eka *k);
@@ -175,6 +182,17 @@ DL_INTERNAL int dl_extend_start(dl_engine *e, dlock_lock *l, int64_t ttl_ms, dlo
                                 void *ud, uint64_t *id);
 DL_INTERNAL int dl_inspect_start(dl_engine *e, const char *name, size_t len, dlock_done_fn cb,
                                  void *ud, uint64_t *id);
+
+/* route.c: Sentinel and Cluster through the client's topology. The
+ * topology's discovery (asking the sentinels, CLUSTER SLOTS) still blocks,
+ * bounded by the client context's cap: only the blocking engine routes. */
+/* The pipe to the server for `key` (discovering it if needed). DLOCK_OK,
+ * or the topology's error (in the client's context). */
+DL_INTERNAL int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **out);
+/* Set up e->router. */
+DL_INTERNAL void dl_route_init(dl_engine *e);
+/* Add a pipe to e->all. DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_engine_add_pipe(dl_engine *e, dl_pipe *p);
 
 /* keepalive_async.c: keep l alive with a timer in its engine. */
 DL_INTERNAL int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms,
