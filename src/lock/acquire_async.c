@@ -633,8 +633,8 @@ static void attempt(dl_aop *op) {
     const char *args[8] = {op->token, op->ttl_s,      c->meta, fencing, enqueue ? "1" : "0",
                            wait_s,    wall_s,         op->e->chan};
     size_t lens[8] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len};
-    if (op->e->sub_state != DL_SUB_READY)
-        args[7] = "-", lens[7] = 1; /* not subscribed: a hand-over is found by the timer */
+    /* Not subscribed (yet, or the subscription failed): a hand-over is
+     * then found by the next attempt, which the timer bounds. */
     op->phase = PH_ATTEMPT;
     op->enqueued |= enqueue;
     int rc = dl_aop_script(op, DL_S_ACQUIRE, 8, args, lens,

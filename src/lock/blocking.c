@@ -4,6 +4,8 @@
  * interface over its multi). The contract of each call (statuses,
  * deadlines, events, the detail string) is the operation's own; this
  * file only carries the result back into the client's context. */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -97,5 +99,35 @@ int dl_block_inspect(dlock_client *c, const char *name, size_t len, dlock_holder
     rc = finish(e, dl_inspect_start(e, name, len, bl_done, &o, NULL), &o);
     if (rc == DLOCK_OK)
         *out = o.holder;
+    return rc;
+}
+
+/* A handle for (name, token) that lives for one call: what the token
+ * functions release or extend. Made like an acquired handle, valid now. */
+static dlock_lock *token_handle(dlock_client *c, const char *name, size_t len, const char *token,
+                                int64_t ttl_ms) {
+    dlock_lock *l = calloc(1, sizeof *l + len + 1);
+    if (l == NULL)
+        return NULL;
+    l->client = c;
+    l->name = (char *)(l + 1);
+    memcpy(l->name, name, len);
+    l->name_len = len;
+    memcpy(l->token, token, DL_TOKEN_HEX);
+    l->ttl_ms = ttl_ms;
+    l->acquired_us = dl_mono_us();
+    atomic_store(&l->valid_until_us, INT64_MAX);
+    return l;
+}
+
+int dl_block_by_token(dlock_client *c, const char *name, size_t len, const char *token,
+                      int64_t ttl_ms) {
+    dlock_lock *l = token_handle(c, name, len, token, ttl_ms > 0 ? ttl_ms : 1);
+    if (l == NULL)
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    int rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);
+    free(l);
+    if (rc == DLOCK_ENOTHELD)
+        dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
     return rc;
 }

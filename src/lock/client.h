@@ -118,17 +118,17 @@ DL_INTERNAL int dl_extend_read(dl_ctx *x, dl_call *call, int *extended);
 DL_INTERNAL int dl_release_decided(const dl_call *call);
 DL_INTERNAL int dl_extend_decided(const dl_call *call);
 
-/* blocking.c: the blocking calls through the client's blocking engine,
- * for the deployments the engine drives (dl_engine_serves). mode is a
- * DL_AM_* of engine.h. Results and errors as the public calls. */
+/* blocking.c: the blocking calls through the client's blocking engine.
+ * mode is a DL_AM_* of engine.h. Results and errors as the public calls. */
 DL_INTERNAL int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_ms,
                                  int mode, int64_t timeout_ms, int is_wait, dlock_lock **out);
 DL_INTERNAL int dl_block_release(dlock_lock *l);
 DL_INTERNAL int dl_block_extend(dlock_lock *l, int64_t ttl_ms);
 DL_INTERNAL int dl_block_inspect(dlock_client *c, const char *name, size_t len,
                                  dlock_holder *out);
-/* engine.c: whether the engine drives c's deployment. */
-DL_INTERNAL int dl_engine_serves(const dlock_client *c);
+/* dlock_release_token (ttl_ms 0) and dlock_extend_token (ttl_ms > 0). */
+DL_INTERNAL int dl_block_by_token(dlock_client *c, const char *name, size_t len,
+                                  const char *token, int64_t ttl_ms);
 
 /* inspect.c: dlock_inspect on a checked name (len bytes), without
  * dl_begin: what the server knows about it, into *out. */

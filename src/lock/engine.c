@@ -83,10 +83,6 @@ dl_engine *dl_engine_blocking(dlock_client *c, int *rc) {
     return engine_for(c, &c->beng, 1, rc);
 }
 
-int dl_engine_serves(const dlock_client *c) {
-    (void)c;
-    return 1; /* every deployment: Sentinel and Cluster through route.c */
-}
 
 static void op_free(dl_aop *op) {
     dl_fan_put(op->fan);

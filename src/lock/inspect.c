@@ -23,14 +23,7 @@ int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *ptt
 }
 
 int dl_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out) {
-    if (dl_engine_serves(c))
-        return dl_block_inspect(c, name, len, out);
-    dl_call call;
-    int rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_INSPECT, name, len, 0, NULL, NULL,
-                             0, dl_inspect_decided);
-    if (rc != DLOCK_OK)
-        return rc;
-    return dl_inspect_read(&c->ctx, &call, out);
+    return dl_block_inspect(c, name, len, out);
 }
 
 int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
