@@ -1,8 +1,11 @@
 /* conn.h - one server connection over hiredis, driven by our own poll loop.
  *
- * hiredis does the protocol (command formatting, reply parsing); this file
- * owns the socket life cycle and the clock:
- *   - connections are non-blocking and made lazily, many at once;
+ * hiredis does the protocol (command formatting, reply parsing) and the
+ * non-blocking TCP connect; the bytes move through a transport
+ * (transport.h: plain, or TLS in tls.c). This file owns the socket life
+ * cycle and the clock:
+ *   - connections are non-blocking and made lazily, many at once; with TLS
+ *     the handshake counts against the connect timeout;
  *   - AUTH and SELECT are sent in the same write as the first command after
  *     every (re)connect (hiredis 0.14's redisReconnect re-applies neither);
  *   - a batch of commands on one or many connections runs under ONE deadline,
@@ -21,6 +24,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "transport.h"
+
 /* Limits on what a server may send us (hostile-server protection). */
 #define DL_REPLY_MAX_ELEMENTS (1 << 17) /* elements in one array */
 #define DL_REPLY_MAX_STRING (1 << 20)   /* bytes in one bulk string */
@@ -34,13 +39,15 @@ typedef struct dl_conn_cfg {
     const char *password; /* used when has_password */
     int has_password;
     int db;
-    int connect_timeout_ms;
+    int connect_timeout_ms; /* TCP connect and TLS handshake together */
+    const dl_tls *tls;      /* NULL: plain; else every connection is TLS */
 } dl_conn_cfg;
 
 enum dl_conn_state { DL_CONN_CLOSED, DL_CONN_CONNECTING, DL_CONN_READY };
 
 typedef struct dl_conn {
     redisContext *ctx;
+    dl_transport tr; /* moves the bytes on ctx->fd: plain or TLS */
     enum dl_conn_state state;
     char host[256];
     int port;
@@ -62,6 +69,9 @@ typedef struct dl_conn {
     redisReply **replies; /* got replies, in order */
     int cap;
     int64_t last_io_us; /* last read: idle connections are checked before use */
+    int tcp_up;         /* connecting: the TCP connect completed (TLS handshake next) */
+    short hs_ev;        /* connecting: poll events the connect or handshake waits for */
+    short rd_ev, wr_ev; /* ready: poll events the transport's read / write waits for */
     char *fmt; /* RESP formatting buffer, reused */
     size_t fmt_cap;
     int status;    /* DLOCK_OK, or why the batch failed on this connection */
