@@ -398,6 +398,8 @@ static void do_write(dl_conn *c) {
             return;
         }
         if (r != DL_IO_DONE) {
+            if (r == DL_IO_REFUSED)
+                c->sent = 0; /* the server never read a request of ours */
             fail(c, DLOCK_EIO, "write to %s: %s", c->tr.err);
             return;
         }

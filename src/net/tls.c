@@ -235,6 +235,24 @@ static int tls_read(dl_transport *t, char *buf, size_t cap, size_t *n) {
     return tls_failed(t, tc, 0, "TLS");
 }
 
+/* A write that fails before any reply may have met a server that refused
+ * the session (TLS 1.3: after our side of the handshake) and closed: its
+ * alert can still wait in the receive buffer, and says more than "reset". */
+static int alert_behind(dl_transport *t, tls_conn *tc, int r) {
+    char keep[sizeof t->err], b[64];
+    size_t n = 0;
+    if (t->got_bytes || (r != DL_IO_ERROR && r != DL_IO_CLOSED))
+        return r;
+    memcpy(keep, t->err, sizeof keep);
+    ERR_clear_error();
+    if (SSL_read_ex(tc->ssl, b, sizeof b, &n) != 1 &&
+        tls_failed(t, tc, 0, "TLS") == DL_IO_REFUSED)
+        return DL_IO_REFUSED;
+    ERR_clear_error();
+    memcpy(t->err, keep, sizeof keep);
+    return r;
+}
+
 static int tls_write(dl_transport *t, const char *buf, size_t len, size_t *n) {
     tls_conn *tc = t->impl;
     size_t put = 0;
@@ -244,7 +262,7 @@ static int tls_write(dl_transport *t, const char *buf, size_t len, size_t *n) {
         *n = put;
         return DL_IO_DONE;
     }
-    return tls_failed(t, tc, 0, "TLS");
+    return alert_behind(t, tc, tls_failed(t, tc, 0, "TLS"));
 }
 
 /* Records already read off the socket (decrypted or not) are invisible to
@@ -349,13 +367,21 @@ static int no_passphrase(char *buf, int size, int rwflag, void *ud) {
     return -1;
 }
 
+/* A file we are about to hand to OpenSSL can be read; else why not (OpenSSL's
+ * own message for a missing file is "system lib"). */
+static int readable(const char *opt, const char *path, char *err, size_t errlen) {
+    if (path == NULL || access(path, R_OK) == 0)
+        return 1;
+    snprintf(err, errlen, "%s %s: %s", opt, path, strerror(errno));
+    return 0;
+}
+
 static int load_files(dl_tls *t, const dl_tls_opts *o, char *err, size_t errlen) {
     char why[160];
     if (o->verify && (o->ca_file != NULL || o->ca_dir != NULL)) {
-        if (o->ca_dir != NULL && access(o->ca_dir, R_OK | X_OK) != 0) {
-            snprintf(err, errlen, "tls_ca_dir %s: %s", o->ca_dir, strerror(errno));
+        if (!readable("tls_ca", o->ca_file, err, errlen) ||
+            (o->ca_dir != NULL && !readable("tls_ca_dir", o->ca_dir, err, errlen)))
             return DLOCK_EINVAL;
-        }
         if (SSL_CTX_load_verify_locations(t->ctx, o->ca_file, o->ca_dir) != 1) {
             snprintf(err, errlen, "tls_ca %s: cannot load: %s", o->ca_file ? o->ca_file : "",
                      last_reason(why, sizeof why));
@@ -368,19 +394,23 @@ static int load_files(dl_tls *t, const dl_tls_opts *o, char *err, size_t errlen)
     }
     if (o->cert_file == NULL)
         return DLOCK_OK;
+    const char *key = o->key_file != NULL ? o->key_file : o->cert_file;
+    if (!readable("tls_cert", o->cert_file, err, errlen) ||
+        !readable("tls_key", key, err, errlen))
+        return DLOCK_EINVAL;
     if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert_file) != 1) {
         snprintf(err, errlen, "tls_cert %s: cannot load: %s", o->cert_file,
                  last_reason(why, sizeof why));
         return DLOCK_EINVAL;
     }
-    const char *key = o->key_file != NULL ? o->key_file : o->cert_file;
-    if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1) {
-        snprintf(err, errlen, "tls_key %s: cannot load (unencrypted PEM expected): %s", key,
-                 last_reason(why, sizeof why));
-        return DLOCK_EINVAL;
-    }
-    if (SSL_CTX_check_private_key(t->ctx) != 1) {
-        snprintf(err, errlen, "tls_key %s does not match tls_cert %s", key, o->cert_file);
+    if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(t->ctx) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+            snprintf(err, errlen, "tls_key %s does not match tls_cert %s", key, o->cert_file);
+        else
+            snprintf(err, errlen, "tls_key %s: cannot load (unencrypted PEM expected): %s", key,
+                     last_reason(why, sizeof why));
         ERR_clear_error();
         return DLOCK_EINVAL;
     }
