@@ -441,6 +441,9 @@ int dl_tls_new(dl_tls **out, const dl_tls_opts *o, char *err, size_t errlen) {
      * ticket) returns WANT_READ to the poll loop. */
     SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_clear_mode(t->ctx, SSL_MODE_AUTO_RETRY);
+    /* Read what the socket has in one recv, not a record header and then
+     * its body in two; what is left over is found with tls_pending. */
+    SSL_CTX_set_read_ahead(t->ctx, 1);
     SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_verify(t->ctx, o->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_default_passwd_cb(t->ctx, no_passphrase);
