@@ -7,6 +7,7 @@
 #   localhost.crt/.key     signed by ca: DNS localhost only (no IP)
 #   wronghost.crt/.key     signed by ca: DNS wrong.example, IP 127.0.0.2
 #   expired.crt/.key       signed by ca: IP 127.0.0.1, valid only in January 2020
+#   soon.crt/.key          signed by ca: IP 127.0.0.1, expires in 5 days
 #   sni.crt/.key           signed by ca: DNS sni.example only
 #   client.crt/.key        signed by ca: a client certificate (CN dlock-client)
 #   rogue-client.crt/.key  signed by other-ca: a client certificate no server trusts
@@ -16,7 +17,7 @@ cd "$d"
 key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
 ca() { # name CN
     key "$1"
-    openssl req -x509 -new -key "$1.key" -out "$1.crt" -days 30 -subj "/CN=$2" \
+    openssl req -x509 -new -key "$1.key" -out "$1.crt" -days 400 -subj "/CN=$2" \
         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
 }
 leaf() { # name CN SAN CA [extra x509 args]
@@ -25,7 +26,7 @@ leaf() { # name CN SAN CA [extra x509 args]
     key "$n"
     openssl req -new -key "$n.key" -out "$n.csr" -subj "/CN=$cn" ${san:+-addext "subjectAltName=$san"}
     openssl x509 -req -in "$n.csr" -CA "$signer.crt" -CAkey "$signer.key" -CAcreateserial \
-        -days 30 -copy_extensions copy -out "$n.crt" "$@" 2>/dev/null
+        -days "${DAYS:-365}" -copy_extensions copy -out "$n.crt" "$@" 2>/dev/null
 }
 ca ca "dlock test CA"
 ca other-ca "dlock other CA"
@@ -35,6 +36,7 @@ leaf wronghost wrong.example "DNS:wrong.example,IP:127.0.0.2" ca
 leaf sni sni.example "DNS:sni.example" ca
 leaf client dlock-client "" ca
 leaf rogue-client rogue "" other-ca
+DAYS=5 leaf soon soon "IP:127.0.0.1" ca
 # A certificate whose validity ended long ago: `openssl ca` takes explicit
 # dates (OpenSSL 3.0's req/x509 have no -not_before/-not_after).
 key expired
