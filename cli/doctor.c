@@ -251,15 +251,17 @@ static void check_cluster(doctor *d, server *s, const char *info) {
     if (!info_field(info, "cluster_enabled", v, sizeof v))
         return;
     int on = strcmp(v, "1") == 0;
+    const char *ss = d->u.tls ? "s" : ""; /* rediss-cluster:// for a TLS URL */
     if (on && d->u.kind != DL_URL_CLUSTER)
         add(&s->fs, SEV_UNSAFE, "cluster", "cluster_enabled:1",
-            "this is a Redis Cluster node, but the URL is not redis-cluster://: every lock "
-            "whose hash slot another node owns fails with MOVED. Use redis-cluster://%s",
-            s->addr);
+            "this is a Redis Cluster node, but the URL is not redis%s-cluster://: every lock "
+            "whose hash slot another node owns fails with MOVED. Use redis%s-cluster://%s",
+            ss, ss, s->addr);
     else if (!on && d->u.kind == DL_URL_CLUSTER)
         add(&s->fs, SEV_UNSAFE, "cluster", "cluster_enabled:0",
-            "the URL is redis-cluster://, but this server is not a Cluster node: use "
-            "redis://");
+            "the URL is redis%s-cluster://, but this server is not a Cluster node: use "
+            "redis%s://",
+            ss, ss);
 }
 
 /* Clock offset from one TIME, against the midpoint of our send and receive. */
