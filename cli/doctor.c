@@ -620,21 +620,12 @@ static int doctor_opts(cli *c, int argc, char **argv) {
 /* rediss*: the TLS settings every connection uses, as the library makes
  * them (a file that cannot be loaded is a usage error). 0 or -1. */
 static int doctor_tls(doctor *d) {
-    const dl_url *u = &d->u;
-    dl_tls_opts o = {
-        .ca_file = u->tls_ca[0] ? u->tls_ca : NULL,
-        .ca_dir = u->tls_ca_dir[0] ? u->tls_ca_dir : NULL,
-        .cert_file = u->tls_cert[0] ? u->tls_cert : NULL,
-        .key_file = u->tls_key[0] ? u->tls_key : NULL,
-        .server_name = u->tls_server_name[0] ? u->tls_server_name : NULL,
-        .verify = u->tls_verify,
-    };
     char err[400], e[400];
-    if (dl_tls_new(&d->tls, &o, err, sizeof err) != DLOCK_OK) {
+    if (dl_tls_from_url(&d->tls, &d->u, err, sizeof err) != DLOCK_OK) {
         cli_msg("bad server URL '%s': %s", d->c->url_shown, cli_safe(err, e, sizeof e));
         return -1;
     }
-    if (!u->tls_verify)
+    if (!d->u.tls_verify)
         cli_msg("warning: %s", DL_WARN_TLS_NO_VERIFY);
     return 0;
 }

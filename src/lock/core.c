@@ -76,19 +76,10 @@ static void make_meta(dlock_client *c) {
 /* The client's own TLS settings (rediss://): files are read now, so a bad
  * one fails dlock_client_new. */
 static int setup_tls(dlock_client *c) {
-    const dl_url *u = &c->url;
-    if (!u->tls)
+    if (!c->url.tls)
         return DLOCK_OK;
-    dl_tls_opts o = {
-        .ca_file = u->tls_ca[0] ? u->tls_ca : NULL,
-        .ca_dir = u->tls_ca_dir[0] ? u->tls_ca_dir : NULL,
-        .cert_file = u->tls_cert[0] ? u->tls_cert : NULL,
-        .key_file = u->tls_key[0] ? u->tls_key : NULL,
-        .server_name = u->tls_server_name[0] ? u->tls_server_name : NULL,
-        .verify = u->tls_verify,
-    };
     char err[400];
-    int rc = dl_tls_new(&c->tls, &o, err, sizeof err);
+    int rc = dl_tls_from_url(&c->tls, &c->url, err, sizeof err);
     if (rc != DLOCK_OK)
         return dl_seterr(&c->ctx, rc, "%s", rc == DLOCK_ENOMEM ? "out of memory" : err);
     return DLOCK_OK;

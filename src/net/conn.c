@@ -312,6 +312,20 @@ static int active(const dl_conn *c) {
     return c->ctx != NULL && c->status == DLOCK_OK && c->got < c->expect;
 }
 
+/* A transport call that moved nothing: remember the poll events it waits
+ * for in *ev (returns 0), or fail the connection with fmt (returns -1). A
+ * refusal before any reply means the server read no request of ours. */
+static int io_blocked(dl_conn *c, int r, short *ev, const char *fmt) {
+    if (r == DL_IO_WANT_READ || r == DL_IO_WANT_WRITE) {
+        *ev = r == DL_IO_WANT_READ ? POLLIN : POLLOUT;
+        return 0;
+    }
+    if (r == DL_IO_REFUSED)
+        c->sent = 0;
+    fail(c, DLOCK_EIO, fmt, c->tr.err);
+    return -1;
+}
+
 /* One step of connecting: the TCP connect's outcome, then (TLS) the
  * handshake, until the transport is ready or asks to wait (hs_ev). */
 static void finish_connect(dl_conn *c) {
@@ -326,19 +340,11 @@ static void finish_connect(dl_conn *c) {
         }
         c->tcp_up = 1;
     }
-    switch (c->tr.ops->handshake(&c->tr)) {
-    case DL_IO_DONE:
+    int r = c->tr.ops->handshake(&c->tr);
+    if (r == DL_IO_DONE)
         c->state = DL_CONN_READY;
-        return;
-    case DL_IO_WANT_READ:
-        c->hs_ev = POLLIN;
-        return;
-    case DL_IO_WANT_WRITE:
-        c->hs_ev = POLLOUT;
-        return;
-    default:
-        fail(c, DLOCK_EIO, "connect %s: %s", c->tr.err);
-    }
+    else
+        io_blocked(c, r, &c->hs_ev, "connect %s: %s");
 }
 
 /* Why a connection that was still connecting at its deadline failed. */
@@ -393,14 +399,8 @@ static void do_write(dl_conn *c) {
     if (len > 0) {
         size_t n = 0;
         int r = c->tr.ops->write(&c->tr, ctx->obuf, len, &n);
-        if (r == DL_IO_WANT_READ || r == DL_IO_WANT_WRITE) {
-            c->wr_ev = r == DL_IO_WANT_READ ? POLLIN : POLLOUT;
-            return;
-        }
         if (r != DL_IO_DONE) {
-            if (r == DL_IO_REFUSED)
-                c->sent = 0; /* the server never read a request of ours */
-            fail(c, DLOCK_EIO, "write to %s: %s", c->tr.err);
+            io_blocked(c, r, &c->wr_ev, "write to %s: %s");
             return;
         }
         c->wr_ev = POLLOUT;
@@ -432,15 +432,10 @@ static void do_read(dl_conn *c) {
     for (;;) {
         size_t n = 0;
         int r = c->tr.ops->read(&c->tr, buf, sizeof buf, &n);
-        if (r == DL_IO_WANT_READ || r == DL_IO_WANT_WRITE) {
-            c->rd_ev = r == DL_IO_WANT_WRITE ? POLLOUT : POLLIN;
-            break;
-        }
         if (r != DL_IO_DONE) {
-            if (r == DL_IO_REFUSED)
-                c->sent = 0; /* the server never read a request of ours */
-            fail(c, DLOCK_EIO, "read from %s: %s", c->tr.err);
-            return;
+            if (io_blocked(c, r, &c->rd_ev, "read from %s: %s") != 0)
+                return;
+            break;
         }
         c->rd_ev = POLLIN;
         if (redisReaderFeed(rd, buf, n) != REDIS_OK) {

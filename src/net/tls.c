@@ -456,6 +456,18 @@ int dl_tls_new(dl_tls **out, const dl_tls_opts *o, char *err, size_t errlen) {
     return DLOCK_OK;
 }
 
+int dl_tls_from_url(dl_tls **out, const dl_url *u, char *err, size_t errlen) {
+    dl_tls_opts o = {
+        .ca_file = u->tls_ca[0] ? u->tls_ca : NULL,
+        .ca_dir = u->tls_ca_dir[0] ? u->tls_ca_dir : NULL,
+        .cert_file = u->tls_cert[0] ? u->tls_cert : NULL,
+        .key_file = u->tls_key[0] ? u->tls_key : NULL,
+        .server_name = u->tls_server_name[0] ? u->tls_server_name : NULL,
+        .verify = u->tls_verify,
+    };
+    return dl_tls_new(out, &o, err, errlen);
+}
+
 void dl_tls_free(dl_tls *tls) {
     if (tls == NULL)
         return;

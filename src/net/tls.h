@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "transport.h"
+#include "url.h"
 
 typedef struct dl_tls_opts {
     const char *ca_file;     /* PEM file of trusted CAs, or NULL */
@@ -35,6 +36,8 @@ typedef struct dl_tls_opts {
  * file fails here: DLOCK_EINVAL with a message in err naming the option
  * and the file. DLOCK_ENOMEM. *out is NULL on failure. */
 DL_INTERNAL int dl_tls_new(dl_tls **out, const dl_tls_opts *o, char *err, size_t errlen);
+/* dl_tls_new with the URL's tls_* options (u->tls must be set). */
+DL_INTERNAL int dl_tls_from_url(dl_tls **out, const dl_url *u, char *err, size_t errlen);
 /* Accepts NULL. */
 DL_INTERNAL void dl_tls_free(dl_tls *tls);
 

@@ -24,9 +24,9 @@ static void name_on(te_cluster *k, int want, char *out, size_t n, int *slot) {
 
 static void lock_on(dlock_client *c, th_server *owner, const char *name) {
     dlock_lock *l = NULL;
-    TE_RC(c, dlock_try_acquire(c, name, 10000, &l), DLOCK_OK);
+    IT_RC(c, dlock_try_acquire(c, name, 10000, &l), DLOCK_OK);
     TH_EQ_INT(th_server_int(owner, "EXISTS dlock:{%s}", name), 1);
-    TE_RC(c, dlock_release(l), DLOCK_OK);
+    IT_RC(c, dlock_release(l), DLOCK_OK);
     dlock_lock_free(l);
 }
 

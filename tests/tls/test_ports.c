@@ -21,20 +21,26 @@
 #define CONNECT_MS 400
 #define COMMAND_MS 400
 
-/* Runs call on a fresh client of url; the status must be want, the detail
- * must contain word, and the call must end before limit_ms. */
-static void bounded(const char *what, const char *url, int want, const char *word,
-                    long long limit_ms, int (*call)(dlock_client *c)) {
-    dlock_client *c = te_client(url, CONNECT_MS, COMMAND_MS);
+/* Runs call on c; the status must be want, the detail must contain word,
+ * and the call must end before limit_ms. */
+static void timed(dlock_client *c, const char *what, int want, const char *word,
+                  long long limit_ms, int (*call)(dlock_client *c)) {
     long long t0 = th_now_us();
     int rc = call(c);
     long long ms = (th_now_us() - t0) / 1000;
     printf("%-32s -> %s in %lld ms: %s\n", what, dlock_err_name(rc), ms,
            dlock_client_errstr(c));
-    TE_RC(c, rc, want);
+    IT_RC(c, rc, want);
     TE_IN(dlock_client_errstr(c), word);
     if (ms > limit_ms)
         TH_FAIL("%s took %lld ms, limit %lld ms", what, ms, limit_ms);
+}
+
+/* timed() on a fresh client of url. */
+static void bounded(const char *what, const char *url, int want, const char *word,
+                    long long limit_ms, int (*call)(dlock_client *c)) {
+    dlock_client *c = te_client(url, CONNECT_MS, COMMAND_MS);
+    timed(c, what, want, word, limit_ms, call);
     dlock_client_free(c);
 }
 
@@ -74,16 +80,9 @@ static void stalled(th_proxy *px, const char *url, enum th_fault mode, int param
                     const char *what) {
     th_proxy_set(px, TH_PASS, 0);
     dlock_client *c = te_client(url, CONNECT_MS, COMMAND_MS);
-    TE_RC(c, dlock_client_ping(c), DLOCK_OK);
+    IT_RC(c, dlock_client_ping(c), DLOCK_OK);
     th_proxy_set(px, mode, param);
-    long long t0 = th_now_us();
-    int rc = dlock_client_ping(c);
-    long long ms = (th_now_us() - t0) / 1000;
-    printf("%-32s -> %s in %lld ms: %s\n", what, dlock_err_name(rc), ms,
-           dlock_client_errstr(c));
-    TE_RC(c, rc, DLOCK_EIO);
-    TE_IN(dlock_client_errstr(c), "no reply in time");
-    TH_CHECK(ms < COMMAND_MS + 300);
+    timed(c, what, DLOCK_EIO, "no reply in time", COMMAND_MS + 300, do_ping);
     dlock_client_free(c);
     th_proxy_set(px, TH_PASS, 0);
 }

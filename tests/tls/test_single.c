@@ -36,16 +36,16 @@ static long long stat_field(th_server *s, const char *field) {
 
 static void basics(const char *url) {
     dlock_client *a = te_client(url, 1000, 1000), *b = te_client(url, 1000, 1000);
-    TE_RC(a, dlock_client_ping(a), DLOCK_OK);
+    IT_RC(a, dlock_client_ping(a), DLOCK_OK);
     dlock_lock *l = NULL, *l2 = NULL;
-    TE_RC(a, dlock_try_acquire(a, "tls-job", 10000, &l), DLOCK_OK);
-    TE_RC(b, dlock_try_acquire(b, "tls-job", 10000, &l2), DLOCK_EBUSY);
+    IT_RC(a, dlock_try_acquire(a, "tls-job", 10000, &l), DLOCK_OK);
+    IT_RC(b, dlock_try_acquire(b, "tls-job", 10000, &l2), DLOCK_EBUSY);
     dlock_holder h;
-    TE_RC(b, dlock_inspect(b, "tls-job", &h), DLOCK_OK);
+    IT_RC(b, dlock_inspect(b, "tls-job", &h), DLOCK_OK);
     TH_CHECK(h.locked);
-    TE_RC(a, dlock_extend(l, 20000), DLOCK_OK);
+    IT_RC(a, dlock_extend(l, 20000), DLOCK_OK);
     dlock_info i1;
-    TE_RC(a, dlock_info_get(l, &i1), DLOCK_OK);
+    IT_RC(a, dlock_info_get(l, &i1), DLOCK_OK);
     /* b waits (queued, BLPOP on its TLS connection) while another process
      * releases a's lease by token over a TLS connection of its own (a TLS
      * session cannot be shared across fork). */
@@ -57,25 +57,25 @@ static void basics(const char *url) {
         _exit(dlock_release_token(r, "tls-job", i1.token) == DLOCK_OK ? 0 : 1);
     }
     long long t0 = th_now_us();
-    TE_RC(b, dlock_wait(b, "tls-job", 5000, 10000, &l2), DLOCK_OK);
+    IT_RC(b, dlock_wait(b, "tls-job", 5000, 10000, &l2), DLOCK_OK);
     long long waited_ms = (th_now_us() - t0) / 1000;
     TH_EQ_INT(th_wait(pid, 5000), 0);
     printf("waiter woken by the release after %lld ms\n", waited_ms);
     TH_CHECK(waited_ms < 2000);
     dlock_info i2;
-    TE_RC(b, dlock_info_get(l2, &i2), DLOCK_OK);
+    IT_RC(b, dlock_info_get(l2, &i2), DLOCK_OK);
     TH_CHECK(i2.fence > i1.fence);
     dlock_lock_free(l); /* released by the child */
     /* Keepalive: a 600 ms lease kept for 1.5 s. */
     dlock_lock *k = NULL;
-    TE_RC(a, dlock_try_acquire(a, "tls-kept", 600, &k), DLOCK_OK);
-    TE_RC(a, dlock_keepalive_start(k, 150, NULL, NULL), DLOCK_OK);
+    IT_RC(a, dlock_try_acquire(a, "tls-kept", 600, &k), DLOCK_OK);
+    IT_RC(a, dlock_keepalive_start(k, 150, NULL, NULL), DLOCK_OK);
     th_sleep_ms(1500);
     TH_CHECK(dlock_held(k));
     dlock_keepalive_stop(k);
-    TE_RC(a, dlock_release(k), DLOCK_OK);
+    IT_RC(a, dlock_release(k), DLOCK_OK);
     dlock_lock_free(k);
-    TE_RC(b, dlock_release_token(b, "tls-job", i2.token), DLOCK_OK);
+    IT_RC(b, dlock_release_token(b, "tls-job", i2.token), DLOCK_OK);
     dlock_lock_free(l2);
     dlock_client_free(a);
     dlock_client_free(b);
@@ -95,7 +95,7 @@ static int worker(int idx, void *arg) {
     TH_CHECK(rc != NULL);
     for (int i = 0; i < ITERS; i++) {
         dlock_lock *l = NULL;
-        TE_RC(c, dlock_wait(c, "tls-counter", 30000, 10000, &l), DLOCK_OK);
+        IT_RC(c, dlock_wait(c, "tls-counter", 30000, 10000, &l), DLOCK_OK);
         redisReply *r = redisCommand(rc, "GET counter");
         TH_CHECK(r != NULL);
         long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
@@ -103,7 +103,7 @@ static int worker(int idx, void *arg) {
         if (i % 8 == 0)
             usleep(200); /* widen the race window */
         freeReplyObject(redisCommand(rc, "SET counter %lld", v + 1));
-        TE_RC(c, dlock_release(l), DLOCK_OK);
+        IT_RC(c, dlock_release(l), DLOCK_OK);
         dlock_lock_free(l);
     }
     redisFree(rc);
@@ -127,8 +127,8 @@ static void one_connection(th_server *s, const char *url) {
     long long before = stat_field(s, "total_connections_received");
     for (int i = 0; i < 5; i++) {
         dlock_lock *l = NULL;
-        TE_RC(c, dlock_try_acquire(c, "tls-idle", 5000, &l), DLOCK_OK);
-        TE_RC(c, dlock_release(l), DLOCK_OK);
+        IT_RC(c, dlock_try_acquire(c, "tls-idle", 5000, &l), DLOCK_OK);
+        IT_RC(c, dlock_release(l), DLOCK_OK);
         dlock_lock_free(l);
         th_sleep_ms(30); /* past the idle check's 1 ms */
     }
@@ -193,16 +193,16 @@ static void auth(th_server *s, int port) {
     snprintf(url, sizeof url, "rediss://tlsuser:%s@127.0.0.1:%d?tls_ca=%s", SECRET, port,
              te_file("ca.crt"));
     dlock_client *c = te_client(url, 1000, 1000);
-    TE_RC(c, dlock_client_ping(c), DLOCK_OK);
+    IT_RC(c, dlock_client_ping(c), DLOCK_OK);
     dlock_lock *l = NULL;
-    TE_RC(c, dlock_try_acquire(c, "tls-auth", 5000, &l), DLOCK_OK);
-    TE_RC(c, dlock_release(l), DLOCK_OK);
+    IT_RC(c, dlock_try_acquire(c, "tls-auth", 5000, &l), DLOCK_OK);
+    IT_RC(c, dlock_release(l), DLOCK_OK);
     dlock_lock_free(l);
     dlock_client_free(c);
     snprintf(url, sizeof url, "rediss://tlsuser:wrong-%s@127.0.0.1:%d?tls_ca=%s", SECRET, port,
              te_file("ca.crt"));
     c = te_client(url, 1000, 1000);
-    TE_RC(c, dlock_client_ping(c), DLOCK_ESERVER);
+    IT_RC(c, dlock_client_ping(c), DLOCK_ESERVER);
     TH_CHECK(strstr(dlock_client_errstr(c), SECRET) == NULL);
     dlock_client_free(c);
 

@@ -38,7 +38,7 @@ static void expect_ping(const char *what, const char *url, int want, const char 
     int rc = dlock_client_ping(c);
     long long ms = (th_now_us() - t0) / 1000;
     printf("%-28s -> %s in %lld ms: %s\n", what, dlock_err_name(rc), ms, dlock_client_errstr(c));
-    TE_RC(c, rc, want);
+    IT_RC(c, rc, want);
     if (w1 != NULL)
         TE_IN(dlock_client_errstr(c), w1);
     if (w2 != NULL)
@@ -98,7 +98,7 @@ static void expired(void) {
     dlock_client *c = NULL;
     TH_EQ_INT(dlock_client_new(&c, url, &o), DLOCK_OK);
     TH_EQ_INT(g_warnings, 1);
-    TE_RC(c, dlock_client_ping(c), DLOCK_OK);
+    IT_RC(c, dlock_client_ping(c), DLOCK_OK);
     dlock_client_free(c);
     printf("tls_verify=off: connected to the expired certificate, 1 warning event\n");
     th_server_free(s);
@@ -171,7 +171,7 @@ static void mutual(void) {
     int rc = dlock_try_acquire(c, "mtls", 10000, &l);
     printf("%-28s -> %s: %s\n", "no client certificate", dlock_err_name(rc),
            dlock_client_errstr(c));
-    TE_RC(c, rc, DLOCK_EIO); /* not EUNKNOWN: the server read nothing */
+    IT_RC(c, rc, DLOCK_EIO); /* not EUNKNOWN: the server read nothing */
     TE_IN(dlock_client_errstr(c), "certificate required");
     TE_IN(dlock_client_errstr(c), "tls_cert=");
     TH_CHECK(strstr(dlock_client_errstr(c), SECRET) == NULL);
@@ -180,8 +180,8 @@ static void mutual(void) {
 
     snprintf(q, sizeof q, "tls_cert=%s&tls_key=%s", te_file("client.crt"), te_file("client.key"));
     c = te_client(te_url(url, sizeof url, port, q), 2000, 2000);
-    TE_RC(c, dlock_try_acquire(c, "mtls", 10000, &l), DLOCK_OK);
-    TE_RC(c, dlock_release(l), DLOCK_OK);
+    IT_RC(c, dlock_try_acquire(c, "mtls", 10000, &l), DLOCK_OK);
+    IT_RC(c, dlock_release(l), DLOCK_OK);
     dlock_lock_free(l);
     dlock_client_free(c);
     printf("%-28s -> DLOCK_OK\n", "our client certificate");

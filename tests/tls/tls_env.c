@@ -59,15 +59,8 @@ const char *te_url(char *buf, size_t n, int port, const char *query) {
 
 dlock_client *te_client(const char *url, int connect_ms, int command_ms) {
     dlock_options o;
-    dlock_options_init(&o);
-    o.connect_timeout_ms = connect_ms;
-    o.command_timeout_ms = command_ms;
-    dlock_client *c = NULL;
-    int rc = dlock_client_new(&c, url, &o);
-    if (rc != DLOCK_OK)
-        TH_FAIL("dlock_client_new(%s): %s: %s", url, dlock_err_name(rc),
-                c ? dlock_client_errstr(c) : "");
-    return c;
+    it_options(&o, connect_ms, command_ms);
+    return it_client(url, &o);
 }
 
 th_server *te_server(const char *cert, const char *const *extra, int *tls_port) {

@@ -13,6 +13,7 @@
 
 #include "dlock.h"
 #include "harness.h"
+#include "itest.h" /* IT_RC, it_client (tests/integration) */
 
 /* Makes the certificates (mkcerts.sh lists them). Ends the test on failure. */
 void te_init(void);
@@ -47,14 +48,6 @@ void te_cluster_free(te_cluster *k);
 /* Index of the node whose CLUSTER SLOTS (asked of node 0) serves `slot`. */
 int te_cluster_owner(te_cluster *k, int slot);
 
-/* Check a dlock status, printing the client's detail on failure. */
-#define TE_RC(c, expr, want)                                                              \
-    do {                                                                                  \
-        int te_rc_ = (expr);                                                              \
-        if (te_rc_ != (want))                                                             \
-            TH_FAIL("%s returned %s, want %s (detail: %s)", #expr, dlock_err_name(te_rc_), \
-                    dlock_err_name(want), (c) ? dlock_client_errstr(c) : "");             \
-    } while (0)
 /* TH_FAIL unless s contains sub. */
 #define TE_IN(s, sub)                                                                     \
     do {                                                                                  \
