@@ -61,8 +61,9 @@ static void wrong_ca_and_names(void) {
     expect_ping("system CA store", url, DLOCK_EIO, "verification failed", "tls_ca=");
     expect_ping("IP mismatch", te_url(url, sizeof url, wport, NULL), DLOCK_EIO,
                 "IP address mismatch", "tls_server_name=");
-    expect_ping("host name mismatch", te_url(url, sizeof url, port, "tls_server_name=wrong.example"),
-                DLOCK_EIO, "hostname mismatch", NULL);
+    expect_ping("host name mismatch",
+                te_url(url, sizeof url, port, "tls_server_name=wrong.example"), DLOCK_EIO,
+                "hostname mismatch", NULL);
     expect_ping("certificate without our IP", te_url(url, sizeof url, lport, NULL), DLOCK_EIO,
                 "IP address mismatch", NULL);
     expect_ping("tls_server_name=localhost", te_url(url, sizeof url, lport,
