@@ -170,3 +170,95 @@ int te_cluster_owner(te_cluster *k, int slot) {
     freeReplyObject(r);
     return owner;
 }
+
+/* ---- sentinel ---------------------------------------------------------------- */
+
+static char g_sentinel_conf[700];
+static char g_sentinel_log[700];
+
+static int run_sentinel(void *arg) {
+    (void)arg;
+    int fd = open(g_sentinel_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 126;
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    const char *bin = getenv("DLOCK_REDIS_SERVER");
+    if (bin == NULL || bin[0] == '\0')
+        bin = "redis-server";
+    execlp(bin, bin, g_sentinel_conf, "--sentinel", (char *)NULL);
+    return 127;
+}
+
+/* The sentinel has seen the master over its TLS link (an INFO reply). */
+static int sentinel_sees_master(te_sentinel *g) {
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", g->port, (struct timeval){0, 500000});
+    if (c == NULL || c->err != 0 || redisSetTimeout(c, (struct timeval){1, 0}) != REDIS_OK) {
+        redisFree(c); /* not listening yet: quietly try again */
+        return 0;
+    }
+    redisReply *r = redisCommand(c, "SENTINEL master mymaster");
+    int ok = 0;
+    for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        if (strcmp(r->element[i]->str, "role-reported") == 0)
+            ok = strcmp(r->element[i + 1]->str, "master") == 0;
+    for (size_t i = 0; ok && i + 1 < r->elements; i += 2)
+        if (strcmp(r->element[i]->str, "flags") == 0)
+            ok = strcmp(r->element[i + 1]->str, "master") == 0; /* not s_down */
+    freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+static int sentinel_try(te_sentinel *g) {
+    g->port = th_free_port(0);
+    g->tls_port = th_free_port(0);
+    FILE *f = fopen(g_sentinel_conf, "w");
+    TH_CHECK(f != NULL);
+    fprintf(f,
+            "port %d\nbind 127.0.0.1\ndaemonize no\ndir \"%s\"\n"
+            "tls-port %d\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\n"
+            "tls-auth-clients no\ntls-replication yes\n"
+            "sentinel resolve-hostnames no\n"
+            "sentinel monitor mymaster 127.0.0.1 %d 1\n"
+            "sentinel down-after-milliseconds mymaster 2000\n",
+            g->port, g_dir, g->tls_port, te_file("server.crt"), te_file("server.key"),
+            te_file("ca.crt"), g->master_tls_port);
+    fclose(f);
+    g->pid = th_spawn(run_sentinel, NULL);
+    TH_CHECK(g->pid > 0);
+    long long end = th_now_us() + 10000000LL;
+    while (th_now_us() < end) {
+        if (sentinel_sees_master(g))
+            return 0;
+        th_sleep_ms(50);
+    }
+    return -1; /* e.g. a port taken meanwhile: the caller tries again */
+}
+
+void te_sentinel_start(te_sentinel *g) {
+    memset(g, 0, sizeof *g);
+    g->master = te_server("server", NULL, &g->master_tls_port);
+    snprintf(g_sentinel_conf, sizeof g_sentinel_conf, "%s/sentinel.conf", g_dir);
+    snprintf(g_sentinel_log, sizeof g_sentinel_log, "%s/sentinel.log", g_dir);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (sentinel_try(g) == 0) {
+            snprintf(g->url, sizeof g->url, "rediss-sentinel://127.0.0.1:%d/mymaster?tls_ca=%s",
+                     g->tls_port, te_file("ca.crt"));
+            return;
+        }
+        te_sentinel_free(g);
+        g->master = te_server("server", NULL, &g->master_tls_port);
+    }
+    TH_FAIL("the TLS sentinel did not start (log %s)", g_sentinel_log);
+}
+
+void te_sentinel_free(te_sentinel *g) {
+    if (g->pid > 0) {
+        kill(g->pid, SIGKILL);
+        th_wait(g->pid, -1);
+        g->pid = 0;
+    }
+    th_server_free(g->master);
+    g->master = NULL;
+}

@@ -48,6 +48,20 @@ void te_cluster_free(te_cluster *k);
 /* Index of the node whose CLUSTER SLOTS (asked of node 0) serves `slot`. */
 int te_cluster_owner(te_cluster *k, int slot);
 
+/* Sentinel over TLS: a TLS master and one sentinel (quorum 1) that talks
+ * to it over TLS (tls-replication yes) and serves clients on a TLS port
+ * too. The sentinel's plain port is for the test's own checks. */
+typedef struct te_sentinel {
+    th_server *master;
+    int master_tls_port;
+    pid_t pid;
+    int port, tls_port; /* the sentinel's */
+    char url[600];      /* rediss-sentinel://127.0.0.1:TLS/mymaster?tls_ca=... */
+} te_sentinel;
+/* Ends the test on failure. */
+void te_sentinel_start(te_sentinel *g);
+void te_sentinel_free(te_sentinel *g);
+
 /* TH_FAIL unless s contains sub. */
 #define TE_IN(s, sub)                                                                     \
     do {                                                                                  \
