@@ -4,6 +4,7 @@
  *   - a certificate for another host: IP address mismatch (127.0.0.1 not in
  *     it) and host name mismatch (tls_server_name not in it); a certificate
  *     that names only "localhost" works with tls_server_name=localhost;
+ *     IPv6: [::1] checked against the certificate's IP entries;
  *   - an expired certificate;
  *   - SNI: openssl s_server presents a second certificate to clients that
  *     send the name sni.example; only that one names sni.example, so the
@@ -74,6 +75,33 @@ static void wrong_ca_and_names(void) {
                 NULL);
     th_server_free(s);
     th_server_free(w);
+    th_server_free(lh);
+}
+
+/* IPv6: the certificate's IP entry ::1 is checked like 127.0.0.1 (no SNI:
+ * an IP literal). Skipped where ::1 is not configured. */
+static void ipv6(void) {
+    FILE *f = fopen("/proc/net/if_inet6", "r");
+    char line[128];
+    int have = 0;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        have |= strncmp(line, "00000000000000000000000000000001", 32) == 0;
+    if (f != NULL)
+        fclose(f);
+    if (!have) {
+        printf("IPv6: ::1 not configured, skipped\n");
+        return;
+    }
+    const char *both[] = {"--bind", "127.0.0.1 ::1", NULL};
+    int port, lport;
+    th_server *s = te_server("server", both, &port);
+    th_server *lh = te_server("localhost", both, &lport);
+    char url[900];
+    snprintf(url, sizeof url, "rediss://[::1]:%d?tls_ca=%s", port, te_file("ca.crt"));
+    expect_ping("IPv6 [::1], IP in certificate", url, DLOCK_OK, NULL, NULL);
+    snprintf(url, sizeof url, "rediss://[::1]:%d?tls_ca=%s", lport, te_file("ca.crt"));
+    expect_ping("IPv6 [::1], not in certificate", url, DLOCK_EIO, "IP address mismatch", NULL);
+    th_server_free(s);
     th_server_free(lh);
 }
 
@@ -231,6 +259,7 @@ int main(void) {
     th_test_init(80);
     te_init();
     wrong_ca_and_names();
+    ipv6();
     expired();
     sni();
     mutual();
