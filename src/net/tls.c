@@ -86,8 +86,12 @@ static int bio_create(BIO *b) {
     return 1;
 }
 
+/* A fixed BIO type: BIO_get_new_index() would draw from a process-wide
+ * counter that grows with every client made (types need not be unique). */
+#define DL_BIO_TYPE (BIO_TYPE_SOURCE_SINK | 0x7e)
+
 static BIO_METHOD *bio_method(void) {
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "dlock socket");
+    BIO_METHOD *m = BIO_meth_new(DL_BIO_TYPE, "dlock socket");
     if (m != NULL &&
         (BIO_meth_set_write(m, bio_write) != 1 || BIO_meth_set_read(m, bio_read) != 1 ||
          BIO_meth_set_ctrl(m, bio_ctrl) != 1 || BIO_meth_set_create(m, bio_create) != 1)) {
