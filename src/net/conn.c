@@ -347,12 +347,13 @@ static void finish_connect(dl_conn *c) {
         io_blocked(c, r, &c->hs_ev, "connect %s: %s");
 }
 
-/* Why a connection that was still connecting at its deadline failed. */
-static const char *connect_late(const dl_conn *c) {
+/* Why a connection that was still connecting at its deadline failed: the
+ * TLS handshake once TCP was up, else `tcp` (the TCP connect's words). */
+static const char *connect_late(const dl_conn *c, const char *tcp) {
     if (c->tcp_up)
         return "TLS handshake did not complete in time (a plain-text port, or a server that "
                "accepts connections but does not answer)";
-    return "connect did not complete in time";
+    return tcp;
 }
 
 /* Pull every complete reply out of the reader. */
@@ -478,7 +479,7 @@ int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
                 continue;
             if (c->state == DL_CONN_CONNECTING) {
                 if (now >= c->connect_deadline_us) {
-                    fail(c, DLOCK_EIO, "connect %s: %s", connect_late(c));
+                    fail(c, DLOCK_EIO, "connect %s: %s", connect_late(c, "timed out"));
                     c->timed_out = 1;
                     continue;
                 }
@@ -513,7 +514,9 @@ int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
             for (int k = 0; k < np; k++) {
                 dl_conn *c = conns[idx[k]];
                 fail(c, DLOCK_EIO, "timeout talking to %s: %s",
-                     c->state == DL_CONN_CONNECTING ? connect_late(c) : "no reply in time");
+                     c->state == DL_CONN_CONNECTING
+                         ? connect_late(c, "connect did not complete in time")
+                         : "no reply in time");
                 c->timed_out = 1;
             }
             break;
