@@ -213,6 +213,9 @@ int cli_utf8_len(const unsigned char *s);
 const char *cli_safe(const char *s, char *buf, size_t n);
 /* Copies url into buf with any user name and password replaced by "***". */
 void cli_redact_url(const char *url, char *buf, size_t n);
+/* Whether url names a TLS deployment (rediss://, rediss-sentinel://,
+ * rediss-cluster://): a look at the scheme, for hints only. */
+int cli_url_is_tls(const char *url);
 /* Formats a duration in ms as "4.2 s", "350 ms", "2 min 5 s". */
 const char *cli_dur(int64_t ms, char *buf, size_t n);
 

@@ -11,8 +11,8 @@
  * caller's; the functions documented as "any thread" below may be called
  * while it runs.
  *
- * Signals: the library never raises SIGPIPE (it writes with MSG_NOSIGNAL)
- * and installs no signal handlers.
+ * Signals: the library never raises SIGPIPE (it writes with MSG_NOSIGNAL,
+ * TLS included) and installs no signal handlers.
  *
  * Time: every duration is in milliseconds (int64_t). Lease validity is
  * tracked with CLOCK_MONOTONIC; wall-clock times are only reported.
@@ -99,7 +99,9 @@ typedef enum dlock_event_type {
     DLOCK_EV_RELEASED,  /* a lock was released */
     DLOCK_EV_EXTENDED,  /* a lease was extended (also by keepalive) */
     DLOCK_EV_LOST,      /* a lease was found gone or ran out while believed held */
-    DLOCK_EV_ERROR      /* a call failed with status (not EBUSY/ETIMEDOUT) */
+    DLOCK_EV_ERROR,     /* a call failed with status (not EBUSY/ETIMEDOUT) */
+    DLOCK_EV_WARNING    /* a setting weakens a guarantee (message says which and why);
+                           e.g. from dlock_client_new for tls_verify=off */
 } dlock_event_type;
 
 typedef struct dlock_event {
@@ -109,6 +111,7 @@ typedef struct dlock_event {
     int64_t fence;      /* fencing token, 0 when unknown or fencing is off */
     int64_t wait_us;    /* time spent acquiring, for ACQUIRED/contended ends */
     int attempts;       /* acquire attempts so far */
+    const char *message; /* DLOCK_EV_WARNING: one line for a log; NULL otherwise */
 } dlock_event;
 
 /* Called synchronously from the thread that made the call (the keepalive
@@ -166,17 +169,20 @@ DLOCK_API void dlock_options_init(dlock_options *opts);
 /*
  * Create a client for the deployment named by `url` (see README, "Connection
  * URLs"): redis://, unix://, a comma-separated Redlock set, redis-sentinel://
- * or redis-cluster://. Query options in the URL (?connect_timeout=&timeout=)
- * override the matching fields of opts. opts may be NULL for the defaults.
+ * or redis-cluster://, and rediss://, rediss-sentinel://, rediss-cluster://
+ * for the same over TLS (server certificate and host name checked unless
+ * ?tls_verify=off, which raises a DLOCK_EV_WARNING event from this call).
+ * Query options in the URL (?connect_timeout=&timeout=) override the
+ * matching fields of opts. opts may be NULL for the defaults.
  *
  * Connections are made lazily by the first call that needs them (use
  * dlock_client_ping to connect eagerly), and re-made transparently once
  * after a connection breaks.
  *
- * Returns DLOCK_OK, DLOCK_EINVAL (bad URL or option; *out is still set to a
- * client whose dlock_client_errstr says why: free it), DLOCK_ENOTSUP
- * (rediss:// without TLS in the linked hiredis; *out set likewise) or
- * DLOCK_ENOMEM (*out is NULL). Ownership of *out passes to the caller.
+ * Returns DLOCK_OK, DLOCK_EINVAL (bad URL or option, or a TLS file that
+ * cannot be loaded; *out is still set to a client whose dlock_client_errstr
+ * says why: free it) or DLOCK_ENOMEM (*out is NULL). Ownership of *out
+ * passes to the caller.
  */
 DLOCK_API int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts);
 

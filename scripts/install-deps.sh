@@ -4,6 +4,7 @@
 #   sh scripts/install-deps.sh test     build + what make test needs
 # Build (also enough for plain cmake):
 #   libhiredis-dev   the Redis protocol (hiredis: formatting and reply parsing)
+#   libssl-dev       TLS (rediss://) with OpenSSL 3: Debian's hiredis 0.14 has none
 #   cmake make gcc pkg-config   the build
 #   redis-server     only for make demo and the tests (a private server each)
 # Test only:
@@ -12,13 +13,14 @@
 #   faketime         clock-shift fault tests
 #   jq               the man page's --json example (run by tests/docs)
 #   libuv1-dev libevent-dev   the event-loop adapter tests (tests/engine)
+#   openssl          the tool that makes the TLS tests' certificates
 # As root it runs apt-get; otherwise it prints the line to run.
 set -eu
-want="libhiredis-dev cmake make gcc pkg-config"
+want="libhiredis-dev libssl-dev cmake make gcc pkg-config"
 case "${1:-build}" in
 build) ;;
 demo) want="$want redis-server" ;;
-test) want="$want redis-server redis-tools clang libclang-rt-14-dev faketime jq libuv1-dev libevent-dev" ;;
+test) want="$want redis-server redis-tools clang libclang-rt-14-dev faketime jq libuv1-dev libevent-dev openssl" ;;
 *) echo "usage: install-deps.sh [build|demo|test]" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -14,6 +14,7 @@
 #include "dlock.h"
 #include "proto.h"
 #include "quorum.h"
+#include "tls.h"
 #include "token.h"
 #include "topology.h"
 #include "url.h"
@@ -23,6 +24,7 @@ struct dlock_client {
     dlock_options opts; /* validated; key_prefix / owner_label point to copies */
     dl_url url;         /* parsed URL; holds the password (wiped on free) */
     dl_topo topo;       /* servers and connections */
+    dl_tls *tls;        /* TLS settings of every connection (rediss://), or NULL */
     dl_proto proto;     /* key prefix and script digests */
     char *label;
     char url_redacted[512];
