@@ -123,6 +123,27 @@ void dl_eka_stop(dl_eka *k) {
     free(k);
 }
 
+/* A lost notice of l still waiting in the done queue is dropped: an
+ * earlier callback of the same process call stopped l's keepalive or is
+ * freeing l, and nothing may be told about l after that. */
+void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l) {
+    dl_aop *prev = NULL, *next;
+    for (dl_aop *op = e->done_head; op != NULL; op = next) {
+        next = op->done_next;
+        if (op->kind != DL_AOP_LOST || op->lock != l) {
+            prev = op;
+            continue;
+        }
+        if (prev != NULL)
+            prev->done_next = next;
+        else
+            e->done_head = next;
+        if (e->done_tail == op)
+            e->done_tail = prev;
+        op_free(op);
+    }
+}
+
 /* ---- operations ---- */
 
 dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud) {

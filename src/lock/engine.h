@@ -147,6 +147,9 @@ DL_INTERNAL void dl_engine_subscribe(dl_engine *e);
 
 /* Stop keeping k's lock alive and free k (no callback). */
 DL_INTERNAL void dl_eka_stop(dl_eka *k);
+/* Drop l's lost notice if it is queued and not yet run (its keepalive
+ * is being stopped). */
+DL_INTERNAL void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l);
 
 /* keepalive_async.c: keep l alive with a timer in its engine. */
 DL_INTERNAL int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms,
