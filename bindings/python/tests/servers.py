@@ -31,6 +31,47 @@ def wait_until(cond, timeout=5.0, step=0.01):
         time.sleep(step)
 
 
+class Resp:
+    """One connection; not to be shared between threads."""
+
+    def __init__(self, port):
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self._file = self._sock.makefile("rb")
+
+    def cmd(self, *args):
+        """Run one command; returns int, str, None, list, or raises RuntimeError."""
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self._sock.sendall(b"".join(out))
+        return self._read()
+
+    def _read(self):
+        line = self._file.readline()
+        if not line:
+            raise ConnectionResetError("redis closed the connection")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            return self._file.read(n + 2)[:-2].decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read() for _ in range(n)]
+        raise RuntimeError(f"bad reply {line!r}")
+
+    def close(self):
+        self._sock.close()
+
+
 class Server:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="dlock-py-")
@@ -62,38 +103,10 @@ class Server:
             return False
 
     def cmd(self, *args):
-        """Run one command; returns int, str, None, list, or raises RuntimeError."""
+        """Run one command on the server (see Resp.cmd)."""
         if self._sock is None:
-            self._sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-            self._file = self._sock.makefile("rb")
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self._sock.sendall(b"".join(out))
-        return self._read()
-
-    def _read(self):
-        line = self._file.readline()
-        if not line:
-            raise ConnectionResetError("redis closed the connection")
-        kind, rest = line[:1], line[1:-2]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self._file.read(n + 2)[:-2]
-            return data.decode(errors="replace")
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise RuntimeError(f"bad reply {line!r}")
+            self._sock = Resp(self.port)
+        return self._sock.cmd(*args)
 
     def stop(self):
         if self._sock is not None:
