@@ -4,8 +4,10 @@ in a private directory, stopped by its own PID (never by name).
 Server.cmd() speaks just enough RESP to look at what dlock left in Redis
 (ZCARD of a wait queue, PTTL of a lock key) without another dependency.
 """
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -13,6 +15,12 @@ import time
 import unittest
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def _die_with_parent():
+    """In the child: SIGKILL it when the test process dies, however it dies
+    (PR_SET_PDEATHSIG), so a killed or timed-out run leaves no server."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def free_port():
@@ -83,7 +91,8 @@ class Server:
                 [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
                  "--logfile", os.path.join(self.dir, "redis.log")],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent)
             if wait_until(self._ping, timeout=5.0):
                 return
             self.stop()
