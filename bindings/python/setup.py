@@ -60,7 +60,8 @@ def hiredis_flags():
     except (OSError, subprocess.CalledProcessError):
         return [], ["hiredis"]
     words = shlex.split(out)
-    return [w for w in words if not w.startswith("-l")], [w[2:] for w in words if w.startswith("-l")]
+    libs = [w[2:] for w in words if w.startswith("-l")]
+    return [w for w in words if not w.startswith("-l")], libs
 
 
 class BuildExt(build_ext):

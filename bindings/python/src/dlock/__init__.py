@@ -24,6 +24,7 @@ import asyncio
 import atexit
 import os
 import threading
+from typing import Callable, Optional, Union
 
 from . import _dlock
 from ._aio import Driver
@@ -51,6 +52,8 @@ from ._dlock import (  # noqa: F401  (re-exported)
 )
 
 __version__ = _dlock.version
+Name = Union[str, bytes]
+OnLost = Callable[["Lock", DlockError], object]
 DEFAULT_URL = "redis://127.0.0.1:6379"
 DEFAULT_TTL = 10000  # ms, as the dlock tool's --ttl
 
@@ -108,7 +111,7 @@ class Lock(_dlock.Lock):
     """
     __slots__ = ()
 
-    def keepalive(self, interval=0, on_lost=None):
+    def keepalive(self, interval: int = 0, on_lost: Optional[OnLost] = None) -> None:
         """Extend the lease every interval ms (0: ttl/3) until released.
         on_lost(lock, error) is called once if the lease is lost (its key
         deleted or taken, or extensions failing until the lease ran out):
@@ -127,21 +130,21 @@ class Lock(_dlock.Lock):
                                "use release() / extend()")
         return driver
 
-    async def release_async(self):
+    async def release_async(self) -> None:
         """Release without blocking the event loop (a lock from the async API)."""
         await self._driver().run(self._release_async, "release")
 
-    async def extend_async(self, ttl):
+    async def extend_async(self, ttl: int) -> None:
         """Set the remaining lease to ttl ms without blocking the event loop."""
         await self._driver().run(lambda cb: self._extend_async(ttl, cb), "extend")
 
-    def __enter__(self):
+    def __enter__(self) -> "Lock":
         return self
 
     def __exit__(self, exc_type, exc, tb):
         _release_on_exit(self, exc)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> "Lock":
         return self
 
     async def __aexit__(self, exc_type, exc, tb):
@@ -189,7 +192,7 @@ class LockContext:
         if self._lock is not None:
             raise RuntimeError(f"lock context for {self._name!r} is already entered")
 
-    def __enter__(self):
+    def __enter__(self) -> Lock:
         self._take()
         return self._entered(self._client.wait(self._name, self._timeout, self._ttl))
 
@@ -197,7 +200,7 @@ class LockContext:
         lock, self._lock = self._lock, None
         _release_on_exit(lock, exc)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Lock:
         self._take()
         lock = await self._client.wait_async(self._name, self._timeout, self._ttl)
         try:
@@ -228,7 +231,7 @@ class Client:
     here; nothing connects until the first call.
     """
 
-    def __init__(self, url=None, **options):
+    def __init__(self, url: Optional[str] = None, **options) -> None:
         self._url = url or os.environ.get("DLOCK_URL") or DEFAULT_URL
         self._options = options
         self._local = threading.local()
@@ -248,41 +251,42 @@ class Client:
             c = self._local.c = _dlock.Client(self._url, **self._options)
         return c
 
-    def acquire(self, name, ttl=DEFAULT_TTL):
+    def acquire(self, name: Name, ttl: int = DEFAULT_TTL) -> Lock:
         """Take name for ttl ms, retrying with backoff (retry_count times);
         raises LockBusy if it stays held."""
         return self._blocking().acquire(name, ttl)
 
-    def try_acquire(self, name, ttl=DEFAULT_TTL):
+    def try_acquire(self, name: Name, ttl: int = DEFAULT_TTL) -> Optional[Lock]:
         """One attempt: the Lock, or None if it is held."""
         return self._blocking().try_acquire(name, ttl)
 
-    def wait(self, name, timeout, ttl=DEFAULT_TTL):
+    def wait(self, name: Name, timeout: int, ttl: int = DEFAULT_TTL) -> Lock:
         """Wait up to timeout ms, woken by the release (FIFO); raises Timeout."""
         return self._blocking().wait(name, timeout, ttl)
 
-    def is_locked(self, name):
+    def is_locked(self, name: Name) -> bool:
         return self._blocking().is_locked(name)
 
-    def inspect(self, name):
+    def inspect(self, name: Name) -> Holder:
         """Who holds name: a Holder (locked, pttl_ms, fence, acquired_at, pid,
         waiters, host, label, token)."""
         return self._blocking().inspect(name)
 
-    def release_token(self, name, token):
+    def release_token(self, name: Name, token: str) -> None:
         """Release name if it carries token (a lock taken elsewhere, e.g. by
         `dlock acquire`); raises NotHeld if it does not."""
         self._blocking().release_token(name, token)
 
-    def extend_token(self, name, token, ttl):
+    def extend_token(self, name: Name, token: str, ttl: int) -> None:
         self._blocking().extend_token(name, token, ttl)
 
-    def ping(self):
+    def ping(self) -> None:
         """Connect to and PING every server now."""
         self._blocking().ping()
 
-    def lock(self, name, ttl=DEFAULT_TTL, timeout=None, *, auto_extend=False, interval=0,
-             on_lost=None):
+    def lock(self, name: Name, ttl: int = DEFAULT_TTL, timeout: Optional[int] = None, *,
+             auto_extend: bool = False, interval: int = 0,
+             on_lost: Optional[OnLost] = None) -> "LockContext":
         """A context manager for `with` and `async with`: wait up to timeout
         ms (None: without limit) for name, hold it with a lease of ttl ms
         (kept alive every interval ms with auto_extend, or when on_lost is
@@ -298,7 +302,7 @@ class Client:
             return self._aclient
 
     @property
-    def fd(self):
+    def fd(self) -> int:
         """The engine's file descriptor (an epoll set) the event loop watches."""
         return self._async_client()._fd()
 
@@ -314,35 +318,35 @@ class Client:
             d = self._driver_obj = Driver(self._async_client(), loop)
         return d
 
-    async def acquire_async(self, name, ttl=DEFAULT_TTL):
+    async def acquire_async(self, name: Name, ttl: int = DEFAULT_TTL) -> Lock:
         d = self._driver()
         return await d.run(lambda cb: d.client._acquire_async(name, ttl, cb), "acquire")
 
-    async def try_acquire_async(self, name, ttl=DEFAULT_TTL):
+    async def try_acquire_async(self, name: Name, ttl: int = DEFAULT_TTL) -> Optional[Lock]:
         d = self._driver()
         return await d.run(lambda cb: d.client._try_acquire_async(name, ttl, cb), "try")
 
-    async def wait_async(self, name, timeout, ttl=DEFAULT_TTL):
+    async def wait_async(self, name: Name, timeout: int, ttl: int = DEFAULT_TTL) -> Lock:
         d = self._driver()
         return await d.run(lambda cb: d.client._wait_async(name, timeout, ttl, cb), "wait")
 
-    async def inspect_async(self, name):
+    async def inspect_async(self, name: Name) -> Holder:
         d = self._driver()
         return await d.run(lambda cb: d.client._inspect_async(name, cb), "inspect")
 
-    async def is_locked_async(self, name):
+    async def is_locked_async(self, name: Name) -> bool:
         return (await self.inspect_async(name)).locked
 
     # ---- life cycle ----
 
-    def close(self):
+    def close(self) -> None:
         """Stop driving the engine from the event loop. Connections close when
         the last Lock acquired through them is gone."""
         d, self._driver_obj = self._driver_obj, None
         if d is not None:
             d.detach()
 
-    def __enter__(self):
+    def __enter__(self) -> "Client":
         return self
 
     def __exit__(self, *exc):

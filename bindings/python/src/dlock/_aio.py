@@ -12,7 +12,6 @@ timeout) cancels the operation in the engine (dlock_op_cancel): a cancelled
 wait leaves the server's wait queue, and a lock that was granted anyway is
 released in the background.
 """
-import asyncio
 import functools
 
 from . import _dlock
