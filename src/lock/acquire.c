@@ -372,13 +372,19 @@ static int fresh_token_nap(attempt_ctx *a, enum acquire_mode mode, int attempts,
     return DLOCK_OK;
 }
 
-/* Push mode: wait to be handed the lock. A long wait before the hand-over
- * eats the local validity: the lease is restarted so the caller gets most
- * of its ttl. If it already ran out (this process was paused), keep
- * waiting: the lock went on to the next waiter (*got stays 0). */
-static int push_wait(attempt_ctx *a, int64_t sleep_ms, int *got, int64_t *fence,
-                     int64_t *start_us) {
+/* Push mode: wait to be handed the lock. The hand-over's lease started when
+ * the release ran: after busy_us, when the last attempt that found the lock
+ * busy was sent (a hand-over before it ran would have granted it), but
+ * maybe before the BLPOP was sent (this process was slow in between), so
+ * it counts from busy_us. A long wait before the hand-over eats the local
+ * validity: the lease is restarted so the caller gets most of its ttl. If
+ * it already ran out (this process was paused), keep waiting: the lock
+ * went on to the next waiter (*got stays 0). */
+static int push_wait(attempt_ctx *a, int64_t sleep_ms, int64_t busy_us, int *got,
+                     int64_t *fence, int64_t *start_us) {
     int rc = wait_wake(a, sleep_ms, got, fence, start_us);
+    if (rc == DLOCK_OK && *got)
+        *start_us = busy_us;
     if (rc == DLOCK_OK && *got && dl_mono_us() - *start_us > a->ttl_ms * 500) {
         rc = refresh(a, start_us);
         if (rc == DLOCK_ENOTHELD) {
@@ -524,7 +530,7 @@ static int acquire_loop(dlock_client *c, const char *name, int64_t ttl_ms, enum 
         if (sleep_ms < 1)
             sleep_ms = 1;
         if (push) {
-            rc = push_wait(&a, sleep_ms, &got, &fence, &start_us);
+            rc = push_wait(&a, sleep_ms, start_us, &got, &fence, &start_us);
             if (rc != DLOCK_OK && transient(c, rc)) {
                 /* The BLPOP may still run late and take a hand-over meant
                  * for us: the next attempt (same token) finds that lease
