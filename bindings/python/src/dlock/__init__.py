@@ -340,8 +340,9 @@ class Client:
     # ---- life cycle ----
 
     def close(self) -> None:
-        """Stop driving the engine from the event loop. Connections close when
-        the last Lock acquired through them is gone."""
+        """Stop driving the engine from the event loop (async operations still
+        in flight then never complete: await or cancel them first).
+        Connections close when the last Lock acquired through them is gone."""
         d, self._driver_obj = self._driver_obj, None
         if d is not None:
             d.detach()

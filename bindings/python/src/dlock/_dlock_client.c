@@ -218,45 +218,33 @@ static PyObject *client_wait(ClientObject *self, PyObject *args, PyObject *kw) {
     return acquire_common(self, PD_WAIT, args, kw);
 }
 
-static PyObject *client_inspect(ClientObject *self, PyObject *nameo) {
+/* dlock_inspect on a name object: 0, or -1 with the exception set. */
+static int inspect_name(ClientObject *self, PyObject *nameo, dlock_holder *h) {
     PyObject *keep;
     const char *name;
     if (check_client(self) < 0 || pd_name(nameo, &name, &keep) < 0)
-        return NULL;
-    dlock_holder h;
+        return -1;
     int rc;
     pd_lock(&self->mu);
     Py_BEGIN_ALLOW_THREADS
-    rc = dlock_inspect(self->c, name, &h);
+    rc = dlock_inspect(self->c, name, h);
     Py_END_ALLOW_THREADS
     Py_DECREF(keep);
-    if (rc != DLOCK_OK) {
+    if (rc != DLOCK_OK)
         pd_raise_client(self, rc);
-        pd_unlock(&self->mu);
-        return NULL;
-    }
     pd_unlock(&self->mu);
-    return pd_holder_new(&h);
+    return rc == DLOCK_OK ? 0 : -1;
 }
 
+static PyObject *client_inspect(ClientObject *self, PyObject *nameo) {
+    dlock_holder h;
+    return inspect_name(self, nameo, &h) < 0 ? NULL : pd_holder_new(&h);
+}
+
+/* As dlock_is_locked, which is this same INSPECT. */
 static PyObject *client_is_locked(ClientObject *self, PyObject *nameo) {
-    PyObject *keep;
-    const char *name;
-    if (check_client(self) < 0 || pd_name(nameo, &name, &keep) < 0)
-        return NULL;
-    int locked = 0, rc;
-    pd_lock(&self->mu);
-    Py_BEGIN_ALLOW_THREADS
-    rc = dlock_is_locked(self->c, name, &locked, NULL);
-    Py_END_ALLOW_THREADS
-    Py_DECREF(keep);
-    if (rc != DLOCK_OK) {
-        pd_raise_client(self, rc);
-        pd_unlock(&self->mu);
-        return NULL;
-    }
-    pd_unlock(&self->mu);
-    return PyBool_FromLong(locked);
+    dlock_holder h;
+    return inspect_name(self, nameo, &h) < 0 ? NULL : PyBool_FromLong(h.locked);
 }
 
 /* release_token(name, token) / extend_token(name, token, ttl) */
