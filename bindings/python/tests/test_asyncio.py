@@ -148,8 +148,8 @@ class Asyncio(ServerTest):
     def test_keepalive_and_on_lost_in_the_loop(self):
         async def main():
             loop_thread = threading.get_ident()
-            async with self.c.lock("ka", ttl=600, auto_extend=True) as lock:
-                await asyncio.sleep(1.3)
+            async with self.c.lock("ka", ttl=1000, auto_extend=True) as lock:
+                await asyncio.sleep(1.6)
                 self.assertTrue(lock.held)
                 self.assertGreater(self.srv.cmd("PTTL", self.key("ka")), 0)
             lost = asyncio.Event()

@@ -44,8 +44,8 @@ class ContextManager(ServerTest):
             self.assertGreater(second.fence, first.fence)
 
     def test_auto_extend_keeps_the_lease_past_its_ttl(self):
-        with self.c.lock("long", ttl=600, auto_extend=True) as lock:
-            time.sleep(1.5)
+        with self.c.lock("long", ttl=1000, auto_extend=True) as lock:
+            time.sleep(1.6)
             self.assertTrue(lock.held)
             self.assertGreater(self.srv.cmd("PTTL", self.key("long")), 0)
         self.assertEqual(self.srv.cmd("EXISTS", self.key("long")), 0)

@@ -42,11 +42,11 @@ class Threads(ServerTest):
         holder.release()
         self.assertTrue(still_blocked)
         self.assertIsInstance(result.get("err"), dlock.Timeout)
-        # Holding the GIL in wait() would stop this thread dead; switching
-        # between two runnable threads costs far less than half.
+        # Holding the GIL in wait() would stop this thread dead (next to no
+        # turns); a loaded machine may slow it, not by 4x.
         print(f"\n  spin turns in 0.3 s: {baseline} alone, {during} while another thread "
               "waits in wait()", end=" ")
-        self.assertGreater(during, baseline * 0.5, (during, baseline))
+        self.assertGreater(during, baseline * 0.25, (during, baseline))
 
     def test_one_client_shared_by_threads_does_not_serialise_them(self):
         # Thread A waits for a lock that thread B holds and releases: on one
