@@ -32,6 +32,7 @@ venv=$work/venv
 # one; --no-index: never reach for the network. The build tree stays in
 # WORK_DIR (setup.py's DLOCK_PY_BUILD_DIR), out of the source tree.
 DLOCK_PY_BUILD_DIR=$work/build nice -n 10 "$venv/bin/python" -m pip install --quiet \
-    --no-build-isolation --no-index --no-deps --force-reinstall "$here"
+    --no-build-isolation --no-index --no-deps --disable-pip-version-check --force-reinstall \
+    "$here"
 cd "$work" # import the installed package, not the source directory
 DLOCK_CLI=$cli exec "$venv/bin/python" "$here/tests/run.py"
