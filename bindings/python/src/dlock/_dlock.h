@@ -12,7 +12,7 @@
  * The async engine's callbacks run inside dlock_client_process, which is
  * only ever called from Python (Client._process), so the GIL is held there.
  * The thread keepalive's on_lost runs on dlock's keepalive thread and takes
- * the GIL itself (pd_lost_trampoline). */
+ * the GIL itself (on_lost in _dlock_lock.c). */
 #ifndef PD_DLOCK_H
 #define PD_DLOCK_H
 
