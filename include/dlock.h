@@ -451,8 +451,10 @@ DLOCK_API int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lo
                                     void *userdata);
 
 /* Stop keeping the lease alive (no-op if not started). Waits for an
- * extension in flight for this lock to finish. Safe in any order with
- * dlock_release and dlock_lock_free. */
+ * extension in flight for this lock to finish. Once it returns, on_lost is
+ * not called for l (an engine lock's loss found in this process call but
+ * not yet reported is dropped). Safe in any order with dlock_release and
+ * dlock_lock_free. */
 DLOCK_API void dlock_keepalive_stop(dlock_lock *l);
 
 /* ---- Operations by token (for tools and other processes) ---------------- */

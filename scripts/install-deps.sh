@@ -14,13 +14,19 @@
 #   jq               the man page's --json example (run by tests/docs)
 #   libuv1-dev libevent-dev   the event-loop adapter tests (tests/engine)
 #   openssl          the tool that makes the TLS tests' certificates
+#   python3-dev      Python.h: the Python package is a C extension (bindings/python)
+#   python3-venv     the venv its test installs it into (Debian's python refuses
+#                    pip outside one), with pip
+#   python3-setuptools python3-wheel   its build backend, used offline
+#                    (pip --no-build-isolation); no pytest: the tests use unittest
 # As root it runs apt-get; otherwise it prints the line to run.
 set -eu
 want="libhiredis-dev libssl-dev cmake make gcc pkg-config"
 case "${1:-build}" in
 build) ;;
 demo) want="$want redis-server" ;;
-test) want="$want redis-server redis-tools clang libclang-rt-14-dev faketime jq libuv1-dev libevent-dev openssl" ;;
+test) want="$want redis-server redis-tools clang libclang-rt-14-dev faketime jq libuv1-dev libevent-dev openssl"
+      want="$want python3-dev python3-venv python3-setuptools python3-wheel" ;;
 *) echo "usage: install-deps.sh [build|demo|test]" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -142,6 +142,27 @@ void dl_eka_stop(dl_eka *k) {
     free(k);
 }
 
+/* A lost notice of l still waiting in the done queue is dropped: an
+ * earlier callback of the same process call stopped l's keepalive or is
+ * freeing l, and nothing may be told about l after that. */
+void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l) {
+    dl_aop *prev = NULL, *next;
+    for (dl_aop *op = e->done_head; op != NULL; op = next) {
+        next = op->done_next;
+        if (op->kind != DL_AOP_LOST || op->lock != l) {
+            prev = op;
+            continue;
+        }
+        if (prev != NULL)
+            prev->done_next = next;
+        else
+            e->done_head = next;
+        if (e->done_tail == op)
+            e->done_tail = prev;
+        op_free(op);
+    }
+}
+
 /* ---- operations ---- */
 
 dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud) {
@@ -486,11 +507,31 @@ static int64_t engine_timeout(const dl_engine *e) {
     return left <= 0 ? 0 : (left + 999) / 1000;
 }
 
+/* Requests queued but not yet written whole (a connect still under way). */
+static int unwritten(const dl_engine *e) {
+    for (int i = 0; i < e->nall; i++) {
+        const dl_conn *c = &e->all[i]->conn;
+        if (c->ctx != NULL && e->all[i]->len > 0 &&
+            (c->state == DL_CONN_CONNECTING || c->wr_bytes < c->app_bytes))
+            return 1;
+    }
+    return 0;
+}
+
 void dl_engine_run_until(dl_engine *e, const int *done) {
     struct epoll_event evs[64];
     while (!*done) {
         int64_t t = engine_timeout(e);
         int n = epoll_wait(e->epfd, evs, 64, t < 0 || t > 1000 ? 1000 : (int)t);
+        engine_process(e, evs, n < 0 ? 0 : n);
+    }
+    /* Nothing drives this engine between blocking calls: requests a
+     * settled call left behind (a Redlock minority's copy whose connect is
+     * still under way) get a few more milliseconds to go out, so they run
+     * now rather than at the next call. */
+    int64_t until = dl_mono_us() + 10000;
+    while (unwritten(e) && dl_mono_us() < until) {
+        int n = epoll_wait(e->epfd, evs, 64, 1);
         engine_process(e, evs, n < 0 ? 0 : n);
     }
 }

@@ -168,6 +168,9 @@ DL_INTERNAL void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen)
 
 /* Stop keeping k's lock alive and free k (no callback). */
 DL_INTERNAL void dl_eka_stop(dl_eka *k);
+/* Drop l's lost notice if it is queued and not yet run (its keepalive
+ * is being stopped). */
+DL_INTERNAL void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l);
 
 /* acquire_async.c: start an acquire on engine e (mode DL_AM_*). As the
  * public async starts: an error at once, or DLOCK_OK and cb later. */

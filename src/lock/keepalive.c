@@ -474,6 +474,8 @@ void dlock_keepalive_stop(dlock_lock *l) {
         return;
     if (l->eka != NULL)
         dl_eka_stop(l->eka);
+    if (l->eng != NULL) /* lost in this process call, not yet told: no more */
+        dl_engine_drop_lost(l->eng, l);
     struct dl_keepalive *ka = l->client->ka;
     if (ka == NULL)
         return;
