@@ -65,6 +65,9 @@ static const char *server_hint(const cli *c, int code) {
     case DLOCK_SRV_WRONGTYPE:
         return "another program uses the lock's key with another type: choose another "
                "name or ?prefix=";
+    case DLOCK_SRV_FENCEMAX:
+        return "the lock's fencing counter is at 2^63-1: use another lock name (resetting "
+               "the counter would let old fences win at the store)";
     case DLOCK_SRV_LOADING:
     case DLOCK_SRV_BUSY:
         return "the server is busy (loading its data or running a script): try again";

@@ -201,12 +201,14 @@ DLOCK_API const char *dlock_client_errstr(const dlock_client *c);
  * required." is DLOCK_SRV_NOAUTH), with two older spellings mapped to the
  * current ones: "ERR invalid password" (Redis < 6) is WRONGPASS, and "ERR
  * Protocol error: unauthenticated ..." (a long command sent before AUTH) is
- * NOAUTH. Values never change; new kinds get new values. */
+ * NOAUTH. Values never change; new kinds get new values. FENCEMAX is
+ * dlock's own: a lock's fencing counter is at 2^63-1 and no higher fence
+ * can be issued (the acquire fails with DLOCK_ESERVER and changes nothing). */
 #define DLOCK_SRV_MAP(X)                                                                \
     X(ERR, 2) X(LOADING, 3) X(MASTERDOWN, 4) X(BUSY, 5) X(CLUSTERDOWN, 6) X(MOVED, 7)   \
     X(ASK, 8) X(TRYAGAIN, 9) X(READONLY, 10) X(NOSCRIPT, 11) X(NOPERM, 12)              \
     X(NOAUTH, 13) X(WRONGPASS, 14) X(OOM, 15) X(WRONGTYPE, 16) X(UNBLOCKED, 17)         \
-    X(CROSSSLOT, 18) X(EXECABORT, 19) X(NOREPLICAS, 20)
+    X(CROSSSLOT, 18) X(EXECABORT, 19) X(NOREPLICAS, 20) X(FENCEMAX, 21)
 
 typedef enum dlock_srv_code {
     DLOCK_SRV_NONE = 0,  /* no server error: success, or a failure no server

@@ -418,6 +418,17 @@ static void on_fence(dl_fan *f, void *arg) {
 }
 
 static void fence(dl_aop *op, int64_t seen_max) {
+    if (seen_max == INT64_MAX) {
+        /* As the single-server script says it: no higher fence exists. */
+        dl_seterr(&op->x, DLOCK_ESERVER,
+                  "lock '%s': FENCEMAX the fencing counter is at 2^63-1: no higher fence can "
+                  "be issued",
+                  op->name);
+        op->x.code = DL_SRV_FENCEMAX;
+        op->dirty = 1; /* we hold it on a majority: release it */
+        end_with(op, DLOCK_ESERVER);
+        return;
+    }
     char cand[24];
     size_t n = dl_fmt_i64(cand, seen_max + 1);
     const char *args[2] = {op->token, cand};

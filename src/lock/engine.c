@@ -315,9 +315,15 @@ static void on_wake(dl_pipe *p, redisReply *r) {
     if (msg->type == REDIS_REPLY_STRING && msg->len > DL_TOKEN_HEX &&
         msg->str[DL_TOKEN_HEX] == ' ') {
         int64_t fence = 0;
-        for (size_t i = DL_TOKEN_HEX + 1; i < msg->len && msg->str[i] >= '0' && msg->str[i] <= '9'; i++)
-            fence = fence * 10 + (msg->str[i] - '0');
-        for (dl_aop *op = e->ops; op != NULL; op = op->next) {
+        for (size_t i = DL_TOKEN_HEX + 1; i < msg->len && msg->str[i] >= '0' && msg->str[i] <= '9'; i++) {
+            int d = msg->str[i] - '0';
+            if (fence > (INT64_MAX - d) / 10) {
+                fence = -1; /* not an int64: not a hand-over of ours */
+                break;
+            }
+            fence = fence * 10 + d;
+        }
+        for (dl_aop *op = e->ops; fence >= 0 && op != NULL; op = op->next) {
             if (op->on_wake != NULL && op->push &&
                 memcmp(op->token, msg->str, DL_TOKEN_HEX) == 0) {
                 op->on_wake(op, fence);

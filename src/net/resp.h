@@ -34,7 +34,9 @@ DL_INTERNAL const char *dl_srv_code_name(int code);
  * masters, busy in a script, or the cluster is down for now. */
 DL_INTERNAL int dl_srv_code_transient(int code);
 
-/* Integer value of an integer or numeric-string reply, else dflt. */
+/* Integer value of an integer reply, or of a string reply that is exactly
+ * a decimal int64 (scripts return fences as strings: Lua numbers are not
+ * exact above 2^53), else dflt. */
 DL_INTERNAL int64_t dl_reply_int(const redisReply *r, int64_t dflt);
 /* Element i of an array reply, or NULL. */
 DL_INTERNAL const redisReply *dl_elem(const redisReply *r, size_t i);

@@ -28,7 +28,12 @@
 #ifndef DLOCK_SCRIPTS_LUA_H
 #define DLOCK_SCRIPTS_LUA_H
 
-/* Shared prelude: server time and queue head pruning. */
+/* Shared prelude: server time, queue head pruning, and the next fence.
+ * Fences never pass through a Lua number (a double: exact only up to
+ * 2^53): the counter is INCRed, then read back with GET as a decimal
+ * string, which is what is stored, published and returned. next_fence()
+ * returns nil and an error reply when INCR fails (FENCEMAX once the
+ * counter is at 2^63-1), having changed nothing. */
 #define DL_LUA_PRELUDE                                                             \
     "local tm, now\n"                                                              \
     "local function clock()\n"                                                     \
@@ -53,6 +58,14 @@
     "local function dequeue(tok)\n"                                                \
     "  redis.call('ZREM', KEYS[3], tok)\n"                                         \
     "  redis.call('HDEL', KEYS[4], tok)\n"                                         \
+    "end\n"                                                                        \
+    "local function next_fence()\n"                                               \
+    "  local n = redis.pcall('INCR', KEYS[2])\n"                                  \
+    "  if type(n) == 'table' then\n"                                              \
+    "    if redis.call('GET', KEYS[2]) ~= '9223372036854775807' then return nil, n end\n" \
+    "    return nil, redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')\n" \
+    "  end\n"                                                                      \
+    "  return redis.call('GET', KEYS[2])\n"                                       \
     "end\n"
 
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
@@ -81,7 +94,7 @@
     "if t == ARGV[1] then\n"                                                        \
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                   \
     "  dequeue(ARGV[1])\n"                                                          \
-    "  return {1, tonumber(redis.call('HGET', KEYS[1], 'f')) or 0}\n"               \
+    "  return {1, redis.call('HGET', KEYS[1], 'f') or '0'}\n"                      \
     "end\n"                                                                         \
     "if t then\n"                                                                   \
     "  enqueue()\n"                                                                 \
@@ -92,16 +105,19 @@
     "  enqueue()\n"                                                                 \
     "  return {0, exp - now, redis.call('ZCARD', KEYS[3])}\n"                       \
     "end\n"                                                                         \
+    "local f, err = '0'\n"                                                          \
+    "if ARGV[4] == '1' then f, err = next_fence()\n"                                \
+    "elseif ARGV[4] == '2' then f = redis.call('GET', KEYS[2]) or '0' end\n"        \
+    "if not f then return err end\n"                                                \
     "if h then dequeue(h) end\n"                                                    \
-    "local f = 0\n"                                                                 \
-    "if ARGV[4] == '1' then f = redis.call('INCR', KEYS[2])\n"                      \
-    "elseif ARGV[4] == '2' then f = tonumber(redis.call('GET', KEYS[2])) or 0 end\n" \
     "redis.call('HSET', KEYS[1], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', ARGV[7])\n" \
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
     "return {1, f}\n"
 
 /* RELEASE: ARGV token. Returns 0 (not the holder: nothing changed), 1
- * (released), 2 (released and handed to the queue's head). */
+ * (released), 2 (released and handed to the queue's head). When no fence
+ * can be issued (FENCEMAX) the lock is released but not handed over: the
+ * head meets the error at its next attempt. */
 #define DL_LUA_RELEASE                                                              \
     DL_LUA_PRELUDE                                                                  \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
@@ -109,10 +125,11 @@
     "local h, v = head()\n"                                                         \
     "if not h then return 1 end\n"                                                  \
     "local ttl, fencing, chan, meta = string.match(v, '^%d+ (%d+) (%d) (%S+) (.*)$')\n" \
+    "local f = '0'\n"                                                               \
+    "if ttl and fencing == '1' then f = next_fence() end\n"                         \
+    "if not f then return 1 end\n"                                                  \
     "dequeue(h)\n"                                                                  \
     "if not ttl then return 1 end\n"                                                \
-    "local f = 0\n"                                                                 \
-    "if fencing == '1' then f = redis.call('INCR', KEYS[2]) end\n"                  \
     "redis.call('HSET', KEYS[1], 't', h, 'f', f, 'o', meta, 'a', now)\n"            \
     "redis.call('PEXPIRE', KEYS[1], ttl)\n"                                         \
     "redis.pcall('PUBLISH', chan, h .. ' ' .. f)\n"                                 \
@@ -125,12 +142,13 @@
     "return 1\n"
 
 /* INSPECT: no ARGV. Returns {pttl, token, fence, meta, acquired_ms,
- * last_fence, waiters}; strings are "" when free. */
+ * last_fence, waiters}; strings are "" when free; the two fences are
+ * decimal strings ("0" when none). */
 #define DL_LUA_INSPECT                                                              \
     "local v = redis.call('HMGET', KEYS[1], 't', 'f', 'o', 'a')\n"                  \
-    "return {redis.call('PTTL', KEYS[1]), v[1] or '', tonumber(v[2]) or 0,\n"       \
+    "return {redis.call('PTTL', KEYS[1]), v[1] or '', v[2] or '0',\n"               \
     "        v[3] or '', tonumber(v[4]) or 0,\n"                                    \
-    "        tonumber(redis.call('GET', KEYS[2])) or 0, redis.call('ZCARD', KEYS[3])}\n"
+    "        redis.call('GET', KEYS[2]) or '0', redis.call('ZCARD', KEYS[3])}\n"
 
 /* CANCEL (a waiter gives up): ARGV token, ttl_ms. Leaves the queue;
  * returns {1, fence} if the lock was handed to the caller meanwhile (it
@@ -140,20 +158,22 @@
     "redis.call('HDEL', KEYS[4], ARGV[1])\n"                                        \
     "if redis.call('HGET', KEYS[1], 't') == ARGV[1] then\n"                         \
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                   \
-    "  return {1, tonumber(redis.call('HGET', KEYS[1], 'f')) or 0}\n"               \
+    "  return {1, redis.call('HGET', KEYS[1], 'f') or '0'}\n"                      \
     "end\n"                                                                         \
     "return {0}\n"
 
 /* FENCE (Redlock): ARGV token, candidate. If the caller holds the lock on
  * this server, raise the counter to at least `candidate`, store it as the
- * holder's fence and return the counter; otherwise return -1. With no
- * candidate ("0") it only reads: returns the counter. */
+ * holder's fence and return the counter (a decimal string); otherwise
+ * return -1. With no candidate ("0") it only reads: returns the counter.
+ * Decimal strings without leading zeros compare exactly by length, then
+ * bytes: no Lua number is involved. */
 #define DL_LUA_FENCE                                                                \
-    "local cur = tonumber(redis.call('GET', KEYS[2])) or 0\n"                       \
+    "local cur = redis.call('GET', KEYS[2]) or '0'\n"                               \
     "if ARGV[2] == '0' then return cur end\n"                                       \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return -1 end\n"           \
-    "local c = tonumber(ARGV[2])\n"                                                 \
-    "if c > cur then redis.call('SET', KEYS[2], ARGV[2]); cur = c end\n"            \
+    "local c = ARGV[2]\n"                                                           \
+    "if #c > #cur or (#c == #cur and c > cur) then redis.call('SET', KEYS[2], c); cur = c end\n" \
     "redis.call('HSET', KEYS[1], 'f', cur)\n"                                       \
     "return cur\n"
 
