@@ -47,7 +47,8 @@ extern "C" {
 
 /* Longest lock name accepted, in bytes. Names are NUL-terminated strings of
  * 1..DLOCK_NAME_MAX bytes; any bytes but NUL are allowed (they travel as
- * Redis keys, never as Lua source). */
+ * Redis keys, never as Lua source), and every name keeps the keys of its
+ * lock in one Redis Cluster slot, braces included. */
 #define DLOCK_NAME_MAX 512
 /* Longest lease accepted: 24 days (keeps every deadline far from overflow). */
 #define DLOCK_TTL_MAX ((int64_t)24 * 24 * 3600 * 1000)
@@ -128,7 +129,10 @@ typedef enum dlock_waiting {
 
 /* Fields are only ever added at the end; dlock_options_init sets them all. */
 typedef struct dlock_options {
-    const char *key_prefix;   /* prepended to every key; default "dlock:"; copied */
+    const char *key_prefix;   /* prepended to every key; default "dlock:"; copied. On a
+                                 Cluster URL a prefix whose first '{' is directly
+                                 followed by '}' is refused (DLOCK_EINVAL): it would
+                                 split every lock's keys across slots */
     int connect_timeout_ms;   /* per server connect; default 1000 */
     int command_timeout_ms;   /* per command round trip; default 1000 */
     int retry_count;          /* dlock_acquire: retries after the first try; default 10 */
@@ -357,12 +361,15 @@ typedef struct dlock_list_stats {
  *
  * How: on each server, over a connection of its own, SCAN with MATCH
  * "<prefix>{<pattern>}" (the prefix's glob characters escaped) and COUNT
- * scan_count; never KEYS. Only a lock's main key matches (it exists while
- * the lock is held), not its fence counter, queue or wake lists, so only
- * held locks travel over the network; SCAN itself still walks every key of
- * the database, about keys / scan_count round trips per server. Each name
- * found is then inspected once (the INSPECT script, one round trip, as
- * dlock_inspect) and listed if held. On a Redlock set the names found on
+ * scan_count; never KEYS. (The keys of a name starting with '}' carry a
+ * marker, docs/PROTOCOL.md: a pattern that can match such a name and does
+ * not start with '*' takes a second SCAN pass for them.) Only a lock's
+ * main key matches (it exists while the lock is held), not its fence
+ * counter, queue or wake lists, so only held locks travel over the
+ * network; SCAN itself still walks every key of the database, about
+ * keys / scan_count round trips per server. Each name found is then
+ * inspected once (the INSPECT script, one round trip, as dlock_inspect)
+ * and listed if held. On a Redlock set the names found on
  * any server are merged, and a lock counts as held only when a majority of
  * servers hold it, as in dlock_inspect. Names come in the servers' SCAN
  * order, not sorted. A lock whose holder has just ended and whose queue

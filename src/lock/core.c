@@ -66,6 +66,11 @@ static int check_options(dlock_client *c) {
         return dl_seterr(x, DLOCK_EINVAL, "replicas must be 0..100, replica_timeout_ms >= 0");
     if (c->proto.prefix_len > 256)
         return dl_seterr(x, DLOCK_EINVAL, "key_prefix longer than 256 bytes");
+    if (c->url.kind == DL_URL_CLUSTER && !dl_prefix_tag_ok(&c->proto))
+        return dl_seterr(x, DLOCK_EINVAL,
+                         "key_prefix '%.256s' has an empty hash tag \"{}\": on a Cluster each "
+                         "key of a lock would hash whole, into different slots",
+                         c->proto.prefix);
     if (o->owner_pid < 0 || o->owner_pid > 2147483647L)
         return dl_seterr(x, DLOCK_EINVAL, "owner_pid must be 0..2147483647 (0: this process)");
     if (c->label != NULL && strlen(c->label) > DLOCK_LABEL_MAX)

@@ -27,8 +27,9 @@ typedef struct list_run {
     void *ud;
     dlock_list_stats *st;
     dl_strset seen;
-    char *pat; /* SCAN MATCH pattern */
-    size_t pat_len;
+    dl_scan_pass pass[2]; /* SCAN MATCH patterns (proto's dl_scan_plan) */
+    int npass;
+    const dl_scan_pass *cur; /* the pass under way */
     char count[16];
     size_t count_len;
     int64_t deadline_us;
@@ -109,8 +110,12 @@ static int list_page(list_run *r, const redisReply *keys) {
         const redisReply *k = keys->element[i];
         const char *name;
         size_t len;
-        if (k->type != REDIS_REPLY_STRING ||
-            !dl_key_name(&r->c->proto, k->str, k->len, &name, &len)) {
+        int is = k->type == REDIS_REPLY_STRING
+                     ? dl_key_name(&r->c->proto, k->str, k->len, r->cur->accept, &name, &len)
+                     : 0;
+        if (is < 0)
+            continue; /* a lock key the other pass lists */
+        if (is == 0) {
             r->st->skipped++;
             continue;
         }
@@ -143,8 +148,8 @@ static int scan_shape_ok(const redisReply *rep) {
 /* One SCAN round trip on cn; the reply stays with cn until its next call. */
 static int scan_call(list_run *r, dl_conn *cn, const char *cursor, redisReply **rep) {
     dlock_client *c = r->c;
-    const char *argv[6] = {"SCAN", cursor, "MATCH", r->pat, "COUNT", r->count};
-    size_t lens[6] = {4, strlen(cursor), 5, r->pat_len, 5, r->count_len};
+    const char *argv[6] = {"SCAN", cursor, "MATCH", r->cur->pat, "COUNT", r->count};
+    size_t lens[6] = {4, strlen(cursor), 5, r->cur->len, 5, r->count_len};
     int64_t d = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
     if (cn->state != DL_CONN_READY)
         d += (int64_t)c->opts.connect_timeout_ms * 1000;
@@ -162,10 +167,9 @@ static int scan_call(list_run *r, dl_conn *cn, const char *cursor, redisReply **
     return DLOCK_OK;
 }
 
-/* SCAN one server to its end (or until the listing stops). */
-static int scan_server(list_run *r, const list_addr *a) {
-    dl_conn cn;
-    dl_conn_init(&cn, a->host, a->port, a->is_unix ? a->path : NULL, &r->c->topo.cfg);
+/* SCAN one server to its end with one pass's pattern (or until the
+ * listing stops). */
+static int scan_pass(list_run *r, dl_conn *cn) {
     char cursor[21] = "0";
     int rc = DLOCK_OK;
     do {
@@ -174,7 +178,7 @@ static int scan_server(list_run *r, const list_addr *a) {
             break;
         }
         redisReply *rep;
-        rc = scan_call(r, &cn, cursor, &rep);
+        rc = scan_call(r, cn, cursor, &rep);
         if (rc != DLOCK_OK) {
             r->stop = past_deadline(r);
             rc = r->stop ? DLOCK_OK : rc;
@@ -184,6 +188,17 @@ static int scan_server(list_run *r, const list_addr *a) {
         cursor[rep->element[0]->len] = '\0';
         rc = list_page(r, rep->element[1]);
     } while (rc == DLOCK_OK && !r->stop && strcmp(cursor, "0") != 0);
+    return rc;
+}
+
+static int scan_server(list_run *r, const list_addr *a) {
+    dl_conn cn;
+    dl_conn_init(&cn, a->host, a->port, a->is_unix ? a->path : NULL, &r->c->topo.cfg);
+    int rc = DLOCK_OK;
+    for (int i = 0; i < r->npass && rc == DLOCK_OK && !r->stop; i++) {
+        r->cur = &r->pass[i];
+        rc = scan_pass(r, &cn);
+    }
     dl_conn_close(&cn);
     return rc;
 }
@@ -248,7 +263,7 @@ int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn
     if (rc != DLOCK_OK)
         return rc;
     const char *glob = r.o->pattern ? r.o->pattern : "*";
-    if (dl_scan_pattern(&c->proto, glob, strlen(glob), &r.pat, &r.pat_len) != DLOCK_OK)
+    if (dl_scan_plan(&c->proto, glob, strlen(glob), r.pass, &r.npass) != DLOCK_OK)
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     r.count_len = (size_t)snprintf(r.count, sizeof r.count, "%d", r.o->scan_count);
     r.deadline_us = dl_mono_us() + r.o->timeout_ms * 1000;
@@ -262,7 +277,8 @@ int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn
     c->ctx.cap_us = saved_cap;
     r.st->complete = rc == DLOCK_OK && !r.stop;
     free(addrs);
-    free(r.pat);
+    for (int i = 0; i < r.npass; i++)
+        free(r.pass[i].pat);
     dl_strset_free(&r.seen);
     if (rc == DLOCK_OK)
         dl_clearerr(&c->ctx);

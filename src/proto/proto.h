@@ -35,24 +35,51 @@ typedef struct dl_proto {
 DL_INTERNAL int dl_proto_init(dl_proto *p, const char *prefix);
 DL_INTERNAL void dl_proto_free(dl_proto *p);
 
-/* Build the keys of lock `name`. DLOCK_OK or DLOCK_ENOMEM. */
+/* Build the keys of lock `name`: "<prefix>{<name>}<suffix>", or, for a
+ * name starting with '}' (whose tag "{}" would be empty), with a NUL byte
+ * after the '{' (scripts.lua.h, "Keys"). DLOCK_OK or DLOCK_ENOMEM. */
 DL_INTERNAL int dl_keys_make(const dl_proto *p, const char *name, size_t name_len,
                              dl_keys *out);
 static inline void dl_keys_free(dl_keys *k) { free(k->buf); }
 
+/* 0 if the prefix's first '{' is directly followed by '}': Redis Cluster
+ * then hashes every key whole, and no name can keep a lock's keys in one
+ * slot. 1 otherwise (a prefix with a tag of its own, "p{x}:", puts every
+ * lock into that tag's slot, which is allowed). */
+DL_INTERNAL int dl_prefix_tag_ok(const dl_proto *p);
+
 /* The SCAN MATCH pattern of the main keys of the locks whose names match
- * `glob` (Redis glob syntax, taken as given): "<prefix>{<glob>}" with the
- * prefix's glob metacharacters (* ? [ ] and backslash) escaped. Only main keys end in
- * '}' (no other key of a lock does, scripts.lua.h), so the pattern skips the
- * fence counters, queues and wake lists. *out is malloc'd (not
- * NUL-terminated); DLOCK_OK or DLOCK_ENOMEM. */
+ * `glob` (Redis glob syntax, taken as given) and do not start with '}':
+ * "<prefix>{<glob>}" with the prefix's glob metacharacters (* ? [ ] and
+ * backslash) escaped. Only main keys end in '}' (no other key of a lock
+ * does, scripts.lua.h), so the pattern skips the fence counters and
+ * queues. *out is malloc'd (not NUL-terminated); DLOCK_OK or
+ * DLOCK_ENOMEM. */
 DL_INTERNAL int dl_scan_pattern(const dl_proto *p, const char *glob, size_t glen, char **out,
                                 size_t *outlen);
-/* If `key` is the main key of a lock ("<prefix>{<name>}", name of
- * 1..DLOCK_NAME_MAX bytes without NUL), point *name into key and return 1;
+
+/* Which main keys a SCAN pass takes (dl_key_name's accept). */
+enum { DL_KEYS_PLAIN = 1, DL_KEYS_BRACED = 2 /* names starting with '}' */ };
+typedef struct dl_scan_pass {
+    char *pat; /* SCAN MATCH pattern, malloc'd, not NUL-terminated */
+    size_t len;
+    int accept; /* DL_KEYS_* */
+} dl_scan_pass;
+
+/* The SCAN passes that find the main keys of every lock whose name
+ * matches glob: dl_scan_pattern's, and for a glob that can match a name
+ * starting with '}' and that pattern does not find exactly, a second one
+ * ("<prefix>{<NUL><glob>}"). "*" needs one pass. Sets *n to 1 or 2; the
+ * caller frees each pat. DLOCK_OK or DLOCK_ENOMEM (nothing to free). */
+DL_INTERNAL int dl_scan_plan(const dl_proto *p, const char *glob, size_t glen,
+                             dl_scan_pass out[2], int *n);
+
+/* If `key` is the main key of a lock (as dl_keys_make builds it, the name
+ * of 1..DLOCK_NAME_MAX bytes without NUL) of a kind in `accept`, point
+ * *name into key and return 1; -1 if it is one, of a kind not accepted;
  * else 0. */
-DL_INTERNAL int dl_key_name(const dl_proto *p, const char *key, size_t klen, const char **name,
-                            size_t *name_len);
+DL_INTERNAL int dl_key_name(const dl_proto *p, const char *key, size_t klen, int accept,
+                            const char **name, size_t *name_len);
 
 /* The Lua source of a script. */
 DL_INTERNAL const char *dl_script_source(enum dl_script_id id, size_t *len);

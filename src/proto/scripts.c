@@ -32,11 +32,17 @@ void dl_proto_free(dl_proto *p) {
     p->prefix = NULL;
 }
 
+/* A name whose keys need the NUL marker: one starting with '}' would leave
+ * the hash tag "{}" empty (scripts.lua.h, "Keys"). */
+static int braced(const char *name, size_t name_len) { return name_len > 0 && name[0] == '}'; }
+
 int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *out) {
     static const char *const suffix[DL_NKEYS] = {"", ":fence", ":q", ":qi"};
+    size_t mark = braced(name, name_len) ? 1 : 0;
+    size_t stem = p->prefix_len + 1 + mark + name_len + 1; /* P{[NUL]N} */
     size_t total = 0;
     for (int i = 0; i < DL_NKEYS; i++)
-        total += p->prefix_len + name_len + 2 + strlen(suffix[i]);
+        total += stem + strlen(suffix[i]);
     char *d = out->small;
     out->buf = NULL;
     if (total > sizeof out->small) {
@@ -51,14 +57,21 @@ int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *
         memcpy(d, p->prefix, p->prefix_len);
         d += p->prefix_len;
         *d++ = '{';
+        if (mark)
+            *d++ = '\0';
         memcpy(d, name, name_len);
         d += name_len;
         *d++ = '}';
         memcpy(d, suffix[i], sl);
         d += sl;
-        out->len[i] = p->prefix_len + name_len + 2 + sl;
+        out->len[i] = stem + sl;
     }
     return DLOCK_OK;
+}
+
+int dl_prefix_tag_ok(const dl_proto *p) {
+    const char *open = memchr(p->prefix, '{', p->prefix_len);
+    return open == NULL || open + 1 == p->prefix + p->prefix_len || open[1] != '}';
 }
 
 /* Glob metacharacters of SCAN MATCH (Redis's stringmatchlen). */
@@ -66,9 +79,10 @@ static int glob_special(char ch) {
     return ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\';
 }
 
-int dl_scan_pattern(const dl_proto *p, const char *glob, size_t glen, char **out,
-                    size_t *outlen) {
-    char *d = malloc(2 * p->prefix_len + glen + 3);
+/* "<prefix>{[NUL]<glob>}", the prefix's glob characters escaped. */
+static int pattern(const dl_proto *p, const char *glob, size_t glen, int mark, char **out,
+                   size_t *outlen) {
+    char *d = malloc(2 * p->prefix_len + glen + 4);
     if (d == NULL)
         return DLOCK_ENOMEM;
     size_t n = 0;
@@ -78,6 +92,8 @@ int dl_scan_pattern(const dl_proto *p, const char *glob, size_t glen, char **out
         d[n++] = p->prefix[i];
     }
     d[n++] = '{';
+    if (mark)
+        d[n++] = '\0';
     memcpy(d + n, glob, glen);
     n += glen;
     d[n++] = '}';
@@ -86,16 +102,67 @@ int dl_scan_pattern(const dl_proto *p, const char *glob, size_t glen, char **out
     return DLOCK_OK;
 }
 
-int dl_key_name(const dl_proto *p, const char *key, size_t klen, const char **name,
+int dl_scan_pattern(const dl_proto *p, const char *glob, size_t glen, char **out,
+                    size_t *outlen) {
+    return pattern(p, glob, glen, 0, out, outlen);
+}
+
+/* Which names starting with '}' a glob can match, and how to find them:
+ *   a glob of leading stars followed by a literal (or nothing) matches
+ *   NUL + name exactly when it matches name, so the plain pattern finds
+ *   them too (that covers "*");
+ *   any other glob whose first element can match '}' needs a pattern of
+ *   its own; the rest cannot match such a name. */
+int dl_scan_plan(const dl_proto *p, const char *glob, size_t glen, dl_scan_pass out[2],
+                 int *n) {
+    size_t stars = 0;
+    while (stars < glen && glob[stars] == '*')
+        stars++;
+    char first = stars < glen ? glob[stars] : '\0';
+    int own = first == '?' || first == '[';
+    int plain_too = stars > 0 && !own;
+    if (stars == 0)
+        own |= first == '}' || (first == '\\' && glen > 1 && glob[1] == '}');
+    *n = 0;
+    int rc = pattern(p, glob, glen, 0, &out[0].pat, &out[0].len);
+    if (rc != DLOCK_OK)
+        return rc;
+    out[0].accept = DL_KEYS_PLAIN | (plain_too ? DL_KEYS_BRACED : 0);
+    *n = 1;
+    if (!own)
+        return DLOCK_OK;
+    rc = pattern(p, glob, glen, 1, &out[1].pat, &out[1].len);
+    if (rc != DLOCK_OK) {
+        free(out[0].pat);
+        *n = 0;
+        return rc;
+    }
+    out[1].accept = DL_KEYS_BRACED;
+    *n = 2;
+    return DLOCK_OK;
+}
+
+int dl_key_name(const dl_proto *p, const char *key, size_t klen, int accept, const char **name,
                 size_t *name_len) {
     size_t pl = p->prefix_len;
     if (klen < pl + 3 || memcmp(key, p->prefix, pl) != 0 || key[pl] != '{' ||
         key[klen - 1] != '}')
         return 0;
+    const char *s = key + pl + 1;
     size_t n = klen - pl - 2;
-    if (n > DLOCK_NAME_MAX || memchr(key + pl + 1, '\0', n) != NULL)
+    int mark = s[0] == '\0';
+    if (mark) {
+        s++;
+        n--;
+    }
+    /* Each name has one key: a '}'-name only with the marker, others only
+     * without (an unmarked "P{}...}" is an older layout's, not a lock of
+     * this protocol's). */
+    if (n == 0 || n > DLOCK_NAME_MAX || memchr(s, '\0', n) != NULL || braced(s, n) != mark)
         return 0;
-    *name = key + pl + 1;
+    if (!(accept & (mark ? DL_KEYS_BRACED : DL_KEYS_PLAIN)))
+        return -1;
+    *name = s;
     *name_len = n;
     return 1;
 }

@@ -3,7 +3,8 @@
  * Sent with EVALSHA (EVAL once after NOSCRIPT). Names, tokens and metadata
  * travel only as KEYS/ARGV, never as Lua source.
  *
- * Keys (all in the hash slot of {name}):
+ * Keys (all in the hash slot of {name}; for a name starting with '}',
+ * whose tag "{}" would be empty, P{NUL name}...: scripts.c):
  *   KEYS[1] P{name}        hash: t = holder token, f = fence, o = owner
  *                          metadata, a = acquisition time (ms since the epoch)
  *   KEYS[2] P{name}:fence  fencing counter (never expires)
