@@ -85,6 +85,7 @@ static const char *category(int rc) {
     case DLOCK_EUNKNOWN: return "unknown outcome";
     case DLOCK_EPROTO: return "protocol";
     case DLOCK_ENOTSUP: return "not supported";
+    case DLOCK_ENOREPLICAS: return "no replicas";
     case DLOCK_EINVAL: return "usage";
     case DLOCK_ENOMEM: return "no memory";
     case DLOCK_ENOTHELD: return "not held";
@@ -152,6 +153,11 @@ static int describe(cli *c, int rc, int code, const char *what, const char *d, c
         return EXIT_SERVER;
     case DLOCK_ENOTSUP:
         snprintf(m, n, "cannot %s: %s", what, d);
+        return EXIT_SERVER;
+    case DLOCK_ENOREPLICAS:
+        snprintf(m, n, "cannot %s: %s%sthe URL asks for replicas (?replicas=N): check that "
+                 "the master has that many replicas connected (dlock doctor), or lower N",
+                 what, d, dash);
         return EXIT_SERVER;
     case DLOCK_EINVAL:
         snprintf(m, n, "cannot %s: %s", what, d);

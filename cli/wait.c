@@ -167,15 +167,19 @@ int cli_take(cli *c, const char *name, dlock_lock **out) {
             shown = display_start(&d, &th) == 0;
         }
         int64_t deadline = c->wait_ms < 0 ? -1 : start + c->wait_ms;
-        while (rc == DLOCK_EBUSY || rc == DLOCK_ETIMEDOUT) {
+        /* A replica gate that did not pass (?replicas=N) is waited for
+         * too: dlock_wait tries again once the replicas are back, and says
+         * DLOCK_ENOREPLICAS if they are not by the deadline. */
+        int again = rc == DLOCK_EBUSY || rc == DLOCK_ENOREPLICAS;
+        while (again) {
             int64_t left = deadline < 0 ? DLOCK_TTL_MAX : deadline - now_ms();
             if (left <= 0) {
-                rc = DLOCK_ETIMEDOUT;
+                rc = rc == DLOCK_ENOREPLICAS ? rc : DLOCK_ETIMEDOUT;
                 break;
             }
             rc = dlock_wait(c->client, name, left, c->ttl_ms, out);
-            if (deadline >= 0)
-                break; /* ETIMEDOUT means the deadline passed */
+            /* ETIMEDOUT means the deadline passed */
+            again = deadline < 0 && (rc == DLOCK_EBUSY || rc == DLOCK_ETIMEDOUT);
         }
         if (shown)
             display_stop(&d, th);

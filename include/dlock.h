@@ -70,7 +70,8 @@ extern "C" {
     X(EPROTO, -10, "unexpected reply from the server")                              \
     X(ENOTSUP, -11, "not supported by this build or this server")                   \
     X(ECANCELED, -12, "the operation was cancelled")                                \
-    X(EMAXHOLD, -13, "the maximum hold time was reached: the lease is not extended")
+    X(EMAXHOLD, -13, "the maximum hold time was reached: the lease is not extended") \
+    X(ENOREPLICAS, -14, "too few replicas acknowledged the lock in time: nothing is held")
 
 typedef enum dlock_status {
 #define DLOCK_ENUM_(name, value, desc) DLOCK_##name = value,
@@ -143,8 +144,18 @@ typedef struct dlock_options {
     int fencing;              /* 1: maintain a per-name fencing counter; default 1 */
     dlock_waiting waiting;    /* default DLOCK_WAIT_PUSH */
     const char *owner_label;  /* stored with the lock for dlock_inspect; default NULL; copied */
-    int replicas;             /* WAIT for this many replicas after acquire; default 0 (off) */
-    int replica_timeout_ms;   /* WAIT timeout; default 100 */
+    /* The replica gate: after a grant, WAIT until this many replicas have
+     * the lock (0..100; default 0: off). Fewer within replica_timeout_ms:
+     * the lock is given back and the acquire fails with DLOCK_ENOREPLICAS;
+     * dlock_wait keeps waiting until its deadline, trying again only once
+     * a WAIT shows enough replicas (no fence is spent meanwhile), and says
+     * so once with a DLOCK_EV_WARNING event. A WAIT holds its connection:
+     * other operations pipelined on it wait too. */
+    int replicas;
+    /* WAIT timeout, 0..3600000 ms; default 100. 0: as long as the call
+     * allows (dlock_wait: until its deadline; other calls: one command
+     * timeout), never Redis's "forever". URL: ?replica_timeout=. */
+    int replica_timeout_ms;
     dlock_event_fn on_event;  /* default NULL */
     void *event_userdata;
     /* The process id stored with every lock this client takes, which
@@ -256,10 +267,11 @@ DLOCK_API int dlock_client_ping(dlock_client *c);
  * Errors: DLOCK_EBUSY (still held after every retry), DLOCK_EINVAL,
  * DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM, DLOCK_EUNKNOWN (the connection
  * broke while an acquire was in flight and the clean-up could not confirm
- * that no lease was left: one may exist until ttl_ms ends), DLOCK_ENOMEM.
- * Blocks at most the sum of the backoff delays plus, per attempt, what
- * dlock_try_acquire may block, plus one command (and connect) timeout to
- * leave the wait queue when it gives up.
+ * that no lease was left: one may exist until ttl_ms ends), DLOCK_ENOMEM,
+ * DLOCK_ENOREPLICAS (opts.replicas: too few replicas acknowledged the
+ * grant; it was given back). Blocks at most the sum of the backoff delays
+ * plus, per attempt, what dlock_try_acquire may block, plus one command
+ * (and connect) timeout to leave the wait queue when it gives up.
  */
 DLOCK_API int dlock_acquire(dlock_client *c, const char *name, int64_t ttl_ms, dlock_lock **out);
 
@@ -268,7 +280,7 @@ DLOCK_API int dlock_acquire(dlock_client *c, const char *name, int64_t ttl_ms, d
  * one command timeout, plus a connect timeout if a reconnect is needed, plus
  * one more of each for the clean-up by token when the first request's
  * outcome is unknown (then DLOCK_EIO if the clean-up worked, DLOCK_EUNKNOWN
- * if not). */
+ * if not), plus, with opts.replicas, the WAIT's timeout. */
 DLOCK_API int dlock_try_acquire(dlock_client *c, const char *name, int64_t ttl_ms,
                                 dlock_lock **out);
 
@@ -278,10 +290,15 @@ DLOCK_API int dlock_try_acquire(dlock_client *c, const char *name, int64_t ttl_m
  * an attempt of unknown outcome) are retried with a fresh token until the
  * deadline, so a short outage costs time, not the call; the last such error
  * is returned if the deadline passes during it (DLOCK_EUNKNOWN if an
- * earlier attempt's outcome stayed open: its lease may exist until its TTL). Returns DLOCK_ETIMEDOUT once the deadline
- * passes with the lock held by others; other errors as dlock_acquire. Never returns later than the deadline plus one command
- * timeout, whatever the server does (every call inside, the last try and
- * leaving the wait queue included, is cut at that instant). */
+ * earlier attempt's outcome stayed open: its lease may exist until its
+ * TTL). A replica gate that did not pass (opts.replicas) is waited for
+ * too, without taking the lock again until a WAIT shows the replicas
+ * back: DLOCK_ENOREPLICAS if they are not by the deadline. Returns
+ * DLOCK_ETIMEDOUT once the deadline passes with the lock held by others;
+ * other errors as dlock_acquire. Never returns later than the deadline
+ * plus one command timeout, whatever the server does (every call inside,
+ * the last try and leaving the wait queue included, is cut at that
+ * instant). */
 DLOCK_API int dlock_wait(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,
                          dlock_lock **out);
 

@@ -33,8 +33,11 @@
  *     decoded, no '/'); redis-cluster:// takes no path.
  *   - unix:///path: absolute path, percent-decoded, 1..107 bytes; user info
  *     is allowed (unix://:password@/path), a host is not. nhosts is 0.
- *   - Timeouts: 1..86400000 ms (0 would mean "wait forever" to Redis's WAIT);
- *     replicas: 0..1000. Plain decimal digits only: no sign, no units.
+ *   - connect_timeout and timeout: 1..3600000 ms; replica_timeout:
+ *     0..3600000 ms, 0 meaning "as long as the call allows" (never WAIT's
+ *     own "forever": dlock_options.replica_timeout_ms); replicas: 0..100.
+ *     The same limits as dlock_options. Plain decimal digits only: no
+ *     sign, no units.
  *     An option given twice, without '=', or unknown is an error; empty
  *     '&'-separated segments are ignored.
  *   - TLS options: percent-decoded, non-empty, no control characters (a raw

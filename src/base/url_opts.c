@@ -9,11 +9,12 @@
 #include "url_int.h"
 
 #define URL_TIMEOUT_MAX_MS 3600000 /* 1 h, as dlock_options allows */
-#define URL_REPLICAS_MAX 100
+#define URL_REPLICAS_MAX 100       /* as dlock_options allows */
 #define URL_TLS_SCHEMES "rediss://, rediss-sentinel:// or rediss-cluster://"
 
 enum opt_type {
     OPT_TIMEOUT, /* milliseconds, 1..URL_TIMEOUT_MAX_MS */
+    OPT_WAIT_MS, /* replica_timeout: 0..URL_TIMEOUT_MAX_MS (0: as long as the call allows) */
     OPT_COUNT,   /* replicas */
     OPT_DB,      /* unix:// only */
     OPT_STRING,  /* percent-decoded into the field at `off` */
@@ -32,7 +33,7 @@ static const struct option {
     {"timeout", OPT_TIMEOUT, FIELD(command_timeout_ms), 0},
     {"db", OPT_DB, FIELD(db), 0},
     {"replicas", OPT_COUNT, FIELD(replicas), 0},
-    {"replica_timeout", OPT_TIMEOUT, FIELD(replica_timeout_ms), 0},
+    {"replica_timeout", OPT_WAIT_MS, FIELD(replica_timeout_ms), 0},
     {"prefix", OPT_STRING, FIELD(prefix), 0},
     {"tls_ca", OPT_STRING, FIELD(tls_ca), 1},
     {"tls_ca_dir", OPT_STRING, FIELD(tls_ca_dir), 1},
@@ -136,6 +137,8 @@ static int parse_option(span seg, int is_unix, unsigned *seen, dl_url *u, char *
         return parse_int_option(val, o->name, 0, INT_MAX, 0, num, err, errlen);
     case OPT_COUNT:
         return parse_int_option(val, o->name, 0, URL_REPLICAS_MAX, 0, num, err, errlen);
+    case OPT_WAIT_MS:
+        return parse_int_option(val, o->name, 0, URL_TIMEOUT_MAX_MS, 1, num, err, errlen);
     case OPT_TIMEOUT:
     default:
         return parse_int_option(val, o->name, 1, URL_TIMEOUT_MAX_MS, 1, num, err, errlen);

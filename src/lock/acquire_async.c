@@ -1,5 +1,5 @@
-/* acquire_async.c - acquiring as a state machine driven by the engine:
- * dlock_acquire_async, dlock_try_acquire_async, dlock_wait_async.
+/* acquire_async.c - acquiring as a state machine driven by the engine
+ * (the public calls, blocking and async, are in acquire.c).
  *
  * The same protocol as acquire.c, one step per event:
  *   ATTEMPT   the ACQUIRE script on every server (queued as a waiter when
@@ -12,7 +12,10 @@
  *   LEAVE     the deadline passed while queued: CANCEL, which also tells
  *             whether the lock was handed to us meanwhile;
  *   REFRESH   a hand-over after a long wait: EXTEND restarts the lease;
- *   REPLICAS  WAIT for replicas (opts.replicas).
+ *   REPLICAS  WAIT for replicas (opts.replicas);
+ *   GATE      too few acknowledged: the grant was given back; a timer,
+ *             then PROBE, a WAIT alone, until the replicas are back (or
+ *             the deadline: DLOCK_ENOREPLICAS).
  * Whatever an op gives up on (cancelled, failed, timed out) it leaves no
  * trace: a background clean-up op leaves the queue and releases by token,
  * and the op goes on with a fresh token. */
@@ -34,6 +37,8 @@ enum {
     PH_LEAVE,
     PH_REFRESH,
     PH_REPLICAS,
+    PH_GATE,
+    PH_PROBE,
     PH_CLEANUP
 };
 
@@ -41,6 +46,7 @@ enum {
 #define QUEUE_MARGIN_MS 100
 
 static void attempt(dl_aop *op);
+static void probe(dl_aop *op);
 static void got(dl_aop *op, int64_t fence, int64_t start_us);
 
 static dlock_client *cli(const dl_aop *op) { return op->e->c; }
@@ -297,45 +303,113 @@ static void make_lock(dl_aop *op) {
     dl_aop_finish(op, DLOCK_OK);
 }
 
-static void on_replicas(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
+/* ---- the replica gate (opts.replicas) ----
+ * Fewer replicas than opts.replicas acknowledged a grant: it is given back
+ * and the engine remembers the gate as short. A caller that waits keeps
+ * waiting, but takes the lock again only once a WAIT alone (PROBE) shows
+ * the replicas back, so no fence is spent on a gate that cannot pass; so
+ * does every later acquire while the gate is short (a try then fails
+ * without touching the lock). The call ends with DLOCK_ENOREPLICAS. */
+
+/* The pause before the next probe: 50 ms doubling to 1 s, not past the
+ * deadline. */
+static void gate_nap(dl_aop *op) {
     dlock_client *c = cli(op);
+    int64_t nap = dl_backoff_ms(op->probes++, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
+    if (op->mode == DL_AM_DEADLINE && nap > ms_until(op->deadline_us))
+        nap = ms_until(op->deadline_us);
+    op->phase = PH_GATE;
+    dl_aop_timer(op, dl_mono_us() + nap * 1000);
+}
+
+/* The gate is short (`acked` of opts.replicas): say so, then end, or wait
+ * (raising the warning once per op). `what` is the lock's fate. */
+static void gate_short(dl_aop *op, int64_t acked, const char *what) {
+    dlock_client *c = cli(op);
+    op->e->gate_short = 1;
+    dl_seterr(&op->x, DLOCK_ENOREPLICAS,
+              "lock '%s': only %" PRId64 " of %d replicas acknowledged within %" PRId64
+              " ms (replicas option); %s",
+              op->name, acked < 0 ? 0 : acked, c->opts.replicas, op->gate_ms, what);
+    if (!will_wait(op)) {
+        end_with(op, DLOCK_ENOREPLICAS);
+        return;
+    }
+    if (!op->gate_warned) {
+        char msg[600];
+        op->gate_warned = 1;
+        snprintf(msg, sizeof msg, "%s: waiting for the replicas to come back", op->x.err);
+        dl_warn(&c->ctx, msg);
+    }
+    if ((op->dirty || op->unknown_now) && abandon_token(op) != DLOCK_OK) {
+        finish(op, DLOCK_EIO);
+        return;
+    }
+    gate_nap(op);
+}
+
+static void on_probe(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
     if (op->cancelled) {
         give_up(op);
         return;
     }
-    int rc = dl_call_error(&op->x, &f->call, "wait for replicas");
-    for (int i = 0; rc == DLOCK_OK && i < f->call.n; i++) {
-        int64_t acked = dl_reply_int(f->call.replies[i], -1);
-        if (f->call.status[i] == DLOCK_OK && acked < c->opts.replicas)
-            rc = dl_seterr(&op->x, DLOCK_EBUSY,
-                           "only %" PRId64 " of %d replicas acknowledged the lock", acked,
-                           c->opts.replicas);
-    }
-    if (rc != DLOCK_OK) {
-        op->dirty = 1;
-        end_with(op, rc);
+    int64_t acked;
+    int rc = dl_gate_acked(op, f, &acked);
+    if (rc == DLOCK_OK && acked < cli(op)->opts.replicas) {
+        gate_short(op, acked, "the lock was not taken");
         return;
     }
-    make_lock(op);
+    op->e->gate_short = 0; /* back (or the server changed: the attempt finds out) */
+    attempt(op);
+}
+
+/* Ask WAIT alone whether the replicas are back; at the deadline, end. */
+static void probe(dl_aop *op) {
+    if (op->phase == PH_GATE && !will_wait(op)) {
+        finish(op, DLOCK_ENOREPLICAS); /* op->x still says why */
+        return;
+    }
+    op->phase = PH_PROBE;
+    op->attempts++; /* a try, for the retry count */
+    if (dl_gate_send(op, on_probe) == DLOCK_OK) {
+        arm_cap(op);
+        return;
+    }
+    op->e->gate_short = 0; /* the attempt meets (and reports) the failure */
+    attempt(op);
+}
+
+static void on_replicas(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    if (op->cancelled) {
+        give_up(op);
+        return;
+    }
+    int64_t acked;
+    int rc = dl_gate_acked(op, f, &acked);
+    if (rc == DLOCK_OK && acked >= cli(op)->opts.replicas) {
+        op->e->gate_short = 0;
+        make_lock(op);
+        return;
+    }
+    op->dirty = 1; /* what we hold is given back */
+    if (rc != DLOCK_OK) {
+        failed(op, rc, op->x.code);
+    } else {
+        op->probes = 0;
+        gate_short(op, acked, "it was given back");
+    }
 }
 
 /* Held: pass the replica gate (if any) and make the handle. */
 static void deliver(dl_aop *op) {
-    dlock_client *c = cli(op);
-    if (c->opts.replicas <= 0) {
+    if (cli(op)->opts.replicas <= 0) {
         make_lock(op);
         return;
     }
-    char nrep[16], tmo[24];
-    int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
-    size_t n2 = dl_fmt_i64(tmo, c->opts.replica_timeout_ms);
-    const char *argv[3] = {"WAIT", nrep, tmo};
-    size_t lens[3] = {4, (size_t)n1, n2};
-    int64_t deadline = dl_capped(&op->x, dl_mono_us() + ((int64_t)c->opts.replica_timeout_ms +
-                                                         c->opts.command_timeout_ms) * 1000);
     op->phase = PH_REPLICAS;
-    int rc = dl_aop_command(op, 3, argv, lens, deadline, on_replicas);
+    int rc = dl_gate_send(op, on_replicas);
     if (rc != DLOCK_OK) {
         op->dirty = 1;
         end_with(op, rc);
@@ -542,6 +616,10 @@ static void dl_acq_timer(dl_timer *t) {
         dl_aop_finish(op, DLOCK_EUNKNOWN);
         return;
     }
+    if (op->phase == PH_GATE) {
+        probe(op);
+        return;
+    }
     if (op->phase == PH_WAIT && op->mode == DL_AM_DEADLINE && dl_mono_us() >= op->deadline_us) {
         if (op->enqueued) {
             leave(op);
@@ -564,7 +642,8 @@ static void dl_acq_subscribed(dl_aop *op) {
 
 static void dl_acq_cancel(dl_aop *op) {
     op->cancelled = 1;
-    if (op->phase == PH_SUBWAIT || op->phase == PH_WAIT || op->phase == PH_NAP)
+    if (op->phase == PH_SUBWAIT || op->phase == PH_WAIT || op->phase == PH_NAP ||
+        op->phase == PH_GATE)
         give_up(op);
     /* else: the request in flight ends in give_up when it is answered */
 }
@@ -632,6 +711,10 @@ static void on_attempt(dl_fan *f, void *arg) {
 
 static void attempt(dl_aop *op) {
     dlock_client *c = cli(op);
+    if (c->opts.replicas > 0 && op->e->gate_short) {
+        probe(op); /* no grant (and no fence) while the gate cannot pass */
+        return;
+    }
     op->attempts++;
     op->migrating = 0;
     int ww = will_wait(op);
@@ -703,43 +786,4 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     attempt(op);
     dl_engine_kick(e);
     return DLOCK_OK;
-}
-
-/* The public starts: check the arguments, then start on the async engine. */
-static int start(dlock_client *c, const char *name, int64_t ttl_ms, int mode, int64_t timeout_ms,
-                 int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
-    int rc = dl_begin(c);
-    if (rc != DLOCK_OK)
-        return rc;
-    size_t len;
-    if (cb == NULL)
-        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
-    rc = dl_check_name(c, name, &len);
-    if (rc == DLOCK_OK)
-        rc = dl_check_ttl(c, ttl_ms);
-    if (rc == DLOCK_OK && (timeout_ms < 0 || timeout_ms > DLOCK_TTL_MAX))
-        rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "timeout %" PRId64 " ms out of range 0..%" PRId64,
-                       timeout_ms, (int64_t)DLOCK_TTL_MAX);
-    if (rc != DLOCK_OK)
-        return rc;
-    dl_engine *e = dl_engine_get(c, &rc);
-    if (e == NULL)
-        return rc;
-    return dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, cb, ud, id);
-}
-
-int dlock_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms, dlock_done_fn cb,
-                        void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, DL_AM_RETRY, 0, 0, cb, userdata, op);
-}
-
-int dlock_try_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms, dlock_done_fn cb,
-                            void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, DL_AM_TRY, 0, 0, cb, userdata, op);
-}
-
-int dlock_wait_async(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,
-                     dlock_done_fn cb, void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, timeout_ms == 0 ? DL_AM_TRY : DL_AM_DEADLINE, timeout_ms, 1,
-                 cb, userdata, op);
 }

@@ -62,8 +62,9 @@ static int check_options(dlock_client *c) {
     if (o->max_hold_ms < 0 || o->max_hold_ms > DLOCK_TTL_MAX)
         return dl_seterr(x, DLOCK_EINVAL, "max_hold_ms must be 0..%lld",
                          (long long)DLOCK_TTL_MAX);
-    if (o->replicas < 0 || o->replicas > 100 || o->replica_timeout_ms < 0)
-        return dl_seterr(x, DLOCK_EINVAL, "replicas must be 0..100, replica_timeout_ms >= 0");
+    if (o->replicas < 0 || o->replicas > 100 || o->replica_timeout_ms < 0 ||
+        o->replica_timeout_ms > 3600000)
+        return dl_seterr(x, DLOCK_EINVAL, "replicas must be 0..100, replica_timeout_ms 0..3600000");
     if (c->proto.prefix_len > 256)
         return dl_seterr(x, DLOCK_EINVAL, "key_prefix longer than 256 bytes");
     if (c->url.kind == DL_URL_CLUSTER && !dl_prefix_tag_ok(&c->proto))

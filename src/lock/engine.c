@@ -301,7 +301,10 @@ int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args
 
 int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
                    int64_t deadline_us, dl_fan_done_fn done) {
-    dl_req req = {.argc = argc, .argv = argv, .lens = lens};
+    /* The key routes it: WAIT must go to the connection that wrote the
+     * lock (on a Cluster, its slot's master). */
+    dl_req req = {.argc = argc, .argv = argv, .lens = lens, .key = op->keys.k[0],
+                  .klen = op->keys.len[0]};
     return send_req(op, &req, deadline_us, dl_decided_majority, done);
 }
 
@@ -315,7 +318,8 @@ static void on_wake(dl_pipe *p, redisReply *r) {
     if (msg->type == REDIS_REPLY_STRING && msg->len > DL_TOKEN_HEX &&
         msg->str[DL_TOKEN_HEX] == ' ') {
         int64_t fence = 0;
-        for (size_t i = DL_TOKEN_HEX + 1; i < msg->len && msg->str[i] >= '0' && msg->str[i] <= '9'; i++) {
+        for (size_t i = DL_TOKEN_HEX + 1;
+             i < msg->len && msg->str[i] >= '0' && msg->str[i] <= '9'; i++) {
             int d = msg->str[i] - '0';
             if (fence > (INT64_MAX - d) / 10) {
                 fence = -1; /* not an int64: not a hand-over of ours */

@@ -72,6 +72,9 @@ struct dl_aop {
     dl_aop *parent, *child; /* an awaited clean-up and the op awaiting it */
     int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
     int migrating;          /* the last attempt met TRYAGAIN (Cluster) */
+    int gate_warned;        /* the replica gate's warning was raised */
+    int probes;             /* WAIT probes since the gate last failed */
+    int64_t gate_ms;        /* the timeout of the last WAIT sent */
     int64_t timeout_ms;
     int64_t deadline_us;    /* wait: when to give up */
     int64_t t_begin_us;
@@ -127,6 +130,8 @@ struct dl_engine {
     int flushing;
     int blocking; /* drives the blocking calls (blocking.c); its locks keep
                      alive with the keepalive thread, not with its timers */
+    int gate_short; /* the last replica gate (or probe) had too few
+                       replicas: acquires probe with WAIT before taking */
 };
 
 /* engine.c */
@@ -196,6 +201,15 @@ DL_INTERNAL int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **o
 DL_INTERNAL void dl_route_init(dl_engine *e);
 /* Add a pipe to e->all. DLOCK_OK or DLOCK_ENOMEM. */
 DL_INTERNAL int dl_engine_add_pipe(dl_engine *e, dl_pipe *p);
+
+/* gate.c: the replica gate. Send WAIT for opts.replicas replicas on op's
+ * lock server (its timeout: replica_timeout_ms, or, for 0, what the call
+ * has left; recorded in op->gate_ms); `done` gets the fan. DLOCK_OK or
+ * the failure to send. */
+DL_INTERNAL int dl_gate_send(dl_aop *op, dl_fan_done_fn done);
+/* The fewest acknowledgements a server answered WAIT with (-1: none did):
+ * DLOCK_OK, or the call's error (op->x says it). */
+DL_INTERNAL int dl_gate_acked(dl_aop *op, dl_fan *f, int64_t *acked);
 
 /* keepalive_async.c: keep l alive with a timer in its engine. */
 DL_INTERNAL int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms,

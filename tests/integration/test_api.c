@@ -279,7 +279,7 @@ static void test_bad_input(th_server *s) {
     dlock_client_free(b);
 
     /* Strings for every status. */
-    for (int st = 0; st >= DLOCK_EMAXHOLD; st--) {
+    for (int st = 0; st >= DLOCK_ENOREPLICAS; st--) {
         TH_CHECK(strcmp(dlock_strerror(st), "unknown status") != 0);
         TH_CHECK(strncmp(dlock_err_name(st), "DLOCK_", 6) == 0);
     }

@@ -399,6 +399,9 @@ static void test_options(void)
     CHECK_INT(p->command_timeout_ms, 3600000);
     CHECK_INT(p->replicas, 0);
     CHECK_INT(p->connect_timeout_ms, 1);
+    /* 0: WAIT as long as the call allows (dlock_options.replica_timeout_ms). */
+    p = OK("redis://h?replica_timeout=0");
+    CHECK_INT(p->replica_timeout_ms, 0);
     p = OK("redis://h?replicas=100&timeout=007");
     CHECK_INT(p->replicas, 100);
     CHECK_INT(p->command_timeout_ms, 7);
@@ -423,7 +426,7 @@ static void test_options(void)
     BAD("redis://h?timeout=0", "range");
     BAD("redis://h?timeout=3600001", "range");
     BAD("redis://h?connect_timeout=99999999999999999999", "range");
-    BAD("redis://h?replica_timeout=0", "range");
+    BAD("redis://h?replica_timeout=3600001", "range");
     BAD("redis://h?replicas=101", "range");
     BAD("redis://h?timeout=1&timeout=2", "twice");
     BAD("redis://h?db=1", "only for unix");

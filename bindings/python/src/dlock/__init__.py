@@ -42,6 +42,7 @@ from ._dlock import (  # noqa: F401  (re-exported)
     LockInfo,
     MaxHoldReached,
     NoQuorum,
+    NoReplicas,
     NotHeld,
     NotSupported,
     OutOfMemory,
@@ -63,7 +64,7 @@ __all__ = [
     "TTL_MAX", "NAME_MAX", "DlockError", "LockAcquisitionError", "LockBusy", "Timeout",
     "NotHeld", "InvalidArgument", "ConnectionError", "ServerError", "NoQuorum",
     "UnknownOutcome", "OutOfMemory", "ProtocolError", "NotSupported", "Cancelled",
-    "MaxHoldReached",
+    "MaxHoldReached", "NoReplicas",
     "InvalidLockError", "errors",
 ]
 

@@ -61,6 +61,7 @@ void pd_unlock(pd_mutex *m) {
 #define PD_PY_ENOTSUP "NotSupported"
 #define PD_PY_ECANCELED "Cancelled"
 #define PD_PY_EMAXHOLD "MaxHoldReached"
+#define PD_PY_ENOREPLICAS "NoReplicas"
 
 typedef struct pd_err {
     int status;

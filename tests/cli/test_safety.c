@@ -1,0 +1,40 @@
+/* test_safety.c - the tool on unsafe deployments (issue 10): a replica gate
+ * that cannot pass, and (t_eviction) a server whose eviction policy may
+ * drop lock keys. Cases of test_cli. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_util.h"
+
+static long long counter(const char *name) {
+    char key[96];
+    snprintf(key, sizeof key, "dlock:{%s}:fence", name);
+    redisReply *r = th_server_cmd(g_srv, "GET %s", key);
+    TH_CHECK(r != NULL);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+/* ?replicas=1 with no replica: a clear message and exit 69, not "held by
+ * another owner" (-n) or a silent loop that burns fences (-w). */
+void t_replica_gate(void) {
+    char url[200];
+    snprintf(url, sizeof url, "%s?replicas=1&replica_timeout=50", g_url);
+    result r;
+    dl(&r, "--url", url, "run", "-n", "rg", "--", "true", NULL);
+    EXPECT_CODE(&r, 69);
+    EXPECT_IN(r.err, "only 0 of 1 replicas");
+    TH_CHECK(strstr(r.err, "held") == NULL);
+    long long f0 = counter("rg");
+    dl(&r, "--url", url, "run", "-w", "1.5", "rg", "--", "true", NULL);
+    printf("run -w 1.5: exit %d after %lld ms, fences used %lld\nstderr: %s", r.code, r.ms,
+           counter("rg") - f0, r.err);
+    EXPECT_CODE(&r, 69);
+    TH_CHECK(r.ms >= 1400 && r.ms < 4000);
+    EXPECT_IN(r.err, "warning: ");
+    EXPECT_IN(r.err, "waiting for the replicas");
+    TH_CHECK(counter("rg") - f0 <= 1);
+    TH_EQ_INT(key_exists("rg"), 0);
+}
