@@ -44,6 +44,10 @@ enum {
 
 #define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
 #define QUEUE_MARGIN_MS 100
+/* The scripts refuse a longer queue wait (command timeouts reach 1 h). */
+_Static_assert(SLICE_MAX_MS + 3600000 + QUEUE_MARGIN_MS <= DL_LUA_WAIT_MAX, "queue wait bound");
+_Static_assert(DL_LUA_META_MAX + 1 == sizeof(((dlock_client *)0)->meta), "metadata bound");
+_Static_assert(DL_LUA_CHAN_MAX + 1 == sizeof(((dl_engine *)0)->chan), "channel bound");
 
 static void attempt(dl_aop *op);
 static void probe(dl_aop *op);

@@ -11,6 +11,17 @@
 #include "dlock.h"
 #include "quorum.h"
 
+/* Bounds the scripts enforce themselves (docs/SECURITY.md, "What the
+ * scripts check"): whoever can run scripts can send any ARGV, and the
+ * client's checks do not apply to it. The client's own numbers, checked at
+ * compile time where they are defined (scripts.c, acquire_async.c,
+ * core.c). */
+#define DL_LUA_TTL_MAX 2073600000 /* DLOCK_TTL_MAX: 24 days */
+#define DL_LUA_WAIT_MAX 3602100   /* a queue entry's life: a 2 s slice, the 1 h
+                                     longest command timeout, a 100 ms margin */
+#define DL_LUA_META_MAX 599       /* owner metadata, as the client builds it */
+#define DL_LUA_CHAN_MAX 399       /* a wake channel, as the engine names it */
+
 enum dl_script_id { DL_S_ACQUIRE, DL_S_RELEASE, DL_S_EXTEND, DL_S_INSPECT, DL_S_CANCEL,
                     DL_S_FENCE, DL_NSCRIPTS };
 

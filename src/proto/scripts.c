@@ -6,6 +6,9 @@
 #include "scripts.lua.h"
 #include "sha1.h"
 
+/* The scripts' own bounds are the client's. */
+_Static_assert(DL_LUA_TTL_MAX == DLOCK_TTL_MAX, "scripts.lua.h: TTL bound");
+
 static const char *const sources[DL_NSCRIPTS] = {
     [DL_S_ACQUIRE] = DL_LUA_ACQUIRE, [DL_S_RELEASE] = DL_LUA_RELEASE,
     [DL_S_EXTEND] = DL_LUA_EXTEND,   [DL_S_INSPECT] = DL_LUA_INSPECT,

@@ -29,6 +29,29 @@
 #ifndef DLOCK_SCRIPTS_LUA_H
 #define DLOCK_SCRIPTS_LUA_H
 
+#define DL_LUA_STR_(x) #x
+#define DL_LUA_STR(x) DL_LUA_STR_(x)
+
+/* Argument checks (bounds: DL_LUA_*_MAX in proto.h): num(v, hi) is v as a number if it is a decimal
+ * integer 1..hi without sign or leading zero (at most 15 digits: exact in
+ * a Lua number), else nil; token(v) says whether v is 32 lowercase hex
+ * digits; bad(what) is the error reply for a refused argument (nothing
+ * has been changed when it is returned). */
+#define DL_LUA_ARGS                                                                \
+    "local function num(v, hi)\n"                                                  \
+    "  if type(v) ~= 'string' or #v > 15 or not string.match(v, '^[1-9]%d*$') then return nil end\n" \
+    "  local n = tonumber(v)\n"                                                    \
+    "  if n > hi then return nil end\n"                                            \
+    "  return n\n"                                                                 \
+    "end\n"                                                                        \
+    "local function token(v)\n"                                                    \
+    "  return type(v) == 'string' and #v == 32 and not string.find(v, '[^0-9a-f]')\n" \
+    "end\n"                                                                        \
+    "local function bad(what)\n"                                                   \
+    "  return redis.error_reply('ERR dlock: bad argument: ' .. what)\n"            \
+    "end\n"                                                                        \
+    "local TTL_MAX = " DL_LUA_STR(DL_LUA_TTL_MAX) "\n"
+
 /* Shared prelude: server time, queue head pruning, and the next fence.
  * Fences never pass through a Lua number (a double: exact only up to
  * 2^53): the counter is INCRed, then read back with GET as a decimal
@@ -80,6 +103,17 @@
  * {0, hint_ms, waiters}: hint_ms is the holder's remaining lease, or how long
  * the queue head may still claim a free lock. */
 #define DL_LUA_ACQUIRE                                                              \
+    DL_LUA_ARGS                                                                     \
+    "if not token(ARGV[1]) then return bad('token') end\n"                          \
+    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    "if #ARGV[3] > " DL_LUA_STR(DL_LUA_META_MAX) " then return bad('meta') end\n"  \
+    "if not string.match(ARGV[4], '^[012]$') then return bad('fencing') end\n"      \
+    "if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return bad('enqueue') end\n"         \
+    "if not num(ARGV[6], " DL_LUA_STR(DL_LUA_WAIT_MAX) ") then return bad('wait_ms') end\n" \
+    "if not (ARGV[7] == '0' or num(ARGV[7], 1e15)) then return bad('acquired_ms') end\n" \
+    "if ARGV[8] and (#ARGV[8] > " DL_LUA_STR(DL_LUA_CHAN_MAX) " or not string.match(ARGV[8], '^%S+$')) then\n" \
+    "  return bad('channel')\n"                                                    \
+    "end\n"                                                                        \
     DL_LUA_PRELUDE                                                                  \
     "local t = redis.call('HGET', KEYS[1], 't')\n"                                 \
     "local function enqueue()\n"                                                    \
@@ -138,6 +172,8 @@
 
 /* EXTEND: ARGV token, ttl_ms. Returns 1 (extended) or 0 (not the holder). */
 #define DL_LUA_EXTEND                                                               \
+    DL_LUA_ARGS                                                                     \
+    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
     "return 1\n"
@@ -155,6 +191,8 @@
  * returns {1, fence} if the lock was handed to the caller meanwhile (it
  * keeps it, with its lease restarted at ttl_ms), else {0}. */
 #define DL_LUA_CANCEL                                                               \
+    DL_LUA_ARGS                                                                     \
+    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
     "redis.call('ZREM', KEYS[3], ARGV[1])\n"                                        \
     "redis.call('HDEL', KEYS[4], ARGV[1])\n"                                        \
     "if redis.call('HGET', KEYS[1], 't') == ARGV[1] then\n"                         \
@@ -170,10 +208,15 @@
  * Decimal strings without leading zeros compare exactly by length, then
  * bytes: no Lua number is involved. */
 #define DL_LUA_FENCE                                                                \
+    DL_LUA_ARGS                                                                     \
+    "local c = ARGV[2]\n"                                                           \
+    "if c ~= '0' and not (type(c) == 'string' and string.match(c, '^[1-9]%d*$') and\n" \
+    "    (#c < 19 or (#c == 19 and c <= '9223372036854775807'))) then\n"            \
+    "  return bad('candidate')\n"                                                  \
+    "end\n"                                                                        \
     "local cur = redis.call('GET', KEYS[2]) or '0'\n"                               \
     "if ARGV[2] == '0' then return cur end\n"                                       \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return -1 end\n"           \
-    "local c = ARGV[2]\n"                                                           \
     "if #c > #cur or (#c == #cur and c > cur) then redis.call('SET', KEYS[2], c); cur = c end\n" \
     "redis.call('HSET', KEYS[1], 'f', cur)\n"                                       \
     "return cur\n"
