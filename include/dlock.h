@@ -173,6 +173,16 @@ typedef struct dlock_options {
      * most one ttl later), which leaves the holder that time to stop before
      * anyone else can take the lock. */
     int64_t max_hold_ms;
+    /* Every connection asks the server's maxmemory-policy once (CONFIG GET,
+     * pipelined behind AUTH/SELECT: no round trip of its own). Any policy
+     * but noeviction may evict lock keys and fence counters, which gives
+     * one lock to two holders: that raises one DLOCK_EV_WARNING per
+     * connection. With require_noeviction 1, an acquire on such a server
+     * fails instead with DLOCK_ENOTSUP (dlock_client_errcode:
+     * DLOCK_SRV_EVICTION) and leaves no lease. A server that refuses
+     * CONFIG (managed services, ACLs) counts as unknown: no warning, no
+     * failure. Default 0. */
+    int require_noeviction;
 } dlock_options;
 
 /* Fill *opts with the documented defaults. Always call it before setting
@@ -233,8 +243,10 @@ typedef enum dlock_srv_code {
     DLOCK_SRV_MAP(DLOCK_SRV_ENUM_)
 #undef DLOCK_SRV_ENUM_
     /* Answers that are not error replies start at 100. */
-    DLOCK_SRV_NOMASTER = 100 /* Sentinel: no sentinel that answered knows a
-                                master by the URL's name (they replied nil) */
+    DLOCK_SRV_NOMASTER = 100, /* Sentinel: no sentinel that answered knows a
+                                 master by the URL's name (they replied nil) */
+    DLOCK_SRV_EVICTION = 101  /* the server's maxmemory-policy may evict lock
+                                 keys (opts.require_noeviction) */
 } dlock_srv_code;
 
 /* The server error behind the client's last failed call, a dlock_srv_code:

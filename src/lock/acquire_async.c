@@ -707,6 +707,12 @@ static void on_attempt(dl_fan *f, void *arg) {
         give_up(op);
         return;
     }
+    if (dl_engine_unsafe(op->e, &op->x, &f->call)) {
+        op->dirty = t.granted > 0; /* given back, not retried: it cannot pass */
+        op->unknown_now = t.unknown;
+        end_with(op, DLOCK_ENOTSUP);
+        return;
+    }
     if (op->e->n == 1)
         on_attempt_one(op, &f->call, &t);
     else

@@ -28,6 +28,7 @@ void dlock_options_init(dlock_options *o) {
     o->replicas = 0;
     o->replica_timeout_ms = 100;
     o->owner_pid = 0;
+    o->require_noeviction = 0;
 }
 
 int dl_begin(dlock_client *c) {
@@ -118,6 +119,7 @@ static int finish_setup(dlock_client *c, const char *prefix, const char *label) 
     c->topo.cfg.has_password = c->url.has_password;
     c->topo.cfg.db = c->url.db;
     c->topo.cfg.connect_timeout_ms = c->opts.connect_timeout_ms;
+    c->topo.cfg.ask_policy = 1; /* every data node: lock/engine.c reports it */
     rc = setup_tls(c);
     if (rc != DLOCK_OK)
         return rc;

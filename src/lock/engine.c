@@ -481,6 +481,39 @@ static void run_callbacks(dl_engine *e) {
     e->flushing = 0;
 }
 
+/* A connection whose server may evict lock keys (maxmemory-policy other
+ * than noeviction, asked on connect by conn.c) is reported once per
+ * connection. With require_noeviction the acquire fails too
+ * (acquire_async.c, dl_engine_unsafe). */
+static void tell_policy(dl_engine *e, dl_conn *cn) {
+    if (cn->policy != DL_POLICY_UNSAFE || cn->policy_told)
+        return;
+    cn->policy_told = 1;
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "%s: maxmemory-policy is %s: a full server may evict lock keys and fence "
+             "counters, giving one lock to two holders; only noeviction keeps leases safe "
+             "(see dlock doctor)",
+             cn->addr, cn->policy_name);
+    dl_warn(&e->c->ctx, msg);
+}
+
+int dl_engine_unsafe(dl_engine *e, dl_ctx *x, const dl_call *call) {
+    for (int i = 0; i < call->n; i++) {
+        dl_conn *cn = call->conns[i];
+        tell_policy(e, cn);
+        if (e->c->opts.require_noeviction && cn->policy == DL_POLICY_UNSAFE) {
+            dl_seterr(x, DLOCK_ENOTSUP,
+                      "%s: maxmemory-policy is %s, not noeviction: lock keys may be evicted "
+                      "(require_noeviction is set)",
+                      cn->addr, cn->policy_name);
+            x->code = DL_SRV_EVICTION;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Advance e after epoll reported evs[0..n). */
 static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
     for (int i = 0; i < n; i++) {
@@ -488,8 +521,10 @@ static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
         dl_conn_step(&p->conn, poll_events(evs[i].events));
     }
     int64_t now = dl_mono_us();
-    for (int i = 0; i < e->nall; i++)
+    for (int i = 0; i < e->nall; i++) {
+        tell_policy(e, &e->all[i]->conn);
         dl_pipe_check(e->all[i], now);
+    }
     dl_pipe_check(&e->sub, now);
     fire_timers(e, now);
     flush_all(e);

@@ -163,6 +163,11 @@ DL_INTERNAL int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const
 /* The same for a plain command (WAIT), on op's key's servers. */
 DL_INTERNAL int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
                                int64_t deadline_us, dl_fan_done_fn done);
+/* Raise the eviction-policy warning of call's servers not yet told (once
+ * per connection), and with opts.require_noeviction return 1 after
+ * setting x (DLOCK_ENOTSUP, code DL_SRV_EVICTION) if one of them may
+ * evict lock keys; else 0. */
+DL_INTERNAL int dl_engine_unsafe(dl_engine *e, dl_ctx *x, const dl_call *call);
 /* Arm op's timer. */
 DL_INTERNAL void dl_aop_timer(dl_aop *op, int64_t at_us);
 /* After an async start: write what can be written, and tell the adapter. */

@@ -171,8 +171,9 @@ static int start_connect(dl_conn *c) {
     int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
     c->connect_deadline_us = dl_mono_us() + (int64_t)ms * 1000;
 
-    /* AUTH and SELECT go first in the pipeline; their replies are checked
-     * and dropped by the reader loop. */
+    /* AUTH and SELECT go first in the pipeline, then (cfg->ask_policy) the
+     * maxmemory-policy question; their replies are checked and dropped by
+     * the reader loop. */
     if (c->cfg != NULL && c->cfg->has_password) {
         const char *argv[3];
         size_t lens[3];
@@ -202,6 +203,20 @@ static int start_connect(dl_conn *c) {
             return DLOCK_ENOMEM;
         }
         c->skip++;
+    }
+    c->policy = DL_POLICY_UNKNOWN;
+    c->policy_name[0] = '\0';
+    c->policy_told = 0;
+    c->probing = 0;
+    if (c->cfg != NULL && c->cfg->ask_policy) {
+        const char *argv[3] = {"CONFIG", "GET", "maxmemory-policy"};
+        size_t lens[3] = {6, 3, 16};
+        if (redisAppendCommandArgv(ctx, 3, argv, lens) != REDIS_OK) {
+            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
+            return DLOCK_ENOMEM;
+        }
+        c->skip++;
+        c->probing = 1;
     }
     c->app_bytes = sdslen(ctx->obuf);
     return DLOCK_OK;
@@ -379,6 +394,18 @@ const char *dl_conn_connect_late(const dl_conn *c, const char *tcp) {
     return tcp;
 }
 
+/* The answer to CONFIG GET maxmemory-policy: {"maxmemory-policy", name},
+ * or an error (CONFIG refused: unknown). */
+static void note_policy(dl_conn *c, const redisReply *r) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_STRING || r->element[1]->len == 0 ||
+        r->element[1]->len >= sizeof c->policy_name)
+        return;
+    memcpy(c->policy_name, r->element[1]->str, r->element[1]->len);
+    c->policy_name[r->element[1]->len] = '\0';
+    c->policy = strcmp(c->policy_name, "noeviction") == 0 ? DL_POLICY_SAFE : DL_POLICY_UNSAFE;
+}
+
 /* Pull every complete reply out of the reader. */
 static void drain_replies(dl_conn *c) {
     while (c->status == DLOCK_OK && c->ctx != NULL && (c->on_reply != NULL || c->got < c->expect)) {
@@ -396,6 +423,12 @@ static void drain_replies(dl_conn *c) {
         redisReply *reply = r;
         if (c->skip > 0) {
             c->skip--;
+            if (c->probing && c->skip == 0) { /* the policy question went last */
+                c->probing = 0;
+                note_policy(c, reply);
+                freeReplyObject(reply);
+                continue;
+            }
             if (reply->type == REDIS_REPLY_ERROR) {
                 /* Only the error code: a server (or a renamed AUTH) may echo
                  * the arguments, and the password is one of them. */

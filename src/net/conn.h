@@ -41,10 +41,18 @@ typedef struct dl_conn_cfg {
     int has_password;
     int db;
     int connect_timeout_ms; /* TCP connect and TLS handshake together */
+    int ask_policy;         /* ask maxmemory-policy on every connect (dl_conn.policy) */
     const dl_tls *tls;      /* NULL: plain; else every connection is TLS */
 } dl_conn_cfg;
 
 enum dl_conn_state { DL_CONN_CLOSED, DL_CONN_CONNECTING, DL_CONN_READY };
+
+/* What the server said of its maxmemory-policy (dl_conn_cfg.ask_policy). */
+enum dl_policy {
+    DL_POLICY_UNKNOWN, /* not asked, not answered yet, or CONFIG refused */
+    DL_POLICY_SAFE,    /* noeviction */
+    DL_POLICY_UNSAFE   /* any other: lock keys may be evicted */
+};
 
 typedef struct dl_conn {
     redisContext *ctx;
@@ -91,6 +99,14 @@ typedef struct dl_conn {
     void (*on_reply)(struct dl_conn *c, redisReply *r);
     void (*on_fail)(struct dl_conn *c);
     unsigned gen; /* sockets closed so far: tells a new socket from the old */
+    /* ask_policy: CONFIG GET maxmemory-policy goes last in the setup
+     * pipeline (after AUTH/SELECT); its reply is read here, never passed
+     * on, and an error reply (CONFIG refused) leaves the policy unknown.
+     * Reset on every connect. */
+    int probing;           /* its reply is the last setup reply still due */
+    int policy;            /* enum dl_policy */
+    char policy_name[32];  /* as the server named it */
+    int policy_told;       /* free for the layer above: reset on connect */
     int refused;  /* the peer refused the session before taking any request */
 } dl_conn;
 

@@ -21,7 +21,8 @@ enum dl_srv_code {
 #define DL_SRV_ENUM_(name, value) DL_SRV_##name = DLOCK_SRV_##name,
     DLOCK_SRV_MAP(DL_SRV_ENUM_)
 #undef DL_SRV_ENUM_
-    DL_SRV_NOMASTER = DLOCK_SRV_NOMASTER /* set by topo/sentinel.c, not from a reply */
+    DL_SRV_NOMASTER = DLOCK_SRV_NOMASTER, /* set by topo/sentinel.c, not from a reply */
+    DL_SRV_EVICTION = DLOCK_SRV_EVICTION  /* set by lock/, from maxmemory-policy */
 };
 
 /* The code of an error reply (its first word, and the two older spellings

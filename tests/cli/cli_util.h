@@ -89,6 +89,7 @@ void t_ls_sentinel(void);
 void t_max_time(void);
 void t_metrics_file(void);
 void t_replica_gate(void);
+void t_eviction(void);
 
 /* A tiny JSON reader for flat objects of scalars. */
 typedef struct jval {

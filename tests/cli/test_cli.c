@@ -585,7 +585,7 @@ static const struct {
     {"ls_bigdb", t_ls_bigdb},       {"ls_json", t_ls_json},
     {"ls_openmetrics", t_ls_openmetrics}, {"ls_cluster", t_ls_cluster},
     {"ls_sentinel", t_ls_sentinel}, {"max_time", t_max_time},       {"metrics_file", t_metrics_file},
-    {"replica_gate", t_replica_gate},
+    {"replica_gate", t_replica_gate}, {"eviction", t_eviction},
 };
 
 int main(int argc, char **argv) {

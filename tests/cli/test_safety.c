@@ -38,3 +38,31 @@ void t_replica_gate(void) {
     TH_CHECK(counter("rg") - f0 <= 1);
     TH_EQ_INT(key_exists("rg"), 0);
 }
+
+static int count(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* A server that may evict lock keys: one warning line, and the command
+ * still runs (doctor and require_noeviction are the strict ways). */
+void t_eviction(void) {
+    redisReply *r0 = th_server_cmd(g_srv, "CONFIG SET maxmemory-policy allkeys-lru");
+    TH_CHECK(r0 != NULL && r0->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r0);
+    result r;
+    dl(&r, "--url", g_url, "run", "ev", "--", "true", NULL);
+    printf("stderr: %s", r.err);
+    EXPECT_CODE(&r, 0);
+    EXPECT_IN(r.err, "warning: ");
+    EXPECT_IN(r.err, "maxmemory-policy is allkeys-lru");
+    TH_EQ_INT(count(r.err, "warning: "), 1);
+    r0 = th_server_cmd(g_srv, "CONFIG SET maxmemory-policy noeviction");
+    TH_CHECK(r0 != NULL && r0->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r0);
+    dl(&r, "--url", g_url, "run", "ev", "--", "true", NULL);
+    EXPECT_CODE(&r, 0);
+    TH_EQ_STR(r.err, "");
+}
