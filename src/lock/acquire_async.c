@@ -117,12 +117,33 @@ static void cleaned(dl_aop *op, int failed_too) {
     finish(op, rc);
 }
 
-static void cleanup_end(dl_aop *op) {
+/* A clean-up that found no server is tried again, a few times over about
+ * the life of a queue entry: an abandoned entry at the head of the queue
+ * would keep a free lock idle (no barging) until it expired. */
+#define CLEANUP_TRIES 6
+#define CLEANUP_RETRY_MS 400
+
+static int cleanup_start(dl_aop *op);
+
+static void cleanup_retry(dl_timer *t) { cleanup_start((dl_aop *)t); }
+
+/* Returns 1 while op lives on (a retry is due), 0 once it is finished. */
+static int cleanup_end(dl_aop *op) {
     dl_aop *parent = op->parent;
     int failed_too = op->cleanup_failed;
-    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK); /* unlinks the parent */
-    if (parent != NULL)
+    if (parent != NULL) { /* it waited for the first outcome: tell it */
+        parent->child = NULL;
+        op->parent = NULL;
         cleaned(parent, failed_too);
+    }
+    if (failed_too && ++op->attempts < CLEANUP_TRIES) {
+        op->cleanup_failed = 0;
+        op->timer.fire = cleanup_retry;
+        if (dl_heap_arm(&op->e->heap, &op->timer, dl_mono_us() + CLEANUP_RETRY_MS * 1000) == 0)
+            return 1;
+    }
+    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK);
+    return 0;
 }
 
 static void cleanup_released(dl_fan *f, void *arg) {
@@ -158,13 +179,18 @@ static dl_aop *acq_cleanup(dl_engine *e, const dl_aop *from) {
     memcpy(op->token, from->token, sizeof op->token);
     memcpy(op->ttl_s, from->ttl_s, sizeof op->ttl_s);
     op->ttl_len = from->ttl_len;
+    return cleanup_start(op) ? op : NULL;
+}
+
+/* Send the clean-up's first step. 1 while op lives on, 0 once finished. */
+static int cleanup_start(dl_aop *op) {
     const char *args[2] = {op->token, op->ttl_s};
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
     if (dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, cleanup_left) != DLOCK_OK) {
-        dl_aop_finish(op, DLOCK_EIO);
-        return NULL;
+        op->cleanup_failed = 1;
+        return cleanup_end(op);
     }
-    return op;
+    return 1;
 }
 
 /* Leave no trace of the current token, and go on with a fresh one. */
