@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "backoff.h"
 #include "client.h"
 
-void dlock_options_init(dlock_options *o) {
-    if (o == NULL)
-        return;
+static void default_options(dlock_options *o) {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->key_prefix = "dlock:";
     o->connect_timeout_ms = 1000;
     o->command_timeout_ms = 1000;
@@ -28,6 +28,12 @@ void dlock_options_init(dlock_options *o) {
     o->replicas = 0;
     o->replica_timeout_ms = 100;
     o->owner_pid = 0;
+}
+
+void dlock_options_init_sized(dlock_options *opts, size_t size) {
+    dlock_options d;
+    default_options(&d);
+    dl_abi_init_sized(opts, size, &d, sizeof d);
 }
 
 int dl_begin(dlock_client *c) {
@@ -134,16 +140,18 @@ static void apply_url_options(dlock_client *c) {
 
 int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts) {
     pthread_mutex_init(&c->ka_mu, NULL);
-    if (opts != NULL)
-        c->opts = *opts;
-    else
-        dlock_options_init(&c->opts);
+    default_options(&c->opts);
+    /* On failure c->opts keeps the defaults (freed as usual). */
+    int rc = dl_abi_read_options(&c->ctx, &c->opts, sizeof c->opts, opts, "options",
+                                 "dlock_options_init");
     /* Checked with the other options in finish_setup. */
     c->pid = c->opts.owner_pid > 0 ? c->opts.owner_pid : (long)getpid();
     if (gethostname(c->host, sizeof c->host - 1) != 0)
         snprintf(c->host, sizeof c->host, "unknown");
     dl_random_bytes(&c->rng, sizeof c->rng);
     dl_pool_init(&c->pool);
+    if (rc != DLOCK_OK)
+        return rc;
     if (url == NULL)
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "URL is NULL");
     dl_url_redact(url, c->url_redacted, sizeof c->url_redacted);
@@ -154,7 +162,7 @@ int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts)
     const char *prefix = c->url.has_prefix    ? c->url.prefix
                          : c->opts.key_prefix ? c->opts.key_prefix
                                               : "dlock:";
-    int rc = finish_setup(c, prefix, c->opts.owner_label);
+    rc = finish_setup(c, prefix, c->opts.owner_label);
     /* Turning verification off is allowed, never silent (once per client,
      * not again for its keepalive clone). */
     if (rc == DLOCK_OK && c->url.tls && !c->url.tls_verify)

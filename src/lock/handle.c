@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "backoff.h"
 #include "clock.h"
 #include "client.h"
@@ -44,19 +45,21 @@ int dlock_held(const dlock_lock *l) {
     return dl_lock_valid(l, dl_mono_us());
 }
 
-int dlock_info_get(const dlock_lock *l, dlock_info *out) {
-    if (l == NULL || out == NULL)
+int dlock_info_get_sized(const dlock_lock *l, dlock_info *out, size_t out_size) {
+    if (l == NULL || out == NULL || out_size < 1 || out_size > DL_ABI_MAX_SIZE)
         return DLOCK_EINVAL;
-    memset(out, 0, sizeof *out);
-    out->name = l->name;
-    out->name_len = l->name_len;
-    out->token = l->token;
-    out->fence = l->fence;
-    out->acquired_at = l->acquired_wall_ms;
+    dlock_info in;
+    memset(&in, 0, sizeof in);
+    in.name = l->name;
+    in.name_len = l->name_len;
+    in.token = l->token;
+    in.fence = l->fence;
+    in.acquired_at = l->acquired_wall_ms;
     int64_t vu = atomic_load(&l->valid_until_us);
     int64_t left = vu > 0 ? (vu - dl_mono_us()) / 1000 : 0;
-    out->expires_at = dl_wall_ms() + (left > 0 ? left : 0);
-    out->held = dlock_held(l);
+    in.expires_at = dl_wall_ms() + (left > 0 ? left : 0);
+    in.held = dlock_held(l);
+    dl_abi_copy_out(out, out_size, &in, sizeof in);
     return DLOCK_OK;
 }
 
