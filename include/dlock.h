@@ -226,8 +226,25 @@ DLOCK_API void dlock_options_init_sized(dlock_options *opts, size_t size);
  */
 DLOCK_API int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts);
 
-/* Close every connection and free the client. Locks acquired through it must
- * be freed first (their leases are not released). Accepts NULL. */
+/*
+ * Close every connection and free the client. Accepts NULL.
+ *
+ * Handles acquired through it and not yet freed are orphaned, not freed:
+ * their leases are neither released nor extended any more (keepalive
+ * stops and its on_lost is not called), so each runs out by its TTL.
+ * dlock_held gives 0, dlock_info_get still works (name and token stay
+ * valid; expires_at is the latest the lease can end), dlock_release,
+ * dlock_extend, dlock_keepalive_start and the async calls return
+ * DLOCK_EINVAL, dlock_keepalive_stop does nothing, and dlock_lock_free
+ * frees the handle. Release and free handles first to end leases at once.
+ *
+ * Async operations in flight are dropped: their callbacks never run (a
+ * lease an acquire may have obtained runs out by its TTL).
+ *
+ * Not from inside a callback of this client, nor while another thread uses
+ * the client or one of its handles. May wait for a keepalive round in
+ * flight to end (its command and connect timeouts bound it).
+ */
 DLOCK_API void dlock_client_free(dlock_client *c);
 
 /* Detail of the client's last failed call ("connect 127.0.0.1:6390:
@@ -447,7 +464,8 @@ DLOCK_API int dlock_list_sized(dlock_client *c, const dlock_list_options *opts,
  * Release the lock: delete it if (and only if) it still carries this
  * handle's token, and hand it to the longest waiter. Returns DLOCK_OK,
  * DLOCK_ENOTHELD (already released, expired, or taken by another owner;
- * the server was not changed), DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM.
+ * the server was not changed), DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM,
+ * DLOCK_EINVAL (NULL, or a handle orphaned by dlock_client_free).
  * Stops the handle's keepalive first. The handle stays valid (free it).
  */
 DLOCK_API int dlock_release(dlock_lock *l);
@@ -457,14 +475,16 @@ DLOCK_API int dlock_release(dlock_lock *l);
  * carries this handle's token. Returns DLOCK_OK (validity restarts from the
  * moment the request was sent), DLOCK_ENOTHELD (the handle is then marked not
  * held), DLOCK_EMAXHOLD (opts.max_hold_ms has passed since the acquisition:
- * no server call is made), DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER,
+ * no server call is made), DLOCK_EINVAL (bad ttl_ms, NULL, or a handle
+ * orphaned by dlock_client_free), DLOCK_EIO, DLOCK_ESERVER,
  * DLOCK_ENOQUORUM.
  */
 DLOCK_API int dlock_extend(dlock_lock *l, int64_t ttl_ms);
 
 /* 1 while the lease is valid by this process's monotonic clock (validity =
  * ttl - elapsed since the request was sent - drift) and the lock was not
- * released or reported lost, else 0. Local: no server call. Any thread. */
+ * released or reported lost, else 0 (also once dlock_client_free orphaned
+ * the handle). Local: no server call. Any thread. */
 DLOCK_API int dlock_held(const dlock_lock *l);
 
 /* A handle's description. Grows at its end: dlock_info_get writes exactly
@@ -489,7 +509,8 @@ typedef struct dlock_info {
 DLOCK_API int dlock_info_get_sized(const dlock_lock *l, dlock_info *out, size_t out_size);
 
 /* Free the handle, stopping its keepalive. Does not release the lease (it
- * ends by TTL): call dlock_release first. Accepts NULL. */
+ * ends by TTL): call dlock_release first. Accepts NULL, and handles whose
+ * client was freed already (orphaned: see dlock_client_free). */
 DLOCK_API void dlock_lock_free(dlock_lock *l);
 
 /* ---- Automatic extension (keepalive) ------------------------------------ */
@@ -510,7 +531,7 @@ typedef void (*dlock_lost_fn)(dlock_lock *l, int status, void *userdata);
  * or the token is gone, the lock is marked not held and on_lost is called
  * once; likewise once opts.max_hold_ms has passed since the acquisition
  * (no further extension is made). Returns DLOCK_OK, DLOCK_EINVAL (interval
- * not below the ttl), DLOCK_ENOTHELD (already not held), DLOCK_EMAXHOLD
+ * not below the ttl, NULL, or an orphaned handle), DLOCK_ENOTHELD (already not held), DLOCK_EMAXHOLD
  * (max_hold_ms already passed), DLOCK_ENOMEM, DLOCK_EIO (thread or
  * connection could not be started).
  */
@@ -594,7 +615,8 @@ DLOCK_API int dlock_wait_async(dlock_client *c, const char *name, int64_t timeou
 DLOCK_API int dlock_inspect_async(dlock_client *c, const char *name, dlock_done_fn cb,
                                   void *userdata, uint64_t *op);
 /* Release or extend a handle (from either API). The handle must outlive
- * the operation; the callback's res->lock is it. */
+ * the operation; the callback's res->lock is it. DLOCK_EINVAL at once for
+ * a handle orphaned by dlock_client_free. */
 DLOCK_API int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *op);
 DLOCK_API int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb,
                                  void *userdata, uint64_t *op);

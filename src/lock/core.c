@@ -140,6 +140,7 @@ static void apply_url_options(dlock_client *c) {
 
 int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts) {
     pthread_mutex_init(&c->ka_mu, NULL);
+    pthread_mutex_init(&c->live_mu, NULL);
     default_options(&c->opts);
     /* On failure c->opts keeps the defaults (freed as usual). */
     int rc = dl_abi_read_options(&c->ctx, &c->opts, sizeof c->opts, opts, "options",
@@ -176,6 +177,7 @@ int dl_client_clone(const dlock_client *src, dlock_client **out) {
     if (c == NULL)
         return DLOCK_ENOMEM;
     pthread_mutex_init(&c->ka_mu, NULL);
+    pthread_mutex_init(&c->live_mu, NULL);
     c->opts = src->opts;
     c->url = src->url;
     memcpy(c->url_redacted, src->url_redacted, sizeof c->url_redacted);
@@ -201,6 +203,56 @@ void dl_client_teardown(dlock_client *c) {
     free(c->label);
     c->label = NULL;
     pthread_mutex_destroy(&c->ka_mu);
+    pthread_mutex_destroy(&c->live_mu);
     /* The password lived in c->url: do not leave it in freed memory. */
     explicit_bzero(&c->url, sizeof c->url); /* a memset here is optimised away */
+}
+
+/* ---- the client's live handles ---- */
+
+dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len) {
+    dlock_lock *l = calloc(1, sizeof *l + len + 1);
+    if (l == NULL)
+        return NULL;
+    l->client = c;
+    l->name = (char *)(l + 1);
+    memcpy(l->name, name, len);
+    l->name[len] = '\0';
+    l->name_len = len;
+    pthread_mutex_lock(&c->live_mu);
+    l->live_next = c->live;
+    if (c->live != NULL)
+        c->live->live_prev = l;
+    c->live = l;
+    pthread_mutex_unlock(&c->live_mu);
+    return l;
+}
+
+void dl_lock_destroy(dlock_lock *l) {
+    if (l == NULL)
+        return;
+    dlock_client *c = l->client;
+    if (c != NULL) {
+        pthread_mutex_lock(&c->live_mu);
+        if (l->live_prev != NULL)
+            l->live_prev->live_next = l->live_next;
+        else
+            c->live = l->live_next;
+        if (l->live_next != NULL)
+            l->live_next->live_prev = l->live_prev;
+        pthread_mutex_unlock(&c->live_mu);
+    }
+    free(l);
+}
+
+void dl_client_orphan_locks(dlock_client *c) {
+    pthread_mutex_lock(&c->live_mu);
+    for (dlock_lock *l = c->live, *next; l != NULL; l = next) {
+        next = l->live_next;
+        atomic_store(&l->orphaned, 1);
+        l->client = NULL;
+        l->live_prev = l->live_next = NULL;
+    }
+    c->live = NULL;
+    pthread_mutex_unlock(&c->live_mu);
 }

@@ -90,7 +90,7 @@ static void op_free(dl_aop *op) {
         dl_keys_free(&op->keys);
     free(op->name);
     if (op->kind == DL_AOP_ACQUIRE)
-        free(op->lock); /* made but never delivered: no keepalive yet */
+        dl_lock_destroy(op->lock); /* made but never delivered: no keepalive yet */
     free(op);
 }
 

@@ -12,7 +12,7 @@
 #include "resp.h"
 
 int dlock_release(dlock_lock *l) {
-    if (l == NULL)
+    if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
     dl_clearerr(&c->ctx);
@@ -23,7 +23,7 @@ int dlock_release(dlock_lock *l) {
 }
 
 int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
-    if (l == NULL)
+    if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
     dl_clearerr(&c->ctx);
@@ -67,7 +67,7 @@ void dlock_lock_free(dlock_lock *l) {
     if (l == NULL)
         return;
     dlock_keepalive_stop(l);
-    free(l);
+    dl_lock_destroy(l);
 }
 
 static int check_token_args(dlock_client *c, const char *name, const char *token,

@@ -415,7 +415,7 @@ static int ka_add(struct dl_keepalive *ka, ka_entry *e) {
 
 int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_lost,
                           void *userdata) {
-    if (l == NULL)
+    if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
     dl_clearerr(&c->ctx);
