@@ -11,6 +11,20 @@
  * caller's; the functions documented as "any thread" below may be called
  * while it runs.
  *
+ * Processes: a client and its handles belong to the process that created
+ * them. In a child after fork(), every call on an inherited client or
+ * handle returns DLOCK_EINVAL (the client's detail says why), dlock_held
+ * gives 0 (the parent holds the locks, and its keepalive goes on), and
+ * dlock_info_get still works. dlock_client_free and dlock_lock_free free the
+ * child's copies: they close the child's copies of the sockets, send
+ * nothing on them, and do not wait for the parent's keepalive thread, which
+ * does not exist in the child (if the fork caught it mid-round, the child
+ * leaves that thread's state unfreed rather than risk it). A child that
+ * needs locks creates a client of its own. As for any library after a
+ * fork() in a multithreaded program, no other thread may be inside a call
+ * on that client at the fork. The library's sockets are close-on-exec.
+ * The check relies on pthread_atfork: fork() itself, not a raw clone(2).
+ *
  * Signals: the library never raises SIGPIPE (it writes with MSG_NOSIGNAL,
  * TLS included) and installs no signal handlers.
  *
@@ -243,7 +257,8 @@ DLOCK_API int dlock_client_new(dlock_client **out, const char *url, const dlock_
  *
  * Not from inside a callback of this client, nor while another thread uses
  * the client or one of its handles. May wait for a keepalive round in
- * flight to end (its command and connect timeouts bound it).
+ * flight to end (its command and connect timeouts bound it). In a child
+ * after fork(): frees the child's copy only (see "Processes" at the top).
  */
 DLOCK_API void dlock_client_free(dlock_client *c);
 

@@ -12,6 +12,7 @@
 
 #include "ctx.h"
 #include "dlock.h"
+#include "fork.h"
 #include "proto.h"
 #include "quorum.h"
 #include "tls.h"
@@ -44,6 +45,10 @@ struct dlock_client {
      * dlock_client_free can orphan them (core.c). */
     pthread_mutex_t live_mu;
     struct dlock_lock *live;
+    /* The process that made the client, and its fork generation: in a child
+     * after fork() the client is refused (see dl_forked). */
+    long born_pid;
+    unsigned fork_gen;
 };
 
 struct dlock_lock {
@@ -70,6 +75,7 @@ struct dlock_lock {
     /* dlock_client_free ran: client is NULL, nothing keeps the lease alive,
      * and only dlock_held, dlock_info_get and dlock_lock_free still work. */
     _Atomic int orphaned;
+    unsigned fork_gen; /* its client's: dlock_held is 0 in a child */
 };
 
 /* Whether l's lease is valid now by the local monotonic clock and it was
@@ -80,6 +86,11 @@ static inline int dl_lock_valid(const dlock_lock *l, int64_t now_us) {
         return 0;
     return now_us < atomic_load(&l->valid_until_us);
 }
+
+/* Whether this is a child process, after fork(), of the one that made c.
+ * Its sockets and threads are then the parent's: nothing may be sent on
+ * them, no inherited mutex taken, no keepalive thread joined. */
+static inline int dl_forked(const dlock_client *c) { return c->fork_gen != dl_fork_gen(); }
 
 /* Whether opts.max_hold_ms (when set) has passed since l was acquired. */
 static inline int dl_hold_over(const dlock_lock *l, int64_t now_us) {
@@ -97,8 +108,12 @@ DL_INTERNAL int dl_client_clone(const dlock_client *src, dlock_client **out);
  * must be stopped first). */
 DL_INTERNAL void dl_client_teardown(dlock_client *c);
 /* Start of every public call on a client: clear the detail string, and
- * refuse a client whose creation failed (with the reason it failed). */
+ * refuse a client whose creation failed (with the reason it failed), and
+ * one inherited across fork() (dl_refuse_forked). */
 DL_INTERNAL int dl_begin(dlock_client *c);
+/* DLOCK_EINVAL, with the detail saying why, when c is inherited across
+ * fork() (dl_forked); else DLOCK_OK. */
+DL_INTERNAL int dl_refuse_forked(dlock_client *c);
 /* A new handle for `name` (len bytes, copied) on c's list of live handles,
  * otherwise zeroed; NULL when out of memory. */
 DL_INTERNAL dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len);

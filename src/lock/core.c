@@ -36,9 +36,21 @@ void dlock_options_init_sized(dlock_options *opts, size_t size) {
     dl_abi_init_sized(opts, size, &d, sizeof d);
 }
 
+int dl_refuse_forked(dlock_client *c) {
+    if (!dl_forked(c))
+        return DLOCK_OK;
+    return dl_seterr(&c->ctx, DLOCK_EINVAL,
+                     "this client was made by process %ld, before a fork(): its connections "
+                     "are that process's; create a new client in this one (inherited clients "
+                     "and locks can only be freed)",
+                     c->born_pid);
+}
+
 int dl_begin(dlock_client *c) {
     if (c == NULL)
         return DLOCK_EINVAL;
+    if (dl_forked(c))
+        return dl_refuse_forked(c);
     if (c->unusable)
         return dl_seterr(&c->ctx, c->unusable, "client not usable: %s", c->unusable_why);
     dl_clearerr(&c->ctx);
@@ -141,6 +153,8 @@ static void apply_url_options(dlock_client *c) {
 int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts) {
     pthread_mutex_init(&c->ka_mu, NULL);
     pthread_mutex_init(&c->live_mu, NULL);
+    c->fork_gen = dl_fork_gen();
+    c->born_pid = (long)getpid();
     default_options(&c->opts);
     /* On failure c->opts keeps the defaults (freed as usual). */
     int rc = dl_abi_read_options(&c->ctx, &c->opts, sizeof c->opts, opts, "options",
@@ -178,6 +192,8 @@ int dl_client_clone(const dlock_client *src, dlock_client **out) {
         return DLOCK_ENOMEM;
     pthread_mutex_init(&c->ka_mu, NULL);
     pthread_mutex_init(&c->live_mu, NULL);
+    c->fork_gen = src->fork_gen;
+    c->born_pid = src->born_pid;
     c->opts = src->opts;
     c->url = src->url;
     memcpy(c->url_redacted, src->url_redacted, sizeof c->url_redacted);
@@ -202,13 +218,28 @@ void dl_client_teardown(dlock_client *c) {
     dl_proto_free(&c->proto);
     free(c->label);
     c->label = NULL;
-    pthread_mutex_destroy(&c->ka_mu);
-    pthread_mutex_destroy(&c->live_mu);
+    if (!dl_forked(c)) { /* a child's copy may be held by a thread it lacks */
+        pthread_mutex_destroy(&c->ka_mu);
+        pthread_mutex_destroy(&c->live_mu);
+    }
     /* The password lived in c->url: do not leave it in freed memory. */
     explicit_bzero(&c->url, sizeof c->url); /* a memset here is optimised away */
 }
 
 /* ---- the client's live handles ---- */
+
+/* live_mu, except in a child after fork(): there the mutex may have been
+ * held by a thread that the child lacks, and the child's one thread is the
+ * only user of what it inherited. */
+static void live_lock(dlock_client *c) {
+    if (!dl_forked(c))
+        pthread_mutex_lock(&c->live_mu);
+}
+
+static void live_unlock(dlock_client *c) {
+    if (!dl_forked(c))
+        pthread_mutex_unlock(&c->live_mu);
+}
 
 dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len) {
     dlock_lock *l = calloc(1, sizeof *l + len + 1);
@@ -219,12 +250,13 @@ dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len) {
     memcpy(l->name, name, len);
     l->name[len] = '\0';
     l->name_len = len;
-    pthread_mutex_lock(&c->live_mu);
+    l->fork_gen = c->fork_gen;
+    live_lock(c);
     l->live_next = c->live;
     if (c->live != NULL)
         c->live->live_prev = l;
     c->live = l;
-    pthread_mutex_unlock(&c->live_mu);
+    live_unlock(c);
     return l;
 }
 
@@ -233,20 +265,20 @@ void dl_lock_destroy(dlock_lock *l) {
         return;
     dlock_client *c = l->client;
     if (c != NULL) {
-        pthread_mutex_lock(&c->live_mu);
+        live_lock(c);
         if (l->live_prev != NULL)
             l->live_prev->live_next = l->live_next;
         else
             c->live = l->live_next;
         if (l->live_next != NULL)
             l->live_next->live_prev = l->live_prev;
-        pthread_mutex_unlock(&c->live_mu);
+        live_unlock(c);
     }
     free(l);
 }
 
 void dl_client_orphan_locks(dlock_client *c) {
-    pthread_mutex_lock(&c->live_mu);
+    live_lock(c);
     for (dlock_lock *l = c->live, *next; l != NULL; l = next) {
         next = l->live_next;
         atomic_store(&l->orphaned, 1);
@@ -254,5 +286,5 @@ void dl_client_orphan_locks(dlock_client *c) {
         l->live_prev = l->live_next = NULL;
     }
     c->live = NULL;
-    pthread_mutex_unlock(&c->live_mu);
+    live_unlock(c);
 }

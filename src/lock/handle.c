@@ -15,6 +15,8 @@ int dlock_release(dlock_lock *l) {
     if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
+    if (dl_refuse_forked(c) != DLOCK_OK)
+        return DLOCK_EINVAL;
     dl_clearerr(&c->ctx);
     dlock_keepalive_stop(l);
     if (atomic_load(&l->released))
@@ -26,6 +28,8 @@ int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
     if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
+    if (dl_refuse_forked(c) != DLOCK_OK)
+        return DLOCK_EINVAL;
     dl_clearerr(&c->ctx);
     int rc = dl_check_ttl(c, ttl_ms);
     if (rc != DLOCK_OK)
@@ -40,7 +44,7 @@ int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
 }
 
 int dlock_held(const dlock_lock *l) {
-    if (l == NULL)
+    if (l == NULL || l->fork_gen != dl_fork_gen()) /* a child holds nothing */
         return 0;
     return dl_lock_valid(l, dl_mono_us());
 }

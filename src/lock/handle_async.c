@@ -151,6 +151,8 @@ int dl_inspect_start(dl_engine *e, const char *name, size_t len, dlock_done_fn c
 /* The async engine of l's client, after the common checks. */
 static dl_engine *lock_engine(dlock_lock *l, dlock_done_fn cb, int *rc) {
     dlock_client *c = l->client;
+    if ((*rc = dl_refuse_forked(c)) != DLOCK_OK)
+        return NULL;
     dl_clearerr(&c->ctx);
     if (cb == NULL) {
         *rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
