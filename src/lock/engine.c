@@ -85,6 +85,9 @@ dl_engine *dl_engine_blocking(dlock_client *c, int *rc) {
 
 
 static void op_free(dl_aop *op) {
+    /* A wait may sleep on its timer when the client is freed: the heap
+     * must not keep pointing into the op. */
+    dl_heap_disarm(&op->e->heap, &op->timer);
     dl_fan_put(op->fan);
     if (op->has_keys)
         dl_keys_free(&op->keys);
