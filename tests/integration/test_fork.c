@@ -12,14 +12,23 @@
  * fork is still open on the server (the child closed only its copies and
  * sent nothing), and the parent releases normally. A burst of forks while
  * the keepalive thread extends every few ms shows the child never hangs
- * whatever the thread was doing at the fork. */
+ * whatever the thread was doing at the fork.
+ *
+ * Built twice: test_fork over plain TCP, and tls_fork (tests/tls, with
+ * DLOCK_FORK_TLS) over rediss://, where a close_notify sent by the child
+ * would end the parent's TLS sessions. */
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "dlock/adapters/poll.h"
 #include "itest.h"
+#ifdef DLOCK_FORK_TLS
+#include "tls_env.h"
+#endif
 
 #define TTL 500
+
+static char g_url[800]; /* the server's, plain or TLS */
 
 typedef struct fork_case {
     th_server *s;
@@ -107,7 +116,7 @@ static int child(void *arg) {
               DLOCK_EINVAL);
 
     /* A client of its own works, and sees the parent's lock. */
-    dlock_client *mine = it_client(th_server_url(k->s), NULL);
+    dlock_client *mine = it_client(g_url, NULL);
     dlock_holder h;
     IT_RC(mine, dlock_inspect(mine, k->name, &h), DLOCK_OK);
     TH_EQ_INT(h.locked, 1);
@@ -168,7 +177,7 @@ static void release(fork_case *k) {
 
 static void one_case(th_server *s, const char *name, int async, int lock_first) {
     fork_case k = {.s = s, .name = name, .async = async, .lock_first = lock_first};
-    k.c = it_client(th_server_url(s), NULL);
+    k.c = it_client(g_url, NULL);
     acquire(&k, 100);
     pass(&k, 250); /* the keepalive's connections are open */
     char before[4096], after[4096];
@@ -198,7 +207,7 @@ static int child_free(void *arg) {
  * it with its mutex held or a round in flight. It must never hang. */
 static void test_burst(th_server *s) {
     fork_case k = {.s = s, .name = "fork-burst"};
-    k.c = it_client(th_server_url(s), NULL);
+    k.c = it_client(g_url, NULL);
     acquire(&k, 2);
     for (int i = 0; i < 40; i++) {
         pid_t pid = th_spawn(child_free, &k);
@@ -214,14 +223,22 @@ static void test_burst(th_server *s) {
 
 int main(void) {
     th_test_init(90);
+#ifdef DLOCK_FORK_TLS
+    te_init();
+    int port;
+    th_server *s = te_server("server", NULL, &port);
+    te_url(g_url, sizeof g_url, port, NULL);
+#else
     th_server *s = th_server_start(NULL);
     TH_CHECK(s != NULL);
+    snprintf(g_url, sizeof g_url, "%s", th_server_url(s));
+#endif
     one_case(s, "fork-thread", 0, 0);
     one_case(s, "fork-thread-lock-first", 0, 1);
     one_case(s, "fork-engine", 1, 0);
     one_case(s, "fork-engine-lock-first", 1, 1);
     test_burst(s);
     th_server_free(s);
-    IT_PASS("test_fork");
+    printf("%s: 1 passed, 0 failed\n", g_url[5] == 's' ? "tls_fork" : "test_fork");
     return 0;
 }
