@@ -317,17 +317,13 @@ static void make_lock(dl_aop *op) {
             leave->leave_only = 1;
         op->enqueued = 0;
     }
-    dlock_lock *l = calloc(1, sizeof *l + op->name_len + 1);
+    dlock_lock *l = dl_lock_new(c, op->name, op->name_len);
     if (l == NULL) {
         op->dirty = 1;
         end_with(op, dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory"));
         return;
     }
-    l->client = c;
     l->eng = op->e->blocking ? NULL : op->e; /* whose timers keep it alive */
-    l->name = (char *)(l + 1);
-    memcpy(l->name, op->name, op->name_len);
-    l->name_len = op->name_len;
     memcpy(l->token, op->token, sizeof l->token);
     l->fence = op->fence;
     l->ttl_ms = op->ttl_ms;

@@ -90,13 +90,15 @@ dl_engine *dl_engine_blocking(dlock_client *c, int *rc) {
 
 
 static void op_free(dl_aop *op) {
-    dl_heap_disarm(&op->e->heap, &op->timer); /* the heap must not point at it */
+    /* A wait may sleep on its timer when the client is freed: the heap
+     * must not keep pointing into the op. */
+    dl_heap_disarm(&op->e->heap, &op->timer);
     dl_fan_put(op->fan);
     if (op->has_keys)
         dl_keys_free(&op->keys);
     free(op->name);
     if (op->kind == DL_AOP_ACQUIRE)
-        free(op->lock); /* made but never delivered: no keepalive yet */
+        dl_lock_destroy(op->lock); /* made but never delivered: no keepalive yet */
     free(op);
 }
 
@@ -571,7 +573,7 @@ void dl_engine_run_until(dl_engine *e, const int *done) {
 /* ---- public ---- */
 
 int dlock_client_fd(dlock_client *c) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return -1;
     int rc;
     dl_engine *e = dl_engine_get(c, &rc);
@@ -579,13 +581,13 @@ int dlock_client_fd(dlock_client *c) {
 }
 
 int64_t dlock_client_timeout(dlock_client *c) {
-    if (c == NULL || c->eng == NULL)
+    if (c == NULL || c->eng == NULL || dl_forked(c))
         return -1;
     return engine_timeout(c->eng);
 }
 
 int dlock_client_process(dlock_client *c) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return DLOCK_EINVAL;
     if (c->eng == NULL)
         return 0;
@@ -597,7 +599,7 @@ int dlock_client_process(dlock_client *c) {
 }
 
 void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata) {
-    if (c == NULL)
+    if (c == NULL || dl_forked(c))
         return;
     int rc;
     dl_engine *e = dl_engine_get(c, &rc);
@@ -608,7 +610,7 @@ void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata
 }
 
 int dlock_op_cancel(dlock_client *c, uint64_t id) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return DLOCK_EINVAL;
     dl_engine *e = c->eng;
     for (dl_aop *op = e ? e->ops : NULL; op != NULL; op = op->next) {
