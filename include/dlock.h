@@ -11,6 +11,20 @@
  * caller's; the functions documented as "any thread" below may be called
  * while it runs.
  *
+ * Processes: a client and its handles belong to the process that created
+ * them. In a child after fork(), every call on an inherited client or
+ * handle returns DLOCK_EINVAL (the client's detail says why), dlock_held
+ * gives 0 (the parent holds the locks, and its keepalive goes on), and
+ * dlock_info_get still works. dlock_client_free and dlock_lock_free free the
+ * child's copies: they close the child's copies of the sockets, send
+ * nothing on them, and do not wait for the parent's keepalive thread, which
+ * does not exist in the child (if the fork caught it mid-round, the child
+ * leaves that thread's state unfreed rather than risk it). A child that
+ * needs locks creates a client of its own. As for any library after a
+ * fork() in a multithreaded program, no other thread may be inside a call
+ * on that client at the fork. The library's sockets are close-on-exec.
+ * The check relies on pthread_atfork: fork() itself, not a raw clone(2).
+ *
  * Signals: the library never raises SIGPIPE (it writes with MSG_NOSIGNAL,
  * TLS included) and installs no signal handlers.
  *
@@ -20,6 +34,30 @@
  * Errors: fallible calls return an int from the DLOCK_ERRNO_MAP table
  * (DLOCK_OK == 0, errors are negative). dlock_strerror() describes the code;
  * dlock_client_errstr() says what exactly failed in the client's last call.
+ *
+ * Structs and versions: a program keeps working with a newer libdlock.so
+ * than the header it was compiled with. Public structs only ever grow at
+ * their end, and the library learns the size the program was compiled
+ * with:
+ *   - structs the program fills (dlock_options, dlock_list_options) start
+ *     with struct_size, which dlock_options_init / dlock_list_options_init
+ *     set (they are macros passing sizeof). The library reads only that
+ *     many bytes and gives fields past them their defaults. A struct larger
+ *     than the library knows (a program built against a newer header) is
+ *     accepted if its unknown fields are zero, and refused with
+ *     DLOCK_ENOTSUP otherwise;
+ *   - structs the library fills in the program's memory (dlock_holder,
+ *     dlock_info, dlock_list_stats) are written through macros that pass
+ *     sizeof: the library writes exactly that many bytes, zeroing fields it
+ *     does not know;
+ *   - structs the library hands to callbacks (dlock_event, dlock_result,
+ *     dlock_list_entry, and the dlock_holder they point to) stay owned by
+ *     the library: a program reads only the fields it knows.
+ * So every field added later reads 0 for "off", "default" or "unknown",
+ * and starts at or after the struct's previous sizeof (never in its old
+ * trailing padding, which an old program does not keep zero).
+ * FFI bindings that cannot use the macros call the *_sized functions with
+ * the size of their own copy of the struct.
  */
 #ifndef DLOCK_H
 #define DLOCK_H
@@ -106,6 +144,7 @@ typedef enum dlock_event_type {
                            e.g. from dlock_client_new for tls_verify=off */
 } dlock_event_type;
 
+/* Owned by the library; grows at its end. */
 typedef struct dlock_event {
     dlock_event_type type;
     const char *name;   /* lock name */
@@ -128,8 +167,10 @@ typedef enum dlock_waiting {
     DLOCK_WAIT_POLL = 1  /* the seed's design: retry with exponential backoff */
 } dlock_waiting;
 
-/* Fields are only ever added at the end; dlock_options_init sets them all. */
+/* Fields are only ever added at the end (see "Structs and versions" at the
+ * top); dlock_options_init sets them all. */
 typedef struct dlock_options {
+    size_t struct_size;       /* set by dlock_options_init: do not change */
     const char *key_prefix;   /* prepended to every key; default "dlock:"; copied. On a
                                  Cluster URL a prefix whose first '{' is directly
                                  followed by '}' is refused (DLOCK_EINVAL): it would
@@ -185,9 +226,17 @@ typedef struct dlock_options {
     int require_noeviction;
 } dlock_options;
 
-/* Fill *opts with the documented defaults. Always call it before setting
- * fields, so that fields added later get their defaults. */
-DLOCK_API void dlock_options_init(dlock_options *opts);
+/* Fill *opts with the documented defaults and set opts->struct_size to
+ * the size this program was compiled with. Always call it before setting
+ * fields: dlock_client_new refuses options whose struct_size was never set
+ * (DLOCK_EINVAL), and fields added later get their defaults. A macro over
+ * dlock_options_init_sized; any thread. */
+#define dlock_options_init(opts) dlock_options_init_sized((opts), sizeof(dlock_options))
+/* The same for a struct of `size` bytes (FFI bindings: the size of their
+ * copy of the struct): fields within size get their defaults, bytes past the
+ * fields this library knows are zeroed. No-op when opts is NULL or size is
+ * smaller than a size_t. */
+DLOCK_API void dlock_options_init_sized(dlock_options *opts, size_t size);
 
 /* ---- Client ---------------------------------------------------------- */
 
@@ -204,15 +253,38 @@ DLOCK_API void dlock_options_init(dlock_options *opts);
  * dlock_client_ping to connect eagerly), and re-made transparently once
  * after a connection breaks.
  *
- * Returns DLOCK_OK, DLOCK_EINVAL (bad URL or option, or a TLS file that
- * cannot be loaded; *out is still set to a client whose dlock_client_errstr
- * says why: free it) or DLOCK_ENOMEM (*out is NULL). Ownership of *out
- * passes to the caller.
+ * Only opts->struct_size bytes of *opts are read; fields past them get
+ * their defaults (see "Structs and versions").
+ *
+ * Returns DLOCK_OK, DLOCK_EINVAL (bad URL or option, opts->struct_size not
+ * set by dlock_options_init, or a TLS file that cannot be loaded; *out is
+ * still set to a client whose dlock_client_errstr says why: free it),
+ * DLOCK_ENOTSUP (options from a newer header that set a field this library
+ * does not know; *out set likewise) or DLOCK_ENOMEM (*out is NULL).
+ * Ownership of *out passes to the caller.
  */
 DLOCK_API int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts);
 
-/* Close every connection and free the client. Locks acquired through it must
- * be freed first (their leases are not released). Accepts NULL. */
+/*
+ * Close every connection and free the client. Accepts NULL.
+ *
+ * Handles acquired through it and not yet freed are orphaned, not freed:
+ * their leases are neither released nor extended any more (keepalive
+ * stops and its on_lost is not called), so each runs out by its TTL.
+ * dlock_held gives 0, dlock_info_get still works (name and token stay
+ * valid; expires_at is the latest the lease can end), dlock_release,
+ * dlock_extend, dlock_keepalive_start and the async calls return
+ * DLOCK_EINVAL, dlock_keepalive_stop does nothing, and dlock_lock_free
+ * frees the handle. Release and free handles first to end leases at once.
+ *
+ * Async operations in flight are dropped: their callbacks never run (a
+ * lease an acquire may have obtained runs out by its TTL).
+ *
+ * Not from inside a callback of this client, nor while another thread uses
+ * the client or one of its handles. May wait for a keepalive round in
+ * flight to end (its command and connect timeouts bound it). In a child
+ * after fork(): frees the child's copy only (see "Processes" at the top).
+ */
 DLOCK_API void dlock_client_free(dlock_client *c);
 
 /* Detail of the client's last failed call ("connect 127.0.0.1:6390:
@@ -319,7 +391,8 @@ DLOCK_API int dlock_wait(dlock_client *c, const char *name, int64_t timeout_ms, 
  * when free. Errors: DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM. */
 DLOCK_API int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *pttl_ms);
 
-/* Who holds a lock, as stored next to its token. */
+/* Who holds a lock, as stored next to its token. Grows at its end:
+ * dlock_inspect writes exactly the size the program was compiled with. */
 typedef struct dlock_holder {
     int locked;          /* 1 if held */
     int64_t pttl_ms;     /* remaining lease, -1 when free */
@@ -333,8 +406,13 @@ typedef struct dlock_holder {
 } dlock_holder;
 
 /* Fill *out with what the server knows about `name`. Same errors as
- * dlock_is_locked. */
-DLOCK_API int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out);
+ * dlock_is_locked, and DLOCK_EINVAL for a NULL out. A macro over
+ * dlock_inspect_sized. */
+#define dlock_inspect(c, name, out) dlock_inspect_sized((c), (name), (out), sizeof(dlock_holder))
+/* The same for a dlock_holder of out_size bytes (1..4096): exactly out_size
+ * bytes of *out are written, fields this library does not know are 0. */
+DLOCK_API int dlock_inspect_sized(dlock_client *c, const char *name, dlock_holder *out,
+                                  size_t out_size);
 
 /* ---- Listing the locks that are held ------------------------------------- */
 
@@ -343,7 +421,9 @@ typedef enum dlock_kind {
     DLOCK_KIND_MUTEX = 0
 } dlock_kind;
 
+/* Fields are only ever added at the end; dlock_list_options_init sets them. */
 typedef struct dlock_list_options {
+    size_t struct_size;  /* set by dlock_list_options_init: do not change */
     const char *pattern; /* glob over lock names in Redis's MATCH syntax (* ? [a-z] [^a];
                             a backslash quotes the next character); NULL: every name */
     int max_locks;       /* inspect at most this many distinct names (1..1000000);
@@ -352,11 +432,15 @@ typedef struct dlock_list_options {
     int scan_count;      /* SCAN's COUNT per round trip (1..10000); default 1000 */
 } dlock_list_options;
 
-/* Fill *opts with the documented defaults. Always call it before setting
- * fields. */
-DLOCK_API void dlock_list_options_init(dlock_list_options *opts);
+/* Fill *opts with the documented defaults and set opts->struct_size, as
+ * dlock_options_init does. Always call it before setting fields. A macro
+ * over dlock_list_options_init_sized (same rules as
+ * dlock_options_init_sized); any thread. */
+#define dlock_list_options_init(opts) \
+    dlock_list_options_init_sized((opts), sizeof(dlock_list_options))
+DLOCK_API void dlock_list_options_init_sized(dlock_list_options *opts, size_t size);
 
-/* One listed lock. */
+/* One listed lock. Owned by the library; grows at its end. */
 typedef struct dlock_list_entry {
     const char *name;    /* NUL-terminated, valid only during the callback */
     size_t name_len;
@@ -369,7 +453,8 @@ typedef struct dlock_list_entry {
  * into the same client. Return 0 to go on, nonzero to stop the listing. */
 typedef int (*dlock_list_fn)(const dlock_list_entry *e, void *userdata);
 
-/* What a listing did. */
+/* What a listing did. Grows at its end: dlock_list writes exactly the size
+ * the program was compiled with. */
 typedef struct dlock_list_stats {
     int servers;     /* servers scanned (to the end, or until the listing stopped) */
     long scan_calls; /* SCAN round trips */
@@ -386,7 +471,8 @@ typedef struct dlock_list_stats {
  * and whose name matches opts->pattern, on every server that holds locks:
  * the one server, the Sentinel master, every master of a Cluster (its slot
  * map is reloaded first), every server of a Redlock set. opts may be NULL
- * for the defaults; stats (may be NULL) says what was done.
+ * for the defaults (only opts->struct_size bytes of it are read); stats
+ * (may be NULL) says what was done, written once the call ends.
  *
  * How: on each server, over a connection of its own, SCAN with MATCH
  * "<prefix>{<pattern>}" (the prefix's glob characters escaped) and COUNT
@@ -408,15 +494,22 @@ typedef struct dlock_list_stats {
  * timeout_ms, or when fn returns nonzero; it then returns DLOCK_OK with
  * stats->complete 0. Every server call is cut at that deadline.
  *
- * Errors: DLOCK_EINVAL (bad options; pattern empty or longer than
- * 2 * DLOCK_NAME_MAX), DLOCK_EIO / DLOCK_ESERVER (a server could not be
+ * Errors: DLOCK_EINVAL (bad options, opts->struct_size not set by
+ * dlock_list_options_init; pattern empty or longer than
+ * 2 * DLOCK_NAME_MAX), DLOCK_ENOTSUP (options from a newer header that set
+ * a field this library does not know), DLOCK_EIO / DLOCK_ESERVER (a server could not be
  * scanned, e.g. an ACL without SCAN, or a lock not inspected),
  * DLOCK_ENOQUORUM (Redlock: fewer than a majority could be scanned),
  * DLOCK_ENOMEM. Entries passed to fn before an error stand.
  * Blocks at most timeout_ms plus one command timeout.
  */
-DLOCK_API int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn,
-                         void *userdata, dlock_list_stats *stats);
+#define dlock_list(c, opts, fn, userdata, stats) \
+    dlock_list_sized((c), (opts), (fn), (userdata), (stats), sizeof(dlock_list_stats))
+/* dlock_list for a dlock_list_stats of stats_size bytes (1..4096; any value
+ * when stats is NULL): exactly stats_size bytes are written. */
+DLOCK_API int dlock_list_sized(dlock_client *c, const dlock_list_options *opts,
+                               dlock_list_fn fn, void *userdata, dlock_list_stats *stats,
+                               size_t stats_size);
 
 /* ---- The lock handle -------------------------------------------------- */
 
@@ -424,7 +517,8 @@ DLOCK_API int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_
  * Release the lock: delete it if (and only if) it still carries this
  * handle's token, and hand it to the longest waiter. Returns DLOCK_OK,
  * DLOCK_ENOTHELD (already released, expired, or taken by another owner;
- * the server was not changed), DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM.
+ * the server was not changed), DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM,
+ * DLOCK_EINVAL (NULL, or a handle orphaned by dlock_client_free).
  * Stops the handle's keepalive first. The handle stays valid (free it).
  */
 DLOCK_API int dlock_release(dlock_lock *l);
@@ -434,16 +528,20 @@ DLOCK_API int dlock_release(dlock_lock *l);
  * carries this handle's token. Returns DLOCK_OK (validity restarts from the
  * moment the request was sent), DLOCK_ENOTHELD (the handle is then marked not
  * held), DLOCK_EMAXHOLD (opts.max_hold_ms has passed since the acquisition:
- * no server call is made), DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER,
+ * no server call is made), DLOCK_EINVAL (bad ttl_ms, NULL, or a handle
+ * orphaned by dlock_client_free), DLOCK_EIO, DLOCK_ESERVER,
  * DLOCK_ENOQUORUM.
  */
 DLOCK_API int dlock_extend(dlock_lock *l, int64_t ttl_ms);
 
 /* 1 while the lease is valid by this process's monotonic clock (validity =
  * ttl - elapsed since the request was sent - drift) and the lock was not
- * released or reported lost, else 0. Local: no server call. Any thread. */
+ * released or reported lost, else 0 (also once dlock_client_free orphaned
+ * the handle). Local: no server call. Any thread. */
 DLOCK_API int dlock_held(const dlock_lock *l);
 
+/* A handle's description. Grows at its end: dlock_info_get writes exactly
+ * the size the program was compiled with. */
 typedef struct dlock_info {
     const char *name;    /* valid while the handle lives */
     size_t name_len;
@@ -456,11 +554,16 @@ typedef struct dlock_info {
 } dlock_info;
 
 /* Describe the handle. Never fails for a non-NULL handle (returns
- * DLOCK_EINVAL for NULL arguments). Any thread. */
-DLOCK_API int dlock_info_get(const dlock_lock *l, dlock_info *out);
+ * DLOCK_EINVAL for NULL arguments). Any thread. A macro over
+ * dlock_info_get_sized. */
+#define dlock_info_get(l, out) dlock_info_get_sized((l), (out), sizeof(dlock_info))
+/* The same for a dlock_info of out_size bytes (1..4096): exactly out_size
+ * bytes of *out are written, fields this library does not know are 0. */
+DLOCK_API int dlock_info_get_sized(const dlock_lock *l, dlock_info *out, size_t out_size);
 
 /* Free the handle, stopping its keepalive. Does not release the lease (it
- * ends by TTL): call dlock_release first. Accepts NULL. */
+ * ends by TTL): call dlock_release first. Accepts NULL, and handles whose
+ * client was freed already (orphaned: see dlock_client_free). */
 DLOCK_API void dlock_lock_free(dlock_lock *l);
 
 /* ---- Automatic extension (keepalive) ------------------------------------ */
@@ -481,7 +584,7 @@ typedef void (*dlock_lost_fn)(dlock_lock *l, int status, void *userdata);
  * or the token is gone, the lock is marked not held and on_lost is called
  * once; likewise once opts.max_hold_ms has passed since the acquisition
  * (no further extension is made). Returns DLOCK_OK, DLOCK_EINVAL (interval
- * not below the ttl), DLOCK_ENOTHELD (already not held), DLOCK_EMAXHOLD
+ * not below the ttl, NULL, or an orphaned handle), DLOCK_ENOTHELD (already not held), DLOCK_EMAXHOLD
  * (max_hold_ms already passed), DLOCK_ENOMEM, DLOCK_EIO (thread or
  * connection could not be started).
  */
@@ -530,7 +633,7 @@ DLOCK_API int dlock_extend_token(dlock_client *c, const char *name, const char *
  */
 
 /* What an operation ended with, passed to its callback. Valid only during
- * the callback. */
+ * the callback. Owned by the library; grows at its end. */
 typedef struct dlock_result {
     uint64_t op;                /* the id the start returned */
     int status;                 /* DLOCK_OK or the error, as the blocking twin */
@@ -565,7 +668,8 @@ DLOCK_API int dlock_wait_async(dlock_client *c, const char *name, int64_t timeou
 DLOCK_API int dlock_inspect_async(dlock_client *c, const char *name, dlock_done_fn cb,
                                   void *userdata, uint64_t *op);
 /* Release or extend a handle (from either API). The handle must outlive
- * the operation; the callback's res->lock is it. */
+ * the operation; the callback's res->lock is it. DLOCK_EINVAL at once for
+ * a handle orphaned by dlock_client_free. */
 DLOCK_API int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *op);
 DLOCK_API int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb,
                                  void *userdata, uint64_t *op);

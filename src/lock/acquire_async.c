@@ -43,6 +43,10 @@ enum {
 };
 
 #define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
+/* Redlock: each master wakes its queue's head on its own, and a wake-up
+ * one of them sends before the others are free is only a hint: a shorter
+ * slice bounds what a missed one costs. */
+#define SLICE_REDLOCK_MS 250
 #define QUEUE_MARGIN_MS 100
 /* The scripts refuse a longer queue wait (command timeouts reach 1 h). */
 _Static_assert(SLICE_MAX_MS + 3600000 + QUEUE_MARGIN_MS <= DL_LUA_WAIT_MAX, "queue wait bound");
@@ -89,15 +93,16 @@ static int64_t ms_until(int64_t until_us) {
 static int64_t sleep_ms(dl_aop *op, int64_t hint) {
     dlock_client *c = cli(op);
     int64_t ms;
+    int64_t slice = op->e->n > 1 ? SLICE_REDLOCK_MS : SLICE_MAX_MS;
     if (op->push && op->mode != DL_AM_RETRY)
-        ms = SLICE_MAX_MS;
+        ms = slice;
     else
         ms = dl_backoff_ms(op->attempts, c->opts.retry_delay_ms, c->opts.retry_max_delay_ms,
                            c->opts.retry_jitter_pct, &c->rng);
     if (hint >= 0 && (op->push || op->e->n > 1) && hint + 1 < ms)
         ms = hint + 1; /* the holder's lease ends first */
-    if (op->push && ms > SLICE_MAX_MS)
-        ms = SLICE_MAX_MS;
+    if (op->push && ms > slice)
+        ms = slice;
     if (op->mode == DL_AM_DEADLINE && ms > ms_until(op->deadline_us))
         ms = ms_until(op->deadline_us);
     return ms < 1 ? 1 : ms;
@@ -127,12 +132,33 @@ static void cleaned(dl_aop *op, int failed_too) {
     finish(op, rc);
 }
 
-static void cleanup_end(dl_aop *op) {
+/* A clean-up that found no server is tried again, a few times over about
+ * the life of a queue entry: an abandoned entry at the head of the queue
+ * would keep a free lock idle (no barging) until it expired. */
+#define CLEANUP_TRIES 6
+#define CLEANUP_RETRY_MS 400
+
+static int cleanup_start(dl_aop *op);
+
+static void cleanup_retry(dl_timer *t) { cleanup_start((dl_aop *)t); }
+
+/* Returns 1 while op lives on (a retry is due), 0 once it is finished. */
+static int cleanup_end(dl_aop *op) {
     dl_aop *parent = op->parent;
     int failed_too = op->cleanup_failed;
-    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK); /* unlinks the parent */
-    if (parent != NULL)
+    if (parent != NULL) { /* it waited for the first outcome: tell it */
+        parent->child = NULL;
+        op->parent = NULL;
         cleaned(parent, failed_too);
+    }
+    if (failed_too && ++op->attempts < CLEANUP_TRIES) {
+        op->cleanup_failed = 0;
+        op->timer.fire = cleanup_retry;
+        if (dl_heap_arm(&op->e->heap, &op->timer, dl_mono_us() + CLEANUP_RETRY_MS * 1000) == 0)
+            return 1;
+    }
+    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK);
+    return 0;
 }
 
 static void cleanup_released(dl_fan *f, void *arg) {
@@ -144,6 +170,10 @@ static void cleanup_released(dl_fan *f, void *arg) {
 static void cleanup_left(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     op->cleanup_failed |= dl_call_error(&op->x, &f->call, "clean-up") != DLOCK_OK;
+    if (op->leave_only) { /* the lock is kept: only its queue entries go */
+        cleanup_end(op);
+        return;
+    }
     const char *args[1] = {op->token};
     size_t lens[1] = {DL_TOKEN_HEX};
     if (dl_aop_script(op, DL_S_RELEASE, 1, args, lens, NULL, cleanup_released) != DLOCK_OK) {
@@ -168,13 +198,18 @@ static dl_aop *acq_cleanup(dl_engine *e, const dl_aop *from) {
     memcpy(op->token, from->token, sizeof op->token);
     memcpy(op->ttl_s, from->ttl_s, sizeof op->ttl_s);
     op->ttl_len = from->ttl_len;
+    return cleanup_start(op) ? op : NULL;
+}
+
+/* Send the clean-up's first step. 1 while op lives on, 0 once finished. */
+static int cleanup_start(dl_aop *op) {
     const char *args[2] = {op->token, op->ttl_s};
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
     if (dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, cleanup_left) != DLOCK_OK) {
-        dl_aop_finish(op, DLOCK_EIO);
-        return NULL;
+        op->cleanup_failed = 1;
+        return cleanup_end(op);
     }
-    return op;
+    return 1;
 }
 
 /* Leave no trace of the current token, and go on with a fresh one. */
@@ -283,17 +318,22 @@ static void failed(dl_aop *op, int rc, int code) {
 
 static void make_lock(dl_aop *op) {
     dlock_client *c = cli(op);
-    dlock_lock *l = calloc(1, sizeof *l + op->name_len + 1);
+    if (op->enqueued && op->e->n > 1) {
+        /* Redlock: the servers that did not grant still queue this token;
+         * a stale head there would keep their free lock for no one. CANCEL
+         * keeps the lock where it is held (it only restarts its lease). */
+        dl_aop *leave = acq_cleanup(op->e, op);
+        if (leave != NULL)
+            leave->leave_only = 1;
+        op->enqueued = 0;
+    }
+    dlock_lock *l = dl_lock_new(c, op->name, op->name_len);
     if (l == NULL) {
         op->dirty = 1;
         end_with(op, dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory"));
         return;
     }
-    l->client = c;
     l->eng = op->e->blocking ? NULL : op->e; /* whose timers keep it alive */
-    l->name = (char *)(l + 1);
-    memcpy(l->name, op->name, op->name_len);
-    l->name_len = op->name_len;
     memcpy(l->token, op->token, sizeof l->token);
     l->fence = op->fence;
     l->ttl_ms = op->ttl_ms;
@@ -578,15 +618,36 @@ static void busy(dl_aop *op, int64_t hint) {
         finish(op, DLOCK_EIO);
         return;
     }
+    if (op->rewake) { /* woken while that attempt flew: look again now */
+        op->rewake = 0;
+        attempt(op);
+        return;
+    }
+    op->rewake = 0;
     op->busy_us = op->sent_us;
     op->phase = PH_WAIT;
     dl_aop_timer(op, dl_mono_us() + sleep_ms(op, hint) * 1000);
 }
 
 static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
-    if (op->phase != PH_WAIT || op->cancelled)
-        return; /* an attempt in flight will see the hand-over itself */
+    if (op->cancelled)
+        return;
+    if (op->phase != PH_WAIT) {
+        /* The attempt in flight may have been answered before the release
+         * (Redis can send the wake-up ahead of that reply): remember it, so
+         * a busy answer is followed by another attempt at once, not by a
+         * sleep (single server: it finds the hand-over; Redlock: the free
+         * lock). */
+        op->rewake = 1;
+        return;
+    }
     dl_heap_disarm(&op->e->heap, &op->timer);
+    if (op->e->n > 1) {
+        /* Redlock: a server woke us, the queue's head, to take the lock
+         * (it cannot hand over alone); the attempt takes it on all. */
+        attempt(op);
+        return;
+    }
     /* The hand-over happened after our last attempt found the lock busy:
      * the lease started no earlier than that attempt was sent. */
     got(op, fence_v, op->busy_us);
@@ -734,14 +795,16 @@ static void attempt(dl_aop *op) {
     size_t wl = dl_fmt_i64(wait_s, wait);
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
     const char *fencing = !c->opts.fencing ? "0" : op->e->n > 1 ? "2" : "1";
-    const char *args[8] = {op->token, op->ttl_s,      c->meta, fencing, enqueue ? "1" : "0",
-                           wait_s,    wall_s,         op->e->chan};
-    size_t lens[8] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len};
+    char score_s[24];
+    size_t sl = dl_fmt_i64(score_s, op->queue_score);
+    const char *args[9] = {op->token, op->ttl_s, c->meta, fencing,     enqueue ? "1" : "0",
+                           wait_s,    wall_s,    op->e->chan, score_s};
+    size_t lens[9] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len, sl};
     /* Not subscribed (yet, or the subscription failed): a hand-over is
      * then found by the next attempt, which the timer bounds. */
     op->phase = PH_ATTEMPT;
     op->enqueued |= enqueue;
-    int rc = dl_aop_script(op, DL_S_ACQUIRE, 8, args, lens,
+    int rc = dl_aop_script(op, DL_S_ACQUIRE, op->e->n > 1 ? 9 : 8, args, lens,
                            op->e->n > 1 ? dl_acquire_decided : NULL, on_attempt);
     if (rc != DLOCK_OK)
         failed(op, rc, 0);
@@ -774,10 +837,13 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     op->is_wait = is_wait;
     op->timeout_ms = timeout_ms;
     op->t_begin_us = dl_mono_us();
+    /* Redlock: one place in every server's queue (see the ACQUIRE script);
+     * kept across fresh tokens, so a retry does not lose its turn. */
+    op->queue_score = dl_wall_ms() * 1000 + (int64_t)(op->id % 1000);
     op->deadline_us = op->t_begin_us + timeout_ms * 1000;
     if (mode == DL_AM_DEADLINE)
         op->x.cap_us = op->deadline_us + (int64_t)c->opts.command_timeout_ms * 1000;
-    op->push = c->opts.waiting == DLOCK_WAIT_PUSH && e->n == 1 && mode != DL_AM_TRY;
+    op->push = c->opts.waiting == DLOCK_WAIT_PUSH && mode != DL_AM_TRY;
     if (id != NULL)
         *id = op->id;
     if (op->push) {

@@ -5,7 +5,6 @@
  * deadlines, events, the detail string) is the operation's own; this
  * file only carries the result back into the client's context. */
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -106,13 +105,9 @@ int dl_block_inspect(dlock_client *c, const char *name, size_t len, dlock_holder
  * functions release or extend. Made like an acquired handle, valid now. */
 static dlock_lock *token_handle(dlock_client *c, const char *name, size_t len, const char *token,
                                 int64_t ttl_ms) {
-    dlock_lock *l = calloc(1, sizeof *l + len + 1);
+    dlock_lock *l = dl_lock_new(c, name, len);
     if (l == NULL)
         return NULL;
-    l->client = c;
-    l->name = (char *)(l + 1);
-    memcpy(l->name, name, len);
-    l->name_len = len;
     memcpy(l->token, token, DL_TOKEN_HEX);
     l->ttl_ms = ttl_ms;
     l->acquired_us = dl_mono_us();
@@ -126,7 +121,7 @@ int dl_block_by_token(dlock_client *c, const char *name, size_t len, const char 
     if (l == NULL)
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     int rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);
-    free(l);
+    dl_lock_destroy(l);
     if (rc == DLOCK_ENOTHELD)
         dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
     return rc;

@@ -12,6 +12,7 @@
 
 #include "ctx.h"
 #include "dlock.h"
+#include "fork.h"
 #include "proto.h"
 #include "quorum.h"
 #include "tls.h"
@@ -40,6 +41,14 @@ struct dlock_client {
     struct dl_engine *eng;   /* engine.c: the async API, created on first use */
     struct dl_engine *beng;  /* engine.c: the blocking calls' own (blocking.c) */
     pthread_mutex_t ka_mu;   /* guards ka creation */
+    /* Every handle acquired through the client and not yet freed, so that
+     * dlock_client_free can orphan them (core.c). */
+    pthread_mutex_t live_mu;
+    struct dlock_lock *live;
+    /* The process that made the client, and its fork generation: in a child
+     * after fork() the client is refused (see dl_forked). */
+    long born_pid;
+    unsigned fork_gen;
 };
 
 struct dlock_lock {
@@ -61,16 +70,27 @@ struct dlock_lock {
     /* made by the engine: its keepalive runs there (keepalive_async.c) */
     struct dl_engine *eng;
     struct dl_eka *eka;
+    /* the client's list of live handles (core.c) */
+    struct dlock_lock *live_prev, *live_next;
+    /* dlock_client_free ran: client is NULL, nothing keeps the lease alive,
+     * and only dlock_held, dlock_info_get and dlock_lock_free still work. */
+    _Atomic int orphaned;
+    unsigned fork_gen; /* its client's: dlock_held is 0 in a child */
 };
 
 /* Whether l's lease is valid now by the local monotonic clock and it was
  * neither released nor lost (dlock_held, inlined so that keepalive.c need
  * not call back into handle.c). */
 static inline int dl_lock_valid(const dlock_lock *l, int64_t now_us) {
-    if (atomic_load(&l->released) || atomic_load(&l->lost))
+    if (atomic_load(&l->released) || atomic_load(&l->lost) || atomic_load(&l->orphaned))
         return 0;
     return now_us < atomic_load(&l->valid_until_us);
 }
+
+/* Whether this is a child process, after fork(), of the one that made c.
+ * Its sockets and threads are then the parent's: nothing may be sent on
+ * them, no inherited mutex taken, no keepalive thread joined. */
+static inline int dl_forked(const dlock_client *c) { return c->fork_gen != dl_fork_gen(); }
 
 /* Whether opts.max_hold_ms (when set) has passed since l was acquired. */
 static inline int dl_hold_over(const dlock_lock *l, int64_t now_us) {
@@ -88,8 +108,21 @@ DL_INTERNAL int dl_client_clone(const dlock_client *src, dlock_client **out);
  * must be stopped first). */
 DL_INTERNAL void dl_client_teardown(dlock_client *c);
 /* Start of every public call on a client: clear the detail string, and
- * refuse a client whose creation failed (with the reason it failed). */
+ * refuse a client whose creation failed (with the reason it failed), and
+ * one inherited across fork() (dl_refuse_forked). */
 DL_INTERNAL int dl_begin(dlock_client *c);
+/* DLOCK_EINVAL, with the detail saying why, when c is inherited across
+ * fork() (dl_forked); else DLOCK_OK. */
+DL_INTERNAL int dl_refuse_forked(dlock_client *c);
+/* A new handle for `name` (len bytes, copied) on c's list of live handles,
+ * otherwise zeroed; NULL when out of memory. */
+DL_INTERNAL dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len);
+/* Take l off its client's list (unless orphaned) and free it; its
+ * keepalive must be stopped first. */
+DL_INTERNAL void dl_lock_destroy(dlock_lock *l);
+/* dlock_client_free: orphan every live handle of c (keepalive and engine
+ * must be gone first). */
+DL_INTERNAL void dl_client_orphan_locks(dlock_client *c);
 
 /* check.c: argument checks shared by the lock operations. */
 DL_INTERNAL int dl_check_name(dlock_client *c, const char *name, size_t *len);

@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "backoff.h"
 #include "client.h"
 
-void dlock_options_init(dlock_options *o) {
-    if (o == NULL)
-        return;
+static void default_options(dlock_options *o) {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->key_prefix = "dlock:";
     o->connect_timeout_ms = 1000;
     o->command_timeout_ms = 1000;
@@ -31,9 +31,27 @@ void dlock_options_init(dlock_options *o) {
     o->require_noeviction = 0;
 }
 
+void dlock_options_init_sized(dlock_options *opts, size_t size) {
+    dlock_options d;
+    default_options(&d);
+    dl_abi_init_sized(opts, size, &d, sizeof d);
+}
+
+int dl_refuse_forked(dlock_client *c) {
+    if (!dl_forked(c))
+        return DLOCK_OK;
+    return dl_seterr(&c->ctx, DLOCK_EINVAL,
+                     "this client was made by process %ld, before a fork(): its connections "
+                     "are that process's; create a new client in this one (inherited clients "
+                     "and locks can only be freed)",
+                     c->born_pid);
+}
+
 int dl_begin(dlock_client *c) {
     if (c == NULL)
         return DLOCK_EINVAL;
+    if (dl_forked(c))
+        return dl_refuse_forked(c);
     if (c->unusable)
         return dl_seterr(&c->ctx, c->unusable, "client not usable: %s", c->unusable_why);
     dl_clearerr(&c->ctx);
@@ -142,16 +160,21 @@ static void apply_url_options(dlock_client *c) {
 
 int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts) {
     pthread_mutex_init(&c->ka_mu, NULL);
-    if (opts != NULL)
-        c->opts = *opts;
-    else
-        dlock_options_init(&c->opts);
+    pthread_mutex_init(&c->live_mu, NULL);
+    c->fork_gen = dl_fork_gen();
+    c->born_pid = (long)getpid();
+    default_options(&c->opts);
+    /* On failure c->opts keeps the defaults (freed as usual). */
+    int rc = dl_abi_read_options(&c->ctx, &c->opts, sizeof c->opts, opts, "options",
+                                 "dlock_options_init");
     /* Checked with the other options in finish_setup. */
     c->pid = c->opts.owner_pid > 0 ? c->opts.owner_pid : (long)getpid();
     if (gethostname(c->host, sizeof c->host - 1) != 0)
         snprintf(c->host, sizeof c->host, "unknown");
     dl_random_bytes(&c->rng, sizeof c->rng);
     dl_pool_init(&c->pool);
+    if (rc != DLOCK_OK)
+        return rc;
     if (url == NULL)
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "URL is NULL");
     dl_url_redact(url, c->url_redacted, sizeof c->url_redacted);
@@ -162,7 +185,7 @@ int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts)
     const char *prefix = c->url.has_prefix    ? c->url.prefix
                          : c->opts.key_prefix ? c->opts.key_prefix
                                               : "dlock:";
-    int rc = finish_setup(c, prefix, c->opts.owner_label);
+    rc = finish_setup(c, prefix, c->opts.owner_label);
     /* Turning verification off is allowed, never silent (once per client,
      * not again for its keepalive clone). */
     if (rc == DLOCK_OK && c->url.tls && !c->url.tls_verify)
@@ -176,6 +199,9 @@ int dl_client_clone(const dlock_client *src, dlock_client **out) {
     if (c == NULL)
         return DLOCK_ENOMEM;
     pthread_mutex_init(&c->ka_mu, NULL);
+    pthread_mutex_init(&c->live_mu, NULL);
+    c->fork_gen = src->fork_gen;
+    c->born_pid = src->born_pid;
     c->opts = src->opts;
     c->url = src->url;
     memcpy(c->url_redacted, src->url_redacted, sizeof c->url_redacted);
@@ -200,7 +226,73 @@ void dl_client_teardown(dlock_client *c) {
     dl_proto_free(&c->proto);
     free(c->label);
     c->label = NULL;
-    pthread_mutex_destroy(&c->ka_mu);
+    if (!dl_forked(c)) { /* a child's copy may be held by a thread it lacks */
+        pthread_mutex_destroy(&c->ka_mu);
+        pthread_mutex_destroy(&c->live_mu);
+    }
     /* The password lived in c->url: do not leave it in freed memory. */
     explicit_bzero(&c->url, sizeof c->url); /* a memset here is optimised away */
+}
+
+/* ---- the client's live handles ---- */
+
+/* live_mu, except in a child after fork(): there the mutex may have been
+ * held by a thread that the child lacks, and the child's one thread is the
+ * only user of what it inherited. */
+static void live_lock(dlock_client *c) {
+    if (!dl_forked(c))
+        pthread_mutex_lock(&c->live_mu);
+}
+
+static void live_unlock(dlock_client *c) {
+    if (!dl_forked(c))
+        pthread_mutex_unlock(&c->live_mu);
+}
+
+dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len) {
+    dlock_lock *l = calloc(1, sizeof *l + len + 1);
+    if (l == NULL)
+        return NULL;
+    l->client = c;
+    l->name = (char *)(l + 1);
+    memcpy(l->name, name, len);
+    l->name[len] = '\0';
+    l->name_len = len;
+    l->fork_gen = c->fork_gen;
+    live_lock(c);
+    l->live_next = c->live;
+    if (c->live != NULL)
+        c->live->live_prev = l;
+    c->live = l;
+    live_unlock(c);
+    return l;
+}
+
+void dl_lock_destroy(dlock_lock *l) {
+    if (l == NULL)
+        return;
+    dlock_client *c = l->client;
+    if (c != NULL) {
+        live_lock(c);
+        if (l->live_prev != NULL)
+            l->live_prev->live_next = l->live_next;
+        else
+            c->live = l->live_next;
+        if (l->live_next != NULL)
+            l->live_next->live_prev = l->live_prev;
+        live_unlock(c);
+    }
+    free(l);
+}
+
+void dl_client_orphan_locks(dlock_client *c) {
+    live_lock(c);
+    for (dlock_lock *l = c->live, *next; l != NULL; l = next) {
+        next = l->live_next;
+        atomic_store(&l->orphaned, 1);
+        l->client = NULL;
+        l->live_prev = l->live_next = NULL;
+    }
+    c->live = NULL;
+    live_unlock(c);
 }

@@ -34,11 +34,16 @@ static int engine_init(dl_engine *e, dlock_client *c) {
         if (dl_engine_add_pipe(e, &e->pipes[i]) != DLOCK_OK)
             return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     }
-    /* Waiters are woken by pub/sub on one server only (Redlock polls). */
-    dl_pipe_init(&e->sub, u->unix_socket ? NULL : u->hosts[0].host,
-                 u->unix_socket ? 0 : u->hosts[0].port, u->unix_socket ? u->path : NULL,
-                 &c->topo.cfg);
-    e->sub.owner = e;
+    /* Waiters are woken by pub/sub from every server that can hand a lock
+     * over: each Redlock master (routed: sub_follow moves subs[0]). */
+    e->nsubs = e->n;
+    for (int i = 0; i < e->nsubs; i++) {
+        int k = e->routed ? 0 : i;
+        dl_pipe_init(&e->subs[i], u->unix_socket ? NULL : u->hosts[k].host,
+                     u->unix_socket ? 0 : u->hosts[k].port, u->unix_socket ? u->path : NULL,
+                     &c->topo.cfg);
+        e->subs[i].owner = e;
+    }
     char id[DL_TOKEN_HEX + 1];
     if (dl_pool_token(&c->pool, id) != 0)
         return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
@@ -85,12 +90,15 @@ dl_engine *dl_engine_blocking(dlock_client *c, int *rc) {
 
 
 static void op_free(dl_aop *op) {
+    /* A wait may sleep on its timer when the client is freed: the heap
+     * must not keep pointing into the op. */
+    dl_heap_disarm(&op->e->heap, &op->timer);
     dl_fan_put(op->fan);
     if (op->has_keys)
         dl_keys_free(&op->keys);
     free(op->name);
     if (op->kind == DL_AOP_ACQUIRE)
-        free(op->lock); /* made but never delivered: no keepalive yet */
+        dl_lock_destroy(op->lock); /* made but never delivered: no keepalive yet */
     free(op);
 }
 
@@ -120,7 +128,8 @@ void dl_engine_free(dl_engine *e) {
             free(e->all[i]); /* route.c made them */
     }
     free(e->all);
-    dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
+    for (int i = 0; i < e->nsubs; i++)
+        dl_pipe_close(&e->subs[i], DLOCK_ECANCELED, "client freed");
     dl_heap_free(&e->heap);
     close(e->epfd);
     free(e);
@@ -349,14 +358,28 @@ static void restart_subwaiters(dl_engine *e) {
     }
 }
 
+/* The aggregate of the subscriptions: PENDING while one is, else READY
+ * if any is (a hand-over from the others is found by the next attempt). */
+static void sub_aggregate(dl_engine *e) {
+    int pending = 0, ready = 0;
+    for (int i = 0; i < e->nsubs; i++) {
+        pending |= e->sub_st[i] == DL_SUB_PENDING;
+        ready |= e->sub_st[i] == DL_SUB_READY;
+    }
+    e->sub_state = pending ? DL_SUB_PENDING : ready ? DL_SUB_READY : DL_SUB_NONE;
+}
+
 static void on_subscribed(void *arg, redisReply *r, int status, int sent) {
-    dl_engine *e = arg;
+    dl_pipe *p = arg;
+    dl_engine *e = p->owner;
     (void)sent;
     int ok = status == DLOCK_OK && r != NULL && r->type == REDIS_REPLY_ARRAY;
     if (r != NULL)
         freeReplyObject(r);
-    e->sub_state = ok ? DL_SUB_READY : DL_SUB_NONE;
-    if (e->flushing)
+    e->sub_st[p - e->subs] = ok ? DL_SUB_READY : DL_SUB_NONE;
+    int was = e->sub_state;
+    sub_aggregate(e);
+    if (e->flushing || was != DL_SUB_PENDING || e->sub_state == DL_SUB_PENDING)
         return;
     restart_subwaiters(e);
 }
@@ -374,27 +397,34 @@ static int sub_follow(dl_engine *e, const char *key, size_t klen) {
     memcpy(e->c->ctx.err, saved, sizeof saved);
     if (rc != DLOCK_OK)
         return 0; /* no server known: the op's own request will say why */
-    const dl_conn *t = &target->conn, *s = &e->sub.conn;
+    const dl_conn *t = &target->conn, *s = &e->subs[0].conn;
     if (s->port == t->port && strcmp(s->host, t->host) == 0 && strcmp(s->path, t->path) == 0)
         return 1;
-    dl_pipe_close(&e->sub, DLOCK_EIO, "the master moved");
-    dl_pipe_init(&e->sub, t->is_unix ? NULL : t->host, t->port, t->is_unix ? t->path : NULL,
+    dl_pipe_close(&e->subs[0], DLOCK_EIO, "the master moved");
+    dl_pipe_init(&e->subs[0], t->is_unix ? NULL : t->host, t->port, t->is_unix ? t->path : NULL,
                  &e->c->topo.cfg);
-    e->sub.owner = e;
-    e->sub_state = DL_SUB_NONE;
+    e->subs[0].owner = e;
+    e->sub_st[0] = DL_SUB_NONE;
+    sub_aggregate(e);
     return 1;
 }
 
 void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen) {
-    if (!sub_follow(e, key, klen) || e->sub_state != DL_SUB_NONE)
+    if (!sub_follow(e, key, klen))
         return;
-    e->sub.on_push = on_wake;
     const char *argv[2] = {"SUBSCRIBE", e->chan};
     size_t lens[2] = {9, e->chan_len};
     int64_t deadline = dl_mono_us() + ((int64_t)e->c->opts.command_timeout_ms +
                                        e->c->opts.connect_timeout_ms) * 1000;
-    if (dl_pipe_send(&e->sub, 2, argv, lens, deadline, on_subscribed, e) == DLOCK_OK)
-        e->sub_state = DL_SUB_PENDING;
+    for (int i = 0; i < e->nsubs; i++) {
+        if (e->sub_st[i] != DL_SUB_NONE)
+            continue;
+        e->subs[i].on_push = on_wake;
+        if (dl_pipe_send(&e->subs[i], 2, argv, lens, deadline, on_subscribed, &e->subs[i]) ==
+            DLOCK_OK)
+            e->sub_st[i] = DL_SUB_PENDING;
+    }
+    sub_aggregate(e);
 }
 
 /* ---- the poll set ---- */
@@ -424,9 +454,12 @@ static void watch(dl_engine *e, dl_pipe *p) {
 static void watch_all(dl_engine *e) {
     for (int i = 0; i < e->nall; i++)
         watch(e, e->all[i]);
-    if (e->sub.conn.ctx == NULL && e->sub_state == DL_SUB_READY)
-        e->sub_state = DL_SUB_NONE; /* lost: re-subscribe when next needed */
-    watch(e, &e->sub);
+    for (int i = 0; i < e->nsubs; i++) {
+        if (e->subs[i].conn.ctx == NULL && e->sub_st[i] == DL_SUB_READY)
+            e->sub_st[i] = DL_SUB_NONE; /* lost: re-subscribe when next needed */
+        watch(e, &e->subs[i]);
+    }
+    sub_aggregate(e);
 }
 
 /* Write what the connected pipes have queued. */
@@ -525,7 +558,8 @@ static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
         tell_policy(e, &e->all[i]->conn);
         dl_pipe_check(e->all[i], now);
     }
-    dl_pipe_check(&e->sub, now);
+    for (int i = 0; i < e->nsubs; i++)
+        dl_pipe_check(&e->subs[i], now);
     fire_timers(e, now);
     flush_all(e);
     run_callbacks(e);
@@ -541,8 +575,8 @@ static int64_t engine_timeout(const dl_engine *e) {
     dl_timer *t = dl_heap_top(&e->heap);
     if (t != NULL)
         at = t->at_us;
-    for (int i = 0; i <= e->nall; i++) {
-        int64_t d = dl_pipe_deadline(i < e->nall ? e->all[i] : &e->sub);
+    for (int i = 0; i < e->nall + e->nsubs; i++) {
+        int64_t d = dl_pipe_deadline(i < e->nall ? e->all[i] : &e->subs[i - e->nall]);
         if (d != 0 && (at == 0 || d < at))
             at = d;
     }
@@ -584,7 +618,7 @@ void dl_engine_run_until(dl_engine *e, const int *done) {
 /* ---- public ---- */
 
 int dlock_client_fd(dlock_client *c) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return -1;
     int rc;
     dl_engine *e = dl_engine_get(c, &rc);
@@ -592,13 +626,13 @@ int dlock_client_fd(dlock_client *c) {
 }
 
 int64_t dlock_client_timeout(dlock_client *c) {
-    if (c == NULL || c->eng == NULL)
+    if (c == NULL || c->eng == NULL || dl_forked(c))
         return -1;
     return engine_timeout(c->eng);
 }
 
 int dlock_client_process(dlock_client *c) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return DLOCK_EINVAL;
     if (c->eng == NULL)
         return 0;
@@ -610,7 +644,7 @@ int dlock_client_process(dlock_client *c) {
 }
 
 void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata) {
-    if (c == NULL)
+    if (c == NULL || dl_forked(c))
         return;
     int rc;
     dl_engine *e = dl_engine_get(c, &rc);
@@ -621,7 +655,7 @@ void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata
 }
 
 int dlock_op_cancel(dlock_client *c, uint64_t id) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return DLOCK_EINVAL;
     dl_engine *e = c->eng;
     for (dl_aop *op = e ? e->ops : NULL; op != NULL; op = op->next) {

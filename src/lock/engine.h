@@ -69,12 +69,14 @@ struct dl_aop {
     int dirty;              /* the current token may hold a grant somewhere */
     int pending_rc;         /* the end status while an awaited clean-up runs */
     int cleanup_failed;     /* clean-up op: a step got no answer */
+    int leave_only;         /* clean-up op: leave the queues, keep the lock */
     dl_aop *parent, *child; /* an awaited clean-up and the op awaiting it */
     int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
     int migrating;          /* the last attempt met TRYAGAIN (Cluster) */
     int gate_warned;        /* the replica gate's warning was raised */
     int probes;             /* WAIT probes since the gate last failed */
     int64_t gate_ms;        /* the timeout of the last WAIT sent */
+    int rewake;             /* woken while an attempt was in flight */
     int64_t timeout_ms;
     int64_t deadline_us;    /* wait: when to give up */
     int64_t t_begin_us;
@@ -83,6 +85,7 @@ struct dl_aop {
     int64_t start_us;       /* lease start of the lock we got */
     int64_t fence;
     int64_t hint_ms;
+    int64_t queue_score;    /* Redlock: this wait's place in the queues */
     dlock_lost_fn on_lost;  /* DL_AOP_LOST */
 };
 
@@ -115,8 +118,12 @@ struct dl_engine {
     int nall, capall;
     int routed;        /* Sentinel or Cluster: targets come from c->topo */
     dl_router router;  /* route.c: where redirects go */
-    dl_pipe sub; /* wake-ups (one server only) */
-    int sub_state;
+    /* Wake-ups: one subscription per server a hand-over can come from
+     * (every Redlock master; the key's server when routed). */
+    dl_pipe subs[DL_URL_MAX_HOSTS];
+    int sub_st[DL_URL_MAX_HOSTS]; /* enum dl_sub_state */
+    int nsubs;
+    int sub_state; /* the aggregate: PENDING while any is, READY if one is */
     char chan[400]; /* our wake channel */
     size_t chan_len;
     dl_heap heap;

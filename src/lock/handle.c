@@ -5,15 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "backoff.h"
 #include "clock.h"
 #include "client.h"
 #include "resp.h"
 
 int dlock_release(dlock_lock *l) {
-    if (l == NULL)
+    if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
+    if (dl_refuse_forked(c) != DLOCK_OK)
+        return DLOCK_EINVAL;
     dl_clearerr(&c->ctx);
     dlock_keepalive_stop(l);
     if (atomic_load(&l->released))
@@ -22,9 +25,11 @@ int dlock_release(dlock_lock *l) {
 }
 
 int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
-    if (l == NULL)
+    if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
+    if (dl_refuse_forked(c) != DLOCK_OK)
+        return DLOCK_EINVAL;
     dl_clearerr(&c->ctx);
     int rc = dl_check_ttl(c, ttl_ms);
     if (rc != DLOCK_OK)
@@ -39,24 +44,26 @@ int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
 }
 
 int dlock_held(const dlock_lock *l) {
-    if (l == NULL)
+    if (l == NULL || l->fork_gen != dl_fork_gen()) /* a child holds nothing */
         return 0;
     return dl_lock_valid(l, dl_mono_us());
 }
 
-int dlock_info_get(const dlock_lock *l, dlock_info *out) {
-    if (l == NULL || out == NULL)
+int dlock_info_get_sized(const dlock_lock *l, dlock_info *out, size_t out_size) {
+    if (l == NULL || out == NULL || out_size < 1 || out_size > DL_ABI_MAX_SIZE)
         return DLOCK_EINVAL;
-    memset(out, 0, sizeof *out);
-    out->name = l->name;
-    out->name_len = l->name_len;
-    out->token = l->token;
-    out->fence = l->fence;
-    out->acquired_at = l->acquired_wall_ms;
+    dlock_info in;
+    memset(&in, 0, sizeof in);
+    in.name = l->name;
+    in.name_len = l->name_len;
+    in.token = l->token;
+    in.fence = l->fence;
+    in.acquired_at = l->acquired_wall_ms;
     int64_t vu = atomic_load(&l->valid_until_us);
     int64_t left = vu > 0 ? (vu - dl_mono_us()) / 1000 : 0;
-    out->expires_at = dl_wall_ms() + (left > 0 ? left : 0);
-    out->held = dlock_held(l);
+    in.expires_at = dl_wall_ms() + (left > 0 ? left : 0);
+    in.held = dlock_held(l);
+    dl_abi_copy_out(out, out_size, &in, sizeof in);
     return DLOCK_OK;
 }
 
@@ -64,7 +71,7 @@ void dlock_lock_free(dlock_lock *l) {
     if (l == NULL)
         return;
     dlock_keepalive_stop(l);
-    free(l);
+    dl_lock_destroy(l);
 }
 
 static int check_token_args(dlock_client *c, const char *name, const char *token,

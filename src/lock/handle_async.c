@@ -151,6 +151,8 @@ int dl_inspect_start(dl_engine *e, const char *name, size_t len, dlock_done_fn c
 /* The async engine of l's client, after the common checks. */
 static dl_engine *lock_engine(dlock_lock *l, dlock_done_fn cb, int *rc) {
     dlock_client *c = l->client;
+    if ((*rc = dl_refuse_forked(c)) != DLOCK_OK)
+        return NULL;
     dl_clearerr(&c->ctx);
     if (cb == NULL) {
         *rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
@@ -159,20 +161,23 @@ static dl_engine *lock_engine(dlock_lock *l, dlock_done_fn cb, int *rc) {
     return dl_engine_get(c, rc);
 }
 
+/* A handle the async calls can take: not NULL, its client not freed. */
+static int lock_usable(const dlock_lock *l) { return l != NULL && !atomic_load(&l->orphaned); }
+
 int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *id) {
     int rc;
-    dl_engine *e = l != NULL ? lock_engine(l, cb, &rc) : NULL;
+    dl_engine *e = lock_usable(l) ? lock_engine(l, cb, &rc) : NULL;
     if (e == NULL)
-        return l == NULL ? DLOCK_EINVAL : rc;
+        return !lock_usable(l) ? DLOCK_EINVAL : rc;
     return dl_release_start(e, l, cb, userdata, id);
 }
 
 int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb, void *userdata,
                        uint64_t *id) {
     int rc;
-    dl_engine *e = l != NULL ? lock_engine(l, cb, &rc) : NULL;
+    dl_engine *e = lock_usable(l) ? lock_engine(l, cb, &rc) : NULL;
     if (e == NULL)
-        return l == NULL ? DLOCK_EINVAL : rc;
+        return !lock_usable(l) ? DLOCK_EINVAL : rc;
     return dl_extend_start(e, l, ttl_ms, cb, userdata, id);
 }
 

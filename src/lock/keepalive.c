@@ -415,9 +415,11 @@ static int ka_add(struct dl_keepalive *ka, ka_entry *e) {
 
 int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_lost,
                           void *userdata) {
-    if (l == NULL)
+    if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
+    if (dl_refuse_forked(c) != DLOCK_OK)
+        return DLOCK_EINVAL;
     dl_clearerr(&c->ctx);
     int64_t ttl = atomic_load(&l->ttl_ms);
     if (interval_ms == 0)
@@ -477,7 +479,7 @@ void dlock_keepalive_stop(dlock_lock *l) {
     if (l->eng != NULL) /* lost in this process call, not yet told: no more */
         dl_engine_drop_lost(l->eng, l);
     struct dl_keepalive *ka = l->client->ka;
-    if (ka == NULL)
+    if (ka == NULL || dl_forked(l->client)) /* a child has no keepalive thread */
         return;
     pthread_mutex_lock(&ka->mu);
     ka_entry *e = find(ka, l);
@@ -504,10 +506,39 @@ void dl_keepalive_quiesce(dlock_lock *l) {
     pthread_mutex_unlock(&ka->mu);
 }
 
+/* dl_keepalive_client_free in a child after fork(): the thread is not in
+ * this process, so it is not joined, and its mutex may have been held by
+ * it at the fork. Everything is freed (and the thread's sockets closed,
+ * sending nothing) only when the thread was idle then: mutex free, no
+ * extension or callback in flight. Otherwise the child's copy may be
+ * mid-update and is left alone: a leak in the child, never a hang or a
+ * double free. The condition variables are not destroyed: glibc would
+ * wait for the parent's waiter. */
+static void ka_free_in_child(struct dl_keepalive *ka) {
+    if (pthread_mutex_trylock(&ka->mu) != 0)
+        return;
+    for (int i = 0; i < ka->n; i++)
+        if (ka->entries[i]->io || ka->entries[i]->cb_running)
+            return;
+    for (int i = 0; i < ka->n; i++)
+        entry_free(ka->entries[i]);
+    free(ka->entries);
+    pthread_mutex_unlock(&ka->mu);
+    ka->kc->topo.cfg.forked = 1;
+    dl_client_teardown(ka->kc);
+    free(ka->kc);
+    free(ka);
+}
+
 void dl_keepalive_client_free(dlock_client *c) {
     struct dl_keepalive *ka = c->ka;
     if (ka == NULL)
         return;
+    if (dl_forked(c)) {
+        c->ka = NULL;
+        ka_free_in_child(ka);
+        return;
+    }
     pthread_mutex_lock(&ka->mu);
     ka->stop = 1;
     pthread_cond_signal(&ka->cond);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "abi.h"
 #include "clock.h"
 #include "client.h"
 #include "resp.h"
@@ -43,14 +44,19 @@ typedef struct list_addr {
     int port, is_unix;
 } list_addr;
 
-void dlock_list_options_init(dlock_list_options *o) {
-    if (o == NULL)
-        return;
+static void default_list_options(dlock_list_options *o) {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->pattern = NULL;
     o->max_locks = 10000;
     o->timeout_ms = 10000;
     o->scan_count = 1000;
+}
+
+void dlock_list_options_init_sized(dlock_list_options *opts, size_t size) {
+    dlock_list_options d;
+    default_list_options(&d);
+    dl_abi_init_sized(opts, size, &d, sizeof d);
 }
 
 static int check_list_options(dlock_client *c, const dlock_list_options *o) {
@@ -246,17 +252,17 @@ static int scan_all(list_run *r, const list_addr *addrs, int n) {
     return DLOCK_OK;
 }
 
-int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn,
-               void *userdata, dlock_list_stats *stats) {
-    int rc = dl_begin(c);
+/* dlock_list with options copied in and the stats in the library's own
+ * struct. */
+static int list_locks(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn,
+                      void *userdata, dlock_list_stats *stats) {
+    dlock_list_options o;
+    list_run r = {.c = c, .o = &o, .fn = fn, .ud = userdata, .st = stats};
+    default_list_options(&o);
+    int rc = dl_abi_read_options(&c->ctx, &o, sizeof o, opts, "list options",
+                                 "dlock_list_options_init");
     if (rc != DLOCK_OK)
         return rc;
-    dlock_list_options defaults;
-    dlock_list_options_init(&defaults);
-    dlock_list_stats local;
-    list_run r = {.c = c, .o = opts ? opts : &defaults, .fn = fn, .ud = userdata,
-                  .st = stats ? stats : &local};
-    memset(r.st, 0, sizeof *r.st);
     if (fn == NULL)
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "fn is NULL");
     rc = check_list_options(c, r.o);
@@ -282,5 +288,21 @@ int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn
     dl_strset_free(&r.seen);
     if (rc == DLOCK_OK)
         dl_clearerr(&c->ctx);
+    return rc;
+}
+
+int dlock_list_sized(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn,
+                     void *userdata, dlock_list_stats *stats, size_t stats_size) {
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (stats != NULL && (stats_size < 1 || stats_size > DL_ABI_MAX_SIZE))
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "stats_size %zu is not 1..%d", stats_size,
+                         DL_ABI_MAX_SIZE);
+    dlock_list_stats st;
+    memset(&st, 0, sizeof st);
+    rc = list_locks(c, opts, fn, userdata, &st);
+    if (stats != NULL)
+        dl_abi_copy_out(stats, stats_size, &st, sizeof st);
     return rc;
 }

@@ -101,6 +101,7 @@ void dl_conn_batch_reset(dl_conn *c) {
 
 /* Close the socket and free the hiredis context (if any). */
 static void drop_ctx(dl_conn *c) {
+    c->tr.quiet = c->cfg != NULL && c->cfg->forked;
     dl_transport_close(&c->tr);
     if (c->ctx != NULL) {
         /* Give hiredis back its own reply functions so redisFree can free a
@@ -151,6 +152,8 @@ static int start_connect(dl_conn *c) {
         fail(c, DLOCK_EIO, "connect %s: %s", ctx->errstr);
         return DLOCK_EIO;
     }
+    /* A program that forks and execs must not hand our sockets on. */
+    fcntl(ctx->fd, F_SETFD, FD_CLOEXEC);
     int trc = dl_transport_open(&c->tr, ctx->fd, c->cfg ? c->cfg->tls : NULL, c->host);
     if (trc != DLOCK_OK) {
         fail(c, trc, "connect %s: %s", c->tr.err);

@@ -43,6 +43,10 @@ typedef struct dl_conn_cfg {
     int connect_timeout_ms; /* TCP connect and TLS handshake together */
     int ask_policy;         /* ask maxmemory-policy on every connect (dl_conn.policy) */
     const dl_tls *tls;      /* NULL: plain; else every connection is TLS */
+    /* 1 in a child process after fork() (dlock_client_free sets it): the
+     * sockets are shared with the parent, so closing one must send nothing
+     * on it (the transport closes quietly: no TLS close_notify). */
+    int forked;
 } dl_conn_cfg;
 
 enum dl_conn_state { DL_CONN_CLOSED, DL_CONN_CONNECTING, DL_CONN_READY };

@@ -280,8 +280,9 @@ static void tls_close(dl_transport *t) {
     tls_conn *tc = t->impl;
     if (tc == NULL)
         return;
-    /* One try at a close_notify, never waiting for it to leave. */
-    if (tc->shook && !tc->fatal)
+    /* One try at a close_notify, never waiting for it to leave; none on a
+     * socket shared with another process (t->quiet). */
+    if (tc->shook && !tc->fatal && !t->quiet)
         SSL_shutdown(tc->ssl);
     SSL_free(tc->ssl); /* and the BIO */
     ERR_clear_error();

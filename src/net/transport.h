@@ -57,6 +57,9 @@ struct dl_transport {
     const dl_transport_ops *ops; /* NULL while closed */
     int fd;
     int got_bytes; /* bytes were read since open */
+    int quiet;     /* close without a word: the socket is also another
+                      process's (a child after fork()), so TLS sends no
+                      close_notify on it */
     void *impl;    /* tls.c's per-connection state */
     char err[240]; /* why the last operation failed */
 };
@@ -69,7 +72,8 @@ struct dl_transport {
  * failure nothing is left to close. */
 DL_INTERNAL int dl_transport_open(dl_transport *t, int fd, const dl_tls *tls, const char *host);
 
-/* Free the transport's state; the socket stays open. Safe when closed. */
+/* Free the transport's state; the socket stays open. Safe when closed.
+ * Sends nothing when t->quiet is set. */
 DL_INTERNAL void dl_transport_close(dl_transport *t);
 
 #endif

@@ -93,8 +93,11 @@
     "end\n"
 
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
- * acquired_ms (the client's wall clock, reported by INSPECT), and the
- * waiter's wake channel.
+ * acquired_ms (the client's wall clock, reported by INSPECT), the waiter's
+ * wake channel, and optionally its place in the queue (Redlock: the same
+ * score on every server, the client's wall clock in us when the wait
+ * began, so the servers' queues agree on the order; otherwise the
+ * server's TIME at the first enqueue).
  * The server clock (TIME) is read only when a queue exists.
  * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
  * the client then writes max+1 to a majority with FENCE).
@@ -120,7 +123,8 @@
     "  if ARGV[5] ~= '1' then return end\n"                                         \
     "  local w = tonumber(ARGV[6])\n"                                               \
     "  clock()\n"                                                                   \
-    "  redis.call('ZADD', KEYS[3], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
+    "  local score = tonumber(ARGV[9]) or (tonumber(tm[1]) * 1000000 + tonumber(tm[2]))\n" \
+    "  redis.call('ZADD', KEYS[3], 'NX', score, ARGV[1])\n"                         \
     "  redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. ARGV[8] .. ' ' .. ARGV[3])\n" \
     "  for i = 3, 4 do\n"                                                           \
     "    if redis.call('PTTL', KEYS[i]) < w then redis.call('PEXPIRE', KEYS[i], w) end\n" \
@@ -150,9 +154,13 @@
     "return {1, f}\n"
 
 /* RELEASE: ARGV token. Returns 0 (not the holder: nothing changed), 1
- * (released), 2 (released and handed to the queue's head). When no fence
- * can be issued (FENCEMAX) the lock is released but not handed over: the
- * head meets the error at its next attempt. */
+ * (released), 2 (released and handed to the queue's head). A Redlock
+ * waiter at the head (fencing 2) is only woken ("<token> -1"): one server
+ * cannot hand over a lock that needs a majority, so the head takes it with
+ * its next ACQUIRE on every server, and no one else can meanwhile (the
+ * free lock stays the head's to claim until its entry expires). When no
+ * fence can be issued (FENCEMAX) the lock is released but not handed over:
+ * the head meets the error at its next attempt. */
 #define DL_LUA_RELEASE                                                              \
     DL_LUA_PRELUDE                                                                  \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
@@ -160,6 +168,10 @@
     "local h, v = head()\n"                                                         \
     "if not h then return 1 end\n"                                                  \
     "local ttl, fencing, chan, meta = string.match(v, '^%d+ (%d+) (%d) (%S+) (.*)$')\n" \
+    "if fencing == '2' then\n"                                                      \
+    "  redis.pcall('PUBLISH', chan, h .. ' -1')\n"                                  \
+    "  return 1\n"                                                                  \
+    "end\n"                                                                         \
     "local f = '0'\n"                                                               \
     "if ttl and fencing == '1' then f = next_fence() end\n"                         \
     "if not f then return 1 end\n"                                                  \
