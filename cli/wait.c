@@ -148,6 +148,27 @@ static void display_stop(display *d, pthread_t th) {
     dlock_client_free(d->dc);
 }
 
+/* A failure of the first try that a wait rides out (a failover, a restart,
+ * a server loading): dlock_wait retries such failures until its deadline. */
+static int passing(const cli *c, int rc) {
+    if (rc == DLOCK_EIO || rc == DLOCK_ENOQUORUM || rc == DLOCK_EUNKNOWN)
+        return 1;
+    if (rc != DLOCK_ESERVER)
+        return 0;
+    switch (dlock_client_errcode(c->client)) {
+    case DLOCK_SRV_LOADING:
+    case DLOCK_SRV_MASTERDOWN:
+    case DLOCK_SRV_BUSY:
+    case DLOCK_SRV_CLUSTERDOWN:
+    case DLOCK_SRV_TRYAGAIN:
+    case DLOCK_SRV_NOREPLICAS:
+    case DLOCK_SRV_READONLY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int cli_take(cli *c, const char *name, dlock_lock **out) {
     *out = NULL;
     int64_t start = now_ms();
@@ -169,12 +190,16 @@ int cli_take(cli *c, const char *name, dlock_lock **out) {
         int64_t deadline = c->wait_ms < 0 ? -1 : start + c->wait_ms;
         /* A replica gate that did not pass (?replicas=N) is waited for
          * too: dlock_wait tries again once the replicas are back, and says
-         * DLOCK_ENOREPLICAS if they are not by the deadline. */
-        int again = rc == DLOCK_EBUSY || rc == DLOCK_ENOREPLICAS;
+         * DLOCK_ENOREPLICAS if they are not by the deadline. With a
+         * deadline (-w N), so is a failover: the server unreachable, or
+         * between masters, costs time, not the run (without one, a server
+         * that is down fails the command at once). */
+        int again = rc == DLOCK_EBUSY || rc == DLOCK_ENOREPLICAS ||
+                    (deadline >= 0 && passing(c, rc));
         while (again) {
             int64_t left = deadline < 0 ? DLOCK_TTL_MAX : deadline - now_ms();
             if (left <= 0) {
-                rc = rc == DLOCK_ENOREPLICAS ? rc : DLOCK_ETIMEDOUT;
+                rc = rc == DLOCK_EBUSY ? DLOCK_ETIMEDOUT : rc;
                 break;
             }
             rc = dlock_wait(c->client, name, left, c->ttl_ms, out);

@@ -78,10 +78,15 @@ static int will_wait(const dl_aop *op) {
     }
 }
 
-static int transient(int rc, int code) {
+/* A failure that waiting may cure: an unreachable or restarting server,
+ * no quorum, an unknown outcome, a "try again" error; on Sentinel and
+ * Cluster also READONLY (a master a failover demoted: the next attempt
+ * finds the new one). A Sentinel discovery that found no master is EIO. */
+static int transient(const dl_aop *op, int rc, int code) {
     if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN || rc == DLOCK_ENOQUORUM)
         return 1;
-    return rc == DLOCK_ESERVER && dl_srv_code_transient(code);
+    return rc == DLOCK_ESERVER &&
+           (dl_srv_code_transient(code) || (code == DL_SRV_READONLY && op->e->routed));
 }
 
 static int64_t ms_until(int64_t until_us) {
@@ -292,7 +297,7 @@ static void busy_end(dl_aop *op) {
  * pass; else end with it. */
 static void failed(dl_aop *op, int rc, int code) {
     dlock_client *c = cli(op);
-    if (!transient(rc, code) || !will_wait(op)) {
+    if (!transient(op, rc, code) || !will_wait(op)) {
         end_with(op, rc);
         return;
     }

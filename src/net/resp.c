@@ -49,7 +49,7 @@ const char *dl_srv_code_name(int code) {
 
 int dl_srv_code_transient(int code) {
     return code == DL_SRV_LOADING || code == DL_SRV_MASTERDOWN || code == DL_SRV_BUSY ||
-           code == DL_SRV_CLUSTERDOWN;
+           code == DL_SRV_CLUSTERDOWN || code == DL_SRV_NOREPLICAS || code == DL_SRV_TRYAGAIN;
 }
 
 int64_t dl_reply_int(const redisReply *r, int64_t dflt) {

@@ -32,7 +32,8 @@ DL_INTERNAL int dl_srv_code(const redisReply *r);
  * and for values that are no reply's word. */
 DL_INTERNAL const char *dl_srv_code_name(int code);
 /* Errors that say "try again shortly": the server is loading, between
- * masters, busy in a script, or the cluster is down for now. */
+ * masters (MASTERDOWN), busy in a script, short of replicas (NOREPLICAS,
+ * min-replicas-to-write), or the cluster is down or migrating for now. */
 DL_INTERNAL int dl_srv_code_transient(int code);
 
 /* Integer value of an integer reply, or of a string reply that is exactly

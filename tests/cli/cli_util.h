@@ -90,6 +90,7 @@ void t_max_time(void);
 void t_metrics_file(void);
 void t_replica_gate(void);
 void t_eviction(void);
+void t_failover_wait(void);
 
 /* A tiny JSON reader for flat objects of scalars. */
 typedef struct jval {

@@ -586,6 +586,7 @@ static const struct {
     {"ls_openmetrics", t_ls_openmetrics}, {"ls_cluster", t_ls_cluster},
     {"ls_sentinel", t_ls_sentinel}, {"max_time", t_max_time},       {"metrics_file", t_metrics_file},
     {"replica_gate", t_replica_gate}, {"eviction", t_eviction},
+    {"failover_wait", t_failover_wait},
 };
 
 int main(int argc, char **argv) {

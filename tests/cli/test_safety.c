@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli_util.h"
+#include "topo.h"
 
 static long long counter(const char *name) {
     char key[96];
@@ -65,4 +66,29 @@ void t_eviction(void) {
     dl(&r, "--url", g_url, "run", "ev", "--", "true", NULL);
     EXPECT_CODE(&r, 0);
     TH_EQ_STR(r.err, "");
+}
+
+/* `dlock run --wait 20` while the master dies and a replica takes over:
+ * the run waits (the failover costs time), instead of exiting 69 with
+ * "no master found", "Connection refused" or CLUSTERDOWN. */
+void t_failover_wait(void) {
+    tt_sentinels *g = tt_sentinels_start(3);
+    TH_CHECK(g != NULL);
+    TH_EQ_INT(th_server_kill(g->data[0]), 0);
+    result r;
+    dl(&r, "--url", g->url, "--io-timeout", "500", "run", "-w", "20", "fw", "--", "true", NULL);
+    printf("sentinel: exit %d after %lld ms\nstderr: %s", r.code, r.ms, r.err);
+    EXPECT_CODE(&r, 0);
+    tt_sentinels_free(g);
+
+    tt_cluster *k = tt_cluster_start_replicated(3, 1);
+    TH_CHECK(k != NULL);
+    int victim = tt_cluster_owner(k, 0, 100);
+    char name[64];
+    TH_CHECK(tt_name_on_node(k, victim, "dlock:", "fw", name, sizeof name) >= 0);
+    TH_EQ_INT(th_server_kill(k->node[victim]), 0);
+    dl(&r, "--url", k->url, "--io-timeout", "500", "run", "-w", "20", name, "--", "true", NULL);
+    printf("cluster: exit %d after %lld ms\nstderr: %s", r.code, r.ms, r.err);
+    EXPECT_CODE(&r, 0);
+    tt_cluster_free(k);
 }
