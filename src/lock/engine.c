@@ -296,14 +296,41 @@ static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decid
     return DLOCK_OK;
 }
 
+/* Sentinel and Cluster with fencing: the script's failover floor argument
+ * (docs/FAILOVER.md) after args[0..nargs), the ones between padded with
+ * "-": "cluster" (the node reads its own epoch), or on Sentinel a
+ * placeholder the fan fills per target (*floor_at, argv index). */
+static int with_floor(const dl_aop *op, enum dl_script_id id, int nargs, const char **args,
+                      size_t *lens, int *floor_at) {
+    const dlock_client *c = op->e->c;
+    int pos = op->e->routed && c->opts.fencing ? dl_script_floor_arg(id) : 0;
+    *floor_at = 0;
+    if (pos == 0 || nargs >= pos || pos > DL_REQ_MAX_ARGV - 3 - DL_NKEYS)
+        return nargs;
+    for (int i = nargs; i < pos - 1; i++)
+        args[i] = "-", lens[i] = 1;
+    int cluster = c->url.kind == DL_URL_CLUSTER;
+    args[pos - 1] = cluster ? "cluster" : "";
+    lens[pos - 1] = cluster ? 7 : 0;
+    *floor_at = cluster ? 0 : 3 + DL_NKEYS + pos - 1;
+    return pos;
+}
+
 int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
                   const size_t *lens, dl_decided_fn decided, dl_fan_done_fn done) {
-    const char *argv[DL_REQ_MAX_ARGV];
-    size_t alens[DL_REQ_MAX_ARGV];
+    const char *argv[DL_REQ_MAX_ARGV], *a[DL_REQ_MAX_ARGV];
+    size_t alens[DL_REQ_MAX_ARGV], l[DL_REQ_MAX_ARGV];
     dl_req req;
-    if (dl_script_req(&op->e->c->proto, id, &op->keys, nargs, args, lens, argv, alens, &req) !=
+    int floor_at;
+    if (nargs < 0 || nargs > DL_REQ_MAX_ARGV)
+        return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    memcpy(a, args, (size_t)nargs * sizeof *a);
+    memcpy(l, lens, (size_t)nargs * sizeof *l);
+    nargs = with_floor(op, id, nargs, a, l, &floor_at);
+    if (dl_script_req(&op->e->c->proto, id, &op->keys, nargs, a, l, argv, alens, &req) !=
         DLOCK_OK)
         return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    req.floor_at = floor_at;
     int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
     return send_req(op, &req, deadline, decided, done);
 }

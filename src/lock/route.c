@@ -38,14 +38,17 @@ static int same_server(const dl_conn *a, const dl_conn *b) {
  * first use. NULL when out of memory. */
 static dl_pipe *pipe_for(dl_engine *e, const dl_conn *tc) {
     for (int i = 0; i < e->nall; i++)
-        if (same_server(&e->all[i]->conn, tc))
+        if (same_server(&e->all[i]->conn, tc)) {
+            e->all[i]->conn.epoch = tc->epoch; /* as the topology knows it now */
             return e->all[i];
+        }
     dl_pipe *p = malloc(sizeof *p);
     if (p == NULL)
         return NULL;
     dl_pipe_init(p, tc->is_unix ? NULL : tc->host, tc->port, tc->is_unix ? tc->path : NULL,
                  &e->c->topo.cfg);
     p->owner = e;
+    p->conn.epoch = tc->epoch;
     if (dl_engine_add_pipe(e, p) != DLOCK_OK) {
         free(p);
         return NULL;
@@ -53,7 +56,7 @@ static dl_pipe *pipe_for(dl_engine *e, const dl_conn *tc) {
     return p;
 }
 
-int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **out) {
+static int route_once(dl_engine *e, const char *key, size_t klen, dl_pipe **out) {
     dl_targets tg;
     int rc = dl_topo_targets(&e->c->topo, key, klen, &tg);
     if (rc != DLOCK_OK)
@@ -64,6 +67,25 @@ int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **out) {
     if (*out == NULL)
         return dl_seterr(&e->c->ctx, DLOCK_ENOMEM, "out of memory");
     return DLOCK_OK;
+}
+
+/* A pipe that was connected and must connect again (its server closed it,
+ * restarted, or stopped answering) is not trusted as the master by its
+ * address alone: the topology checks again first (Sentinel: the sentinels
+ * and ROLE), so nothing, a release included, goes to a restarted or
+ * deposed master that the sentinels no longer name. */
+int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **out) {
+    int rc = route_once(e, key, klen, out);
+    if (rc == DLOCK_OK && (*out)->len == 0 && (*out)->on_push == NULL)
+        dl_conn_check_idle(&(*out)->conn); /* a server gone meanwhile shows now */
+    if (rc == DLOCK_OK && (*out)->was_up && (*out)->conn.state == DL_CONN_CLOSED) {
+        (*out)->was_up = 0;
+        dl_topo_recheck(&e->c->topo);
+        rc = route_once(e, key, klen, out);
+    }
+    if (rc == DLOCK_OK)
+        (*out)->was_up = 1;
+    return rc;
 }
 
 /* dl_router.redirect: ask the topology where the key lives now. The

@@ -62,6 +62,7 @@ void dl_conn_init(dl_conn *c, const char *host, int port, const char *path,
                   const dl_conn_cfg *cfg) {
     memset(c, 0, sizeof *c);
     c->cfg = cfg;
+    c->epoch = -1;
     c->state = DL_CONN_CLOSED;
     c->status = DLOCK_OK;
     if (path != NULL) {

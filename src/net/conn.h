@@ -27,6 +27,11 @@
 #include "ctx.h"
 #include "transport.h"
 
+/* A fence carries its master's failover epoch above this many bits
+ * (docs/FAILOVER.md); epochs must stay below 2^(63 - DL_EPOCH_SHIFT). */
+#define DL_EPOCH_SHIFT 40
+#define DL_EPOCH_MAX ((INT64_C(1) << (63 - DL_EPOCH_SHIFT)) - 1)
+
 /* Limits on what a server may send us (hostile-server protection). */
 #define DL_REPLY_MAX_ELEMENTS (1 << 17) /* elements in one array */
 #define DL_REPLY_MAX_STRING (1 << 20)   /* bytes in one bulk string */
@@ -111,6 +116,10 @@ typedef struct dl_conn {
     int policy;            /* enum dl_policy */
     char policy_name[32];  /* as the server named it */
     int policy_told;       /* free for the layer above: reset on connect */
+    /* The failover epoch of this server as a master, as the topology last
+     * learned it with its address (Sentinel: config-epoch), or -1: the
+     * high bits of its fences (docs/FAILOVER.md). Kept across reconnects. */
+    int64_t epoch;
     int refused;  /* the peer refused the session before taking any request */
 } dl_conn;
 

@@ -92,6 +92,10 @@ DL_INTERNAL int dl_scan_plan(const dl_proto *p, const char *glob, size_t glen,
 DL_INTERNAL int dl_key_name(const dl_proto *p, const char *key, size_t klen, int accept,
                             const char **name, size_t *name_len);
 
+/* Which ARGV (1-based) of script `id` takes the fence's failover floor
+ * (scripts.lua.h, next_fence): ACQUIRE 10, RELEASE 2; 0 for the others. */
+DL_INTERNAL int dl_script_floor_arg(enum dl_script_id id);
+
 /* The Lua source of a script. */
 DL_INTERNAL const char *dl_script_source(enum dl_script_id id, size_t *len);
 

@@ -20,6 +20,10 @@ const char *dl_script_source(enum dl_script_id id, size_t *len) {
     return sources[id];
 }
 
+int dl_script_floor_arg(enum dl_script_id id) {
+    return id == DL_S_ACQUIRE ? 10 : id == DL_S_RELEASE ? 2 : 0;
+}
+
 int dl_proto_init(dl_proto *p, const char *prefix) {
     p->prefix = strdup(prefix);
     if (p->prefix == NULL)

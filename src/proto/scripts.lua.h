@@ -32,14 +32,15 @@
 #define DL_LUA_STR_(x) #x
 #define DL_LUA_STR(x) DL_LUA_STR_(x)
 
-/* Argument checks (bounds: DL_LUA_*_MAX in proto.h): num(v, hi) is v as a number if it is a decimal
- * integer 1..hi without sign or leading zero (at most 15 digits: exact in
- * a Lua number), else nil; token(v) says whether v is 32 lowercase hex
- * digits; bad(what) is the error reply for a refused argument (nothing
- * has been changed when it is returned). */
+/* Argument checks (bounds: DL_LUA_*_MAX in proto.h): num(v, hi) is v as a
+ * number if it is a decimal integer 1..hi without sign or leading zero (at
+ * most 16 digits; hi at most 2^53, so the number is exact), else nil;
+ * token(v) says whether v is 32 lowercase hex digits; bad(what) is the
+ * error reply for a refused argument (nothing has been changed when it is
+ * returned). */
 #define DL_LUA_ARGS                                                                \
     "local function num(v, hi)\n"                                                  \
-    "  if type(v) ~= 'string' or #v > 15 or not string.match(v, '^[1-9]%d*$') then return nil end\n" \
+    "  if type(v) ~= 'string' or #v > 16 or not string.match(v, '^[1-9]%d*$') then return nil end\n" \
     "  local n = tonumber(v)\n"                                                    \
     "  if n > hi then return nil end\n"                                            \
     "  return n\n"                                                                 \
@@ -57,7 +58,13 @@
  * 2^53): the counter is INCRed, then read back with GET as a decimal
  * string, which is what is stored, published and returned. next_fence()
  * returns nil and an error reply when INCR fails (FENCEMAX once the
- * counter is at 2^63-1), having changed nothing. */
+ * counter is at 2^63-1), having changed nothing.
+ * The failover floor (docs/FAILOVER.md): next_fence(fl) raises the counter
+ * to at least fl, so a fence is never below epoch * 2^40, where epoch is
+ * the failover epoch of the master issuing it: fl is that floor in decimal
+ * (Sentinel: the client's, from the master's config-epoch), or "cluster"
+ * (this node's own configEpoch, from CLUSTER INFO), or absent (one server,
+ * Redlock: no floor). floor_ok(v) checks such an argument. */
 #define DL_LUA_PRELUDE                                                             \
     "local tm, now\n"                                                              \
     "local function clock()\n"                                                     \
@@ -83,21 +90,38 @@
     "  redis.call('ZREM', KEYS[3], tok)\n"                                         \
     "  redis.call('HDEL', KEYS[4], tok)\n"                                         \
     "end\n"                                                                        \
-    "local function next_fence()\n"                                               \
+    "local function floor_ok(v)\n"                                                 \
+    "  return v == nil or v == '' or v == 'cluster' or v == '0' or\n"             \
+    "    (string.match(v, '^[1-9]%d*$') and (#v < 19 or (#v == 19 and v <= '9223372036854775807')))\n" \
+    "end\n"                                                                        \
+    "local function next_fence(fl)\n"                                             \
     "  local n = redis.pcall('INCR', KEYS[2])\n"                                  \
     "  if type(n) == 'table' then\n"                                              \
     "    if redis.call('GET', KEYS[2]) ~= '9223372036854775807' then return nil, n end\n" \
     "    return nil, redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')\n" \
     "  end\n"                                                                      \
-    "  return redis.call('GET', KEYS[2])\n"                                       \
+    "  local f = redis.call('GET', KEYS[2])\n"                                    \
+    "  if fl == 'cluster' then\n"                                                  \
+    "    local e = tonumber(string.match(redis.call('CLUSTER', 'INFO'), 'cluster_my_epoch:(%d+)') or '')\n" \
+    "    if not e or e >= 8388608 then\n"                                          \
+    "      return nil, redis.error_reply('FENCEMAX the failover epoch does not fit a fence')\n" \
+    "    end\n"                                                                    \
+    "    fl = string.format('%.0f', e * 1099511627776)\n"                          \
+    "  end\n"                                                                      \
+    "  if fl and fl ~= '' and (#f < #fl or (#f == #fl and f < fl)) then\n"          \
+    "    redis.call('SET', KEYS[2], fl)\n"                                         \
+    "    f = fl\n"                                                                 \
+    "  end\n"                                                                      \
+    "  return f\n"                                                                 \
     "end\n"
 
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
  * acquired_ms (the client's wall clock, reported by INSPECT), the waiter's
  * wake channel, and optionally its place in the queue (Redlock: the same
  * score on every server, the client's wall clock in us when the wait
- * began, so the servers' queues agree on the order; otherwise the
- * server's TIME at the first enqueue).
+ * began, so the servers' queues agree on the order; absent or "-": the
+ * server's TIME at the first enqueue) and the fence's failover floor
+ * (next_fence; Sentinel and Cluster only).
  * The server clock (TIME) is read only when a queue exists.
  * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
  * the client then writes max+1 to a majority with FENCE).
@@ -117,7 +141,9 @@
     "if ARGV[8] and (#ARGV[8] > " DL_LUA_STR(DL_LUA_CHAN_MAX) " or not string.match(ARGV[8], '^%S+$')) then\n" \
     "  return bad('channel')\n"                                                    \
     "end\n"                                                                        \
+    "if ARGV[9] and ARGV[9] ~= '-' and not num(ARGV[9], 9007199254740991) then return bad('score') end\n" \
     DL_LUA_PRELUDE                                                                  \
+    "if not floor_ok(ARGV[10]) then return bad('floor') end\n"                     \
     "local t = redis.call('HGET', KEYS[1], 't')\n"                                 \
     "local function enqueue()\n"                                                    \
     "  if ARGV[5] ~= '1' then return end\n"                                         \
@@ -145,7 +171,7 @@
     "  return {0, exp - now, redis.call('ZCARD', KEYS[3])}\n"                       \
     "end\n"                                                                         \
     "local f, err = '0'\n"                                                          \
-    "if ARGV[4] == '1' then f, err = next_fence()\n"                                \
+    "if ARGV[4] == '1' then f, err = next_fence(ARGV[10])\n"                                \
     "elseif ARGV[4] == '2' then f = redis.call('GET', KEYS[2]) or '0' end\n"        \
     "if not f then return err end\n"                                                \
     "if h then dequeue(h) end\n"                                                    \
@@ -153,7 +179,8 @@
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
     "return {1, f}\n"
 
-/* RELEASE: ARGV token. Returns 0 (not the holder: nothing changed), 1
+/* RELEASE: ARGV token, and optionally the failover floor of a hand-over's
+ * fence (as ACQUIRE's). Returns 0 (not the holder: nothing changed), 1
  * (released), 2 (released and handed to the queue's head). A Redlock
  * waiter at the head (fencing 2) is only woken ("<token> -1"): one server
  * cannot hand over a lock that needs a majority, so the head takes it with
@@ -163,6 +190,7 @@
  * the head meets the error at its next attempt. */
 #define DL_LUA_RELEASE                                                              \
     DL_LUA_PRELUDE                                                                  \
+    "if not floor_ok(ARGV[2]) then return redis.error_reply('ERR dlock: bad argument: floor') end\n" \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
     "redis.call('DEL', KEYS[1])\n"                                                  \
     "local h, v = head()\n"                                                         \
@@ -173,7 +201,7 @@
     "  return 1\n"                                                                  \
     "end\n"                                                                         \
     "local f = '0'\n"                                                               \
-    "if ttl and fencing == '1' then f = next_fence() end\n"                         \
+    "if ttl and fencing == '1' then f = next_fence(ARGV[2]) end\n"                         \
     "if not f then return 1 end\n"                                                  \
     "dequeue(h)\n"                                                                  \
     "if not ttl then return 1 end\n"                                                \

@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "resp.h"
+#include "token.h"
 
 #define DL_FAN_MAX_TRIES 5 /* sends per target: NOSCRIPT, a reconnect, redirects */
 
@@ -120,6 +121,14 @@ static int send_one(dl_fan *f, int i) {
         lens[1] = f->script_len;
     }
     dl_pipe *p = f->pipes[i];
+    char floor[24];
+    if (f->floor_at > 0) {
+        /* The floor of the server it goes to now: a redirect to a new
+         * master carries the new master's epoch. */
+        int64_t ep = p->conn.epoch;
+        argv[f->floor_at] = floor;
+        lens[f->floor_at] = ep < 0 ? 0 : dl_fmt_i64(floor, ep << DL_EPOCH_SHIFT);
+    }
     f->reused[i] = p->conn.state == DL_CONN_READY;
     if (f->ask[i]) {
         /* ASK: this one request goes to the importing node, after ASKING
@@ -253,6 +262,7 @@ static int copy_req(dl_fan *f, const dl_req *req) {
     f->key = d;
     f->klen = req->klen;
     f->argc = req->argc;
+    f->floor_at = req->floor_at > 0 && req->floor_at < req->argc ? req->floor_at : 0;
     f->script = req->script; /* static sources */
     f->script_len = req->script_len;
     return 0;

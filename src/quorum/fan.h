@@ -72,6 +72,7 @@ struct dl_fan {
     dl_fan_done_fn done;
     void *arg;
     int argc;
+    int floor_at; /* dl_req.floor_at */
     const char *argv[DL_REQ_MAX_ARGV];
     size_t lens[DL_REQ_MAX_ARGV];
     const char *script;

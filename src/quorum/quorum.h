@@ -42,6 +42,10 @@ typedef struct dl_req {
     size_t klen;
     const char *script; /* NULL: not a script */
     size_t script_len;
+    /* > 0: argv[floor_at] is the fence's failover floor, written per
+     * target as that server's epoch * 2^40 (its conn's epoch; "" when
+     * unknown) at every send, redirects included (docs/FAILOVER.md). */
+    int floor_at;
 } dl_req;
 
 /* A decider says, from the replies so far, that the outcome is settled: the

@@ -32,7 +32,8 @@ static const char *script_source(int id, size_t *len) {
 
 /* Commands by where their keys are: none, every argument, or the first. */
 /* PUBLISH names a channel, not a key (its key spec is empty). */
-static const char *const keyless[] = {"TIME", "PING", "ECHO", "PUBLISH", NULL};
+/* CLUSTER INFO (the node's epoch, for the fence's floor) names no key. */
+static const char *const keyless[] = {"TIME", "PING", "ECHO", "PUBLISH", "CLUSTER", NULL};
 static const char *const all_keys[] = {"DEL", "UNLINK", "EXISTS", "MGET", "TOUCH", NULL};
 static const char *const first_key[] = {
     "GET",     "SET",       "INCR",   "INCRBY", "DECR",    "HGET",   "HSET",  "HDEL",
