@@ -17,8 +17,8 @@
  *             then PROBE, a WAIT alone, until the replicas are back (or
  *             the deadline: DLOCK_ENOREPLICAS).
  * Whatever an op gives up on (cancelled, failed, timed out) it leaves no
- * trace: a background clean-up op leaves the queue and releases by token,
- * and the op goes on with a fresh token. */
+ * trace: a background clean-up op (cleanup_async.c) leaves the queue and
+ * releases by token, and the op goes on with a fresh token. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +55,7 @@ _Static_assert(DL_LUA_CHAN_MAX + 1 == sizeof(((dl_engine *)0)->chan), "channel b
 
 static void attempt(dl_aop *op);
 static void probe(dl_aop *op);
+static void on_wait(dl_fan *f, void *arg);
 static void got(dl_aop *op, int64_t fence, int64_t start_us);
 
 static dlock_client *cli(const dl_aop *op) { return op->e->c; }
@@ -113,7 +114,7 @@ static int64_t sleep_ms(dl_aop *op, int64_t hint) {
     return ms < 1 ? 1 : ms;
 }
 
-/* ---- the clean-up op: leave the queue, then release by token ---- */
+/* ---- after a clean-up op (cleanup_async.c, through op->on_cleaned) ---- */
 
 static void finish(dl_aop *op, int rc);
 
@@ -137,89 +138,9 @@ static void cleaned(dl_aop *op, int failed_too) {
     finish(op, rc);
 }
 
-/* A clean-up that found no server is tried again, a few times over about
- * the life of a queue entry: an abandoned entry at the head of the queue
- * would keep a free lock idle (no barging) until it expired. */
-#define CLEANUP_TRIES 6
-#define CLEANUP_RETRY_MS 400
-
-static int cleanup_start(dl_aop *op);
-
-static void cleanup_retry(dl_timer *t) { cleanup_start((dl_aop *)t); }
-
-/* Returns 1 while op lives on (a retry is due), 0 once it is finished. */
-static int cleanup_end(dl_aop *op) {
-    dl_aop *parent = op->parent;
-    int failed_too = op->cleanup_failed;
-    if (parent != NULL) { /* it waited for the first outcome: tell it */
-        parent->child = NULL;
-        op->parent = NULL;
-        cleaned(parent, failed_too);
-    }
-    if (failed_too && ++op->attempts < CLEANUP_TRIES) {
-        op->cleanup_failed = 0;
-        op->timer.fire = cleanup_retry;
-        if (dl_heap_arm(&op->e->heap, &op->timer, dl_mono_us() + CLEANUP_RETRY_MS * 1000) == 0)
-            return 1;
-    }
-    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK);
-    return 0;
-}
-
-static void cleanup_released(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    op->cleanup_failed |= dl_call_error(&op->x, &f->call, "clean-up") != DLOCK_OK;
-    cleanup_end(op);
-}
-
-static void cleanup_left(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    op->cleanup_failed |= dl_call_error(&op->x, &f->call, "clean-up") != DLOCK_OK;
-    if (op->leave_only) { /* the lock is kept: only its queue entries go */
-        cleanup_end(op);
-        return;
-    }
-    const char *args[1] = {op->token};
-    size_t lens[1] = {DL_TOKEN_HEX};
-    if (dl_aop_script(op, DL_S_RELEASE, 1, args, lens, NULL, cleanup_released) != DLOCK_OK) {
-        op->cleanup_failed = 1;
-        cleanup_end(op);
-    }
-}
-
-/* Leave the queue and release by token what `from`'s current token may
- * hold, in a clean-up op of its own (pipelined behind from's requests, so
- * it also undoes a request still on its way). Returns the op (NULL if it
- * could not be started: the queue entry and any lease then end by their
- * own expiry). */
-static dl_aop *acq_cleanup(dl_engine *e, const dl_aop *from) {
-    dl_aop *op = dl_aop_new(e, DL_AOP_CLEANUP, NULL, NULL);
-    if (op == NULL)
-        return NULL;
-    if (dl_aop_name(op, from->name, from->name_len) != DLOCK_OK) {
-        dl_aop_discard(op);
-        return NULL;
-    }
-    memcpy(op->token, from->token, sizeof op->token);
-    memcpy(op->ttl_s, from->ttl_s, sizeof op->ttl_s);
-    op->ttl_len = from->ttl_len;
-    return cleanup_start(op) ? op : NULL;
-}
-
-/* Send the clean-up's first step. 1 while op lives on, 0 once finished. */
-static int cleanup_start(dl_aop *op) {
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    if (dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, cleanup_left) != DLOCK_OK) {
-        op->cleanup_failed = 1;
-        return cleanup_end(op);
-    }
-    return 1;
-}
-
 /* Leave no trace of the current token, and go on with a fresh one. */
 static int abandon_token(dl_aop *op) {
-    acq_cleanup(op->e, op);
+    dl_acq_cleanup(op->e, op);
     op->unknown_open |= op->unknown_now;
     op->enqueued = op->dirty = op->unknown_now = 0;
     if (dl_pool_token(&cli(op)->pool, op->token) != 0)
@@ -254,7 +175,7 @@ static void end_with(dl_aop *op, int rc) {
         finish(op, rc);
         return;
     }
-    dl_aop *child = acq_cleanup(op->e, op);
+    dl_aop *child = dl_acq_cleanup(op->e, op);
     if (child == NULL) {
         finish(op, rc);
         return;
@@ -272,7 +193,7 @@ static void end_with(dl_aop *op, int rc) {
 static void give_up(dl_aop *op) {
     dl_heap_disarm(&op->e->heap, &op->timer);
     if (op->attempts > 0)
-        acq_cleanup(op->e, op);
+        dl_acq_cleanup(op->e, op);
     dl_seterr(&op->x, DLOCK_ECANCELED, "acquire of '%s' cancelled", op->name);
     dl_aop_finish(op, DLOCK_ECANCELED);
 }
@@ -327,7 +248,7 @@ static void make_lock(dl_aop *op) {
         /* Redlock: the servers that did not grant still queue this token;
          * a stale head there would keep their free lock for no one. CANCEL
          * keeps the lock where it is held (it only restarts its lease). */
-        dl_aop *leave = acq_cleanup(op->e, op);
+        dl_aop *leave = dl_acq_cleanup(op->e, op);
         if (leave != NULL)
             leave->leave_only = 1;
         op->enqueued = 0;
@@ -397,22 +318,6 @@ static void gate_short(dl_aop *op, int64_t acked, const char *what) {
     gate_nap(op);
 }
 
-static void on_probe(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    if (op->cancelled) {
-        give_up(op);
-        return;
-    }
-    int64_t acked;
-    int rc = dl_gate_acked(op, f, &acked);
-    if (rc == DLOCK_OK && acked < cli(op)->opts.replicas) {
-        gate_short(op, acked, "the lock was not taken");
-        return;
-    }
-    op->e->gate_short = 0; /* back (or the server changed: the attempt finds out) */
-    attempt(op);
-}
-
 /* Ask WAIT alone whether the replicas are back; at the deadline, end. */
 static void probe(dl_aop *op) {
     if (op->phase == PH_GATE && !will_wait(op)) {
@@ -421,7 +326,7 @@ static void probe(dl_aop *op) {
     }
     op->phase = PH_PROBE;
     op->attempts++; /* a try, for the retry count */
-    if (dl_gate_send(op, on_probe) == DLOCK_OK) {
+    if (dl_gate_send(op, on_wait) == DLOCK_OK) {
         arm_cap(op);
         return;
     }
@@ -429,7 +334,10 @@ static void probe(dl_aop *op) {
     attempt(op);
 }
 
-static void on_replicas(dl_fan *f, void *arg) {
+/* A WAIT answered: after a grant (PH_REPLICAS) the gate passes or the
+ * grant is given back; a probe (PH_PROBE) lets the next attempt go, or
+ * waits on. */
+static void on_wait(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     if (op->cancelled) {
         give_up(op);
@@ -437,7 +345,17 @@ static void on_replicas(dl_fan *f, void *arg) {
     }
     int64_t acked;
     int rc = dl_gate_acked(op, f, &acked);
-    if (rc == DLOCK_OK && acked >= cli(op)->opts.replicas) {
+    int enough = rc == DLOCK_OK && acked >= cli(op)->opts.replicas;
+    if (op->phase == PH_PROBE) {
+        if (rc == DLOCK_OK && !enough) {
+            gate_short(op, acked, "the lock was not taken");
+            return;
+        }
+        op->e->gate_short = 0; /* back (or the server changed: the attempt finds out) */
+        attempt(op);
+        return;
+    }
+    if (enough) {
         op->e->gate_short = 0;
         make_lock(op);
         return;
@@ -458,7 +376,7 @@ static void deliver(dl_aop *op) {
         return;
     }
     op->phase = PH_REPLICAS;
-    int rc = dl_gate_send(op, on_replicas);
+    int rc = dl_gate_send(op, on_wait);
     if (rc != DLOCK_OK) {
         op->dirty = 1;
         end_with(op, rc);
@@ -580,7 +498,7 @@ static void on_left(dl_fan *f, void *arg) {
         char why[200];
         dl_call_error(&op->x, &f->call, "leave the wait queue");
         snprintf(why, sizeof why, "%s", op->x.err);
-        acq_cleanup(op->e, op); /* try once more, in the background */
+        dl_acq_cleanup(op->e, op); /* try once more, in the background */
         finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN,
                              "%s: a lease may exist for %" PRId64 " ms", why, op->ttl_ms));
         return;
@@ -832,6 +750,7 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     op->on_wake = dl_acq_woken;
     op->on_subscribed = dl_acq_subscribed;
     op->on_cancel = dl_acq_cancel;
+    op->on_cleaned = cleaned;
     if (dl_pool_token(&c->pool, op->token) != 0) {
         dl_aop_discard(op);
         return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");

@@ -36,6 +36,9 @@ struct dl_aop {
     void (*on_wake)(dl_aop *op, int64_t fence);
     void (*on_subscribed)(dl_aop *op);
     void (*on_cancel)(dl_aop *op);
+    /* the clean-up op it waits for (its child) ended; failed_too: that
+     * could not reach a server either */
+    void (*on_cleaned)(dl_aop *op, int failed_too);
     uint64_t id;
     int kind;
     int phase;
@@ -195,6 +198,12 @@ enum { DL_AM_TRY, DL_AM_RETRY, DL_AM_DEADLINE };
 DL_INTERNAL int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
                                  int mode, int64_t timeout_ms, int is_wait, dlock_done_fn cb,
                                  void *ud, uint64_t *id);
+/* cleanup_async.c: leave the queue and release by token what `from`'s
+ * current token may hold, in a clean-up op of its own. Returns the op (NULL
+ * if it could not be started: the queue entry and any lease then end by
+ * their own expiry). An op that waits for it as its child is told by its
+ * on_cleaned. */
+DL_INTERNAL dl_aop *dl_acq_cleanup(dl_engine *e, const dl_aop *from);
 /* handle_async.c: the same for release, extend and inspect. */
 DL_INTERNAL int dl_release_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud,
                                  uint64_t *id);
