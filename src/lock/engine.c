@@ -324,8 +324,10 @@ int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args
     int floor_at;
     if (nargs < 0 || nargs > DL_REQ_MAX_ARGV)
         return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
-    memcpy(a, args, (size_t)nargs * sizeof *a);
-    memcpy(l, lens, (size_t)nargs * sizeof *l);
+    if (nargs > 0) {
+        memcpy(a, args, (size_t)nargs * sizeof *a);
+        memcpy(l, lens, (size_t)nargs * sizeof *l);
+    }
     nargs = with_floor(op, id, nargs, a, l, &floor_at);
     if (dl_script_req(&op->e->c->proto, id, &op->keys, nargs, a, l, argv, alens, &req) !=
         DLOCK_OK)
