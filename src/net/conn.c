@@ -140,6 +140,53 @@ void dl_conn_fail(dl_conn *c, int status, int timed_out, const char *fmt, const 
     fail(c, status, fmt, detail);
 }
 
+/* What goes first in a new connection's pipeline: AUTH and SELECT, then
+ * (cfg->ask_policy) the maxmemory-policy question; their replies are
+ * checked and dropped by the reader loop (c->skip). DLOCK_OK or
+ * DLOCK_ENOMEM. */
+static int queue_setup(dl_conn *c) {
+    redisContext *ctx = c->ctx;
+    if (c->cfg != NULL && c->cfg->has_password) {
+        const char *argv[3];
+        size_t lens[3];
+        int argc = 0;
+        argv[argc] = "AUTH";
+        lens[argc++] = 4;
+        if (c->cfg->user != NULL && c->cfg->user[0] != '\0') {
+            argv[argc] = c->cfg->user;
+            lens[argc++] = strlen(c->cfg->user);
+        }
+        argv[argc] = c->cfg->password;
+        lens[argc++] = strlen(c->cfg->password);
+        if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK)
+            return DLOCK_ENOMEM;
+        c->skip++;
+        c->auth_end = sdslen(ctx->obuf);
+    }
+    if (c->cfg != NULL && c->cfg->db != 0) {
+        char num[24];
+        int n = snprintf(num, sizeof num, "%d", c->cfg->db);
+        const char *argv[2] = {"SELECT", num};
+        size_t lens[2] = {6, (size_t)n};
+        if (redisAppendCommandArgv(ctx, 2, argv, lens) != REDIS_OK)
+            return DLOCK_ENOMEM;
+        c->skip++;
+    }
+    c->policy = DL_POLICY_UNKNOWN;
+    c->policy_name[0] = '\0';
+    c->policy_told = 0;
+    c->probing = 0;
+    if (c->cfg != NULL && c->cfg->ask_policy) {
+        const char *argv[3] = {"CONFIG", "GET", "maxmemory-policy"};
+        size_t lens[3] = {6, 3, 16};
+        if (redisAppendCommandArgv(ctx, 3, argv, lens) != REDIS_OK)
+            return DLOCK_ENOMEM;
+        c->skip++;
+        c->probing = 1;
+    }
+    return DLOCK_OK;
+}
+
 static int start_connect(dl_conn *c) {
     redisContext *ctx =
         c->is_unix ? redisConnectUnixNonBlock(c->path) : redisConnectNonBlock(c->host, c->port);
@@ -175,52 +222,10 @@ static int start_connect(dl_conn *c) {
     int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
     c->connect_deadline_us = dl_mono_us() + (int64_t)ms * 1000;
 
-    /* AUTH and SELECT go first in the pipeline, then (cfg->ask_policy) the
-     * maxmemory-policy question; their replies are checked and dropped by
-     * the reader loop. */
-    if (c->cfg != NULL && c->cfg->has_password) {
-        const char *argv[3];
-        size_t lens[3];
-        int argc = 0;
-        argv[argc] = "AUTH";
-        lens[argc++] = 4;
-        if (c->cfg->user != NULL && c->cfg->user[0] != '\0') {
-            argv[argc] = c->cfg->user;
-            lens[argc++] = strlen(c->cfg->user);
-        }
-        argv[argc] = c->cfg->password;
-        lens[argc++] = strlen(c->cfg->password);
-        if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK) {
-            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
-            return DLOCK_ENOMEM;
-        }
-        c->skip++;
-        c->auth_end = sdslen(ctx->obuf);
-    }
-    if (c->cfg != NULL && c->cfg->db != 0) {
-        char num[24];
-        int n = snprintf(num, sizeof num, "%d", c->cfg->db);
-        const char *argv[2] = {"SELECT", num};
-        size_t lens[2] = {6, (size_t)n};
-        if (redisAppendCommandArgv(ctx, 2, argv, lens) != REDIS_OK) {
-            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
-            return DLOCK_ENOMEM;
-        }
-        c->skip++;
-    }
-    c->policy = DL_POLICY_UNKNOWN;
-    c->policy_name[0] = '\0';
-    c->policy_told = 0;
-    c->probing = 0;
-    if (c->cfg != NULL && c->cfg->ask_policy) {
-        const char *argv[3] = {"CONFIG", "GET", "maxmemory-policy"};
-        size_t lens[3] = {6, 3, 16};
-        if (redisAppendCommandArgv(ctx, 3, argv, lens) != REDIS_OK) {
-            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
-            return DLOCK_ENOMEM;
-        }
-        c->skip++;
-        c->probing = 1;
+    int rc = queue_setup(c);
+    if (rc != DLOCK_OK) {
+        fail(c, rc, "connect %s: %s", "out of memory");
+        return rc;
     }
     c->app_bytes = sdslen(ctx->obuf);
     return DLOCK_OK;
