@@ -173,7 +173,9 @@ DLOCK_API void dlock_options_init(dlock_options *opts);
 DLOCK_API int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts);
 
 /* Close every connection and free the client. Locks acquired through it must
- * be freed first (their leases are not released). Accepts NULL. */
+ * be freed first (their leases are not released), even those with an async
+ * release or extend in flight. Async operations still in flight are dropped:
+ * their callbacks never run. Accepts NULL. */
 DLOCK_API void dlock_client_free(dlock_client *c);
 
 /* Detail of the client's last failed call ("connect 127.0.0.1:6390:

@@ -88,6 +88,14 @@ void dl_engine_free(dl_engine *e) {
     e->flushing = 1;
     while (e->kas != NULL)
         dl_eka_stop(e->kas);
+    /* Detach every live op from its request first: closing the pipes below
+     * settles the requests, and an op's completion code must not run (a
+     * release's reader would write to its handle, which the caller has
+     * already freed, as dlock_client_free asks). */
+    for (dl_aop *op = e->ops; op != NULL; op = op->next) {
+        dl_fan_put(op->fan);
+        op->fan = NULL;
+    }
     for (int i = 0; i < e->n; i++)
         dl_pipe_close(&e->pipes[i], DLOCK_ECANCELED, "client freed");
     dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
