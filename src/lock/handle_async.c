@@ -104,7 +104,7 @@ int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_
     dl_clearerr(&c->ctx);
     if (atomic_load(&l->released))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' was already released", l->name);
-    dl_aop *op;
+    dl_aop *op = NULL;
     int rc = new_op(c, DL_AOP_RELEASE, l->name, cb, userdata, &op);
     if (rc != DLOCK_OK)
         return rc;
@@ -127,7 +127,7 @@ int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb, void *us
         return rc;
     if (atomic_load(&l->released) || atomic_load(&l->lost))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
-    dl_aop *op;
+    dl_aop *op = NULL;
     rc = new_op(c, DL_AOP_EXTEND, l->name, cb, userdata, &op);
     if (rc != DLOCK_OK)
         return rc;
@@ -152,7 +152,7 @@ int dlock_inspect_async(dlock_client *c, const char *name, dlock_done_fn cb, voi
     int rc = dl_begin(c);
     if (rc != DLOCK_OK)
         return rc;
-    dl_aop *op;
+    dl_aop *op = NULL;
     rc = new_op(c, DL_AOP_INSPECT, name, cb, userdata, &op);
     if (rc != DLOCK_OK)
         return rc;
