@@ -96,6 +96,9 @@ void dl_engine_free(dl_engine *e) {
         dl_fan_put(op->fan);
         op->fan = NULL;
     }
+    /* The heap marks its timers disarmed: before the ops that embed them
+     * are freed. */
+    dl_heap_free(&e->heap);
     for (int i = 0; i < e->n; i++)
         dl_pipe_close(&e->pipes[i], DLOCK_ECANCELED, "client freed");
     dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
@@ -110,7 +113,6 @@ void dl_engine_free(dl_engine *e) {
         e->done_head = op->done_next;
         op_free(op);
     }
-    dl_heap_free(&e->heap);
     close(e->epfd);
     free(e);
 }

@@ -3,8 +3,10 @@
  * and an extend are sent but not yet answered when their handle is freed;
  * dlock_client_free must not let their completion code touch the freed
  * handle (it did: closing the pipes settled the requests, and the release's
- * reader wrote to the handle; ASan reported a heap-use-after-free). A
- * pending wait is freed along with them. No callback may run. */
+ * reader wrote to the handle; ASan reported a heap-use-after-free). A wait
+ * queued behind a holder sleeps on an armed timer when the client is freed
+ * (the heap was then freed after the ops that embed its timers: another
+ * use-after-free). No callback may run. */
 #include "etest.h"
 
 static int g_calls;
@@ -32,6 +34,11 @@ int main(void) {
     dlock_lock *x = take(c, "free-x");
     dlock_lock *k = take(c, "free-k");
     IT_RC(c, dlock_keepalive_start(k, 1000, NULL, NULL), DLOCK_OK);
+    /* A wait that queues behind k and sleeps on its timer. */
+    IT_RC(c, dlock_wait_async(c, "free-k", 5000, 5000, never, NULL, NULL), DLOCK_OK);
+    for (int i = 0; i < 50 && th_server_int(s, "ZCARD %s", "dlock:{free-k}:q") != 1; i++)
+        dlock_poll_once(c, 20);
+    TH_EQ_INT(th_server_int(s, "ZCARD %s", "dlock:{free-k}:q"), 1);
     /* Sent (the start writes what it can) but not read: no process call. */
     IT_RC(c, dlock_release_async(r, never, NULL, NULL), DLOCK_OK);
     IT_RC(c, dlock_extend_async(x, 9000, never, NULL, NULL), DLOCK_OK);
