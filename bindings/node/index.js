@@ -472,6 +472,11 @@ class DistributedLock {
   async [asyncDispose]() {
     this.#c.close();
   }
+
+  // For tests: { locks, inflight, active } of the native client.
+  [Symbol.for('dlock.stats')]() {
+    return native.stats(this.#c.ext);
+  }
 }
 
 module.exports = {

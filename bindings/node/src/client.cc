@@ -390,6 +390,25 @@ static Napi::Value lock_free_js(const Napi::CallbackInfo &info) {
     return info.Env().Undefined();
 }
 
+// stats(client) -> { locks, inflight, active }: C handles alive, operations
+// in the engine, and what keeps the JS callbacks strongly referenced (tests).
+static Napi::Value stats_js(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Client *c = client_arg(info[0]);
+    if (c == nullptr)
+        return type_error(env, "dlock: not a client");
+    int locks = 0, inflight = 0;
+    for (Lock *k = c->locks; k != nullptr; k = k->next)
+        locks++;
+    for (Op *op = c->inflight; op != nullptr; op = op->next)
+        inflight++;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("locks", Napi::Number::New(env, locks));
+    o.Set("inflight", Napi::Number::New(env, inflight));
+    o.Set("active", Napi::Number::New(env, c->active));
+    return o;
+}
+
 void client_close(Client *c) {
     if (c->env == nullptr)
         return;
@@ -516,6 +535,7 @@ void client_init(Napi::Env env, Napi::Object exports, Env *e) {
     exports.Set("lockHeld", Napi::Function::New(env, lock_held_js, "lockHeld"));
     exports.Set("lockFree", Napi::Function::New(env, lock_free_js, "lockFree"));
     exports.Set("close", Napi::Function::New(env, close_js, "close"));
+    exports.Set("stats", Napi::Function::New(env, stats_js, "stats"));
 }
 
 } // namespace dlnode
