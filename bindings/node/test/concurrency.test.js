@@ -3,7 +3,7 @@
 // blocked behind holders, while fs calls (which need the libuv threadpool,
 // 4 threads by default) still complete at once; then the holders release
 // and every waiter gets its turn, FIFO per key, one holder at a time.
-const test = require('node:test');
+const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fsp = require('fs/promises');
 const { startServer, inspector, until, threadCount } = require('./helpers');
@@ -13,11 +13,11 @@ const KEYS = 10;
 const PER_KEY = 10;
 
 let srv, rc;
-test.before(async () => {
+before(async () => {
   srv = await startServer();
   rc = inspector(srv);
 });
-test.after(async () => {
+after(async () => {
   rc.disconnect();
   await srv.stop();
 });

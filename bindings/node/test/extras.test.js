@@ -1,7 +1,7 @@
 'use strict';
 // Beyond the seed: fences, inspect, automatic extension and onLost,
 // Symbol.asyncDispose, AbortSignal, close(), bad input, other deployments.
-const test = require('node:test');
+const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const os = require('os');
 const { startServer, inspector, until, sleep } = require('./helpers');
@@ -11,13 +11,13 @@ const T = { timeout: 30000 };
 const asyncDispose = Symbol.asyncDispose || Symbol.for('nodejs.asyncDispose');
 
 let srv, dl, other, rc;
-test.before(async () => {
+before(async () => {
   srv = await startServer();
   dl = new DistributedLock(srv.url, { ownerLabel: 'node-test' });
   other = new DistributedLock(srv.url);
   rc = inspector(srv);
 });
-test.after(async () => {
+after(async () => {
   await dl.close();
   await other.close();
   rc.disconnect();

@@ -2,7 +2,7 @@
 // Every behaviour the seed's document lists as implemented and tested
 // (reference/seed-distributed-lock.md), rewritten against this package, on
 // a real redis-server.
-const test = require('node:test');
+const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const Redis = require('ioredis');
 const { startServer, inspector, sleep } = require('./helpers');
@@ -12,13 +12,13 @@ const { DistributedLock, LockHandle, LockAcquisitionError, InvalidLockError } = 
 const T = { timeout: 30000 };
 
 let srv, dl, other, rc;
-test.before(async () => {
+before(async () => {
   srv = await startServer();
   dl = new DistributedLock(srv.url);
   other = new DistributedLock(srv.url); // a second owner, with its own connections
   rc = inspector(srv);
 });
-test.after(async () => {
+after(async () => {
   await dl.close();
   await other.close();
   rc.disconnect();
