@@ -397,6 +397,13 @@ static void leave(dl_aop *op) {
 
 static void busy(dl_aop *op, int64_t hint) {
     dlock_client *c = cli(op);
+    if (op->handed) {
+        /* The release ran after this attempt and handed us the lock; its
+         * wake-up was read before the attempt's reply. The lease started
+         * after the attempt was sent. */
+        got(op, op->handed_fence, op->sent_us);
+        return;
+    }
     if (!op->contended) {
         op->contended = 1;
         dl_emit(&c->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
@@ -414,8 +421,18 @@ static void busy(dl_aop *op, int64_t hint) {
 }
 
 static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
-    if (op->phase != PH_WAIT || op->cancelled)
-        return; /* an attempt in flight will see the hand-over itself */
+    if (op->cancelled)
+        return;
+    if (op->phase == PH_ATTEMPT) {
+        /* If the attempt ran after the hand-over it reports the grant;
+         * if before, it reports busy, and the wake-up (which the server may
+         * write first) is the only news of the grant: keep it for busy(). */
+        op->handed = 1;
+        op->handed_fence = fence_v;
+        return;
+    }
+    if (op->phase != PH_WAIT)
+        return;
     dl_heap_disarm(&op->e->heap, &op->timer);
     /* The hand-over happened after our last attempt found the lock busy:
      * the lease started no earlier than that attempt was sent. */
@@ -541,6 +558,7 @@ static void attempt(dl_aop *op) {
     if (op->e->sub_state != DL_SUB_READY)
         args[7] = "-", lens[7] = 1; /* not subscribed: a hand-over is found by the timer */
     op->phase = PH_ATTEMPT;
+    op->handed = 0;
     op->enqueued |= enqueue;
     int rc = dl_aop_script(op, DL_S_ACQUIRE, 8, args, lens,
                            op->e->n > 1 ? dl_acquire_decided : NULL, on_attempt);

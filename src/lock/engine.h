@@ -75,6 +75,8 @@ struct dl_aop {
     int64_t start_us;       /* lease start of the lock we got */
     int64_t fence;
     int64_t hint_ms;
+    int handed;             /* a wake-up came while an attempt was in flight */
+    int64_t handed_fence;   /* ... with this fence */
     dlock_lost_fn on_lost;  /* DL_AOP_LOST */
 };
 
