@@ -207,7 +207,7 @@ class LockHandle extends EventEmitter {
   /** Release the lock if this handle still holds it; else InvalidLockError. */
   async release() {
     if (this.#released) throw this.#notHeld('already released');
-    const r = await this.#owner[kClient].run((c) => native.release(this.#ext), this.#key);
+    const r = await this.#owner[kClient].run(() => native.release(this.#ext), this.#key);
     if (r.status === S.OK || r.status === S.ENOTHELD) this.#finish();
     if (r.status === S.ENOTHELD) throw statusError(r.status, r.detail, this.#key, InvalidLockError);
     if (r.status !== S.OK) throw statusError(r.status, r.detail, this.#key);
@@ -291,7 +291,8 @@ class Client {
     this.pending = new Map();
     this.kept = new Map();
     this.nextLost = 1;
-    this.closed = false;
+    this.closing = false; // close() began: no new operation starts
+    this.closed = false;  // the native client is gone
     // Held here, strongly: the addon references them weakly while idle.
     this.onDone = (id, status, detail, a, b, c, d, e) => {
       const p = this.pending.get(id);
@@ -322,12 +323,12 @@ class Client {
 
   // Start an operation (start() returns its id or a status < 0) and resolve
   // with { status, detail, a.. } when it ends; `settle` overrides that.
-  run(start, key, settle, signal) {
+  run(start, key, settle, signal, acquiring = false) {
     return new Promise((resolve, reject) => {
-      if (this.closed) return reject(this.closedError(key));
+      if (this.closing) return reject(this.closedError(key));
       const id = start(this.ext);
       if (id < 0) return reject(statusError(id, this.errstr(), key));
-      const p = { resolve, reject, signal, onAbort: null, aborted: false, settle: null };
+      const p = { resolve, reject, signal, onAbort: null, aborted: false, settle: null, acquiring };
       p.settle = (status, detail, a, b, c, d, e) => {
         if (p.signal) p.signal.removeEventListener('abort', p.onAbort);
         if (settle) settle(p, status, detail, a, b, c, d, e);
@@ -354,7 +355,28 @@ class Client {
     this.kept.delete(id);
   }
 
-  close() {
+  // Close: stop the keepalives, cancel the acquires in flight (they leave
+  // the wait queue, and a lease one got meanwhile is released by token),
+  // let releases and extensions in flight finish, then free the client.
+  // Bounded by one connect + command timeout; what is still in flight then
+  // is dropped (its promise rejects with ECANCELED).
+  async close(graceMs) {
+    if (this.closing) return this.closedPromise;
+    this.closing = true;
+    this.closedPromise = (async () => {
+      for (const h of [...this.kept.values()]) h.stopAutoExtend();
+      for (const [id, p] of this.pending) if (p.acquiring) native.cancel(this.ext, id);
+      const end = Date.now() + graceMs;
+      while ((this.pending.size > 0 || !native.idle(this.ext)) && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 5));
+      this.destroy();
+    })();
+    return this.closedPromise;
+  }
+
+  // Free the native client now (also what close() ends with).
+  destroy() {
+    this.closing = true;
     if (this.closed) return;
     this.closed = true;
     native.close(this.ext);
@@ -408,9 +430,10 @@ class DistributedLock {
     const settle = (p, status, detail, ext, fence, token, acquiredAt, expiresAt) => {
       if (status === S.OK) {
         const h = new LockHandle()[kInit](this, ext, key, fence, token, acquiredAt, expiresAt, onLost);
-        if (p.aborted) {
-          h.release().catch(() => {});
-          return p.reject(signal.reason);
+        if (p.aborted || c.closing) {
+          native.release(ext); // nobody will hold it: give it back (its result is not awaited)
+          native.lockFree(ext);
+          return p.reject(p.aborted ? signal.reason : statusError(S.ECANCELED, 'the DistributedLock is closing', key));
         }
         if (autoExtend) {
           try {
@@ -427,7 +450,7 @@ class DistributedLock {
       const Cls = status === S.EBUSY || status === S.ETIMEDOUT ? LockAcquisitionError : DlockError;
       p.reject(statusError(status, detail, key, Cls));
     };
-    return c.run((ext) => native.start(ext, kind, key, ttlMs, timeout), key, settle, signal);
+    return c.run((ext) => native.start(ext, kind, key, ttlMs, timeout), key, settle, signal, true);
   }
 
   /**
@@ -462,15 +485,18 @@ class DistributedLock {
   }
 
   /**
-   * Close the connections. Operations in flight reject (code ECANCELED);
-   * handles stop being held locally; leases not released end by their TTL.
+   * Close the connections. Waits and acquires in flight are cancelled
+   * (they leave the server's wait queue) and reject with code ECANCELED;
+   * releases and extensions in flight finish first (at most one connect +
+   * command timeout). Handles stop being held locally; leases not released
+   * end by their TTL.
    */
   async close() {
-    this.#c.close();
+    return this.#c.close(this.options.connectTimeoutMs + this.options.commandTimeoutMs);
   }
 
   async [asyncDispose]() {
-    this.#c.close();
+    return this.close();
   }
 
   // For tests: { locks, inflight, active } of the native client.

@@ -18,7 +18,8 @@
 // side says the lock is done (after a release), when the External is
 // garbage-collected, or when the client closes, whichever is first; never
 // while an operation on it is in flight (dlock.h: the handle must outlive
-// the operation).
+// the operation), except when the client closes: dlock_client_free then
+// drops those operations without running their code.
 #ifndef DLOCK_NODE_ADDON_H
 #define DLOCK_NODE_ADDON_H
 

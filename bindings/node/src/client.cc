@@ -390,6 +390,15 @@ static Napi::Value lock_free_js(const Napi::CallbackInfo &info) {
     return info.Env().Undefined();
 }
 
+// idle(client) -> true when the engine has nothing in flight: no request
+// unanswered, no timer (waits, keepalives), no result undelivered.
+static Napi::Value idle_js(const Napi::CallbackInfo &info) {
+    Client *c = client_arg(info[0]);
+    bool idle = c == nullptr || c->c == nullptr || c->uv == nullptr ||
+                (dlock_client_timeout(c->c) < 0 && c->inflight == nullptr);
+    return Napi::Boolean::New(info.Env(), idle);
+}
+
 // stats(client) -> { locks, inflight, active }: C handles alive, operations
 // in the engine, and what keeps the JS callbacks strongly referenced (tests).
 static Napi::Value stats_js(const Napi::CallbackInfo &info) {
@@ -536,6 +545,7 @@ void client_init(Napi::Env env, Napi::Object exports, Env *e) {
     exports.Set("lockFree", Napi::Function::New(env, lock_free_js, "lockFree"));
     exports.Set("close", Napi::Function::New(env, close_js, "close"));
     exports.Set("stats", Napi::Function::New(env, stats_js, "stats"));
+    exports.Set("idle", Napi::Function::New(env, idle_js, "idle"));
 }
 
 } // namespace dlnode

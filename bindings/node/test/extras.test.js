@@ -166,14 +166,23 @@ test('AbortSignal: an aborted signal rejects with its reason; AbortSignal.timeou
   await g.release();
 });
 
-test('close(): waits in flight reject (ECANCELED), handles stop being held', T, async () => {
+test('close(): waits in flight reject (ECANCELED) and leave the queue; handles stop being held', T, async () => {
   const c = new DistributedLock(srv.url);
   const h = await c.acquire('x-close', 10000);
+  const k = await c.acquire('x-close-kept', 1000, { autoExtend: 100 });
   const blocker = await other.acquire('x-close2', 10000);
   const w = c.waitForLock('x-close2', 10000, 1000);
-  await until(async () => (await rc.zcard('dlock:{x-close2}:q')) === 1, 3000, 'queued');
+  const w2 = c.waitForLock('x-close2', 10000, 1000);
+  await until(async () => (await rc.zcard('dlock:{x-close2}:q')) === 2, 3000, 'queued');
+  const cancelled = (e) => e instanceof DlockError && e.code === 'ECANCELED';
+  const rejected = Promise.all([assert.rejects(w, cancelled), assert.rejects(w2, cancelled)]);
+  const t0 = Date.now();
   await c.close();
-  await assert.rejects(w, (e) => e instanceof DlockError && e.code === 'ECANCELED');
+  assert.ok(Date.now() - t0 < 1000);
+  await rejected;
+  assert.equal(await rc.zcard('dlock:{x-close2}:q'), 0);
+  assert.equal(k.isHeld, false);
+  assert.deepEqual({ ...c[Symbol.for('dlock.stats')]() }, { locks: 0, inflight: 0, active: 0 });
   assert.equal(h.isHeld, false);
   await assert.rejects(c.acquire('x-close3', 1000), (e) => e instanceof DlockError && e.code === 'EINVAL');
   await c.close(); // twice: nothing
@@ -262,5 +271,29 @@ test('LockAcquisitionError carries the key and the status name', T, async () => 
   assert.equal(e.key, 'x-err');
   assert.equal(e.code, 'ETIMEDOUT');
   assert.equal(typeof e.status, 'number');
+  await h.release();
+});
+
+test('a worker thread ended mid-wait, with a kept-alive lock, tears down cleanly', T, async () => {
+  const { Worker } = require('worker_threads');
+  const code = `
+    const { parentPort, workerData } = require('worker_threads');
+    const { DistributedLock } = require(${JSON.stringify(require.resolve('..'))});
+    const dl = new DistributedLock(workerData);
+    (async () => {
+      await dl.acquire('x-worker-kept-' + process.pid + Math.random(), 1000, { autoExtend: 200 });
+      dl.waitForLock('x-worker-held', 60000, 1000).catch(() => {});
+      parentPort.postMessage('ready');
+    })();`;
+  const blocker = await other.acquire('x-worker-held', 10000);
+  for (let i = 0; i < 3; i++) {
+    const w = new Worker(code, { eval: true, workerData: srv.url });
+    await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+    await until(async () => (await rc.zcard('dlock:{x-worker-held}:q')) >= 1, 3000, 'the worker queued');
+    assert.equal(await w.terminate(), 1);
+  }
+  await blocker.release();
+  // The main thread's clients still work.
+  const h = await dl.acquire('x-worker-after', 1000);
   await h.release();
 });
