@@ -26,10 +26,7 @@ static void on_check(uv_check_t *h) {
     Napi::CallbackScope cscope(env, e->actx);
     while (e->head != nullptr) {
         Op *op = e->head;
-        e->head = op->next;
-        if (e->head == nullptr)
-            e->tail = nullptr;
-        op->next = op->prev = nullptr;
+        list_unlink(e->head, op, &e->tail);
         Napi::HandleScope each(env);
         deliver_op(env, op);
         op_finish(op);
@@ -66,15 +63,7 @@ void unqueue_client(Client *c) {
         next = op->next;
         if (op->client != c)
             continue;
-        if (op->prev != nullptr)
-            op->prev->next = op->next;
-        else
-            e->head = op->next;
-        if (op->next != nullptr)
-            op->next->prev = op->prev;
-        else
-            e->tail = op->prev;
-        op->next = op->prev = nullptr;
+        list_unlink(e->head, op, &e->tail);
         op_finish(op);
     }
 }

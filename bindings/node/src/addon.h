@@ -97,6 +97,28 @@ struct Client {
     Client *prev, *next; // env->clients
 };
 
+// Intrusive doubly linked lists (the prev/next members above). tail, when
+// given, is the list's last element, kept up to date.
+template <typename T> inline void list_push_front(T *&head, T *n) {
+    n->prev = nullptr;
+    n->next = head;
+    if (head != nullptr)
+        head->prev = n;
+    head = n;
+}
+
+template <typename T> inline void list_unlink(T *&head, T *n, T **tail = nullptr) {
+    if (n->prev != nullptr)
+        n->prev->next = n->next;
+    else
+        head = n->next;
+    if (n->next != nullptr)
+        n->next->prev = n->prev;
+    else if (tail != nullptr)
+        *tail = n->prev;
+    n->prev = n->next = nullptr;
+}
+
 // addon.cc
 void queue_op(Op *op);          // from the engine's callbacks: deliver later
 void unqueue_client(Client *c); // drop c's queued ops (close)

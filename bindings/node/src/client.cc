@@ -48,13 +48,7 @@ static void lock_free_c(Lock *k) {
     }
     dlock_lock_free(k->l);
     k->l = nullptr;
-    if (k->prev != nullptr)
-        k->prev->next = k->next;
-    else
-        c->locks = k->next;
-    if (k->next != nullptr)
-        k->next->prev = k->prev;
-    k->prev = k->next = nullptr;
+    list_unlink(c->locks, k);
 }
 
 void lock_unref(Lock *k) {
@@ -71,10 +65,7 @@ static Lock *lock_new(Client *c, dlock_lock *l) {
     c->refs++;
     k->l = l;
     k->refs = 1; // the External
-    k->next = c->locks;
-    if (c->locks != nullptr)
-        c->locks->prev = k;
-    c->locks = k;
+    list_push_front(c->locks, k);
     return k;
 }
 
@@ -97,21 +88,11 @@ static void op_started(Op *op) {
         op->lock->refs++;
         op->lock->busy++;
     }
-    op->next = c->inflight;
-    if (c->inflight != nullptr)
-        c->inflight->prev = op;
-    c->inflight = op;
+    list_push_front(c->inflight, op);
 }
 
 static void unlink_inflight(Op *op) {
-    Client *c = op->client;
-    if (op->prev != nullptr)
-        op->prev->next = op->next;
-    else
-        c->inflight = op->next;
-    if (op->next != nullptr)
-        op->next->prev = op->prev;
-    op->prev = op->next = nullptr;
+    list_unlink(op->client->inflight, op);
 }
 
 void op_finish(Op *op) {
@@ -435,13 +416,7 @@ void client_close(Client *c) {
         unlink_inflight(op);
         op_finish(op);
     }
-    Env *e = c->env;
-    if (c->prev != nullptr)
-        c->prev->next = c->next;
-    else
-        e->clients = c->next;
-    if (c->next != nullptr)
-        c->next->prev = c->prev;
+    list_unlink(c->env->clients, c);
     c->env = nullptr;
     c->on_done.Reset();
     c->on_lost.Reset();
@@ -519,10 +494,7 @@ static Napi::Value client_new_js(const Napi::CallbackInfo &info) {
     c->refs = 1; // the External
     c->on_done = Napi::Weak(info[2].As<Napi::Function>());
     c->on_lost = Napi::Weak(info[3].As<Napi::Function>());
-    c->next = e->clients;
-    if (e->clients != nullptr)
-        e->clients->prev = c;
-    e->clients = c;
+    list_push_front(e->clients, c);
     auto ext = Napi::External<Client>::New(env, c, [](Napi::Env, Client *p) {
         client_close(p);
         client_unref(p);
