@@ -504,20 +504,21 @@ static Napi::Value client_new_js(const Napi::CallbackInfo &info) {
 }
 
 void client_init(Napi::Env env, Napi::Object exports, Env *e) {
+    static const struct {
+        const char *name;
+        Napi::Value (*fn)(const Napi::CallbackInfo &);
+    } fns[] = {
+        {"start", start_js},         {"release", release_js},
+        {"extend", extend_js},       {"cancel", cancel_js},
+        {"errstr", errstr_js},       {"keepalive", keepalive_js},
+        {"keepaliveStop", keepalive_stop_js}, {"lockState", lock_state_js},
+        {"lockHeld", lock_held_js},  {"lockFree", lock_free_js},
+        {"close", close_js},         {"stats", stats_js},
+        {"idle", idle_js},
+    };
+    for (const auto &f : fns)
+        exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
     exports.Set("clientNew", Napi::Function::New(env, client_new_js, "clientNew", e));
-    exports.Set("start", Napi::Function::New(env, start_js, "start"));
-    exports.Set("release", Napi::Function::New(env, release_js, "release"));
-    exports.Set("extend", Napi::Function::New(env, extend_js, "extend"));
-    exports.Set("cancel", Napi::Function::New(env, cancel_js, "cancel"));
-    exports.Set("errstr", Napi::Function::New(env, errstr_js, "errstr"));
-    exports.Set("keepalive", Napi::Function::New(env, keepalive_js, "keepalive"));
-    exports.Set("keepaliveStop", Napi::Function::New(env, keepalive_stop_js, "keepaliveStop"));
-    exports.Set("lockState", Napi::Function::New(env, lock_state_js, "lockState"));
-    exports.Set("lockHeld", Napi::Function::New(env, lock_held_js, "lockHeld"));
-    exports.Set("lockFree", Napi::Function::New(env, lock_free_js, "lockFree"));
-    exports.Set("close", Napi::Function::New(env, close_js, "close"));
-    exports.Set("stats", Napi::Function::New(env, stats_js, "stats"));
-    exports.Set("idle", Napi::Function::New(env, idle_js, "idle"));
 }
 
 } // namespace dlnode

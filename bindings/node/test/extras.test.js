@@ -233,23 +233,28 @@ test('Sentinel and Cluster URLs: the engine error is surfaced (ENOTSUP today)', 
   }
 });
 
-test('Redlock: three servers, the lock on each, fences rising', T, async () => {
+test('Redlock: three servers, the lock on a majority (then on all), fences rising', T, async () => {
   const s = [await startServer(), await startServer(), await startServer()];
-  const rl = new DistributedLock(s.map((x) => `127.0.0.1:${x.port}`).join(',').replace(/^/, 'redis://'));
-  const h = await rl.acquire('x-rl', 5000);
-  for (const x of s) {
-    const r = inspector(x);
-    assert.equal(await r.exists('dlock:{x-rl}'), 1);
-    r.disconnect();
+  const rl = new DistributedLock(`redis://${s.map((x) => `127.0.0.1:${x.port}`).join(',')}`);
+  const look = s.map((x) => inspector(x));
+  try {
+    const h = await rl.acquire('x-rl', 5000);
+    // The acquire settles once a majority granted it; the third request
+    // may still be on its way.
+    const holding = async () => (await Promise.all(look.map((r) => r.exists('dlock:{x-rl}')))).reduce((a, b) => a + b);
+    assert.ok((await holding()) >= 2);
+    await until(async () => (await holding()) === 3, 3000, 'the lock on all three');
+    assert.equal(await rl.tryAcquire('x-rl', 1000), null);
+    const w = rl.waitForLock('x-rl', 5000, 1000);
+    await h.release();
+    const h2 = await w;
+    assert.ok(h2.fence > h.fence);
+    await h2.release();
+  } finally {
+    for (const r of look) r.disconnect();
+    await rl.close();
+    await Promise.all(s.map((x) => x.stop()));
   }
-  assert.equal(await rl.tryAcquire('x-rl', 1000), null);
-  const w = rl.waitForLock('x-rl', 5000, 1000);
-  await h.release();
-  const h2 = await w;
-  assert.ok(h2.fence > h.fence);
-  await h2.release();
-  await rl.close();
-  await Promise.all(s.map((x) => x.stop()));
 });
 
 test('a URL built from ioredis-style options (sentinels, cluster, unix, tls, IPv6)', T, () => {

@@ -3,6 +3,7 @@
 // mock), killed by PID when the test file ends; a plain client (ioredis) to
 // look at what the server holds; and polling with a deadline instead of
 // sleeps as synchronisation.
+const { after } = require('node:test');
 const { spawn } = require('child_process');
 const fs = require('fs');
 const net = require('net');
@@ -11,6 +12,7 @@ const path = require('path');
 const Redis = require('ioredis');
 
 const started = new Set();
+const inspectors = new Set();
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -85,11 +87,24 @@ process.on('exit', () => {
   for (const s of [...started]) s.stop();
 });
 
-/** An ioredis connection to look at the server (lazy, closed by quit()). */
+/** An ioredis connection to look at the server (disconnected at the end of the file at the latest). */
 function inspector(srv, opts = {}) {
-  return new Redis({ port: srv.port, host: '127.0.0.1', lazyConnect: false,
-    maxRetriesPerRequest: 1, ...opts });
+  const r = new Redis({ port: srv.port, host: '127.0.0.1', maxRetriesPerRequest: 1, ...opts });
+  // Once only: a second disconnect() leaves a 2 s timer of ioredis running.
+  const disconnect = r.disconnect.bind(r);
+  r.disconnect = () => {
+    if (inspectors.delete(r)) disconnect();
+  };
+  inspectors.add(r);
+  return r;
 }
+
+// A test that fails half-way leaves its connections and servers behind:
+// close them after the file's tests, so that the process can end.
+after(async () => {
+  for (const r of [...inspectors]) r.disconnect();
+  await Promise.all([...started].map((s) => s.stop()));
+});
 
 /** Poll fn() until it returns truthy, or throw after ms. */
 async function until(fn, ms, what) {
