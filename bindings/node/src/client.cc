@@ -98,7 +98,9 @@ static void unlink_inflight(Op *op) {
 void op_finish(Op *op) {
     Client *c = op->client;
     Lock *k = op->lock;
-    if (op->acquired != nullptr) // not delivered (client closed)
+    // Not delivered: client_close drops queued ops before it frees the
+    // client, so the handle can still be freed (it reads its client).
+    if (op->acquired != nullptr && c->c != nullptr)
         dlock_lock_free(op->acquired);
     if (k != nullptr) {
         if (op->kind != OP_LOST && --k->busy == 0 && k->free_later)
