@@ -19,7 +19,8 @@ for tool in node npm; do
 done
 cd "$pkg"
 echo "node $(node --version), npm $(npm --version)"
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+installed=node_modules/.package-lock.json
+if [ ! -f "$installed" ] || [ package-lock.json -nt "$installed" ]; then
     echo "installing npm dependencies (npm ci)"
     npm ci --ignore-scripts --no-audit --no-fund
 fi

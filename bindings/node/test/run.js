@@ -16,11 +16,14 @@ const limit = Number(process.env.DLOCK_TEST_FILE_TIMEOUT || 180) * 1000;
 let failed = 0;
 for (const f of files) {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['--expose-gc', '--test', f], { stdio: 'inherit', timeout: limit, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, ['--test', f],
+    { stdio: 'inherit', timeout: limit, killSignal: 'SIGKILL' });
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   if (r.status !== 0) {
     failed++;
-    const why = r.error && r.error.code === 'ETIMEDOUT' ? `killed after ${limit / 1000} s` : `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}`;
+    const why = r.error && r.error.code === 'ETIMEDOUT'
+      ? `killed after ${limit / 1000} s`
+      : `exit ${r.status}${r.signal ? ` (${r.signal})` : ''}`;
     console.error(`FAIL ${path.basename(f)}: ${why}, ${secs} s`);
   } else {
     console.error(`ok   ${path.basename(f)} (${secs} s)`);
