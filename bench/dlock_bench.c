@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/wait.h>
@@ -40,6 +41,7 @@
 
 #include "bench_util.h"
 #include "keepalive_mode.h"
+#include "pipelined_mode.h"
 #include "dlock.h"
 #include "client.h" /* dl_script_source: the library's Lua, for --raw-script dlock */
 
@@ -48,7 +50,7 @@
 #define SAMPLE_CAP ((size_t)8 << 20)
 #define LOG_BUDGET ((int64_t)8 << 20) /* log entries over all workers */
 
-enum mode { M_NONE, M_UNCONTENDED, M_CONTENDED, M_RAW, M_KEEPALIVE };
+enum mode { M_NONE, M_UNCONTENDED, M_CONTENDED, M_RAW, M_KEEPALIVE, M_PIPELINED };
 /* Every mode, in the order --help lists them. --mode is parsed from this
  * table and usage() prints it, so the two cannot disagree
  * (tests/docs/bench_modes.sh checks the help and the README against it). */
@@ -72,6 +74,10 @@ static const struct {
      "one client keeps --locks locks alive with its keepalive thread;\n"
      "prints the extensions/s the server sees, the client's CPU, and\n"
      "whether every lease was still held at the end"},
+    {M_PIPELINED, "pipelined",
+     "one client, one thread: --inflight acquire+release pairs in flight on\n"
+     "--names names through the non-blocking API, pipelined on one\n"
+     "connection per server; prints pairs/s and p50/p99 pair latency"},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -116,6 +122,7 @@ typedef struct bench_opts {
     int poll;
     int no_fence;
     int locks; /* keepalive mode */
+    int inflight, names; /* pipelined mode */
     const char *name;
     int64_t hold_us;
     int raw_dlock;
@@ -151,7 +158,10 @@ static void usage(FILE *f) {
 "Options:\n"
 "  --mode M            one of the modes above (required)\n"
 "  --url URL           any dlock URL: redis://[user[:pass]@]host[:port][/db], unix://,\n"
-"                      a Redlock list, redis-sentinel://, redis-cluster://\n"
+"                      a Redlock list, redis-sentinel://, redis-cluster://; TLS with\n"
+"                      rediss://host or a rediss:// Redlock list, --mode uncontended\n"
+"                      only (e.g. rediss://127.0.0.1:6380?tls_ca=ca.crt; commands per\n"
+"                      pair are then not counted: cmds_per_acq=-1)\n"
 "  --host H            server host (instead of --url; default 127.0.0.1)\n"
 "  --port P            server port (instead of --url; default 6379)\n"
 "  --workers W         contended: worker processes, 1..1024 (default 1)\n"
@@ -168,13 +178,16 @@ static void usage(FILE *f) {
 "  --locks N           keepalive: locks kept alive by one client (default 10000);\n"
 "                      --mode keepalive prints extensions/s seen by the server and\n"
 "                      the client's CPU\n"
+"  --inflight N        pipelined: pairs in flight at once (default 64)\n"
+"  --names M           pipelined: distinct names they use (default: --inflight)\n"
 "  --help              this text\n"
 "\n"
 "Last line: RESULT mode= pairs_per_s= p50_us= p99_us= acq_per_s= handoffs_per_s=\n"
 "min_share= wait_p99_us= cmds_per_acq= violations= workers= waiting=  (0 where a\n"
 "field does not apply to the mode; cmds_per_acq=-1 when INFO could not be read);\n"
 "keepalive: RESULT mode=keepalive locks= ttl_ms= ext_per_s= client_cpu_pct= held=\n"
-"lost=.\n"
+"lost=.  pipelined: RESULT mode=pipelined pairs_per_s= p50_us= p99_us= inflight=\n"
+"names= busy= errors=.\n"
 "Exit status: 0 done (keepalive: every lease still held), 1 run failed, 2 bad usage.\n");
 }
 
@@ -222,7 +235,7 @@ static int parse_secs(const char *opt, const char *s, double lo, double hi, doub
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
     enum { O_MODE = 1, O_WORKERS, O_SECONDS, O_URL, O_HOST, O_PORT, O_TTL, O_WAITING, O_NAME,
-           O_HOLD, O_WARMUP, O_RAWSCRIPT, O_NOFENCE, O_LOCKS, O_HELP };
+           O_HOLD, O_WARMUP, O_RAWSCRIPT, O_NOFENCE, O_LOCKS, O_INFLIGHT, O_NAMES, O_HELP };
     static const struct option longopts[] = {
         {"mode", required_argument, NULL, O_MODE},
         {"workers", required_argument, NULL, O_WORKERS},
@@ -238,6 +251,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         {"raw-script", required_argument, NULL, O_RAWSCRIPT},
         {"no-fence", no_argument, NULL, O_NOFENCE},
         {"locks", required_argument, NULL, O_LOCKS},
+        {"inflight", required_argument, NULL, O_INFLIGHT},
+        {"names", required_argument, NULL, O_NAMES},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -306,6 +321,12 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                 return EXIT_USAGE;
             o->locks = (int)v;
             break;
+        case O_INFLIGHT:
+        case O_NAMES:
+            if (parse_ll(ch == O_INFLIGHT ? "--inflight" : "--names", optarg, 1, 100000, &v))
+                return EXIT_USAGE;
+            *(ch == O_INFLIGHT ? &o->inflight : &o->names) = (int)v;
+            break;
         case O_WAITING:
             if (strcmp(optarg, "push") == 0)
                 o->poll = 0;
@@ -366,6 +387,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         if (waiting_set && o->mode == M_RAW)
             return usage_error("--waiting does not apply to --mode raw");
     }
+    if (o->mode != M_UNCONTENDED && strncasecmp(o->url, "rediss", 6) == 0)
+        return usage_error("TLS URLs work with --mode uncontended only: the other modes need "
+                           "plain connections of the bench's own (hiredis 0.14 has no TLS)");
     if (o->raw_dlock && o->mode != M_RAW)
         return usage_error("--raw-script applies to --mode raw only");
     if (o->mode == M_CONTENDED && o->hold_us * 2 / 1000 >= o->ttl_ms)
@@ -439,6 +463,11 @@ typedef struct stats_conns {
 static void stats_open(stats_conns *sc, const bu_target *t) {
     memset(sc, 0, sizeof *sc);
     sc->t = t;
+    if (t->url.tls) {
+        printf("note: commands per pair are not counted over TLS (the bench's own INFO "
+               "connections are plain hiredis 0.14)\n");
+        return;
+    }
     sc->n = t->nservers;
     for (int i = 0; i < t->nservers; i++) {
         char err[512];
@@ -1420,6 +1449,13 @@ int main(int argc, char **argv) {
         char e2[8];
         return dl_url_parse(o.url, &u, e2, sizeof e2) != 0 ? usage_error("--url: %s", err)
                                                            : fail("%s", err);
+    }
+    if (o.mode == M_PIPELINED) {
+        int inflight = o.inflight ? o.inflight : 64;
+        rc = run_pipelined_mode(o.url, inflight, o.names ? o.names : inflight, o.seconds, o.warmup,
+                                o.ttl_ms, o.no_fence);
+        free(t);
+        return rc;
     }
     if (o.mode == M_KEEPALIVE) {
         rc = run_keepalive_mode(o.url, t, o.locks ? o.locks : 10000, o.seconds, o.ttl_ms);

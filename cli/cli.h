@@ -13,6 +13,9 @@
  *           the password from argv and the child's environment, wiping it
  * doctor.c  the doctor subcommand: is a deployment safe for locks?
  *           (doctor_out.c prints its report)
+ * ls.c      the ls subcommand: the locks held now, as text, JSON or metrics
+ * metrics.c OpenMetrics text: label escaping, metric families, and run's
+ *           --metrics-file (written atomically)
  */
 #ifndef DLOCK_CLI_H
 #define DLOCK_CLI_H
@@ -31,6 +34,8 @@
                             terminated the command */
 #define EXIT_LOST_AFTER 76 /* run: the command ended by itself, then the lease was
                               found gone (it may have run past its lease) */
+#define EXIT_MAXTIME 124 /* run: --max-time reached: dlock terminated the command
+                            (timeout(1)'s status) */
 #define EXIT_NOEXEC 126  /* run: command found but not executable */
 #define EXIT_NOTFOUND 127 /* run: command not found */
 
@@ -54,7 +59,11 @@ enum {
     OPT_COMMAND = 1 << 11,
     OPT_URLFILE = 1 << 12,
     OPT_PASSENV = 1 << 13,
-    OPT_PID = 1 << 14
+    OPT_PID = 1 << 14,
+    OPT_MAXTIME = 1 << 15,
+    OPT_METRICS = 1 << 16,
+    OPT_FORMAT = 1 << 17,
+    OPT_LIMIT = 1 << 18
 };
 
 /* getopt values of long options without a short form (secret.c). */
@@ -63,7 +72,7 @@ enum {
 
 /* A subcommand: its name, help text, synopsis and the OPT_* it takes
  * (help.c). cli_subcmds[0] is run, [1] acquire, [2] release, [3] extend,
- * [4] status. */
+ * [4] status, [5] ls. */
 struct subcmd {
     const char *name;
     const char *usage;
@@ -95,7 +104,18 @@ typedef struct cli {
     int pass_url_env;     /* --pass-url-env */
     char *url_copy;       /* the URL in use, wiped by cli_url_wipe */
     char url_shown[256];  /* url with any password removed, for messages */
+    int64_t max_time_ms;  /* run --max-time; 0: none */
+    const char *metrics_file; /* run --metrics-file */
+    const char *format;   /* ls --format: "text", "json" or "openmetrics" */
+    int limit;            /* ls --limit */
     dlock_client *client;
+    /* What one run did, for --metrics-file (run.c fills it). */
+    struct {
+        int acquired;
+        int64_t wait_ms, hold_ms;
+        const char *outcome; /* ok failed not_acquired lost lost_after max_time; NULL: error */
+        int written;
+    } run;
 } cli;
 
 /* dlock.c */
@@ -132,6 +152,21 @@ int cli_run(cli *c, const char *name, char **argv);
 /* 0, or EXIT_USAGE after a message if this process runs under a dlock run
  * that holds `name` already (DLOCK_NAME and DLOCK_TOKEN inherited). */
 int cli_nested(const char *name);
+
+/* ls.c */
+/* `dlock ls [PATTERN]`: pattern may be NULL. Returns the exit status. */
+int cli_ls(cli *c, const char *pattern);
+
+/* metrics.c */
+/* Writes s as an OpenMetrics label value, quotes included: backslash,
+ * double quote and newline escaped, invalid UTF-8 bytes as U+FFFD. */
+void om_label_value(FILE *f, const char *s);
+/* Writes the HELP and TYPE (gauge) lines of metric family `name`. */
+void om_family(FILE *f, const char *name, const char *help);
+/* With --metrics-file, writes the run's metrics (c->run, exit status
+ * `code`) to a temporary file next to it and renames it into place; says
+ * on stderr if that fails (the exit status stays). Once per process. */
+void cli_run_metrics(cli *c, int code);
 
 /* secret.c */
 /* Records --url-file FILE or --pass-url-env (opt is CLI_LONG_*). */
@@ -170,11 +205,17 @@ void jw_end(jw *w);
 /* Writes s as a JSON string literal (quotes included). Invalid UTF-8 bytes
  * become U+FFFD, control characters \uXXXX escapes. */
 void json_string(FILE *f, const char *s);
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there
+ * are not valid UTF-8. */
+int cli_utf8_len(const unsigned char *s);
 /* Copies s into buf (size n) for a human-readable message: control
  * characters become '?', long strings are cut with "...". Returns buf. */
 const char *cli_safe(const char *s, char *buf, size_t n);
 /* Copies url into buf with any user name and password replaced by "***". */
 void cli_redact_url(const char *url, char *buf, size_t n);
+/* Whether url names a TLS deployment (rediss://, rediss-sentinel://,
+ * rediss-cluster://): a look at the scheme, for hints only. */
+int cli_url_is_tls(const char *url);
 /* Formats a duration in ms as "4.2 s", "350 ms", "2 min 5 s". */
 const char *cli_dur(int64_t ms, char *buf, size_t n);
 

@@ -1,6 +1,6 @@
 /* dlock.c - the dlock command-line tool: main, options, help, error
  * reporting, and the acquire / release / extend / status subcommands.
- * The run subcommand lives in run.c, waiting in wait.c. */
+ * The run subcommand lives in run.c, ls in ls.c, waiting in wait.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -24,7 +24,11 @@
 
 
 #define OPT_IO_TIMEOUT_CH 1000 /* --io-timeout has no short form */
-#define OPT_PID_CH 1001        /* nor --pid */
+#define OPT_PID_CH 1001        /* nor these */
+#define OPT_MAX_TIME_CH 1002
+#define OPT_METRICS_CH 1003
+#define OPT_FORMAT_CH 1004
+#define OPT_LIMIT_CH 1005
 
 static const struct option long_opts[] = {
     {"url", required_argument, NULL, 'u'},
@@ -47,6 +51,10 @@ static const struct option long_opts[] = {
     {"version", no_argument, NULL, 'V'},
     {"url-file", required_argument, NULL, CLI_LONG_URL_FILE},
     {"pass-url-env", no_argument, NULL, CLI_LONG_PASS_URL_ENV},
+    {"max-time", required_argument, NULL, OPT_MAX_TIME_CH},
+    {"metrics-file", required_argument, NULL, OPT_METRICS_CH},
+    {"format", required_argument, NULL, OPT_FORMAT_CH},
+    {"limit", required_argument, NULL, OPT_LIMIT_CH},
     {NULL, 0, NULL, 0},
 };
 /* -T was the I/O timeout before --timeout came to mean the wait (as in
@@ -63,6 +71,8 @@ static const struct {
     {OPT_JSON, "--json"},         {OPT_VERBOSE, "--verbose"}, {OPT_INTERVAL, "--interval"},
     {OPT_COMMAND, "-c/--command"},
     {OPT_URLFILE, "--url-file"},  {OPT_PASSENV, "--pass-url-env"}, {OPT_PID, "--pid"},
+    {OPT_MAXTIME, "--max-time"},  {OPT_METRICS, "--metrics-file"},
+    {OPT_FORMAT, "--format"},     {OPT_LIMIT, "--limit"},
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -125,6 +135,81 @@ static int parse_seconds(const char *s, int64_t *out_ms) {
         return -1;
     *out_ms = (int64_t)llround(v * 1000.0);
     return 0;
+}
+
+/* A duration: seconds with an optional fraction, or a number with a unit
+ * (500ms, 90s, 15m, 2h, 1d), into ms of 1..DLOCK_TTL_MAX. */
+static int parse_duration(const char *s, int64_t *out_ms) {
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    char num[32];
+    size_t n = s ? strspn(s, "0123456789.") : 0;
+    if (n == 0 || n >= sizeof num)
+        return -1;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    double scale = 1000;
+    if (s[n] != '\0') {
+        size_t u = 0;
+        while (u < sizeof units / sizeof units[0] && strcmp(s + n, units[u].unit) != 0)
+            u++;
+        if (u == sizeof units / sizeof units[0])
+            return -1;
+        scale = units[u].ms;
+    }
+    char *end;
+    double v = strtod(num, &end);
+    if (*end != '\0' || !isfinite(v) || v * scale < 1 || v * scale > (double)DLOCK_TTL_MAX)
+        return -1;
+    *out_ms = (int64_t)llround(v * scale);
+    return 0;
+}
+
+/* The options without a short form (getopt values >= CLI_LONG_URL_FILE).
+ * Returns -1 to go on, or an exit code. */
+static int parse_long_only(cli *c, const struct subcmd *sc, int ch) {
+    long long v;
+    switch (ch) {
+    case CLI_LONG_URL_FILE:
+    case CLI_LONG_PASS_URL_ENV:
+        cli_secret_opt(c, ch, optarg);
+        return -1;
+    case OPT_IO_TIMEOUT_CH:
+        if (parse_int(optarg, 1, 3600000, &v) != 0)
+            return usage_error(sc, "--io-timeout wants milliseconds, 1..3600000; got '%s'",
+                               optarg);
+        c->timeout_ms = (int)v;
+        c->given |= OPT_TIMEOUT;
+        return -1;
+    case OPT_MAX_TIME_CH:
+        if (parse_duration(optarg, &c->max_time_ms) != 0)
+            return usage_error(sc, "--max-time wants a duration, e.g. 90, 1.5, 500ms, 15m or "
+                                   "2h (at most 24 days); got '%s'", optarg);
+        c->given |= OPT_MAXTIME;
+        return -1;
+    case OPT_METRICS_CH:
+        if (optarg[0] == '\0')
+            return usage_error(sc, "--metrics-file wants a path");
+        c->metrics_file = optarg;
+        c->given |= OPT_METRICS;
+        return -1;
+    case OPT_FORMAT_CH:
+        if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0 &&
+            strcmp(optarg, "openmetrics") != 0)
+            return usage_error(sc, "--format is text, json or openmetrics; got '%s'", optarg);
+        c->format = optarg;
+        c->given |= OPT_FORMAT;
+        return -1;
+    default: /* OPT_LIMIT_CH */
+        if (parse_int(optarg, 1, 1000000, &v) != 0)
+            return usage_error(sc, "--limit wants a number of locks, 1..1000000; got '%s'",
+                               optarg);
+        c->limit = (int)v;
+        c->given |= OPT_LIMIT;
+        return -1;
+    }
 }
 
 /* ---- option parsing ------------------------------------------------------- */
@@ -230,10 +315,6 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
             c->verbose = 1;
             c->given |= OPT_VERBOSE;
             break;
-        case CLI_LONG_URL_FILE:
-        case CLI_LONG_PASS_URL_ENV:
-            cli_secret_opt(c, ch, optarg);
-            break;
         case 'h':
             fputs(sc ? sc->usage : cli_usage_main, stdout);
             return 0;
@@ -246,6 +327,12 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
                 return usage_error(sc, "option -%c needs a value", optopt);
             return usage_error(sc, "option %s needs a value", argv[optind - 1]);
         default:
+            if (ch >= CLI_LONG_URL_FILE) {
+                rc = parse_long_only(c, sc, ch);
+                if (rc >= 0)
+                    return rc;
+                break;
+            }
             if (optopt != 0)
                 return usage_error(sc, "unknown option -%c", optopt);
             return usage_error(sc, "unknown option %s", argv[optind - 1]);
@@ -445,6 +532,20 @@ static const struct subcmd *find_subcmd(const char *name) {
     return NULL;
 }
 
+/* Checks that do not depend on one option alone: the lock name (ls: the
+ * pattern, may be NULL) and option pairs. Returns -1 or an exit code. */
+static int check_args(const cli *c, const struct subcmd *sc, int is_ls, const char *name) {
+    if ((c->given & OPT_WAIT) && c->no_wait)
+        return usage_error(sc, "use either --wait or --no-wait");
+    if (c->json && c->format != NULL && strcmp(c->format, "json") != 0)
+        return usage_error(sc, "use either --json or --format %s", c->format);
+    if (is_ls && name != NULL && (name[0] == '\0' || strlen(name) > 2 * DLOCK_NAME_MAX))
+        return usage_error(sc, "a PATTERN has 1..%d bytes", 2 * DLOCK_NAME_MAX);
+    if (!is_ls && (name[0] == '\0' || strlen(name) > DLOCK_NAME_MAX))
+        return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
+    return -1;
+}
+
 /* run: options, NAME, then COMMAND, optionally after "--" (as flock), or
  * -c/--command 'shell command' (as flock). Options may also follow NAME
  * when "--" ends them: dlock run NAME -n -- cmd. Sets *command and leaves
@@ -521,8 +622,8 @@ static int dispatch(cli *c, int argc, char **argv) {
     }
     const struct subcmd *sc = find_subcmd(argv[ci]);
     if (sc == NULL)
-        return usage_error(NULL, "unknown command '%s' (run, acquire, release, extend, status)",
-                           argv[ci]);
+        return usage_error(NULL, "unknown command '%s' (run, acquire, release, extend, status, "
+                           "ls, doctor)", argv[ci]);
     c->cmd = sc->name;
 
     int sargc = argc - ci;
@@ -539,7 +640,8 @@ static int dispatch(cli *c, int argc, char **argv) {
     }
     char **pos = sargv + optind;
     int npos = command ? 1 : sargc - optind;
-    int want = (sc == &cli_subcmds[2] || sc == &cli_subcmds[3]) ? 2 : 1;
+    int is_ls = sc == &cli_subcmds[5];
+    int want = (sc == &cli_subcmds[2] || sc == &cli_subcmds[3]) ? 2 : is_ls && npos == 0 ? 0 : 1;
     if (npos < want)
         return usage_error(sc, npos == 0 ? "missing lock name" : "missing TOKEN");
     if (npos > want)
@@ -549,12 +651,11 @@ static int dispatch(cli *c, int argc, char **argv) {
     for (size_t i = 0; bad && i < sizeof opt_names / sizeof opt_names[0]; i++)
         if (bad & opt_names[i].bit)
             return usage_error(sc, "'dlock %s' takes no %s", sc->name, opt_names[i].name);
-    if ((c->given & OPT_WAIT) && c->no_wait)
-        return usage_error(sc, "use either --wait or --no-wait");
-    const char *name = pos[0];
-    if (name[0] == '\0' || strlen(name) > DLOCK_NAME_MAX)
-        return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
-    c->name = name;
+    const char *name = want > 0 ? pos[0] : NULL;
+    rc = check_args(c, sc, is_ls, name);
+    if (rc >= 0)
+        return rc;
+    c->name = is_ls ? NULL : name;
 
     if (sc == &cli_subcmds[0] || sc == &cli_subcmds[1]) {
         rc = cli_nested(name);
@@ -569,13 +670,16 @@ static int dispatch(cli *c, int argc, char **argv) {
     if (rc >= 0)
         return rc;
     rc = cli_connect(c);
-    if (rc != 0)
+    if (rc != 0) {
+        cli_run_metrics(c, rc); /* run only: --metrics-file records the failure too */
         return rc;
+    }
     switch (sc - cli_subcmds) {
     case 0: return cli_run(c, name, command);
     case 1: return cmd_acquire(c, name);
     case 2: return cmd_token_op(c, sc, name, pos[1], 0);
     case 3: return cmd_token_op(c, sc, name, pos[1], 1);
+    case 5: return cli_ls(c, name);
     default: return cmd_status(c, name);
     }
 }

@@ -8,7 +8,7 @@
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there
  * are not valid UTF-8 (overlong forms, surrogates and > U+10FFFF rejected). */
-static int utf8_len(const unsigned char *s) {
+int cli_utf8_len(const unsigned char *s) {
     unsigned c = s[0];
     int n;
     unsigned cp;
@@ -60,7 +60,7 @@ void json_string(FILE *f, const char *s) {
             putc((int)c, f);
             p++;
         } else {
-            int n = utf8_len(p);
+            int n = cli_utf8_len(p);
             if (n == 0) {
                 fputs("\\ufffd", f);
                 p++;

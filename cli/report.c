@@ -7,6 +7,7 @@
  * by the status and the error kind; the detail is only shown. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -48,7 +49,7 @@ static const char *server_hint(const cli *c, int code) {
         return "the user name or password in the URL is wrong";
     case DLOCK_SRV_NOPERM:
         return "the ACL user in the URL lacks a permission dlock needs (EVALSHA, EVAL, "
-               "SCRIPT, the lock's keys); see docs/SECURITY.md";
+               "SCRIPT, the lock's keys; SCAN for ls); see docs/SECURITY.md";
     case DLOCK_SRV_OOM:
         return "the server's memory is full (maxmemory): free memory, raise maxmemory, or "
                "choose an eviction policy";
@@ -116,8 +117,9 @@ static int describe(cli *c, int rc, int code, const char *what, const char *d, c
             snprintf(m, n, "cannot %s: %s%scheck the master name at the end of the URL "
                      "(redis-cli -p SENTINEL_PORT SENTINEL MASTERS lists them)", what, d, dash);
         else if (connect_part(d) != NULL)
-            snprintf(m, n, "cannot connect to %s%sis redis-server running there? set DLOCK_URL "
-                     "or --url (using %s)", connect_part(d), dash, c->url_shown);
+            snprintf(m, n, "cannot connect to %s%sis redis-server running there%s? set "
+                     "DLOCK_URL or --url (using %s)", connect_part(d), dash,
+                     cli_url_is_tls(c->url) ? ", with TLS on that port" : "", c->url_shown);
         else if (strstr(d, "timeout") != NULL || strstr(d, "timed out") != NULL)
             snprintf(m, n, "cannot %s: %s%sthe server is slow or unreachable; check it, or "
                      "raise --io-timeout", what, d, dash);
@@ -177,11 +179,25 @@ int cli_fail(cli *c, int rc, const char *what) {
     return code;
 }
 
+/* The library's warnings (tls_verify=off) go to stderr, whatever else is
+ * asked for: they are about the safety of what follows. */
+static void on_event(const dlock_event *ev, void *ud) {
+    (void)ud;
+    if (ev->type == DLOCK_EV_WARNING && ev->message != NULL)
+        cli_msg("warning: %s", ev->message);
+}
+
+int cli_url_is_tls(const char *url) {
+    return url != NULL && strncasecmp(url, "rediss", 6) == 0;
+}
+
 int cli_connect(cli *c) {
     dlock_options o;
     dlock_options_init(&o);
     o.owner_label = c->label;
     o.owner_pid = c->owner_pid;
+    o.max_hold_ms = c->max_time_ms;
+    o.on_event = on_event;
     if (c->timeout_ms > 0) {
         o.connect_timeout_ms = c->timeout_ms;
         o.command_timeout_ms = c->timeout_ms;
@@ -205,8 +221,8 @@ int cli_connect(cli *c) {
         snprintf(m, sizeof m, "cannot use server URL '%s': %s", c->url_shown, d);
     dlock_client_free(c->client);
     c->client = NULL;
-    /* A bad URL, and one this build cannot serve (rediss://), are usage
-     * errors: the command line must change. */
+    /* A bad URL, and one this build cannot serve, are usage errors: the
+     * command line must change. */
     int code = rc == DLOCK_EINVAL || rc == DLOCK_ENOTSUP ? EXIT_USAGE : EXIT_SERVER;
     cli_msg("%s", m);
     cli_json_error(c, code == EXIT_USAGE ? "usage" : category(rc), rc, code, m);

@@ -5,7 +5,12 @@
  * still single-threaded); block the handled signals and install their
  * handlers; start the keepalive thread (which inherits the blocked mask, so
  * signals always reach the main thread); start the command (supervise.c);
- * supervise it until it exits; release the lock; pick the exit status.
+ * supervise it until it exits; release the lock; pick the exit status;
+ * write --metrics-file.
+ *
+ * --max-time is the library's max_hold_ms (set in cli_connect): at that
+ * hold time keepalive stops and reports DLOCK_EMAXHOLD, and supervise.c
+ * ends the command as for a lost lock, before the lease left runs out.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -66,9 +71,11 @@ static void json_summary(cli *c, const dlock_info *info, const run_state *st, in
         jw_int(&w, "command_status", WEXITSTATUS(st->status));
     else
         jw_null(&w, "command_status");
-    jw_bool(&w, "lost", lost_rc != DLOCK_OK);
-    if (lost_rc != DLOCK_OK)
+    int lost = lost_rc != DLOCK_OK && lost_rc != DLOCK_EMAXHOLD;
+    jw_bool(&w, "lost", lost);
+    if (lost)
         jw_str(&w, "lost_reason", dlock_err_name(lost_rc));
+    jw_bool(&w, "max_time_reached", code == EXIT_MAXTIME && lost_rc == DLOCK_EMAXHOLD);
     jw_bool(&w, "terminated", st->killed);
     jw_int(&w, "held_ms", held_ms);
     jw_int(&w, "ttl_ms", c->ttl_ms);
@@ -85,13 +92,24 @@ static int finish_run(cli *c, run_state *st, int *lost_rc) {
     /* After a loss the server may only have been unreachable: our key may
      * still be there. */
     int rc = dlock_release(st->lock);
+    if (*lost_rc == DLOCK_EMAXHOLD) {
+        /* The lease was still ours: released now (or it ran out after the
+         * command was killed). A command that ended by itself meanwhile
+         * keeps its own status. */
+        c->run.outcome = st->killed ? "max_time" : code == 0 ? "ok" : "failed";
+        return st->killed ? EXIT_MAXTIME : code;
+    }
     if (*lost_rc == DLOCK_OK && rc == DLOCK_ENOTHELD)
         *lost_rc = DLOCK_ENOTHELD;
     if (*lost_rc == DLOCK_OK && st->killed)
         *lost_rc = DLOCK_ETIMEDOUT; /* terminated: no extension came in time */
-    if (st->killed)
+    c->run.outcome = code == 0 ? "ok" : "failed";
+    if (st->killed) {
+        c->run.outcome = "lost";
         return EXIT_LOST;
+    }
     if (*lost_rc != DLOCK_OK) {
+        c->run.outcome = "lost_after";
         cli_msg("%s ended by itself (status %d), but the lease of '%s' was then found gone: "
                 "%s \xe2\x80\x94 it may have run past its lease (was dlock stopped?)",
                 st->what, code, sname, run_lost_reason(*lost_rc));
@@ -160,7 +178,8 @@ static int run_locked(cli *c, run_state *st, char **argv, int64_t interval) {
     int code = finish_run(c, st, &lost_rc);
     run_watchdog_done(st);
     int64_t held_ms = now_ms() - t_acquired;
-    if (code != EXIT_LOST && code != EXIT_LOST_AFTER && c->verbose)
+    c->run.hold_ms = held_ms;
+    if (code != EXIT_LOST && code != EXIT_LOST_AFTER && code != EXIT_MAXTIME && c->verbose)
         cli_msg("released '%s' after %s", sname, cli_dur(held_ms, d, sizeof d));
     if (c->json)
         json_summary(c, &info, st, lost_rc, code, held_ms);
@@ -168,6 +187,7 @@ static int run_locked(cli *c, run_state *st, char **argv, int64_t interval) {
         WTERMSIG(st->status) == SIGINT && !run_was_ignored(SIGINT)) {
         dlock_lock_free(st->lock);
         st->lock = NULL;
+        cli_run_metrics(c, code);
         pass_on_sigint(c);
     }
     return code;
@@ -184,21 +204,31 @@ int cli_run(cli *c, const char *name, char **argv) {
         return EXIT_USAGE;
     }
     dlock_lock *l;
-    int rc = cli_take(c, name, &l);
-    if (rc == DLOCK_EBUSY || rc == DLOCK_ETIMEDOUT)
-        return cli_conflict(c, name, rc, stderr);
+    int64_t t0 = now_ms();
+    int rc = cli_take(c, name, &l), code;
+    c->run.wait_ms = now_ms() - t0;
+    if (rc == DLOCK_EBUSY || rc == DLOCK_ETIMEDOUT) {
+        c->run.outcome = "not_acquired";
+        code = cli_conflict(c, name, rc, stderr);
+        cli_run_metrics(c, code);
+        return code;
+    }
     if (rc != DLOCK_OK) {
         snprintf(what, sizeof what, "acquire '%s'", sname);
-        return cli_fail(c, rc, what);
+        code = cli_fail(c, rc, what);
+        cli_run_metrics(c, code);
+        return code;
     }
+    c->run.acquired = 1;
     cli_safe(argv[0], cmd, sizeof cmd);
     snprintf(what, sizeof what, "'%s'", cmd);
     run_state st = {.lock = l, .name = name, .what = what, .pid = -1, .tty = -1,
                     .kill_at = -1, .watchdog = -1, .watchdog_fd = -1};
     schedule(c, interval, &st);
-    int code = run_locked(c, &st, argv, interval);
+    code = run_locked(c, &st, argv, interval);
     if (st.pid < 0) /* the command never started: give the lock back */
         dlock_release(l);
     dlock_lock_free(st.lock);
+    cli_run_metrics(c, code);
     return code;
 }

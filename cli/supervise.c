@@ -14,6 +14,9 @@
  * dead before the lease can end on the server (the local validity already
  * allows for clock drift). If the lock is found lost (its key gone or
  * taken), the group gets SIGTERM at once and SIGKILL --kill-after later.
+ * When --max-time is reached (the keepalive reports DLOCK_EMAXHOLD and
+ * stops extending), likewise, but SIGKILL comes no later than margin
+ * before the end of the lease left.
  *
  * If dlock itself dies, the command dies too: the command's first process
  * has PR_SET_PDEATHSIG(SIGKILL), and a small watchdog process, which holds
@@ -96,6 +99,8 @@ const char *run_lost_reason(int status) {
         return "its key is gone or carries another token (deleted, expired or taken)";
     case DLOCK_ETIMEDOUT:
         return "the lease ran out before an extension succeeded (server unreachable?)";
+    case DLOCK_EMAXHOLD:
+        return "it was held for --max-time";
     default:
         return dlock_strerror(status);
     }
@@ -117,8 +122,9 @@ void cli_signals_init(void) {
     ign.sa_handler = SIG_IGN;
     for (size_t i = 0; i < NTOUCHED; i++)
         sigaction(touched[i], NULL, &orig_action[i]);
-    /* libdlock writes to sockets with write(2): a server that closed the
-     * connection must give EPIPE, not kill the tool. */
+    /* A peer that closed must give EPIPE, not kill the tool. libdlock's
+     * sockets (TLS included) and doctor's are written with MSG_NOSIGNAL;
+     * this covers every other write. */
     sigaction(SIGPIPE, &ign, NULL);
 }
 
@@ -312,6 +318,44 @@ static void handle_stop(run_state *st) {
     kill(-st->pid, SIGCONT);
 }
 
+/* When the lease's local validity ends, by the monotonic clock (ms), held
+ * or not (after DLOCK_EMAXHOLD the lease still runs until then); -1 if
+ * unknown. */
+static int64_t lease_end(const run_state *st) {
+    dlock_info info;
+    if (dlock_info_get(st->lock, &info) != DLOCK_OK)
+        return -1;
+    /* expires_at is the validity on the wall clock; 1 ms for rounding. */
+    return now_ms() + (info.expires_at - wall_ms()) - 1;
+}
+
+/* --max-time reached: SIGTERM now, SIGKILL --kill-after later, but margin
+ * before the lease left runs out at the latest. */
+static void max_time_now(cli *c, run_state *st) {
+    char sname[96], d[32], d2[32];
+    int64_t now = now_ms(), kill_at = now + c->kill_after_ms, end = lease_end(st);
+    if (end >= 0 && end - st->margin_ms < kill_at)
+        kill_at = end - st->margin_ms;
+    st->killed = 1;
+    cli_safe(st->name, sname, sizeof sname);
+    cli_dur(c->max_time_ms, d, sizeof d);
+    if (kill_at <= now) {
+        cli_msg("%s held lock '%s' for --max-time (%s) â killing its process group "
+                "%ld (SIGKILL)", st->what, sname, d, (long)st->pid);
+        kill(-st->pid, SIGKILL);
+        st->kill_at = -1;
+        return;
+    }
+    if (!st->lease_term) {
+        cli_msg("%s held lock '%s' for --max-time (%s) â sent SIGTERM to its process "
+                "group %ld, SIGKILL follows in %s", st->what, sname, d, (long)st->pid,
+                cli_dur(kill_at - now, d2, sizeof d2));
+        kill(-st->pid, SIGTERM);
+        kill(-st->pid, SIGCONT);
+    }
+    st->kill_at = kill_at;
+}
+
 /* The keepalive found the lock lost: SIGTERM now, SIGKILL --kill-after
  * later (the key is gone: the lease no longer bounds anything). */
 static void lost_now(cli *c, run_state *st) {
@@ -320,6 +364,10 @@ static void lost_now(cli *c, run_state *st) {
     st->lost_seen = 1;
     if (st->lease_kill)
         return; /* already SIGKILLed, and said why */
+    if (status == DLOCK_EMAXHOLD) {
+        max_time_now(c, st);
+        return;
+    }
     st->killed = 1;
     cli_safe(st->name, sname, sizeof sname);
     if (c->kill_after_ms == 0 || st->lease_term) {
@@ -342,11 +390,7 @@ static void lost_now(cli *c, run_state *st) {
 /* When the lease's local validity ends, by the monotonic clock (ms), or -1
  * once the lock is not held. Every successful extension moves it on. */
 static int64_t valid_until(const run_state *st) {
-    dlock_info info;
-    if (dlock_info_get(st->lock, &info) != DLOCK_OK || !info.held)
-        return -1;
-    /* expires_at is the validity on the wall clock; 1 ms for rounding. */
-    return now_ms() + (info.expires_at - wall_ms()) - 1;
+    return dlock_held(st->lock) ? lease_end(st) : -1;
 }
 
 /* Acts on the lease's schedule; returns the poll timeout until the next

@@ -103,6 +103,19 @@ static void check_parsed(const dl_url *u)
     REQUIRE(terminated(u->password, sizeof u->password));
     REQUIRE(terminated(u->master_name, sizeof u->master_name));
     REQUIRE(terminated(u->prefix, sizeof u->prefix));
+    REQUIRE(terminated(u->tls_ca, sizeof u->tls_ca));
+    REQUIRE(terminated(u->tls_ca_dir, sizeof u->tls_ca_dir));
+    REQUIRE(terminated(u->tls_cert, sizeof u->tls_cert));
+    REQUIRE(terminated(u->tls_key, sizeof u->tls_key));
+    REQUIRE(terminated(u->tls_server_name, sizeof u->tls_server_name));
+    REQUIRE(u->tls_verify == 0 || u->tls_verify == 1);
+    /* TLS options only with a TLS scheme; a client certificate with its key. */
+    if (!u->tls)
+        REQUIRE(u->tls_verify == 1 && u->tls_ca[0] == '\0' && u->tls_ca_dir[0] == '\0' &&
+                u->tls_cert[0] == '\0' && u->tls_key[0] == '\0' &&
+                u->tls_server_name[0] == '\0');
+    REQUIRE((u->tls_cert[0] == '\0') == (u->tls_key[0] == '\0'));
+    REQUIRE(u->tls_verify || (u->tls_ca[0] == '\0' && u->tls_ca_dir[0] == '\0'));
     REQUIRE(u->has_password || u->password[0] == '\0');
     REQUIRE(u->has_prefix || u->prefix[0] == '\0');
     REQUIRE(u->db >= 0);

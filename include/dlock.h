@@ -11,8 +11,8 @@
  * caller's; the functions documented as "any thread" below may be called
  * while it runs.
  *
- * Signals: the library never raises SIGPIPE (it writes with MSG_NOSIGNAL)
- * and installs no signal handlers.
+ * Signals: the library never raises SIGPIPE (it writes with MSG_NOSIGNAL,
+ * TLS included) and installs no signal handlers.
  *
  * Time: every duration is in milliseconds (int64_t). Lease validity is
  * tracked with CLOCK_MONOTONIC; wall-clock times are only reported.
@@ -68,7 +68,8 @@ extern "C" {
     X(ENOMEM, -9, "out of memory")                                                  \
     X(EPROTO, -10, "unexpected reply from the server")                              \
     X(ENOTSUP, -11, "not supported by this build or this server")                   \
-    X(ECANCELED, -12, "the operation was cancelled")
+    X(ECANCELED, -12, "the operation was cancelled")                                \
+    X(EMAXHOLD, -13, "the maximum hold time was reached: the lease is not extended")
 
 typedef enum dlock_status {
 #define DLOCK_ENUM_(name, value, desc) DLOCK_##name = value,
@@ -98,7 +99,9 @@ typedef enum dlock_event_type {
     DLOCK_EV_RELEASED,  /* a lock was released */
     DLOCK_EV_EXTENDED,  /* a lease was extended (also by keepalive) */
     DLOCK_EV_LOST,      /* a lease was found gone or ran out while believed held */
-    DLOCK_EV_ERROR      /* a call failed with status (not EBUSY/ETIMEDOUT) */
+    DLOCK_EV_ERROR,     /* a call failed with status (not EBUSY/ETIMEDOUT) */
+    DLOCK_EV_WARNING    /* a setting weakens a guarantee (message says which and why);
+                           e.g. from dlock_client_new for tls_verify=off */
 } dlock_event_type;
 
 typedef struct dlock_event {
@@ -108,6 +111,7 @@ typedef struct dlock_event {
     int64_t fence;      /* fencing token, 0 when unknown or fencing is off */
     int64_t wait_us;    /* time spent acquiring, for ACQUIRED/contended ends */
     int attempts;       /* acquire attempts so far */
+    const char *message; /* DLOCK_EV_WARNING: one line for a log; NULL otherwise */
 } dlock_event;
 
 /* Called synchronously from the thread that made the call (the keepalive
@@ -147,6 +151,13 @@ typedef struct dlock_options {
      * signals, waits for or checks it. 0..2147483647, else dlock_client_new
      * fails with DLOCK_EINVAL. */
     long owner_pid;
+    /* Longest a lock may be held, from its acquisition, in ms (0..DLOCK_TTL_MAX);
+     * default 0: no limit. Once reached, keepalive stops extending the lease
+     * and reports the lock lost with DLOCK_EMAXHOLD, and dlock_extend returns
+     * DLOCK_EMAXHOLD. The lease is not released: it runs out by itself (at
+     * most one ttl later), which leaves the holder that time to stop before
+     * anyone else can take the lock. */
+    int64_t max_hold_ms;
 } dlock_options;
 
 /* Fill *opts with the documented defaults. Always call it before setting
@@ -158,17 +169,20 @@ DLOCK_API void dlock_options_init(dlock_options *opts);
 /*
  * Create a client for the deployment named by `url` (see README, "Connection
  * URLs"): redis://, unix://, a comma-separated Redlock set, redis-sentinel://
- * or redis-cluster://. Query options in the URL (?connect_timeout=&timeout=)
- * override the matching fields of opts. opts may be NULL for the defaults.
+ * or redis-cluster://, and rediss://, rediss-sentinel://, rediss-cluster://
+ * for the same over TLS (server certificate and host name checked unless
+ * ?tls_verify=off, which raises a DLOCK_EV_WARNING event from this call).
+ * Query options in the URL (?connect_timeout=&timeout=) override the
+ * matching fields of opts. opts may be NULL for the defaults.
  *
  * Connections are made lazily by the first call that needs them (use
  * dlock_client_ping to connect eagerly), and re-made transparently once
  * after a connection breaks.
  *
- * Returns DLOCK_OK, DLOCK_EINVAL (bad URL or option; *out is still set to a
- * client whose dlock_client_errstr says why: free it), DLOCK_ENOTSUP
- * (rediss:// without TLS in the linked hiredis; *out set likewise) or
- * DLOCK_ENOMEM (*out is NULL). Ownership of *out passes to the caller.
+ * Returns DLOCK_OK, DLOCK_EINVAL (bad URL or option, or a TLS file that
+ * cannot be loaded; *out is still set to a client whose dlock_client_errstr
+ * says why: free it) or DLOCK_ENOMEM (*out is NULL). Ownership of *out
+ * passes to the caller.
  */
 DLOCK_API int dlock_client_new(dlock_client **out, const char *url, const dlock_options *opts);
 
@@ -279,7 +293,7 @@ typedef struct dlock_holder {
     int64_t fence;       /* holder's fencing token (when locked), else the last one issued; 0 if none */
     int64_t acquired_at; /* holder's wall-clock acquire time, ms since the epoch; 0 if free */
     long pid;            /* holder's process id, 0 if free */
-    int waiters;         /* processes queued for the lock (push waiting) */
+    int waiters;         /* processes queued for the lock (push waiting), held or not */
     char host[256];      /* holder's host name, "" if free */
     char label[DLOCK_LABEL_MAX + 1]; /* holder's owner_label, "" if none */
     char token[33];      /* holder's token (hex), "" if free */
@@ -288,6 +302,85 @@ typedef struct dlock_holder {
 /* Fill *out with what the server knows about `name`. Same errors as
  * dlock_is_locked. */
 DLOCK_API int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out);
+
+/* ---- Listing the locks that are held ------------------------------------- */
+
+/* The kind of a listed lock. Only mutexes exist so far. */
+typedef enum dlock_kind {
+    DLOCK_KIND_MUTEX = 0
+} dlock_kind;
+
+typedef struct dlock_list_options {
+    const char *pattern; /* glob over lock names in Redis's MATCH syntax (* ? [a-z] [^a];
+                            a backslash quotes the next character); NULL: every name */
+    int max_locks;       /* inspect at most this many distinct names (1..1000000);
+                            default 10000 */
+    int64_t timeout_ms;  /* the whole call (1..DLOCK_TTL_MAX); default 10000 */
+    int scan_count;      /* SCAN's COUNT per round trip (1..10000); default 1000 */
+} dlock_list_options;
+
+/* Fill *opts with the documented defaults. Always call it before setting
+ * fields. */
+DLOCK_API void dlock_list_options_init(dlock_list_options *opts);
+
+/* One listed lock. */
+typedef struct dlock_list_entry {
+    const char *name;    /* NUL-terminated, valid only during the callback */
+    size_t name_len;
+    dlock_kind kind;
+    int holders;         /* processes holding it (a mutex: 1) */
+    dlock_holder holder; /* as dlock_inspect says; locked is 1 */
+} dlock_list_entry;
+
+/* Called once per listed lock, on the calling thread. Must not call back
+ * into the same client. Return 0 to go on, nonzero to stop the listing. */
+typedef int (*dlock_list_fn)(const dlock_list_entry *e, void *userdata);
+
+/* What a listing did. */
+typedef struct dlock_list_stats {
+    int servers;     /* servers scanned (to the end, or until the listing stopped) */
+    long scan_calls; /* SCAN round trips */
+    int found;       /* distinct lock names SCAN returned (each inspected once) */
+    int listed;      /* entries passed to the callback */
+    int skipped;     /* keys of that shape that are not dlock's (e.g. WRONGTYPE) */
+    int complete;    /* 1: every server was scanned to its end (Redlock: at
+                        least a majority); 0: max_locks, timeout_ms or the
+                        callback stopped the listing early */
+} dlock_list_stats;
+
+/*
+ * Call fn for every lock under the client's key prefix that is held now
+ * and whose name matches opts->pattern, on every server that holds locks:
+ * the one server, the Sentinel master, every master of a Cluster (its slot
+ * map is reloaded first), every server of a Redlock set. opts may be NULL
+ * for the defaults; stats (may be NULL) says what was done.
+ *
+ * How: on each server, over a connection of its own, SCAN with MATCH
+ * "<prefix>{<pattern>}" (the prefix's glob characters escaped) and COUNT
+ * scan_count; never KEYS. Only a lock's main key matches (it exists while
+ * the lock is held), not its fence counter, queue or wake lists, so only
+ * held locks travel over the network; SCAN itself still walks every key of
+ * the database, about keys / scan_count round trips per server. Each name
+ * found is then inspected once (the INSPECT script, one round trip, as
+ * dlock_inspect) and listed if held. On a Redlock set the names found on
+ * any server are merged, and a lock counts as held only when a majority of
+ * servers hold it, as in dlock_inspect. Names come in the servers' SCAN
+ * order, not sorted. A lock whose holder has just ended and whose queue
+ * head has not yet taken it over is not listed (it has no holder).
+ *
+ * Bounds: the call stops once max_locks names have been inspected, at
+ * timeout_ms, or when fn returns nonzero; it then returns DLOCK_OK with
+ * stats->complete 0. Every server call is cut at that deadline.
+ *
+ * Errors: DLOCK_EINVAL (bad options; pattern empty or longer than
+ * 2 * DLOCK_NAME_MAX), DLOCK_EIO / DLOCK_ESERVER (a server could not be
+ * scanned, e.g. an ACL without SCAN, or a lock not inspected),
+ * DLOCK_ENOQUORUM (Redlock: fewer than a majority could be scanned),
+ * DLOCK_ENOMEM. Entries passed to fn before an error stand.
+ * Blocks at most timeout_ms plus one command timeout.
+ */
+DLOCK_API int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn,
+                         void *userdata, dlock_list_stats *stats);
 
 /* ---- The lock handle -------------------------------------------------- */
 
@@ -304,7 +397,9 @@ DLOCK_API int dlock_release(dlock_lock *l);
  * Set the remaining lease to ttl_ms (1..DLOCK_TTL_MAX) if the lock still
  * carries this handle's token. Returns DLOCK_OK (validity restarts from the
  * moment the request was sent), DLOCK_ENOTHELD (the handle is then marked not
- * held), DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER, DLOCK_ENOQUORUM.
+ * held), DLOCK_EMAXHOLD (opts.max_hold_ms has passed since the acquisition:
+ * no server call is made), DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER,
+ * DLOCK_ENOQUORUM.
  */
 DLOCK_API int dlock_extend(dlock_lock *l, int64_t ttl_ms);
 
@@ -319,7 +414,8 @@ typedef struct dlock_info {
     const char *token;   /* 32 hex digits, valid while the handle lives */
     int64_t fence;       /* fencing token, 0 when fencing is off */
     int64_t acquired_at; /* wall clock, ms since the epoch */
-    int64_t expires_at;  /* wall clock, ms since the epoch, end of local validity */
+    int64_t expires_at;  /* wall clock, ms since the epoch, end of local validity
+                            (after a DLOCK_EMAXHOLD loss: when the lease runs out) */
     int held;            /* as dlock_held */
 } dlock_info;
 
@@ -334,9 +430,11 @@ DLOCK_API void dlock_lock_free(dlock_lock *l);
 /* ---- Automatic extension (keepalive) ------------------------------------ */
 
 /* Called once, from the keepalive thread, when a kept-alive lease is lost:
- * status DLOCK_ENOTHELD (token gone) or the error that kept the extension
- * from succeeding before the lease's validity ran out. dlock_held(l) is
- * already 0. Do not free or release l from inside the callback. */
+ * status DLOCK_ENOTHELD (token gone), DLOCK_EMAXHOLD (opts.max_hold_ms
+ * reached: the lease is no longer extended and runs out by itself; see
+ * dlock_info's expires_at), or the error that kept the extension from
+ * succeeding before the lease's validity ran out. dlock_held(l) is already
+ * 0. Do not free or release l from inside the callback. */
 typedef void (*dlock_lost_fn)(dlock_lock *l, int status, void *userdata);
 
 /*
@@ -345,16 +443,20 @@ typedef void (*dlock_lost_fn)(dlock_lock *l, int status, void *userdata);
  * original ttl every interval_ms (0: ttl/3), pipelining the extensions of
  * all locks due together. If an extension fails and the validity runs out,
  * or the token is gone, the lock is marked not held and on_lost is called
- * once. Returns DLOCK_OK, DLOCK_EINVAL (interval not below the ttl),
- * DLOCK_ENOTHELD (already not held), DLOCK_ENOMEM, DLOCK_EIO (thread or
+ * once; likewise once opts.max_hold_ms has passed since the acquisition
+ * (no further extension is made). Returns DLOCK_OK, DLOCK_EINVAL (interval
+ * not below the ttl), DLOCK_ENOTHELD (already not held), DLOCK_EMAXHOLD
+ * (max_hold_ms already passed), DLOCK_ENOMEM, DLOCK_EIO (thread or
  * connection could not be started).
  */
 DLOCK_API int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_lost,
                                     void *userdata);
 
 /* Stop keeping the lease alive (no-op if not started). Waits for an
- * extension in flight for this lock to finish. Safe in any order with
- * dlock_release and dlock_lock_free. */
+ * extension in flight for this lock to finish. Once it returns, on_lost is
+ * not called for l (an engine lock's loss found in this process call but
+ * not yet reported is dropped). Safe in any order with dlock_release and
+ * dlock_lock_free. */
 DLOCK_API void dlock_keepalive_stop(dlock_lock *l);
 
 /* ---- Operations by token (for tools and other processes) ---------------- */
@@ -401,6 +503,8 @@ typedef struct dlock_result {
     int64_t fence;              /* acquire ops: the fencing token */
     const dlock_holder *holder; /* inspect, DLOCK_OK: what was found */
     const char *detail;         /* what failed, "" on success; never NULL */
+    int code;                   /* the server's error kind behind status
+                                   (dlock_srv_code), DLOCK_SRV_NONE if none */
 } dlock_result;
 
 /* Completion callback: runs exactly once per started operation, from

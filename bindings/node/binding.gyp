@@ -1,8 +1,11 @@
 # The addon: src/addon.cc (Node-API, through node-addon-api) with libdlock's
 # C sources compiled in (scripts/dlock-root.js finds them: ./dlock in a
 # packed tarball, ../.. in the repository). hiredis comes from the system
-# (Debian: libhiredis-dev). libuv is Node's own: its headers come with
-# Node's (nodedir), its symbols from the node binary.
+# (Debian: libhiredis-dev). libuv and OpenSSL are the process's own: their
+# headers come with Node's (nodedir; Debian's nodejs uses the system's
+# OpenSSL, so there they are libssl-dev's), their symbols from the node
+# binary or the libssl it loads. The addon does not link libssl: a second
+# OpenSSL in the process would be shadowed by node's, symbol by symbol.
 {
   "targets": [
     {

@@ -39,6 +39,7 @@ void dlock_client_free(dlock_client *c) {
         return;
     dl_keepalive_client_free(c);
     dl_engine_free(c->eng);
+    dl_engine_free(c->beng);
     dl_client_teardown(c);
     free(c);
 }

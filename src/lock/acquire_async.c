@@ -25,14 +25,22 @@
 #include "engine.h"
 #include "resp.h"
 
-enum { AM_TRY, AM_RETRY, AM_DEADLINE };
-enum { PH_SUBWAIT = 1, PH_ATTEMPT, PH_FENCE, PH_WAIT, PH_NAP, PH_LEAVE, PH_REFRESH, PH_REPLICAS };
+enum {
+    PH_SUBWAIT = 1,
+    PH_ATTEMPT,
+    PH_FENCE,
+    PH_WAIT,
+    PH_NAP,
+    PH_LEAVE,
+    PH_REFRESH,
+    PH_REPLICAS,
+    PH_CLEANUP
+};
 
 #define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
 #define QUEUE_MARGIN_MS 100
 
 static void attempt(dl_aop *op);
-static void acq_cleanup(dl_engine *e, const dl_aop *from);
 static void got(dl_aop *op, int64_t fence, int64_t start_us);
 
 static dlock_client *cli(const dl_aop *op) { return op->e->c; }
@@ -47,9 +55,9 @@ static void arm_cap(dl_aop *op) {
 
 static int will_wait(const dl_aop *op) {
     switch (op->mode) {
-    case AM_RETRY:
+    case DL_AM_RETRY:
         return op->attempts <= cli(op)->opts.retry_count;
-    case AM_DEADLINE:
+    case DL_AM_DEADLINE:
         return dl_mono_us() < op->deadline_us;
     default:
         return 0;
@@ -71,7 +79,7 @@ static int64_t ms_until(int64_t until_us) {
 static int64_t sleep_ms(dl_aop *op, int64_t hint) {
     dlock_client *c = cli(op);
     int64_t ms;
-    if (op->push && op->mode != AM_RETRY)
+    if (op->push && op->mode != DL_AM_RETRY)
         ms = SLICE_MAX_MS;
     else
         ms = dl_backoff_ms(op->attempts, c->opts.retry_delay_ms, c->opts.retry_max_delay_ms,
@@ -80,48 +88,116 @@ static int64_t sleep_ms(dl_aop *op, int64_t hint) {
         ms = hint + 1; /* the holder's lease ends first */
     if (op->push && ms > SLICE_MAX_MS)
         ms = SLICE_MAX_MS;
-    if (op->mode == AM_DEADLINE && ms > ms_until(op->deadline_us))
+    if (op->mode == DL_AM_DEADLINE && ms > ms_until(op->deadline_us))
         ms = ms_until(op->deadline_us);
     return ms < 1 ? 1 : ms;
 }
 
 /* ---- the clean-up op: leave the queue, then release by token ---- */
 
+static void finish(dl_aop *op, int rc);
+
+/* The clean-up `child` ended; its parent was waiting to end with
+ * pending_rc. If the request whose outcome was unknown could not be
+ * undone either, the outcome stays unknown. */
+static void cleaned(dl_aop *op, int failed_too) {
+    op->child = NULL;
+    int rc = op->pending_rc;
+    if (op->cancelled) {
+        dl_seterr(&op->x, DLOCK_ECANCELED, "acquire of '%s' cancelled", op->name);
+        rc = DLOCK_ECANCELED;
+    } else if (failed_too && op->unknown_now) {
+        char saved[sizeof op->x.err];
+        memcpy(saved, op->x.err, sizeof saved);
+        rc = dl_seterr(&op->x, DLOCK_EUNKNOWN,
+                       "%.300s; clean-up by token failed too: a lease may exist for %" PRId64
+                       " ms",
+                       saved, op->ttl_ms);
+    }
+    finish(op, rc);
+}
+
+/* A clean-up that found no server is tried again, a few times over about
+ * the life of a queue entry: an abandoned entry at the head of the queue
+ * would keep a free lock idle (no barging) until it expired. */
+#define CLEANUP_TRIES 6
+#define CLEANUP_RETRY_MS 400
+
+static int cleanup_start(dl_aop *op);
+
+static void cleanup_retry(dl_timer *t) { cleanup_start((dl_aop *)t); }
+
+/* Returns 1 while op lives on (a retry is due), 0 once it is finished. */
+static int cleanup_end(dl_aop *op) {
+    dl_aop *parent = op->parent;
+    int failed_too = op->cleanup_failed;
+    if (parent != NULL) { /* it waited for the first outcome: tell it */
+        parent->child = NULL;
+        op->parent = NULL;
+        cleaned(parent, failed_too);
+    }
+    if (failed_too && ++op->attempts < CLEANUP_TRIES) {
+        op->cleanup_failed = 0;
+        op->timer.fire = cleanup_retry;
+        if (dl_heap_arm(&op->e->heap, &op->timer, dl_mono_us() + CLEANUP_RETRY_MS * 1000) == 0)
+            return 1;
+    }
+    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK);
+    return 0;
+}
+
 static void cleanup_released(dl_fan *f, void *arg) {
-    (void)f;
-    dl_aop_finish(arg, DLOCK_OK);
+    dl_aop *op = arg;
+    op->cleanup_failed |= dl_call_error(&op->x, &f->call, "clean-up") != DLOCK_OK;
+    cleanup_end(op);
 }
 
 static void cleanup_left(dl_fan *f, void *arg) {
     dl_aop *op = arg;
-    (void)f;
+    op->cleanup_failed |= dl_call_error(&op->x, &f->call, "clean-up") != DLOCK_OK;
     const char *args[1] = {op->token};
     size_t lens[1] = {DL_TOKEN_HEX};
-    if (dl_aop_script(op, DL_S_RELEASE, 1, args, lens, NULL, cleanup_released) != DLOCK_OK)
-        dl_aop_finish(op, DLOCK_EIO);
+    if (dl_aop_script(op, DL_S_RELEASE, 1, args, lens, NULL, cleanup_released) != DLOCK_OK) {
+        op->cleanup_failed = 1;
+        cleanup_end(op);
+    }
 }
 
-static void acq_cleanup(dl_engine *e, const dl_aop *from) {
+/* Leave the queue and release by token what `from`'s current token may
+ * hold, in a clean-up op of its own (pipelined behind from's requests, so
+ * it also undoes a request still on its way). Returns the op (NULL if it
+ * could not be started: the queue entry and any lease then end by their
+ * own expiry). */
+static dl_aop *acq_cleanup(dl_engine *e, const dl_aop *from) {
     dl_aop *op = dl_aop_new(e, DL_AOP_CLEANUP, NULL, NULL);
     if (op == NULL)
-        return; /* the queue entry and any lease end by their own expiry */
+        return NULL;
     if (dl_aop_name(op, from->name, from->name_len) != DLOCK_OK) {
         dl_aop_discard(op);
-        return;
+        return NULL;
     }
     memcpy(op->token, from->token, sizeof op->token);
     memcpy(op->ttl_s, from->ttl_s, sizeof op->ttl_s);
     op->ttl_len = from->ttl_len;
+    return cleanup_start(op) ? op : NULL;
+}
+
+/* Send the clean-up's first step. 1 while op lives on, 0 once finished. */
+static int cleanup_start(dl_aop *op) {
     const char *args[2] = {op->token, op->ttl_s};
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    if (dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, cleanup_left) != DLOCK_OK)
-        dl_aop_finish(op, DLOCK_EIO);
+    if (dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, cleanup_left) != DLOCK_OK) {
+        op->cleanup_failed = 1;
+        return cleanup_end(op);
+    }
+    return 1;
 }
 
 /* Leave no trace of the current token, and go on with a fresh one. */
 static int abandon_token(dl_aop *op) {
     acq_cleanup(op->e, op);
-    op->enqueued = 0;
+    op->unknown_open |= op->unknown_now;
+    op->enqueued = op->dirty = op->unknown_now = 0;
     if (dl_pool_token(&cli(op)->pool, op->token) != 0)
         return dl_seterr(&op->x, DLOCK_EIO, "getrandom failed");
     return DLOCK_OK;
@@ -145,6 +221,30 @@ static void finish(dl_aop *op, int rc) {
     dl_aop_finish(op, rc);
 }
 
+/* End with rc, first undoing what the current token may have left (a
+ * queue entry, a grant, a request of unknown outcome): the caller learns
+ * of the failure only once nothing of it remains, or that it may. The
+ * wait for the clean-up is cut at dlock_wait_async's cap. */
+static void end_with(dl_aop *op, int rc) {
+    if (!op->enqueued && !op->dirty && !op->unknown_now) {
+        finish(op, rc);
+        return;
+    }
+    dl_aop *child = acq_cleanup(op->e, op);
+    if (child == NULL) {
+        finish(op, rc);
+        return;
+    }
+    child->parent = op;
+    op->child = child;
+    op->pending_rc = rc;
+    op->phase = PH_CLEANUP;
+    if (op->x.cap_us > 0)
+        dl_aop_timer(op, op->x.cap_us);
+    else
+        dl_heap_disarm(&op->e->heap, &op->timer);
+}
+
 static void give_up(dl_aop *op) {
     dl_heap_disarm(&op->e->heap, &op->timer);
     if (op->attempts > 0)
@@ -157,34 +257,39 @@ static void busy_end(dl_aop *op) {
     if (op->is_wait) {
         dl_seterr(&op->x, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms",
                   op->name, op->timeout_ms);
-        finish(op, DLOCK_ETIMEDOUT);
+        end_with(op, DLOCK_ETIMEDOUT);
+    } else if (op->migrating) {
+        dl_seterr(&op->x, DLOCK_EBUSY,
+                  "lock '%s': its cluster slot is migrating (TRYAGAIN); try again", op->name);
+        end_with(op, DLOCK_EBUSY);
     } else {
         dl_seterr(&op->x, DLOCK_EBUSY, "lock '%s' is held by another owner", op->name);
-        finish(op, DLOCK_EBUSY);
+        end_with(op, DLOCK_EBUSY);
     }
 }
 
-/* A failed step: retry after a backoff while the caller waits and the
- * failure may pass, else end with it. */
+/* A failed step: retry after a backoff (with a fresh token if the old one
+ * may have left something) while the caller waits and the failure may
+ * pass; else end with it. */
 static void failed(dl_aop *op, int rc, int code) {
     dlock_client *c = cli(op);
-    if (op->enqueued || op->unknown_now) {
-        op->unknown_open |= op->unknown_now;
-        op->unknown_now = 0;
-        int trc = abandon_token(op);
-        if (trc != DLOCK_OK)
-            rc = trc;
-    }
     if (!transient(rc, code) || !will_wait(op)) {
-        finish(op, rc);
+        end_with(op, rc);
         return;
     }
-    int64_t nap = op->mode == AM_RETRY
+    if (op->enqueued || op->dirty || op->unknown_now) {
+        int trc = abandon_token(op);
+        if (trc != DLOCK_OK) {
+            finish(op, trc);
+            return;
+        }
+    }
+    int64_t nap = op->mode == DL_AM_RETRY
                       ? dl_backoff_ms(op->attempts, c->opts.retry_delay_ms,
                                       c->opts.retry_max_delay_ms, c->opts.retry_jitter_pct,
                                       &c->rng)
                       : dl_backoff_ms(op->attempts, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
-    if (op->mode == AM_DEADLINE && nap > ms_until(op->deadline_us))
+    if (op->mode == DL_AM_DEADLINE && nap > ms_until(op->deadline_us))
         nap = ms_until(op->deadline_us);
     op->phase = PH_NAP;
     dl_aop_timer(op, dl_mono_us() + nap * 1000);
@@ -196,13 +301,12 @@ static void make_lock(dl_aop *op) {
     dlock_client *c = cli(op);
     dlock_lock *l = calloc(1, sizeof *l + op->name_len + 1);
     if (l == NULL) {
-        abandon_token(op);
-        dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory");
-        finish(op, DLOCK_ENOMEM);
+        op->dirty = 1;
+        end_with(op, dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory"));
         return;
     }
     l->client = c;
-    l->eng = op->e;
+    l->eng = op->e->blocking ? NULL : op->e; /* whose timers keep it alive */
     l->name = (char *)(l + 1);
     memcpy(l->name, op->name, op->name_len);
     l->name_len = op->name_len;
@@ -210,6 +314,7 @@ static void make_lock(dl_aop *op) {
     l->fence = op->fence;
     l->ttl_ms = op->ttl_ms;
     l->acquired_wall_ms = dl_wall_ms() - (dl_mono_us() - op->start_us) / 1000;
+    l->acquired_us = op->start_us;
     atomic_store(&l->valid_until_us,
                  dl_valid_until_us(op->start_us, op->ttl_ms, c->opts.drift_factor));
     op->lock = l;
@@ -234,8 +339,8 @@ static void on_replicas(dl_fan *f, void *arg) {
                            c->opts.replicas);
     }
     if (rc != DLOCK_OK) {
-        abandon_token(op);
-        finish(op, rc);
+        op->dirty = 1;
+        end_with(op, rc);
         return;
     }
     make_lock(op);
@@ -258,8 +363,8 @@ static void deliver(dl_aop *op) {
     op->phase = PH_REPLICAS;
     int rc = dl_aop_command(op, 3, argv, lens, deadline, on_replicas);
     if (rc != DLOCK_OK) {
-        abandon_token(op);
-        finish(op, rc);
+        op->dirty = 1;
+        end_with(op, rc);
     } else {
         arm_cap(op);
     }
@@ -274,7 +379,7 @@ static void on_refresh(dl_fan *f, void *arg) {
     int yes = 0;
     int rc = dl_extend_read(&op->x, &f->call, &yes);
     if (rc != DLOCK_OK) {
-        op->unknown_now = 1; /* we may hold it: clean up */
+        op->dirty = 1; /* we may hold it: clean up */
         failed(op, rc, op->x.code);
         return;
     }
@@ -306,7 +411,7 @@ static void got(dl_aop *op, int64_t fence, int64_t start_us) {
     op->phase = PH_REFRESH;
     int rc = dl_aop_script(op, DL_S_EXTEND, 2, args, lens, dl_extend_decided, on_refresh);
     if (rc != DLOCK_OK) {
-        op->unknown_now = 1;
+        op->dirty = 1;
         failed(op, rc, 0);
     } else {
         arm_cap(op);
@@ -334,7 +439,7 @@ static void on_fence(dl_fan *f, void *arg) {
     dl_call_error(&op->x, &f->call, "fence");
     int rc = dl_seterr(&op->x, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
                        f->call.n);
-    op->unknown_now = 1; /* we hold it on some servers: clean up */
+    op->dirty = 1; /* we hold it on some servers: clean up */
     failed(op, rc, 0);
 }
 
@@ -347,7 +452,7 @@ static void fence(dl_aop *op, int64_t seen_max) {
     op->phase = PH_FENCE;
     int rc = dl_aop_script(op, DL_S_FENCE, 2, args, lens, dl_fence_decided, on_fence);
     if (rc != DLOCK_OK) {
-        op->unknown_now = 1;
+        op->dirty = 1;
         failed(op, rc, 0);
     } else {
         arm_cap(op);
@@ -387,12 +492,10 @@ static void leave(dl_aop *op) {
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
     op->phase = PH_LEAVE;
     int rc = dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, on_left);
-    if (rc != DLOCK_OK) {
-        abandon_token(op);
-        finish(op, rc);
-    } else {
+    if (rc != DLOCK_OK)
+        end_with(op, rc);
+    else
         arm_cap(op);
-    }
 }
 
 static void busy(dl_aop *op, int64_t hint) {
@@ -413,6 +516,10 @@ static void busy(dl_aop *op, int64_t hint) {
             leave(op);
         else
             busy_end(op);
+        return;
+    }
+    if ((op->dirty || op->unknown_now) && abandon_token(op) != DLOCK_OK) {
+        finish(op, DLOCK_EIO);
         return;
     }
     op->busy_us = op->sent_us;
@@ -441,6 +548,12 @@ static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
 
 static void dl_acq_timer(dl_timer *t) {
     dl_aop *op = (dl_aop *)t;
+    if (op->phase == PH_CLEANUP) {
+        /* dlock_wait_async's cap passed while its clean-up runs: end now;
+         * the clean-up goes on alone. */
+        finish(op, op->pending_rc);
+        return;
+    }
     if (op->cancelled) {
         give_up(op);
         return;
@@ -453,18 +566,20 @@ static void dl_acq_timer(dl_timer *t) {
         op->fan = NULL;
         op->enqueued = 1;
         abandon_token(op);
-        dl_seterr(&op->x, DLOCK_ETIMEDOUT,
-                  "lock '%s': the deadline passed with a request in flight (undone by token)",
-                  op->name);
-        finish(op, DLOCK_ETIMEDOUT);
+        dl_seterr(&op->x, DLOCK_EUNKNOWN,
+                  "lock '%s': the deadline passed with no answer to a request in flight (it "
+                  "is undone by token in the background): a lease may exist for %" PRId64
+                  " ms",
+                  op->name, op->ttl_ms);
+        dl_aop_finish(op, DLOCK_EUNKNOWN);
         return;
     }
-    if (op->phase == PH_WAIT && op->mode == AM_DEADLINE && dl_mono_us() >= op->deadline_us) {
+    if (op->phase == PH_WAIT && op->mode == DL_AM_DEADLINE && dl_mono_us() >= op->deadline_us) {
         if (op->enqueued) {
             leave(op);
             return;
         }
-        op->mode = AM_TRY; /* one last try at the deadline */
+        op->mode = DL_AM_TRY; /* one last try at the deadline */
     }
     attempt(op);
 }
@@ -472,6 +587,7 @@ static void dl_acq_timer(dl_timer *t) {
 static void dl_acq_subscribed(dl_aop *op) {
     if (op->phase != PH_SUBWAIT)
         return;
+    dl_heap_disarm(&op->e->heap, &op->timer);
     if (op->cancelled)
         give_up(op);
     else
@@ -488,6 +604,13 @@ static void dl_acq_cancel(dl_aop *op) {
 /* ---- attempts ---- */
 
 static void on_attempt_one(dl_aop *op, dl_call *call, const dl_tally *t) {
+    if (call->status[0] == DLOCK_ESERVER && call->code[0] == DL_SRV_TRYAGAIN) {
+        /* Cluster slot migration in progress: like a busy lock, try again
+         * shortly (the script ran nowhere). */
+        op->migrating = 1;
+        busy(op, 50);
+        return;
+    }
     if (call->status[0] != DLOCK_OK) {
         int rc = dl_call_error(&op->x, call, "acquire");
         if (call->status[0] == DLOCK_EPROTO)
@@ -514,14 +637,11 @@ static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
         return;
     }
     int rc = t->answered < call->quorum ? dl_call_error(&op->x, call, "acquire") : DLOCK_OK;
-    if (t->granted > 0 || t->unknown) {
-        /* The clean-up is pipelined behind the ACQUIRE on each server, so
-         * it also undoes a grant that is still on its way. */
-        if (abandon_token(op) != DLOCK_OK) {
-            finish(op, DLOCK_EIO);
-            return;
-        }
-    }
+    /* A minority's grant (or a request of unknown outcome) is undone by
+     * the clean-up, pipelined behind the ACQUIRE on each server, so it
+     * also undoes a grant that is still on its way. */
+    op->dirty = t->granted > 0;
+    op->unknown_now = t->unknown;
     if (t->answered < call->quorum)
         failed(op, rc, op->x.code);
     else
@@ -545,6 +665,7 @@ static void on_attempt(dl_fan *f, void *arg) {
 static void attempt(dl_aop *op) {
     dlock_client *c = cli(op);
     op->attempts++;
+    op->migrating = 0;
     int ww = will_wait(op);
     int enqueue = op->push && ww;
     int64_t wait = SLICE_MAX_MS + c->opts.command_timeout_ms + QUEUE_MARGIN_MS;
@@ -555,8 +676,8 @@ static void attempt(dl_aop *op) {
     const char *args[8] = {op->token, op->ttl_s,      c->meta, fencing, enqueue ? "1" : "0",
                            wait_s,    wall_s,         op->e->chan};
     size_t lens[8] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len};
-    if (op->e->sub_state != DL_SUB_READY)
-        args[7] = "-", lens[7] = 1; /* not subscribed: a hand-over is found by the timer */
+    /* Not subscribed (yet, or the subscription failed): a hand-over is
+     * then found by the next attempt, which the timer bounds. */
     op->phase = PH_ATTEMPT;
     op->handed = 0;
     op->enqueued |= enqueue;
@@ -568,27 +689,11 @@ static void attempt(dl_aop *op) {
         arm_cap(op);
 }
 
-/* ---- the public starts ---- */
+/* ---- starts ---- */
 
-static int start(dlock_client *c, const char *name, int64_t ttl_ms, int mode, int64_t timeout_ms,
-                 int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
-    int rc = dl_begin(c);
-    if (rc != DLOCK_OK)
-        return rc;
-    size_t len;
-    if (cb == NULL)
-        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
-    rc = dl_check_name(c, name, &len);
-    if (rc == DLOCK_OK)
-        rc = dl_check_ttl(c, ttl_ms);
-    if (rc == DLOCK_OK && (timeout_ms < 0 || timeout_ms > DLOCK_TTL_MAX))
-        rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "timeout %" PRId64 " ms out of range 0..%" PRId64,
-                       timeout_ms, (int64_t)DLOCK_TTL_MAX);
-    if (rc != DLOCK_OK)
-        return rc;
-    dl_engine *e = dl_engine_get(c, &rc);
-    if (e == NULL)
-        return rc;
+int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms, int mode,
+                     int64_t timeout_ms, int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
+    dlock_client *c = e->c;
     dl_aop *op = dl_aop_new(e, DL_AOP_ACQUIRE, cb, ud);
     if (op == NULL || dl_aop_name(op, name, len) != DLOCK_OK) {
         if (op != NULL)
@@ -610,15 +715,20 @@ static int start(dlock_client *c, const char *name, int64_t ttl_ms, int mode, in
     op->timeout_ms = timeout_ms;
     op->t_begin_us = dl_mono_us();
     op->deadline_us = op->t_begin_us + timeout_ms * 1000;
-    if (mode == AM_DEADLINE)
+    if (mode == DL_AM_DEADLINE)
         op->x.cap_us = op->deadline_us + (int64_t)c->opts.command_timeout_ms * 1000;
-    op->push = c->opts.waiting == DLOCK_WAIT_PUSH && e->n == 1 && mode != AM_TRY;
+    op->push = c->opts.waiting == DLOCK_WAIT_PUSH && e->n == 1 && mode != DL_AM_TRY;
     if (id != NULL)
         *id = op->id;
     if (op->push) {
-        dl_engine_subscribe(e);
+        dl_engine_subscribe(e, op->keys.k[0], op->keys.len[0]);
         if (e->sub_state == DL_SUB_PENDING) {
+            /* Queue only once subscribed, so no hand-over is missed; but
+             * never wait for that longer than a command timeout (or the
+             * cap): a hand-over is also found by the next attempt. */
             op->phase = PH_SUBWAIT;
+            int64_t at = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
+            dl_aop_timer(op, op->x.cap_us > 0 && op->x.cap_us < at ? op->x.cap_us : at);
             dl_engine_kick(e);
             return DLOCK_OK;
         }
@@ -628,18 +738,41 @@ static int start(dlock_client *c, const char *name, int64_t ttl_ms, int mode, in
     return DLOCK_OK;
 }
 
+/* The public starts: check the arguments, then start on the async engine. */
+static int start(dlock_client *c, const char *name, int64_t ttl_ms, int mode, int64_t timeout_ms,
+                 int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    size_t len;
+    if (cb == NULL)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
+    rc = dl_check_name(c, name, &len);
+    if (rc == DLOCK_OK)
+        rc = dl_check_ttl(c, ttl_ms);
+    if (rc == DLOCK_OK && (timeout_ms < 0 || timeout_ms > DLOCK_TTL_MAX))
+        rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "timeout %" PRId64 " ms out of range 0..%" PRId64,
+                       timeout_ms, (int64_t)DLOCK_TTL_MAX);
+    if (rc != DLOCK_OK)
+        return rc;
+    dl_engine *e = dl_engine_get(c, &rc);
+    if (e == NULL)
+        return rc;
+    return dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, cb, ud, id);
+}
+
 int dlock_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms, dlock_done_fn cb,
                         void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, AM_RETRY, 0, 0, cb, userdata, op);
+    return start(c, name, ttl_ms, DL_AM_RETRY, 0, 0, cb, userdata, op);
 }
 
 int dlock_try_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms, dlock_done_fn cb,
                             void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, AM_TRY, 0, 0, cb, userdata, op);
+    return start(c, name, ttl_ms, DL_AM_TRY, 0, 0, cb, userdata, op);
 }
 
 int dlock_wait_async(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,
                      dlock_done_fn cb, void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, timeout_ms == 0 ? AM_TRY : AM_DEADLINE, timeout_ms, 1,
+    return start(c, name, ttl_ms, timeout_ms == 0 ? DL_AM_TRY : DL_AM_DEADLINE, timeout_ms, 1,
                  cb, userdata, op);
 }

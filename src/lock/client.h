@@ -14,6 +14,7 @@
 #include "dlock.h"
 #include "proto.h"
 #include "quorum.h"
+#include "tls.h"
 #include "token.h"
 #include "topology.h"
 #include "url.h"
@@ -23,6 +24,7 @@ struct dlock_client {
     dlock_options opts; /* validated; key_prefix / owner_label point to copies */
     dl_url url;         /* parsed URL; holds the password (wiped on free) */
     dl_topo topo;       /* servers and connections */
+    dl_tls *tls;        /* TLS settings of every connection (rediss://), or NULL */
     dl_proto proto;     /* key prefix and script digests */
     char *label;
     char url_redacted[512];
@@ -36,6 +38,7 @@ struct dlock_client {
     char unusable_why[512];
     struct dl_keepalive *ka; /* keepalive.c, created on first use */
     struct dl_engine *eng;   /* engine.c: the async API, created on first use */
+    struct dl_engine *beng;  /* engine.c: the blocking calls' own (blocking.c) */
     pthread_mutex_t ka_mu;   /* guards ka creation */
 };
 
@@ -47,6 +50,7 @@ struct dlock_lock {
     int64_t fence;
     _Atomic int64_t ttl_ms;         /* the last lease set (acquire or extend) */
     int64_t acquired_wall_ms;
+    int64_t acquired_us;            /* monotonic: when the winning request was sent */
     _Atomic int64_t valid_until_us; /* monotonic; 0 once released or lost */
     _Atomic int released;
     _Atomic int lost;
@@ -66,6 +70,12 @@ static inline int dl_lock_valid(const dlock_lock *l, int64_t now_us) {
     if (atomic_load(&l->released) || atomic_load(&l->lost))
         return 0;
     return now_us < atomic_load(&l->valid_until_us);
+}
+
+/* Whether opts.max_hold_ms (when set) has passed since l was acquired. */
+static inline int dl_hold_over(const dlock_lock *l, int64_t now_us) {
+    int64_t max = l->client->opts.max_hold_ms;
+    return max > 0 && now_us >= l->acquired_us + max * 1000;
 }
 
 /* core.c: life cycle of the client's state. */
@@ -109,6 +119,22 @@ DL_INTERNAL int dl_release_read(dl_ctx *x, dl_call *call, int *released);
 DL_INTERNAL int dl_extend_read(dl_ctx *x, dl_call *call, int *extended);
 DL_INTERNAL int dl_release_decided(const dl_call *call);
 DL_INTERNAL int dl_extend_decided(const dl_call *call);
+
+/* blocking.c: the blocking calls through the client's blocking engine.
+ * mode is a DL_AM_* of engine.h. Results and errors as the public calls. */
+DL_INTERNAL int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_ms,
+                                 int mode, int64_t timeout_ms, int is_wait, dlock_lock **out);
+DL_INTERNAL int dl_block_release(dlock_lock *l);
+DL_INTERNAL int dl_block_extend(dlock_lock *l, int64_t ttl_ms);
+DL_INTERNAL int dl_block_inspect(dlock_client *c, const char *name, size_t len,
+                                 dlock_holder *out);
+/* dlock_release_token (ttl_ms 0) and dlock_extend_token (ttl_ms > 0). */
+DL_INTERNAL int dl_block_by_token(dlock_client *c, const char *name, size_t len,
+                                  const char *token, int64_t ttl_ms);
+
+/* inspect.c: dlock_inspect on a checked name (len bytes), without
+ * dl_begin: what the server knows about it, into *out. */
+DL_INTERNAL int dl_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out);
 
 /* keepalive.c */
 DL_INTERNAL void dl_keepalive_client_free(dlock_client *c);

@@ -59,6 +59,9 @@ static int check_options(dlock_client *c) {
         return dl_seterr(x, DLOCK_EINVAL, "drift_factor must be in [0, 0.5)");
     if (o->waiting != DLOCK_WAIT_PUSH && o->waiting != DLOCK_WAIT_POLL)
         return dl_seterr(x, DLOCK_EINVAL, "waiting must be DLOCK_WAIT_PUSH or DLOCK_WAIT_POLL");
+    if (o->max_hold_ms < 0 || o->max_hold_ms > DLOCK_TTL_MAX)
+        return dl_seterr(x, DLOCK_EINVAL, "max_hold_ms must be 0..%lld",
+                         (long long)DLOCK_TTL_MAX);
     if (o->replicas < 0 || o->replicas > 100 || o->replica_timeout_ms < 0)
         return dl_seterr(x, DLOCK_EINVAL, "replicas must be 0..100, replica_timeout_ms >= 0");
     if (c->proto.prefix_len > 256)
@@ -74,6 +77,18 @@ static void make_meta(dlock_client *c) {
     int n = snprintf(c->meta, sizeof c->meta, "%s\t%ld\t%s", c->host, c->pid,
                      c->label ? c->label : "");
     c->meta_len = n < 0 ? 0 : (size_t)n >= sizeof c->meta ? sizeof c->meta - 1 : (size_t)n;
+}
+
+/* The client's own TLS settings (rediss://): files are read now, so a bad
+ * one fails dlock_client_new. */
+static int setup_tls(dlock_client *c) {
+    if (!c->url.tls)
+        return DLOCK_OK;
+    char err[400];
+    int rc = dl_tls_from_url(&c->tls, &c->url, err, sizeof err);
+    if (rc != DLOCK_OK)
+        return dl_seterr(&c->ctx, rc, "%s", rc == DLOCK_ENOMEM ? "out of memory" : err);
+    return DLOCK_OK;
 }
 
 /* Copy the label and prefix, build the metadata, and set up the topology
@@ -97,6 +112,10 @@ static int finish_setup(dlock_client *c, const char *prefix, const char *label) 
     c->topo.cfg.has_password = c->url.has_password;
     c->topo.cfg.db = c->url.db;
     c->topo.cfg.connect_timeout_ms = c->opts.connect_timeout_ms;
+    rc = setup_tls(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    c->topo.cfg.tls = c->tls;
     c->topo.connect_timeout_ms = c->opts.connect_timeout_ms;
     c->topo.command_timeout_ms = c->opts.command_timeout_ms;
     return dl_topo_init(&c->topo);
@@ -131,16 +150,16 @@ int dl_client_setup(dlock_client *c, const char *url, const dlock_options *opts)
     char perr[256];
     if (dl_url_parse(url, &c->url, perr, sizeof perr) != 0)
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "%s", perr);
-    if (c->url.tls)
-        return dl_seterr(&c->ctx, DLOCK_ENOTSUP,
-                         "rediss:// needs TLS, but this build links hiredis %d.%d without "
-                         "hiredis_ssl; use redis:// or rebuild against hiredis >= 1.0 with TLS",
-                         HIREDIS_MAJOR, HIREDIS_MINOR);
     apply_url_options(c);
     const char *prefix = c->url.has_prefix    ? c->url.prefix
                          : c->opts.key_prefix ? c->opts.key_prefix
                                               : "dlock:";
-    return finish_setup(c, prefix, c->opts.owner_label);
+    int rc = finish_setup(c, prefix, c->opts.owner_label);
+    /* Turning verification off is allowed, never silent (once per client,
+     * not again for its keepalive clone). */
+    if (rc == DLOCK_OK && c->url.tls && !c->url.tls_verify)
+        dl_warn(&c->ctx, DL_WARN_TLS_NO_VERIFY);
+    return rc;
 }
 
 int dl_client_clone(const dlock_client *src, dlock_client **out) {
@@ -167,6 +186,8 @@ int dl_client_clone(const dlock_client *src, dlock_client **out) {
 
 void dl_client_teardown(dlock_client *c) {
     dl_topo_free(&c->topo);
+    dl_tls_free(c->tls);
+    c->tls = NULL;
     dl_pool_free(&c->pool);
     dl_proto_free(&c->proto);
     free(c->label);

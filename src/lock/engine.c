@@ -21,14 +21,18 @@ static int engine_init(dl_engine *e, dlock_client *c) {
     if (e->epfd < 0)
         return dl_seterr(&c->ctx, DLOCK_EIO, "epoll_create1: %s", strerror(errno));
     const dl_url *u = &c->url;
-    e->n = u->unix_socket ? 1 : u->nhosts;
-    for (int i = 0; i < e->n; i++) {
+    e->routed = u->kind == DL_URL_SENTINEL || u->kind == DL_URL_CLUSTER;
+    dl_route_init(e);
+    e->n = u->unix_socket || e->routed ? 1 : u->nhosts;
+    for (int i = 0; !e->routed && i < e->n; i++) {
         if (u->unix_socket)
             dl_pipe_init(&e->pipes[i], NULL, 0, u->path, &c->topo.cfg);
         else
             dl_pipe_init(&e->pipes[i], u->hosts[i].host, u->hosts[i].port, NULL, &c->topo.cfg);
         e->pp[i] = &e->pipes[i];
         e->pipes[i].owner = e;
+        if (dl_engine_add_pipe(e, &e->pipes[i]) != DLOCK_OK)
+            return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     }
     /* Waiters are woken by pub/sub on one server only (Redlock polls). */
     dl_pipe_init(&e->sub, u->unix_socket ? NULL : u->hosts[0].host,
@@ -44,11 +48,11 @@ static int engine_init(dl_engine *e, dlock_client *c) {
     return DLOCK_OK;
 }
 
-dl_engine *dl_engine_get(dlock_client *c, int *rc) {
+static dl_engine *engine_for(dlock_client *c, dl_engine **slot, int blocking, int *rc) {
     *rc = DLOCK_OK;
-    if (c->eng != NULL)
-        return c->eng;
-    if (c->url.kind == DL_URL_SENTINEL || c->url.kind == DL_URL_CLUSTER) {
+    if (*slot != NULL)
+        return *slot;
+    if (!blocking && (c->url.kind == DL_URL_SENTINEL || c->url.kind == DL_URL_CLUSTER)) {
         *rc = dl_seterr(&c->ctx, DLOCK_ENOTSUP,
                         "the non-blocking API supports one server and Redlock sets so far, "
                         "not Sentinel or Cluster URLs");
@@ -60,16 +64,25 @@ dl_engine *dl_engine_get(dlock_client *c, int *rc) {
         return NULL;
     }
     e->epfd = -1;
+    e->blocking = blocking;
     *rc = engine_init(e, c);
     if (*rc != DLOCK_OK) {
         if (e->epfd >= 0)
             close(e->epfd);
+        free(e->all);
         free(e);
         return NULL;
     }
-    c->eng = e;
+    *slot = e;
     return e;
 }
+
+dl_engine *dl_engine_get(dlock_client *c, int *rc) { return engine_for(c, &c->eng, 0, rc); }
+
+dl_engine *dl_engine_blocking(dlock_client *c, int *rc) {
+    return engine_for(c, &c->beng, 1, rc);
+}
+
 
 static void op_free(dl_aop *op) {
     dl_fan_put(op->fan);
@@ -84,24 +97,15 @@ static void op_free(dl_aop *op) {
 void dl_engine_free(dl_engine *e) {
     if (e == NULL)
         return;
-    /* No callback runs from here on: pending requests just fail. */
+    /* No callback runs from here on. The ops go first: that lets go of
+     * their fans, so the requests still in the pipes fail into fans that
+     * only free themselves (nothing is re-sent into a closing pipe). */
     e->flushing = 1;
     while (e->kas != NULL)
         dl_eka_stop(e->kas);
-    /* Detach every live op from its request first: closing the pipes below
-     * settles the requests, and an op's completion code must not run (a
-     * release's reader would write to its handle, which the caller has
-     * already freed, as dlock_client_free asks). */
-    for (dl_aop *op = e->ops; op != NULL; op = op->next) {
-        dl_fan_put(op->fan);
-        op->fan = NULL;
-    }
     /* The heap marks its timers disarmed: before the ops that embed them
-     * are freed. */
+     * are freed (a wait sleeping on its timer is one). */
     dl_heap_free(&e->heap);
-    for (int i = 0; i < e->n; i++)
-        dl_pipe_close(&e->pipes[i], DLOCK_ECANCELED, "client freed");
-    dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
     while (e->ops != NULL) {
         dl_aop *op = e->ops;
         e->ops = op->next;
@@ -113,6 +117,13 @@ void dl_engine_free(dl_engine *e) {
         e->done_head = op->done_next;
         op_free(op);
     }
+    for (int i = 0; i < e->nall; i++) {
+        dl_pipe_close(e->all[i], DLOCK_ECANCELED, "client freed");
+        if (e->routed)
+            free(e->all[i]); /* route.c made them */
+    }
+    free(e->all);
+    dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
     close(e->epfd);
     free(e);
 }
@@ -131,6 +142,27 @@ void dl_eka_stop(dl_eka *k) {
     k->l->eka = NULL;
     dl_keys_free(&k->keys);
     free(k);
+}
+
+/* A lost notice of l still waiting in the done queue is dropped: an
+ * earlier callback of the same process call stopped l's keepalive or is
+ * freeing l, and nothing may be told about l after that. */
+void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l) {
+    dl_aop *prev = NULL, *next;
+    for (dl_aop *op = e->done_head; op != NULL; op = next) {
+        next = op->done_next;
+        if (op->kind != DL_AOP_LOST || op->lock != l) {
+            prev = op;
+            continue;
+        }
+        if (prev != NULL)
+            prev->done_next = next;
+        else
+            e->done_head = next;
+        if (e->done_tail == op)
+            e->done_tail = prev;
+        op_free(op);
+    }
 }
 
 /* ---- operations ---- */
@@ -195,6 +227,11 @@ void dl_aop_finish(dl_aop *op, int status) {
         return;
     op->finished = 1;
     op->status = status;
+    if (op->child != NULL) /* stop awaiting it: it goes on alone */
+        op->child->parent = NULL;
+    if (op->parent != NULL)
+        op->parent->child = NULL;
+    op->child = op->parent = NULL;
     dl_heap_disarm(&e->heap, &op->timer);
     dl_fan_put(op->fan);
     op->fan = NULL;
@@ -224,8 +261,22 @@ static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decid
     dl_engine *e = op->e;
     int rc;
     dl_fan_put(op->fan);
+    op->fan = NULL;
+    dl_pipe **pp = e->pp;
+    dl_pipe *target;
+    if (e->routed) {
+        dlock_client *c = e->c;
+        rc = dl_route(e, req->key, req->klen, &target);
+        if (rc != DLOCK_OK) {
+            dl_seterr(&op->x, rc, "%s", c->ctx.err);
+            op->x.code = c->ctx.code;
+            return rc;
+        }
+        pp = &target;
+    }
     op->sent_us = dl_mono_us();
-    op->fan = dl_fan_start(e->pp, e->n, req, deadline_us, decided, done, op, &rc);
+    op->fan = dl_fan_start(pp, e->n, req, deadline_us, &e->heap, e->routed ? &e->router : NULL,
+                           decided, done, op, &rc);
     if (op->fan == NULL)
         return dl_seterr(&op->x, rc, "out of memory");
     if (op->fan->completed) {
@@ -302,8 +353,32 @@ static void on_subscribed(void *arg, redisReply *r, int status, int sent) {
     restart_subwaiters(e);
 }
 
-void dl_engine_subscribe(dl_engine *e) {
-    if (e->sub_state != DL_SUB_NONE)
+/* Routed deployments: the subscription lives on the key's server (the
+ * master a failover may have moved; on Cluster any node hears every
+ * PUBLISH). Moves it there if the server changed. */
+static int sub_follow(dl_engine *e, const char *key, size_t klen) {
+    dl_pipe *target;
+    if (!e->routed)
+        return 1;
+    char saved[sizeof e->c->ctx.err];
+    memcpy(saved, e->c->ctx.err, sizeof saved);
+    int rc = dl_route(e, key, klen, &target);
+    memcpy(e->c->ctx.err, saved, sizeof saved);
+    if (rc != DLOCK_OK)
+        return 0; /* no server known: the op's own request will say why */
+    const dl_conn *t = &target->conn, *s = &e->sub.conn;
+    if (s->port == t->port && strcmp(s->host, t->host) == 0 && strcmp(s->path, t->path) == 0)
+        return 1;
+    dl_pipe_close(&e->sub, DLOCK_EIO, "the master moved");
+    dl_pipe_init(&e->sub, t->is_unix ? NULL : t->host, t->port, t->is_unix ? t->path : NULL,
+                 &e->c->topo.cfg);
+    e->sub.owner = e;
+    e->sub_state = DL_SUB_NONE;
+    return 1;
+}
+
+void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen) {
+    if (!sub_follow(e, key, klen) || e->sub_state != DL_SUB_NONE)
         return;
     e->sub.on_push = on_wake;
     const char *argv[2] = {"SUBSCRIBE", e->chan};
@@ -339,17 +414,22 @@ static void watch(dl_engine *e, dl_pipe *p) {
 }
 
 static void watch_all(dl_engine *e) {
-    for (int i = 0; i < e->n; i++)
-        watch(e, &e->pipes[i]);
+    for (int i = 0; i < e->nall; i++)
+        watch(e, e->all[i]);
     if (e->sub.conn.ctx == NULL && e->sub_state == DL_SUB_READY)
         e->sub_state = DL_SUB_NONE; /* lost: re-subscribe when next needed */
     watch(e, &e->sub);
 }
 
+/* Write what the connected pipes have queued. */
+static void flush_all(dl_engine *e) {
+    for (int i = 0; i < e->nall; i++)
+        if (e->all[i]->conn.state == DL_CONN_READY)
+            dl_conn_step(&e->all[i]->conn, 0);
+}
+
 void dl_engine_kick(dl_engine *e) {
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     watch_all(e);
     if (e->notify != NULL && !e->flushing)
         e->notify(e->c, e->notify_ud);
@@ -378,7 +458,8 @@ static void run_callbacks(dl_engine *e) {
         if (e->done_head == NULL)
             e->done_tail = NULL;
         dlock_result res = {.op = op->id, .status = op->status, .lock = op->lock,
-                            .fence = op->fence, .detail = op->status ? op->x.err : ""};
+                            .fence = op->fence, .detail = op->status ? op->x.err : "",
+                            .code = op->status ? op->x.code : 0};
         if (op->kind == DL_AOP_INSPECT && op->status == DLOCK_OK)
             res.holder = &op->holder;
         if (op->kind == DL_AOP_LOST) {
@@ -392,25 +473,20 @@ static void run_callbacks(dl_engine *e) {
     e->flushing = 0;
 }
 
-static int engine_process(dl_engine *e) {
-    struct epoll_event evs[64];
-    int n = epoll_wait(e->epfd, evs, 64, 0);
+/* Advance e after epoll reported evs[0..n). */
+static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
     for (int i = 0; i < n; i++) {
         dl_pipe *p = evs[i].data.ptr;
         dl_conn_step(&p->conn, poll_events(evs[i].events));
     }
     int64_t now = dl_mono_us();
-    for (int i = 0; i < e->n; i++)
-        dl_pipe_check(&e->pipes[i], now);
+    for (int i = 0; i < e->nall; i++)
+        dl_pipe_check(e->all[i], now);
     dl_pipe_check(&e->sub, now);
     fire_timers(e, now);
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     run_callbacks(e);
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     watch_all(e);
     return e->nops + e->nkas;
 }
@@ -422,8 +498,8 @@ static int64_t engine_timeout(const dl_engine *e) {
     dl_timer *t = dl_heap_top(&e->heap);
     if (t != NULL)
         at = t->at_us;
-    for (int i = 0; i <= e->n; i++) {
-        int64_t d = dl_pipe_deadline(i < e->n ? &e->pipes[i] : &e->sub);
+    for (int i = 0; i <= e->nall; i++) {
+        int64_t d = dl_pipe_deadline(i < e->nall ? e->all[i] : &e->sub);
         if (d != 0 && (at == 0 || d < at))
             at = d;
     }
@@ -431,6 +507,35 @@ static int64_t engine_timeout(const dl_engine *e) {
         return -1;
     int64_t left = at - dl_mono_us();
     return left <= 0 ? 0 : (left + 999) / 1000;
+}
+
+/* Requests queued but not yet written whole (a connect still under way). */
+static int unwritten(const dl_engine *e) {
+    for (int i = 0; i < e->nall; i++) {
+        const dl_conn *c = &e->all[i]->conn;
+        if (c->ctx != NULL && e->all[i]->len > 0 &&
+            (c->state == DL_CONN_CONNECTING || c->wr_bytes < c->app_bytes))
+            return 1;
+    }
+    return 0;
+}
+
+void dl_engine_run_until(dl_engine *e, const int *done) {
+    struct epoll_event evs[64];
+    while (!*done) {
+        int64_t t = engine_timeout(e);
+        int n = epoll_wait(e->epfd, evs, 64, t < 0 || t > 1000 ? 1000 : (int)t);
+        engine_process(e, evs, n < 0 ? 0 : n);
+    }
+    /* Nothing drives this engine between blocking calls: requests a
+     * settled call left behind (a Redlock minority's copy whose connect is
+     * still under way) get a few more milliseconds to go out, so they run
+     * now rather than at the next call. */
+    int64_t until = dl_mono_us() + 10000;
+    while (unwritten(e) && dl_mono_us() < until) {
+        int n = epoll_wait(e->epfd, evs, 64, 1);
+        engine_process(e, evs, n < 0 ? 0 : n);
+    }
 }
 
 /* ---- public ---- */
@@ -456,7 +561,9 @@ int dlock_client_process(dlock_client *c) {
         return 0;
     if (c->eng->flushing)
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "dlock_client_process called from a callback");
-    return engine_process(c->eng);
+    struct epoll_event evs[64];
+    int n = epoll_wait(c->eng->epfd, evs, 64, 0);
+    return engine_process(c->eng, evs, n < 0 ? 0 : n);
 }
 
 void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata) {

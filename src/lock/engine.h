@@ -58,7 +58,7 @@ struct dl_aop {
     char ttl_s[24];
     size_t ttl_len;
     /* acquire */
-    int mode;               /* enum in acquire_async.c */
+    int mode;               /* DL_AM_* */
     int push;               /* waits for a wake-up message */
     int attempts;
     int enqueued;           /* an attempt may have queued us */
@@ -66,7 +66,12 @@ struct dl_aop {
     int contended;
     int unknown_open;       /* an earlier token's outcome is unknown */
     int unknown_now;        /* the current token's last request may have run */
+    int dirty;              /* the current token may hold a grant somewhere */
+    int pending_rc;         /* the end status while an awaited clean-up runs */
+    int cleanup_failed;     /* clean-up op: a step got no answer */
+    dl_aop *parent, *child; /* an awaited clean-up and the op awaiting it */
     int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
+    int migrating;          /* the last attempt met TRYAGAIN (Cluster) */
     int64_t timeout_ms;
     int64_t deadline_us;    /* wait: when to give up */
     int64_t t_begin_us;
@@ -100,9 +105,15 @@ enum dl_sub_state { DL_SUB_NONE, DL_SUB_PENDING, DL_SUB_READY };
 struct dl_engine {
     dlock_client *c;
     int epfd;
-    int n; /* servers */
-    dl_pipe pipes[DL_URL_MAX_HOSTS];
+    int n; /* servers per operation: the Redlock set, else 1 */
+    dl_pipe pipes[DL_URL_MAX_HOSTS]; /* direct: one per server */
     dl_pipe *pp[DL_URL_MAX_HOSTS];
+    /* Every pipe to watch but the subscriber: &pipes[i] (direct), or the
+     * nodes met through the topology (Sentinel, Cluster: route.c). */
+    dl_pipe **all;
+    int nall, capall;
+    int routed;        /* Sentinel or Cluster: targets come from c->topo */
+    dl_router router;  /* route.c: where redirects go */
     dl_pipe sub; /* wake-ups (one server only) */
     int sub_state;
     char chan[400]; /* our wake channel */
@@ -116,12 +127,22 @@ struct dl_engine {
     dlock_notify_fn notify;
     void *notify_ud;
     int flushing;
+    int blocking; /* drives the blocking calls (blocking.c); its locks keep
+                     alive with the keepalive thread, not with its timers */
 };
 
 /* engine.c */
 /* The client's engine, created on first use. NULL when it cannot be (the
  * client's context says why: DLOCK_ENOTSUP, DLOCK_EIO, DLOCK_ENOMEM). */
 DL_INTERNAL dl_engine *dl_engine_get(dlock_client *c, int *rc);
+/* The engine that the blocking calls drive (blocking.c), created on first
+ * use: separate from the async one, so a blocking call never runs the
+ * callbacks of async operations. */
+DL_INTERNAL dl_engine *dl_engine_blocking(dlock_client *c, int *rc);
+/* Drive e until *done (blocking.c's loop): wait in epoll for its sockets
+ * or its next timer, then process. Bounded by the operations' own
+ * deadlines. */
+DL_INTERNAL void dl_engine_run_until(dl_engine *e, const int *done);
 DL_INTERNAL void dl_engine_free(dl_engine *e);
 /* A new live op of `kind` with its callback (NULL when out of memory). */
 DL_INTERNAL dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud);
@@ -144,11 +165,39 @@ DL_INTERNAL void dl_aop_timer(dl_aop *op, int64_t at_us);
 /* After an async start: write what can be written, and tell the adapter. */
 DL_INTERNAL void dl_engine_kick(dl_engine *e);
 /* Subscribe to the wake channel if not yet (the reply re-starts the ops
- * waiting for it). */
-DL_INTERNAL void dl_engine_subscribe(dl_engine *e);
+ * waiting for it); on Sentinel and Cluster, on the server of `key`. */
+DL_INTERNAL void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen);
 
 /* Stop keeping k's lock alive and free k (no callback). */
 DL_INTERNAL void dl_eka_stop(dl_eka *k);
+/* Drop l's lost notice if it is queued and not yet run (its keepalive
+ * is being stopped). */
+DL_INTERNAL void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l);
+
+/* acquire_async.c: start an acquire on engine e (mode DL_AM_*). As the
+ * public async starts: an error at once, or DLOCK_OK and cb later. */
+enum { DL_AM_TRY, DL_AM_RETRY, DL_AM_DEADLINE };
+DL_INTERNAL int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
+                                 int mode, int64_t timeout_ms, int is_wait, dlock_done_fn cb,
+                                 void *ud, uint64_t *id);
+/* handle_async.c: the same for release, extend and inspect. */
+DL_INTERNAL int dl_release_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud,
+                                 uint64_t *id);
+DL_INTERNAL int dl_extend_start(dl_engine *e, dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb,
+                                void *ud, uint64_t *id);
+DL_INTERNAL int dl_inspect_start(dl_engine *e, const char *name, size_t len, dlock_done_fn cb,
+                                 void *ud, uint64_t *id);
+
+/* route.c: Sentinel and Cluster through the client's topology. The
+ * topology's discovery (asking the sentinels, CLUSTER SLOTS) still blocks,
+ * bounded by the client context's cap: only the blocking engine routes. */
+/* The pipe to the server for `key` (discovering it if needed). DLOCK_OK,
+ * or the topology's error (in the client's context). */
+DL_INTERNAL int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **out);
+/* Set up e->router. */
+DL_INTERNAL void dl_route_init(dl_engine *e);
+/* Add a pipe to e->all. DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_engine_add_pipe(dl_engine *e, dl_pipe *p);
 
 /* keepalive_async.c: keep l alive with a timer in its engine. */
 DL_INTERNAL int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms,

@@ -64,23 +64,14 @@ static void on_inspected(dl_fan *f, void *arg) {
     dl_aop_finish(op, dl_inspect_read(&op->x, &f->call, &op->holder));
 }
 
-/* A new op on `name` for client c, or an error status. */
-static int new_op(dlock_client *c, int kind, const char *name, dlock_done_fn cb, void *ud,
-                  dl_aop **out) {
-    size_t len;
-    if (cb == NULL)
-        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
-    int rc = dl_check_name(c, name, &len);
-    if (rc != DLOCK_OK)
-        return rc;
-    dl_engine *e = dl_engine_get(c, &rc);
-    if (e == NULL)
-        return rc;
+/* A new op on `name` (len bytes, checked) in engine e. */
+static int new_op(dl_engine *e, int kind, const char *name, size_t len, dlock_done_fn cb,
+                  void *ud, dl_aop **out) {
     dl_aop *op = dl_aop_new(e, kind, cb, ud);
     if (op == NULL || dl_aop_name(op, name, len) != DLOCK_OK) {
         if (op != NULL)
             dl_aop_discard(op);
-        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+        return dl_seterr(&e->c->ctx, DLOCK_ENOMEM, "out of memory");
     }
     *out = op;
     return DLOCK_OK;
@@ -97,15 +88,12 @@ static int launch(dl_aop *op, int rc, uint64_t *id) {
     return DLOCK_OK;
 }
 
-int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *id) {
-    if (l == NULL)
-        return DLOCK_EINVAL;
-    dlock_client *c = l->client;
-    dl_clearerr(&c->ctx);
+int dl_release_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud, uint64_t *id) {
+    dlock_client *c = e->c;
     if (atomic_load(&l->released))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' was already released", l->name);
     dl_aop *op = NULL;
-    int rc = new_op(c, DL_AOP_RELEASE, l->name, cb, userdata, &op);
+    int rc = new_op(e, DL_AOP_RELEASE, l->name, l->name_len, cb, ud, &op);
     if (rc != DLOCK_OK)
         return rc;
     dlock_keepalive_stop(l);
@@ -116,19 +104,20 @@ int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_
     return launch(op, rc, id);
 }
 
-int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb, void *userdata,
-                       uint64_t *id) {
-    if (l == NULL)
-        return DLOCK_EINVAL;
-    dlock_client *c = l->client;
-    dl_clearerr(&c->ctx);
+int dl_extend_start(dl_engine *e, dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb, void *ud,
+                    uint64_t *id) {
+    dlock_client *c = e->c;
     int rc = dl_check_ttl(c, ttl_ms);
     if (rc != DLOCK_OK)
         return rc;
+    if (dl_hold_over(l, dl_mono_us()))
+        return dl_seterr(&c->ctx, DLOCK_EMAXHOLD,
+                         "lock '%s' has been held for max_hold_ms (%" PRId64 " ms)", l->name,
+                         c->opts.max_hold_ms);
     if (atomic_load(&l->released) || atomic_load(&l->lost))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
     dl_aop *op = NULL;
-    rc = new_op(c, DL_AOP_EXTEND, l->name, cb, userdata, &op);
+    rc = new_op(e, DL_AOP_EXTEND, l->name, l->name_len, cb, ud, &op);
     if (rc != DLOCK_OK)
         return rc;
     /* A thread keepalive must not extend alongside (engine keepalive
@@ -147,15 +136,59 @@ int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb, void *us
     return launch(op, rc, id);
 }
 
+int dl_inspect_start(dl_engine *e, const char *name, size_t len, dlock_done_fn cb, void *ud,
+                     uint64_t *id) {
+    dl_aop *op = NULL;
+    int rc = new_op(e, DL_AOP_INSPECT, name, len, cb, ud, &op);
+    if (rc != DLOCK_OK)
+        return rc;
+    rc = dl_aop_script(op, DL_S_INSPECT, 0, NULL, NULL, dl_inspect_decided, on_inspected);
+    return launch(op, rc, id);
+}
+
+/* ---- the public starts: the async engine ---- */
+
+/* The async engine of l's client, after the common checks. */
+static dl_engine *lock_engine(dlock_lock *l, dlock_done_fn cb, int *rc) {
+    dlock_client *c = l->client;
+    dl_clearerr(&c->ctx);
+    if (cb == NULL) {
+        *rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
+        return NULL;
+    }
+    return dl_engine_get(c, rc);
+}
+
+int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *id) {
+    int rc;
+    dl_engine *e = l != NULL ? lock_engine(l, cb, &rc) : NULL;
+    if (e == NULL)
+        return l == NULL ? DLOCK_EINVAL : rc;
+    return dl_release_start(e, l, cb, userdata, id);
+}
+
+int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb, void *userdata,
+                       uint64_t *id) {
+    int rc;
+    dl_engine *e = l != NULL ? lock_engine(l, cb, &rc) : NULL;
+    if (e == NULL)
+        return l == NULL ? DLOCK_EINVAL : rc;
+    return dl_extend_start(e, l, ttl_ms, cb, userdata, id);
+}
+
 int dlock_inspect_async(dlock_client *c, const char *name, dlock_done_fn cb, void *userdata,
                         uint64_t *id) {
     int rc = dl_begin(c);
     if (rc != DLOCK_OK)
         return rc;
-    dl_aop *op = NULL;
-    rc = new_op(c, DL_AOP_INSPECT, name, cb, userdata, &op);
+    if (cb == NULL)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
+    size_t len;
+    rc = dl_check_name(c, name, &len);
     if (rc != DLOCK_OK)
         return rc;
-    rc = dl_aop_script(op, DL_S_INSPECT, 0, NULL, NULL, dl_inspect_decided, on_inspected);
-    return launch(op, rc, id);
+    dl_engine *e = dl_engine_get(c, &rc);
+    if (e == NULL)
+        return rc;
+    return dl_inspect_start(e, name, len, cb, userdata, id);
 }

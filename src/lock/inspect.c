@@ -22,6 +22,9 @@ int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *ptt
     return DLOCK_OK;
 }
 
+int dl_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out) {
+    return dl_block_inspect(c, name, len, out);
+}
 
 int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     int rc = dl_begin(c);
@@ -35,11 +38,6 @@ int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
     rc = dl_check_name(c, name, &len);
     if (rc != DLOCK_OK)
         return rc;
-    dl_call call;
-    rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_INSPECT, name, len, 0, NULL, NULL, 0,
-                         dl_inspect_decided);
-    if (rc != DLOCK_OK)
-        return rc;
-    return dl_inspect_read(&c->ctx, &call, out);
+    return dl_inspect(c, name, len, out);
 }
 

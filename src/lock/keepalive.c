@@ -8,7 +8,9 @@
  * is gone, or its validity runs out before an extension succeeds, it is
  * marked not held and its on_lost callback runs once. The thread wakes no
  * later than each lock's validity end, so a loss is reported within the
- * validity window, never after it.
+ * validity window, never after it. A lock held for the client's
+ * max_hold_ms is no longer extended: it is reported lost with
+ * DLOCK_EMAXHOLD at that moment, and its lease runs out by itself.
  *
  * Concurrency rules:
  *   - An entry is "in flight" (e->io) while the thread extends it without
@@ -42,6 +44,8 @@ typedef struct ka_entry {
     int64_t interval_us;
     int64_t next_us;
     int64_t start_us; /* when this round's extension was sent */
+    int64_t hold_end_us; /* max_hold_ms after the acquisition, or 0: no limit */
+    int hold_over;    /* taken as expired because hold_end_us passed */
     int dead;         /* stopped: the thread frees it, touches nothing else */
     int io;           /* being extended without the mutex */
     int cb;           /* CB_*: a callback due after the round */
@@ -77,12 +81,15 @@ static void entry_free(ka_entry *e) {
     free(e);
 }
 
-/* Mark the lock lost (once) and schedule its callbacks. */
+/* Mark the lock lost (once) and schedule its callbacks. At the hold limit
+ * the lease is still there until it runs out: its end stays known (for
+ * dlock_info's expires_at). */
 static void lose(ka_entry *e, int status) {
     dlock_lock *l = e->l;
     if (atomic_exchange(&l->lost, 1))
         return;
-    atomic_store(&l->valid_until_us, 0);
+    if (status != DLOCK_EMAXHOLD)
+        atomic_store(&l->valid_until_us, 0);
     e->cb = CB_LOST;
     e->cb_status = status;
 }
@@ -251,7 +258,8 @@ static int64_t select_work(struct dl_keepalive *ka, ka_entry ***due, int *due_ca
         if (e->dead || atomic_load(&e->l->lost))
             continue;
         int64_t vu = atomic_load(&e->l->valid_until_us);
-        if (vu <= now) {
+        e->hold_over = vu > now && e->hold_end_us > 0 && now >= e->hold_end_us;
+        if (vu <= now || e->hold_over) {
             if (grow(exp, exp_cap, *nexp) == 0) {
                 e->io = 1;
                 (*exp)[(*nexp)++] = e;
@@ -276,6 +284,8 @@ static int64_t select_work(struct dl_keepalive *ka, ka_entry ***due, int *due_ca
         }
         if (vu < wake)
             wake = vu;
+        if (e->hold_end_us > 0 && e->hold_end_us < wake)
+            wake = e->hold_end_us;
     }
     return wake;
 }
@@ -317,7 +327,7 @@ static void *ka_main(void *arg) {
             /* Work without the mutex on in-flight entries only. */
             pthread_mutex_unlock(&ka->mu);
             for (int i = 0; i < nexp; i++)
-                lose(expired[i], DLOCK_ETIMEDOUT);
+                lose(expired[i], expired[i]->hold_over ? DLOCK_EMAXHOLD : DLOCK_ETIMEDOUT);
             if (ndue > 0)
                 extend_round(ka, due, ndue);
             pthread_mutex_lock(&ka->mu);
@@ -419,6 +429,9 @@ int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_l
                          interval_ms, ttl);
     if (!dl_lock_valid(l, dl_mono_us()))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
+    if (dl_hold_over(l, dl_mono_us()))
+        return dl_seterr(&c->ctx, DLOCK_EMAXHOLD, "lock '%s' has been held for max_hold_ms",
+                         l->name);
     dlock_keepalive_stop(l);
     if (l->eng != NULL) { /* acquired through the engine: a timer there */
         int erc = dl_eka_start(l->eng, l, interval_ms, on_lost, userdata);
@@ -437,6 +450,8 @@ int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_l
     e->ttl_ms = ttl;
     e->interval_us = interval_ms * 1000;
     e->next_us = dl_mono_us() + e->interval_us;
+    if (c->opts.max_hold_ms > 0)
+        e->hold_end_us = l->acquired_us + c->opts.max_hold_ms * 1000;
     l->on_lost = on_lost;
     l->lost_ud = userdata;
     if (ka_add(ka, e) != DLOCK_OK) {
@@ -459,6 +474,8 @@ void dlock_keepalive_stop(dlock_lock *l) {
         return;
     if (l->eka != NULL)
         dl_eka_stop(l->eka);
+    if (l->eng != NULL) /* lost in this process call, not yet told: no more */
+        dl_engine_drop_lost(l->eng, l);
     struct dl_keepalive *ka = l->client->ka;
     if (ka == NULL)
         return;

@@ -18,7 +18,8 @@ static void lose(dl_eka *k, int status) {
     dlock_lost_fn fn = k->on_lost;
     void *ud = k->ud;
     atomic_store(&l->lost, 1);
-    atomic_store(&l->valid_until_us, 0);
+    if (status != DLOCK_EMAXHOLD) /* at the hold limit the lease runs out by itself */
+        atomic_store(&l->valid_until_us, 0);
     dl_emit(&e->c->ctx, DLOCK_EV_LOST, l->name, status, l->fence, 0, 0);
     dl_eka_stop(k);
     if (fn == NULL)
@@ -29,6 +30,14 @@ static void lose(dl_eka *k, int status) {
     op->on_lost = fn;
     op->lock = l;
     dl_aop_finish(op, status);
+}
+
+/* The earlier of `at` and the hold limit (opts.max_hold_ms), so the limit
+ * is reported when it is reached, not at the next extension. */
+static int64_t next_fire(const dl_eka *k, int64_t at) {
+    int64_t max = k->e->c->opts.max_hold_ms;
+    int64_t end = max > 0 ? k->l->acquired_us + max * 1000 : 0;
+    return end > 0 && end < at ? end : at;
 }
 
 static void on_extended(dl_fan *f, void *arg) {
@@ -49,7 +58,7 @@ static void on_extended(dl_fan *f, void *arg) {
             atomic_store(&l->valid_until_us, until);
             dl_emit(&e->c->ctx, DLOCK_EV_EXTENDED, l->name, DLOCK_OK, l->fence, 0, 0);
         }
-        dl_heap_arm(&e->heap, &k->timer, now + k->interval_ms * 1000);
+        dl_heap_arm(&e->heap, &k->timer, next_fire(k, now + k->interval_ms * 1000));
     } else if (no >= f->call.quorum) {
         lose(k, DLOCK_ENOTHELD);
     } else {
@@ -71,6 +80,10 @@ static void eka_fire(dl_timer *t) {
         lose(k, atomic_load(&l->released) ? DLOCK_ENOTHELD : DLOCK_EIO);
         return;
     }
+    if (dl_hold_over(l, now)) {
+        lose(k, DLOCK_EMAXHOLD); /* opts.max_hold_ms: no more extensions */
+        return;
+    }
     if (k->fan != NULL && !k->fan->completed) {
         /* The last extension is still unanswered: check again at the
          * validity end (the pipe's own deadline fails it before that). */
@@ -90,7 +103,10 @@ static void eka_fire(dl_timer *t) {
     int rc;
     dl_fan_put(k->fan);
     k->sent_us = now;
-    k->fan = dl_fan_start(e->pp, e->n, &req, deadline, dl_extend_decided, on_extended, k, &rc);
+    /* Only the async engine keeps locks alive, and it drives direct
+     * deployments only: its pipes are e->pp. */
+    k->fan = dl_fan_start(e->pp, e->n, &req, deadline, &e->heap, NULL, dl_extend_decided,
+                          on_extended, k, &rc);
     if (k->fan == NULL || k->fan->completed) {
         /* Could not even send: try again shortly. */
         dl_heap_arm(&e->heap, &k->timer, now + 50000 < vu ? now + 50000 : vu);
@@ -113,7 +129,7 @@ int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms, dlock_lost_fn
     k->on_lost = on_lost;
     k->ud = ud;
     k->ttl_sent = atomic_load(&l->ttl_ms);
-    if (dl_heap_arm(&e->heap, &k->timer, dl_mono_us() + interval_ms * 1000) != 0) {
+    if (dl_heap_arm(&e->heap, &k->timer, next_fire(k, dl_mono_us() + interval_ms * 1000)) != 0) {
         dl_keys_free(&k->keys);
         free(k);
         return DLOCK_ENOMEM;

@@ -172,9 +172,10 @@ int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out) {
     if (rc != DLOCK_OK)
         return rc;
     /* Locked if a majority says so; report the holder seen with the
-     * highest fence (all servers of a Redlock set carry one token). */
+     * highest fence (all servers of a Redlock set carry one token). The
+     * queue is the longest any server reports: a waiter queues on all. */
     int held = 0, best = -1;
-    int64_t last_fence = 0;
+    int64_t last_fence = 0, waiters = 0;
     for (int i = 0; i < call->n; i++) {
         const redisReply *r = call->replies[i];
         if (call->status[i] != DLOCK_OK || !inspect_shape_ok(r)) {
@@ -184,9 +185,9 @@ int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out) {
             continue;
         }
         int64_t pttl = dl_reply_int(r->element[0], -2);
-        int64_t lf = dl_reply_int(r->element[5], 0);
-        if (lf > last_fence)
-            last_fence = lf;
+        int64_t lf = dl_reply_int(r->element[5], 0), w = dl_reply_int(r->element[6], 0);
+        last_fence = lf > last_fence ? lf : last_fence;
+        waiters = w > waiters ? w : waiters;
         if (pttl == -2)
             continue;
         held++;
@@ -195,6 +196,7 @@ int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out) {
             best = i;
     }
     out->fence = last_fence;
+    out->waiters = waiters > INT32_MAX ? INT32_MAX : (int)waiters;
     if (held < call->quorum || best < 0)
         return DLOCK_OK;
     const redisReply *r = call->replies[best];
@@ -206,6 +208,5 @@ int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out) {
     out->fence = dl_reply_int(r->element[2], 0);
     parse_meta(r->element[3], out);
     out->acquired_at = dl_reply_int(r->element[4], 0);
-    out->waiters = (int)dl_reply_int(r->element[6], 0);
     return DLOCK_OK;
 }

@@ -1,8 +1,11 @@
 /* conn.h - one server connection over hiredis, driven by our own poll loop.
  *
- * hiredis does the protocol (command formatting, reply parsing); this file
- * owns the socket life cycle and the clock:
- *   - connections are non-blocking and made lazily, many at once;
+ * hiredis does the protocol (command formatting, reply parsing) and the
+ * non-blocking TCP connect; the bytes move through a transport
+ * (transport.h: plain, or TLS in tls.c). This file owns the socket life
+ * cycle and the clock:
+ *   - connections are non-blocking and made lazily, many at once; with TLS
+ *     the handshake counts against the connect timeout;
  *   - AUTH and SELECT are sent in the same write as the first command after
  *     every (re)connect (hiredis 0.14's redisReconnect re-applies neither);
  *   - a batch of commands on one or many connections runs under ONE deadline,
@@ -22,6 +25,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ctx.h"
+#include "transport.h"
 
 /* Limits on what a server may send us (hostile-server protection). */
 #define DL_REPLY_MAX_ELEMENTS (1 << 17) /* elements in one array */
@@ -36,13 +40,15 @@ typedef struct dl_conn_cfg {
     const char *password; /* used when has_password */
     int has_password;
     int db;
-    int connect_timeout_ms;
+    int connect_timeout_ms; /* TCP connect and TLS handshake together */
+    const dl_tls *tls;      /* NULL: plain; else every connection is TLS */
 } dl_conn_cfg;
 
 enum dl_conn_state { DL_CONN_CLOSED, DL_CONN_CONNECTING, DL_CONN_READY };
 
 typedef struct dl_conn {
     redisContext *ctx;
+    dl_transport tr; /* moves the bytes on ctx->fd: plain or TLS */
     enum dl_conn_state state;
     char host[256];
     int port;
@@ -64,6 +70,9 @@ typedef struct dl_conn {
     redisReply **replies; /* got replies, in order */
     int cap;
     int64_t last_io_us; /* last read: idle connections are checked before use */
+    int tcp_up;         /* connecting: the TCP connect completed (TLS handshake next) */
+    short hs_ev;        /* connecting: poll events the connect or handshake waits for */
+    short rd_ev, wr_ev; /* ready: poll events the transport's read / write waits for */
     char *fmt; /* RESP formatting buffer, reused */
     size_t fmt_cap;
     int status;    /* DLOCK_OK, or why the batch failed on this connection */
@@ -82,6 +91,7 @@ typedef struct dl_conn {
     void (*on_reply)(struct dl_conn *c, redisReply *r);
     void (*on_fail)(struct dl_conn *c);
     unsigned gen; /* sockets closed so far: tells a new socket from the old */
+    int refused;  /* the peer refused the session before taking any request */
 } dl_conn;
 
 /* Set up a closed connection to host:port (or the unix socket path when
@@ -119,9 +129,15 @@ DL_INTERNAL int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_
 DL_INTERNAL short dl_conn_events(const dl_conn *c);
 DL_INTERNAL int dl_conn_fd(const dl_conn *c);
 DL_INTERNAL void dl_conn_step(dl_conn *c, short revents);
+/* Why a connection still connecting at its deadline failed: the TLS
+ * handshake once TCP was up, else `tcp` (words for the TCP connect). */
+DL_INTERNAL const char *dl_conn_connect_late(const dl_conn *c, const char *tcp);
+
 /* Fail the connection (pipelined mode: a reply overdue, a connect timed
- * out): close it, set status/err, and run on_fail. */
-DL_INTERNAL void dl_conn_fail(dl_conn *c, int status, const char *why);
+ * out): close it, set status, timed_out and err (fmt takes the address,
+ * then detail), and run on_fail. */
+DL_INTERNAL void dl_conn_fail(dl_conn *c, int status, int timed_out, const char *fmt,
+                              const char *detail);
 
 /* Drive every connection in conns[0..n) that has queued commands until each
  * has all its replies, failed, or deadline_us (monotonic) passed. Each

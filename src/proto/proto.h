@@ -40,6 +40,20 @@ DL_INTERNAL int dl_keys_make(const dl_proto *p, const char *name, size_t name_le
                              dl_keys *out);
 static inline void dl_keys_free(dl_keys *k) { free(k->buf); }
 
+/* The SCAN MATCH pattern of the main keys of the locks whose names match
+ * `glob` (Redis glob syntax, taken as given): "<prefix>{<glob>}" with the
+ * prefix's glob metacharacters (* ? [ ] and backslash) escaped. Only main keys end in
+ * '}' (no other key of a lock does, scripts.lua.h), so the pattern skips the
+ * fence counters, queues and wake lists. *out is malloc'd (not
+ * NUL-terminated); DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_scan_pattern(const dl_proto *p, const char *glob, size_t glen, char **out,
+                                size_t *outlen);
+/* If `key` is the main key of a lock ("<prefix>{<name>}", name of
+ * 1..DLOCK_NAME_MAX bytes without NUL), point *name into key and return 1;
+ * else 0. */
+DL_INTERNAL int dl_key_name(const dl_proto *p, const char *key, size_t klen, const char **name,
+                            size_t *name_len);
+
 /* The Lua source of a script. */
 DL_INTERNAL const char *dl_script_source(enum dl_script_id id, size_t *len);
 

@@ -61,6 +61,45 @@ int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *
     return DLOCK_OK;
 }
 
+/* Glob metacharacters of SCAN MATCH (Redis's stringmatchlen). */
+static int glob_special(char ch) {
+    return ch == '*' || ch == '?' || ch == '[' || ch == ']' || ch == '\\';
+}
+
+int dl_scan_pattern(const dl_proto *p, const char *glob, size_t glen, char **out,
+                    size_t *outlen) {
+    char *d = malloc(2 * p->prefix_len + glen + 3);
+    if (d == NULL)
+        return DLOCK_ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < p->prefix_len; i++) {
+        if (glob_special(p->prefix[i]))
+            d[n++] = '\\';
+        d[n++] = p->prefix[i];
+    }
+    d[n++] = '{';
+    memcpy(d + n, glob, glen);
+    n += glen;
+    d[n++] = '}';
+    *out = d;
+    *outlen = n;
+    return DLOCK_OK;
+}
+
+int dl_key_name(const dl_proto *p, const char *key, size_t klen, const char **name,
+                size_t *name_len) {
+    size_t pl = p->prefix_len;
+    if (klen < pl + 3 || memcmp(key, p->prefix, pl) != 0 || key[pl] != '{' ||
+        key[klen - 1] != '}')
+        return 0;
+    size_t n = klen - pl - 2;
+    if (n > DLOCK_NAME_MAX || memchr(key + pl + 1, '\0', n) != NULL)
+        return 0;
+    *name = key + pl + 1;
+    *name_len = n;
+    return 1;
+}
+
 int dl_script_req(const dl_proto *p, enum dl_script_id id, const dl_keys *keys, int nargs,
                   const char **args, const size_t *alens, const char **argv, size_t *lens,
                   dl_req *req) {

@@ -9,16 +9,19 @@
  *   KEYS[2] P{name}:fence  fencing counter (never expires)
  *   KEYS[3] P{name}:q      zset of waiting tokens, scored by arrival (us)
  *   KEYS[4] P{name}:qi     hash token -> "expiry_ms ttl_ms fencing chan meta"
- *   P{name}:w:<token>      a blocking waiter's wake list (BLPOP'd by it)
  *   Pwake:<id>             pub/sub channel of one engine (not a key): a
- *                          waiter that gave a channel is woken there with
- *                          the message "<token> <fence>"
+ *                          waiter is woken there with "<token> <fence>"
+ * Every key a script touches is one of its KEYS (servers that enforce
+ * declared keys, and Cluster routing, need that): tests/regress checks it.
  *
  * Queue rules: a waiter's entry lives until its expiry (the waiter's own
  * sleep + margin, refreshed by every attempt), so a dead waiter blocks
  * nobody for long. On release the lock is handed straight to the oldest
- * live waiter (with its token, ttl and metadata) and its wake list (or its
- * channel) gets the new fence: the woken waiter needs no further command.
+ * live waiter (with its token, ttl and metadata) and its channel gets the
+ * new fence: the woken waiter needs no further command (a waiter that was
+ * not listening finds the lock its own at its next attempt). The PUBLISH
+ * is a pcall: a user not allowed to publish still releases, and the
+ * waiter finds the hand-over at its next attempt.
  * A free lock with a live queue can be taken only by the queue's head: no
  * barging.
  */
@@ -53,8 +56,8 @@
     "end\n"
 
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
- * acquired_ms (the client's wall clock, reported by INSPECT), and
- * optionally the waiter's wake channel (absent: its wake list).
+ * acquired_ms (the client's wall clock, reported by INSPECT), and the
+ * waiter's wake channel.
  * The server clock (TIME) is read only when a queue exists.
  * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
  * the client then writes max+1 to a majority with FENCE).
@@ -70,7 +73,7 @@
     "  local w = tonumber(ARGV[6])\n"                                               \
     "  clock()\n"                                                                   \
     "  redis.call('ZADD', KEYS[3], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
-    "  redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. (ARGV[8] or '-') .. ' ' .. ARGV[3])\n" \
+    "  redis.call('HSET', KEYS[4], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. ARGV[8] .. ' ' .. ARGV[3])\n" \
     "  for i = 3, 4 do\n"                                                           \
     "    if redis.call('PTTL', KEYS[i]) < w then redis.call('PEXPIRE', KEYS[i], w) end\n" \
     "  end\n"                                                                       \
@@ -78,7 +81,6 @@
     "if t == ARGV[1] then\n"                                                        \
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                   \
     "  dequeue(ARGV[1])\n"                                                          \
-    "  redis.call('DEL', KEYS[1] .. ':w:' .. ARGV[1])\n"                            \
     "  return {1, tonumber(redis.call('HGET', KEYS[1], 'f')) or 0}\n"               \
     "end\n"                                                                         \
     "if t then\n"                                                                   \
@@ -113,13 +115,7 @@
     "if fencing == '1' then f = redis.call('INCR', KEYS[2]) end\n"                  \
     "redis.call('HSET', KEYS[1], 't', h, 'f', f, 'o', meta, 'a', now)\n"            \
     "redis.call('PEXPIRE', KEYS[1], ttl)\n"                                         \
-    "if chan ~= '-' then\n"                                                         \
-    "  redis.call('PUBLISH', chan, h .. ' ' .. f)\n"                                \
-    "  return 2\n"                                                                  \
-    "end\n"                                                                         \
-    "local w = KEYS[1] .. ':w:' .. h\n"                                             \
-    "redis.call('RPUSH', w, f)\n"                                                   \
-    "redis.call('PEXPIRE', w, ttl)\n"                                               \
+    "redis.pcall('PUBLISH', chan, h .. ' ' .. f)\n"                                 \
     "return 2\n"
 
 /* EXTEND: ARGV token, ttl_ms. Returns 1 (extended) or 0 (not the holder). */
@@ -142,7 +138,6 @@
 #define DL_LUA_CANCEL                                                               \
     "redis.call('ZREM', KEYS[3], ARGV[1])\n"                                        \
     "redis.call('HDEL', KEYS[4], ARGV[1])\n"                                        \
-    "redis.call('DEL', KEYS[1] .. ':w:' .. ARGV[1])\n"                              \
     "if redis.call('HGET', KEYS[1], 't') == ARGV[1] then\n"                         \
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                   \
     "  return {1, tonumber(redis.call('HGET', KEYS[1], 'f')) or 0}\n"               \

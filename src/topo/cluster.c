@@ -341,6 +341,34 @@ static int cluster_targets(dl_topo *t, const char *key, size_t klen, dl_targets 
     return DLOCK_OK;
 }
 
+/* Every node serving slots, after a fresh map (an old one still serves if
+ * no node answers). */
+static int cluster_masters(dl_topo *t, const dl_conn **out, int cap, int *n) {
+    dl_cluster *s = t->cluster;
+    if (s == NULL)
+        return dl_seterr(t->ctx, DLOCK_EINVAL, "no cluster state");
+    if (!batch_open(s)) {
+        char saved[sizeof t->ctx->err];
+        memcpy(saved, t->ctx->err, sizeof saved);
+        int rc = refresh(t, s);
+        if (rc != DLOCK_OK && !s->loaded)
+            return rc;
+        memcpy(t->ctx->err, saved, sizeof saved);
+    }
+    char seen[DL_CLU_MAX_NODES];
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < DL_CLU_SLOTS; i++) {
+        int idx = s->slots[i];
+        if (idx == DL_CLU_NONE || seen[idx])
+            continue;
+        if (*n == cap)
+            return dl_seterr(t->ctx, DLOCK_EPROTO, "cluster: more than %d masters", cap);
+        seen[idx] = 1;
+        out[(*n)++] = s->nodes[idx];
+    }
+    return DLOCK_OK;
+}
+
 /* Parse "<slot> <host>:<port>" (after "MOVED " / "ASK "). Empty host: the
  * node that sent the redirect. Returns the node index, or -1. */
 static int parse_redirect(dl_topo *t, dl_cluster *s, const dl_conn *from, const char *p,
@@ -459,4 +487,5 @@ const dl_topo_ops dl_topo_cluster_ops = {
     .free = cluster_free,
     .targets = cluster_targets,
     .redirect = cluster_redirect,
+    .masters = cluster_masters,
 };

@@ -34,7 +34,8 @@
  * a dead connection once) does not poll twice.
  *
  * Sentinels are contacted without AUTH and in db 0: the URL's credentials
- * and db are the data nodes'.
+ * and db are the data nodes'. With rediss-sentinel:// every connection,
+ * to the sentinels and to the master, is TLS with the same settings.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ static int sentinel_init(dl_topo *t) {
     if (s == NULL)
         return dl_seterr(t->ctx, DLOCK_ENOMEM, "out of memory");
     s->scfg.connect_timeout_ms = t->connect_timeout_ms;
+    s->scfg.tls = t->cfg.tls; /* rediss-sentinel://: the sentinels too */
     s->n = u->nhosts;
     for (int i = 0; i < s->n; i++)
         dl_conn_init(&s->sconns[i], u->hosts[i].host, u->hosts[i].port, NULL, &s->scfg);

@@ -96,6 +96,22 @@ int dl_topo_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **t
     return t->ops->redirect(t, from, r, to, asking);
 }
 
+int dl_topo_masters(dl_topo *t, const dl_conn **out, int cap, int *n) {
+    *n = 0;
+    if (t->ops->masters != NULL)
+        return t->ops->masters(t, out, cap, n);
+    dl_targets tg;
+    int rc = dl_topo_targets(t, "", 0, &tg);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (tg.n > cap)
+        return dl_seterr(t->ctx, DLOCK_EPROTO, "more than %d servers", cap);
+    for (int i = 0; i < tg.n; i++)
+        out[i] = tg.conns[i];
+    *n = tg.n;
+    return DLOCK_OK;
+}
+
 /* A deadline for a step that talks to `conn`, never past the context cap. */
 static int64_t step_deadline(const dl_topo *t, const dl_conn *conn) {
     int64_t d = dl_mono_us() + (int64_t)t->command_timeout_ms * 1000;

@@ -31,6 +31,8 @@ typedef struct dl_topo_ops {
     /* A reply (or, r == NULL, a failed connection to `from`) says the key
      * lives elsewhere: set *to (and *asking for ASK); 1 if worth a retry. */
     int (*redirect)(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **to, int *asking);
+    /* Every server holding data (dl_topo_masters); NULL: those of targets. */
+    int (*masters)(dl_topo *t, const dl_conn **out, int cap, int *n);
 } dl_topo_ops;
 
 struct dl_topo {
@@ -55,6 +57,15 @@ DL_INTERNAL void dl_topo_free(dl_topo *t);
 DL_INTERNAL int dl_topo_targets(dl_topo *t, const char *key, size_t klen, dl_targets *out);
 DL_INTERNAL int dl_topo_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **to,
                                  int *asking);
+/* Most servers dl_topo_masters reports (a Cluster's node table holds 1024). */
+#define DL_TOPO_MAX_MASTERS 1024
+/* Every server that holds locks, for commands about no one key (SCAN): the
+ * one server, every Redlock master, the Sentinel master, every Cluster
+ * master serving slots (the slot map is reloaded first). Fills
+ * out[0..*n), at most cap. The pointers are valid only until the next call
+ * on t (a Cluster map reload may drop nodes): copy the addresses. Returns
+ * DLOCK_OK, the discovery's error, or DLOCK_EPROTO when more than cap. */
+DL_INTERNAL int dl_topo_masters(dl_topo *t, const dl_conn **out, int cap, int *n);
 /* Deadline for one round trip to these targets: now + command timeout
  * (+ connect timeout if one is not connected), capped by the context. */
 DL_INTERNAL int64_t dl_topo_deadline(const dl_topo *t, const dl_targets *tg);

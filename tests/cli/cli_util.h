@@ -80,6 +80,14 @@ void t_json_errors(void);
 void t_hints(void);
 void t_hints_topo(void);
 void t_holder_pid(void);
+/* test_ls.c: dlock ls, run --max-time and --metrics-file. */
+void t_ls_bigdb(void);
+void t_ls_json(void);
+void t_ls_openmetrics(void);
+void t_ls_cluster(void);
+void t_ls_sentinel(void);
+void t_max_time(void);
+void t_metrics_file(void);
 
 /* A tiny JSON reader for flat objects of scalars. */
 typedef struct jval {

@@ -582,6 +582,9 @@ static const struct {
     {"flock_opts", t_flock_opts},   {"json_errors", t_json_errors},
     {"hints", t_hints},             {"hints_topo", t_hints_topo},
     {"holder_pid", t_holder_pid},
+    {"ls_bigdb", t_ls_bigdb},       {"ls_json", t_ls_json},
+    {"ls_openmetrics", t_ls_openmetrics}, {"ls_cluster", t_ls_cluster},
+    {"ls_sentinel", t_ls_sentinel}, {"max_time", t_max_time},       {"metrics_file", t_metrics_file},
 };
 
 int main(int argc, char **argv) {

@@ -89,9 +89,9 @@ void t_json_errors(void) {
     EXPECT_CODE(&r, 2);
     jparse(r.out, &o);
     TH_EQ_STR(jget(&o, "error", 's')->s, "usage");
-    dl(&r, "--url", "rediss://127.0.0.1:6379", "status", "je", NULL);
+    dl(&r, "--url", "rediss://127.0.0.1:6379?tls_ca=/nonexistent/ca.pem", "status", "je", NULL);
     EXPECT_CODE(&r, 2);
-    EXPECT_IN(r.err, "rediss://");
+    EXPECT_IN(r.err, "tls_ca /nonexistent/ca.pem");
 }
 
 static void expect_hint(const char *url, const char *cmd, const char *name, int code,

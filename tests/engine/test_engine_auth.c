@@ -1,16 +1,8 @@
-/* test_engine_auth.c - KNOWN ENGINE ISSUE, registered with WILL_FAIL (see
- * CMakeLists.txt): remove that property once it passes.
- *
- * With a wrong password, the blocking dlock_try_acquire fails with
- * DLOCK_ESERVER and dlock_client_errcode() DLOCK_SRV_WRONGPASS. Its async
- * twin, which dlock.h says reports "the statuses of the blocking twin",
- * reports DLOCK_EUNKNOWN ("an earlier attempt's outcome is unknown"): the
- * acquire script is pipelined behind AUTH in the same write, so when AUTH
- * fails the request counts as sent, its outcome as open, and the clean-up by
- * token fails on AUTH too. A second issue shows here as well: an inspect
- * queued behind that failed clean-up reports DLOCK_ESERVER with an empty
- * detail ("inspect: 127.0.0.1:PORT: "), where the blocking one names the
- * WRONGPASS failure. Found by the Node binding's tests. */
+/* test_engine_auth.c - with a wrong password the async calls report what
+ * the blocking ones do: DLOCK_ESERVER, with WRONGPASS in the detail (the
+ * async acquire used to report DLOCK_EUNKNOWN: the script was pipelined
+ * behind AUTH and counted as sent; an inspect after it gave an empty
+ * detail). Found by the Node binding's tests; fixed on main since. */
 #include "etest.h"
 
 int main(void) {

@@ -8,7 +8,7 @@
  * hi_malloc by design; docs/RELIABILITY.md says so).
  *
  * For N = 1, 2, ... the cycle runs with the Nth wrapped allocation failing:
- *   client_new, try_acquire, inspect, extend, keepalive start/stop, a
+ *   client_new, try_acquire, inspect, list, extend, keepalive start/stop, a
  *   contended wait (push waiting, queue + BLPOP), release, free.
  * Every call must succeed or return DLOCK_ENOMEM (a few calls have a
  * documented alternative, listed where they are made), the server must be
@@ -57,6 +57,12 @@ void *__wrap_realloc(void *p, size_t n) { return should_fail() ? NULL : __real_r
 char *__wrap_strdup(const char *s) { return should_fail() ? NULL : __real_strdup(s); }
 
 /* ---- the cycle ---- */
+
+static int count_listed(const dlock_list_entry *e, void *ud) {
+    (void)e;
+    ++*(int *)ud;
+    return 0;
+}
 
 #define ARMED(expr)                                                                       \
     ({                                                                                    \
@@ -109,6 +115,11 @@ static void cycle(th_server *s, dlock_client *holder) {
     EXPECT("inspect", rc, DLOCK_OK);
     if (rc == DLOCK_OK)
         TH_EQ_INT(h.locked, 1);
+    int listed = 0;
+    rc = ARMED(dlock_list(c, NULL, count_listed, &listed, NULL));
+    EXPECT("list", rc, DLOCK_OK);
+    if (rc == DLOCK_OK)
+        TH_CHECK(listed >= 1);
     rc = ARMED(dlock_extend(l, 5000));
     EXPECT("extend", rc, DLOCK_OK);
     /* keepalive_start may also say EIO when its thread's connections could

@@ -165,7 +165,8 @@ static void passwords(th_server *s) {
     const char *bad[] = {
         "redis://u:" PW "@127.0.0.1:99999",  "redis://u:" PW "@:6379",
         "redis://u:" PW "@127.0.0.1:6379/x", "redis://u:" PW "@h1:1,h1:1",
-        "rediss://u:" PW "@127.0.0.1:6379",  "redis://u:" PW "@127.0.0.1:6379?timeout=-1",
+        "rediss://u:" PW "@127.0.0.1:6379?tls_ca=/nonexistent/ca.pem",
+        "redis://u:" PW "@127.0.0.1:6379?timeout=-1",
         "redis-sentinel://u:" PW "@127.0.0.1:26379", "redis://u:" PW "%zz@127.0.0.1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

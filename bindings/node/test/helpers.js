@@ -124,4 +124,4 @@ function threadCount() {
   return fs.readdirSync('/proc/self/task').length;
 }
 
-module.exports = { startServer, inspector, until, sleep, threadCount };
+module.exports = { startServer, freePort, inspector, until, sleep, threadCount };

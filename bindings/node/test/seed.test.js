@@ -272,11 +272,8 @@ test('constructor: a wrong password surfaces as an error, not a hang', T, async 
   const pw = await startServer(['--requirepass', 'right']);
   const bad = new DistributedLock(new Redis({ port: pw.port, password: 'wrong', lazyConnect: true }));
   const t0 = Date.now();
-  // The status is ESERVER for the blocking C call but EUNKNOWN from the
-  // engine today (tests/engine/test_engine_auth.c, a known issue): check
-  // what both give, the server's verdict in the detail.
-  await assert.rejects(bad.acquire('seed-pw', 1000), (e) =>
-    e instanceof dlock.DlockError && /WRONGPASS/.test(e.detail) && !e.message.includes('wrong'));
+  await assert.rejects(bad.acquire('seed-pw', 1000), (e) => e instanceof dlock.DlockError &&
+    e.code === 'ESERVER' && /WRONGPASS/.test(e.detail) && !e.message.includes('wrong'));
   assert.ok(Date.now() - t0 < 3000);
   await bad.close();
   await pw.stop();

@@ -1,6 +1,6 @@
 #!/bin/sh
-# ctest's binding_node: build and test bindings/node.
-#   sh tests/bindings/node.sh PKG_DIR DLOCK_CLI
+# ctest's node_binding: build and test bindings/node.
+#   sh bindings/node/test.sh PKG_DIR DLOCK_CLI
 # 1. node and npm must exist (exit 77, skipped, with a message if not).
 # 2. npm ci (from the registry, exact versions of package-lock.json) when
 #    node_modules is missing or older than the lock file; --ignore-scripts

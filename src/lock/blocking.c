@@ -1,0 +1,133 @@
+/* blocking.c - the blocking calls as a thin loop over the engine: start
+ * the operation on the client's blocking engine, then wait in epoll for
+ * its sockets and timers until its callback has run (curl's easy
+ * interface over its multi). The contract of each call (statuses,
+ * deadlines, events, the detail string) is the operation's own; this
+ * file only carries the result back into the client's context. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+
+#include "engine.h"
+
+typedef struct bl_out {
+    int done;
+    int status;
+    int code;
+    dlock_lock *lock;
+    dlock_holder holder;
+    char detail[sizeof(((dl_ctx *)0)->err)];
+} bl_out;
+
+static void bl_done(const dlock_result *r, void *ud) {
+    bl_out *o = ud;
+    o->done = 1;
+    o->status = r->status;
+    o->code = r->code;
+    o->lock = r->status == DLOCK_OK ? r->lock : NULL;
+    if (r->holder != NULL)
+        o->holder = *r->holder;
+    memcpy(o->detail, r->detail, strnlen(r->detail, sizeof o->detail - 1));
+}
+
+/* Run the op started with rc on e to its end; the status, with the
+ * detail and server code in the client's context. */
+static int finish(dl_engine *e, int rc, bl_out *o) {
+    dlock_client *c = e->c;
+    if (rc != DLOCK_OK)
+        return rc; /* refused at the start: the context says why */
+    dl_engine_run_until(e, &o->done);
+    if (o->status == DLOCK_OK) {
+        dl_clearerr(&c->ctx);
+        return DLOCK_OK;
+    }
+    dl_seterr(&c->ctx, o->status, "%s", o->detail);
+    c->ctx.code = o->code;
+    return o->status;
+}
+
+static dl_engine *engine(dlock_client *c, int *rc) { return dl_engine_blocking(c, rc); }
+
+int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_ms, int mode,
+                     int64_t timeout_ms, int is_wait, dlock_lock **out) {
+    int rc;
+    dl_engine *e = engine(c, &rc);
+    if (e == NULL)
+        return rc;
+    bl_out o = {0};
+    /* dlock_wait: the topology's discovery (Sentinel, Cluster), which
+     * blocks, is cut at the same instant as every request. */
+    if (mode == DL_AM_DEADLINE)
+        c->ctx.cap_us = dl_mono_us() + (timeout_ms + c->opts.command_timeout_ms) * 1000;
+    rc = finish(e, dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o,
+                                    NULL),
+                &o);
+    c->ctx.cap_us = 0;
+    *out = o.lock;
+    return rc;
+}
+
+int dl_block_release(dlock_lock *l) {
+    int rc;
+    dl_engine *e = engine(l->client, &rc);
+    if (e == NULL)
+        return rc;
+    bl_out o = {0};
+    rc = finish(e, dl_release_start(e, l, bl_done, &o, NULL), &o);
+    if (rc != DLOCK_OK && rc != DLOCK_ENOTHELD)
+        atomic_store(&l->valid_until_us, 0); /* it may have run: stop claiming */
+    return rc;
+}
+
+int dl_block_extend(dlock_lock *l, int64_t ttl_ms) {
+    int rc;
+    dl_engine *e = engine(l->client, &rc);
+    if (e == NULL)
+        return rc;
+    bl_out o = {0};
+    return finish(e, dl_extend_start(e, l, ttl_ms, bl_done, &o, NULL), &o);
+}
+
+int dl_block_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out) {
+    int rc;
+    dl_engine *e = engine(c, &rc);
+    if (e == NULL)
+        return rc;
+    bl_out o = {0};
+    rc = finish(e, dl_inspect_start(e, name, len, bl_done, &o, NULL), &o);
+    if (rc == DLOCK_OK)
+        *out = o.holder;
+    return rc;
+}
+
+/* A handle for (name, token) that lives for one call: what the token
+ * functions release or extend. Made like an acquired handle, valid now. */
+static dlock_lock *token_handle(dlock_client *c, const char *name, size_t len, const char *token,
+                                int64_t ttl_ms) {
+    dlock_lock *l = calloc(1, sizeof *l + len + 1);
+    if (l == NULL)
+        return NULL;
+    l->client = c;
+    l->name = (char *)(l + 1);
+    memcpy(l->name, name, len);
+    l->name_len = len;
+    memcpy(l->token, token, DL_TOKEN_HEX);
+    l->ttl_ms = ttl_ms;
+    l->acquired_us = dl_mono_us();
+    atomic_store(&l->valid_until_us, INT64_MAX);
+    return l;
+}
+
+int dl_block_by_token(dlock_client *c, const char *name, size_t len, const char *token,
+                      int64_t ttl_ms) {
+    dlock_lock *l = token_handle(c, name, len, token, ttl_ms > 0 ? ttl_ms : 1);
+    if (l == NULL)
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    int rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);
+    free(l);
+    if (rc == DLOCK_ENOTHELD)
+        dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
+    return rc;
+}
