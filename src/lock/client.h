@@ -141,6 +141,7 @@ typedef struct dl_tally {
     int unknown;      /* some request may have run without an answer */
     int64_t seen_max; /* highest fence among the grants */
     int64_t hint;     /* longest "busy for" among the refusals, -1 if none */
+    int64_t counter;  /* highest fencing counter the refusals reported */
 } dl_tally;
 DL_INTERNAL void dl_acquire_tally(dl_call *call, dl_tally *t);
 DL_INTERNAL int dl_acquire_decided(const dl_call *call);

@@ -111,6 +111,9 @@ void dl_engine_free(dl_engine *e) {
     e->flushing = 1;
     while (e->kas != NULL)
         dl_eka_stop(e->kas);
+    /* The heap marks its timers disarmed: before the ops that embed them
+     * are freed (a wait sleeping on its timer is one). */
+    dl_heap_free(&e->heap);
     while (e->ops != NULL) {
         dl_aop *op = e->ops;
         e->ops = op->next;
@@ -130,7 +133,6 @@ void dl_engine_free(dl_engine *e) {
     free(e->all);
     for (int i = 0; i < e->nsubs; i++)
         dl_pipe_close(&e->subs[i], DLOCK_ECANCELED, "client freed");
-    dl_heap_free(&e->heap);
     close(e->epfd);
     free(e);
 }

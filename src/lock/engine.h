@@ -73,7 +73,6 @@ struct dl_aop {
     dl_aop *parent, *child; /* an awaited clean-up and the op awaiting it */
     int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
     int migrating;          /* the last attempt met TRYAGAIN (Cluster) */
-    int rewake;             /* woken while an attempt was in flight */
     int64_t timeout_ms;
     int64_t deadline_us;    /* wait: when to give up */
     int64_t t_begin_us;
@@ -83,6 +82,8 @@ struct dl_aop {
     int64_t fence;
     int64_t hint_ms;
     int64_t queue_score;    /* Redlock: this wait's place in the queues */
+    int handed;             /* a wake-up came while an attempt was in flight */
+    int64_t busy_counter;   /* the fencing counter the last busy answer saw */
     dlock_lost_fn on_lost;  /* DL_AOP_LOST */
 };
 

@@ -45,6 +45,9 @@ void dl_acquire_tally(dl_call *call, dl_tally *t) {
             int64_t h = dl_reply_int(e1, -1);
             if (h > t->hint)
                 t->hint = h;
+            int64_t cn = dl_reply_int(dl_elem(r, 3), 0);
+            if (cn > t->counter)
+                t->counter = cn;
         }
     }
 }
