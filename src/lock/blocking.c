@@ -10,7 +10,7 @@
 
 #include "clock.h"
 
-#include "engine.h"
+#include "kinds.h"
 
 typedef struct bl_out {
     int done;
@@ -69,13 +69,31 @@ int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_
     return rc;
 }
 
+int dl_block_kind(dlock_client *c, const struct dl_kreq *r, int64_t ttl_ms, int mode,
+                  int64_t timeout_ms, int is_wait, dlock_lock **out) {
+    int rc;
+    dl_engine *e = engine(c, &rc);
+    if (e == NULL)
+        return rc;
+    bl_out o = {0};
+    if (mode == DL_AM_DEADLINE)
+        c->ctx.cap_us = dl_mono_us() + (timeout_ms + c->opts.command_timeout_ms) * 1000;
+    rc = finish(e, dl_kind_start(e, r, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o, NULL),
+                &o);
+    c->ctx.cap_us = 0;
+    *out = o.lock;
+    return rc;
+}
+
 int dl_block_release(dlock_lock *l) {
     int rc;
     dl_engine *e = engine(l->client, &rc);
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    rc = finish(e, dl_release_start(e, l, bl_done, &o, NULL), &o);
+    rc = finish(e, l->nparts > 0 ? dl_parts_start(e, l, 0, 0, bl_done, &o, NULL)
+                                 : dl_release_start(e, l, bl_done, &o, NULL),
+                &o);
     if (rc != DLOCK_OK && rc != DLOCK_ENOTHELD)
         atomic_store(&l->valid_until_us, 0); /* it may have run: stop claiming */
     return rc;
@@ -87,7 +105,9 @@ int dl_block_extend(dlock_lock *l, int64_t ttl_ms) {
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    return finish(e, dl_extend_start(e, l, ttl_ms, bl_done, &o, NULL), &o);
+    return finish(e, l->nparts > 0 ? dl_parts_start(e, l, 1, ttl_ms, bl_done, &o, NULL)
+                                   : dl_extend_start(e, l, ttl_ms, bl_done, &o, NULL),
+                  &o);
 }
 
 int dl_block_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out) {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "kinds.lua.h"
 #include "scripts.lua.h"
 #include "sha1.h"
 
@@ -10,6 +11,11 @@ static const char *const sources[DL_NSCRIPTS] = {
     [DL_S_ACQUIRE] = DL_LUA_ACQUIRE, [DL_S_RELEASE] = DL_LUA_RELEASE,
     [DL_S_EXTEND] = DL_LUA_EXTEND,   [DL_S_INSPECT] = DL_LUA_INSPECT,
     [DL_S_CANCEL] = DL_LUA_CANCEL,   [DL_S_FENCE] = DL_LUA_FENCE,
+    [DL_S_SEM_ACQUIRE] = DL_LUA_SEM_ACQUIRE,     [DL_S_SEM_RELEASE] = DL_LUA_SEM_RELEASE,
+    [DL_S_SEM_EXTEND] = DL_LUA_SEM_EXTEND,       [DL_S_SEM_CANCEL] = DL_LUA_SEM_CANCEL,
+    [DL_S_SEM_INSPECT] = DL_LUA_SEM_INSPECT,     [DL_S_MULTI_ACQUIRE] = DL_LUA_MULTI_ACQUIRE,
+    [DL_S_MULTI_RELEASE] = DL_LUA_MULTI_RELEASE, [DL_S_MULTI_EXTEND] = DL_LUA_MULTI_EXTEND,
+    [DL_S_MULTI_CANCEL] = DL_LUA_MULTI_CANCEL,
 };
 
 const char *dl_script_source(enum dl_script_id id, size_t *len) {
@@ -146,22 +152,6 @@ int dl_script_named(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script
     int rc = dl_script_call(t, p, call, id, &keys, nargs, args, alens, deadline_us, decided);
     dl_keys_free(&keys);
     return rc;
-}
-
-void dl_extend_argv(const dl_proto *p, const dl_keys *keys, const char *token, const char *ttl_s,
-                    size_t ttl_len, const char *argv[6], size_t lens[6]) {
-    argv[0] = "EVALSHA";
-    lens[0] = 7;
-    argv[1] = p->sha[DL_S_EXTEND];
-    lens[1] = 40;
-    argv[2] = "1";
-    lens[2] = 1;
-    argv[3] = keys->k[DL_KEY_LOCK];
-    lens[3] = keys->len[DL_KEY_LOCK];
-    argv[4] = token;
-    lens[4] = 32;
-    argv[5] = ttl_s;
-    lens[5] = ttl_len;
 }
 
 int dl_wake_channel(const dl_proto *p, const char *id, char *out, size_t cap, size_t *len) {
