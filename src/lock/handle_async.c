@@ -23,7 +23,7 @@ static void on_released(dl_fan *f, void *arg) {
     if (rc != DLOCK_OK) {
         /* The release may have run: stop claiming the lease. */
         dl_emit(&c->ctx, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
-    } else if (!released || names < l->nnames) {
+    } else if (!released || (l->nnames > 1 && names < l->nnames)) {
         atomic_store(&l->released, 1);
         atomic_store(&l->lost, 1);
         dl_emit(&c->ctx, DLOCK_EV_LOST, l->name, DLOCK_ENOTHELD, l->fence, 0, 0);

@@ -12,15 +12,17 @@
  *   6. N changed while permits are held: nobody is revoked, admission
  *      follows the asker's N;
  *   7. 8 processes contend for 3 permits: the history checker sees never
- *      more than 3 holders and fences rising, with all 3 used at once.
+ *      more than 3 holders and fences rising, with all 3 used at once;
+ *   8. async: try, a wait woken by a release, a cancelled wait (leaves the
+ *      queue), keepalive as engine timers, release.
  */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "etest.h"
 #include "history.h"
-#include "itest.h"
 
 static th_server *S;
 
@@ -324,6 +326,52 @@ static void contention(void) {
     TH_EQ_INT(th_server_int(S, "EXISTS %s", "dlock:{contended}"), 0);
 }
 
+/* ---- 8: async ---- */
+
+static void async_api(void) {
+    dlock_client *a = client();
+    et_res t[2] = {{0}}, w = {0}, k = {0};
+    for (int i = 0; i < 2; i++) {
+        IT_RC(a, dlock_sem_try_acquire_async(a, "apool", 2, 600, et_cb, &t[i], NULL), DLOCK_OK);
+        et_run_until(a, &t[i].done, 3000);
+        ET_STATUS(t[i], DLOCK_OK);
+        TH_EQ_INT(dlock_lock_kind(t[i].lock), DLOCK_KIND_SEMAPHORE);
+    }
+    uint64_t kid;
+    IT_RC(a, dlock_sem_wait_async(a, "apool", 2, 8000, 5000, et_cb, &w, NULL), DLOCK_OK);
+    IT_RC(a, dlock_sem_wait_async(a, "apool", 2, 8000, 5000, et_cb, &k, &kid), DLOCK_OK);
+    /* Both permits kept alive by engine timers, past their 600 ms lease. */
+    IT_RC(a, dlock_keepalive_start(t[0].lock, 0, NULL, NULL), DLOCK_OK);
+    IT_RC(a, dlock_keepalive_start(t[1].lock, 0, NULL, NULL), DLOCK_OK);
+    et_run_until(a, &w.done, 1500);
+    TH_CHECK(!w.done && dlock_held(t[0].lock) && dlock_held(t[1].lock));
+    TH_EQ_INT(zcard("dlock:{apool}:pq"), 2);
+    IT_RC(a, dlock_op_cancel(a, kid), DLOCK_OK);
+    et_run_until(a, &k.done, 3000);
+    ET_STATUS(k, DLOCK_ECANCELED);
+    long long end = th_now_us() + 3000000;
+    while (zcard("dlock:{apool}:pq") != 1 && th_now_us() < end)
+        dlock_poll_once(a, 10);
+    TH_EQ_INT(zcard("dlock:{apool}:pq"), 1);
+    long long t0 = th_now_us();
+    et_res rel = {0};
+    IT_RC(a, dlock_release_async(t[0].lock, et_cb, &rel, NULL), DLOCK_OK);
+    et_run_until(a, &w.done, 3000);
+    ET_STATUS(w, DLOCK_OK);
+    printf("async waiter admitted %lld ms after a release\n", (th_now_us() - t0) / 1000);
+    TH_CHECK((th_now_us() - t0) / 1000 < 500);
+    et_run_until(a, &rel.done, 3000);
+    ET_STATUS(rel, DLOCK_OK);
+    dlock_keepalive_stop(t[1].lock);
+    IT_RC(a, dlock_release(t[1].lock), DLOCK_OK);
+    IT_RC(a, dlock_release(w.lock), DLOCK_OK);
+    TH_EQ_INT(th_server_int(S, "EXISTS %s", "dlock:{apool}"), 0);
+    for (int i = 0; i < 2; i++)
+        dlock_lock_free(t[i].lock);
+    dlock_lock_free(w.lock);
+    dlock_client_free(a);
+}
+
 int main(void) {
     th_test_init(100);
     S = th_server_start(NULL);
@@ -335,6 +383,7 @@ int main(void) {
     keepalive();
     change_n();
     contention();
+    async_api();
     th_server_free(S);
     IT_PASS("test_sem");
     return 0;
