@@ -333,9 +333,10 @@ DLOCK_API void dlock_list_options_init(dlock_list_options *opts);
 typedef struct dlock_list_entry {
     const char *name;    /* NUL-terminated, valid only during the callback */
     size_t name_len;
-    dlock_kind kind;
+    dlock_kind kind;     /* a mutex, a semaphore or a read-write lock */
     int holders;         /* processes holding it (a mutex: 1) */
-    dlock_holder holder; /* as dlock_inspect says; locked is 1 */
+    dlock_holder holder; /* as dlock_inspect says (locked is 1); for a semaphore or
+                            rw lock the holder whose lease ends first */
 } dlock_list_entry;
 
 /* Called once per listed lock, on the calling thread. Must not call back
@@ -368,7 +369,8 @@ typedef struct dlock_list_stats {
  * held locks travel over the network; SCAN itself still walks every key of
  * the database, about keys / scan_count round trips per server. Each name
  * found is then inspected once (the INSPECT script, one round trip, as
- * dlock_inspect) and listed if held. On a Redlock set the names found on
+ * dlock_inspect; a semaphore or rw lock, whose main key INSPECT finds of
+ * another type, one more, as dlock_holders_get) and listed if held. On a Redlock set the names found on
  * any server are merged, and a lock counts as held only when a majority of
  * servers hold it, as in dlock_inspect. Names come in the servers' SCAN
  * order, not sorted. A lock whose holder has just ended and whose queue
@@ -468,10 +470,14 @@ DLOCK_API void dlock_keepalive_stop(dlock_lock *l);
 /* ---- Operations by token (for tools and other processes) ---------------- */
 
 /* Release `name` if it carries `token` (32 hex digits, as from dlock_info).
+ * Works for a mutex, and for one holder of a semaphore or read-write lock
+ * (tried next when the name is held as one: two round trips), not for a
+ * multi-lock (release each name's token: its names carry one).
  * Returns DLOCK_OK, DLOCK_ENOTHELD, and the I/O errors. */
 DLOCK_API int dlock_release_token(dlock_client *c, const char *name, const char *token);
 
-/* Set the remaining lease of `name` to ttl_ms if it carries `token`.
+/* Set the remaining lease of `name` to ttl_ms if it carries `token`, for
+ * the same kinds as dlock_release_token.
  * Returns DLOCK_OK, DLOCK_ENOTHELD, DLOCK_EINVAL and the I/O errors. */
 DLOCK_API int dlock_extend_token(dlock_client *c, const char *name, const char *token,
                                  int64_t ttl_ms);

@@ -146,6 +146,12 @@ int dl_block_by_token(dlock_client *c, const char *name, size_t len, const char 
     if (l == NULL)
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     int rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);
+    if (rc == DLOCK_ESERVER && c->ctx.code == DL_SRV_WRONGTYPE) {
+        /* Not a mutex: a semaphore permit or an rw lock holder, maybe. */
+        l->kind = DL_LK_SEM;
+        atomic_store(&l->valid_until_us, INT64_MAX);
+        rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);
+    }
     free(l);
     if (rc == DLOCK_ENOTHELD)
         dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);

@@ -42,6 +42,7 @@ typedef struct kst {
     size_t want_len;
     int64_t fences[DLOCK_MULTI_MAX];
     dl_kcleaned_fn done; /* a clean-up op: whom to tell */
+    int woken;           /* a wake-up came while an attempt was in flight */
 } kst;
 
 static void attempt(dl_aop *op);
@@ -486,12 +487,18 @@ static void busy(dl_aop *op, int64_t hint) {
     }
     op->busy_us = op->sent_us;
     op->phase = PH_WAIT;
-    dl_aop_timer(op, dl_mono_us() + sleep_ms(op, hint) * 1000);
+    /* A wake-up that raced the attempt (the grant or hand-over ran after
+     * it, its message came before its answer): look again now rather than
+     * after a slice. */
+    int64_t ms = K(op)->woken ? 0 : sleep_ms(op, hint);
+    dl_aop_timer(op, dl_mono_us() + ms * 1000);
 }
 
 static void k_woken(dl_aop *op, int64_t fence) {
+    if (op->phase == PH_ATTEMPT)
+        K(op)->woken = 1; /* its answer may predate the grant: busy() looks again */
     if (op->phase != PH_WAIT || op->cancelled)
-        return; /* an attempt in flight will see the grant itself */
+        return;
     dl_heap_disarm(&op->e->heap, &op->timer);
     if (K(op)->r.kind == DL_LK_MULTI) {
         attempt(op); /* one name handed over: all of them yet? */
@@ -596,6 +603,7 @@ static void attempt(dl_aop *op) {
                       k->want_len};
     op->phase = PH_ATTEMPT;
     op->enqueued |= enqueue;
+    k->woken = 0;
     int rc = send(op, k->sc->acquire, k->r.kind == DL_LK_MULTI ? 8 : 9, args, lens, on_attempt);
     if (rc != DLOCK_OK)
         failed(op, rc, 0);

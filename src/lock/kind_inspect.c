@@ -103,14 +103,36 @@ static int read_holders(dlock_client *c, const char *name, size_t len, dlock_hol
     const redisReply *r = call.replies[0];
     if (!head_ok(r))
         return dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to inspect of '%s'", name);
-    if (r->element[0]->len == 4 && memcmp(r->element[0]->str, "hash", 4) == 0)
+    const redisReply *k = r->element[0];
+    if (k->len == 4 && memcmp(k->str, "hash", 4) == 0)
         return as_mutex(c, name, len, hs);
+    if (k->len != 0 && !(k->len == 3 && (memcmp(k->str, "sem", 3) == 0 ||
+                                        memcmp(k->str, "rws", 3) == 0 ||
+                                        memcmp(k->str, "rwx", 3) == 0))) {
+        rc = dl_seterr(&c->ctx, DLOCK_ESERVER,
+                       "inspect '%s': WRONGTYPE its key holds a %.20s, not a lock", name, k->str);
+        c->ctx.code = DL_SRV_WRONGTYPE;
+        return rc;
+    }
     if (r->element[0]->len == 0) { /* free: maybe a mutex's queue waits */
         hs->last_fence = dl_reply_int(r->element[2], 0);
         hs->waiters = (int)dl_reply_int(r->element[3], 0);
         return DLOCK_OK;
     }
     return fill(hs, r) == DLOCK_OK ? DLOCK_OK : dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+}
+
+int dl_holders_entry(dlock_client *c, const char *name, size_t len, dlock_list_entry *e) {
+    dlock_holders hs = {0};
+    int rc = read_holders(c, name, len, &hs);
+    if (rc == DLOCK_OK && hs.n > 0) {
+        e->kind = hs.kind;
+        e->holders = hs.total;
+        e->holder = hs.h[0];
+    }
+    free(hs.h);
+    free(hs.shared);
+    return rc;
 }
 
 void dlock_holders_free(dlock_holders *hs) {

@@ -85,4 +85,10 @@ DL_INTERNAL int dl_kind_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, in
 DL_INTERNAL int dl_parts_start(dl_engine *e, dlock_lock *l, int extend, int64_t ttl_ms,
                                dlock_done_fn cb, void *ud, uint64_t *id);
 
+/* kind_inspect.c: who holds `name` (len bytes, checked), any kind, for
+ * dlock_list: *e's kind, holders (how many) and holder (the first; its
+ * waiters the name's). A free name leaves e unchanged (holders 0). */
+DL_INTERNAL int dl_holders_entry(dlock_client *c, const char *name, size_t len,
+                                 dlock_list_entry *e);
+
 #endif
