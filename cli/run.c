@@ -192,7 +192,8 @@ static int run_locked(cli *c, run_state *st, char **argv, int64_t interval) {
     dlock_info_get(st->lock, &info);
     char fence_s[24];
     snprintf(fence_s, sizeof fence_s, "%" PRId64, info.fence);
-    if (setenv("DLOCK_NAME", st->name, 1) != 0 || setenv("DLOCK_TOKEN", info.token, 1) != 0 ||
+    /* A multi-lock: its first name (bytewise), whose fence DLOCK_FENCE is. */
+    if (setenv("DLOCK_NAME", info.name, 1) != 0 || setenv("DLOCK_TOKEN", info.token, 1) != 0 ||
         setenv("DLOCK_FENCE", fence_s, 1) != 0 || export_names(st->lock) != 0 ||
         run_pipe_init() != 0) {
         cli_msg("cannot prepare to run the command: %s", strerror(errno));
