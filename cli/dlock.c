@@ -531,6 +531,22 @@ static int parse_run(cli *c, const struct subcmd *sc, int sargc, char **sargv, c
     return -1;
 }
 
+/* The names of the command (run's several, or the one NAME at pos); 0, or
+ * EXIT_USAGE when run or acquire would take a name this process already
+ * holds through a dlock run around it. */
+static int names_nested(cli *c, const struct subcmd *sc, char **pos) {
+    if (c->nnames == 0 && c->name != NULL) {
+        c->names = pos;
+        c->nnames = 1;
+    }
+    for (int i = 0; (sc == &cli_subcmds[0] || sc == &cli_subcmds[1]) && i < c->nnames; i++) {
+        int rc = cli_nested(c->names[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int dispatch(cli *c, int argc, char **argv) {
     /* Top level: options up to the command word. */
     int rc = parse_opts(c, NULL, argc, argv, 1);
@@ -586,16 +602,9 @@ static int dispatch(cli *c, int argc, char **argv) {
     if (rc >= 0)
         return rc;
     c->name = is_ls ? NULL : name;
-    if (c->nnames == 0 && name != NULL) {
-        c->names = pos;
-        c->nnames = 1;
-    }
-
-    for (int i = 0; (sc == &cli_subcmds[0] || sc == &cli_subcmds[1]) && i < c->nnames; i++) {
-        rc = cli_nested(c->names[i]);
-        if (rc != 0)
-            return rc;
-    }
+    rc = names_nested(c, sc, pos);
+    if (rc != 0)
+        return rc;
     /* acquire leaves the lease to whoever ran it: record that process (the
      * shell or script) as the holder, not this short-lived one. */
     if (sc == &cli_subcmds[1] && !(c->given & OPT_PID))
