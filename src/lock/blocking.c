@@ -50,6 +50,21 @@ static int finish(dl_engine *e, int rc, bl_out *o) {
 
 static dl_engine *engine(dlock_client *c, int *rc) { return dl_engine_blocking(c, rc); }
 
+/* An acquire with a deadline: the topology's discovery (Sentinel,
+ * Cluster), which blocks, is cut at the same instant as every request. */
+static void cap_discovery(dlock_client *c, int mode, int64_t timeout_ms) {
+    if (mode == DL_AM_DEADLINE)
+        c->ctx.cap_us = dl_mono_us() + (timeout_ms + c->opts.command_timeout_ms) * 1000;
+}
+
+/* Run the acquire started with rc to its end; its lock into *out. */
+static int acquired(dl_engine *e, int rc, bl_out *o, dlock_lock **out) {
+    rc = finish(e, rc, o);
+    e->c->ctx.cap_us = 0;
+    *out = o->lock;
+    return rc;
+}
+
 int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_ms, int mode,
                      int64_t timeout_ms, int is_wait, dlock_lock **out) {
     int rc;
@@ -57,16 +72,9 @@ int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    /* dlock_wait: the topology's discovery (Sentinel, Cluster), which
-     * blocks, is cut at the same instant as every request. */
-    if (mode == DL_AM_DEADLINE)
-        c->ctx.cap_us = dl_mono_us() + (timeout_ms + c->opts.command_timeout_ms) * 1000;
-    rc = finish(e, dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o,
-                                    NULL),
-                &o);
-    c->ctx.cap_us = 0;
-    *out = o.lock;
-    return rc;
+    cap_discovery(c, mode, timeout_ms);
+    rc = dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o, NULL);
+    return acquired(e, rc, &o, out);
 }
 
 int dl_block_kind(dlock_client *c, const struct dl_kreq *r, int64_t ttl_ms, int mode,
@@ -76,13 +84,9 @@ int dl_block_kind(dlock_client *c, const struct dl_kreq *r, int64_t ttl_ms, int 
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    if (mode == DL_AM_DEADLINE)
-        c->ctx.cap_us = dl_mono_us() + (timeout_ms + c->opts.command_timeout_ms) * 1000;
-    rc = finish(e, dl_kind_start(e, r, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o, NULL),
-                &o);
-    c->ctx.cap_us = 0;
-    *out = o.lock;
-    return rc;
+    cap_discovery(c, mode, timeout_ms);
+    rc = dl_kind_start(e, r, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o, NULL);
+    return acquired(e, rc, &o, out);
 }
 
 int dl_block_release(dlock_lock *l) {

@@ -1,7 +1,7 @@
 /* keyset.c - the keys of the other kinds' script calls: a semaphore's or
  * rw lock's own keys, and the mutex keys of several names (a multi-lock),
- * and the EVALSHA request over them. The mutex keys themselves are built
- * by dl_keys_make (scripts.c), the one place that names them. */
+ * and the EVALSHA request over them. The mutex keys themselves are named
+ * by dl_keys_make (scripts.c); every key is written by dl_key_put. */
 #include <stdio.h>
 #include <string.h>
 
@@ -30,17 +30,9 @@ int dl_keyset_sem(const dl_proto *p, const char *name, size_t len, dl_keyset *ou
     if (d == NULL)
         return DLOCK_ENOMEM;
     for (int i = 0; i < DL_SEM_NKEYS; i++) {
-        size_t sl = strlen(sem_suffix[i]);
         out->k[i] = d;
-        memcpy(d, p->prefix, p->prefix_len);
-        d += p->prefix_len;
-        *d++ = '{';
-        memcpy(d, name, len);
-        d += len;
-        *d++ = '}';
-        memcpy(d, sem_suffix[i], sl);
-        d += sl;
-        out->len[i] = (size_t)(d - out->k[i]);
+        out->len[i] = dl_key_put(p, name, len, sem_suffix[i], d);
+        d += out->len[i];
     }
     set_count(out, DL_SEM_NKEYS);
     return DLOCK_OK;

@@ -39,6 +39,11 @@ typedef struct dl_proto {
 DL_INTERNAL int dl_proto_init(dl_proto *p, const char *prefix);
 DL_INTERNAL void dl_proto_free(dl_proto *p);
 
+/* Write "<prefix>{<name>}<suffix>", the one format of every key, at d
+ * (room for prefix_len + name_len + 2 + strlen(suffix) bytes, no NUL
+ * written). Returns its length. */
+DL_INTERNAL size_t dl_key_put(const dl_proto *p, const char *name, size_t name_len,
+                              const char *suffix, char *d);
 /* Build the keys of lock `name`. DLOCK_OK or DLOCK_ENOMEM. */
 DL_INTERNAL int dl_keys_make(const dl_proto *p, const char *name, size_t name_len,
                              dl_keys *out);

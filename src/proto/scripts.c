@@ -38,6 +38,19 @@ void dl_proto_free(dl_proto *p) {
     p->prefix = NULL;
 }
 
+size_t dl_key_put(const dl_proto *p, const char *name, size_t name_len, const char *suffix,
+                  char *d) {
+    size_t sl = strlen(suffix);
+    memcpy(d, p->prefix, p->prefix_len);
+    d += p->prefix_len;
+    *d++ = '{';
+    memcpy(d, name, name_len);
+    d += name_len;
+    *d++ = '}';
+    memcpy(d, suffix, sl);
+    return p->prefix_len + name_len + 2 + sl;
+}
+
 int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *out) {
     static const char *const suffix[DL_NKEYS] = {"", ":fence", ":q", ":qi"};
     size_t total = 0;
@@ -52,17 +65,9 @@ int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *
         d = out->buf;
     }
     for (int i = 0; i < DL_NKEYS; i++) {
-        size_t sl = strlen(suffix[i]);
         out->k[i] = d;
-        memcpy(d, p->prefix, p->prefix_len);
-        d += p->prefix_len;
-        *d++ = '{';
-        memcpy(d, name, name_len);
-        d += name_len;
-        *d++ = '}';
-        memcpy(d, suffix[i], sl);
-        d += sl;
-        out->len[i] = p->prefix_len + name_len + 2 + sl;
+        out->len[i] = dl_key_put(p, name, name_len, suffix[i], d);
+        d += out->len[i];
     }
     return DLOCK_OK;
 }

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "history.h"
+#include "ktest.h"
 #include "topo.h"
 
 static tt_cluster *K;
@@ -131,17 +131,8 @@ static int crossing(int idx, void *arg) {
                     dlock_client_errstr(c));
             return 1;
         }
-        long long start = th_now_us(), last = start;
-        while (th_now_us() < start + 3000 && dlock_held(l)) {
-            last = th_now_us();
-            th_sleep_ms(1);
-        }
-        for (int i = 0; i < dlock_lock_names(l); i++) {
-            const char *name;
-            int64_t fence;
-            dlock_lock_name_at(l, i, &name, &fence);
-            hist_add(H, name, fence, start, last, idx);
-        }
+        long long start = th_now_us();
+        kt_record_names(H, l, start, kt_hold(l, start, 3), idx);
         if (dlock_release(l) != DLOCK_OK)
             return 2;
         dlock_lock_free(l);

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "etest.h"
-#include "history.h"
+#include "ktest.h"
 
 static th_server *S;
 
@@ -219,17 +219,8 @@ static int crossing(int idx, void *arg) {
                     dlock_client_errstr(c));
             return 1;
         }
-        long long start = th_now_us(), last = start, hold = start + 2000;
-        while (th_now_us() < hold && dlock_held(l)) {
-            last = th_now_us();
-            th_sleep_ms(1);
-        }
-        for (int i = 0; i < dlock_lock_names(l); i++) {
-            const char *name;
-            int64_t fence;
-            dlock_lock_name_at(l, i, &name, &fence);
-            hist_add(H, name, fence, start, last, idx);
-        }
+        long long start = th_now_us();
+        kt_record_names(H, l, start, kt_hold(l, start, 2), idx);
         if (dlock_release(l) != DLOCK_OK)
             return 2;
         dlock_lock_free(l);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "etest.h"
-#include "history.h"
+#include "ktest.h"
 
 static th_server *S;
 
@@ -190,11 +190,7 @@ static int rw_worker(int idx, void *arg) {
                                &l);
         if (rc != DLOCK_OK)
             return 1;
-        long long start = th_now_us(), last = start, hold = start + (rand() % 10) * 1000;
-        while (th_now_us() < hold && dlock_held(l)) {
-            last = th_now_us();
-            th_sleep_ms(1);
-        }
+        long long start = th_now_us(), last = kt_hold(l, start, rand() % 10);
         hist_add_kind(H, "hist", fence_of(l), start, last, idx, writer ? 1 : HIST_ANY,
                       !writer);
         dlock_release(l);

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "etest.h"
-#include "history.h"
+#include "ktest.h"
 
 static th_server *S;
 
@@ -292,17 +292,10 @@ static int contender(int idx, void *arg) {
                     dlock_client_errstr(c));
             return 1;
         }
-        long long start = th_now_us(), last = start;
+        long long start = th_now_us();
         dlock_info in;
         dlock_info_get(l, &in);
-        long long hold = start + (rand() % 15) * 1000;
-        while (th_now_us() < hold) {
-            long long t = th_now_us();
-            if (!dlock_held(l))
-                break;
-            last = t;
-            th_sleep_ms(1);
-        }
+        long long last = kt_hold(l, start, rand() % 15);
         hist_add_kind(H, "contended", in.fence, start, last, idx, PERMITS, 0);
         if (dlock_release(l) != DLOCK_OK)
             return 2;
