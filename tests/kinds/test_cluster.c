@@ -102,6 +102,8 @@ static void sem_rw(void) {
     dlock_holders_free(h);
     OK(c, dlock_release(a));
     OK(c, dlock_release(b));
+    dlock_lock_free(a);
+    dlock_lock_free(b);
     OK(c, dlock_rw_try_acquire(c, N3[2], DLOCK_SHARED, 5000, &a));
     OK(c, dlock_rw_try_acquire(c, N3[2], DLOCK_SHARED, 5000, &b));
     TH_EQ_INT(dlock_rw_try_acquire(c, N3[2], DLOCK_EXCLUSIVE, 5000, &x), DLOCK_EBUSY);

@@ -50,6 +50,7 @@ static void basics(void) {
     dlock_holders_free(h);
     IT_RC(c, dlock_release(r1), DLOCK_OK);
     IT_RC(c, dlock_release(r2), DLOCK_OK);
+    dlock_lock_free(r1);
     IT_RC(c, dlock_rw_try_acquire(c, "doc", DLOCK_EXCLUSIVE, 5000, &w), DLOCK_OK);
     TH_CHECK(!dlock_lock_shared(w));
     int64_t f1 = fence_of(w);
