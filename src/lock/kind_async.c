@@ -15,7 +15,7 @@
  *   REFRESH   a grant after a long wait: EXTEND restarts the lease;
  *   REPLICAS  WAIT for replicas (opts.replicas).
  * Whatever an op gives up on it leaves no trace: a clean-up op
- * (kind_handle.c) leaves the queue and releases by token. */
+ * (dl_kcleanup, below) leaves the queue and releases by token. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,9 +250,7 @@ static void cleaned(dl_aop *op, int failed_too) {
 /* Leave no trace of the current token, and go on with a fresh one (the
  * clean-up runs in the background). */
 static int abandon_token(dl_aop *op) {
-    dl_aop *child = cleanup(op);
-    if (child != NULL)
-        child->parent = NULL;
+    cleanup(op);
     op->unknown_open |= op->unknown_now;
     op->enqueued = op->dirty = op->unknown_now = 0;
     if (dl_pool_token(&cli(op)->pool, op->token) != 0)
@@ -282,9 +280,8 @@ static void end_with(dl_aop *op, int rc) {
 
 static void give_up(dl_aop *op) {
     dl_heap_disarm(&op->e->heap, &op->timer);
-    dl_aop *child = op->attempts > 0 ? cleanup(op) : NULL;
-    if (child != NULL)
-        child->parent = NULL;
+    if (op->attempts > 0)
+        cleanup(op);
     dl_seterr(&op->x, DLOCK_ECANCELED, "acquire of '%s' cancelled", op->name);
     dl_aop_finish(op, DLOCK_ECANCELED);
 }
@@ -447,9 +444,7 @@ static void on_left(dl_fan *f, void *arg) {
         char why[200];
         dl_call_error(&op->x, &f->call, "leave the wait queue");
         snprintf(why, sizeof why, "%s", op->x.err);
-        dl_aop *child = cleanup(op); /* try once more, in the background */
-        if (child != NULL)
-            child->parent = NULL;
+        cleanup(op); /* try once more, in the background */
         finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN, "%s: a lease may exist for %" PRId64 " ms",
                              why, op->ttl_ms));
     } else if (g == 1) {

@@ -4,12 +4,13 @@
  *
  *   klock.c        their handles: what a handle holds, its keys and scripts
  *   kind_async.c   acquiring one script's worth (a semaphore permit, an rw
- *                  lock, the names of one hash slot) as a state machine
- *   kind_handle.c  release and extend of such a handle; the clean-up by
- *                  token of an attempt given up
+ *                  lock, the names of one hash slot) as a state machine, and
+ *                  the clean-up by token of an attempt given up
  *   multi.c        multi-locks over several hash slots (Cluster): one
  *                  handle per slot, taken in slot order, as one handle
- *   kind_inspect.c who holds a semaphore or rw lock (dlock_holders)
+ *   kind_inspect.c who holds a name, any kind (dlock_holders, dlock_list)
+ * Release and extend of every kind are handle_async.c's; keepalive
+ * (keepalive.c, keepalive_async.c) asks dl_lock_keys what to extend.
  *
  * A handle says its kind in l->kind (DL_LK_MUTEX, 0, for every handle the
  * mutex code makes), so the handle calls (release, extend, keepalive,
@@ -60,11 +61,7 @@ DL_INTERNAL int dl_kacquire_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms
                                   int64_t timeout_ms, int is_wait, dlock_done_fn cb, void *ud,
                                   uint64_t *id);
 
-/* kind_handle.c */
-DL_INTERNAL int dl_krelease_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud,
-                                  uint64_t *id);
-DL_INTERNAL int dl_kextend_start(dl_engine *e, dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb,
-                                 void *ud, uint64_t *id);
+/* kind_async.c */
 /* Leave the queue and release by token what `token` may hold of r, in an
  * internal op of its own (pipelined behind the requests already sent, so
  * it also undoes one still on its way). When it ends, and its `parent`

@@ -14,7 +14,9 @@
  *   7. 8 processes contend for 3 permits: the history checker sees never
  *      more than 3 holders and fences rising, with all 3 used at once;
  *   8. async: try, a wait woken by a release, a cancelled wait (leaves the
- *      queue), keepalive as engine timers, release.
+ *      queue), keepalive as engine timers, release;
+ *   9. the retrying calls of each kind (dlock_*_acquire), and a Redlock URL
+ *      refused for every kind (DLOCK_ENOTSUP).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -365,6 +367,41 @@ static void async_api(void) {
     dlock_client_free(a);
 }
 
+/* ---- 9: retries, Redlock ---- */
+
+static void retries_redlock(void) {
+    dlock_options o;
+    it_options(&o, 1000, 2000);
+    o.retry_count = 2;
+    o.retry_delay_ms = 10;
+    o.retry_max_delay_ms = 20;
+    dlock_client *c = it_client(th_server_url(S), &o);
+    dlock_lock *a, *b, *m, *x = NULL;
+    IT_RC(c, dlock_sem_acquire(c, "retry", 1, 5000, &a), DLOCK_OK);
+    IT_RC(c, dlock_sem_acquire(c, "retry", 1, 5000, &x), DLOCK_EBUSY);
+    IT_RC(c, dlock_rw_acquire(c, "retry-rw", DLOCK_EXCLUSIVE, 5000, &b), DLOCK_OK);
+    IT_RC(c, dlock_rw_acquire(c, "retry-rw", DLOCK_SHARED, 5000, &x), DLOCK_EBUSY);
+    const char *names[] = {"retry-m1", "retry-m2"};
+    IT_RC(c, dlock_multi_acquire(c, names, 2, 5000, &m), DLOCK_OK);
+    IT_RC(c, dlock_multi_acquire(c, names + 1, 1, 5000, &x), DLOCK_EBUSY);
+    TH_EQ_INT(zcard("dlock:{retry}:pq"), 0); /* retries leave no queue entry */
+    dlock_lock *l[3] = {a, b, m};
+    for (int i = 0; i < 3; i++) {
+        IT_RC(c, dlock_release(l[i]), DLOCK_OK);
+        dlock_lock_free(l[i]);
+    }
+    dlock_client_free(c);
+
+    dlock_client *r = it_client("redis://127.0.0.1:1,127.0.0.1:2,127.0.0.1:3", &o);
+    dlock_holders *h = NULL;
+    IT_RC(r, dlock_sem_try_acquire(r, "x", 2, 5000, &x), DLOCK_ENOTSUP);
+    IT_RC(r, dlock_rw_wait(r, "x", DLOCK_SHARED, 100, 5000, &x), DLOCK_ENOTSUP);
+    IT_RC(r, dlock_multi_try_acquire(r, names, 2, 5000, &x), DLOCK_ENOTSUP);
+    IT_RC(r, dlock_holders_get(r, "x", &h), DLOCK_ENOTSUP);
+    TH_CHECK(x == NULL && h == NULL);
+    dlock_client_free(r);
+}
+
 int main(void) {
     th_test_init(100);
     S = th_server_start(NULL);
@@ -377,6 +414,7 @@ int main(void) {
     change_n();
     contention();
     async_api();
+    retries_redlock();
     th_server_free(S);
     IT_PASS("test_sem");
     return 0;
