@@ -292,7 +292,9 @@
  * arrival time for all names) for every name it does not hold, and keeps
  * the names handed to it meanwhile (refreshing their lease) unless it had
  * lost its place in a queue: then it gives them back (hands them on), so
- * that its new, later place cannot close a cycle of waiters. */
+ * that its new, later place cannot close a cycle of waiters. While it
+ * keeps names, hint_ms is at most a third of its ttl, so that it comes
+ * back to refresh them before their leases end. */
 #define DL_LUA_MULTI_ACQUIRE                                                        \
     DL_LUA_MULTI_PRELUDE                                                            \
     "local own, ready, hint, waiters = {}, true, -1, 0\n"                           \
@@ -348,7 +350,11 @@
     "for i = 1, nk do\n"                                                            \
     "  local l, fk, q, qi = 4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i\n"               \
     "  if own[i] and (fresh or ARGV[5] ~= '1') then handover(l, fk, q, qi)\n"       \
-    "  elseif own[i] then redis.call('PEXPIRE', KEYS[l], ARGV[2]) end\n"            \
+    "  elseif own[i] then\n"                                                         \
+    "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                  \
+    "    local keep = math.floor(tonumber(ARGV[2]) / 3)\n"                           \
+    "    if hint < 0 or keep < hint then hint = keep end\n"                          \
+    "  end\n"                                                                        \
     "end\n"                                                                         \
     "return {0, hint, waiters}\n"
 
