@@ -23,10 +23,11 @@
  * want: "s<N>" a semaphore permit of N, "r0" rw shared, "r1" rw exclusive.
  *
  * Every script first settles the state (settle): holders whose lease has
- * ended (score <= now) are removed, so a crashed holder's permit returns
- * when its lease ends; then the queue is served in FIFO order: while its
- * live head fits, the head is granted (with its own ttl, fence and
- * metadata) and woken on its channel with "<token> <fence>". So a release
+ * ended (score <= now) are removed (prune), so a crashed holder's permit
+ * returns when its lease ends; then the queue is served in FIFO order
+ * (promote): while its live head fits, the head is granted (with its own
+ * ttl, fence and metadata) and woken on its channel with "<token>
+ * <fence>". RELEASE prunes, removes the caller, then promotes. So a release
  * admits as many waiters as now fit, oldest first, and a head that does
  * not fit (a writer behind readers, a semaphore that is full) stops
  * everyone behind it: no barging, and the readers queued between two
@@ -83,27 +84,38 @@
     "    f = redis.call('INCR', KEYS[3])\n"                                         \
     "  end\n"                                                                       \
     "  redis.call('ZADD', KEYS[1], now + tonumber(ttl), tok)\n"                     \
-    "  redis.call('HSET', KEYS[2], tok, f .. ' ' .. w .. ' ' .. at .. ' ' .. meta, '_k', k)\n" \
-    "  if k == 'sem' then redis.call('HSET', KEYS[2], '_n', string.sub(w, 2)) end\n" \
+    "  local v = f .. ' ' .. w .. ' ' .. at .. ' ' .. meta\n"                     \
+    "  if k == 'sem' then\n"                                                        \
+    "    redis.call('HSET', KEYS[2], tok, v, '_k', k, '_n', string.sub(w, 2))\n"   \
+    "  else\n"                                                                      \
+    "    redis.call('HSET', KEYS[2], tok, v, '_k', k)\n"                            \
+    "  end\n"                                                                       \
     "  return f\n"                                                                  \
     "end\n"                                                                         \
-    "local function settle()\n"                                                     \
+    "local function prune()\n"                                                      \
     "  local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)\n"            \
+    "  if #gone == 0 then return end\n"                                             \
     "  for i = 1, #gone do redis.call('HDEL', KEYS[2], gone[i]) end\n"              \
     "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"                      \
     "  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end\n"  \
+    "end\n"                                                                         \
+    "local function promote()\n"                                                    \
     "  while true do\n"                                                             \
     "    local h, v = qhead()\n"                                                    \
-    "    if not h then return end\n"                                                \
+    "    if not h then return false end\n"                                          \
     "    local ttl, fencing, chan, w, meta =\n"                                     \
     "      string.match(v, '^%d+ (%d+) (%d) (%S+) (%S+) (.*)$')\n"                  \
-    "    if ttl and not fits(w) then return end\n"                                  \
+    "    if ttl and not fits(w) then return h end\n"                                \
     "    qleave(h)\n"                                                               \
     "    if ttl then\n"                                                             \
     "      local f = grant(h, ttl, fencing, w, meta, now)\n"                        \
     "      redis.pcall('PUBLISH', chan, h .. ' ' .. f)\n"                           \
     "    end\n"                                                                     \
     "  end\n"                                                                       \
+    "end\n"                                                                         \
+    "local function settle()\n"                                                     \
+    "  prune()\n"                                                                   \
+    "  return promote()\n"                                                          \
     "end\n"                                                                         \
     "local function expiry()\n"                                                     \
     "  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]\n"        \
@@ -128,7 +140,7 @@
     "if foreign() then\n"                                                           \
     "  return redis.error_reply('WRONGTYPE the name is held as a mutex')\n"         \
     "end\n"                                                                         \
-    "settle()\n"                                                                    \
+    "local h = settle()\n"                                                          \
     "local f = lease(ARGV[1])\n"                                                    \
     "if f then\n"                                                                   \
     "  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"       \
@@ -141,7 +153,6 @@
     "  return redis.error_reply('WRONGTYPE the name is held as a ' ..\n"            \
     "    (k == 'sem' and 'semaphore' or 'read-write lock'))\n"                      \
     "end\n"                                                                         \
-    "local h = qhead()\n"                                                           \
     "if (not h or h == ARGV[1]) and fits(ARGV[9]) then\n"                           \
     "  qleave(ARGV[1])\n"                                                           \
     "  f = grant(ARGV[1], ARGV[2], ARGV[4], ARGV[9], ARGV[3], ARGV[7])\n"           \
@@ -166,16 +177,15 @@
 #define DL_LUA_SEM_RELEASE                                                          \
     DL_LUA_SEM_PRELUDE                                                              \
     "if foreign() then return 0 end\n"                                              \
-    "settle()\n"                                                                    \
-    "if not lease(ARGV[1]) then\n"                                                  \
-    "  expiry()\n"                                                                  \
-    "  return 0\n"                                                                  \
+    "prune()\n"                                                                     \
+    "local ok = redis.call('ZREM', KEYS[1], ARGV[1])\n"                             \
+    "if ok == 1 then\n"                                                             \
+    "  redis.call('HDEL', KEYS[2], ARGV[1])\n"                                      \
+    "  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end\n"  \
     "end\n"                                                                         \
-    "redis.call('ZREM', KEYS[1], ARGV[1])\n"                                        \
-    "redis.call('HDEL', KEYS[2], ARGV[1])\n"                                        \
-    "settle()\n"                                                                    \
+    "promote()\n"                                                                   \
     "expiry()\n"                                                                    \
-    "return 1\n"
+    "return ok\n"
 
 /* SEM_EXTEND: ARGV token, ttl_ms. Sets the caller's lease to ttl_ms.
  * Returns 1 (extended) or 0 (not a holder). */
