@@ -93,6 +93,8 @@ static void op_free(dl_aop *op) {
     /* A wait may sleep on its timer when the client is freed: the heap
      * must not keep pointing into the op. */
     dl_heap_disarm(&op->e->heap, &op->timer);
+    if (op->on_free != NULL)
+        op->on_free(op);
     dl_fan_put(op->fan);
     if (op->has_keys)
         dl_keys_free(&op->keys);
@@ -149,7 +151,7 @@ void dl_eka_stop(dl_eka *k) {
         k->next->prev = k->prev;
     e->nkas--;
     k->l->eka = NULL;
-    dl_keys_free(&k->keys);
+    dl_keyset_free(&k->keys);
     free(k);
 }
 
@@ -304,6 +306,19 @@ int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args
     size_t alens[DL_REQ_MAX_ARGV];
     dl_req req;
     if (dl_script_req(&op->e->c->proto, id, &op->keys, nargs, args, lens, argv, alens, &req) !=
+        DLOCK_OK)
+        return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
+    return send_req(op, &req, deadline, decided, done);
+}
+
+int dl_aop_kscript(dl_aop *op, enum dl_script_id id, const dl_keyset *ks, int nargs,
+                   const char **args, const size_t *lens, dl_decided_fn decided,
+                   dl_fan_done_fn done) {
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t alens[DL_REQ_MAX_ARGV];
+    dl_req req;
+    if (dl_keyset_req(&op->e->c->proto, id, ks, nargs, args, lens, argv, alens, &req) !=
         DLOCK_OK)
         return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
     int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
