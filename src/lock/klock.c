@@ -59,7 +59,7 @@ size_t dl_kreq_want(const dl_kreq *r, char *buf, size_t n) {
 }
 
 /* One allocation: the handle, then (multi) the arrays of names, lengths
- * and fences, then the names' bytes; free() frees it all. */
+ * and fences, then the names' bytes; dl_lock_destroy frees it all. */
 dlock_lock *dl_klock_new(dlock_client *c, const dl_kreq *r, int64_t ttl_ms, int64_t start_us) {
     size_t multi = r->kind == DL_LK_MULTI ? (size_t)r->n : 0;
     size_t bytes = 0;

@@ -79,10 +79,10 @@ static void m_free(dl_aop *op) {
     if (m == NULL)
         return;
     for (int g = 0; g < m->ngroups; g++)
-        free(m->parts[g]); /* never delivered: no keepalive */
+        dl_lock_destroy(m->parts[g]); /* never delivered: no keepalive */
     if (op->lock != NULL) { /* assembled but never delivered */
         for (int i = 0; i < op->lock->nparts; i++)
-            free(op->lock->parts[i]);
+            dl_lock_destroy(op->lock->parts[i]);
         free(op->lock->parts);
     }
     free(m->buf);
@@ -91,7 +91,7 @@ static void m_free(dl_aop *op) {
 
 static void part_given_back(const dlock_result *res, void *ud) {
     (void)ud;
-    free(res->lock); /* a part of an acquire that failed: never kept alive */
+    dl_lock_destroy(res->lock); /* a part of an acquire that failed: never kept alive */
 }
 
 /* Give back every group held so far (in the background). */
@@ -100,7 +100,7 @@ static void give_back(dl_aop *op) {
     for (int g = 0; g < m->ngroups; g++) {
         if (m->parts[g] != NULL &&
             dl_release_start(op->e, m->parts[g], part_given_back, NULL, NULL) != DLOCK_OK)
-            free(m->parts[g]);
+            dl_lock_destroy(m->parts[g]);
         m->parts[g] = NULL;
     }
     m->next = 0;
