@@ -63,8 +63,9 @@ static const char *server_hint(const cli *c, int code) {
         return "the server is a read-only replica: name the master, or use "
                "redis-sentinel://";
     case DLOCK_SRV_WRONGTYPE:
-        return "another program uses the lock's key with another type: choose another "
-               "name or ?prefix=";
+        return "the name is in use as another kind of lock (a plain lock, a semaphore "
+               "--holders N, or a read-write lock -s/-x) or by another program: use the same "
+               "kind as the others, choose another name or ?prefix=";
     case DLOCK_SRV_FENCEMAX:
         return "the lock's fencing counter is at 2^63-1: use another lock name (resetting "
                "the counter would let old fences win at the store)";

@@ -92,6 +92,10 @@ extern "C" {
 #define DLOCK_TTL_MAX ((int64_t)24 * 24 * 3600 * 1000)
 /* Longest owner label accepted (dlock_options.owner_label), in bytes. */
 #define DLOCK_LABEL_MAX 128
+/* Most names one multi-lock may take (dlock_multi_acquire). */
+#define DLOCK_MULTI_MAX 16
+/* Most permits a semaphore may have (dlock_sem_acquire). */
+#define DLOCK_PERMITS_MAX 1000000
 
 /* The status codes: X(name, value, description). */
 #define DLOCK_ERRNO_MAP(X)                                                          \
@@ -416,9 +420,13 @@ DLOCK_API int dlock_inspect_sized(dlock_client *c, const char *name, dlock_holde
 
 /* ---- Listing the locks that are held ------------------------------------- */
 
-/* The kind of a listed lock. Only mutexes exist so far. */
+/* The kind of a lock: of a listed lock, of a handle (dlock_lock_kind), of
+ * what holds a name (dlock_holders_kind). */
 typedef enum dlock_kind {
-    DLOCK_KIND_MUTEX = 0
+    DLOCK_KIND_MUTEX = 0,     /* dlock_acquire & co. */
+    DLOCK_KIND_SEMAPHORE = 1, /* dlock_sem_acquire & co. */
+    DLOCK_KIND_RW = 2,        /* dlock_rw_acquire & co. */
+    DLOCK_KIND_MULTI = 3      /* a handle of dlock_multi_acquire & co. (its names are mutexes) */
 } dlock_kind;
 
 /* Fields are only ever added at the end; dlock_list_options_init sets them. */
@@ -444,9 +452,10 @@ DLOCK_API void dlock_list_options_init_sized(dlock_list_options *opts, size_t si
 typedef struct dlock_list_entry {
     const char *name;    /* NUL-terminated, valid only during the callback */
     size_t name_len;
-    dlock_kind kind;
+    dlock_kind kind;     /* a mutex, a semaphore or a read-write lock */
     int holders;         /* processes holding it (a mutex: 1) */
-    dlock_holder holder; /* as dlock_inspect says; locked is 1 */
+    dlock_holder holder; /* as dlock_inspect says (locked is 1); for a semaphore or
+                            rw lock the holder whose lease ends first */
 } dlock_list_entry;
 
 /* Called once per listed lock, on the calling thread. Must not call back
@@ -483,8 +492,10 @@ typedef struct dlock_list_stats {
  * counter, queue or wake lists, so only held locks travel over the
  * network; SCAN itself still walks every key of the database, about
  * keys / scan_count round trips per server. Each name found is then
- * inspected once (the INSPECT script, one round trip, as dlock_inspect)
- * and listed if held. On a Redlock set the names found on
+ * inspected once (the INSPECT script, one round trip, as dlock_inspect; a
+ * semaphore or rw lock, whose main key INSPECT finds of another type, one
+ * more, as dlock_holders_get) and listed if held. On a Redlock set the
+ * names found on
  * any server are merged, and a lock counts as held only when a majority of
  * servers hold it, as in dlock_inspect. Names come in the servers' SCAN
  * order, not sorted. A lock whose holder has just ended and whose queue
@@ -601,14 +612,176 @@ DLOCK_API void dlock_keepalive_stop(dlock_lock *l);
 /* ---- Operations by token (for tools and other processes) ---------------- */
 
 /* Release `name` if it carries `token` (32 hex digits, as from dlock_info).
+ * Works for a mutex, and for one holder of a semaphore or read-write lock
+ * (tried next when the name is held as one: two round trips), not for a
+ * multi-lock (release each name's token: its names carry one).
  * Returns DLOCK_OK, DLOCK_ENOTHELD, and the I/O errors. */
 DLOCK_API int dlock_release_token(dlock_client *c, const char *name, const char *token);
 
-/* Set the remaining lease of `name` to ttl_ms if it carries `token`.
+/* Set the remaining lease of `name` to ttl_ms if it carries `token`, for
+ * the same kinds as dlock_release_token.
  * Returns DLOCK_OK, DLOCK_ENOTHELD, DLOCK_EINVAL and the I/O errors. */
 DLOCK_API int dlock_extend_token(dlock_client *c, const char *name, const char *token,
                                  int64_t ttl_ms);
 
+
+/* ---- Semaphores, read-write locks, multi-locks ---------------------------
+ *
+ * Three more kinds of locks, on the same ground as the mutex: a 128-bit
+ * token, a lease, a fence and owner metadata per holder; waiters queued
+ * FIFO and woken by the release itself (no polling); a crashed holder's
+ * share returns when its lease ends. Each acquire comes in the mutex's
+ * three stopping rules (_acquire: retries with backoff; _try_acquire: one
+ * attempt; _wait: until a deadline, 0 meaning one try), with the same
+ * statuses, events and bounds on blocking as dlock_acquire,
+ * dlock_try_acquire and dlock_wait, plus DLOCK_ENOTSUP on a Redlock URL
+ * (a quorum of independent masters cannot count permits: see README,
+ * "Kinds of locks").
+ *
+ * The handle is a dlock_lock like a mutex's: dlock_release, dlock_extend,
+ * dlock_held, dlock_info_get, dlock_keepalive_start/stop, dlock_lock_free
+ * and the async release/extend work on it, for that holder alone (one
+ * permit, one reader). dlock_lock_kind says which kind a handle is.
+ *
+ * A name is one kind of lock at a time: while a name is held as a mutex,
+ * a semaphore or rw acquire of it fails with DLOCK_ESERVER
+ * (dlock_client_errcode DLOCK_SRV_WRONGTYPE), and the other way round; a
+ * semaphore and an rw lock of one name refuse each other the same way. A
+ * multi-lock's names ARE mutexes: it excludes, and queues with, plain
+ * mutexes of those names. Fences rise per name across kinds (one
+ * counter). Key layout and scripts: docs/PROTOCOL.md.
+ */
+
+/*
+ * A leased semaphore: take one of `permits` (1..DLOCK_PERMITS_MAX)
+ * permits of `name` for ttl_ms. Each permit has its own token, lease and
+ * fence (every grant increments the name's fencing counter). Waiters are
+ * admitted in FIFO order: a release admits the oldest waiter, and a
+ * waiter never overtakes an older one that does not fit yet.
+ *
+ * `permits` is the caller's view: a permit is granted while fewer than
+ * `permits` holders (by the count this caller passes) hold one. Callers
+ * that disagree, or a change of N while permits are held, are safe in
+ * this sense: holders over a lowered N keep their permits until they
+ * release or their lease ends (nobody is revoked), and no one is admitted
+ * until the count is below the N of the waiter at the queue's head; a
+ * raised N admits waiters at the next release, extension or attempt.
+ *
+ * Errors as dlock_acquire; DLOCK_EINVAL for permits out of range,
+ * DLOCK_ESERVER (WRONGTYPE) when the name is held as another kind.
+ */
+DLOCK_API int dlock_sem_acquire(dlock_client *c, const char *name, int permits, int64_t ttl_ms,
+                                dlock_lock **out);
+/* As dlock_sem_acquire with exactly one attempt (DLOCK_EBUSY when every
+ * permit is taken or older waiters queue); bounds as dlock_try_acquire. */
+DLOCK_API int dlock_sem_try_acquire(dlock_client *c, const char *name, int permits,
+                                    int64_t ttl_ms, dlock_lock **out);
+/* As dlock_sem_acquire, waiting up to timeout_ms (0: one try); statuses
+ * and bounds as dlock_wait (DLOCK_ETIMEDOUT). */
+DLOCK_API int dlock_sem_wait(dlock_client *c, const char *name, int permits, int64_t timeout_ms,
+                             int64_t ttl_ms, dlock_lock **out);
+
+/* The modes of a read-write lock. */
+#define DLOCK_SHARED 1    /* many holders at once (readers) */
+#define DLOCK_EXCLUSIVE 2 /* one holder, no reader (a writer) */
+
+/*
+ * A read-write lock: take `name` shared (DLOCK_SHARED) or exclusive
+ * (DLOCK_EXCLUSIVE) for ttl_ms. Fair, FIFO: a waiting writer is not passed
+ * by readers that come after it (they queue behind it), and when a writer
+ * releases, every reader queued before the next writer is admitted at
+ * once. Every exclusive grant increments the name's fencing counter; a
+ * reader's fence is the counter's current value (the last writer's
+ * fence), so storage can tell which writer's data a reader saw.
+ * dlock_lock_shared(l) says which mode a handle holds.
+ *
+ * Errors as dlock_acquire; DLOCK_EINVAL for another mode, DLOCK_ESERVER
+ * (WRONGTYPE) when the name is held as another kind.
+ */
+DLOCK_API int dlock_rw_acquire(dlock_client *c, const char *name, int mode, int64_t ttl_ms,
+                               dlock_lock **out);
+/* One attempt (DLOCK_EBUSY), as dlock_try_acquire. */
+DLOCK_API int dlock_rw_try_acquire(dlock_client *c, const char *name, int mode, int64_t ttl_ms,
+                                   dlock_lock **out);
+/* Waiting up to timeout_ms (0: one try), as dlock_wait. */
+DLOCK_API int dlock_rw_wait(dlock_client *c, const char *name, int mode, int64_t timeout_ms,
+                            int64_t ttl_ms, dlock_lock **out);
+
+/*
+ * A multi-lock: take the mutexes names[0..n) (1..DLOCK_MULTI_MAX names;
+ * repeats count once) all or nothing, as one handle. On one server or
+ * Sentinel, and on Cluster when the names share a hash slot (put a {tag}
+ * in them: "{db}users", "{db}orders"), one script takes them all at once.
+ * On Cluster otherwise the names are taken in slot groups, in a fixed
+ * global order (hash slot, then name bytewise), each group at once, so two
+ * callers with overlapping sets never deadlock; the handle is then held
+ * once every group is (a group taken early whose lease ran half out is
+ * extended at the end; if one was lost, everything is given back and taken
+ * again while the deadline allows). The names are sorted bytewise:
+ * dlock_lock_name_at lists them with their fences; dlock_info_get reports
+ * the first. dlock_release, dlock_extend and keepalive act on every name
+ * (a release that finds some name no longer held releases the others and
+ * returns DLOCK_ENOTHELD). A waiter queues on every name it lacks and
+ * keeps the names handed to it while it waits for the rest.
+ *
+ * Errors as dlock_acquire; DLOCK_EINVAL for bad names or n.
+ */
+DLOCK_API int dlock_multi_acquire(dlock_client *c, const char *const *names, int n,
+                                  int64_t ttl_ms, dlock_lock **out);
+/* One attempt (DLOCK_EBUSY if any name is held or queued for), as
+ * dlock_try_acquire (per slot group across Cluster slots). */
+DLOCK_API int dlock_multi_try_acquire(dlock_client *c, const char *const *names, int n,
+                                      int64_t ttl_ms, dlock_lock **out);
+/* Waiting up to timeout_ms (0: one try), as dlock_wait; across Cluster
+ * slots the deadline covers every group, plus one command timeout per
+ * group. */
+DLOCK_API int dlock_multi_wait(dlock_client *c, const char *const *names, int n,
+                               int64_t timeout_ms, int64_t ttl_ms, dlock_lock **out);
+
+/* The kind of handle l (DLOCK_KIND_MUTEX for NULL). Any thread. */
+DLOCK_API dlock_kind dlock_lock_kind(const dlock_lock *l);
+/* 1 if l is a read-write lock held shared, else 0. Any thread. */
+DLOCK_API int dlock_lock_shared(const dlock_lock *l);
+/* How many names l holds: a multi-lock's count, 1 for the other kinds, 0
+ * for NULL. Any thread. */
+DLOCK_API int dlock_lock_names(const dlock_lock *l);
+/* The i-th name of l (0..dlock_lock_names(l)-1; bytewise order for a
+ * multi-lock) and its fence; either out pointer may be NULL. The name is
+ * valid while l lives. DLOCK_OK or DLOCK_EINVAL. Any thread. */
+DLOCK_API int dlock_lock_name_at(const dlock_lock *l, int i, const char **name,
+                                 int64_t *fence);
+
+/* Who holds a name now, whatever its kind: an opaque snapshot read with
+ * the accessors below (which return 0 / NULL for NULL or an index out of
+ * range), freed with dlock_holders_free. */
+typedef struct dlock_holders dlock_holders;
+
+/*
+ * Read who holds `name`: its kind, its holders (at most 1000 listed,
+ * soonest lease end first; each a dlock_holder with locked 1, its lease
+ * left, token, fence, host, pid, label and acquisition time), the waiters
+ * and the last fence issued. A free name has no holders (its kind then
+ * reads DLOCK_KIND_MUTEX). One round trip (two for a name held as a
+ * mutex). Errors: DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER, DLOCK_EPROTO,
+ * DLOCK_ENOMEM, DLOCK_ENOTSUP (Redlock). On DLOCK_OK *out is the caller's.
+ * Blocks at most one command (and connect) timeout per round trip.
+ */
+DLOCK_API int dlock_holders_get(dlock_client *c, const char *name, dlock_holders **out);
+DLOCK_API void dlock_holders_free(dlock_holders *h); /* accepts NULL */
+DLOCK_API dlock_kind dlock_holders_kind(const dlock_holders *h);
+/* Holders listed (at most 1000) and holding in all. */
+DLOCK_API int dlock_holders_count(const dlock_holders *h);
+DLOCK_API int dlock_holders_total(const dlock_holders *h);
+/* The i-th holder (0..count-1), valid while h lives; NULL out of range. */
+DLOCK_API const dlock_holder *dlock_holders_at(const dlock_holders *h, int i);
+/* 1 if the i-th holder holds a read-write lock shared. */
+DLOCK_API int dlock_holders_shared(const dlock_holders *h, int i);
+/* A semaphore: the permits of its last grant (callers pass their own). */
+DLOCK_API int dlock_holders_permits(const dlock_holders *h);
+/* Processes queued for the name (entries not yet pruned included). */
+DLOCK_API int dlock_holders_waiters(const dlock_holders *h);
+/* The last fence issued for the name (any kind), 0 if none. */
+DLOCK_API int64_t dlock_holders_last_fence(const dlock_holders *h);
 
 /* ---- Non-blocking API (the engine) ---------------------------------------
  *
@@ -673,6 +846,39 @@ DLOCK_API int dlock_inspect_async(dlock_client *c, const char *name, dlock_done_
 DLOCK_API int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *op);
 DLOCK_API int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb,
                                  void *userdata, uint64_t *op);
+
+/* The other kinds, as their blocking twins above (dlock_sem_acquire,
+ * dlock_rw_acquire, dlock_multi_acquire & co.), with the rules of the
+ * async starts: an error at once, or DLOCK_OK and cb later; res->lock
+ * is the new handle and res->fence its (first name's) fence. Release and
+ * extend them with dlock_release_async / dlock_extend_async. Never blocks. */
+DLOCK_API int dlock_sem_acquire_async(dlock_client *c, const char *name, int permits,
+                                      int64_t ttl_ms, dlock_done_fn cb, void *userdata,
+                                      uint64_t *op);
+DLOCK_API int dlock_sem_try_acquire_async(dlock_client *c, const char *name, int permits,
+                                          int64_t ttl_ms, dlock_done_fn cb, void *userdata,
+                                          uint64_t *op);
+DLOCK_API int dlock_sem_wait_async(dlock_client *c, const char *name, int permits,
+                                   int64_t timeout_ms, int64_t ttl_ms, dlock_done_fn cb,
+                                   void *userdata, uint64_t *op);
+DLOCK_API int dlock_rw_acquire_async(dlock_client *c, const char *name, int mode,
+                                     int64_t ttl_ms, dlock_done_fn cb, void *userdata,
+                                     uint64_t *op);
+DLOCK_API int dlock_rw_try_acquire_async(dlock_client *c, const char *name, int mode,
+                                         int64_t ttl_ms, dlock_done_fn cb, void *userdata,
+                                         uint64_t *op);
+DLOCK_API int dlock_rw_wait_async(dlock_client *c, const char *name, int mode,
+                                  int64_t timeout_ms, int64_t ttl_ms, dlock_done_fn cb,
+                                  void *userdata, uint64_t *op);
+DLOCK_API int dlock_multi_acquire_async(dlock_client *c, const char *const *names, int n,
+                                        int64_t ttl_ms, dlock_done_fn cb, void *userdata,
+                                        uint64_t *op);
+DLOCK_API int dlock_multi_try_acquire_async(dlock_client *c, const char *const *names, int n,
+                                            int64_t ttl_ms, dlock_done_fn cb, void *userdata,
+                                            uint64_t *op);
+DLOCK_API int dlock_multi_wait_async(dlock_client *c, const char *const *names, int n,
+                                     int64_t timeout_ms, int64_t ttl_ms, dlock_done_fn cb,
+                                     void *userdata, uint64_t *op);
 
 /* Cancel an operation in flight. Its callback then runs (from the next
  * dlock_client_process) with DLOCK_ECANCELED, unless it had already

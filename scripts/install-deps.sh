@@ -19,14 +19,27 @@
 #                    pip outside one), with pip
 #   python3-setuptools python3-wheel   its build backend, used offline
 #                    (pip --no-build-isolation); no pytest: the tests use unittest
+#   nodejs npm       the Node.js binding's test (bindings/node): npm installs
+#                    its npm dependencies and runs its tests; Debian's npm
+#                    pulls in node-gyp and libnode-dev, whose headers in
+#                    /usr/include/node let the addon build offline. Only when
+#                    node or npm is missing: a node already installed (e.g.
+#                    NodeSource's, which ships npm and the headers itself) is
+#                    kept, since Debian's npm would conflict with it.
+#   g++              node-gyp's build of the addon (C++; gyp needs python3)
 # As root it runs apt-get; otherwise it prints the line to run.
 set -eu
 want="libhiredis-dev libssl-dev cmake make gcc pkg-config"
 case "${1:-build}" in
 build) ;;
 demo) want="$want redis-server" ;;
-test) want="$want redis-server redis-tools clang libclang-rt-14-dev faketime jq libuv1-dev libevent-dev openssl"
-      want="$want python3-dev python3-venv python3-setuptools python3-wheel" ;;
+test)
+    want="$want redis-server redis-tools clang libclang-rt-14-dev faketime jq libuv1-dev libevent-dev openssl"
+    want="$want python3-dev python3-venv python3-setuptools python3-wheel g++"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        want="$want nodejs npm"
+    fi
+    ;;
 *) echo "usage: install-deps.sh [build|demo|test]" >&2; exit 2 ;;
 esac
 if ! command -v dpkg-query >/dev/null 2>&1; then

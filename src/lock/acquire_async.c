@@ -524,8 +524,9 @@ static void leave(dl_aop *op) {
         arm_cap(op);
 }
 
-static void busy(dl_aop *op, int64_t hint) {
+static void busy(dl_aop *op, int64_t hint, int64_t counter) {
     dlock_client *c = cli(op);
+
     if (!op->contended) {
         op->contended = 1;
         dl_emit(&c->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
@@ -541,13 +542,17 @@ static void busy(dl_aop *op, int64_t hint) {
         finish(op, DLOCK_EIO);
         return;
     }
-    if (op->rewake) { /* woken while that attempt flew: look again now */
-        op->rewake = 0;
+    if (op->handed) {
+        /* Woken while that attempt flew. The wake-up cannot be ordered
+         * against the attempt (another connection): it may be news of a
+         * hand-over after the attempt, or a stale one whose lease has
+         * ended (this process was paused) and gone to someone else. Only
+         * another attempt can tell: it finds the lock ours, or not. */
         attempt(op);
         return;
     }
-    op->rewake = 0;
     op->busy_us = op->sent_us;
+    op->busy_counter = counter;
     op->phase = PH_WAIT;
     dl_aop_timer(op, dl_mono_us() + sleep_ms(op, hint) * 1000);
 }
@@ -555,24 +560,29 @@ static void busy(dl_aop *op, int64_t hint) {
 static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
     if (op->cancelled)
         return;
-    if (op->phase != PH_WAIT) {
-        /* The attempt in flight may have been answered before the release
-         * (Redis can send the wake-up ahead of that reply): remember it, so
-         * a busy answer is followed by another attempt at once, not by a
-         * sleep (single server: it finds the hand-over; Redlock: the free
-         * lock). */
-        op->rewake = 1;
+    if (op->phase == PH_ATTEMPT) {
+        /* If the attempt ran after the release it reports the grant; if
+         * before, it reports busy, and the wake-up (which the server may
+         * write first) is the only news: keep it for busy(), which asks
+         * again at once rather than sleep a slice. */
+        op->handed = 1;
         return;
     }
+    if (op->phase != PH_WAIT)
+        return;
+    if (op->e->n == 1 && cli(op)->opts.fencing && fence_v <= op->busy_counter)
+        return; /* a hand-over older than our last busy answer: stale */
     dl_heap_disarm(&op->e->heap, &op->timer);
-    if (op->e->n > 1) {
-        /* Redlock: a server woke us, the queue's head, to take the lock
-         * (it cannot hand over alone); the attempt takes it on all. */
+    if (op->e->n > 1 || !cli(op)->opts.fencing) {
+        /* Redlock: a master woke us, the head, to take the lock on all.
+         * Without fencing a hand-over cannot be told from a stale one: ask.
+         * Either way, the next attempt says whether the lock is ours. */
         attempt(op);
         return;
     }
-    /* The hand-over happened after our last attempt found the lock busy:
-     * the lease started no earlier than that attempt was sent. */
+    /* The hand-over happened after our last attempt found the lock busy
+     * (its fence is above the counter that answer saw): the lease started
+     * no earlier than that attempt was sent. */
     got(op, fence_v, op->busy_us);
 }
 
@@ -643,7 +653,7 @@ static void on_attempt_one(dl_aop *op, dl_call *call, const dl_tally *t) {
         /* Cluster slot migration in progress: like a busy lock, try again
          * shortly (the script ran nowhere). */
         op->migrating = 1;
-        busy(op, 50);
+        busy(op, 50, 0);
         return;
     }
     if (call->status[0] != DLOCK_OK) {
@@ -657,7 +667,7 @@ static void on_attempt_one(dl_aop *op, dl_call *call, const dl_tally *t) {
     if (t->granted)
         got(op, t->seen_max, op->sent_us);
     else
-        busy(op, t->hint);
+        busy(op, t->hint, t->counter);
 }
 
 static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
@@ -680,7 +690,7 @@ static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
     if (t->answered < call->quorum)
         failed(op, rc, op->x.code);
     else
-        busy(op, t->hint);
+        busy(op, t->hint, t->counter);
 }
 
 static void on_attempt(dl_fan *f, void *arg) {
@@ -726,6 +736,7 @@ static void attempt(dl_aop *op) {
     /* Not subscribed (yet, or the subscription failed): a hand-over is
      * then found by the next attempt, which the timer bounds. */
     op->phase = PH_ATTEMPT;
+    op->handed = 0;
     op->enqueued |= enqueue;
     int rc = dl_aop_script(op, DL_S_ACQUIRE, op->e->n > 1 ? 9 : 8, args, lens,
                            op->e->n > 1 ? dl_acquire_decided : NULL, on_attempt);

@@ -76,6 +76,16 @@ struct dlock_lock {
      * and only dlock_held, dlock_info_get and dlock_lock_free still work. */
     _Atomic int orphaned;
     unsigned fork_gen; /* its client's: dlock_held is 0 in a child */
+    /* The other kinds (kinds.h); all zero for a mutex. */
+    int kind;           /* DL_LK_* */
+    int want;           /* semaphore: its permits; rw: 1 exclusive, 0 shared */
+    int nnames;         /* multi: the names held through this handle (one slot) */
+    const char **names; /* multi: those names, sorted bytewise (in l's allocation) */
+    size_t *lens;
+    int64_t *fences;    /* multi: the fence of each name */
+    int nparts;         /* multi over several hash slots: one handle per slot... */
+    dlock_lock **parts; /* ...owned by this one, in acquisition order */
+    dlock_lock *whole;  /* a part: the handle it belongs to */
 };
 
 /* Whether l's lease is valid now by the local monotonic clock and it was
@@ -120,6 +130,10 @@ DL_INTERNAL dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t le
 /* Take l off its client's list (unless orphaned) and free it; its
  * keepalive must be stopped first. */
 DL_INTERNAL void dl_lock_destroy(dlock_lock *l);
+/* Put a handle allocated elsewhere (zeroed; the other kinds' handles carry
+ * arrays in the same allocation: klock.c) on c's list of live handles, as
+ * dl_lock_new does. */
+DL_INTERNAL void dl_lock_register(dlock_client *c, dlock_lock *l);
 /* dlock_client_free: orphan every live handle of c (keepalive and engine
  * must be gone first). */
 DL_INTERNAL void dl_client_orphan_locks(dlock_client *c);
@@ -131,6 +145,9 @@ DL_INTERNAL int dl_check_ttl(dlock_client *c, int64_t ttl_ms);
 /* replies.c: read an INSPECT call's replies into *out (shared by the
  * blocking and the async inspect), and its Redlock decider. */
 DL_INTERNAL int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out);
+/* Owner metadata ("host\tpid\tlabel", a string reply) into h's host, pid
+ * and label. */
+DL_INTERNAL void dl_meta_read(const redisReply *r, dlock_holder *h);
 DL_INTERNAL int dl_inspect_decided(const dl_call *call);
 
 /* replies.c: an ACQUIRE call's answers, counted (shared by the blocking
@@ -141,6 +158,7 @@ typedef struct dl_tally {
     int unknown;      /* some request may have run without an answer */
     int64_t seen_max; /* highest fence among the grants */
     int64_t hint;     /* longest "busy for" among the refusals, -1 if none */
+    int64_t counter;  /* highest fencing counter the refusals reported */
 } dl_tally;
 DL_INTERNAL void dl_acquire_tally(dl_call *call, dl_tally *t);
 DL_INTERNAL int dl_acquire_decided(const dl_call *call);
@@ -157,6 +175,10 @@ DL_INTERNAL int dl_extend_decided(const dl_call *call);
  * mode is a DL_AM_* of engine.h. Results and errors as the public calls. */
 DL_INTERNAL int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_ms,
                                  int mode, int64_t timeout_ms, int is_wait, dlock_lock **out);
+/* The same for the other kinds (kinds.h): acquire what r asks for. */
+struct dl_kreq;
+DL_INTERNAL int dl_block_kind(dlock_client *c, const struct dl_kreq *r, int64_t ttl_ms, int mode,
+                              int64_t timeout_ms, int is_wait, dlock_lock **out);
 DL_INTERNAL int dl_block_release(dlock_lock *l);
 DL_INTERNAL int dl_block_extend(dlock_lock *l, int64_t ttl_ms);
 DL_INTERNAL int dl_block_inspect(dlock_client *c, const char *name, size_t len,

@@ -258,6 +258,12 @@ dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len) {
     memcpy(l->name, name, len);
     l->name[len] = '\0';
     l->name_len = len;
+    dl_lock_register(c, l);
+    return l;
+}
+
+void dl_lock_register(dlock_client *c, dlock_lock *l) {
+    l->client = c;
     l->fork_gen = c->fork_gen;
     live_lock(c);
     l->live_next = c->live;
@@ -265,7 +271,6 @@ dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len) {
         c->live->live_prev = l;
     c->live = l;
     live_unlock(c);
-    return l;
 }
 
 void dl_lock_destroy(dlock_lock *l) {

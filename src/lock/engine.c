@@ -93,6 +93,8 @@ static void op_free(dl_aop *op) {
     /* A wait may sleep on its timer when the client is freed: the heap
      * must not keep pointing into the op. */
     dl_heap_disarm(&op->e->heap, &op->timer);
+    if (op->on_free != NULL)
+        op->on_free(op);
     dl_fan_put(op->fan);
     if (op->has_keys)
         dl_keys_free(&op->keys);
@@ -111,6 +113,9 @@ void dl_engine_free(dl_engine *e) {
     e->flushing = 1;
     while (e->kas != NULL)
         dl_eka_stop(e->kas);
+    /* The heap marks its timers disarmed: before the ops that embed them
+     * are freed (a wait sleeping on its timer is one). */
+    dl_heap_free(&e->heap);
     while (e->ops != NULL) {
         dl_aop *op = e->ops;
         e->ops = op->next;
@@ -130,7 +135,6 @@ void dl_engine_free(dl_engine *e) {
     free(e->all);
     for (int i = 0; i < e->nsubs; i++)
         dl_pipe_close(&e->subs[i], DLOCK_ECANCELED, "client freed");
-    dl_heap_free(&e->heap);
     close(e->epfd);
     free(e);
 }
@@ -147,7 +151,7 @@ void dl_eka_stop(dl_eka *k) {
         k->next->prev = k->prev;
     e->nkas--;
     k->l->eka = NULL;
-    dl_keys_free(&k->keys);
+    dl_keyset_free(&k->keys);
     free(k);
 }
 
@@ -300,20 +304,31 @@ static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decid
  * (docs/FAILOVER.md) after args[0..nargs), the ones between padded with
  * "-": "cluster" (the node reads its own epoch), or on Sentinel a
  * placeholder the fan fills per target (*floor_at, argv index). */
-static int with_floor(const dl_aop *op, enum dl_script_id id, int nargs, const char **args,
-                      size_t *lens, int *floor_at) {
+static int with_floor(const dl_aop *op, enum dl_script_id id, int nkeys, int nargs,
+                      const char **args, size_t *lens, int *floor_at) {
     const dlock_client *c = op->e->c;
     int pos = op->e->routed && c->opts.fencing ? dl_script_floor_arg(id) : 0;
     *floor_at = 0;
-    if (pos == 0 || nargs >= pos || pos > DL_REQ_MAX_ARGV - 3 - DL_NKEYS)
+    if (pos == 0 || nargs >= pos || pos > DL_REQ_MAX_ARGV - 3 - nkeys)
         return nargs;
     for (int i = nargs; i < pos - 1; i++)
         args[i] = "-", lens[i] = 1;
     int cluster = c->url.kind == DL_URL_CLUSTER;
     args[pos - 1] = cluster ? "cluster" : "";
     lens[pos - 1] = cluster ? 7 : 0;
-    *floor_at = cluster ? 0 : 3 + DL_NKEYS + pos - 1;
+    *floor_at = cluster ? 0 : 3 + nkeys + pos - 1;
     return pos;
+}
+
+/* Copy args into a[] and add the floor argument (with_floor). */
+static int args_with_floor(const dl_aop *op, enum dl_script_id id, int nkeys, int nargs,
+                           const char **args, const size_t *lens, const char **a, size_t *l,
+                           int *floor_at) {
+    if (nargs > 0) {
+        memcpy(a, args, (size_t)nargs * sizeof *a);
+        memcpy(l, lens, (size_t)nargs * sizeof *l);
+    }
+    return with_floor(op, id, nkeys, nargs, a, l, floor_at);
 }
 
 int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
@@ -324,13 +339,26 @@ int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args
     int floor_at;
     if (nargs < 0 || nargs > DL_REQ_MAX_ARGV)
         return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
-    if (nargs > 0) {
-        memcpy(a, args, (size_t)nargs * sizeof *a);
-        memcpy(l, lens, (size_t)nargs * sizeof *l);
-    }
-    nargs = with_floor(op, id, nargs, a, l, &floor_at);
+    nargs = args_with_floor(op, id, DL_NKEYS, nargs, args, lens, a, l, &floor_at);
     if (dl_script_req(&op->e->c->proto, id, &op->keys, nargs, a, l, argv, alens, &req) !=
         DLOCK_OK)
+        return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    req.floor_at = floor_at;
+    int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
+    return send_req(op, &req, deadline, decided, done);
+}
+
+int dl_aop_kscript(dl_aop *op, enum dl_script_id id, const dl_keyset *ks, int nargs,
+                   const char **args, const size_t *lens, dl_decided_fn decided,
+                   dl_fan_done_fn done) {
+    const char *argv[DL_REQ_MAX_ARGV], *a[DL_REQ_MAX_ARGV];
+    size_t alens[DL_REQ_MAX_ARGV], l[DL_REQ_MAX_ARGV];
+    dl_req req;
+    int floor_at;
+    if (nargs < 0 || nargs > DL_REQ_MAX_ARGV)
+        return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    nargs = args_with_floor(op, id, ks->n, nargs, args, lens, a, l, &floor_at);
+    if (dl_keyset_req(&op->e->c->proto, id, ks, nargs, a, l, argv, alens, &req) != DLOCK_OK)
         return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
     req.floor_at = floor_at;
     int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;

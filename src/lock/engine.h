@@ -79,7 +79,6 @@ struct dl_aop {
     int gate_warned;        /* the replica gate's warning was raised */
     int probes;             /* WAIT probes since the gate last failed */
     int64_t gate_ms;        /* the timeout of the last WAIT sent */
-    int rewake;             /* woken while an attempt was in flight */
     int64_t timeout_ms;
     int64_t deadline_us;    /* wait: when to give up */
     int64_t t_begin_us;
@@ -89,7 +88,12 @@ struct dl_aop {
     int64_t fence;
     int64_t hint_ms;
     int64_t queue_score;    /* Redlock: this wait's place in the queues */
+    int handed;             /* a wake-up came while an attempt was in flight */
+    int64_t busy_counter;   /* the fencing counter the last busy answer saw */
     dlock_lost_fn on_lost;  /* DL_AOP_LOST */
+    /* the other kinds (kinds.h): their state, freed by on_free with the op */
+    void *kx;
+    void (*on_free)(dl_aop *op);
 };
 
 /* A kept-alive lock (keepalive_async.c). */
@@ -103,7 +107,8 @@ typedef struct dl_eka {
     dl_fan *fan;
     int64_t sent_us;
     int64_t ttl_sent; /* the ttl of the extension in flight */
-    dl_keys keys;
+    dl_keyset keys;   /* what l's extension touches (any kind: kinds.h) */
+    const struct dl_kscripts *sc;
     struct dl_eka *prev, *next;
 } dl_eka;
 
@@ -170,6 +175,10 @@ DL_INTERNAL void dl_aop_discard(dl_aop *op);
  * DLOCK_OK, or the failure to send (nothing was sent). */
 DL_INTERNAL int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
                               const size_t *lens, dl_decided_fn decided, dl_fan_done_fn done);
+/* The same on the keys of ks (the other kinds: kinds.h). */
+DL_INTERNAL int dl_aop_kscript(dl_aop *op, enum dl_script_id id, const dl_keyset *ks,
+                               int nargs, const char **args, const size_t *lens,
+                               dl_decided_fn decided, dl_fan_done_fn done);
 /* The same for a plain command (WAIT), on op's key's servers. */
 DL_INTERNAL int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
                                int64_t deadline_us, dl_fan_done_fn done);

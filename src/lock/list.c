@@ -14,7 +14,7 @@
 
 #include "abi.h"
 #include "clock.h"
-#include "client.h"
+#include "kinds.h"
 #include "resp.h"
 #include "strset.h"
 
@@ -90,6 +90,16 @@ static int list_one(list_run *r, const char *name, size_t len) {
     dlock_list_entry e;
     memset(&e, 0, sizeof e);
     int rc = dl_inspect(r->c, buf, len, &e.holder);
+    e.kind = DLOCK_KIND_MUTEX;
+    e.holders = 1;
+    if (rc == DLOCK_ESERVER && r->c->ctx.code == DL_SRV_WRONGTYPE &&
+        r->c->url.kind != DL_URL_REDLOCK) {
+        /* Not a mutex: a semaphore or an rw lock (never on Redlock), or not
+         * dlock's at all. */
+        e.holders = 0;
+        rc = dl_holders_entry(r->c, buf, len, &e);
+        e.holder.locked = e.holders > 0;
+    }
     if ((rc == DLOCK_ESERVER || rc == DLOCK_ENOQUORUM) && r->c->ctx.code == DL_SRV_WRONGTYPE) {
         r->st->skipped++; /* a key of that shape, but not a lock */
         return DLOCK_OK;
@@ -102,8 +112,6 @@ static int list_one(list_run *r, const char *name, size_t len) {
         return DLOCK_OK; /* released since the scan saw it */
     e.name = buf;
     e.name_len = len;
-    e.kind = DLOCK_KIND_MUTEX;
-    e.holders = 1;
     r->st->listed++;
     if (r->fn(&e, r->ud) != 0)
         r->stop = 1;

@@ -45,6 +45,9 @@ void dl_acquire_tally(dl_call *call, dl_tally *t) {
             int64_t h = dl_reply_int(e1, -1);
             if (h > t->hint)
                 t->hint = h;
+            int64_t cn = dl_reply_int(dl_elem(r, 3), 0);
+            if (cn > t->counter)
+                t->counter = cn;
         }
     }
 }
@@ -123,7 +126,7 @@ static void copy_str(const redisReply *r, char *out, size_t n) {
 }
 
 /* meta is "host\tpid\tlabel". */
-static void parse_meta(const redisReply *r, dlock_holder *h) {
+void dl_meta_read(const redisReply *r, dlock_holder *h) {
     char meta[600];
     copy_str(r, meta, sizeof meta);
     char *tab1 = strchr(meta, '\t');
@@ -210,7 +213,7 @@ int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out) {
         out->pttl_ms = 0; /* a key without expiry: not set by dlock */
     copy_str(r->element[1], out->token, sizeof out->token);
     out->fence = dl_reply_int(r->element[2], 0);
-    parse_meta(r->element[3], out);
+    dl_meta_read(r->element[3], out);
     out->acquired_at = dl_reply_int(r->element[4], 0);
     return DLOCK_OK;
 }

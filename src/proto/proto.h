@@ -23,7 +23,11 @@
 #define DL_LUA_CHAN_MAX 399       /* a wake channel, as the engine names it */
 
 enum dl_script_id { DL_S_ACQUIRE, DL_S_RELEASE, DL_S_EXTEND, DL_S_INSPECT, DL_S_CANCEL,
-                    DL_S_FENCE, DL_NSCRIPTS };
+                    DL_S_FENCE,
+                    /* kinds.lua.h: semaphores and read-write locks, multi-locks */
+                    DL_S_SEM_ACQUIRE, DL_S_SEM_RELEASE, DL_S_SEM_EXTEND, DL_S_SEM_CANCEL,
+                    DL_S_SEM_INSPECT, DL_S_MULTI_ACQUIRE, DL_S_MULTI_RELEASE,
+                    DL_S_MULTI_EXTEND, DL_S_MULTI_CANCEL, DL_NSCRIPTS };
 
 /* Keys of one lock: all share the hash tag {name}. */
 enum { DL_KEY_LOCK, DL_KEY_FENCE, DL_KEY_QUEUE, DL_KEY_QINFO, DL_NKEYS };
@@ -46,9 +50,16 @@ typedef struct dl_proto {
 DL_INTERNAL int dl_proto_init(dl_proto *p, const char *prefix);
 DL_INTERNAL void dl_proto_free(dl_proto *p);
 
-/* Build the keys of lock `name`: "<prefix>{<name>}<suffix>", or, for a
- * name starting with '}' (whose tag "{}" would be empty), with a NUL byte
- * after the '{' (scripts.lua.h, "Keys"). DLOCK_OK or DLOCK_ENOMEM. */
+/* Write the key "<prefix>{<name>}<suffix>", the one format of every key,
+ * at d (room for dl_key_size bytes, no NUL written); for a name starting
+ * with '}' (whose tag "{}" would be empty) a NUL byte follows the '{'
+ * (scripts.lua.h, "Keys"). Returns its length. */
+DL_INTERNAL size_t dl_key_put(const dl_proto *p, const char *name, size_t name_len,
+                              const char *suffix, char *d);
+/* The length dl_key_put writes. */
+DL_INTERNAL size_t dl_key_size(const dl_proto *p, const char *name, size_t name_len,
+                               const char *suffix);
+/* Build the keys of lock `name` (dl_key_put). DLOCK_OK or DLOCK_ENOMEM. */
 DL_INTERNAL int dl_keys_make(const dl_proto *p, const char *name, size_t name_len,
                              dl_keys *out);
 static inline void dl_keys_free(dl_keys *k) { free(k->buf); }
@@ -122,17 +133,39 @@ DL_INTERNAL int dl_script_named(dl_topo *t, const dl_proto *p, dl_call *call,
                                 int nargs, const char **args, const size_t *alens,
                                 int64_t deadline_us, dl_decided_fn decided);
 
+/* The keys of one script call of the other kinds (keyset.c): a
+ * semaphore's or rw lock's DL_SEM_NKEYS (kinds.lua.h), or the DL_NKEYS
+ * mutex keys of each of up to DLOCK_MULTI_MAX names in turn (a multi-lock;
+ * a mutex's own keys are the set of one name). */
+enum { DL_SEM_KEY_MAIN, DL_SEM_KEY_INFO, DL_SEM_KEY_FENCE, DL_SEM_KEY_QUEUE, DL_SEM_KEY_QINFO,
+       DL_SEM_NKEYS };
+#define DL_KEYSET_MAX (DL_NKEYS * DLOCK_MULTI_MAX)
+typedef struct dl_keyset {
+    int n;
+    const char *k[DL_KEYSET_MAX];
+    size_t len[DL_KEYSET_MAX];
+    char nk[8]; /* n in decimal, for EVALSHA */
+    size_t nk_len;
+    char *buf;  /* holds every key */
+} dl_keyset;
+
+/* The keys of semaphore or rw lock `name`. DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_keyset_sem(const dl_proto *p, const char *name, size_t len, dl_keyset *out);
+/* The mutex keys of names[0..n) (1 <= n <= DLOCK_MULTI_MAX), name by name.
+ * DLOCK_OK, DLOCK_EINVAL (n out of range) or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_keyset_mutexes(const dl_proto *p, int n, const char *const *names,
+                                  const size_t *lens, dl_keyset *out);
+/* Free what a dl_keyset_* call made (a zeroed set is fine). */
+DL_INTERNAL void dl_keyset_free(dl_keyset *ks);
+/* As dl_script_req, on the keys of ks. */
+DL_INTERNAL int dl_keyset_req(const dl_proto *p, enum dl_script_id id, const dl_keyset *ks,
+                              int nargs, const char **args, const size_t *alens,
+                              const char **argv, size_t *lens, dl_req *req);
+
 /* The pub/sub channel an engine's waiters are woken on: "<prefix>wake:<id>"
  * (id: the engine's random hex id). A channel, not a key: it needs no hash
  * slot. DLOCK_OK, or DLOCK_EINVAL if it does not fit in cap bytes. */
 DL_INTERNAL int dl_wake_channel(const dl_proto *p, const char *id, char *out, size_t cap,
                                 size_t *len);
-
-/* The EVALSHA argv of EXTEND on one lock key, for pipelining many
- * extensions by hand (keepalive): fills argv/lens[0..6). ttl_s must stay
- * alive while argv is used. */
-DL_INTERNAL void dl_extend_argv(const dl_proto *p, const dl_keys *keys, const char *token,
-                                const char *ttl_s, size_t ttl_len, const char *argv[6],
-                                size_t lens[6]);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "kinds.lua.h"
 #include "scripts.lua.h"
 #include "sha1.h"
 
@@ -13,6 +14,11 @@ static const char *const sources[DL_NSCRIPTS] = {
     [DL_S_ACQUIRE] = DL_LUA_ACQUIRE, [DL_S_RELEASE] = DL_LUA_RELEASE,
     [DL_S_EXTEND] = DL_LUA_EXTEND,   [DL_S_INSPECT] = DL_LUA_INSPECT,
     [DL_S_CANCEL] = DL_LUA_CANCEL,   [DL_S_FENCE] = DL_LUA_FENCE,
+    [DL_S_SEM_ACQUIRE] = DL_LUA_SEM_ACQUIRE,     [DL_S_SEM_RELEASE] = DL_LUA_SEM_RELEASE,
+    [DL_S_SEM_EXTEND] = DL_LUA_SEM_EXTEND,       [DL_S_SEM_CANCEL] = DL_LUA_SEM_CANCEL,
+    [DL_S_SEM_INSPECT] = DL_LUA_SEM_INSPECT,     [DL_S_MULTI_ACQUIRE] = DL_LUA_MULTI_ACQUIRE,
+    [DL_S_MULTI_RELEASE] = DL_LUA_MULTI_RELEASE, [DL_S_MULTI_EXTEND] = DL_LUA_MULTI_EXTEND,
+    [DL_S_MULTI_CANCEL] = DL_LUA_MULTI_CANCEL,
 };
 
 const char *dl_script_source(enum dl_script_id id, size_t *len) {
@@ -43,13 +49,31 @@ void dl_proto_free(dl_proto *p) {
  * the hash tag "{}" empty (scripts.lua.h, "Keys"). */
 static int braced(const char *name, size_t name_len) { return name_len > 0 && name[0] == '}'; }
 
+size_t dl_key_size(const dl_proto *p, const char *name, size_t name_len, const char *suffix) {
+    return p->prefix_len + 1 + (braced(name, name_len) ? 1 : 0) + name_len + 1 + strlen(suffix);
+}
+
+size_t dl_key_put(const dl_proto *p, const char *name, size_t name_len, const char *suffix,
+                  char *d) {
+    char *start = d;
+    size_t sl = strlen(suffix);
+    memcpy(d, p->prefix, p->prefix_len);
+    d += p->prefix_len;
+    *d++ = '{';
+    if (braced(name, name_len))
+        *d++ = '\0';
+    memcpy(d, name, name_len);
+    d += name_len;
+    *d++ = '}';
+    memcpy(d, suffix, sl);
+    return (size_t)(d - start) + sl;
+}
+
 int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *out) {
     static const char *const suffix[DL_NKEYS] = {"", ":fence", ":q", ":qi"};
-    size_t mark = braced(name, name_len) ? 1 : 0;
-    size_t stem = p->prefix_len + 1 + mark + name_len + 1; /* P{[NUL]N} */
     size_t total = 0;
     for (int i = 0; i < DL_NKEYS; i++)
-        total += stem + strlen(suffix[i]);
+        total += dl_key_size(p, name, name_len, suffix[i]);
     char *d = out->small;
     out->buf = NULL;
     if (total > sizeof out->small) {
@@ -59,19 +83,9 @@ int dl_keys_make(const dl_proto *p, const char *name, size_t name_len, dl_keys *
         d = out->buf;
     }
     for (int i = 0; i < DL_NKEYS; i++) {
-        size_t sl = strlen(suffix[i]);
         out->k[i] = d;
-        memcpy(d, p->prefix, p->prefix_len);
-        d += p->prefix_len;
-        *d++ = '{';
-        if (mark)
-            *d++ = '\0';
-        memcpy(d, name, name_len);
-        d += name_len;
-        *d++ = '}';
-        memcpy(d, suffix[i], sl);
-        d += sl;
-        out->len[i] = stem + sl;
+        out->len[i] = dl_key_put(p, name, name_len, suffix[i], d);
+        d += out->len[i];
     }
     return DLOCK_OK;
 }
@@ -220,22 +234,6 @@ int dl_script_named(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script
     int rc = dl_script_call(t, p, call, id, &keys, nargs, args, alens, deadline_us, decided);
     dl_keys_free(&keys);
     return rc;
-}
-
-void dl_extend_argv(const dl_proto *p, const dl_keys *keys, const char *token, const char *ttl_s,
-                    size_t ttl_len, const char *argv[6], size_t lens[6]) {
-    argv[0] = "EVALSHA";
-    lens[0] = 7;
-    argv[1] = p->sha[DL_S_EXTEND];
-    lens[1] = 40;
-    argv[2] = "1";
-    lens[2] = 1;
-    argv[3] = keys->k[DL_KEY_LOCK];
-    lens[3] = keys->len[DL_KEY_LOCK];
-    argv[4] = token;
-    lens[4] = 32;
-    argv[5] = ttl_s;
-    lens[5] = ttl_len;
 }
 
 int dl_wake_channel(const dl_proto *p, const char *id, char *out, size_t cap, size_t *len) {

@@ -127,8 +127,10 @@
  * the client then writes max+1 to a majority with FENCE).
  * Returns {1, fence} when the caller holds the lock now (also when it
  * already held it: an acquire retried after a lost reply is idempotent), or
- * {0, hint_ms, waiters}: hint_ms is the holder's remaining lease, or how long
- * the queue head may still claim a free lock. */
+ * {0, hint_ms, waiters, counter}: hint_ms is the holder's remaining lease,
+ * or how long the queue head may still claim a free lock; counter is the
+ * fencing counter now, so a waiter can tell a hand-over after this answer
+ * (a higher fence) from a stale wake-up. */
 #define DL_LUA_ACQUIRE                                                              \
     DL_LUA_ARGS                                                                     \
     "if not token(ARGV[1]) then return bad('token') end\n"                          \
@@ -163,12 +165,14 @@
     "end\n"                                                                         \
     "if t then\n"                                                                   \
     "  enqueue()\n"                                                                 \
-    "  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZCARD', KEYS[3])}\n"     \
+    "  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZCARD', KEYS[3]),\n"      \
+    "          tonumber(redis.call('GET', KEYS[2])) or 0}\n"                         \
     "end\n"                                                                         \
     "local h, v, exp = head()\n"                                                    \
     "if h and h ~= ARGV[1] then\n"                                                  \
     "  enqueue()\n"                                                                 \
-    "  return {0, exp - now, redis.call('ZCARD', KEYS[3])}\n"                       \
+    "  return {0, exp - now, redis.call('ZCARD', KEYS[3]),\n"                        \
+    "          tonumber(redis.call('GET', KEYS[2])) or 0}\n"                         \
     "end\n"                                                                         \
     "local f, err = '0'\n"                                                          \
     "if ARGV[4] == '1' then f, err = next_fence(ARGV[10])\n"                                \

@@ -9,6 +9,10 @@
 #include "resp.h"
 #include "token.h"
 
+/* The least grace after a settled call: a reply a few scheduler ticks
+ * behind on a loaded machine still counts (a busy answer is not taken for
+ * a missing one: ENOQUORUM with a majority up). */
+#define DL_FAN_MIN_GRACE_US 5000
 #define DL_FAN_MAX_TRIES 5 /* sends per target: NOSCRIPT, a reconnect, redirects */
 
 static void fan_free(dl_fan *f) {
@@ -179,8 +183,8 @@ static void maybe_complete(dl_fan *f) {
     f->settled = 1;
     int64_t now = dl_mono_us();
     int64_t grace = now - f->sent_us;
-    if (grace < 1000)
-        grace = 1000;
+    if (grace < DL_FAN_MIN_GRACE_US)
+        grace = DL_FAN_MIN_GRACE_US;
     if (dl_heap_arm(f->heap, &f->grace, now + grace) != 0)
         complete(f);
 }

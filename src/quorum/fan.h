@@ -11,7 +11,7 @@
  * Life cycle: dl_fan_start queues the request; `done` is called once, when
  * every target has its outcome, or a grace after the decider settled the
  * call: the stragglers get as long again as the settling answers took
- * (at least 1 ms), as in the blocking quorum, so that a reply a few
+ * (at least 5 ms), as in the blocking quorum, so that a reply a few
  * microseconds behind still counts (a busy answer is not mistaken for a
  * missing one) while a paused minority costs little. The owner
  * reads f->call in `done` (or later) and calls dl_fan_put when finished

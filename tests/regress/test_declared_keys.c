@@ -40,7 +40,7 @@ static const char *const first_key[] = {
     "HMGET",   "HGETALL",   "HEXISTS", "HLEN",  "HINCRBY", "ZADD",   "ZREM",  "ZRANGE",
     "ZCARD",   "ZSCORE",    "ZRANK",  "PTTL",   "TTL",     "PEXPIRE", "EXPIRE", "PEXPIREAT",
     "PERSIST", "RPUSH",     "LPUSH",  "LPOP",   "RPOP",    "LRANGE", "LLEN",  "TYPE",
-    NULL};
+    "ZRANGEBYSCORE", "ZREMRANGEBYSCORE", NULL};
 
 static int in(const char *const *list, const char *w) {
     for (int i = 0; list[i] != NULL; i++)
@@ -107,7 +107,11 @@ static int line_of(const char *s, size_t pos) {
     return line;
 }
 
-static const char *const names[] = {"ACQUIRE", "RELEASE", "EXTEND", "INSPECT", "CANCEL", "FENCE"};
+static const char *const names[] = {"ACQUIRE",       "RELEASE",       "EXTEND",
+                                    "INSPECT",       "CANCEL",        "FENCE",
+                                    "SEM_ACQUIRE",   "SEM_RELEASE",   "SEM_EXTEND",
+                                    "SEM_CANCEL",    "SEM_INSPECT",   "MULTI_ACQUIRE",
+                                    "MULTI_RELEASE", "MULTI_EXTEND",  "MULTI_CANCEL"};
 
 /* Returns the number of problems found in script id (each printed). */
 static int check_script(int id) {

@@ -29,8 +29,6 @@ static tt_cluster *K;
 
 static dlock_client *client(const char *url) { return tt_client(url, 500, 2000); }
 
-/* 1 if the lock key of `name` is stored on node, 0 if not (also when the
- * node redirects: the slot is not its own). */
 /* The fence node `node` issues after `prev`: one more, but never below its
  * failover floor (its configEpoch * 2^40, docs/FAILOVER.md). */
 static int64_t next_fence(int node, int64_t prev) {
@@ -43,6 +41,8 @@ static int64_t next_fence(int node, int64_t prev) {
     return prev + 1 > floor ? prev + 1 : floor;
 }
 
+/* 1 if the lock key of `name` is stored on node, 0 if not (also when the
+ * node redirects: the slot is not its own). */
 static long long exists_on(int node, const char *name) {
     char key[256];
     snprintf(key, sizeof key, "dlock:{%s}", name);
