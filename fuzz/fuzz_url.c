@@ -119,13 +119,15 @@ static void check_parsed(const dl_url *u)
     REQUIRE(u->has_password || u->password[0] == '\0');
     REQUIRE(u->has_prefix || u->prefix[0] == '\0');
     REQUIRE(u->db >= 0);
+    /* The limits url.h states (1 h; replica_timeout 0 = as long as the
+     * call allows; replicas 0..100). */
     REQUIRE(u->connect_timeout_ms == -1 ||
-            (u->connect_timeout_ms >= 1 && u->connect_timeout_ms <= 86400000));
+            (u->connect_timeout_ms >= 1 && u->connect_timeout_ms <= 3600000));
     REQUIRE(u->command_timeout_ms == -1 ||
-            (u->command_timeout_ms >= 1 && u->command_timeout_ms <= 86400000));
+            (u->command_timeout_ms >= 1 && u->command_timeout_ms <= 3600000));
     REQUIRE(u->replica_timeout_ms == -1 ||
-            (u->replica_timeout_ms >= 1 && u->replica_timeout_ms <= 86400000));
-    REQUIRE(u->replicas >= -1 && u->replicas <= 1000);
+            (u->replica_timeout_ms >= 0 && u->replica_timeout_ms <= 3600000));
+    REQUIRE(u->replicas >= -1 && u->replicas <= 100);
 
     if (u->unix_socket) {
         REQUIRE(u->kind == DL_URL_SINGLE);
