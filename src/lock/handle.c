@@ -31,15 +31,7 @@ int dlock_extend(dlock_lock *l, int64_t ttl_ms) {
     if (dl_refuse_forked(c) != DLOCK_OK)
         return DLOCK_EINVAL;
     dl_clearerr(&c->ctx);
-    int rc = dl_check_ttl(c, ttl_ms);
-    if (rc != DLOCK_OK)
-        return rc;
-    if (dl_hold_over(l, dl_mono_us()))
-        return dl_seterr(&c->ctx, DLOCK_EMAXHOLD,
-                         "lock '%s' has been held for max_hold_ms (%" PRId64 " ms)", l->name,
-                         c->opts.max_hold_ms);
-    if (atomic_load(&l->released) || atomic_load(&l->lost))
-        return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
+    /* The ttl, max_hold_ms and 'not held' checks are dl_extend_start's. */
     return dl_block_extend(l, ttl_ms);
 }
 
