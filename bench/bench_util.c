@@ -280,10 +280,13 @@ int bu_target_resolve(bu_target *t, const char *url, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
     if (dl_url_parse(url, &t->url, err, errlen) != 0)
         return -1;
-    if (t->url.tls) {
+    /* The library talks TLS; the bench's own hiredis connections cannot
+     * (hiredis 0.14), and Sentinel and Cluster are resolved over them. */
+    if (t->url.tls && (t->url.kind == DL_URL_SENTINEL || t->url.kind == DL_URL_CLUSTER)) {
         snprintf(err, errlen,
-                 "rediss:// is not supported by dlock-bench's own connections (hiredis 0.14 "
-                 "has no TLS)");
+                 "rediss-sentinel:// and rediss-cluster:// are not supported: dlock-bench "
+                 "finds their servers over its own connections, which cannot do TLS "
+                 "(hiredis 0.14); use rediss://host or a rediss:// Redlock list");
         return -1;
     }
     switch (t->url.kind) {

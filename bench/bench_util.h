@@ -54,9 +54,9 @@ typedef struct bu_target {
 } bu_target;
 
 /* Parse `url` and find the servers that hold the locks: the host(s) of a
- * single or Redlock URL, the master a sentinel names, or every master of a
- * cluster (CLUSTER SLOTS on the first seed that answers). Returns 0, or -1
- * with a message in err. */
+ * single or Redlock URL (rediss:// too), the master a sentinel names, or
+ * every master of a cluster (CLUSTER SLOTS on the first seed that
+ * answers; not over TLS). Returns 0, or -1 with a message in err. */
 int bu_target_resolve(bu_target *t, const char *url, char *err, size_t errlen);
 
 /* Blocking hiredis connection to one server with AUTH and SELECT as the URL

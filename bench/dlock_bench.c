@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/wait.h>
@@ -157,7 +158,10 @@ static void usage(FILE *f) {
 "Options:\n"
 "  --mode M            one of the modes above (required)\n"
 "  --url URL           any dlock URL: redis://[user[:pass]@]host[:port][/db], unix://,\n"
-"                      a Redlock list, redis-sentinel://, redis-cluster://\n"
+"                      a Redlock list, redis-sentinel://, redis-cluster://; TLS with\n"
+"                      rediss://host or a rediss:// Redlock list, --mode uncontended\n"
+"                      only (e.g. rediss://127.0.0.1:6380?tls_ca=ca.crt; commands per\n"
+"                      pair are then not counted: cmds_per_acq=-1)\n"
 "  --host H            server host (instead of --url; default 127.0.0.1)\n"
 "  --port P            server port (instead of --url; default 6379)\n"
 "  --workers W         contended: worker processes, 1..1024 (default 1)\n"
@@ -383,6 +387,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         if (waiting_set && o->mode == M_RAW)
             return usage_error("--waiting does not apply to --mode raw");
     }
+    if (o->mode != M_UNCONTENDED && strncasecmp(o->url, "rediss", 6) == 0)
+        return usage_error("TLS URLs work with --mode uncontended only: the other modes need "
+                           "plain connections of the bench's own (hiredis 0.14 has no TLS)");
     if (o->raw_dlock && o->mode != M_RAW)
         return usage_error("--raw-script applies to --mode raw only");
     if (o->mode == M_CONTENDED && o->hold_us * 2 / 1000 >= o->ttl_ms)
@@ -456,6 +463,11 @@ typedef struct stats_conns {
 static void stats_open(stats_conns *sc, const bu_target *t) {
     memset(sc, 0, sizeof *sc);
     sc->t = t;
+    if (t->url.tls) {
+        printf("note: commands per pair are not counted over TLS (the bench's own INFO "
+               "connections are plain hiredis 0.14)\n");
+        return;
+    }
     sc->n = t->nservers;
     for (int i = 0; i < t->nservers; i++) {
         char err[512];

@@ -12,9 +12,11 @@ bench_cleanup() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# start_redis VAR: start a private server, store its port in VAR.
+# start_redis VAR [ARGS...]: start a private server (with extra
+# redis-server ARGS), store its port in VAR.
 start_redis() {
     _var=$1
+    shift
     _dir=$(mktemp -d /tmp/dlock-bench-XXXXXX)
     BENCH_DIRS="$BENCH_DIRS $_dir"
     _p=$(( 20000 + ($$ * 7 + $(date +%N | sed 's/^0*//;s/^$/0/')) % 30000 ))
@@ -22,7 +24,7 @@ start_redis() {
         _p=$(( _p + 1 ))
         port_free "$_p" || continue
         redis-server --port "$_p" --bind 127.0.0.1 --dir "$_dir" --save '' --appendonly no \
-            --daemonize no --logfile "$_dir/redis.log" &
+            --daemonize no --logfile "$_dir/redis.log" "$@" &
         _pid=$!
         for _w in $(seq 1 50); do
             redis-cli -p "$_p" ping >/dev/null 2>&1 && break
@@ -37,6 +39,13 @@ start_redis() {
     done
     echo "cannot start redis-server" >&2
     return 1
+}
+
+# free_port VAR: a loopback port nobody listens on now, in VAR.
+free_port() {
+    _p=$(( 20000 + ($$ * 13 + $(date +%N | sed 's/^0*//;s/^$/0/')) % 30000 ))
+    while ! port_free "$_p"; do _p=$(( _p + 1 )); done
+    eval "$1=$_p"
 }
 
 # field NAME < RESULT-line: print the value of NAME=...

@@ -14,6 +14,7 @@
  * doctor.c  the doctor subcommand: is a deployment safe for locks?
  *           (doctor_out.c prints its report)
  * ls.c      the ls subcommand: the locks held now, as text, JSON or metrics
+ * status.c  the status subcommand and the "not obtained" message, every kind
  * metrics.c OpenMetrics text: label escaping, metric families, and run's
  *           --metrics-file (written atomically)
  */
@@ -63,7 +64,9 @@ enum {
     OPT_MAXTIME = 1 << 15,
     OPT_METRICS = 1 << 16,
     OPT_FORMAT = 1 << 17,
-    OPT_LIMIT = 1 << 18
+    OPT_LIMIT = 1 << 18,
+    OPT_HOLDERS = 1 << 19,
+    OPT_RWMODE = 1 << 20  /* -s/--shared or -x/--exclusive */
 };
 
 /* getopt values of long options without a short form (secret.c). */
@@ -108,6 +111,10 @@ typedef struct cli {
     const char *metrics_file; /* run --metrics-file */
     const char *format;   /* ls --format: "text", "json" or "openmetrics" */
     int limit;            /* ls --limit */
+    int holders;          /* --holders N: a semaphore of N permits; 0: not one */
+    int rw_mode;          /* -s / -x: DLOCK_SHARED or DLOCK_EXCLUSIVE; 0: not rw */
+    char *const *names;   /* run: the names before '--' (a multi-lock when 2+) */
+    int nnames;           /* 1, or how many names run was given */
     dlock_client *client;
     /* What one run did, for --metrics-file (run.c fills it). */
     struct {
@@ -126,10 +133,6 @@ void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * failed, what to do) and returns the exit code for status rc. `what` says
  * what dlock tried ("acquire 'jobs'"). */
 int cli_fail(cli *c, int rc, const char *what);
-/* The lock was not obtained (rc DLOCK_EBUSY or DLOCK_ETIMEDOUT): says who
- * holds it on stderr, and writes the JSON object to jf with --json.
- * Returns the conflict exit code (1 or --conflict-exit-code). */
-int cli_conflict(cli *c, const char *name, int rc, FILE *jf);
 /* With --json, writes the error object {"name","acquired" (run and
  * acquire),"error","status","exit_code","message"}: on stderr for run
  * (stdout is the command's), else on stdout. rc DLOCK_OK writes status null. */
@@ -139,10 +142,15 @@ void cli_json_error(cli *c, const char *error, int rc, int code, const char *msg
 int cli_connect(cli *c);
 
 /* wait.c */
-/* Acquires `name` following --no-wait / --wait / --verbose. Returns a
- * library status; on DLOCK_OK *out is the lock. Busy and timed-out both come
- * back as DLOCK_EBUSY / DLOCK_ETIMEDOUT with nothing printed. */
+/* Acquires `name` following --no-wait / --wait / --verbose, as the kind the
+ * options say: --holders (semaphore), -s/-x (rw lock), several names (a
+ * multi-lock of c->names), else a mutex. Returns a library status; on
+ * DLOCK_OK *out is the lock. Busy and timed-out both come back as
+ * DLOCK_EBUSY / DLOCK_ETIMEDOUT with nothing printed. */
 int cli_take(cli *c, const char *name, dlock_lock **out);
+/* What to call the lock in messages: "lock 'NAME'", "semaphore 'NAME'",
+ * "read-write lock 'NAME'", or "locks 'A', 'B' and 1 more"; into buf. */
+const char *cli_what(const cli *c, const char *name, char *buf, size_t n);
 
 /* run.c */
 /* Records the signal dispositions dlock started with and ignores SIGPIPE.
@@ -152,6 +160,16 @@ int cli_run(cli *c, const char *name, char **argv);
 /* 0, or EXIT_USAGE after a message if this process runs under a dlock run
  * that holds `name` already (DLOCK_NAME and DLOCK_TOKEN inherited). */
 int cli_nested(const char *name);
+
+/* status.c */
+/* `dlock status NAME`: who holds it, whatever its kind. Returns the exit
+ * status. */
+int cli_status(cli *c, const char *name);
+/* The lock was not obtained (rc DLOCK_EBUSY or DLOCK_ETIMEDOUT): says who
+ * holds it on stderr (for a multi-lock: the first of its names that is
+ * held), and writes the JSON object to jf with --json. Returns the
+ * conflict exit code (1 or --conflict-exit-code). */
+int cli_conflict(cli *c, const char *name, int rc, FILE *jf);
 
 /* ls.c */
 /* `dlock ls [PATTERN]`: pattern may be NULL. Returns the exit status. */
@@ -213,6 +231,9 @@ int cli_utf8_len(const unsigned char *s);
 const char *cli_safe(const char *s, char *buf, size_t n);
 /* Copies url into buf with any user name and password replaced by "***". */
 void cli_redact_url(const char *url, char *buf, size_t n);
+/* Whether url names a TLS deployment (rediss://, rediss-sentinel://,
+ * rediss-cluster://): a look at the scheme, for hints only. */
+int cli_url_is_tls(const char *url);
 /* Formats a duration in ms as "4.2 s", "350 ms", "2 min 5 s". */
 const char *cli_dur(int64_t ms, char *buf, size_t n);
 

@@ -29,6 +29,7 @@
 #define OPT_METRICS_CH 1003
 #define OPT_FORMAT_CH 1004
 #define OPT_LIMIT_CH 1005
+#define OPT_HOLDERS_CH 1006
 
 static const struct option long_opts[] = {
     {"url", required_argument, NULL, 'u'},
@@ -55,11 +56,14 @@ static const struct option long_opts[] = {
     {"metrics-file", required_argument, NULL, OPT_METRICS_CH},
     {"format", required_argument, NULL, OPT_FORMAT_CH},
     {"limit", required_argument, NULL, OPT_LIMIT_CH},
+    {"holders", required_argument, NULL, OPT_HOLDERS_CH},
+    {"shared", no_argument, NULL, 's'},
+    {"exclusive", no_argument, NULL, 'x'},
     {NULL, 0, NULL, 0},
 };
 /* -T was the I/O timeout before --timeout came to mean the wait (as in
  * flock): it is refused with a pointer to --io-timeout, not reinterpreted. */
-#define SHORT_OPTS "u:t:w:nE:k:i:l:c:T:jvhV"
+#define SHORT_OPTS "u:t:w:nE:k:i:l:c:T:jvhVsx"
 
 static const struct {
     unsigned bit;
@@ -73,6 +77,7 @@ static const struct {
     {OPT_URLFILE, "--url-file"},  {OPT_PASSENV, "--pass-url-env"}, {OPT_PID, "--pid"},
     {OPT_MAXTIME, "--max-time"},  {OPT_METRICS, "--metrics-file"},
     {OPT_FORMAT, "--format"},     {OPT_LIMIT, "--limit"},
+    {OPT_HOLDERS, "--holders"},   {OPT_RWMODE, "-s/--shared or -x/--exclusive"},
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -202,6 +207,13 @@ static int parse_long_only(cli *c, const struct subcmd *sc, int ch) {
         c->format = optarg;
         c->given |= OPT_FORMAT;
         return -1;
+    case OPT_HOLDERS_CH:
+        if (parse_int(optarg, 1, DLOCK_PERMITS_MAX, &v) != 0)
+            return usage_error(sc, "--holders wants a number of permits, 1..%d; got '%s'",
+                               DLOCK_PERMITS_MAX, optarg);
+        c->holders = (int)v;
+        c->given |= OPT_HOLDERS;
+        return -1;
     default: /* OPT_LIMIT_CH */
         if (parse_int(optarg, 1, 1000000, &v) != 0)
             return usage_error(sc, "--limit wants a number of locks, 1..1000000; got '%s'",
@@ -311,6 +323,13 @@ static int parse_opts(cli *c, const struct subcmd *sc, int argc, char **argv, in
             c->json = 1;
             c->given |= OPT_JSON;
             break;
+        case 's':
+        case 'x':
+            if (c->rw_mode != 0 && c->rw_mode != (ch == 's' ? DLOCK_SHARED : DLOCK_EXCLUSIVE))
+                return usage_error(sc, "use either -s/--shared or -x/--exclusive");
+            c->rw_mode = ch == 's' ? DLOCK_SHARED : DLOCK_EXCLUSIVE;
+            c->given |= OPT_RWMODE;
+            break;
         case 'v':
             c->verbose = 1;
             c->given |= OPT_VERBOSE;
@@ -350,45 +369,6 @@ static int check_token(const struct subcmd *sc, char *tok) {
     if (n != 32 || strspn(tok, "0123456789abcdef") != 32)
         return usage_error(sc, "a token is 32 hex digits, as printed by 'dlock acquire'");
     return -1;
-}
-
-int cli_conflict(cli *c, const char *name, int rc, FILE *jf) {
-    dlock_holder h;
-    int known = dlock_inspect(c->client, name, &h) == DLOCK_OK && h.locked;
-    char sname[96], who[300], d[32];
-    cli_safe(name, sname, sizeof sname);
-    who[0] = '\0';
-    if (known) {
-        char host[128], label[96];
-        cli_safe(h.host, host, sizeof host);
-        if (h.label[0])
-            snprintf(who, sizeof who, "%s pid %ld (\"%s\"), lease ends in %s", host, h.pid,
-                     cli_safe(h.label, label, sizeof label), cli_dur(h.pttl_ms, d, sizeof d));
-        else
-            snprintf(who, sizeof who, "%s pid %ld, lease ends in %s", host, h.pid,
-                     cli_dur(h.pttl_ms, d, sizeof d));
-    }
-    if (rc == DLOCK_ETIMEDOUT)
-        cli_msg("gave up waiting for lock '%s' after %s%s%s", sname,
-                cli_dur(c->wait_ms, d, sizeof d), known ? ": held by " : "", who);
-    else
-        cli_msg("lock '%s' is held%s%s", sname, known ? " by " : " by another owner", who);
-    if (c->json) {
-        jw w;
-        jw_begin(&w, jf);
-        jw_str(&w, "name", name);
-        jw_bool(&w, "acquired", 0);
-        jw_str(&w, "error", rc == DLOCK_ETIMEDOUT ? "timeout" : "busy");
-        if (known) {
-            jw_str(&w, "holder_host", h.host);
-            jw_int(&w, "holder_pid", h.pid);
-            jw_str(&w, "holder_label", h.label[0] ? h.label : NULL);
-            jw_int(&w, "ttl_ms", h.pttl_ms);
-            jw_int(&w, "fence", h.fence);
-        }
-        jw_end(&w);
-    }
-    return (c->given & OPT_CONFLICT) ? c->conflict_code : EXIT_CONFLICT;
 }
 
 static int cmd_acquire(cli *c, const char *name) {
@@ -455,74 +435,6 @@ static int cmd_token_op(cli *c, const struct subcmd *sc, const char *name, char 
     return 0;
 }
 
-static int cmd_status(cli *c, const char *name) {
-    dlock_holder h;
-    int rc = dlock_inspect(c->client, name, &h);
-    if (rc != DLOCK_OK) {
-        char what[160], sname[96];
-        snprintf(what, sizeof what, "read the status of '%s'", cli_safe(name, sname, sizeof sname));
-        return cli_fail(c, rc, what);
-    }
-    if (c->json) {
-        jw w;
-        jw_begin(&w, stdout);
-        jw_str(&w, "name", name);
-        jw_bool(&w, "locked", h.locked);
-        if (h.locked) {
-            jw_int(&w, "ttl_ms", h.pttl_ms);
-            jw_int(&w, "fence", h.fence);
-            jw_int(&w, "last_fence", h.fence);
-            jw_str(&w, "host", h.host);
-            jw_int(&w, "pid", h.pid);
-            jw_str(&w, "label", h.label[0] ? h.label : NULL);
-            jw_int(&w, "acquired_at", h.acquired_at);
-            jw_str(&w, "token", h.token);
-        } else {
-            jw_null(&w, "ttl_ms");
-            jw_null(&w, "fence");
-            jw_int(&w, "last_fence", h.fence);
-            jw_null(&w, "host");
-            jw_null(&w, "pid");
-            jw_null(&w, "label");
-            jw_null(&w, "acquired_at");
-            jw_null(&w, "token");
-        }
-        jw_int(&w, "waiters", h.waiters);
-        jw_end(&w);
-        return 0;
-    }
-    char sname[256], d[32];
-    cli_safe(name, sname, sizeof sname);
-    if (!h.locked) {
-        if (h.fence > 0)
-            printf("%s: free (last fence %" PRId64 ")\n", sname, h.fence);
-        else
-            printf("%s: free (never locked)\n", sname);
-        if (h.waiters > 0)
-            printf("  waiters:  %d\n", h.waiters);
-        return 0;
-    }
-    char host[128], label[160];
-    printf("%s: held by %s pid %ld\n", sname, cli_safe(h.host, host, sizeof host), h.pid);
-    if (h.label[0])
-        printf("  label:    %s\n", cli_safe(h.label, label, sizeof label));
-    printf("  fence:    %" PRId64 "\n", h.fence);
-    if (h.acquired_at > 0) {
-        time_t t = (time_t)(h.acquired_at / 1000);
-        struct tm tm;
-        char when[64];
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        int64_t age = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - h.acquired_at;
-        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S %z", localtime_r(&t, &tm));
-        printf("  acquired: %s (%s ago)\n", when, cli_dur(age, d, sizeof d));
-    }
-    printf("  expires:  in %s\n", cli_dur(h.pttl_ms, d, sizeof d));
-    printf("  waiters:  %d\n", h.waiters);
-    printf("  token:    %s\n", h.token);
-    return 0;
-}
-
 /* ---- main ------------------------------------------------------------------- */
 
 static const struct subcmd *find_subcmd(const char *name) {
@@ -543,6 +455,15 @@ static int check_args(const cli *c, const struct subcmd *sc, int is_ls, const ch
         return usage_error(sc, "a PATTERN has 1..%d bytes", 2 * DLOCK_NAME_MAX);
     if (!is_ls && (name[0] == '\0' || strlen(name) > DLOCK_NAME_MAX))
         return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
+    for (int i = 1; i < c->nnames; i++)
+        if (c->names[i][0] == '\0' || strlen(c->names[i]) > DLOCK_NAME_MAX)
+            return usage_error(sc, "a lock name has 1..%d bytes", DLOCK_NAME_MAX);
+    if (c->holders && c->rw_mode)
+        return usage_error(sc, "use either --holders (a semaphore) or -s/-x (a read-write "
+                               "lock)");
+    if (c->nnames > 1 && (c->holders || c->rw_mode))
+        return usage_error(sc, "--holders and -s/-x take one NAME; several names make a "
+                               "multi-lock of plain locks");
     return -1;
 }
 
@@ -559,7 +480,16 @@ static int parse_run(cli *c, const struct subcmd *sc, int sargc, char **sargv, c
         (optind > 1 && strcmp(sargv[optind - 1], "--") == 0))
         return usage_error(sc, "missing lock name: it comes first, before '--' and COMMAND");
     int ni = optind;
-    char **cmd = sargv + ni + 1;
+    /* Several names: every word before a '--', none of them an option. */
+    int nn = 1;
+    for (int k = ni + 1; k < sargc && sargv[k][0] != '-'; k++)
+        if (k + 1 < sargc && strcmp(sargv[k + 1], "--") == 0)
+            nn = k + 1 - ni;
+    if (nn > DLOCK_MULTI_MAX)
+        return usage_error(sc, "at most %d names (%d given before '--')", DLOCK_MULTI_MAX, nn);
+    c->names = sargv + ni;
+    c->nnames = nn;
+    char **cmd = sargv + ni + nn;
     if (*cmd != NULL && (strcmp(*cmd, "-c") == 0 || strcmp(*cmd, "--command") == 0)) {
         if (cmd[1] == NULL)
             return usage_error(sc, "option %s needs a value", *cmd);
@@ -599,6 +529,22 @@ static int parse_run(cli *c, const struct subcmd *sc, int sargc, char **sargv, c
     *command = cmd;
     optind = ni;
     return -1;
+}
+
+/* The names of the command (run's several, or the one NAME at pos); 0, or
+ * EXIT_USAGE when run or acquire would take a name this process already
+ * holds through a dlock run around it. */
+static int names_nested(cli *c, const struct subcmd *sc, char **pos) {
+    if (c->nnames == 0 && c->name != NULL) {
+        c->names = pos;
+        c->nnames = 1;
+    }
+    for (int i = 0; (sc == &cli_subcmds[0] || sc == &cli_subcmds[1]) && i < c->nnames; i++) {
+        int rc = cli_nested(c->names[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int dispatch(cli *c, int argc, char **argv) {
@@ -656,12 +602,9 @@ static int dispatch(cli *c, int argc, char **argv) {
     if (rc >= 0)
         return rc;
     c->name = is_ls ? NULL : name;
-
-    if (sc == &cli_subcmds[0] || sc == &cli_subcmds[1]) {
-        rc = cli_nested(name);
-        if (rc != 0)
-            return rc;
-    }
+    rc = names_nested(c, sc, pos);
+    if (rc != 0)
+        return rc;
     /* acquire leaves the lease to whoever ran it: record that process (the
      * shell or script) as the holder, not this short-lived one. */
     if (sc == &cli_subcmds[1] && !(c->given & OPT_PID))
@@ -680,7 +623,7 @@ static int dispatch(cli *c, int argc, char **argv) {
     case 2: return cmd_token_op(c, sc, name, pos[1], 0);
     case 3: return cmd_token_op(c, sc, name, pos[1], 1);
     case 5: return cli_ls(c, name);
-    default: return cmd_status(c, name);
+    default: return cli_status(c, name);
     }
 }
 

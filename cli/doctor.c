@@ -2,19 +2,21 @@
  *
  * Owns the doctor subcommand: its options and help, connecting to every
  * server the URL names (the master Sentinel names, for redis-sentinel://),
- * the per-server checks (version and role, eviction policy, persistence,
- * replication, Cluster mode, clock, latency, ACL rights), the checks across
- * a Redlock set (the same server twice, members of one replication group,
- * clock skew). doctor_out.c prints the report; doctor.h holds the types.
+ * the per-server checks (version and role, TLS, eviction policy,
+ * persistence, replication, Cluster mode, clock, latency, ACL rights), the
+ * checks across a Redlock set (the same server twice, members of one
+ * replication group, clock skew). doctor_out.c prints the report;
+ * doctor.h holds the types.
  *
- * It uses its own blocking hiredis contexts (one timeout for connecting and
- * for each command: --timeout, else the URL's connect_timeout, else 1 s),
- * not the library's connections: it must go on
- * where the library would stop (a refused CONFIG, an INFO denied by ACL
- * is "unknown", never a failure). The password goes out once per server in
- * an AUTH written straight to the socket from a buffer wiped afterwards
- * (hiredis 0.14 frees its output buffer without wiping it), and neither it
- * nor the server's reply to AUTH is ever printed.
+ * It uses its own blocking connections (doctor_conn.c: one timeout for
+ * connecting and for each command: --timeout, else the URL's
+ * connect_timeout, else 1 s; TLS through the library's transport for
+ * rediss URLs), not the library's lock connections: it must go on where
+ * the library would stop (a refused CONFIG, an INFO denied by ACL is
+ * "unknown", never a failure). The password goes out once per server in an
+ * AUTH from a buffer wiped afterwards, and neither it nor the server's
+ * reply to AUTH is ever printed. Over TLS it reports the protocol, the
+ * cipher, whether the certificate was checked and when it expires.
  *
  * Exit status: 0 nothing unsafe or questionable, 1 warnings, 2 usage,
  * 69 a server could not be checked (unreachable, AUTH refused), 78 an
@@ -28,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include <hiredis/hiredis.h>
@@ -43,7 +44,8 @@ const char cli_doctor_usage[] =
     "\n"
     "Connect to every server URL names (default --url, --url-file, $DLOCK_URL,\n"
     "$DLOCK_URL_FILE) and report what makes locks unsafe there, and why:\n"
-    "server version and role; maxmemory-policy (only noeviction keeps leases and\n"
+    "server version and role; TLS (rediss URLs: protocol, certificate checked,\n"
+"expiry); maxmemory-policy (only noeviction keeps leases and\n"
     "fence counters); persistence (AOF, appendfsync); replicas and\n"
     "min-replicas-to-write; a Cluster node behind a plain URL; clock offset and\n"
     "round-trip latency (20 PINGs); the ACL user's rights on the key prefix; and\n"
@@ -94,8 +96,8 @@ static int info_field(const char *info, const char *key, char *out, size_t n) {
 }
 
 /* CONFIG GET name into out: 1 known, 0 refused or absent. */
-static int config_get(redisContext *ctx, const char *name, char *out, size_t n) {
-    redisReply *r = redisCommand(ctx, "CONFIG GET %s", name);
+static int config_get(dconn *dc, const char *name, char *out, size_t n) {
+    redisReply *r = dcmd(dc, "CONFIG GET %s", name);
     int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
              r->element[1]->type == REDIS_REPLY_STRING;
     if (ok)
@@ -118,79 +120,15 @@ static double real_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static redisContext *dial(doctor *d, server *s, const char *host, int port, const char *path) {
-    struct timeval tv = {d->timeout_ms / 1000, (d->timeout_ms % 1000) * 1000};
-    redisContext *ctx = path ? redisConnectUnixWithTimeout(path, tv)
-                             : redisConnectWithTimeout(host, port, tv);
-    if (ctx == NULL || ctx->err != 0) {
-        snprintf(s->error, sizeof s->error, "%s", ctx ? ctx->errstr : "out of memory");
-        redisFree(ctx);
-        return NULL;
-    }
-    if (redisSetTimeout(ctx, tv) != REDIS_OK) {
-        snprintf(s->error, sizeof s->error, "cannot set the command timeout");
-        redisFree(ctx);
-        return NULL;
-    }
-    return ctx;
-}
-
-/* AUTH [user] password, formatted into a buffer of ours that is wiped once
- * written to the socket. The reply is checked but never shown. 0 or -1. */
-static int auth(doctor *d, server *s, redisContext *ctx) {
-    if (!d->u.has_password)
-        return 0;
-    const char *argv[3] = {"AUTH"};
-    size_t lens[3] = {4};
-    int argc = 1;
-    if (d->u.user[0] != '\0') {
-        argv[argc] = d->u.user;
-        lens[argc++] = strlen(d->u.user);
-    }
-    argv[argc] = d->u.password;
-    lens[argc++] = strlen(d->u.password);
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
-    if (len < 0) {
-        snprintf(s->error, sizeof s->error, "out of memory");
-        return -1;
-    }
-    int off = 0;
-    while (off < len) {
-        ssize_t w = send(ctx->fd, cmd + off, (size_t)(len - off), MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (int)w;
-    }
-    explicit_bzero(cmd, (size_t)len);
-    redisFreeCommand(cmd);
-    redisReply *r = NULL;
-    if (off < len || redisGetReply(ctx, (void **)&r) != REDIS_OK) {
-        snprintf(s->error, sizeof s->error, "no answer to AUTH (%s)",
-                 off < len ? strerror(errno) : ctx->errstr);
-        return -1;
-    }
-    int refused = r->type == REDIS_REPLY_ERROR;
-    freeReplyObject(r);
-    if (refused) {
-        snprintf(s->error, sizeof s->error,
-                 "the server refused AUTH: wrong user name or password, or the user is "
-                 "disabled (its reply is not shown: it may quote the password)");
-        return -1;
-    }
-    return 0;
-}
-
-static int select_db(doctor *d, server *s, redisContext *ctx) {
+static int select_db(doctor *d, server *s, dconn *dc) {
     if (d->u.db == 0)
         return 0;
-    redisReply *r = redisCommand(ctx, "SELECT %d", d->u.db);
+    redisReply *r = dcmd(dc, "SELECT %d", d->u.db);
     int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
     if (!ok) {
         char why[160];
-        cli_safe(r && r->type == REDIS_REPLY_ERROR ? r->str : ctx->errstr, why, sizeof why);
+        const char *e = r && r->type == REDIS_REPLY_ERROR ? r->str : dconn_error(dc);
+        cli_safe(e != NULL ? e : "no reply", why, sizeof why);
         snprintf(s->error, sizeof s->error, "SELECT %d failed: %s", d->u.db, why);
     }
     freeReplyObject(r);
@@ -199,12 +137,12 @@ static int select_db(doctor *d, server *s, redisContext *ctx) {
 
 /* ---- per-server checks ------------------------------------------------------------- */
 
-static void check_eviction(server *s, redisContext *ctx, const char *info) {
+static void check_eviction(server *s, dconn *dc, const char *info) {
     char policy[48], mm[32], human[32];
     if (!info_field(info, "maxmemory_policy", policy, sizeof policy))
-        config_get(ctx, "maxmemory-policy", policy, sizeof policy);
+        config_get(dc, "maxmemory-policy", policy, sizeof policy);
     if (!info_field(info, "maxmemory", mm, sizeof mm))
-        config_get(ctx, "maxmemory", mm, sizeof mm);
+        config_get(dc, "maxmemory", mm, sizeof mm);
     if (!info_field(info, "maxmemory_human", human, sizeof human))
         snprintf(human, sizeof human, "%s", mm[0] ? mm : "unknown");
     long long maxmem = mm[0] ? atoll(mm) : -1;
@@ -236,10 +174,10 @@ static void check_eviction(server *s, redisContext *ctx, const char *info) {
     }
 }
 
-static void check_persistence(server *s, redisContext *ctx, const char *info) {
+static void check_persistence(server *s, dconn *dc, const char *info) {
     char aof[16], fsync_[16];
     if (!info_field(info, "aof_enabled", aof, sizeof aof) &&
-        config_get(ctx, "appendonly", aof, sizeof aof))
+        config_get(dc, "appendonly", aof, sizeof aof))
         snprintf(aof, sizeof aof, "%s", strcmp(aof, "yes") == 0 ? "1" : "0");
     if (aof[0] == '\0') {
         add(&s->fs, SEV_INFO, "persistence", "unknown",
@@ -254,7 +192,7 @@ static void check_persistence(server *s, redisContext *ctx, const char *info) {
             "already seen. Set appendonly yes with appendfsync everysec or always");
         return;
     }
-    if (!config_get(ctx, "appendfsync", fsync_, sizeof fsync_))
+    if (!config_get(dc, "appendfsync", fsync_, sizeof fsync_))
         add(&s->fs, SEV_INFO, "persistence", "aof on, appendfsync unknown",
             "AOF on; appendfsync unknown (CONFIG GET refused): with 'no' a host crash can "
             "lose recent acquires and fence increments");
@@ -272,7 +210,7 @@ static void check_persistence(server *s, redisContext *ctx, const char *info) {
                                           : " (a host crash can lose the last second)");
 }
 
-static void check_replication(doctor *d, server *s, redisContext *ctx, const char *info) {
+static void check_replication(doctor *d, server *s, dconn *dc, const char *info) {
     char v[32], minr[16];
     if (strcmp(s->role, "slave") == 0 || strcmp(s->role, "replica") == 0) {
         add(&s->fs, SEV_UNSAFE, "role", "replica",
@@ -286,7 +224,7 @@ static void check_replication(doctor *d, server *s, redisContext *ctx, const cha
         return;
     }
     int n = atoi(v);
-    int have_min = config_get(ctx, "min-replicas-to-write", minr, sizeof minr);
+    int have_min = config_get(dc, "min-replicas-to-write", minr, sizeof minr);
     char value[64];
     snprintf(value, sizeof value, "%d replicas, min-replicas-to-write %s", n,
              have_min ? minr : "unknown");
@@ -313,21 +251,23 @@ static void check_cluster(doctor *d, server *s, const char *info) {
     if (!info_field(info, "cluster_enabled", v, sizeof v))
         return;
     int on = strcmp(v, "1") == 0;
+    const char *ss = d->u.tls ? "s" : ""; /* rediss-cluster:// for a TLS URL */
     if (on && d->u.kind != DL_URL_CLUSTER)
         add(&s->fs, SEV_UNSAFE, "cluster", "cluster_enabled:1",
-            "this is a Redis Cluster node, but the URL is not redis-cluster://: every lock "
-            "whose hash slot another node owns fails with MOVED. Use redis-cluster://%s",
-            s->addr);
+            "this is a Redis Cluster node, but the URL is not redis%s-cluster://: every lock "
+            "whose hash slot another node owns fails with MOVED. Use redis%s-cluster://%s",
+            ss, ss, s->addr);
     else if (!on && d->u.kind == DL_URL_CLUSTER)
         add(&s->fs, SEV_UNSAFE, "cluster", "cluster_enabled:0",
-            "the URL is redis-cluster://, but this server is not a Cluster node: use "
-            "redis://");
+            "the URL is redis%s-cluster://, but this server is not a Cluster node: use "
+            "redis%s://",
+            ss, ss);
 }
 
 /* Clock offset from one TIME, against the midpoint of our send and receive. */
-static void measure_clock(server *s, redisContext *ctx) {
+static void measure_clock(server *s, dconn *dc) {
     double t0 = real_ms();
-    redisReply *r = redisCommand(ctx, "TIME");
+    redisReply *r = dcmd(dc, "TIME");
     double t1 = real_ms();
     if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
@@ -352,10 +292,10 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static void measure_latency(server *s, redisContext *ctx, int timeout_ms) {
+static void measure_latency(server *s, dconn *dc, int timeout_ms) {
     for (int i = 0; i < NPINGS; i++) {
         double t0 = mono_ms();
-        redisReply *r = redisCommand(ctx, "PING");
+        redisReply *r = dcmd(dc, "PING");
         double t1 = mono_ms();
         int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
         freeReplyObject(r);
@@ -379,17 +319,17 @@ static void measure_latency(server *s, redisContext *ctx, int timeout_ms) {
 /* What the ACL user may do on the prefix: ACL DRYRUN (Redis >= 7.0, needs
  * admin rights) for every command dlock sends or its scripts call; else
  * EVALSHA of an unknown script, which NOSCRIPT shows to be allowed. */
-static void check_acl(doctor *d, server *s, redisContext *ctx) {
+static void check_acl(doctor *d, server *s, dconn *dc) {
     static const char *const cmds[][6] = {
         {"evalsha", "0000000000000000000000000000000000000000", "1", "K"},
-        {"eval", "return 1", "1", "K"}, {"blpop", "K", "1"}, {"ping"}, {"time"},
+        {"eval", "return 1", "1", "K"}, {"ping"}, {"time"},
         {"get", "K"}, {"set", "K", "v"}, {"incr", "K"}, {"del", "K"}, {"pexpire", "K", "1"},
         {"pttl", "K"}, {"hget", "K", "f"}, {"hset", "K", "f", "v"}, {"hdel", "K", "f"},
         {"hmget", "K", "f"}, {"zadd", "K", "1", "m"}, {"zrange", "K", "0", "1"},
-        {"zrem", "K", "m"}, {"zcard", "K"}, {"rpush", "K", "v"}};
+        {"zrem", "K", "m"}, {"zcard", "K"}};
     char key[200], user[64] = "", denied[400] = "";
     snprintf(key, sizeof key, "%s{dlock-doctor}", d->prefix);
-    redisReply *r = redisCommand(ctx, "ACL WHOAMI");
+    redisReply *r = dcmd(dc, "ACL WHOAMI");
     if (r != NULL && r->type == REDIS_REPLY_STRING)
         cli_safe(r->str, user, sizeof user);
     freeReplyObject(r);
@@ -399,7 +339,7 @@ static void check_acl(doctor *d, server *s, redisContext *ctx) {
         int argc = 3;
         for (int j = 0; j < 6 && cmds[i][j]; j++)
             argv[argc++] = strcmp(cmds[i][j], "K") == 0 ? key : cmds[i][j];
-        r = redisCommandArgv(ctx, argc, argv, NULL);
+        r = dcmd_argv(dc, argc, argv);
         if (r == NULL || r->type == REDIS_REPLY_ERROR)
             dry = 0; /* DRYRUN refused or unknown: fall back */
         else if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
@@ -423,7 +363,7 @@ static void check_acl(doctor *d, server *s, redisContext *ctx) {
     if (dry)
         return;
     const char *probe[] = {"EVALSHA", "0000000000000000000000000000000000000000", "1", key};
-    r = redisCommandArgv(ctx, 4, probe, NULL);
+    r = dcmd_argv(dc, 4, probe);
     int allowed = r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
     freeReplyObject(r);
     add(&s->fs, allowed ? SEV_INFO : SEV_WARN, "acl", v,
@@ -434,15 +374,44 @@ static void check_acl(doctor *d, server *s, redisContext *ctx) {
         d->prefix);
 }
 
+/* rediss*: what the TLS session is, and whether it is checked. */
+static void check_tls(doctor *d, server *s, dconn *dc) {
+    dl_tls_info ti;
+    if (dc->tr.ops == NULL || dl_tls_info_get(&dc->tr, &ti) != 0)
+        return;
+    char v[96], subj[160];
+    double days = ti.not_after > 0 ? difftime((time_t)ti.not_after, time(NULL)) / 86400 : 1e9;
+    cli_safe(ti.subject, subj, sizeof subj);
+    snprintf(v, sizeof v, "%s %s%s", ti.version, ti.cipher, ti.verified ? "" : ", not verified");
+    if (!d->u.tls_verify)
+        add(&s->fs, SEV_WARN, "tls", v,
+            "%s, but tls_verify=off: the certificate (%s) is not checked, so anyone on the "
+            "network path can pose as this server, read the password and grant locks. "
+            "Give the server's CA with tls_ca= instead",
+            ti.version, subj);
+    else if (days < 30)
+        add(&s->fs, SEV_WARN, "tls", v,
+            "%s, certificate %s verified, but it expires in %.0f days: renew it before "
+            "clients start refusing the server",
+            ti.version, subj, days < 0 ? 0 : days);
+    else
+        add(&s->fs, SEV_OK, "tls", v,
+            "%s with %s; certificate %s verified (chain and host name), expires in %.0f days",
+            ti.version, ti.cipher, subj, days);
+}
+
 /* Connects, authenticates and runs every check on one server. */
 static void check_server(doctor *d, server *s) {
-    redisContext *ctx = dial(d, s, s->host, s->port, s->path);
-    if (ctx == NULL || auth(d, s, ctx) != 0 || select_db(d, s, ctx) != 0) {
-        redisFree(ctx);
+    dconn conn, *dc = &conn;
+    if (dconn_open(d, s, dc, s->host, s->port, s->path) != 0)
+        return;
+    if (dconn_auth(d, s, dc) != 0 || select_db(d, s, dc) != 0) {
+        dconn_close(dc);
         return;
     }
     s->ok = 1;
-    redisReply *r = redisCommand(ctx, "INFO");
+    check_tls(d, s, dc);
+    redisReply *r = dcmd(dc, "INFO");
     const char *info = r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "";
     if (!info_field(info, "redis_version", s->version, sizeof s->version))
         snprintf(s->version, sizeof s->version, "unknown");
@@ -458,20 +427,20 @@ static void check_server(doctor *d, server *s) {
         add(&s->fs, SEV_INFO, "info", "refused",
             "INFO refused: version, role and most settings are unknown");
     check_cluster(d, s, info);
-    check_replication(d, s, ctx, info);
-    check_eviction(s, ctx, info);
-    check_persistence(s, ctx, info);
+    check_replication(d, s, dc, info);
+    check_eviction(s, dc, info);
+    check_persistence(s, dc, info);
     freeReplyObject(r);
-    measure_clock(s, ctx);
-    measure_latency(s, ctx, d->timeout_ms);
-    check_acl(d, s, ctx);
-    if (ctx->err != 0) { /* a timeout or reset half-way */
+    measure_clock(s, dc);
+    measure_latency(s, dc, d->timeout_ms);
+    check_acl(d, s, dc);
+    if (dconn_error(dc) != NULL) { /* a timeout or reset half-way */
         char why[160];
         snprintf(s->error, sizeof s->error, "connection lost during the checks: %s",
-                 cli_safe(ctx->errstr, why, sizeof why));
+                 cli_safe(dconn_error(dc), why, sizeof why));
         s->ok = 0;
     }
-    redisFree(ctx);
+    dconn_close(dc);
 }
 
 /* ---- the servers a URL names -------------------------------------------------------- */
@@ -492,11 +461,10 @@ static void sentinel_master(doctor *d) {
     server tmp;
     for (int i = 0; i < d->u.nhosts; i++) {
         memset(&tmp, 0, sizeof tmp);
-        redisContext *ctx = dial(d, &tmp, d->u.hosts[i].host, d->u.hosts[i].port, NULL);
-        if (ctx == NULL)
+        dconn conn, *dc = &conn;
+        if (dconn_open(d, &tmp, dc, d->u.hosts[i].host, d->u.hosts[i].port, NULL) != 0)
             continue;
-        redisReply *r = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s",
-                                     d->u.master_name);
+        redisReply *r = dcmd(dc, "SENTINEL get-master-addr-by-name %s", d->u.master_name);
         if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
             r->element[0]->type == REDIS_REPLY_STRING &&
             r->element[1]->type == REDIS_REPLY_STRING) {
@@ -509,7 +477,7 @@ static void sentinel_master(doctor *d) {
             }
         }
         freeReplyObject(r);
-        redisFree(ctx);
+        dconn_close(dc);
     }
     char v[64], name[130];
     snprintf(v, sizeof v, "%d of %d answered", answered, d->u.nhosts);
@@ -649,6 +617,19 @@ static int doctor_opts(cli *c, int argc, char **argv) {
     return -1;
 }
 
+/* rediss*: the TLS settings every connection uses, as the library makes
+ * them (a file that cannot be loaded is a usage error). 0 or -1. */
+static int doctor_tls(doctor *d) {
+    char err[400], e[400];
+    if (dl_tls_from_url(&d->tls, &d->u, err, sizeof err) != DLOCK_OK) {
+        cli_msg("bad server URL '%s': %s", d->c->url_shown, cli_safe(err, e, sizeof e));
+        return -1;
+    }
+    if (!d->u.tls_verify)
+        cli_msg("warning: %s", DL_WARN_TLS_NO_VERIFY);
+    return 0;
+}
+
 int cli_doctor(cli *c, int argc, char **argv) {
     c->cmd = "doctor";
     int rc = doctor_opts(c, argc, argv);
@@ -672,12 +653,18 @@ int cli_doctor(cli *c, int argc, char **argv) {
     d->timeout_ms = c->timeout_ms > 0            ? c->timeout_ms
                     : d->u.connect_timeout_ms > 0 ? d->u.connect_timeout_ms
                                                   : 1000;
+    if (d->u.tls && doctor_tls(d) != 0) {
+        explicit_bzero(&d->u, sizeof d->u);
+        free(d);
+        return EXIT_USAGE;
+    }
     snprintf(d->prefix, sizeof d->prefix, "%s", d->u.has_prefix ? d->u.prefix : "dlock:");
     list_servers(d);
     for (int i = 0; i < d->n; i++)
         check_server(d, &d->s[i]);
     check_set(d);
     rc = doctor_report(d);
+    dl_tls_free(d->tls);
     explicit_bzero(&d->u, sizeof d->u); /* the parsed password */
     free(d);
     return rc;

@@ -3,7 +3,10 @@
 #ifndef DLOCK_CLI_DOCTOR_H
 #define DLOCK_CLI_DOCTOR_H
 
+#include <hiredis/hiredis.h>
+
 #include "cli.h"
+#include "tls.h"
 #include "url.h"
 
 #define EXIT_UNSAFE 78 /* doctor: an unsafe setting (sysexits EX_CONFIG) */
@@ -42,12 +45,35 @@ typedef struct server {
 typedef struct doctor {
     cli *c;
     dl_url u;
+    dl_tls *tls; /* rediss*: the URL's TLS settings, for every connection */
     int timeout_ms;
     char prefix[130];
     server s[DL_URL_MAX_HOSTS];
     int n;
     findings set; /* about the URL / the set as a whole */
 } doctor;
+
+/* doctor_conn.c: a blocking connection to one server, plain or TLS, with
+ * d->timeout_ms for connecting and for each command. */
+typedef struct dconn {
+    redisContext *ctx; /* the socket and the reply reader */
+    dl_transport tr;   /* TLS: moves the bytes; plain: unused (hiredis does) */
+    int timeout_ms;
+    char err[240]; /* why the connection broke; once set, no more commands */
+} dconn;
+/* Connect (and with TLS, handshake) to host:port or the unix socket path.
+ * 0, or -1 with s->error set (nothing to close). */
+int dconn_open(doctor *d, server *s, dconn *dc, const char *host, int port, const char *path);
+void dconn_close(dconn *dc);
+/* One command (hiredis format, or argv with NUL-terminated strings) and its
+ * reply, NULL when the connection failed (dconn_error says why). */
+redisReply *dcmd(dconn *dc, const char *fmt, ...);
+redisReply *dcmd_argv(dconn *dc, int argc, const char **argv);
+/* Why the connection broke, or NULL. */
+const char *dconn_error(const dconn *dc);
+/* AUTH with the URL's credentials (if any), from a buffer wiped once sent;
+ * the reply is checked, never shown. 0, or -1 with s->error set. */
+int dconn_auth(doctor *d, server *s, dconn *dc);
 
 /* doctor_out.c: prints the report (text or JSON lines) and returns the
  * exit status: 78 if anything is unsafe, else 69 if a server could not be

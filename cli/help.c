@@ -13,6 +13,7 @@ static const char usage_main[] =
     "Commands:\n"
     "  run NAME [--] COMMAND [ARGS...]  run COMMAND while holding lock NAME\n"
     "  run NAME -c 'SHELL COMMAND'      the same, through /bin/sh -c\n"
+    "  run NAME1 NAME2... -- COMMAND    the same holding all the names at once\n"
     "  acquire NAME                     take NAME, print \"TOKEN FENCE\"\n"
     "  release NAME TOKEN               release NAME if it carries TOKEN\n"
     "  extend NAME TOKEN                reset NAME's lease to --ttl if it carries TOKEN\n"
@@ -33,6 +34,9 @@ static const char usage_main[] =
     "                          default: wait as long as it takes)\n"
     "  -n, --no-wait, --nonblock, --nb  fail at once if the lock is held\n"
     "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
+    "      --holders N         run, acquire: a semaphore: up to N holders at once\n"
+    "  -s, --shared            run, acquire: a read-write lock, shared (a reader)\n"
+    "  -x, --exclusive         run, acquire: a read-write lock, exclusive (a writer)\n"
     "  -k, --kill-after SECONDS    run: SIGKILL this long after SIGTERM (default 5)\n"
     "  -c, --command CMD       run: run CMD with /bin/sh -c\n"
     "  -i, --interval MS       run: extend the lease every MS (default ttl/3)\n"
@@ -61,6 +65,7 @@ static const char usage_main[] =
 static const char usage_run[] =
     "usage: dlock run [OPTIONS] NAME [--] COMMAND [ARGS...]\n"
     "       dlock run [OPTIONS] NAME -c 'SHELL COMMAND'\n"
+    "       dlock run [OPTIONS] NAME1 NAME2... -- COMMAND [ARGS...]\n"
     "\n"
     "Take lock NAME (waiting for it unless -n or -w say otherwise), run COMMAND in\n"
     "its own process group with DLOCK_NAME, DLOCK_TOKEN and DLOCK_FENCE set, keep\n"
@@ -75,6 +80,15 @@ static const char usage_run[] =
     "is killed.\n"
     "Inside COMMAND, dlock run or acquire on the same NAME is refused (exit 2).\n"
     "\n"
+    "Kinds: a plain NAME is a lock with one holder. --holders N makes NAME a\n"
+    "semaphore: up to N commands at once, each with its own lease and fence (what\n"
+    "consul lock -n does). -s makes it a read-write lock held shared, -x the same\n"
+    "lock held exclusive (as flock -s / -x); writers and readers queue in arrival\n"
+    "order. A name is one kind at a time: use the same options everywhere for it.\n"
+    "Several names before '--' are taken all at once (each a plain lock): DLOCK_NAMES\n"
+    "and DLOCK_FENCES list them; a command with its own '--' argument then needs\n"
+    "dlock's '--' before it.\n"
+    "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
     "      --url-file FILE     read the URL from FILE (chmod 600; default $DLOCK_URL_FILE)\n"
@@ -87,6 +101,9 @@ static const char usage_run[] =
     "  -w, --wait, --timeout SECONDS  give up waiting after SECONDS (default: no limit)\n"
     "  -n, --no-wait, --nonblock, --nb  fail at once if the lock is held\n"
     "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
+    "      --holders N         a semaphore: run while fewer than N others hold NAME\n"
+    "  -s, --shared            a read-write lock, shared: run beside other readers\n"
+    "  -x, --exclusive         a read-write lock, exclusive: run alone (the writer)\n"
     "  -k, --kill-after SECONDS    grace between SIGTERM and SIGKILL (default 5; cut\n"
     "                          to fit in the lease when extensions fail)\n"
     "      --metrics-file PATH when done, write wait time, hold time, exit status and\n"
@@ -120,6 +137,9 @@ static const char usage_acquire[] =
     "  -w, --wait, --timeout SECONDS  give up waiting after SECONDS (default: no limit)\n"
     "  -n, --no-wait, --nonblock, --nb  fail at once if the lock is held\n"
     "  -E, --conflict-exit-code N  exit status when the lock is not obtained (default 1)\n"
+    "      --holders N         a semaphore of N permits: take one\n"
+    "  -s, --shared            a read-write lock: take it shared\n"
+    "  -x, --exclusive         a read-write lock: take it exclusive\n"
     "  -l, --label TEXT        label stored with the lock, shown by status\n"
     "  --pid N                 holder pid stored with the lock, shown by status\n"
     "                          (default: dlock's parent, the shell or script that\n"
@@ -135,7 +155,8 @@ static const char usage_release[] =
     "usage: dlock release [OPTIONS] NAME TOKEN\n"
     "\n"
     "Release lock NAME if it still carries TOKEN (from dlock acquire, or\n"
-    "$DLOCK_TOKEN inside dlock run).\n"
+    "$DLOCK_TOKEN inside dlock run): a plain lock, or one holder of a semaphore or\n"
+    "read-write lock.\n"
     "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
@@ -168,7 +189,7 @@ static const char usage_status[] =
     "\n"
     "Show whether NAME is held, by whom (host, pid, label), since when, how long\n"
     "the lease still runs, its fencing token (or the last one issued) and how many\n"
-    "processes wait for it.\n"
+    "processes wait for it. A semaphore or read-write lock lists every holder.\n"
     "\n"
     "Options:\n"
     "  -u, --url URL           server (default $DLOCK_URL, else " CLI_DEFAULT_URL ")\n"
@@ -209,10 +230,10 @@ const struct subcmd cli_subcmds[] = {
     {"run", usage_run, "dlock run [OPTIONS] NAME [--] COMMAND [ARGS...]",
      OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_KILLAFTER | OPT_LABEL |
          OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_INTERVAL | OPT_COMMAND | OPT_URLFILE |
-         OPT_PASSENV | OPT_MAXTIME | OPT_METRICS},
+         OPT_PASSENV | OPT_MAXTIME | OPT_METRICS | OPT_HOLDERS | OPT_RWMODE},
     {"acquire", usage_acquire, "dlock acquire [OPTIONS] NAME",
      OPT_URL | OPT_TTL | OPT_WAIT | OPT_NOWAIT | OPT_CONFLICT | OPT_LABEL | OPT_TIMEOUT |
-         OPT_JSON | OPT_VERBOSE | OPT_URLFILE | OPT_PID},
+         OPT_JSON | OPT_VERBOSE | OPT_URLFILE | OPT_PID | OPT_HOLDERS | OPT_RWMODE},
     {"release", usage_release, "dlock release [OPTIONS] NAME TOKEN",
      OPT_URL | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE | OPT_URLFILE},
     {"extend", usage_extend, "dlock extend [OPTIONS] NAME TOKEN",

@@ -58,7 +58,10 @@ static int by_name(const void *a, const void *b) {
 }
 
 static const char *kind_name(dlock_kind k) {
-    return k == DLOCK_KIND_MUTEX ? "mutex" : "unknown";
+    return k == DLOCK_KIND_MUTEX       ? "mutex"
+           : k == DLOCK_KIND_SEMAPHORE ? "semaphore"
+           : k == DLOCK_KIND_RW        ? "rw"
+                                       : "unknown";
 }
 
 static int64_t wall_ms(void) {
@@ -80,17 +83,20 @@ static void print_text(const ls_list *l) {
         int k = (int)strlen(cli_safe(l->v[i].name, name, sizeof name));
         w = k > w ? k : w;
     }
-    printf("%-*s  %-5s  %-36s  %-10s  %-10s  %7s  %10s\n", w, "NAME", "KIND", "HOLDERS",
+    printf("%-*s  %-9s  %-36s  %-10s  %-10s  %7s  %10s\n", w, "NAME", "KIND", "HOLDERS",
            "HELD FOR", "LEASE LEFT", "WAITERS", "LAST FENCE");
     for (size_t i = 0; i < l->n; i++) {
         const dlock_holder *h = &l->v[i].h;
         cli_safe(h->host, host, sizeof host);
+        char many[24] = "";
+        if (l->v[i].holders > 1) /* a semaphore or rw lock: the first of them */
+            snprintf(many, sizeof many, "%d: ", l->v[i].holders);
         if (h->label[0])
-            snprintf(who, sizeof who, "%s pid %ld \"%s\"", host, h->pid,
+            snprintf(who, sizeof who, "%s%s pid %ld \"%s\"", many, host, h->pid,
                      cli_safe(h->label, label, sizeof label));
         else
-            snprintf(who, sizeof who, "%s pid %ld", host, h->pid);
-        printf("%-*s  %-5s  %-36s  %-10s  %-10s  %7d  %10" PRId64 "\n", w,
+            snprintf(who, sizeof who, "%s%s pid %ld", many, host, h->pid);
+        printf("%-*s  %-9s  %-36s  %-10s  %-10s  %7d  %10" PRId64 "\n", w,
                cli_safe(l->v[i].name, name, sizeof name), kind_name(l->v[i].kind), who,
                cli_dur(held_for(h, now), d1, sizeof d1), cli_dur(h->pttl_ms, d2, sizeof d2),
                h->waiters, h->fence);
@@ -113,6 +119,7 @@ static void print_json(const ls_list *l, const dlock_list_stats *st) {
             fputs("null", stdout);
         printf(",\"fence\":%" PRId64 ",\"acquired_at\":%" PRId64 ",\"token\":\"%s\"}]", h->fence,
                h->acquired_at, h->token);
+        printf(",\"holder_count\":%d", l->v[i].holders); /* holders: the first of them */
         printf(",\"held_for_ms\":%" PRId64 ",\"lease_left_ms\":%" PRId64
                ",\"waiters\":%d,\"last_fence\":%" PRId64 "}",
                held_for(h, now), h->pttl_ms, h->waiters, h->fence);

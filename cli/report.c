@@ -7,6 +7,7 @@
  * by the status and the error kind; the detail is only shown. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -62,8 +63,12 @@ static const char *server_hint(const cli *c, int code) {
         return "the server is a read-only replica: name the master, or use "
                "redis-sentinel://";
     case DLOCK_SRV_WRONGTYPE:
-        return "another program uses the lock's key with another type: choose another "
-               "name or ?prefix=";
+        return "the name is in use as another kind of lock (a plain lock, a semaphore "
+               "--holders N, or a read-write lock -s/-x) or by another program: use the same "
+               "kind as the others, choose another name or ?prefix=";
+    case DLOCK_SRV_FENCEMAX:
+        return "the lock's fencing counter is at 2^63-1: use another lock name (resetting "
+               "the counter would let old fences win at the store)";
     case DLOCK_SRV_LOADING:
     case DLOCK_SRV_BUSY:
         return "the server is busy (loading its data or running a script): try again";
@@ -81,6 +86,7 @@ static const char *category(int rc) {
     case DLOCK_EUNKNOWN: return "unknown outcome";
     case DLOCK_EPROTO: return "protocol";
     case DLOCK_ENOTSUP: return "not supported";
+    case DLOCK_ENOREPLICAS: return "no replicas";
     case DLOCK_EINVAL: return "usage";
     case DLOCK_ENOMEM: return "no memory";
     case DLOCK_ENOTHELD: return "not held";
@@ -116,8 +122,9 @@ static int describe(cli *c, int rc, int code, const char *what, const char *d, c
             snprintf(m, n, "cannot %s: %s%scheck the master name at the end of the URL "
                      "(redis-cli -p SENTINEL_PORT SENTINEL MASTERS lists them)", what, d, dash);
         else if (connect_part(d) != NULL)
-            snprintf(m, n, "cannot connect to %s%sis redis-server running there? set DLOCK_URL "
-                     "or --url (using %s)", connect_part(d), dash, c->url_shown);
+            snprintf(m, n, "cannot connect to %s%sis redis-server running there%s? set "
+                     "DLOCK_URL or --url (using %s)", connect_part(d), dash,
+                     cli_url_is_tls(c->url) ? ", with TLS on that port" : "", c->url_shown);
         else if (strstr(d, "timeout") != NULL || strstr(d, "timed out") != NULL)
             snprintf(m, n, "cannot %s: %s%sthe server is slow or unreachable; check it, or "
                      "raise --io-timeout", what, d, dash);
@@ -148,6 +155,11 @@ static int describe(cli *c, int rc, int code, const char *what, const char *d, c
     case DLOCK_ENOTSUP:
         snprintf(m, n, "cannot %s: %s", what, d);
         return EXIT_SERVER;
+    case DLOCK_ENOREPLICAS:
+        snprintf(m, n, "cannot %s: %s%sthe URL asks for replicas (?replicas=N): check that "
+                 "the master has that many replicas connected (dlock doctor), or lower N",
+                 what, d, dash);
+        return EXIT_SERVER;
     case DLOCK_EINVAL:
         snprintf(m, n, "cannot %s: %s", what, d);
         return EXIT_USAGE;
@@ -177,12 +189,25 @@ int cli_fail(cli *c, int rc, const char *what) {
     return code;
 }
 
+/* The library's warnings (tls_verify=off) go to stderr, whatever else is
+ * asked for: they are about the safety of what follows. */
+static void on_event(const dlock_event *ev, void *ud) {
+    (void)ud;
+    if (ev->type == DLOCK_EV_WARNING && ev->message != NULL)
+        cli_msg("warning: %s", ev->message);
+}
+
+int cli_url_is_tls(const char *url) {
+    return url != NULL && strncasecmp(url, "rediss", 6) == 0;
+}
+
 int cli_connect(cli *c) {
     dlock_options o;
     dlock_options_init(&o);
     o.owner_label = c->label;
     o.owner_pid = c->owner_pid;
     o.max_hold_ms = c->max_time_ms;
+    o.on_event = on_event;
     if (c->timeout_ms > 0) {
         o.connect_timeout_ms = c->timeout_ms;
         o.command_timeout_ms = c->timeout_ms;
@@ -206,8 +231,8 @@ int cli_connect(cli *c) {
         snprintf(m, sizeof m, "cannot use server URL '%s': %s", c->url_shown, d);
     dlock_client_free(c->client);
     c->client = NULL;
-    /* A bad URL, and one this build cannot serve (rediss://), are usage
-     * errors: the command line must change. */
+    /* A bad URL, and one this build cannot serve, are usage errors: the
+     * command line must change. */
     int code = rc == DLOCK_EINVAL || rc == DLOCK_ENOTSUP ? EXIT_USAGE : EXIT_SERVER;
     cli_msg("%s", m);
     cli_json_error(c, code == EXIT_USAGE ? "usage" : category(rc), rc, code, m);

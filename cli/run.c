@@ -30,9 +30,20 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Whether `name` is one of the lines of list. */
+static int in_lines(const char *list, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = list; p != NULL && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 int cli_nested(const char *name) {
     const char *held = getenv("DLOCK_NAME"), *token = getenv("DLOCK_TOKEN");
-    if (held == NULL || token == NULL || token[0] == '\0' || strcmp(held, name) != 0)
+    const char *all = getenv("DLOCK_NAMES");
+    if (token == NULL || token[0] == '\0' ||
+        !((held != NULL && strcmp(held, name) == 0) || (all != NULL && in_lines(all, name))))
         return 0;
     char sname[96];
     cli_msg("this process already holds '%s' (DLOCK_NAME and DLOCK_TOKEN come from the "
@@ -140,6 +151,38 @@ static void pass_on_sigint(cli *c) {
     raise(SIGINT);
 }
 
+/* A multi-lock: DLOCK_NAMES (one name a line) and DLOCK_FENCES (their
+ * fences, space-separated), in the lock's (bytewise) order. 0 or -1. */
+static int export_names(const dlock_lock *l) {
+    int n = dlock_lock_names(l);
+    if (n < 2)
+        return 0;
+    size_t cap = 1, len = 0, flen = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        dlock_lock_name_at(l, i, &name, NULL);
+        cap += strlen(name) + 1;
+    }
+    char *names = malloc(cap), *fences = malloc((size_t)n * 24 + 1);
+    if (names == NULL || fences == NULL) {
+        free(names);
+        free(fences);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name;
+        int64_t f;
+        dlock_lock_name_at(l, i, &name, &f);
+        len += (size_t)snprintf(names + len, cap - len, "%s%s", i ? "\n" : "", name);
+        flen += (size_t)snprintf(fences + flen, (size_t)n * 24 + 1 - flen, "%s%" PRId64,
+                                 i ? " " : "", f);
+    }
+    int rc = setenv("DLOCK_NAMES", names, 1) != 0 || setenv("DLOCK_FENCES", fences, 1) != 0;
+    free(names);
+    free(fences);
+    return rc ? -1 : 0;
+}
+
 /* Runs the command under the lock l (kept alive); returns the exit status. */
 static int run_locked(cli *c, run_state *st, char **argv, int64_t interval) {
     char sname[96], what[160], d[32];
@@ -149,8 +192,10 @@ static int run_locked(cli *c, run_state *st, char **argv, int64_t interval) {
     dlock_info_get(st->lock, &info);
     char fence_s[24];
     snprintf(fence_s, sizeof fence_s, "%" PRId64, info.fence);
-    if (setenv("DLOCK_NAME", st->name, 1) != 0 || setenv("DLOCK_TOKEN", info.token, 1) != 0 ||
-        setenv("DLOCK_FENCE", fence_s, 1) != 0 || run_pipe_init() != 0) {
+    /* A multi-lock: its first name (bytewise), whose fence DLOCK_FENCE is. */
+    if (setenv("DLOCK_NAME", info.name, 1) != 0 || setenv("DLOCK_TOKEN", info.token, 1) != 0 ||
+        setenv("DLOCK_FENCE", fence_s, 1) != 0 || export_names(st->lock) != 0 ||
+        run_pipe_init() != 0) {
         cli_msg("cannot prepare to run the command: %s", strerror(errno));
         return EXIT_INTERNAL;
     }
@@ -214,7 +259,8 @@ int cli_run(cli *c, const char *name, char **argv) {
         return code;
     }
     if (rc != DLOCK_OK) {
-        snprintf(what, sizeof what, "acquire '%s'", sname);
+        char lock[300];
+        snprintf(what, sizeof what, "acquire %s", cli_what(c, name, lock, sizeof lock));
         code = cli_fail(c, rc, what);
         cli_run_metrics(c, code);
         return code;

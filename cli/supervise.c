@@ -122,8 +122,9 @@ void cli_signals_init(void) {
     ign.sa_handler = SIG_IGN;
     for (size_t i = 0; i < NTOUCHED; i++)
         sigaction(touched[i], NULL, &orig_action[i]);
-    /* libdlock writes to sockets with write(2): a server that closed the
-     * connection must give EPIPE, not kill the tool. */
+    /* A peer that closed must give EPIPE, not kill the tool. libdlock's
+     * sockets (TLS included) and doctor's are written with MSG_NOSIGNAL;
+     * this covers every other write. */
     sigaction(SIGPIPE, &ign, NULL);
 }
 

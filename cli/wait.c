@@ -27,9 +27,10 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void status_line(const char *name, const dlock_holder *h, int64_t waited_ms, char *buf,
-                        size_t n) {
-    char sname[96], host[128], label[96], who[300], d1[32], d2[32];
+/* count: how many hold it (a semaphore's permits, an rw lock's readers). */
+static void status_line(const char *name, const dlock_holder *h, int count, int64_t waited_ms,
+                        char *buf, size_t n) {
+    char sname[96], host[128], label[96], who[300], many[32], d1[32], d2[32];
     cli_safe(name, sname, sizeof sname);
     cli_dur(waited_ms, d1, sizeof d1);
     if (h->locked) {
@@ -39,9 +40,13 @@ static void status_line(const char *name, const dlock_holder *h, int64_t waited_
                      cli_safe(h->label, label, sizeof label));
         else
             snprintf(who, sizeof who, "%s pid %ld", host, h->pid);
-        snprintf(buf, n, "waiting for '%s' (%s): held by %s, fence %" PRId64
+        many[0] = '\0';
+        if (count > 1)
+            snprintf(many, sizeof many, "%d holders, e.g. ", count);
+        snprintf(buf, n, "waiting for '%s' (%s): held by %s%s, fence %" PRId64
                          ", lease ends in %s, %d waiting",
-                 sname, d1, who, h->fence, cli_dur(h->pttl_ms, d2, sizeof d2), h->waiters);
+                 sname, d1, many, who, h->fence, cli_dur(h->pttl_ms, d2, sizeof d2),
+                 h->waiters);
     } else {
         snprintf(buf, n, "waiting for '%s' (%s): free, being handed over (%d waiting)", sname,
                  d1, h->waiters);
@@ -59,6 +64,26 @@ typedef struct display {
     int shown; /* a \r line is on the terminal */
 } display;
 
+/* Who holds the lock waited for (the first name of a multi-lock): the
+ * holder to show, and how many hold it. */
+static int read_holder(display *d, dlock_holder *h, int *count) {
+    *count = 1;
+    if (!d->c->holders && !d->c->rw_mode)
+        return dlock_inspect(d->dc, d->name, h);
+    dlock_holders *hs;
+    int rc = dlock_holders_get(d->dc, d->name, &hs);
+    if (rc != DLOCK_OK)
+        return rc;
+    const dlock_holder *first = dlock_holders_at(hs, 0);
+    memset(h, 0, sizeof *h);
+    if (first != NULL)
+        *h = *first;
+    h->waiters = dlock_holders_waiters(hs);
+    *count = dlock_holders_total(hs);
+    dlock_holders_free(hs);
+    return DLOCK_OK;
+}
+
 static void *display_main(void *arg) {
     display *d = arg;
     int tty = isatty(STDERR_FILENO);
@@ -68,11 +93,12 @@ static void *display_main(void *arg) {
     while (!d->done) {
         pthread_mutex_unlock(&d->mu);
         dlock_holder h;
-        int rc = dlock_inspect(d->dc, d->name, &h);
+        int count;
+        int rc = read_holder(d, &h, &count);
         int64_t now = now_ms();
         char line[700];
         if (rc == DLOCK_OK) {
-            status_line(d->name, &h, now - d->start, line, sizeof line);
+            status_line(d->name, &h, count, now - d->start, line, sizeof line);
         } else {
             char e[300];
             snprintf(line, sizeof line, "waiting; cannot read the holder: %s",
@@ -148,14 +174,53 @@ static void display_stop(display *d, pthread_t th) {
     dlock_client_free(d->dc);
 }
 
+/* A failure of the first try that a wait rides out (a failover, a restart,
+ * a server loading): dlock_wait retries such failures until its deadline. */
+static int passing(const cli *c, int rc) {
+    if (rc == DLOCK_EIO || rc == DLOCK_ENOQUORUM || rc == DLOCK_EUNKNOWN)
+        return 1;
+    if (rc != DLOCK_ESERVER)
+        return 0;
+    switch (dlock_client_errcode(c->client)) {
+    case DLOCK_SRV_LOADING:
+    case DLOCK_SRV_MASTERDOWN:
+    case DLOCK_SRV_BUSY:
+    case DLOCK_SRV_CLUSTERDOWN:
+    case DLOCK_SRV_TRYAGAIN:
+    case DLOCK_SRV_NOREPLICAS:
+    case DLOCK_SRV_READONLY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* One attempt (wait_ms < 0) or a wait of wait_ms, as the kind the options
+ * say. */
+static int take(cli *c, const char *name, int64_t wait_ms, dlock_lock **out) {
+    dlock_client *k = c->client;
+    const char *const *names = (const char *const *)c->names;
+    if (c->nnames > 1)
+        return wait_ms < 0 ? dlock_multi_try_acquire(k, names, c->nnames, c->ttl_ms, out)
+                           : dlock_multi_wait(k, names, c->nnames, wait_ms, c->ttl_ms, out);
+    if (c->holders)
+        return wait_ms < 0 ? dlock_sem_try_acquire(k, name, c->holders, c->ttl_ms, out)
+                           : dlock_sem_wait(k, name, c->holders, wait_ms, c->ttl_ms, out);
+    if (c->rw_mode)
+        return wait_ms < 0 ? dlock_rw_try_acquire(k, name, c->rw_mode, c->ttl_ms, out)
+                           : dlock_rw_wait(k, name, c->rw_mode, wait_ms, c->ttl_ms, out);
+    return wait_ms < 0 ? dlock_try_acquire(k, name, c->ttl_ms, out)
+                       : dlock_wait(k, name, wait_ms, c->ttl_ms, out);
+}
+
 int cli_take(cli *c, const char *name, dlock_lock **out) {
     *out = NULL;
     int64_t start = now_ms();
     int rc;
     if (c->no_wait || c->wait_ms == 0) {
-        rc = dlock_try_acquire(c->client, name, c->ttl_ms, out);
+        rc = take(c, name, -1, out);
     } else {
-        rc = dlock_try_acquire(c->client, name, c->ttl_ms, out);
+        rc = take(c, name, -1, out);
         display d;
         pthread_t th;
         int shown = 0;
@@ -167,25 +232,37 @@ int cli_take(cli *c, const char *name, dlock_lock **out) {
             shown = display_start(&d, &th) == 0;
         }
         int64_t deadline = c->wait_ms < 0 ? -1 : start + c->wait_ms;
-        while (rc == DLOCK_EBUSY || rc == DLOCK_ETIMEDOUT) {
+        /* A replica gate that did not pass (?replicas=N) is waited for
+         * too: dlock_wait tries again once the replicas are back, and says
+         * DLOCK_ENOREPLICAS if they are not by the deadline. With a
+         * deadline (-w N), so is a failover: the server unreachable, or
+         * between masters, costs time, not the run (without one, a server
+         * that is down fails the command at once). */
+        int again = rc == DLOCK_EBUSY || rc == DLOCK_ENOREPLICAS ||
+                    (deadline >= 0 && passing(c, rc));
+        while (again) {
             int64_t left = deadline < 0 ? DLOCK_TTL_MAX : deadline - now_ms();
             if (left <= 0) {
-                rc = DLOCK_ETIMEDOUT;
+                rc = rc == DLOCK_EBUSY ? DLOCK_ETIMEDOUT : rc;
                 break;
             }
-            rc = dlock_wait(c->client, name, left, c->ttl_ms, out);
-            if (deadline >= 0)
-                break; /* ETIMEDOUT means the deadline passed */
+            rc = take(c, name, left, out);
+            /* ETIMEDOUT means the deadline passed */
+            again = deadline < 0 && (rc == DLOCK_EBUSY || rc == DLOCK_ETIMEDOUT);
         }
         if (shown)
             display_stop(&d, th);
     }
     if (rc == DLOCK_OK && c->verbose) {
         dlock_info info;
-        char sname[96], dur[32];
+        char what[300], sname[96], dur[32];
         dlock_info_get(*out, &info);
-        cli_msg("acquired '%s' (fence %" PRId64 ") after %s", cli_safe(name, sname, sizeof sname),
-                info.fence, cli_dur(now_ms() - start, dur, sizeof dur));
+        if (c->nnames > 1 || c->holders || c->rw_mode)
+            cli_what(c, name, what, sizeof what);
+        else
+            snprintf(what, sizeof what, "'%s'", cli_safe(name, sname, sizeof sname));
+        cli_msg("acquired %s (fence %" PRId64 ") after %s", what, info.fence,
+                cli_dur(now_ms() - start, dur, sizeof dur));
     }
     return rc;
 }

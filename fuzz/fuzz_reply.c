@@ -18,7 +18,7 @@
  *   1  try_acquire, then held/info/extend/release on success
  *   2  inspect and is_locked
  *   3  release_token and extend_token
- *   4  dlock_wait (push waiting: acquire, BLPOP, cancel, refresh)
+ *   4  dlock_wait (push waiting: subscribe, acquire, wake message, cancel, refresh)
  *   5  the same on a Redlock set of three servers
  *   6  redis-cluster:// (CLUSTER SLOTS, MOVED, ASK, TRYAGAIN)
  *   7  redis-sentinel:// (get-master-addr-by-name, ROLE)

@@ -103,16 +103,31 @@ static void check_parsed(const dl_url *u)
     REQUIRE(terminated(u->password, sizeof u->password));
     REQUIRE(terminated(u->master_name, sizeof u->master_name));
     REQUIRE(terminated(u->prefix, sizeof u->prefix));
+    REQUIRE(terminated(u->tls_ca, sizeof u->tls_ca));
+    REQUIRE(terminated(u->tls_ca_dir, sizeof u->tls_ca_dir));
+    REQUIRE(terminated(u->tls_cert, sizeof u->tls_cert));
+    REQUIRE(terminated(u->tls_key, sizeof u->tls_key));
+    REQUIRE(terminated(u->tls_server_name, sizeof u->tls_server_name));
+    REQUIRE(u->tls_verify == 0 || u->tls_verify == 1);
+    /* TLS options only with a TLS scheme; a client certificate with its key. */
+    if (!u->tls)
+        REQUIRE(u->tls_verify == 1 && u->tls_ca[0] == '\0' && u->tls_ca_dir[0] == '\0' &&
+                u->tls_cert[0] == '\0' && u->tls_key[0] == '\0' &&
+                u->tls_server_name[0] == '\0');
+    REQUIRE((u->tls_cert[0] == '\0') == (u->tls_key[0] == '\0'));
+    REQUIRE(u->tls_verify || (u->tls_ca[0] == '\0' && u->tls_ca_dir[0] == '\0'));
     REQUIRE(u->has_password || u->password[0] == '\0');
     REQUIRE(u->has_prefix || u->prefix[0] == '\0');
     REQUIRE(u->db >= 0);
+    /* The limits url.h states (1 h; replica_timeout 0 = as long as the
+     * call allows; replicas 0..100). */
     REQUIRE(u->connect_timeout_ms == -1 ||
-            (u->connect_timeout_ms >= 1 && u->connect_timeout_ms <= 86400000));
+            (u->connect_timeout_ms >= 1 && u->connect_timeout_ms <= 3600000));
     REQUIRE(u->command_timeout_ms == -1 ||
-            (u->command_timeout_ms >= 1 && u->command_timeout_ms <= 86400000));
+            (u->command_timeout_ms >= 1 && u->command_timeout_ms <= 3600000));
     REQUIRE(u->replica_timeout_ms == -1 ||
-            (u->replica_timeout_ms >= 1 && u->replica_timeout_ms <= 86400000));
-    REQUIRE(u->replicas >= -1 && u->replicas <= 1000);
+            (u->replica_timeout_ms >= 0 && u->replica_timeout_ms <= 3600000));
+    REQUIRE(u->replicas >= -1 && u->replicas <= 100);
 
     if (u->unix_socket) {
         REQUIRE(u->kind == DL_URL_SINGLE);

@@ -37,9 +37,13 @@ int dlock_client_new(dlock_client **out, const char *url, const dlock_options *o
 void dlock_client_free(dlock_client *c) {
     if (c == NULL)
         return;
+    /* In a child after fork() the sockets are the parent's too: they are
+     * closed here, and nothing is sent on them. */
+    c->topo.cfg.forked = dl_forked(c);
     dl_keepalive_client_free(c);
     dl_engine_free(c->eng);
     dl_engine_free(c->beng);
+    dl_client_orphan_locks(c);
     dl_client_teardown(c);
     free(c);
 }

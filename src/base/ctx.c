@@ -35,6 +35,17 @@ void dl_emit(const dl_ctx *x, dlock_event_type type, const char *name, int statu
     x->on_event(&ev, x->event_ud);
 }
 
+void dl_warn(const dl_ctx *x, const char *message) {
+    if (x->on_event == NULL)
+        return;
+    dlock_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = DLOCK_EV_WARNING;
+    ev.name = "";
+    ev.message = message;
+    x->on_event(&ev, x->event_ud);
+}
+
 int64_t dl_capped(const dl_ctx *x, int64_t deadline_us) {
     if (x->cap_us > 0 && deadline_us > x->cap_us)
         return x->cap_us;

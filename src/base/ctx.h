@@ -33,6 +33,12 @@ DL_INTERNAL void dl_clearerr(dl_ctx *x);
  * library lock held. */
 DL_INTERNAL void dl_emit(const dl_ctx *x, dlock_event_type type, const char *name, int status,
                          int64_t fence, int64_t wait_us, int attempts);
+/* A DLOCK_EV_WARNING event with `message` (a static string), if there is a
+ * hook: a setting that weakens a guarantee. */
+DL_INTERNAL void dl_warn(const dl_ctx *x, const char *message);
+#define DL_WARN_TLS_NO_VERIFY                                                              \
+    "tls_verify=off: the servers' TLS certificates are not checked; anyone on the network " \
+    "path can pose as a server, read the password and grant a lock that is not free"
 /* The earlier of deadline_us and the context's cap (when set). */
 DL_INTERNAL int64_t dl_capped(const dl_ctx *x, int64_t deadline_us);
 

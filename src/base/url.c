@@ -17,76 +17,43 @@
  * last stray '@' as well.
  */
 #include "url.h"
+#include "url_int.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#define URL_TIMEOUT_MAX_MS 3600000 /* 1 h, as dlock_options allows */
-#define URL_REPLICAS_MAX 100
-#define URL_SHOW_MAX 48 /* longest excerpt of the input quoted in a message */
-#define URL_EXPECTED "redis://, rediss://, unix://, redis-sentinel:// or redis-cluster://"
+#define URL_EXPECTED                                                                  \
+    "redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// " \
+    "or rediss-cluster://"
 #define URL_AT_HINT                                                                   \
     "'@' after the host part of the URL: percent-encode '@', '/' and '?' in user " \
     "names and passwords (%40, %2F, %3F)"
 
-typedef struct span {
-    const char *p;
-    size_t n;
-} span;
-
-enum scheme_id { SCHEME_REDIS, SCHEME_REDISS, SCHEME_UNIX, SCHEME_SENTINEL, SCHEME_CLUSTER };
+enum scheme_id { SCHEME_REDIS, SCHEME_UNIX, SCHEME_SENTINEL, SCHEME_CLUSTER };
 
 static const struct scheme {
     const char *name;
     enum scheme_id id;
     enum dl_url_kind kind;
     int default_port;
+    int tls;
 } schemes[] = {
-    {"redis", SCHEME_REDIS, DL_URL_SINGLE, 6379},
-    {"rediss", SCHEME_REDISS, DL_URL_SINGLE, 6379},
-    {"unix", SCHEME_UNIX, DL_URL_SINGLE, 0},
-    {"redis-sentinel", SCHEME_SENTINEL, DL_URL_SENTINEL, 26379},
-    {"redis-cluster", SCHEME_CLUSTER, DL_URL_CLUSTER, 6379},
+    {"redis", SCHEME_REDIS, DL_URL_SINGLE, 6379, 0},
+    {"rediss", SCHEME_REDIS, DL_URL_SINGLE, 6379, 1},
+    {"unix", SCHEME_UNIX, DL_URL_SINGLE, 0, 0},
+    {"redis-sentinel", SCHEME_SENTINEL, DL_URL_SENTINEL, 26379, 0},
+    {"rediss-sentinel", SCHEME_SENTINEL, DL_URL_SENTINEL, 26379, 1},
+    {"redis-cluster", SCHEME_CLUSTER, DL_URL_CLUSTER, 6379, 0},
+    {"rediss-cluster", SCHEME_CLUSTER, DL_URL_CLUSTER, 6379, 1},
 };
 
-enum opt_type { OPT_TIMEOUT, OPT_COUNT, OPT_DB, OPT_STRING };
-
-static const struct option {
-    const char *name;
-    enum opt_type type;
-} options[] = {
-    {"connect_timeout", OPT_TIMEOUT}, {"timeout", OPT_TIMEOUT}, {"db", OPT_DB},
-    {"replicas", OPT_COUNT},          {"replica_timeout", OPT_TIMEOUT}, {"prefix", OPT_STRING},
-};
-#define URL_KNOWN_OPTIONS "connect_timeout, timeout, db, replicas, replica_timeout, prefix"
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static span mkspan(const char *p, size_t n)
-{
-    span sp;
-    sp.p = p;
-    sp.n = n;
-    return sp;
-}
-
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static int is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static int is_alnum(unsigned char c) { return is_alpha(c) || is_digit(c); }
-static int is_ctl_or_space(unsigned char c) { return c <= 0x20 || c == 0x7f; }
 
-static int hexval(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static unsigned char to_lower(unsigned char c)
 {
@@ -98,20 +65,7 @@ static int is_scheme_char(unsigned char c)
     return is_alnum(c) || c == '+' || c == '-' || c == '.';
 }
 
-/* Index of the first `c` in sp, or sp.n. */
-static size_t span_find(span sp, char c)
-{
-    size_t i = 0;
-    while (i < sp.n && sp.p[i] != c)
-        i++;
-    return i;
-}
 
-static int span_eq(span sp, const char *lit)
-{
-    size_t n = strlen(lit);
-    return sp.n == n && memcmp(sp.p, lit, n) == 0;
-}
 
 static int span_eq_nocase(span sp, const char *lit)
 {
@@ -130,118 +84,6 @@ static int str_eq_nocase(const char *a, const char *b)
         b++;
     }
     return *a == '\0' && *b == '\0';
-}
-
-/* Copy a printable excerpt of sp into buf (cap >= 8) for an error message:
- * non-printable bytes become '?', long input is cut and ends in "...". */
-static const char *show(span sp, char *buf, size_t cap)
-{
-    size_t lim = sp.n, o = 0;
-    int cut = sp.n > cap - 1;
-
-    if (cut)
-        lim = cap - 4;
-    for (size_t i = 0; i < lim; i++) {
-        unsigned char c = (unsigned char)sp.p[i];
-        buf[o++] = (c > 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (cut) {
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-/* Parse a non-empty run of decimal digits. Returns 0 and sets *out, -1 when
- * sp is empty or has a non-digit, -2 when the number exceeds INT_MAX. */
-static int parse_uint(span sp, int *out)
-{
-    long long v = 0;
-    int big = 0;
-
-    if (sp.n == 0)
-        return -1;
-    for (size_t i = 0; i < sp.n; i++) {
-        if (!is_digit((unsigned char)sp.p[i]))
-            return -1;
-        if (!big) {
-            v = v * 10 + (sp.p[i] - '0');
-            if (v > INT_MAX)
-                big = 1;
-        }
-    }
-    if (big)
-        return -2;
-    *out = (int)v;
-    return 0;
-}
-
-enum { DEC_OK, DEC_BAD, DEC_LONG, DEC_NUL, DEC_CTL };
-
-/* Percent-decode sp into dst (cap bytes including the NUL). Raw control
- * characters and spaces are refused (they must be written as %XX). */
-static int pct_decode(span sp, char *dst, size_t cap)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < sp.n; i++) {
-        unsigned char c = (unsigned char)sp.p[i];
-        if (is_ctl_or_space(c))
-            return DEC_CTL;
-        if (c == '%') {
-            int hi, lo;
-            if (sp.n - i < 3)
-                return DEC_BAD;
-            hi = hexval((unsigned char)sp.p[i + 1]);
-            lo = hexval((unsigned char)sp.p[i + 2]);
-            if (hi < 0 || lo < 0)
-                return DEC_BAD;
-            c = (unsigned char)(hi * 16 + lo);
-            if (c == 0)
-                return DEC_NUL;
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return DEC_LONG;
-        dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
-    return DEC_OK;
-}
-
-/* pct_decode with an error message naming `what`. Never quotes the input:
- * `what` may be the password. */
-static int decode_field(span sp, char *dst, size_t cap, const char *what, char *err, size_t errlen)
-{
-    switch (pct_decode(sp, dst, cap)) {
-    case DEC_OK:
-        return 0;
-    case DEC_BAD:
-        return fail(err, errlen, "bad percent-encoding in %s (expected %%XX with two hex digits)",
-                    what);
-    case DEC_LONG:
-        return fail(err, errlen, "%s too long (max %zu bytes)", what, cap - 1);
-    case DEC_NUL:
-        return fail(err, errlen, "%%00 (NUL byte) not allowed in %s", what);
-    default:
-        return fail(err, errlen, "whitespace or control character in %s (percent-encode it)",
-                    what);
-    }
 }
 
 /* ---- structure shared with dl_url_redact ------------------------------- */
@@ -396,18 +238,19 @@ static int check_hostname(span name, char *err, size_t errlen)
     char b[URL_SHOW_MAX];
 
     if (name.n == 0)
-        return fail(err, errlen, "missing host in URL");
+        return dl_url_fail(err, errlen, "missing host in URL");
     if (name.n > DL_URL_HOST_MAX - 1)
-        return fail(err, errlen, "host too long in URL (%zu bytes, max %d)", name.n,
-                    DL_URL_HOST_MAX - 1);
+        return dl_url_fail(err, errlen, "host too long in URL (%zu bytes, max %d)", name.n,
+                           DL_URL_HOST_MAX - 1);
     for (size_t i = 0; i < name.n; i++) {
         unsigned char c = (unsigned char)name.p[i];
         if (c >= 0x80)
-            return fail(err, errlen, "non-ASCII character in host '%s' (use the punycode form)",
-                        show(name, b, sizeof b));
+            return dl_url_fail(err, errlen,
+                               "non-ASCII character in host '%s' (use the punycode form)",
+                               dl_url_show(name, b, sizeof b));
         if (!is_alnum(c) && c != '-' && c != '.' && c != '_')
-            return fail(err, errlen, "invalid character '%c' in host '%s'", c,
-                        show(name, b, sizeof b));
+            return dl_url_fail(err, errlen, "invalid character '%c' in host '%s'", c,
+                               dl_url_show(name, b, sizeof b));
     }
     return 0;
 }
@@ -415,14 +258,14 @@ static int check_hostname(span name, char *err, size_t errlen)
 static int parse_port(span sp, int *port, char *err, size_t errlen)
 {
     char b[URL_SHOW_MAX];
-    int r = parse_uint(sp, port);
+    int r = dl_url_uint(sp, port);
 
     if (r == -1)
-        return fail(err, errlen, "bad port '%s' in URL (expected a number 1..65535)",
-                    show(sp, b, sizeof b));
+        return dl_url_fail(err, errlen, "bad port '%s' in URL (expected a number 1..65535)",
+                           dl_url_show(sp, b, sizeof b));
     if (r == -2 || *port < 1 || *port > 65535)
-        return fail(err, errlen, "bad port '%s' in URL (out of range, expected 1..65535)",
-                    show(sp, b, sizeof b));
+        return dl_url_fail(err, errlen, "bad port '%s' in URL (out of range, expected 1..65535)",
+                           dl_url_show(sp, b, sizeof b));
     return 0;
 }
 
@@ -435,19 +278,19 @@ static int parse_host(span e, int default_port, dl_host *h, char *err, size_t er
 
     for (size_t i = 0; i < e.n; i++)
         if (is_ctl_or_space((unsigned char)e.p[i]))
-            return fail(err, errlen, "whitespace or control character in host '%s'",
-                        show(e, b, sizeof b));
+            return dl_url_fail(err, errlen, "whitespace or control character in host '%s'",
+                               dl_url_show(e, b, sizeof b));
     if (e.p[0] == '[') {
         size_t rb = span_find(e, ']');
         span inner;
         if (rb == e.n)
-            return fail(err, errlen, "unterminated IPv6 literal '%s' in URL (missing ']')",
-                        show(e, b, sizeof b));
+            return dl_url_fail(err, errlen, "unterminated IPv6 literal '%s' in URL (missing ']')",
+                               dl_url_show(e, b, sizeof b));
         inner = mkspan(e.p + 1, rb - 1);
         if (rb + 1 < e.n) {
             if (e.p[rb + 1] != ':')
-                return fail(err, errlen, "unexpected text after ']' in host '%s'",
-                            show(e, b, sizeof b));
+                return dl_url_fail(err, errlen, "unexpected text after ']' in host '%s'",
+                                   dl_url_show(e, b, sizeof b));
             has_port = 1;
             port = mkspan(e.p + rb + 2, e.n - rb - 2);
         }
@@ -455,9 +298,11 @@ static int parse_host(span e, int default_port, dl_host *h, char *err, size_t er
         case 0:
             break;
         case -2:
-            return fail(err, errlen, "host too long in URL (max %d bytes)", DL_URL_HOST_MAX - 1);
+            return dl_url_fail(err, errlen, "host too long in URL (max %d bytes)",
+                               DL_URL_HOST_MAX - 1);
         default:
-            return fail(err, errlen, "bad IPv6 address '[%s]' in URL", show(inner, b, sizeof b));
+            return dl_url_fail(err, errlen, "bad IPv6 address '[%s]' in URL",
+                               dl_url_show(inner, b, sizeof b));
         }
     } else {
         size_t colon = span_find(e, ':');
@@ -465,9 +310,9 @@ static int parse_host(span e, int default_port, dl_host *h, char *err, size_t er
         if (colon < e.n) {
             port = mkspan(e.p + colon + 1, e.n - colon - 1);
             if (span_find(port, ':') < port.n)
-                return fail(err, errlen,
-                            "IPv6 address '%s' must be in brackets, e.g. redis://[::1]:6379",
-                            show(e, b, sizeof b));
+                return dl_url_fail(err, errlen,
+                                   "IPv6 address '%s' must be in brackets, e.g. redis://[::1]:6379",
+                                   dl_url_show(e, b, sizeof b));
             has_port = 1;
         }
         if (check_hostname(name, err, errlen) != 0)
@@ -488,7 +333,7 @@ static int parse_hosts(span list, int default_port, dl_url *u, char *err, size_t
     size_t i = 0;
 
     if (list.n == 0)
-        return fail(err, errlen, "missing host in URL");
+        return dl_url_fail(err, errlen, "missing host in URL");
     for (;;) {
         size_t j = i;
         span e;
@@ -497,17 +342,18 @@ static int parse_hosts(span list, int default_port, dl_url *u, char *err, size_t
             j++;
         e = mkspan(list.p + i, j - i);
         if (e.n == 0)
-            return fail(err, errlen, "empty host in host list of URL (stray ',')");
+            return dl_url_fail(err, errlen, "empty host in host list of URL (stray ',')");
         if (u->nhosts == DL_URL_MAX_HOSTS)
-            return fail(err, errlen, "too many hosts in URL (max %d)", DL_URL_MAX_HOSTS);
+            return dl_url_fail(err, errlen, "too many hosts in URL (max %d)", DL_URL_MAX_HOSTS);
         h = &u->hosts[u->nhosts];
         if (parse_host(e, default_port, h, err, errlen) != 0)
             return -1;
         for (int k = 0; k < u->nhosts; k++) {
             if (u->hosts[k].port == h->port && str_eq_nocase(u->hosts[k].host, h->host)) {
                 char b[URL_SHOW_MAX];
-                return fail(err, errlen, "duplicate host '%s' (port %d) in URL",
-                            show(mkspan(h->host, strlen(h->host)), b, sizeof b), h->port);
+                return dl_url_fail(err, errlen, "duplicate host '%s' (port %d) in URL",
+                                   dl_url_show(mkspan(h->host, strlen(h->host)), b, sizeof b),
+                                   h->port);
             }
         }
         u->nhosts++;
@@ -515,91 +361,6 @@ static int parse_hosts(span list, int default_port, dl_url *u, char *err, size_t
             return 0;
         i = j + 1;
     }
-}
-
-/* ---- query options ------------------------------------------------------ */
-
-static int parse_int_option(span val, const char *name, int lo, int hi, int is_ms, int *out,
-                            char *err, size_t errlen)
-{
-    char b[URL_SHOW_MAX];
-    int v = 0, r;
-
-    if (val.n > 0 && val.p[0] == '-')
-        return fail(err, errlen, "option '%s' must not be negative (got '%s')", name,
-                    show(val, b, sizeof b));
-    r = parse_uint(val, &v);
-    if (r == -1)
-        return fail(err, errlen, "option '%s' must be a non-negative integer%s (got '%s')", name,
-                    is_ms ? " of milliseconds" : "", show(val, b, sizeof b));
-    if (r == -2 || v < lo || v > hi)
-        return fail(err, errlen, "option '%s' out of range (got '%s', expected %d..%d%s)", name,
-                    show(val, b, sizeof b), lo, hi, is_ms ? " ms" : "");
-    *out = v;
-    return 0;
-}
-
-static int parse_option(span seg, const struct scheme *sc, unsigned *seen, dl_url *u, char *err,
-                        size_t errlen)
-{
-    char b[URL_SHOW_MAX];
-    size_t eq = span_find(seg, '=');
-    span name = mkspan(seg.p, eq), val;
-    size_t idx;
-
-    for (idx = 0; idx < sizeof options / sizeof options[0]; idx++)
-        if (span_eq(name, options[idx].name))
-            break;
-    if (idx == sizeof options / sizeof options[0])
-        return fail(err, errlen, "unknown option '%s' in URL (known: " URL_KNOWN_OPTIONS ")",
-                    show(name, b, sizeof b));
-    const char *oname = options[idx].name;
-    if (*seen & (1u << idx))
-        return fail(err, errlen, "option '%s' given twice in URL", oname);
-    *seen |= 1u << idx;
-    if (eq == seg.n)
-        return fail(err, errlen, "option '%s' needs a value (%s=...)", oname, oname);
-    val = mkspan(seg.p + eq + 1, seg.n - eq - 1);
-
-    switch (options[idx].type) {
-    case OPT_STRING:
-        if (decode_field(val, u->prefix, sizeof u->prefix, "option 'prefix'", err, errlen) != 0)
-            return -1;
-        u->has_prefix = 1;
-        return 0;
-    case OPT_DB:
-        if (sc->id != SCHEME_UNIX)
-            return fail(err, errlen,
-                        "option 'db' is only for unix:// URLs (put the database in the path: "
-                        "redis://host:6379/N)");
-        return parse_int_option(val, oname, 0, INT_MAX, 0, &u->db, err, errlen);
-    case OPT_COUNT:
-        return parse_int_option(val, oname, 0, URL_REPLICAS_MAX, 0, &u->replicas, err, errlen);
-    case OPT_TIMEOUT:
-    default: {
-        int *dst = &u->replica_timeout_ms;
-        if (strcmp(oname, "connect_timeout") == 0)
-            dst = &u->connect_timeout_ms;
-        else if (strcmp(oname, "timeout") == 0)
-            dst = &u->command_timeout_ms;
-        return parse_int_option(val, oname, 1, URL_TIMEOUT_MAX_MS, 1, dst, err, errlen);
-    }
-    }
-}
-
-static int parse_query(span q, const struct scheme *sc, dl_url *u, char *err, size_t errlen)
-{
-    unsigned seen = 0;
-
-    for (size_t i = 0; i < q.n;) {
-        size_t j = i;
-        while (j < q.n && q.p[j] != '&')
-            j++;
-        if (j > i && parse_option(mkspan(q.p + i, j - i), sc, &seen, u, err, errlen) != 0)
-            return -1;
-        i = j + 1;
-    }
-    return 0;
 }
 
 /* ---- paths --------------------------------------------------------------- */
@@ -611,34 +372,34 @@ static int parse_path(span path, const struct scheme *sc, dl_url *u, char *err, 
     switch (sc->id) {
     case SCHEME_SENTINEL:
         if (path.n == 0)
-            return fail(err, errlen,
-                        "missing master name in redis-sentinel:// URL (expected "
-                        "redis-sentinel://host:26379/mymaster)");
+            return dl_url_fail(err, errlen,
+                               "missing master name in redis-sentinel:// URL (expected "
+                               "redis-sentinel://host:26379/mymaster)");
         if (span_find(path, '/') < path.n)
-            return fail(err, errlen, "bad master name '%s' in URL (must not contain '/')",
-                        show(path, b, sizeof b));
-        if (decode_field(path, u->master_name, sizeof u->master_name, "master name", err,
-                         errlen) != 0)
+            return dl_url_fail(err, errlen, "bad master name '%s' in URL (must not contain '/')",
+                               dl_url_show(path, b, sizeof b));
+        if (dl_url_decode(path, u->master_name, sizeof u->master_name, "master name", err,
+                          errlen) != 0)
             return -1;
         for (const char *c = u->master_name; *c; c++)
             if (is_ctl_or_space((unsigned char)*c))
-                return fail(err, errlen,
-                            "bad master name '%s' in URL (whitespace or control character)",
-                            show(path, b, sizeof b));
+                return dl_url_fail(err, errlen,
+                                   "bad master name '%s' in URL (whitespace or control character)",
+                                   dl_url_show(path, b, sizeof b));
         return 0;
     case SCHEME_CLUSTER:
         if (path.n > 0)
-            return fail(err, errlen,
-                        "path '/%s' not allowed in a redis-cluster:// URL (a cluster has only "
-                        "database 0)",
-                        show(path, b, sizeof b));
+            return dl_url_fail(err, errlen,
+                               "path '/%s' not allowed in a redis-cluster:// URL (a cluster "
+                               "has only database 0)",
+                               dl_url_show(path, b, sizeof b));
         return 0;
     default: /* redis, rediss: optional /db */
         if (path.n == 0)
             return 0;
-        if (parse_uint(path, &u->db) != 0)
-            return fail(err, errlen, "bad db '%s' in URL (expected a number 0..%d)",
-                        show(path, b, sizeof b), INT_MAX);
+        if (dl_url_uint(path, &u->db) != 0)
+            return dl_url_fail(err, errlen, "bad db '%s' in URL (expected a number 0..%d)",
+                               dl_url_show(path, b, sizeof b), INT_MAX);
         return 0;
     }
 }
@@ -653,6 +414,7 @@ static void url_reset(dl_url *u)
     u->command_timeout_ms = -1;
     u->replicas = -1;
     u->replica_timeout_ms = -1;
+    u->tls_verify = 1;
 }
 
 static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
@@ -664,7 +426,7 @@ static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
     span auth, hosts;
 
     if (s == NULL || s[0] == '\0')
-        return fail(err, errlen, "empty URL");
+        return dl_url_fail(err, errlen, "empty URL");
     len = strlen(s);
 
     /* 1. scheme */
@@ -675,19 +437,19 @@ static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
             i++;
         for (size_t k = 0; i > 0 && s[i] == ':' && k < sizeof schemes / sizeof schemes[0]; k++)
             if (span_eq_nocase(mkspan(s, i), schemes[k].name))
-                return fail(err, errlen,
-                            "malformed URL: expected '//' after '%s:' (e.g. %s://host)",
-                            schemes[k].name, schemes[k].name);
-        return fail(err, errlen, "missing scheme in URL (expected " URL_EXPECTED ")");
+                return dl_url_fail(err, errlen,
+                                   "malformed URL: expected '//' after '%s:' (e.g. %s://host)",
+                                   schemes[k].name, schemes[k].name);
+        return dl_url_fail(err, errlen, "missing scheme in URL (expected " URL_EXPECTED ")");
     }
     for (size_t k = 0; k < sizeof schemes / sizeof schemes[0]; k++)
         if (span_eq_nocase(mkspan(s, slen), schemes[k].name))
             sc = &schemes[k];
     if (sc == NULL)
-        return fail(err, errlen, "unsupported scheme '%s' (expected " URL_EXPECTED ")",
-                    show(mkspan(s, slen), b, 24));
+        return dl_url_fail(err, errlen, "unsupported scheme '%s' (expected " URL_EXPECTED ")",
+                           dl_url_show(mkspan(s, slen), b, 24));
     u->kind = sc->kind;
-    u->tls = sc->id == SCHEME_REDISS;
+    u->tls = sc->tls;
 
     /* 2. authority, path, query */
     rest = s + slen + 3;
@@ -697,7 +459,7 @@ static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
     for (q = a; q < len && rest[q] != '?'; q++)
         ;
     if (stray_at(rest, a, len) < len)
-        return fail(err, errlen, "%s", URL_AT_HINT);
+        return dl_url_fail(err, errlen, "%s", URL_AT_HINT);
 
     /* 3. userinfo: up to the last '@' of the authority */
     auth = mkspan(rest, a);
@@ -708,13 +470,13 @@ static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
         span ui = mkspan(auth.p, at - 1);
         size_t colon = span_find(ui, ':');
         hosts = mkspan(auth.p + at, auth.n - at);
-        if (decode_field(mkspan(ui.p, colon), u->user, sizeof u->user, "user name", err,
-                         errlen) != 0)
+        if (dl_url_decode(mkspan(ui.p, colon), u->user, sizeof u->user, "user name", err,
+                          errlen) != 0)
             return -1;
         if (colon < ui.n) {
             u->has_password = 1;
-            if (decode_field(mkspan(ui.p + colon + 1, ui.n - colon - 1), u->password,
-                             sizeof u->password, "password", err, errlen) != 0)
+            if (dl_url_decode(mkspan(ui.p + colon + 1, ui.n - colon - 1), u->password,
+                              sizeof u->password, "password", err, errlen) != 0)
                 return -1;
         }
     }
@@ -723,12 +485,12 @@ static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
     if (sc->id == SCHEME_UNIX) {
         span path = mkspan(rest + a, q - a); /* with its leading '/' */
         if (hosts.n > 0)
-            return fail(err, errlen, "unix:// URL takes no host (use three slashes: "
-                                     "unix:///path/to/redis.sock)");
+            return dl_url_fail(err, errlen, "unix:// URL takes no host (use three slashes: "
+                                            "unix:///path/to/redis.sock)");
         if (path.n <= 1)
-            return fail(err, errlen,
-                        "empty unix socket path in URL (expected unix:///path/to/redis.sock)");
-        if (decode_field(path, u->path, sizeof u->path, "unix socket path", err, errlen) != 0)
+            return dl_url_fail(
+                err, errlen, "empty unix socket path in URL (expected unix:///path/to/redis.sock)");
+        if (dl_url_decode(path, u->path, sizeof u->path, "unix socket path", err, errlen) != 0)
             return -1;
         u->unix_socket = 1;
     } else {
@@ -741,9 +503,10 @@ static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)
     }
 
     /* 5. options */
-    if (q < len)
-        return parse_query(mkspan(rest + q + 1, len - q - 1), sc, u, err, errlen);
-    return 0;
+    if (q < len &&
+        dl_url_query(mkspan(rest + q + 1, len - q - 1), sc->id == SCHEME_UNIX, u, err, errlen) != 0)
+        return -1;
+    return dl_url_check_tls(u, err, errlen);
 }
 
 int dl_url_parse(const char *s, dl_url *out, char *err, size_t errlen)
@@ -751,7 +514,7 @@ int dl_url_parse(const char *s, dl_url *out, char *err, size_t errlen)
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (out == NULL)
-        return fail(err, errlen, "no dl_url to parse into");
+        return dl_url_fail(err, errlen, "no dl_url to parse into");
     url_reset(out);
     if (url_parse(s, out, err, errlen) != 0) {
         url_reset(out); /* leave no half-parsed password behind */

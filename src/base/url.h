@@ -6,15 +6,18 @@
  * Accepted forms (DESIGN.md "Connection URLs"):
  *   redis://[user[:password]@]host[:port][/db][?opts]      one server
  *   redis://[user[:password]@]h1:p1,h2:p2,h3:p3[/db][?opts]  Redlock set
- *   rediss://...                                             TLS (flag only)
  *   unix:///path/to/redis.sock[?db=N&opts]                   Unix socket
  *   redis-sentinel://[user[:password]@]h1:p1,h2:p2/mastername[?opts]
  *   redis-cluster://[user[:password]@]h1:p1,h2:p2[?opts]
+ *   rediss://, rediss-sentinel://, rediss-cluster://          the same over TLS
+ *                                                            (every server: sentinels too)
  * Hosts may be names, IPv4 literals or bracketed IPv6 literals ([::1]:6379,
  * [fe80::1%25eth0]). Default port 6379 (26379 for sentinel). user and password are
  * percent-decoded. Query options (integers, milliseconds unless noted):
  *   connect_timeout, timeout, db (unix only), replicas (count),
- *   replica_timeout, prefix (string, percent-decoded).
+ *   replica_timeout, prefix (string, percent-decoded);
+ *   TLS schemes only: tls_ca (file), tls_ca_dir, tls_cert, tls_key (files),
+ *   tls_server_name (the name to check and send as SNI), tls_verify=on|off.
  *
  * Details of what is accepted (tests/unit/test_url.c has a case for each):
  *   - Scheme names are case-insensitive; hosts are kept as written.
@@ -30,10 +33,17 @@
  *     decoded, no '/'); redis-cluster:// takes no path.
  *   - unix:///path: absolute path, percent-decoded, 1..107 bytes; user info
  *     is allowed (unix://:password@/path), a host is not. nhosts is 0.
- *   - Timeouts: 1..86400000 ms (0 would mean "wait forever" to Redis's WAIT);
- *     replicas: 0..1000. Plain decimal digits only: no sign, no units.
+ *   - connect_timeout and timeout: 1..3600000 ms; replica_timeout:
+ *     0..3600000 ms, 0 meaning "as long as the call allows" (never WAIT's
+ *     own "forever": dlock_options.replica_timeout_ms); replicas: 0..100.
+ *     The same limits as dlock_options. Plain decimal digits only: no
+ *     sign, no units.
  *     An option given twice, without '=', or unknown is an error; empty
  *     '&'-separated segments are ignored.
+ *   - TLS options: percent-decoded, non-empty, no control characters (a raw
+ *     '@' in a value must be written %40); on a scheme without TLS they are
+ *     an error, not ignored. tls_cert and tls_key come together; tls_ca and
+ *     tls_ca_dir are refused with tls_verify=off.
  *   - Raw whitespace or control characters are errors everywhere (write
  *     them as %XX where a component is percent-decoded); %00 is an error.
  */
@@ -44,6 +54,7 @@
 
 #define DL_URL_MAX_HOSTS 16
 #define DL_URL_HOST_MAX 256 /* buffer size, includes the NUL */
+#define DL_URL_PATH_MAX 512 /* TLS file names: buffer size, includes the NUL */
 
 enum dl_url_kind {
     DL_URL_SINGLE,   /* one server (TCP or unix socket) */
@@ -59,7 +70,7 @@ typedef struct dl_host {
 
 typedef struct dl_url {
     enum dl_url_kind kind;
-    int tls;         /* 1 for rediss:// */
+    int tls;         /* 1 for rediss://, rediss-sentinel://, rediss-cluster:// */
     int unix_socket; /* 1 for unix://, path in `path` */
     char path[108];  /* unix socket path (sun_path size) */
     int nhosts;
@@ -75,6 +86,13 @@ typedef struct dl_url {
     int replica_timeout_ms; /* -1 when absent */
     char prefix[128];       /* "" when absent */
     int has_prefix;
+    /* TLS (tls == 1): files and names are "" when absent. */
+    char tls_ca[DL_URL_PATH_MAX];
+    char tls_ca_dir[DL_URL_PATH_MAX];
+    char tls_cert[DL_URL_PATH_MAX];
+    char tls_key[DL_URL_PATH_MAX];
+    char tls_server_name[DL_URL_HOST_MAX];
+    int tls_verify; /* 1 unless tls_verify=off */
 } dl_url;
 
 /* Parse `s` into `*out`. Returns 0 on success (err, when given, is set to "").

@@ -1,5 +1,5 @@
-/* acquire_async.c - acquiring as a state machine driven by the engine:
- * dlock_acquire_async, dlock_try_acquire_async, dlock_wait_async.
+/* acquire_async.c - acquiring as a state machine driven by the engine
+ * (the public calls, blocking and async, are in acquire.c).
  *
  * The same protocol as acquire.c, one step per event:
  *   ATTEMPT   the ACQUIRE script on every server (queued as a waiter when
@@ -13,10 +13,13 @@
  *   LEAVE     the deadline passed while queued: CANCEL, which also tells
  *             whether the lock was handed to us meanwhile;
  *   REFRESH   a hand-over after a long wait: EXTEND restarts the lease;
- *   REPLICAS  WAIT for replicas (opts.replicas).
+ *   REPLICAS  WAIT for replicas (opts.replicas);
+ *   GATE      too few acknowledged: the grant was given back; a timer,
+ *             then PROBE, a WAIT alone, until the replicas are back (or
+ *             the deadline: DLOCK_ENOREPLICAS).
  * Whatever an op gives up on (cancelled, failed, timed out) it leaves no
- * trace: a background clean-up op leaves the queue and releases by token,
- * and the op goes on with a fresh token. */
+ * trace: a background clean-up op (cleanup_async.c) leaves the queue and
+ * releases by token, and the op goes on with a fresh token. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,13 +38,25 @@ enum {
     PH_LEAVE,
     PH_REFRESH,
     PH_REPLICAS,
+    PH_GATE,
+    PH_PROBE,
     PH_CLEANUP
 };
 
 #define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
+/* Redlock: each master wakes its queue's head on its own, and a wake-up
+ * one of them sends before the others are free is only a hint: a shorter
+ * slice bounds what a missed one costs. */
+#define SLICE_REDLOCK_MS 250
 #define QUEUE_MARGIN_MS 100
+/* The scripts refuse a longer queue wait (command timeouts reach 1 h). */
+_Static_assert(SLICE_MAX_MS + 3600000 + QUEUE_MARGIN_MS <= DL_LUA_WAIT_MAX, "queue wait bound");
+_Static_assert(DL_LUA_META_MAX + 1 == sizeof(((dlock_client *)0)->meta), "metadata bound");
+_Static_assert(DL_LUA_CHAN_MAX + 1 == sizeof(((dl_engine *)0)->chan), "channel bound");
 
 static void attempt(dl_aop *op);
+static void probe(dl_aop *op);
+static void on_wait(dl_fan *f, void *arg);
 static void got(dl_aop *op, int64_t fence, int64_t start_us);
 
 static dlock_client *cli(const dl_aop *op) { return op->e->c; }
@@ -65,10 +80,15 @@ static int will_wait(const dl_aop *op) {
     }
 }
 
-static int transient(int rc, int code) {
+/* A failure that waiting may cure: an unreachable or restarting server,
+ * no quorum, an unknown outcome, a "try again" error; on Sentinel and
+ * Cluster also READONLY (a master a failover demoted: the next attempt
+ * finds the new one). A Sentinel discovery that found no master is EIO. */
+static int transient(const dl_aop *op, int rc, int code) {
     if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN || rc == DLOCK_ENOQUORUM)
         return 1;
-    return rc == DLOCK_ESERVER && dl_srv_code_transient(code);
+    return rc == DLOCK_ESERVER &&
+           (dl_srv_code_transient(code) || (code == DL_SRV_READONLY && op->e->routed));
 }
 
 static int64_t ms_until(int64_t until_us) {
@@ -80,21 +100,22 @@ static int64_t ms_until(int64_t until_us) {
 static int64_t sleep_ms(dl_aop *op, int64_t hint) {
     dlock_client *c = cli(op);
     int64_t ms;
+    int64_t slice = op->e->n > 1 ? SLICE_REDLOCK_MS : SLICE_MAX_MS;
     if (op->push && op->mode != DL_AM_RETRY)
-        ms = SLICE_MAX_MS;
+        ms = slice;
     else
         ms = dl_backoff_ms(op->attempts, c->opts.retry_delay_ms, c->opts.retry_max_delay_ms,
                            c->opts.retry_jitter_pct, &c->rng);
     if (hint >= 0 && (op->push || op->e->n > 1) && hint + 1 < ms)
         ms = hint + 1; /* the holder's lease ends first */
-    if (op->push && ms > SLICE_MAX_MS)
-        ms = SLICE_MAX_MS;
+    if (op->push && ms > slice)
+        ms = slice;
     if (op->mode == DL_AM_DEADLINE && ms > ms_until(op->deadline_us))
         ms = ms_until(op->deadline_us);
     return ms < 1 ? 1 : ms;
 }
 
-/* ---- the clean-up op: leave the queue, then release by token ---- */
+/* ---- after a clean-up op (cleanup_async.c, through op->on_cleaned) ---- */
 
 static void finish(dl_aop *op, int rc);
 
@@ -118,75 +139,9 @@ static void cleaned(dl_aop *op, int failed_too) {
     finish(op, rc);
 }
 
-static void cleanup_end(dl_aop *op) {
-    dl_aop *parent = op->parent;
-    int failed_too = op->cleanup_failed;
-    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK); /* unlinks the parent */
-    if (parent != NULL)
-        cleaned(parent, failed_too);
-}
-
-/* Whether a clean-up step failed where it matters: on one server, there;
- * on a Redlock set, on a server the token may hold something on (a server
- * that refused the connection when asked, and was never reached, holds
- * nothing of it). Without that knowledge, as any call: a majority. */
-static int step_failed(dl_aop *op, const dl_call *call) {
-    int rc = dl_call_error(&op->x, call, "clean-up");
-    if (op->e->n == 1 || op->maybe == 0)
-        return rc != DLOCK_OK;
-    for (int i = 0; i < call->n; i++)
-        if ((op->maybe >> i & 1u) && call->status[i] != DLOCK_OK)
-            return 1;
-    return 0;
-}
-
-static void cleanup_released(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    op->cleanup_failed |= step_failed(op, &f->call);
-    cleanup_end(op);
-}
-
-static void cleanup_left(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    op->cleanup_failed |= step_failed(op, &f->call);
-    const char *args[1] = {op->token};
-    size_t lens[1] = {DL_TOKEN_HEX};
-    if (dl_aop_script(op, DL_S_RELEASE, 1, args, lens, NULL, cleanup_released) != DLOCK_OK) {
-        op->cleanup_failed = 1;
-        cleanup_end(op);
-    }
-}
-
-/* Leave the queue and release by token what `from`'s current token may
- * hold, in a clean-up op of its own (pipelined behind from's requests, so
- * it also undoes a request still on its way). Returns the op (NULL if it
- * could not be started: the queue entry and any lease then end by their
- * own expiry). */
-static dl_aop *acq_cleanup(dl_engine *e, const dl_aop *from) {
-    dl_aop *op = dl_aop_new(e, DL_AOP_CLEANUP, NULL, NULL);
-    if (op == NULL)
-        return NULL;
-    if (dl_aop_name(op, from->name, from->name_len) != DLOCK_OK) {
-        dl_aop_discard(op);
-        return NULL;
-    }
-    memcpy(op->token, from->token, sizeof op->token);
-    /* A request still in flight may reach any server. */
-    op->maybe = from->fan != NULL && !from->fan->completed ? ~0u : from->maybe;
-    memcpy(op->ttl_s, from->ttl_s, sizeof op->ttl_s);
-    op->ttl_len = from->ttl_len;
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    if (dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, cleanup_left) != DLOCK_OK) {
-        dl_aop_finish(op, DLOCK_EIO);
-        return NULL;
-    }
-    return op;
-}
-
 /* Leave no trace of the current token, and go on with a fresh one. */
 static int abandon_token(dl_aop *op) {
-    acq_cleanup(op->e, op);
+    dl_acq_cleanup(op->e, op);
     op->unknown_open |= op->unknown_now;
     op->enqueued = op->dirty = op->unknown_now = 0;
     op->maybe = 0;
@@ -222,7 +177,7 @@ static void end_with(dl_aop *op, int rc) {
         finish(op, rc);
         return;
     }
-    dl_aop *child = acq_cleanup(op->e, op);
+    dl_aop *child = dl_acq_cleanup(op->e, op);
     if (child == NULL) {
         finish(op, rc);
         return;
@@ -240,7 +195,7 @@ static void end_with(dl_aop *op, int rc) {
 static void give_up(dl_aop *op) {
     dl_heap_disarm(&op->e->heap, &op->timer);
     if (op->attempts > 0)
-        acq_cleanup(op->e, op);
+        dl_acq_cleanup(op->e, op);
     dl_seterr(&op->x, DLOCK_ECANCELED, "acquire of '%s' cancelled", op->name);
     dl_aop_finish(op, DLOCK_ECANCELED);
 }
@@ -250,6 +205,10 @@ static void busy_end(dl_aop *op) {
         dl_seterr(&op->x, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms",
                   op->name, op->timeout_ms);
         end_with(op, DLOCK_ETIMEDOUT);
+    } else if (op->migrating) {
+        dl_seterr(&op->x, DLOCK_EBUSY,
+                  "lock '%s': its cluster slot is migrating (TRYAGAIN); try again", op->name);
+        end_with(op, DLOCK_EBUSY);
     } else {
         dl_seterr(&op->x, DLOCK_EBUSY, "lock '%s' is held by another owner", op->name);
         end_with(op, DLOCK_EBUSY);
@@ -261,7 +220,7 @@ static void busy_end(dl_aop *op) {
  * pass; else end with it. */
 static void failed(dl_aop *op, int rc, int code) {
     dlock_client *c = cli(op);
-    if (!transient(rc, code) || !will_wait(op)) {
+    if (!transient(op, rc, code) || !will_wait(op)) {
         end_with(op, rc);
         return;
     }
@@ -287,17 +246,22 @@ static void failed(dl_aop *op, int rc, int code) {
 
 static void make_lock(dl_aop *op) {
     dlock_client *c = cli(op);
-    dlock_lock *l = calloc(1, sizeof *l + op->name_len + 1);
+    if (op->enqueued && op->e->n > 1) {
+        /* Redlock: the servers that did not grant still queue this token;
+         * a stale head there would keep their free lock for no one. CANCEL
+         * keeps the lock where it is held (it only restarts its lease). */
+        dl_aop *leave = dl_acq_cleanup(op->e, op);
+        if (leave != NULL)
+            leave->leave_only = 1;
+        op->enqueued = 0;
+    }
+    dlock_lock *l = dl_lock_new(c, op->name, op->name_len);
     if (l == NULL) {
         op->dirty = 1;
         end_with(op, dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory"));
         return;
     }
-    l->client = c;
     l->eng = op->e->blocking ? NULL : op->e; /* whose timers keep it alive */
-    l->name = (char *)(l + 1);
-    memcpy(l->name, op->name, op->name_len);
-    l->name_len = op->name_len;
     memcpy(l->token, op->token, sizeof l->token);
     l->fence = op->fence;
     l->ttl_ms = op->ttl_ms;
@@ -311,45 +275,110 @@ static void make_lock(dl_aop *op) {
     dl_aop_finish(op, DLOCK_OK);
 }
 
-static void on_replicas(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
+/* ---- the replica gate (opts.replicas) ----
+ * Fewer replicas than opts.replicas acknowledged a grant: it is given back
+ * and the engine remembers the gate as short. A caller that waits keeps
+ * waiting, but takes the lock again only once a WAIT alone (PROBE) shows
+ * the replicas back, so no fence is spent on a gate that cannot pass; so
+ * does every later acquire while the gate is short (a try then fails
+ * without touching the lock). The call ends with DLOCK_ENOREPLICAS. */
+
+/* The pause before the next probe: 50 ms doubling to 1 s, not past the
+ * deadline. */
+static void gate_nap(dl_aop *op) {
     dlock_client *c = cli(op);
+    int64_t nap = dl_backoff_ms(op->probes++, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
+    if (op->mode == DL_AM_DEADLINE && nap > ms_until(op->deadline_us))
+        nap = ms_until(op->deadline_us);
+    op->phase = PH_GATE;
+    dl_aop_timer(op, dl_mono_us() + nap * 1000);
+}
+
+/* The gate is short (`acked` of opts.replicas): say so, then end, or wait
+ * (raising the warning once per op). `what` is the lock's fate. */
+static void gate_short(dl_aop *op, int64_t acked, const char *what) {
+    dlock_client *c = cli(op);
+    op->e->gate_short = 1;
+    dl_seterr(&op->x, DLOCK_ENOREPLICAS,
+              "lock '%s': only %" PRId64 " of %d replicas acknowledged within %" PRId64
+              " ms (replicas option); %s",
+              op->name, acked < 0 ? 0 : acked, c->opts.replicas, op->gate_ms, what);
+    if (!will_wait(op)) {
+        end_with(op, DLOCK_ENOREPLICAS);
+        return;
+    }
+    if (!op->gate_warned) {
+        char msg[600];
+        op->gate_warned = 1;
+        snprintf(msg, sizeof msg, "%s: waiting for the replicas to come back", op->x.err);
+        dl_warn(&c->ctx, msg);
+    }
+    if ((op->dirty || op->unknown_now) && abandon_token(op) != DLOCK_OK) {
+        finish(op, DLOCK_EIO);
+        return;
+    }
+    gate_nap(op);
+}
+
+/* Ask WAIT alone whether the replicas are back; at the deadline, end. */
+static void probe(dl_aop *op) {
+    if (op->phase == PH_GATE && !will_wait(op)) {
+        finish(op, DLOCK_ENOREPLICAS); /* op->x still says why */
+        return;
+    }
+    op->phase = PH_PROBE;
+    op->attempts++; /* a try, for the retry count */
+    if (dl_gate_send(op, on_wait) == DLOCK_OK) {
+        arm_cap(op);
+        return;
+    }
+    op->e->gate_short = 0; /* the attempt meets (and reports) the failure */
+    attempt(op);
+}
+
+/* A WAIT answered: after a grant (PH_REPLICAS) the gate passes or the
+ * grant is given back; a probe (PH_PROBE) lets the next attempt go, or
+ * waits on. */
+static void on_wait(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
     if (op->cancelled) {
         give_up(op);
         return;
     }
-    int rc = dl_call_error(&op->x, &f->call, "wait for replicas");
-    for (int i = 0; rc == DLOCK_OK && i < f->call.n; i++) {
-        int64_t acked = dl_reply_int(f->call.replies[i], -1);
-        if (f->call.status[i] == DLOCK_OK && acked < c->opts.replicas)
-            rc = dl_seterr(&op->x, DLOCK_EBUSY,
-                           "only %" PRId64 " of %d replicas acknowledged the lock", acked,
-                           c->opts.replicas);
-    }
-    if (rc != DLOCK_OK) {
-        op->dirty = 1;
-        end_with(op, rc);
+    int64_t acked;
+    int rc = dl_gate_acked(op, f, &acked);
+    int enough = rc == DLOCK_OK && acked >= cli(op)->opts.replicas;
+    if (op->phase == PH_PROBE) {
+        if (rc == DLOCK_OK && !enough) {
+            gate_short(op, acked, "the lock was not taken");
+            return;
+        }
+        op->e->gate_short = 0; /* back (or the server changed: the attempt finds out) */
+        attempt(op);
         return;
     }
-    make_lock(op);
+    if (enough) {
+        op->e->gate_short = 0;
+        make_lock(op);
+        return;
+    }
+    op->dirty = 1; /* what we hold is given back */
+    if (rc != DLOCK_OK) {
+        failed(op, rc, op->x.code);
+    } else {
+        op->probes = 0;
+        gate_short(op, acked, "it was given back");
+    }
 }
 
 /* Held: pass the replica gate (if any) and make the handle. */
 static void deliver(dl_aop *op) {
-    dlock_client *c = cli(op);
-    if (c->opts.replicas <= 0) {
+    if (cli(op)->opts.replicas <= 0) {
         make_lock(op);
         return;
     }
-    char nrep[16], tmo[24];
-    int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
-    size_t n2 = dl_fmt_i64(tmo, c->opts.replica_timeout_ms);
-    const char *argv[3] = {"WAIT", nrep, tmo};
-    size_t lens[3] = {4, (size_t)n1, n2};
-    int64_t deadline = dl_capped(&op->x, dl_mono_us() + ((int64_t)c->opts.replica_timeout_ms +
-                                                         c->opts.command_timeout_ms) * 1000);
     op->phase = PH_REPLICAS;
-    int rc = dl_aop_command(op, 3, argv, lens, deadline, on_replicas);
+    int rc = dl_gate_send(op, on_wait);
     if (rc != DLOCK_OK) {
         op->dirty = 1;
         end_with(op, rc);
@@ -437,6 +466,17 @@ static void on_fence(dl_fan *f, void *arg) {
 }
 
 static void fence(dl_aop *op, int64_t seen_max) {
+    if (seen_max == INT64_MAX) {
+        /* As the single-server script says it: no higher fence exists. */
+        dl_seterr(&op->x, DLOCK_ESERVER,
+                  "lock '%s': FENCEMAX the fencing counter is at 2^63-1: no higher fence can "
+                  "be issued",
+                  op->name);
+        op->x.code = DL_SRV_FENCEMAX;
+        op->dirty = 1; /* we hold it on a majority: release it */
+        end_with(op, DLOCK_ESERVER);
+        return;
+    }
     char cand[24];
     size_t n = dl_fmt_i64(cand, seen_max + 1);
     const char *args[2] = {op->token, cand};
@@ -465,7 +505,7 @@ static void on_left(dl_fan *f, void *arg) {
         char why[200];
         dl_call_error(&op->x, &f->call, "leave the wait queue");
         snprintf(why, sizeof why, "%s", op->x.err);
-        acq_cleanup(op->e, op); /* try once more, in the background */
+        dl_acq_cleanup(op->e, op); /* try once more, in the background */
         finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN,
                              "%s: a lease may exist for %" PRId64 " ms", why, op->ttl_ms));
         return;
@@ -491,8 +531,9 @@ static void leave(dl_aop *op) {
         arm_cap(op);
 }
 
-static void busy(dl_aop *op, int64_t hint) {
+static void busy(dl_aop *op, int64_t hint, int64_t counter) {
     dlock_client *c = cli(op);
+
     if (!op->contended) {
         op->contended = 1;
         dl_emit(&c->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
@@ -508,17 +549,47 @@ static void busy(dl_aop *op, int64_t hint) {
         finish(op, DLOCK_EIO);
         return;
     }
+    if (op->handed) {
+        /* Woken while that attempt flew. The wake-up cannot be ordered
+         * against the attempt (another connection): it may be news of a
+         * hand-over after the attempt, or a stale one whose lease has
+         * ended (this process was paused) and gone to someone else. Only
+         * another attempt can tell: it finds the lock ours, or not. */
+        attempt(op);
+        return;
+    }
     op->busy_us = op->sent_us;
+    op->busy_counter = counter;
     op->phase = PH_WAIT;
     dl_aop_timer(op, dl_mono_us() + sleep_ms(op, hint) * 1000);
 }
 
 static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
-    if (op->phase != PH_WAIT || op->cancelled)
-        return; /* an attempt in flight will see the hand-over itself */
+    if (op->cancelled)
+        return;
+    if (op->phase == PH_ATTEMPT) {
+        /* If the attempt ran after the release it reports the grant; if
+         * before, it reports busy, and the wake-up (which the server may
+         * write first) is the only news: keep it for busy(), which asks
+         * again at once rather than sleep a slice. */
+        op->handed = 1;
+        return;
+    }
+    if (op->phase != PH_WAIT)
+        return;
+    if (op->e->n == 1 && cli(op)->opts.fencing && fence_v <= op->busy_counter)
+        return; /* a hand-over older than our last busy answer: stale */
     dl_heap_disarm(&op->e->heap, &op->timer);
-    /* The hand-over happened after our last attempt found the lock busy:
-     * the lease started no earlier than that attempt was sent. */
+    if (op->e->n > 1 || !cli(op)->opts.fencing) {
+        /* Redlock: a master woke us, the head, to take the lock on all.
+         * Without fencing a hand-over cannot be told from a stale one: ask.
+         * Either way, the next attempt says whether the lock is ours. */
+        attempt(op);
+        return;
+    }
+    /* The hand-over happened after our last attempt found the lock busy
+     * (its fence is above the counter that answer saw): the lease started
+     * no earlier than that attempt was sent. */
     got(op, fence_v, op->busy_us);
 }
 
@@ -551,6 +622,10 @@ static void dl_acq_timer(dl_timer *t) {
         dl_aop_finish(op, DLOCK_EUNKNOWN);
         return;
     }
+    if (op->phase == PH_GATE) {
+        probe(op);
+        return;
+    }
     if (op->phase == PH_WAIT && op->mode == DL_AM_DEADLINE && dl_mono_us() >= op->deadline_us) {
         if (op->enqueued) {
             leave(op);
@@ -564,6 +639,7 @@ static void dl_acq_timer(dl_timer *t) {
 static void dl_acq_subscribed(dl_aop *op) {
     if (op->phase != PH_SUBWAIT)
         return;
+    dl_heap_disarm(&op->e->heap, &op->timer);
     if (op->cancelled)
         give_up(op);
     else
@@ -572,7 +648,8 @@ static void dl_acq_subscribed(dl_aop *op) {
 
 static void dl_acq_cancel(dl_aop *op) {
     op->cancelled = 1;
-    if (op->phase == PH_SUBWAIT || op->phase == PH_WAIT || op->phase == PH_NAP)
+    if (op->phase == PH_SUBWAIT || op->phase == PH_WAIT || op->phase == PH_NAP ||
+        op->phase == PH_GATE)
         give_up(op);
     /* else: the request in flight ends in give_up when it is answered */
 }
@@ -580,6 +657,13 @@ static void dl_acq_cancel(dl_aop *op) {
 /* ---- attempts ---- */
 
 static void on_attempt_one(dl_aop *op, dl_call *call, const dl_tally *t) {
+    if (call->status[0] == DLOCK_ESERVER && call->code[0] == DL_SRV_TRYAGAIN) {
+        /* Cluster slot migration in progress: like a busy lock, try again
+         * shortly (the script ran nowhere). */
+        op->migrating = 1;
+        busy(op, 50, 0);
+        return;
+    }
     if (call->status[0] != DLOCK_OK) {
         int rc = dl_call_error(&op->x, call, "acquire");
         if (call->status[0] == DLOCK_EPROTO)
@@ -591,7 +675,7 @@ static void on_attempt_one(dl_aop *op, dl_call *call, const dl_tally *t) {
     if (t->granted)
         got(op, t->seen_max, op->sent_us);
     else
-        busy(op, t->hint);
+        busy(op, t->hint, t->counter);
 }
 
 static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
@@ -616,7 +700,7 @@ static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
     if (t->answered < call->quorum)
         failed(op, rc, op->x.code);
     else
-        busy(op, t->hint);
+        busy(op, t->hint, t->counter);
 }
 
 static void on_attempt(dl_fan *f, void *arg) {
@@ -628,6 +712,12 @@ static void on_attempt(dl_fan *f, void *arg) {
         give_up(op);
         return;
     }
+    if (dl_engine_unsafe(op->e, &op->x, &f->call)) {
+        op->dirty = t.granted > 0; /* given back, not retried: it cannot pass */
+        op->unknown_now = t.unknown;
+        end_with(op, DLOCK_ENOTSUP);
+        return;
+    }
     if (op->e->n == 1)
         on_attempt_one(op, &f->call, &t);
     else
@@ -636,24 +726,37 @@ static void on_attempt(dl_fan *f, void *arg) {
 
 static void attempt(dl_aop *op) {
     dlock_client *c = cli(op);
+    if (c->opts.replicas > 0 && op->e->gate_short) {
+        probe(op); /* no grant (and no fence) while the gate cannot pass */
+        return;
+    }
     op->attempts++;
+    op->migrating = 0;
     int ww = will_wait(op);
     int enqueue = op->push && ww;
     int64_t wait = SLICE_MAX_MS + c->opts.command_timeout_ms + QUEUE_MARGIN_MS;
     char wait_s[24], wall_s[24];
     size_t wl = dl_fmt_i64(wait_s, wait);
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
-    const char *fencing = c->opts.fencing ? "1" : "0";
-    const char *args[8] = {op->token, op->ttl_s,      c->meta, fencing, enqueue ? "1" : "0",
-                           wait_s,    wall_s,         op->e->chan};
-    size_t lens[8] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len};
-    if (op->e->sub_state != DL_SUB_READY)
-        args[7] = "-", lens[7] = 1; /* not subscribed: a hand-over is found by the timer */
+    /* Redlock fences with "3": each granting server INCRs its own counter
+     * (one round trip while they agree), and its queue entries are only
+     * woken, never handed the lock (see the scripts). */
+    const char *fencing = !c->opts.fencing ? "0" : op->e->n > 1 ? "3" : "1";
+    char score_s[24];
+    size_t sl = dl_fmt_i64(score_s, op->queue_score);
+    const char *args[9] = {op->token, op->ttl_s, c->meta, fencing,     enqueue ? "1" : "0",
+                           wait_s,    wall_s,    op->e->chan, score_s};
+    size_t lens[9] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len, sl};
+    /* Not subscribed (yet, or the subscription failed): a hand-over is
+     * then found by the next attempt, which the timer bounds. */
     op->phase = PH_ATTEMPT;
+    op->handed = 0;
     op->enqueued |= enqueue;
-    /* The channel is read only by a waiter joining the queue: one argument
-     * less for the server to parse on every other acquire. */
-    int rc = dl_aop_script(op, DL_S_ACQUIRE, enqueue ? 8 : 7, args, lens,
+    /* The channel and the queue score are read only by a waiter joining
+     * the queue: fewer arguments for the server to parse on every other
+     * acquire (Sentinel and Cluster pad them for the floor: engine.c). */
+    int nargs = !enqueue ? 7 : op->e->n > 1 ? 9 : 8;
+    int rc = dl_aop_script(op, DL_S_ACQUIRE, nargs, args, lens,
                            op->e->n > 1 ? dl_acquire_decided : NULL, on_attempt);
     if (rc != DLOCK_OK)
         failed(op, rc, 0);
@@ -676,6 +779,7 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     op->on_wake = dl_acq_woken;
     op->on_subscribed = dl_acq_subscribed;
     op->on_cancel = dl_acq_cancel;
+    op->on_cleaned = cleaned;
     if (dl_pool_token(&c->pool, op->token) != 0) {
         dl_aop_discard(op);
         return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
@@ -686,16 +790,24 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     op->is_wait = is_wait;
     op->timeout_ms = timeout_ms;
     op->t_begin_us = dl_mono_us();
+    /* Redlock: one place in every server's queue (see the ACQUIRE script);
+     * kept across fresh tokens, so a retry does not lose its turn. */
+    op->queue_score = dl_wall_ms() * 1000 + (int64_t)(op->id % 1000);
     op->deadline_us = op->t_begin_us + timeout_ms * 1000;
     if (mode == DL_AM_DEADLINE)
         op->x.cap_us = op->deadline_us + (int64_t)c->opts.command_timeout_ms * 1000;
-    op->push = c->opts.waiting == DLOCK_WAIT_PUSH && e->n == 1 && mode != DL_AM_TRY;
+    op->push = c->opts.waiting == DLOCK_WAIT_PUSH && mode != DL_AM_TRY;
     if (id != NULL)
         *id = op->id;
     if (op->push) {
-        dl_engine_subscribe(e);
+        dl_engine_subscribe(e, op->keys.k[0], op->keys.len[0]);
         if (e->sub_state == DL_SUB_PENDING) {
+            /* Queue only once subscribed, so no hand-over is missed; but
+             * never wait for that longer than a command timeout (or the
+             * cap): a hand-over is also found by the next attempt. */
             op->phase = PH_SUBWAIT;
+            int64_t at = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
+            dl_aop_timer(op, op->x.cap_us > 0 && op->x.cap_us < at ? op->x.cap_us : at);
             dl_engine_kick(e);
             return DLOCK_OK;
         }
@@ -703,43 +815,4 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     attempt(op);
     dl_engine_kick(e);
     return DLOCK_OK;
-}
-
-/* The public starts: check the arguments, then start on the async engine. */
-static int start(dlock_client *c, const char *name, int64_t ttl_ms, int mode, int64_t timeout_ms,
-                 int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
-    int rc = dl_begin(c);
-    if (rc != DLOCK_OK)
-        return rc;
-    size_t len;
-    if (cb == NULL)
-        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
-    rc = dl_check_name(c, name, &len);
-    if (rc == DLOCK_OK)
-        rc = dl_check_ttl(c, ttl_ms);
-    if (rc == DLOCK_OK && (timeout_ms < 0 || timeout_ms > DLOCK_TTL_MAX))
-        rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "timeout %" PRId64 " ms out of range 0..%" PRId64,
-                       timeout_ms, (int64_t)DLOCK_TTL_MAX);
-    if (rc != DLOCK_OK)
-        return rc;
-    dl_engine *e = dl_engine_get(c, &rc);
-    if (e == NULL)
-        return rc;
-    return dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, cb, ud, id);
-}
-
-int dlock_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms, dlock_done_fn cb,
-                        void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, DL_AM_RETRY, 0, 0, cb, userdata, op);
-}
-
-int dlock_try_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms, dlock_done_fn cb,
-                            void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, DL_AM_TRY, 0, 0, cb, userdata, op);
-}
-
-int dlock_wait_async(dlock_client *c, const char *name, int64_t timeout_ms, int64_t ttl_ms,
-                     dlock_done_fn cb, void *userdata, uint64_t *op) {
-    return start(c, name, ttl_ms, timeout_ms == 0 ? DL_AM_TRY : DL_AM_DEADLINE, timeout_ms, 1,
-                 cb, userdata, op);
 }

@@ -4,9 +4,12 @@
  * interface over its multi). The contract of each call (statuses,
  * deadlines, events, the detail string) is the operation's own; this
  * file only carries the result back into the client's context. */
+#include <stdint.h>
 #include <string.h>
 
-#include "engine.h"
+#include "clock.h"
+
+#include "kinds.h"
 
 typedef struct bl_out {
     int done;
@@ -46,6 +49,21 @@ static int finish(dl_engine *e, int rc, bl_out *o) {
 
 static dl_engine *engine(dlock_client *c, int *rc) { return dl_engine_blocking(c, rc); }
 
+/* An acquire with a deadline: the topology's discovery (Sentinel,
+ * Cluster), which blocks, is cut at the same instant as every request. */
+static void cap_discovery(dlock_client *c, int mode, int64_t timeout_ms) {
+    if (mode == DL_AM_DEADLINE)
+        c->ctx.cap_us = dl_mono_us() + (timeout_ms + c->opts.command_timeout_ms) * 1000;
+}
+
+/* Run the acquire started with rc to its end; its lock into *out. */
+static int acquired(dl_engine *e, int rc, bl_out *o, dlock_lock **out) {
+    rc = finish(e, rc, o);
+    e->c->ctx.cap_us = 0;
+    *out = o->lock;
+    return rc;
+}
+
 int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_ms, int mode,
                      int64_t timeout_ms, int is_wait, dlock_lock **out) {
     int rc;
@@ -53,11 +71,21 @@ int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    rc = finish(e, dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o,
-                                    NULL),
-                &o);
-    *out = o.lock;
-    return rc;
+    cap_discovery(c, mode, timeout_ms);
+    rc = dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o, NULL);
+    return acquired(e, rc, &o, out);
+}
+
+int dl_block_kind(dlock_client *c, const struct dl_kreq *r, int64_t ttl_ms, int mode,
+                  int64_t timeout_ms, int is_wait, dlock_lock **out) {
+    int rc;
+    dl_engine *e = engine(c, &rc);
+    if (e == NULL)
+        return rc;
+    bl_out o = {0};
+    cap_discovery(c, mode, timeout_ms);
+    rc = dl_kind_start(e, r, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o, NULL);
+    return acquired(e, rc, &o, out);
 }
 
 int dl_block_release(dlock_lock *l) {
@@ -66,7 +94,9 @@ int dl_block_release(dlock_lock *l) {
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    rc = finish(e, dl_release_start(e, l, bl_done, &o, NULL), &o);
+    rc = finish(e, l->nparts > 0 ? dl_parts_start(e, l, 0, 0, bl_done, &o, NULL)
+                                 : dl_release_start(e, l, bl_done, &o, NULL),
+                &o);
     if (rc != DLOCK_OK && rc != DLOCK_ENOTHELD)
         atomic_store(&l->valid_until_us, 0); /* it may have run: stop claiming */
     return rc;
@@ -78,7 +108,9 @@ int dl_block_extend(dlock_lock *l, int64_t ttl_ms) {
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    return finish(e, dl_extend_start(e, l, ttl_ms, bl_done, &o, NULL), &o);
+    return finish(e, l->nparts > 0 ? dl_parts_start(e, l, 1, ttl_ms, bl_done, &o, NULL)
+                                   : dl_extend_start(e, l, ttl_ms, bl_done, &o, NULL),
+                  &o);
 }
 
 int dl_block_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out) {
@@ -90,5 +122,37 @@ int dl_block_inspect(dlock_client *c, const char *name, size_t len, dlock_holder
     rc = finish(e, dl_inspect_start(e, name, len, bl_done, &o, NULL), &o);
     if (rc == DLOCK_OK)
         *out = o.holder;
+    return rc;
+}
+
+/* A handle for (name, token) that lives for one call: what the token
+ * functions release or extend. Made like an acquired handle, valid now. */
+static dlock_lock *token_handle(dlock_client *c, const char *name, size_t len, const char *token,
+                                int64_t ttl_ms) {
+    dlock_lock *l = dl_lock_new(c, name, len);
+    if (l == NULL)
+        return NULL;
+    memcpy(l->token, token, DL_TOKEN_HEX);
+    l->ttl_ms = ttl_ms;
+    l->acquired_us = dl_mono_us();
+    atomic_store(&l->valid_until_us, INT64_MAX);
+    return l;
+}
+
+int dl_block_by_token(dlock_client *c, const char *name, size_t len, const char *token,
+                      int64_t ttl_ms) {
+    dlock_lock *l = token_handle(c, name, len, token, ttl_ms > 0 ? ttl_ms : 1);
+    if (l == NULL)
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    int rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);
+    if (rc == DLOCK_ESERVER && c->ctx.code == DL_SRV_WRONGTYPE) {
+        /* Not a mutex: a semaphore permit or an rw lock holder, maybe. */
+        l->kind = DL_LK_SEM;
+        atomic_store(&l->valid_until_us, INT64_MAX);
+        rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);
+    }
+    dl_lock_destroy(l);
+    if (rc == DLOCK_ENOTHELD)
+        dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
     return rc;
 }

@@ -12,8 +12,10 @@
 
 #include "ctx.h"
 #include "dlock.h"
+#include "fork.h"
 #include "proto.h"
 #include "quorum.h"
+#include "tls.h"
 #include "token.h"
 #include "topology.h"
 #include "url.h"
@@ -23,6 +25,7 @@ struct dlock_client {
     dlock_options opts; /* validated; key_prefix / owner_label point to copies */
     dl_url url;         /* parsed URL; holds the password (wiped on free) */
     dl_topo topo;       /* servers and connections */
+    dl_tls *tls;        /* TLS settings of every connection (rediss://), or NULL */
     dl_proto proto;     /* key prefix and script digests */
     char *label;
     char url_redacted[512];
@@ -38,6 +41,14 @@ struct dlock_client {
     struct dl_engine *eng;   /* engine.c: the async API, created on first use */
     struct dl_engine *beng;  /* engine.c: the blocking calls' own (blocking.c) */
     pthread_mutex_t ka_mu;   /* guards ka creation */
+    /* Every handle acquired through the client and not yet freed, so that
+     * dlock_client_free can orphan them (core.c). */
+    pthread_mutex_t live_mu;
+    struct dlock_lock *live;
+    /* The process that made the client, and its fork generation: in a child
+     * after fork() the client is refused (see dl_forked). */
+    long born_pid;
+    unsigned fork_gen;
 };
 
 struct dlock_lock {
@@ -59,16 +70,37 @@ struct dlock_lock {
     /* made by the engine: its keepalive runs there (keepalive_async.c) */
     struct dl_engine *eng;
     struct dl_eka *eka;
+    /* the client's list of live handles (core.c) */
+    struct dlock_lock *live_prev, *live_next;
+    /* dlock_client_free ran: client is NULL, nothing keeps the lease alive,
+     * and only dlock_held, dlock_info_get and dlock_lock_free still work. */
+    _Atomic int orphaned;
+    unsigned fork_gen; /* its client's: dlock_held is 0 in a child */
+    /* The other kinds (kinds.h); all zero for a mutex. */
+    int kind;           /* DL_LK_* */
+    int want;           /* semaphore: its permits; rw: 1 exclusive, 0 shared */
+    int nnames;         /* multi: the names held through this handle (one slot) */
+    const char **names; /* multi: those names, sorted bytewise (in l's allocation) */
+    size_t *lens;
+    int64_t *fences;    /* multi: the fence of each name */
+    int nparts;         /* multi over several hash slots: one handle per slot... */
+    dlock_lock **parts; /* ...owned by this one, in acquisition order */
+    dlock_lock *whole;  /* a part: the handle it belongs to */
 };
 
 /* Whether l's lease is valid now by the local monotonic clock and it was
  * neither released nor lost (dlock_held, inlined so that keepalive.c need
  * not call back into handle.c). */
 static inline int dl_lock_valid(const dlock_lock *l, int64_t now_us) {
-    if (atomic_load(&l->released) || atomic_load(&l->lost))
+    if (atomic_load(&l->released) || atomic_load(&l->lost) || atomic_load(&l->orphaned))
         return 0;
     return now_us < atomic_load(&l->valid_until_us);
 }
+
+/* Whether this is a child process, after fork(), of the one that made c.
+ * Its sockets and threads are then the parent's: nothing may be sent on
+ * them, no inherited mutex taken, no keepalive thread joined. */
+static inline int dl_forked(const dlock_client *c) { return c->fork_gen != dl_fork_gen(); }
 
 /* Whether opts.max_hold_ms (when set) has passed since l was acquired. */
 static inline int dl_hold_over(const dlock_lock *l, int64_t now_us) {
@@ -86,8 +118,25 @@ DL_INTERNAL int dl_client_clone(const dlock_client *src, dlock_client **out);
  * must be stopped first). */
 DL_INTERNAL void dl_client_teardown(dlock_client *c);
 /* Start of every public call on a client: clear the detail string, and
- * refuse a client whose creation failed (with the reason it failed). */
+ * refuse a client whose creation failed (with the reason it failed), and
+ * one inherited across fork() (dl_refuse_forked). */
 DL_INTERNAL int dl_begin(dlock_client *c);
+/* DLOCK_EINVAL, with the detail saying why, when c is inherited across
+ * fork() (dl_forked); else DLOCK_OK. */
+DL_INTERNAL int dl_refuse_forked(dlock_client *c);
+/* A new handle for `name` (len bytes, copied) on c's list of live handles,
+ * otherwise zeroed; NULL when out of memory. */
+DL_INTERNAL dlock_lock *dl_lock_new(dlock_client *c, const char *name, size_t len);
+/* Take l off its client's list (unless orphaned) and free it; its
+ * keepalive must be stopped first. */
+DL_INTERNAL void dl_lock_destroy(dlock_lock *l);
+/* Put a handle allocated elsewhere (zeroed; the other kinds' handles carry
+ * arrays in the same allocation: klock.c) on c's list of live handles, as
+ * dl_lock_new does. */
+DL_INTERNAL void dl_lock_register(dlock_client *c, dlock_lock *l);
+/* dlock_client_free: orphan every live handle of c (keepalive and engine
+ * must be gone first). */
+DL_INTERNAL void dl_client_orphan_locks(dlock_client *c);
 
 /* check.c: argument checks shared by the lock operations. */
 DL_INTERNAL int dl_check_name(dlock_client *c, const char *name, size_t *len);
@@ -96,6 +145,9 @@ DL_INTERNAL int dl_check_ttl(dlock_client *c, int64_t ttl_ms);
 /* replies.c: read an INSPECT call's replies into *out (shared by the
  * blocking and the async inspect), and its Redlock decider. */
 DL_INTERNAL int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out);
+/* Owner metadata ("host\tpid\tlabel", a string reply) into h's host, pid
+ * and label. */
+DL_INTERNAL void dl_meta_read(const redisReply *r, dlock_holder *h);
 DL_INTERNAL int dl_inspect_decided(const dl_call *call);
 
 /* replies.c: an ACQUIRE call's answers, counted (shared by the blocking
@@ -108,6 +160,7 @@ typedef struct dl_tally {
     unsigned maybe;   /* servers (bits) that granted, or may have: no answer */
     int64_t seen_max; /* highest fence among the grants */
     int64_t hint;     /* longest "busy for" among the refusals, -1 if none */
+    int64_t counter;  /* highest fencing counter the refusals reported */
 } dl_tally;
 DL_INTERNAL void dl_acquire_tally(dl_call *call, dl_tally *t);
 DL_INTERNAL int dl_acquire_decided(const dl_call *call);
@@ -120,17 +173,21 @@ DL_INTERNAL int dl_extend_read(dl_ctx *x, dl_call *call, int *extended);
 DL_INTERNAL int dl_release_decided(const dl_call *call);
 DL_INTERNAL int dl_extend_decided(const dl_call *call);
 
-/* blocking.c: the blocking calls through the client's blocking engine,
- * for the deployments the engine drives (dl_engine_serves). mode is a
- * DL_AM_* of engine.h. Results and errors as the public calls. */
+/* blocking.c: the blocking calls through the client's blocking engine.
+ * mode is a DL_AM_* of engine.h. Results and errors as the public calls. */
 DL_INTERNAL int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_ms,
                                  int mode, int64_t timeout_ms, int is_wait, dlock_lock **out);
+/* The same for the other kinds (kinds.h): acquire what r asks for. */
+struct dl_kreq;
+DL_INTERNAL int dl_block_kind(dlock_client *c, const struct dl_kreq *r, int64_t ttl_ms, int mode,
+                              int64_t timeout_ms, int is_wait, dlock_lock **out);
 DL_INTERNAL int dl_block_release(dlock_lock *l);
 DL_INTERNAL int dl_block_extend(dlock_lock *l, int64_t ttl_ms);
 DL_INTERNAL int dl_block_inspect(dlock_client *c, const char *name, size_t len,
                                  dlock_holder *out);
-/* engine.c: whether the engine drives c's deployment. */
-DL_INTERNAL int dl_engine_serves(const dlock_client *c);
+/* dlock_release_token (ttl_ms 0) and dlock_extend_token (ttl_ms > 0). */
+DL_INTERNAL int dl_block_by_token(dlock_client *c, const char *name, size_t len,
+                                  const char *token, int64_t ttl_ms);
 
 /* inspect.c: dlock_inspect on a checked name (len bytes), without
  * dl_begin: what the server knows about it, into *out. */

@@ -21,20 +21,29 @@ static int engine_init(dl_engine *e, dlock_client *c) {
     if (e->epfd < 0)
         return dl_seterr(&c->ctx, DLOCK_EIO, "epoll_create1: %s", strerror(errno));
     const dl_url *u = &c->url;
-    e->n = u->unix_socket ? 1 : u->nhosts;
-    for (int i = 0; i < e->n; i++) {
+    e->routed = u->kind == DL_URL_SENTINEL || u->kind == DL_URL_CLUSTER;
+    dl_route_init(e);
+    e->n = u->unix_socket || e->routed ? 1 : u->nhosts;
+    for (int i = 0; !e->routed && i < e->n; i++) {
         if (u->unix_socket)
             dl_pipe_init(&e->pipes[i], NULL, 0, u->path, &c->topo.cfg);
         else
             dl_pipe_init(&e->pipes[i], u->hosts[i].host, u->hosts[i].port, NULL, &c->topo.cfg);
         e->pp[i] = &e->pipes[i];
         e->pipes[i].owner = e;
+        if (dl_engine_add_pipe(e, &e->pipes[i]) != DLOCK_OK)
+            return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     }
-    /* Waiters are woken by pub/sub on one server only (Redlock polls). */
-    dl_pipe_init(&e->sub, u->unix_socket ? NULL : u->hosts[0].host,
-                 u->unix_socket ? 0 : u->hosts[0].port, u->unix_socket ? u->path : NULL,
-                 &c->topo.cfg);
-    e->sub.owner = e;
+    /* Waiters are woken by pub/sub from every server that can hand a lock
+     * over: each Redlock master (routed: sub_follow moves subs[0]). */
+    e->nsubs = e->n;
+    for (int i = 0; i < e->nsubs; i++) {
+        int k = e->routed ? 0 : i;
+        dl_pipe_init(&e->subs[i], u->unix_socket ? NULL : u->hosts[k].host,
+                     u->unix_socket ? 0 : u->hosts[k].port, u->unix_socket ? u->path : NULL,
+                     &c->topo.cfg);
+        e->subs[i].owner = e;
+    }
     char id[DL_TOKEN_HEX + 1];
     if (dl_pool_token(&c->pool, id) != 0)
         return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
@@ -48,7 +57,7 @@ static dl_engine *engine_for(dlock_client *c, dl_engine **slot, int blocking, in
     *rc = DLOCK_OK;
     if (*slot != NULL)
         return *slot;
-    if (!dl_engine_serves(c)) {
+    if (!blocking && (c->url.kind == DL_URL_SENTINEL || c->url.kind == DL_URL_CLUSTER)) {
         *rc = dl_seterr(&c->ctx, DLOCK_ENOTSUP,
                         "the non-blocking API supports one server and Redlock sets so far, "
                         "not Sentinel or Cluster URLs");
@@ -65,6 +74,7 @@ static dl_engine *engine_for(dlock_client *c, dl_engine **slot, int blocking, in
     if (*rc != DLOCK_OK) {
         if (e->epfd >= 0)
             close(e->epfd);
+        free(e->all);
         free(e);
         return NULL;
     }
@@ -78,17 +88,19 @@ dl_engine *dl_engine_blocking(dlock_client *c, int *rc) {
     return engine_for(c, &c->beng, 1, rc);
 }
 
-int dl_engine_serves(const dlock_client *c) {
-    return c->url.kind != DL_URL_SENTINEL && c->url.kind != DL_URL_CLUSTER;
-}
 
 static void op_free(dl_aop *op) {
+    /* A wait may sleep on its timer when the client is freed: the heap
+     * must not keep pointing into the op. */
+    dl_heap_disarm(&op->e->heap, &op->timer);
+    if (op->on_free != NULL)
+        op->on_free(op);
     dl_fan_put(op->fan);
     if (op->has_keys)
         dl_keys_free(&op->keys);
     free(op->name);
     if (op->kind == DL_AOP_ACQUIRE)
-        free(op->lock); /* made but never delivered: no keepalive yet */
+        dl_lock_destroy(op->lock); /* made but never delivered: no keepalive yet */
     free(op);
 }
 
@@ -101,6 +113,9 @@ void dl_engine_free(dl_engine *e) {
     e->flushing = 1;
     while (e->kas != NULL)
         dl_eka_stop(e->kas);
+    /* The heap marks its timers disarmed: before the ops that embed them
+     * are freed (a wait sleeping on its timer is one). */
+    dl_heap_free(&e->heap);
     while (e->ops != NULL) {
         dl_aop *op = e->ops;
         e->ops = op->next;
@@ -112,10 +127,14 @@ void dl_engine_free(dl_engine *e) {
         e->done_head = op->done_next;
         op_free(op);
     }
-    for (int i = 0; i < e->n; i++)
-        dl_pipe_close(&e->pipes[i], DLOCK_ECANCELED, "client freed");
-    dl_pipe_close(&e->sub, DLOCK_ECANCELED, "client freed");
-    dl_heap_free(&e->heap);
+    for (int i = 0; i < e->nall; i++) {
+        dl_pipe_close(e->all[i], DLOCK_ECANCELED, "client freed");
+        if (e->routed)
+            free(e->all[i]); /* route.c made them */
+    }
+    free(e->all);
+    for (int i = 0; i < e->nsubs; i++)
+        dl_pipe_close(&e->subs[i], DLOCK_ECANCELED, "client freed");
     close(e->epfd);
     free(e);
 }
@@ -132,8 +151,29 @@ void dl_eka_stop(dl_eka *k) {
         k->next->prev = k->prev;
     e->nkas--;
     k->l->eka = NULL;
-    dl_keys_free(&k->keys);
+    dl_keyset_free(&k->keys);
     free(k);
+}
+
+/* A lost notice of l still waiting in the done queue is dropped: an
+ * earlier callback of the same process call stopped l's keepalive or is
+ * freeing l, and nothing may be told about l after that. */
+void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l) {
+    dl_aop *prev = NULL, *next;
+    for (dl_aop *op = e->done_head; op != NULL; op = next) {
+        next = op->done_next;
+        if (op->kind != DL_AOP_LOST || op->lock != l) {
+            prev = op;
+            continue;
+        }
+        if (prev != NULL)
+            prev->done_next = next;
+        else
+            e->done_head = next;
+        if (e->done_tail == op)
+            e->done_tail = prev;
+        op_free(op);
+    }
 }
 
 /* ---- operations ---- */
@@ -232,8 +272,22 @@ static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decid
     dl_engine *e = op->e;
     int rc;
     dl_fan_put(op->fan);
+    op->fan = NULL;
+    dl_pipe **pp = e->pp;
+    dl_pipe *target;
+    if (e->routed) {
+        dlock_client *c = e->c;
+        rc = dl_route(e, req->key, req->klen, &target);
+        if (rc != DLOCK_OK) {
+            dl_seterr(&op->x, rc, "%s", c->ctx.err);
+            op->x.code = c->ctx.code;
+            return rc;
+        }
+        pp = &target;
+    }
     op->sent_us = dl_mono_us();
-    op->fan = dl_fan_start(e->pp, e->n, req, deadline_us, &e->heap, decided, done, op, &rc);
+    op->fan = dl_fan_start(pp, e->n, req, deadline_us, &e->heap, e->routed ? &e->router : NULL,
+                           decided, done, op, &rc);
     if (op->fan == NULL)
         return dl_seterr(&op->x, rc, "out of memory");
     if (op->fan->completed) {
@@ -246,21 +300,77 @@ static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decid
     return DLOCK_OK;
 }
 
+/* Sentinel and Cluster with fencing: the script's failover floor argument
+ * (docs/FAILOVER.md) after args[0..nargs), the ones between padded with
+ * "-": "cluster" (the node reads its own epoch), or on Sentinel a
+ * placeholder the fan fills per target (*floor_at, argv index). */
+static int with_floor(const dl_aop *op, enum dl_script_id id, int nkeys, int nargs,
+                      const char **args, size_t *lens, int *floor_at) {
+    const dlock_client *c = op->e->c;
+    int pos = op->e->routed && c->opts.fencing ? dl_script_floor_arg(id) : 0;
+    *floor_at = 0;
+    if (pos == 0 || nargs >= pos || pos > DL_REQ_MAX_ARGV - 3 - nkeys)
+        return nargs;
+    for (int i = nargs; i < pos - 1; i++)
+        args[i] = "-", lens[i] = 1;
+    int cluster = c->url.kind == DL_URL_CLUSTER;
+    args[pos - 1] = cluster ? "cluster" : "";
+    lens[pos - 1] = cluster ? 7 : 0;
+    *floor_at = cluster ? 0 : 3 + nkeys + pos - 1;
+    return pos;
+}
+
+/* Copy args into a[] and add the floor argument (with_floor). */
+static int args_with_floor(const dl_aop *op, enum dl_script_id id, int nkeys, int nargs,
+                           const char **args, const size_t *lens, const char **a, size_t *l,
+                           int *floor_at) {
+    if (nargs > 0) {
+        memcpy(a, args, (size_t)nargs * sizeof *a);
+        memcpy(l, lens, (size_t)nargs * sizeof *l);
+    }
+    return with_floor(op, id, nkeys, nargs, a, l, floor_at);
+}
+
 int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
                   const size_t *lens, dl_decided_fn decided, dl_fan_done_fn done) {
-    const char *argv[DL_REQ_MAX_ARGV];
-    size_t alens[DL_REQ_MAX_ARGV];
+    const char *argv[DL_REQ_MAX_ARGV], *a[DL_REQ_MAX_ARGV];
+    size_t alens[DL_REQ_MAX_ARGV], l[DL_REQ_MAX_ARGV];
     dl_req req;
-    if (dl_script_req(&op->e->c->proto, id, &op->keys, nargs, args, lens, argv, alens, &req) !=
+    int floor_at;
+    if (nargs < 0 || nargs > DL_REQ_MAX_ARGV)
+        return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    nargs = args_with_floor(op, id, DL_NKEYS, nargs, args, lens, a, l, &floor_at);
+    if (dl_script_req(&op->e->c->proto, id, &op->keys, nargs, a, l, argv, alens, &req) !=
         DLOCK_OK)
         return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    req.floor_at = floor_at;
+    int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
+    return send_req(op, &req, deadline, decided, done);
+}
+
+int dl_aop_kscript(dl_aop *op, enum dl_script_id id, const dl_keyset *ks, int nargs,
+                   const char **args, const size_t *lens, dl_decided_fn decided,
+                   dl_fan_done_fn done) {
+    const char *argv[DL_REQ_MAX_ARGV], *a[DL_REQ_MAX_ARGV];
+    size_t alens[DL_REQ_MAX_ARGV], l[DL_REQ_MAX_ARGV];
+    dl_req req;
+    int floor_at;
+    if (nargs < 0 || nargs > DL_REQ_MAX_ARGV)
+        return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    nargs = args_with_floor(op, id, ks->n, nargs, args, lens, a, l, &floor_at);
+    if (dl_keyset_req(&op->e->c->proto, id, ks, nargs, a, l, argv, alens, &req) != DLOCK_OK)
+        return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
+    req.floor_at = floor_at;
     int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
     return send_req(op, &req, deadline, decided, done);
 }
 
 int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
                    int64_t deadline_us, dl_fan_done_fn done) {
-    dl_req req = {.argc = argc, .argv = argv, .lens = lens};
+    /* The key routes it: WAIT must go to the connection that wrote the
+     * lock (on a Cluster, its slot's master). */
+    dl_req req = {.argc = argc, .argv = argv, .lens = lens, .key = op->keys.k[0],
+                  .klen = op->keys.len[0]};
     return send_req(op, &req, deadline_us, dl_decided_majority, done);
 }
 
@@ -274,9 +384,16 @@ static void on_wake(dl_pipe *p, redisReply *r) {
     if (msg->type == REDIS_REPLY_STRING && msg->len > DL_TOKEN_HEX &&
         msg->str[DL_TOKEN_HEX] == ' ') {
         int64_t fence = 0;
-        for (size_t i = DL_TOKEN_HEX + 1; i < msg->len && msg->str[i] >= '0' && msg->str[i] <= '9'; i++)
-            fence = fence * 10 + (msg->str[i] - '0');
-        for (dl_aop *op = e->ops; op != NULL; op = op->next) {
+        for (size_t i = DL_TOKEN_HEX + 1;
+             i < msg->len && msg->str[i] >= '0' && msg->str[i] <= '9'; i++) {
+            int d = msg->str[i] - '0';
+            if (fence > (INT64_MAX - d) / 10) {
+                fence = -1; /* not an int64: not a hand-over of ours */
+                break;
+            }
+            fence = fence * 10 + d;
+        }
+        for (dl_aop *op = e->ops; fence >= 0 && op != NULL; op = op->next) {
             if (op->on_wake != NULL && op->push &&
                 memcmp(op->token, msg->str, DL_TOKEN_HEX) == 0) {
                 op->on_wake(op, fence);
@@ -298,28 +415,73 @@ static void restart_subwaiters(dl_engine *e) {
     }
 }
 
+/* The aggregate of the subscriptions: PENDING while one is, else READY
+ * if any is (a hand-over from the others is found by the next attempt). */
+static void sub_aggregate(dl_engine *e) {
+    int pending = 0, ready = 0;
+    for (int i = 0; i < e->nsubs; i++) {
+        pending |= e->sub_st[i] == DL_SUB_PENDING;
+        ready |= e->sub_st[i] == DL_SUB_READY;
+    }
+    e->sub_state = pending ? DL_SUB_PENDING : ready ? DL_SUB_READY : DL_SUB_NONE;
+}
+
 static void on_subscribed(void *arg, redisReply *r, int status, int sent) {
-    dl_engine *e = arg;
+    dl_pipe *p = arg;
+    dl_engine *e = p->owner;
     (void)sent;
     int ok = status == DLOCK_OK && r != NULL && r->type == REDIS_REPLY_ARRAY;
     if (r != NULL)
         freeReplyObject(r);
-    e->sub_state = ok ? DL_SUB_READY : DL_SUB_NONE;
-    if (e->flushing)
+    e->sub_st[p - e->subs] = ok ? DL_SUB_READY : DL_SUB_NONE;
+    int was = e->sub_state;
+    sub_aggregate(e);
+    if (e->flushing || was != DL_SUB_PENDING || e->sub_state == DL_SUB_PENDING)
         return;
     restart_subwaiters(e);
 }
 
-void dl_engine_subscribe(dl_engine *e) {
-    if (e->sub_state != DL_SUB_NONE)
+/* Routed deployments: the subscription lives on the key's server (the
+ * master a failover may have moved; on Cluster any node hears every
+ * PUBLISH). Moves it there if the server changed. */
+static int sub_follow(dl_engine *e, const char *key, size_t klen) {
+    dl_pipe *target;
+    if (!e->routed)
+        return 1;
+    char saved[sizeof e->c->ctx.err];
+    memcpy(saved, e->c->ctx.err, sizeof saved);
+    int rc = dl_route(e, key, klen, &target);
+    memcpy(e->c->ctx.err, saved, sizeof saved);
+    if (rc != DLOCK_OK)
+        return 0; /* no server known: the op's own request will say why */
+    const dl_conn *t = &target->conn, *s = &e->subs[0].conn;
+    if (s->port == t->port && strcmp(s->host, t->host) == 0 && strcmp(s->path, t->path) == 0)
+        return 1;
+    dl_pipe_close(&e->subs[0], DLOCK_EIO, "the master moved");
+    dl_pipe_init(&e->subs[0], t->is_unix ? NULL : t->host, t->port, t->is_unix ? t->path : NULL,
+                 &e->c->topo.cfg);
+    e->subs[0].owner = e;
+    e->sub_st[0] = DL_SUB_NONE;
+    sub_aggregate(e);
+    return 1;
+}
+
+void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen) {
+    if (!sub_follow(e, key, klen))
         return;
-    e->sub.on_push = on_wake;
     const char *argv[2] = {"SUBSCRIBE", e->chan};
     size_t lens[2] = {9, e->chan_len};
     int64_t deadline = dl_mono_us() + ((int64_t)e->c->opts.command_timeout_ms +
                                        e->c->opts.connect_timeout_ms) * 1000;
-    if (dl_pipe_send(&e->sub, 2, argv, lens, deadline, on_subscribed, e) == DLOCK_OK)
-        e->sub_state = DL_SUB_PENDING;
+    for (int i = 0; i < e->nsubs; i++) {
+        if (e->sub_st[i] != DL_SUB_NONE)
+            continue;
+        e->subs[i].on_push = on_wake;
+        if (dl_pipe_send(&e->subs[i], 2, argv, lens, deadline, on_subscribed, &e->subs[i]) ==
+            DLOCK_OK)
+            e->sub_st[i] = DL_SUB_PENDING;
+    }
+    sub_aggregate(e);
 }
 
 /* ---- the poll set ---- */
@@ -347,17 +509,25 @@ static void watch(dl_engine *e, dl_pipe *p) {
 }
 
 static void watch_all(dl_engine *e) {
-    for (int i = 0; i < e->n; i++)
-        watch(e, &e->pipes[i]);
-    if (e->sub.conn.ctx == NULL && e->sub_state == DL_SUB_READY)
-        e->sub_state = DL_SUB_NONE; /* lost: re-subscribe when next needed */
-    watch(e, &e->sub);
+    for (int i = 0; i < e->nall; i++)
+        watch(e, e->all[i]);
+    for (int i = 0; i < e->nsubs; i++) {
+        if (e->subs[i].conn.ctx == NULL && e->sub_st[i] == DL_SUB_READY)
+            e->sub_st[i] = DL_SUB_NONE; /* lost: re-subscribe when next needed */
+        watch(e, &e->subs[i]);
+    }
+    sub_aggregate(e);
+}
+
+/* Write what the connected pipes have queued. */
+static void flush_all(dl_engine *e) {
+    for (int i = 0; i < e->nall; i++)
+        if (e->all[i]->conn.state == DL_CONN_READY)
+            dl_conn_step(&e->all[i]->conn, 0);
 }
 
 void dl_engine_kick(dl_engine *e) {
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     watch_all(e);
     if (e->notify != NULL && !e->flushing)
         e->notify(e->c, e->notify_ud);
@@ -401,6 +571,39 @@ static void run_callbacks(dl_engine *e) {
     e->flushing = 0;
 }
 
+/* A connection whose server may evict lock keys (maxmemory-policy other
+ * than noeviction, asked on connect by conn.c) is reported once per
+ * connection. With require_noeviction the acquire fails too
+ * (acquire_async.c, dl_engine_unsafe). */
+static void tell_policy(dl_engine *e, dl_conn *cn) {
+    if (cn->policy != DL_POLICY_UNSAFE || cn->policy_told)
+        return;
+    cn->policy_told = 1;
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "%s: maxmemory-policy is %s: a full server may evict lock keys and fence "
+             "counters, giving one lock to two holders; only noeviction keeps leases safe "
+             "(see dlock doctor)",
+             cn->addr, cn->policy_name);
+    dl_warn(&e->c->ctx, msg);
+}
+
+int dl_engine_unsafe(dl_engine *e, dl_ctx *x, const dl_call *call) {
+    for (int i = 0; i < call->n; i++) {
+        dl_conn *cn = call->conns[i];
+        tell_policy(e, cn);
+        if (e->c->opts.require_noeviction && cn->policy == DL_POLICY_UNSAFE) {
+            dl_seterr(x, DLOCK_ENOTSUP,
+                      "%s: maxmemory-policy is %s, not noeviction: lock keys may be evicted "
+                      "(require_noeviction is set)",
+                      cn->addr, cn->policy_name);
+            x->code = DL_SRV_EVICTION;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Advance e after epoll reported evs[0..n). */
 static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
     for (int i = 0; i < n; i++) {
@@ -408,17 +611,16 @@ static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
         dl_conn_step(&p->conn, poll_events(evs[i].events));
     }
     int64_t now = dl_mono_us();
-    for (int i = 0; i < e->n; i++)
-        dl_pipe_check(&e->pipes[i], now);
-    dl_pipe_check(&e->sub, now);
+    for (int i = 0; i < e->nall; i++) {
+        tell_policy(e, &e->all[i]->conn);
+        dl_pipe_check(e->all[i], now);
+    }
+    for (int i = 0; i < e->nsubs; i++)
+        dl_pipe_check(&e->subs[i], now);
     fire_timers(e, now);
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     run_callbacks(e);
-    for (int i = 0; i < e->n; i++)
-        if (e->pipes[i].conn.state == DL_CONN_READY)
-            dl_conn_step(&e->pipes[i].conn, 0);
+    flush_all(e);
     watch_all(e);
     return e->nops + e->nkas;
 }
@@ -430,8 +632,8 @@ static int64_t engine_timeout(const dl_engine *e) {
     dl_timer *t = dl_heap_top(&e->heap);
     if (t != NULL)
         at = t->at_us;
-    for (int i = 0; i <= e->n; i++) {
-        int64_t d = dl_pipe_deadline(i < e->n ? &e->pipes[i] : &e->sub);
+    for (int i = 0; i < e->nall + e->nsubs; i++) {
+        int64_t d = dl_pipe_deadline(i < e->nall ? e->all[i] : &e->subs[i - e->nall]);
         if (d != 0 && (at == 0 || d < at))
             at = d;
     }
@@ -441,6 +643,17 @@ static int64_t engine_timeout(const dl_engine *e) {
     return left <= 0 ? 0 : (left + 999) / 1000;
 }
 
+/* Requests queued but not yet written whole (a connect still under way). */
+static int unwritten(const dl_engine *e) {
+    for (int i = 0; i < e->nall; i++) {
+        const dl_conn *c = &e->all[i]->conn;
+        if (c->ctx != NULL && e->all[i]->len > 0 &&
+            (c->state == DL_CONN_CONNECTING || c->wr_bytes < c->app_bytes))
+            return 1;
+    }
+    return 0;
+}
+
 void dl_engine_run_until(dl_engine *e, const int *done) {
     struct epoll_event evs[64];
     while (!*done) {
@@ -448,12 +661,21 @@ void dl_engine_run_until(dl_engine *e, const int *done) {
         int n = epoll_wait(e->epfd, evs, 64, t < 0 || t > 1000 ? 1000 : (int)t);
         engine_process(e, evs, n < 0 ? 0 : n);
     }
+    /* Nothing drives this engine between blocking calls: requests a
+     * settled call left behind (a Redlock minority's copy whose connect is
+     * still under way) get a few more milliseconds to go out, so they run
+     * now rather than at the next call. */
+    int64_t until = dl_mono_us() + 10000;
+    while (unwritten(e) && dl_mono_us() < until) {
+        int n = epoll_wait(e->epfd, evs, 64, 1);
+        engine_process(e, evs, n < 0 ? 0 : n);
+    }
 }
 
 /* ---- public ---- */
 
 int dlock_client_fd(dlock_client *c) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return -1;
     int rc;
     dl_engine *e = dl_engine_get(c, &rc);
@@ -461,13 +683,13 @@ int dlock_client_fd(dlock_client *c) {
 }
 
 int64_t dlock_client_timeout(dlock_client *c) {
-    if (c == NULL || c->eng == NULL)
+    if (c == NULL || c->eng == NULL || dl_forked(c))
         return -1;
     return engine_timeout(c->eng);
 }
 
 int dlock_client_process(dlock_client *c) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return DLOCK_EINVAL;
     if (c->eng == NULL)
         return 0;
@@ -479,7 +701,7 @@ int dlock_client_process(dlock_client *c) {
 }
 
 void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata) {
-    if (c == NULL)
+    if (c == NULL || dl_forked(c))
         return;
     int rc;
     dl_engine *e = dl_engine_get(c, &rc);
@@ -490,7 +712,7 @@ void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata
 }
 
 int dlock_op_cancel(dlock_client *c, uint64_t id) {
-    if (c == NULL)
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return DLOCK_EINVAL;
     dl_engine *e = c->eng;
     for (dl_aop *op = e ? e->ops : NULL; op != NULL; op = op->next) {

@@ -36,6 +36,9 @@ struct dl_aop {
     void (*on_wake)(dl_aop *op, int64_t fence);
     void (*on_subscribed)(dl_aop *op);
     void (*on_cancel)(dl_aop *op);
+    /* the clean-up op it waits for (its child) ended; failed_too: that
+     * could not reach a server either */
+    void (*on_cleaned)(dl_aop *op, int failed_too);
     uint64_t id;
     int kind;
     int phase;
@@ -69,11 +72,16 @@ struct dl_aop {
     int dirty;              /* the current token may hold a grant somewhere */
     int pending_rc;         /* the end status while an awaited clean-up runs */
     int cleanup_failed;     /* clean-up op: a step got no answer */
+    int leave_only;         /* clean-up op: leave the queues, keep the lock */
     unsigned maybe;         /* servers (bits) the current token may hold a grant on:
                                granted, or asked with no answer; a clean-up op
                                must reach these */
     dl_aop *parent, *child; /* an awaited clean-up and the op awaiting it */
     int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
+    int migrating;          /* the last attempt met TRYAGAIN (Cluster) */
+    int gate_warned;        /* the replica gate's warning was raised */
+    int probes;             /* WAIT probes since the gate last failed */
+    int64_t gate_ms;        /* the timeout of the last WAIT sent */
     int64_t timeout_ms;
     int64_t deadline_us;    /* wait: when to give up */
     int64_t t_begin_us;
@@ -82,7 +90,13 @@ struct dl_aop {
     int64_t start_us;       /* lease start of the lock we got */
     int64_t fence;
     int64_t hint_ms;
+    int64_t queue_score;    /* Redlock: this wait's place in the queues */
+    int handed;             /* a wake-up came while an attempt was in flight */
+    int64_t busy_counter;   /* the fencing counter the last busy answer saw */
     dlock_lost_fn on_lost;  /* DL_AOP_LOST */
+    /* the other kinds (kinds.h): their state, freed by on_free with the op */
+    void *kx;
+    void (*on_free)(dl_aop *op);
 };
 
 /* A kept-alive lock (keepalive_async.c). */
@@ -96,7 +110,8 @@ typedef struct dl_eka {
     dl_fan *fan;
     int64_t sent_us;
     int64_t ttl_sent; /* the ttl of the extension in flight */
-    dl_keys keys;
+    dl_keyset keys;   /* what l's extension touches (any kind: kinds.h) */
+    const struct dl_kscripts *sc;
     struct dl_eka *prev, *next;
 } dl_eka;
 
@@ -105,11 +120,21 @@ enum dl_sub_state { DL_SUB_NONE, DL_SUB_PENDING, DL_SUB_READY };
 struct dl_engine {
     dlock_client *c;
     int epfd;
-    int n; /* servers */
-    dl_pipe pipes[DL_URL_MAX_HOSTS];
+    int n; /* servers per operation: the Redlock set, else 1 */
+    dl_pipe pipes[DL_URL_MAX_HOSTS]; /* direct: one per server */
     dl_pipe *pp[DL_URL_MAX_HOSTS];
-    dl_pipe sub; /* wake-ups (one server only) */
-    int sub_state;
+    /* Every pipe to watch but the subscriber: &pipes[i] (direct), or the
+     * nodes met through the topology (Sentinel, Cluster: route.c). */
+    dl_pipe **all;
+    int nall, capall;
+    int routed;        /* Sentinel or Cluster: targets come from c->topo */
+    dl_router router;  /* route.c: where redirects go */
+    /* Wake-ups: one subscription per server a hand-over can come from
+     * (every Redlock master; the key's server when routed). */
+    dl_pipe subs[DL_URL_MAX_HOSTS];
+    int sub_st[DL_URL_MAX_HOSTS]; /* enum dl_sub_state */
+    int nsubs;
+    int sub_state; /* the aggregate: PENDING while any is, READY if one is */
     char chan[400]; /* our wake channel */
     size_t chan_len;
     dl_heap heap;
@@ -123,6 +148,8 @@ struct dl_engine {
     int flushing;
     int blocking; /* drives the blocking calls (blocking.c); its locks keep
                      alive with the keepalive thread, not with its timers */
+    int gate_short; /* the last replica gate (or probe) had too few
+                       replicas: acquires probe with WAIT before taking */
 };
 
 /* engine.c */
@@ -151,19 +178,31 @@ DL_INTERNAL void dl_aop_discard(dl_aop *op);
  * DLOCK_OK, or the failure to send (nothing was sent). */
 DL_INTERNAL int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
                               const size_t *lens, dl_decided_fn decided, dl_fan_done_fn done);
+/* The same on the keys of ks (the other kinds: kinds.h). */
+DL_INTERNAL int dl_aop_kscript(dl_aop *op, enum dl_script_id id, const dl_keyset *ks,
+                               int nargs, const char **args, const size_t *lens,
+                               dl_decided_fn decided, dl_fan_done_fn done);
 /* The same for a plain command (WAIT), on op's key's servers. */
 DL_INTERNAL int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
                                int64_t deadline_us, dl_fan_done_fn done);
+/* Raise the eviction-policy warning of call's servers not yet told (once
+ * per connection), and with opts.require_noeviction return 1 after
+ * setting x (DLOCK_ENOTSUP, code DL_SRV_EVICTION) if one of them may
+ * evict lock keys; else 0. */
+DL_INTERNAL int dl_engine_unsafe(dl_engine *e, dl_ctx *x, const dl_call *call);
 /* Arm op's timer. */
 DL_INTERNAL void dl_aop_timer(dl_aop *op, int64_t at_us);
 /* After an async start: write what can be written, and tell the adapter. */
 DL_INTERNAL void dl_engine_kick(dl_engine *e);
 /* Subscribe to the wake channel if not yet (the reply re-starts the ops
- * waiting for it). */
-DL_INTERNAL void dl_engine_subscribe(dl_engine *e);
+ * waiting for it); on Sentinel and Cluster, on the server of `key`. */
+DL_INTERNAL void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen);
 
 /* Stop keeping k's lock alive and free k (no callback). */
 DL_INTERNAL void dl_eka_stop(dl_eka *k);
+/* Drop l's lost notice if it is queued and not yet run (its keepalive
+ * is being stopped). */
+DL_INTERNAL void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l);
 
 /* acquire_async.c: start an acquire on engine e (mode DL_AM_*). As the
  * public async starts: an error at once, or DLOCK_OK and cb later. */
@@ -171,6 +210,12 @@ enum { DL_AM_TRY, DL_AM_RETRY, DL_AM_DEADLINE };
 DL_INTERNAL int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
                                  int mode, int64_t timeout_ms, int is_wait, dlock_done_fn cb,
                                  void *ud, uint64_t *id);
+/* cleanup_async.c: leave the queue and release by token what `from`'s
+ * current token may hold, in a clean-up op of its own. Returns the op (NULL
+ * if it could not be started: the queue entry and any lease then end by
+ * their own expiry). An op that waits for it as its child is told by its
+ * on_cleaned. */
+DL_INTERNAL dl_aop *dl_acq_cleanup(dl_engine *e, const dl_aop *from);
 /* handle_async.c: the same for release, extend and inspect. */
 DL_INTERNAL int dl_release_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud,
                                  uint64_t *id);
@@ -178,6 +223,26 @@ DL_INTERNAL int dl_extend_start(dl_engine *e, dlock_lock *l, int64_t ttl_ms, dlo
                                 void *ud, uint64_t *id);
 DL_INTERNAL int dl_inspect_start(dl_engine *e, const char *name, size_t len, dlock_done_fn cb,
                                  void *ud, uint64_t *id);
+
+/* route.c: Sentinel and Cluster through the client's topology. The
+ * topology's discovery (asking the sentinels, CLUSTER SLOTS) still blocks,
+ * bounded by the client context's cap: only the blocking engine routes. */
+/* The pipe to the server for `key` (discovering it if needed). DLOCK_OK,
+ * or the topology's error (in the client's context). */
+DL_INTERNAL int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **out);
+/* Set up e->router. */
+DL_INTERNAL void dl_route_init(dl_engine *e);
+/* Add a pipe to e->all. DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_engine_add_pipe(dl_engine *e, dl_pipe *p);
+
+/* gate.c: the replica gate. Send WAIT for opts.replicas replicas on op's
+ * lock server (its timeout: replica_timeout_ms, or, for 0, what the call
+ * has left; recorded in op->gate_ms); `done` gets the fan. DLOCK_OK or
+ * the failure to send. */
+DL_INTERNAL int dl_gate_send(dl_aop *op, dl_fan_done_fn done);
+/* The fewest acknowledgements a server answered WAIT with (-1: none did):
+ * DLOCK_OK, or the call's error (op->x says it). */
+DL_INTERNAL int dl_gate_acked(dl_aop *op, dl_fan *f, int64_t *acked);
 
 /* keepalive_async.c: keep l alive with a timer in its engine. */
 DL_INTERNAL int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms,

@@ -1,11 +1,15 @@
 /* handle_async.c - release, extend and inspect as engine operations:
- * one fan-out each, read with the same functions as the blocking calls. */
+ * one fan-out each, read with the same functions as the blocking calls.
+ * Release and extend work on a handle of any kind (kinds.h) but a
+ * multi-lock over several hash slots (multi.c releases its parts): each
+ * kind says its keys and scripts. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backoff.h"
 #include "clock.h"
-#include "engine.h"
+#include "kinds.h"
 
 static void on_released(dl_fan *f, void *arg) {
     dl_aop *op = arg;
@@ -13,16 +17,25 @@ static void on_released(dl_fan *f, void *arg) {
     dlock_client *c = op->e->c;
     int released = 0;
     int rc = dl_release_read(&op->x, &f->call, &released);
+    /* A multi-lock's script answers how many of its names it released. */
+    int64_t names = released && l->nnames > 1 ? dl_reply_int(f->call.replies[0], 0) : 0;
     atomic_store(&l->valid_until_us, 0);
     if (rc != DLOCK_OK) {
         /* The release may have run: stop claiming the lease. */
         dl_emit(&c->ctx, DLOCK_EV_ERROR, l->name, rc, l->fence, 0, 0);
-    } else if (!released) {
+    } else if (!released || (l->nnames > 1 && names < l->nnames)) {
         atomic_store(&l->released, 1);
         atomic_store(&l->lost, 1);
         dl_emit(&c->ctx, DLOCK_EV_LOST, l->name, DLOCK_ENOTHELD, l->fence, 0, 0);
-        rc = dl_seterr(&op->x, DLOCK_ENOTHELD,
-                       "lock '%s' was no longer held by this handle (expired or taken)", l->name);
+        if (released)
+            rc = dl_seterr(&op->x, DLOCK_ENOTHELD,
+                           "only %" PRId64 " of the %d names of multi-lock '%s' were still "
+                           "held by this handle (those were released)",
+                           names, l->nnames, l->name);
+        else
+            rc = dl_seterr(&op->x, DLOCK_ENOTHELD,
+                           "lock '%s' was no longer held by this handle (expired or taken)",
+                           l->name);
     } else {
         atomic_store(&l->released, 1);
         dl_emit(&c->ctx, DLOCK_EV_RELEASED, l->name, DLOCK_OK, l->fence, 0, 0);
@@ -77,6 +90,31 @@ static int new_op(dl_engine *e, int kind, const char *name, size_t len, dlock_do
     return DLOCK_OK;
 }
 
+static void free_keyset(dl_aop *op) {
+    if (op->kx != NULL)
+        dl_keyset_free(op->kx);
+    free(op->kx);
+}
+
+/* A new op on handle l in engine e, with l's keys (any kind). */
+static int handle_op(dl_engine *e, int kind, dlock_lock *l, dlock_done_fn cb, void *ud,
+                     const dl_kscripts **sc, dl_aop **out) {
+    dl_aop *op = dl_aop_new(e, kind, cb, ud);
+    dl_keyset *ks = op != NULL ? calloc(1, sizeof *ks) : NULL;
+    if (ks != NULL) {
+        op->kx = ks;
+        op->on_free = free_keyset;
+    }
+    if (ks == NULL || dl_lock_keys(l, ks, sc) != DLOCK_OK) {
+        if (op != NULL)
+            dl_aop_discard(op);
+        return dl_seterr(&e->c->ctx, DLOCK_ENOMEM, "out of memory");
+    }
+    op->lock = l;
+    *out = op;
+    return DLOCK_OK;
+}
+
 /* Send and hand the op to the engine; a send that fails at once still
  * reports through the callback (as every started op does). */
 static int launch(dl_aop *op, int rc, uint64_t *id) {
@@ -93,14 +131,14 @@ int dl_release_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud, ui
     if (atomic_load(&l->released))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' was already released", l->name);
     dl_aop *op = NULL;
-    int rc = new_op(e, DL_AOP_RELEASE, l->name, l->name_len, cb, ud, &op);
+    const dl_kscripts *sc;
+    int rc = handle_op(e, DL_AOP_RELEASE, l, cb, ud, &sc, &op);
     if (rc != DLOCK_OK)
         return rc;
     dlock_keepalive_stop(l);
-    op->lock = l;
     const char *args[1] = {l->token};
     size_t lens[1] = {DL_TOKEN_HEX};
-    rc = dl_aop_script(op, DL_S_RELEASE, 1, args, lens, dl_release_decided, on_released);
+    rc = dl_aop_kscript(op, sc->release, op->kx, 1, args, lens, dl_release_decided, on_released);
     return launch(op, rc, id);
 }
 
@@ -117,7 +155,8 @@ int dl_extend_start(dl_engine *e, dlock_lock *l, int64_t ttl_ms, dlock_done_fn c
     if (atomic_load(&l->released) || atomic_load(&l->lost))
         return dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held", l->name);
     dl_aop *op = NULL;
-    rc = new_op(e, DL_AOP_EXTEND, l->name, l->name_len, cb, ud, &op);
+    const dl_kscripts *sc;
+    rc = handle_op(e, DL_AOP_EXTEND, l, cb, ud, &sc, &op);
     if (rc != DLOCK_OK)
         return rc;
     /* A thread keepalive must not extend alongside (engine keepalive
@@ -125,12 +164,11 @@ int dl_extend_start(dl_engine *e, dlock_lock *l, int64_t ttl_ms, dlock_done_fn c
     atomic_store(&l->user_ext, 1);
     if (l->eng == NULL)
         dl_keepalive_quiesce(l);
-    op->lock = l;
     op->ttl_ms = ttl_ms;
     op->ttl_len = dl_fmt_i64(op->ttl_s, ttl_ms);
     const char *args[2] = {l->token, op->ttl_s};
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    rc = dl_aop_script(op, DL_S_EXTEND, 2, args, lens, dl_extend_decided, on_extended);
+    rc = dl_aop_kscript(op, sc->extend, op->kx, 2, args, lens, dl_extend_decided, on_extended);
     if (rc != DLOCK_OK)
         atomic_store(&l->user_ext, 0);
     return launch(op, rc, id);
@@ -144,51 +182,4 @@ int dl_inspect_start(dl_engine *e, const char *name, size_t len, dlock_done_fn c
         return rc;
     rc = dl_aop_script(op, DL_S_INSPECT, 0, NULL, NULL, dl_inspect_decided, on_inspected);
     return launch(op, rc, id);
-}
-
-/* ---- the public starts: the async engine ---- */
-
-/* The async engine of l's client, after the common checks. */
-static dl_engine *lock_engine(dlock_lock *l, dlock_done_fn cb, int *rc) {
-    dlock_client *c = l->client;
-    dl_clearerr(&c->ctx);
-    if (cb == NULL) {
-        *rc = dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
-        return NULL;
-    }
-    return dl_engine_get(c, rc);
-}
-
-int dlock_release_async(dlock_lock *l, dlock_done_fn cb, void *userdata, uint64_t *id) {
-    int rc;
-    dl_engine *e = l != NULL ? lock_engine(l, cb, &rc) : NULL;
-    if (e == NULL)
-        return l == NULL ? DLOCK_EINVAL : rc;
-    return dl_release_start(e, l, cb, userdata, id);
-}
-
-int dlock_extend_async(dlock_lock *l, int64_t ttl_ms, dlock_done_fn cb, void *userdata,
-                       uint64_t *id) {
-    int rc;
-    dl_engine *e = l != NULL ? lock_engine(l, cb, &rc) : NULL;
-    if (e == NULL)
-        return l == NULL ? DLOCK_EINVAL : rc;
-    return dl_extend_start(e, l, ttl_ms, cb, userdata, id);
-}
-
-int dlock_inspect_async(dlock_client *c, const char *name, dlock_done_fn cb, void *userdata,
-                        uint64_t *id) {
-    int rc = dl_begin(c);
-    if (rc != DLOCK_OK)
-        return rc;
-    if (cb == NULL)
-        return dl_seterr(&c->ctx, DLOCK_EINVAL, "callback is NULL");
-    size_t len;
-    rc = dl_check_name(c, name, &len);
-    if (rc != DLOCK_OK)
-        return rc;
-    dl_engine *e = dl_engine_get(c, &rc);
-    if (e == NULL)
-        return rc;
-    return dl_inspect_start(e, name, len, cb, userdata, id);
 }

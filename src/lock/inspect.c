@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "client.h"
 #include "resp.h"
 
@@ -23,28 +24,24 @@ int dlock_is_locked(dlock_client *c, const char *name, int *locked, int64_t *ptt
 }
 
 int dl_inspect(dlock_client *c, const char *name, size_t len, dlock_holder *out) {
-    if (dl_engine_serves(c))
-        return dl_block_inspect(c, name, len, out);
-    dl_call call;
-    int rc = dl_script_named(&c->topo, &c->proto, &call, DL_S_INSPECT, name, len, 0, NULL, NULL,
-                             0, dl_inspect_decided);
-    if (rc != DLOCK_OK)
-        return rc;
-    return dl_inspect_read(&c->ctx, &call, out);
+    return dl_block_inspect(c, name, len, out);
 }
 
-int dlock_inspect(dlock_client *c, const char *name, dlock_holder *out) {
+int dlock_inspect_sized(dlock_client *c, const char *name, dlock_holder *out, size_t out_size) {
     int rc = dl_begin(c);
     if (rc != DLOCK_OK)
         return rc;
-    if (out == NULL)
-        return dl_seterr(&c->ctx, DLOCK_EINVAL, "out is NULL");
-    memset(out, 0, sizeof *out);
-    out->pttl_ms = -1;
+    if (out == NULL || out_size < 1 || out_size > DL_ABI_MAX_SIZE)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "out is NULL or out_size %zu not 1..%d",
+                         out_size, DL_ABI_MAX_SIZE);
+    dlock_holder h;
+    memset(&h, 0, sizeof h);
+    h.pttl_ms = -1;
     size_t len;
     rc = dl_check_name(c, name, &len);
-    if (rc != DLOCK_OK)
-        return rc;
-    return dl_inspect(c, name, len, out);
+    if (rc == DLOCK_OK)
+        rc = dl_inspect(c, name, len, &h);
+    dl_abi_copy_out(out, out_size, &h, sizeof h);
+    return rc;
 }
 

@@ -32,14 +32,15 @@
 #include "backoff.h"
 #include "clock.h"
 #include "client.h"
-#include "engine.h"
+#include "kinds.h"
 #include "resp.h"
 
 enum { CB_NONE, CB_EXTENDED, CB_LOST };
 
 typedef struct ka_entry {
     dlock_lock *l;
-    dl_keys keys;
+    dl_keyset keys;          /* what l's extension touches (any kind) */
+    const dl_kscripts *sc;
     int64_t ttl_ms;   /* the lease each round renews: the ttl at start */
     int64_t interval_us;
     int64_t next_us;
@@ -77,7 +78,7 @@ static void mono_to_abs(int64_t mono_us, struct timespec *ts) {
 static void entry_free(ka_entry *e) {
     if (e == NULL)
         return;
-    dl_keys_free(&e->keys);
+    dl_keyset_free(&e->keys);
     free(e);
 }
 
@@ -105,9 +106,16 @@ static void queue_extend(dlock_client *kc, ka_entry *e, dl_conn **conns, int *nc
     }
     char ttl_s[24];
     size_t tl = dl_fmt_i64(ttl_s, e->ttl_ms);
-    const char *argv[6];
-    size_t lens[6];
-    dl_extend_argv(&kc->proto, &e->keys, e->l->token, ttl_s, tl, argv, lens);
+    const char *args[2] = {e->l->token, ttl_s};
+    size_t alens[2] = {DL_TOKEN_HEX, tl};
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t lens[DL_REQ_MAX_ARGV];
+    dl_req req;
+    if (dl_keyset_req(&kc->proto, e->sc->extend, &e->keys, 2, args, alens, argv, lens, &req) !=
+        DLOCK_OK) {
+        e->fallback = 1;
+        return;
+    }
     for (int t = 0; t < tg.n; t++) {
         dl_conn *cn = tg.conns[t];
         int seen = 0;
@@ -122,7 +130,7 @@ static void queue_extend(dlock_client *kc, ka_entry *e, dl_conn **conns, int *nc
             conns[(*nconns)++] = cn;
         }
         e->idx[t] = cn->expect;
-        if (dl_conn_append(cn, 6, argv, lens) != DLOCK_OK) {
+        if (dl_conn_append(cn, req.argc, argv, lens) != DLOCK_OK) {
             e->fallback = 1;
             return;
         }
@@ -159,8 +167,12 @@ static void extend_slow(dlock_client *kc, ka_entry *e) {
     int64_t vu = atomic_load(&e->l->valid_until_us);
     if (vu < d)
         d = vu;
-    if (dl_script_call(&kc->topo, &kc->proto, &call, DL_S_EXTEND, &e->keys, 2, args, lens, d,
-                       NULL) != DLOCK_OK)
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t alens[DL_REQ_MAX_ARGV];
+    dl_req req;
+    if (dl_keyset_req(&kc->proto, e->sc->extend, &e->keys, 2, args, lens, argv, alens, &req) !=
+            DLOCK_OK ||
+        dl_quorum_run(&kc->topo, &call, &req, d, NULL) != DLOCK_OK)
         return;
     e->ntargets = call.n;
     for (int t = 0; t < call.n; t++) {
@@ -413,12 +425,43 @@ static int ka_add(struct dl_keepalive *ka, ka_entry *e) {
     return DLOCK_OK;
 }
 
+/* A part of a multi-lock over several hash slots was lost: so is the
+ * whole, and its owner is told once. */
+static void part_lost(dlock_lock *p, int status, void *ud) {
+    dlock_lock *l = p->whole;
+    (void)ud;
+    if (atomic_exchange(&l->lost, 1))
+        return;
+    if (l->on_lost != NULL)
+        l->on_lost(l, status, l->lost_ud);
+}
+
+/* Keep every part of such a multi-lock alive. */
+static int parts_keepalive(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_lost,
+                           void *userdata) {
+    dlock_keepalive_stop(l);
+    l->on_lost = on_lost;
+    l->lost_ud = userdata;
+    for (int i = 0; i < l->nparts; i++) {
+        int rc = dlock_keepalive_start(l->parts[i], interval_ms, part_lost, NULL);
+        if (rc != DLOCK_OK) {
+            dlock_keepalive_stop(l);
+            return rc;
+        }
+    }
+    return DLOCK_OK;
+}
+
 int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_lost,
                           void *userdata) {
-    if (l == NULL)
+    if (l == NULL || atomic_load(&l->orphaned))
         return DLOCK_EINVAL;
     dlock_client *c = l->client;
+    if (dl_refuse_forked(c) != DLOCK_OK)
+        return DLOCK_EINVAL;
     dl_clearerr(&c->ctx);
+    if (l->nparts > 0)
+        return parts_keepalive(l, interval_ms, on_lost, userdata);
     int64_t ttl = atomic_load(&l->ttl_ms);
     if (interval_ms == 0)
         interval_ms = ttl / 3;
@@ -442,8 +485,8 @@ int dlock_keepalive_start(dlock_lock *l, int64_t interval_ms, dlock_lost_fn on_l
     if (rc != DLOCK_OK)
         return dl_seterr(&c->ctx, rc, "cannot start the keepalive thread");
     ka_entry *e = calloc(1, sizeof *e);
-    if (e == NULL || dl_keys_make(&c->proto, l->name, l->name_len, &e->keys) != DLOCK_OK) {
-        free(e);
+    if (e == NULL || dl_lock_keys(l, &e->keys, &e->sc) != DLOCK_OK) {
+        entry_free(e);
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     }
     e->l = l;
@@ -472,10 +515,14 @@ static ka_entry *find(struct dl_keepalive *ka, const dlock_lock *l) {
 void dlock_keepalive_stop(dlock_lock *l) {
     if (l == NULL || l->client == NULL)
         return;
+    for (int i = 0; i < l->nparts; i++)
+        dlock_keepalive_stop(l->parts[i]);
     if (l->eka != NULL)
         dl_eka_stop(l->eka);
+    if (l->eng != NULL) /* lost in this process call, not yet told: no more */
+        dl_engine_drop_lost(l->eng, l);
     struct dl_keepalive *ka = l->client->ka;
-    if (ka == NULL)
+    if (ka == NULL || dl_forked(l->client)) /* a child has no keepalive thread */
         return;
     pthread_mutex_lock(&ka->mu);
     ka_entry *e = find(ka, l);
@@ -502,10 +549,39 @@ void dl_keepalive_quiesce(dlock_lock *l) {
     pthread_mutex_unlock(&ka->mu);
 }
 
+/* dl_keepalive_client_free in a child after fork(): the thread is not in
+ * this process, so it is not joined, and its mutex may have been held by
+ * it at the fork. Everything is freed (and the thread's sockets closed,
+ * sending nothing) only when the thread was idle then: mutex free, no
+ * extension or callback in flight. Otherwise the child's copy may be
+ * mid-update and is left alone: a leak in the child, never a hang or a
+ * double free. The condition variables are not destroyed: glibc would
+ * wait for the parent's waiter. */
+static void ka_free_in_child(struct dl_keepalive *ka) {
+    if (pthread_mutex_trylock(&ka->mu) != 0)
+        return;
+    for (int i = 0; i < ka->n; i++)
+        if (ka->entries[i]->io || ka->entries[i]->cb_running)
+            return;
+    for (int i = 0; i < ka->n; i++)
+        entry_free(ka->entries[i]);
+    free(ka->entries);
+    pthread_mutex_unlock(&ka->mu);
+    ka->kc->topo.cfg.forked = 1;
+    dl_client_teardown(ka->kc);
+    free(ka->kc);
+    free(ka);
+}
+
 void dl_keepalive_client_free(dlock_client *c) {
     struct dl_keepalive *ka = c->ka;
     if (ka == NULL)
         return;
+    if (dl_forked(c)) {
+        c->ka = NULL;
+        ka_free_in_child(ka);
+        return;
+    }
     pthread_mutex_lock(&ka->mu);
     ka->stop = 1;
     pthread_cond_signal(&ka->cond);

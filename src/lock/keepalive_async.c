@@ -9,7 +9,7 @@
 
 #include "backoff.h"
 #include "clock.h"
-#include "engine.h"
+#include "kinds.h"
 
 /* The lock is gone (status says why): tell the owner from the done queue. */
 static void lose(dl_eka *k, int status) {
@@ -97,14 +97,16 @@ static void eka_fire(dl_timer *t) {
     const char *argv[DL_REQ_MAX_ARGV];
     size_t alens[DL_REQ_MAX_ARGV];
     dl_req req;
-    dl_script_req(&e->c->proto, DL_S_EXTEND, &k->keys, 2, args, lens, argv, alens, &req);
+    dl_keyset_req(&e->c->proto, k->sc->extend, &k->keys, 2, args, lens, argv, alens, &req);
     int64_t deadline = now + (int64_t)e->c->opts.command_timeout_ms * 1000;
     int64_t vu = atomic_load(&l->valid_until_us);
     int rc;
     dl_fan_put(k->fan);
     k->sent_us = now;
-    k->fan = dl_fan_start(e->pp, e->n, &req, deadline, &e->heap, dl_extend_decided, on_extended,
-                          k, &rc);
+    /* Only the async engine keeps locks alive, and it drives direct
+     * deployments only: its pipes are e->pp. */
+    k->fan = dl_fan_start(e->pp, e->n, &req, deadline, &e->heap, NULL, dl_extend_decided,
+                          on_extended, k, &rc);
     if (k->fan == NULL || k->fan->completed) {
         /* Could not even send: try again shortly. */
         dl_heap_arm(&e->heap, &k->timer, now + 50000 < vu ? now + 50000 : vu);
@@ -116,7 +118,7 @@ int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms, dlock_lost_fn
     dl_eka *k = calloc(1, sizeof *k);
     if (k == NULL)
         return DLOCK_ENOMEM;
-    if (dl_keys_make(&e->c->proto, l->name, l->name_len, &k->keys) != DLOCK_OK) {
+    if (dl_lock_keys(l, &k->keys, &k->sc) != DLOCK_OK) {
         free(k);
         return DLOCK_ENOMEM;
     }
@@ -128,7 +130,7 @@ int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms, dlock_lost_fn
     k->ud = ud;
     k->ttl_sent = atomic_load(&l->ttl_ms);
     if (dl_heap_arm(&e->heap, &k->timer, next_fire(k, dl_mono_us() + interval_ms * 1000)) != 0) {
-        dl_keys_free(&k->keys);
+        dl_keyset_free(&k->keys);
         free(k);
         return DLOCK_ENOMEM;
     }

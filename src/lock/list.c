@@ -12,8 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "abi.h"
 #include "clock.h"
-#include "client.h"
+#include "kinds.h"
 #include "resp.h"
 #include "strset.h"
 
@@ -27,8 +28,9 @@ typedef struct list_run {
     void *ud;
     dlock_list_stats *st;
     dl_strset seen;
-    char *pat; /* SCAN MATCH pattern */
-    size_t pat_len;
+    dl_scan_pass pass[2]; /* SCAN MATCH patterns (proto's dl_scan_plan) */
+    int npass;
+    const dl_scan_pass *cur; /* the pass under way */
     char count[16];
     size_t count_len;
     int64_t deadline_us;
@@ -42,14 +44,19 @@ typedef struct list_addr {
     int port, is_unix;
 } list_addr;
 
-void dlock_list_options_init(dlock_list_options *o) {
-    if (o == NULL)
-        return;
+static void default_list_options(dlock_list_options *o) {
     memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
     o->pattern = NULL;
     o->max_locks = 10000;
     o->timeout_ms = 10000;
     o->scan_count = 1000;
+}
+
+void dlock_list_options_init_sized(dlock_list_options *opts, size_t size) {
+    dlock_list_options d;
+    default_list_options(&d);
+    dl_abi_init_sized(opts, size, &d, sizeof d);
 }
 
 static int check_list_options(dlock_client *c, const dlock_list_options *o) {
@@ -83,6 +90,16 @@ static int list_one(list_run *r, const char *name, size_t len) {
     dlock_list_entry e;
     memset(&e, 0, sizeof e);
     int rc = dl_inspect(r->c, buf, len, &e.holder);
+    e.kind = DLOCK_KIND_MUTEX;
+    e.holders = 1;
+    if (rc == DLOCK_ESERVER && r->c->ctx.code == DL_SRV_WRONGTYPE &&
+        r->c->url.kind != DL_URL_REDLOCK) {
+        /* Not a mutex: a semaphore or an rw lock (never on Redlock), or not
+         * dlock's at all. */
+        e.holders = 0;
+        rc = dl_holders_entry(r->c, buf, len, &e);
+        e.holder.locked = e.holders > 0;
+    }
     if ((rc == DLOCK_ESERVER || rc == DLOCK_ENOQUORUM) && r->c->ctx.code == DL_SRV_WRONGTYPE) {
         r->st->skipped++; /* a key of that shape, but not a lock */
         return DLOCK_OK;
@@ -95,8 +112,6 @@ static int list_one(list_run *r, const char *name, size_t len) {
         return DLOCK_OK; /* released since the scan saw it */
     e.name = buf;
     e.name_len = len;
-    e.kind = DLOCK_KIND_MUTEX;
-    e.holders = 1;
     r->st->listed++;
     if (r->fn(&e, r->ud) != 0)
         r->stop = 1;
@@ -109,8 +124,12 @@ static int list_page(list_run *r, const redisReply *keys) {
         const redisReply *k = keys->element[i];
         const char *name;
         size_t len;
-        if (k->type != REDIS_REPLY_STRING ||
-            !dl_key_name(&r->c->proto, k->str, k->len, &name, &len)) {
+        int is = k->type == REDIS_REPLY_STRING
+                     ? dl_key_name(&r->c->proto, k->str, k->len, r->cur->accept, &name, &len)
+                     : 0;
+        if (is < 0)
+            continue; /* a lock key the other pass lists */
+        if (is == 0) {
             r->st->skipped++;
             continue;
         }
@@ -143,8 +162,8 @@ static int scan_shape_ok(const redisReply *rep) {
 /* One SCAN round trip on cn; the reply stays with cn until its next call. */
 static int scan_call(list_run *r, dl_conn *cn, const char *cursor, redisReply **rep) {
     dlock_client *c = r->c;
-    const char *argv[6] = {"SCAN", cursor, "MATCH", r->pat, "COUNT", r->count};
-    size_t lens[6] = {4, strlen(cursor), 5, r->pat_len, 5, r->count_len};
+    const char *argv[6] = {"SCAN", cursor, "MATCH", r->cur->pat, "COUNT", r->count};
+    size_t lens[6] = {4, strlen(cursor), 5, r->cur->len, 5, r->count_len};
     int64_t d = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
     if (cn->state != DL_CONN_READY)
         d += (int64_t)c->opts.connect_timeout_ms * 1000;
@@ -162,10 +181,9 @@ static int scan_call(list_run *r, dl_conn *cn, const char *cursor, redisReply **
     return DLOCK_OK;
 }
 
-/* SCAN one server to its end (or until the listing stops). */
-static int scan_server(list_run *r, const list_addr *a) {
-    dl_conn cn;
-    dl_conn_init(&cn, a->host, a->port, a->is_unix ? a->path : NULL, &r->c->topo.cfg);
+/* SCAN one server to its end with one pass's pattern (or until the
+ * listing stops). */
+static int scan_pass(list_run *r, dl_conn *cn) {
     char cursor[21] = "0";
     int rc = DLOCK_OK;
     do {
@@ -174,7 +192,7 @@ static int scan_server(list_run *r, const list_addr *a) {
             break;
         }
         redisReply *rep;
-        rc = scan_call(r, &cn, cursor, &rep);
+        rc = scan_call(r, cn, cursor, &rep);
         if (rc != DLOCK_OK) {
             r->stop = past_deadline(r);
             rc = r->stop ? DLOCK_OK : rc;
@@ -184,6 +202,17 @@ static int scan_server(list_run *r, const list_addr *a) {
         cursor[rep->element[0]->len] = '\0';
         rc = list_page(r, rep->element[1]);
     } while (rc == DLOCK_OK && !r->stop && strcmp(cursor, "0") != 0);
+    return rc;
+}
+
+static int scan_server(list_run *r, const list_addr *a) {
+    dl_conn cn;
+    dl_conn_init(&cn, a->host, a->port, a->is_unix ? a->path : NULL, &r->c->topo.cfg);
+    int rc = DLOCK_OK;
+    for (int i = 0; i < r->npass && rc == DLOCK_OK && !r->stop; i++) {
+        r->cur = &r->pass[i];
+        rc = scan_pass(r, &cn);
+    }
     dl_conn_close(&cn);
     return rc;
 }
@@ -231,24 +260,24 @@ static int scan_all(list_run *r, const list_addr *addrs, int n) {
     return DLOCK_OK;
 }
 
-int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn,
-               void *userdata, dlock_list_stats *stats) {
-    int rc = dl_begin(c);
+/* dlock_list with options copied in and the stats in the library's own
+ * struct. */
+static int list_locks(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn,
+                      void *userdata, dlock_list_stats *stats) {
+    dlock_list_options o;
+    list_run r = {.c = c, .o = &o, .fn = fn, .ud = userdata, .st = stats};
+    default_list_options(&o);
+    int rc = dl_abi_read_options(&c->ctx, &o, sizeof o, opts, "list options",
+                                 "dlock_list_options_init");
     if (rc != DLOCK_OK)
         return rc;
-    dlock_list_options defaults;
-    dlock_list_options_init(&defaults);
-    dlock_list_stats local;
-    list_run r = {.c = c, .o = opts ? opts : &defaults, .fn = fn, .ud = userdata,
-                  .st = stats ? stats : &local};
-    memset(r.st, 0, sizeof *r.st);
     if (fn == NULL)
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "fn is NULL");
     rc = check_list_options(c, r.o);
     if (rc != DLOCK_OK)
         return rc;
     const char *glob = r.o->pattern ? r.o->pattern : "*";
-    if (dl_scan_pattern(&c->proto, glob, strlen(glob), &r.pat, &r.pat_len) != DLOCK_OK)
+    if (dl_scan_plan(&c->proto, glob, strlen(glob), r.pass, &r.npass) != DLOCK_OK)
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     r.count_len = (size_t)snprintf(r.count, sizeof r.count, "%d", r.o->scan_count);
     r.deadline_us = dl_mono_us() + r.o->timeout_ms * 1000;
@@ -262,9 +291,26 @@ int dlock_list(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn
     c->ctx.cap_us = saved_cap;
     r.st->complete = rc == DLOCK_OK && !r.stop;
     free(addrs);
-    free(r.pat);
+    for (int i = 0; i < r.npass; i++)
+        free(r.pass[i].pat);
     dl_strset_free(&r.seen);
     if (rc == DLOCK_OK)
         dl_clearerr(&c->ctx);
+    return rc;
+}
+
+int dlock_list_sized(dlock_client *c, const dlock_list_options *opts, dlock_list_fn fn,
+                     void *userdata, dlock_list_stats *stats, size_t stats_size) {
+    int rc = dl_begin(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    if (stats != NULL && (stats_size < 1 || stats_size > DL_ABI_MAX_SIZE))
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "stats_size %zu is not 1..%d", stats_size,
+                         DL_ABI_MAX_SIZE);
+    dlock_list_stats st;
+    memset(&st, 0, sizeof st);
+    rc = list_locks(c, opts, fn, userdata, &st);
+    if (stats != NULL)
+        dl_abi_copy_out(stats, stats_size, &st, sizeof st);
     return rc;
 }

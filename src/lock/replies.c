@@ -49,16 +49,20 @@ void dl_acquire_tally(dl_call *call, dl_tally *t) {
             int64_t h = dl_reply_int(e1, -1);
             if (h > t->hint)
                 t->hint = h;
+            int64_t cn = dl_reply_int(dl_elem(r, 3), 0);
+            if (cn > t->counter)
+                t->counter = cn;
         }
     }
 }
 
 int dl_acquire_decided(const dl_call *call) { return dl_settled(call, granted_reply); }
 
-/* The FENCE script answers the stored counter (>= 0) to the holder, -1 to
- * anyone else. */
+/* The FENCE script answers the stored counter (a decimal string >= 0) to
+ * the holder, -1 to anyone else. */
 static int fence_stored(const redisReply *r) {
-    return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
+    return r != NULL && (r->type == REDIS_REPLY_INTEGER || r->type == REDIS_REPLY_STRING) &&
+           dl_reply_int(r, -1) >= 0;
 }
 
 int dl_fence_decided(const dl_call *call) { return dl_settled(call, fence_stored); }
@@ -126,7 +130,7 @@ static void copy_str(const redisReply *r, char *out, size_t n) {
 }
 
 /* meta is "host\tpid\tlabel". */
-static void parse_meta(const redisReply *r, dlock_holder *h) {
+void dl_meta_read(const redisReply *r, dlock_holder *h) {
     char meta[600];
     copy_str(r, meta, sizeof meta);
     char *tab1 = strchr(meta, '\t');
@@ -144,17 +148,20 @@ static void parse_meta(const redisReply *r, dlock_holder *h) {
     h->pid = strtol(tab1 + 1, NULL, 10);
 }
 
-/* The INSPECT script answers {int pttl, str token, int fence, str meta,
- * int acquired, int last_fence, int waiters}: anything else is EPROTO. */
+/* The INSPECT script answers {int pttl, str token, fence, str meta,
+ * int acquired, last_fence, int waiters}, the fences as decimal strings
+ * (integers from older scripts): anything else is EPROTO. */
 static int inspect_shape_ok(const redisReply *r) {
-    static const int want[7] = {REDIS_REPLY_INTEGER, REDIS_REPLY_STRING, REDIS_REPLY_INTEGER,
-                                REDIS_REPLY_STRING,  REDIS_REPLY_INTEGER, REDIS_REPLY_INTEGER,
+    static const int want[7] = {REDIS_REPLY_INTEGER, REDIS_REPLY_STRING, REDIS_REPLY_STRING,
+                                REDIS_REPLY_STRING,  REDIS_REPLY_INTEGER, REDIS_REPLY_STRING,
                                 REDIS_REPLY_INTEGER};
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 7)
         return 0;
-    for (int k = 0; k < 7; k++)
-        if (r->element[k]->type != want[k])
+    for (int k = 0; k < 7; k++) {
+        int t = r->element[k]->type;
+        if (t != want[k] && !((k == 2 || k == 5) && t == REDIS_REPLY_INTEGER))
             return 0;
+    }
     return 1;
 }
 
@@ -210,7 +217,7 @@ int dl_inspect_read(dl_ctx *x, const dl_call *call, dlock_holder *out) {
         out->pttl_ms = 0; /* a key without expiry: not set by dlock */
     copy_str(r->element[1], out->token, sizeof out->token);
     out->fence = dl_reply_int(r->element[2], 0);
-    parse_meta(r->element[3], out);
+    dl_meta_read(r->element[3], out);
     out->acquired_at = dl_reply_int(r->element[4], 0);
     return DLOCK_OK;
 }

@@ -62,6 +62,7 @@ void dl_conn_init(dl_conn *c, const char *host, int port, const char *path,
                   const dl_conn_cfg *cfg) {
     memset(c, 0, sizeof *c);
     c->cfg = cfg;
+    c->epoch = -1;
     c->state = DL_CONN_CLOSED;
     c->status = DLOCK_OK;
     if (path != NULL) {
@@ -101,6 +102,8 @@ void dl_conn_batch_reset(dl_conn *c) {
 
 /* Close the socket and free the hiredis context (if any). */
 static void drop_ctx(dl_conn *c) {
+    c->tr.quiet = c->cfg != NULL && c->cfg->forked;
+    dl_transport_close(&c->tr);
     if (c->ctx != NULL) {
         /* Give hiredis back its own reply functions so redisFree can free a
          * half-built reply with the matching allocator. */
@@ -137,6 +140,53 @@ void dl_conn_fail(dl_conn *c, int status, int timed_out, const char *fmt, const 
     fail(c, status, fmt, detail);
 }
 
+/* What goes first in a new connection's pipeline: AUTH and SELECT, then
+ * (cfg->ask_policy) the maxmemory-policy question; their replies are
+ * checked and dropped by the reader loop (c->skip). DLOCK_OK or
+ * DLOCK_ENOMEM. */
+static int queue_setup(dl_conn *c) {
+    redisContext *ctx = c->ctx;
+    if (c->cfg != NULL && c->cfg->has_password) {
+        const char *argv[3];
+        size_t lens[3];
+        int argc = 0;
+        argv[argc] = "AUTH";
+        lens[argc++] = 4;
+        if (c->cfg->user != NULL && c->cfg->user[0] != '\0') {
+            argv[argc] = c->cfg->user;
+            lens[argc++] = strlen(c->cfg->user);
+        }
+        argv[argc] = c->cfg->password;
+        lens[argc++] = strlen(c->cfg->password);
+        if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK)
+            return DLOCK_ENOMEM;
+        c->skip++;
+        c->auth_end = sdslen(ctx->obuf);
+    }
+    if (c->cfg != NULL && c->cfg->db != 0) {
+        char num[24];
+        int n = snprintf(num, sizeof num, "%d", c->cfg->db);
+        const char *argv[2] = {"SELECT", num};
+        size_t lens[2] = {6, (size_t)n};
+        if (redisAppendCommandArgv(ctx, 2, argv, lens) != REDIS_OK)
+            return DLOCK_ENOMEM;
+        c->skip++;
+    }
+    c->policy = DL_POLICY_UNKNOWN;
+    c->policy_name[0] = '\0';
+    c->policy_told = 0;
+    c->probing = 0;
+    if (c->cfg != NULL && c->cfg->ask_policy) {
+        const char *argv[3] = {"CONFIG", "GET", "maxmemory-policy"};
+        size_t lens[3] = {6, 3, 16};
+        if (redisAppendCommandArgv(ctx, 3, argv, lens) != REDIS_OK)
+            return DLOCK_ENOMEM;
+        c->skip++;
+        c->probing = 1;
+    }
+    return DLOCK_OK;
+}
+
 static int start_connect(dl_conn *c) {
     redisContext *ctx =
         c->is_unix ? redisConnectUnixNonBlock(c->path) : redisConnectNonBlock(c->host, c->port);
@@ -150,6 +200,18 @@ static int start_connect(dl_conn *c) {
         fail(c, DLOCK_EIO, "connect %s: %s", ctx->errstr);
         return DLOCK_EIO;
     }
+    /* A program that forks and execs must not hand our sockets on. */
+    fcntl(ctx->fd, F_SETFD, FD_CLOEXEC);
+    int trc = dl_transport_open(&c->tr, ctx->fd, c->cfg ? c->cfg->tls : NULL, c->host);
+    if (trc != DLOCK_OK) {
+        fail(c, trc, "connect %s: %s", c->tr.err);
+        return trc;
+    }
+    c->tcp_up = 0;
+    c->refused = 0;
+    c->hs_ev = POLLOUT; /* the TCP connect completes */
+    c->rd_ev = POLLIN;
+    c->wr_ev = POLLOUT;
     c->orig_fn = ctx->reader->fn;
     ctx->reader->fn = &c->fn;
     ctx->reader->privdata = c;
@@ -160,37 +222,10 @@ static int start_connect(dl_conn *c) {
     int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
     c->connect_deadline_us = dl_mono_us() + (int64_t)ms * 1000;
 
-    /* AUTH and SELECT go first in the pipeline; their replies are checked
-     * and dropped by the reader loop. */
-    if (c->cfg != NULL && c->cfg->has_password) {
-        const char *argv[3];
-        size_t lens[3];
-        int argc = 0;
-        argv[argc] = "AUTH";
-        lens[argc++] = 4;
-        if (c->cfg->user != NULL && c->cfg->user[0] != '\0') {
-            argv[argc] = c->cfg->user;
-            lens[argc++] = strlen(c->cfg->user);
-        }
-        argv[argc] = c->cfg->password;
-        lens[argc++] = strlen(c->cfg->password);
-        if (redisAppendCommandArgv(ctx, argc, argv, lens) != REDIS_OK) {
-            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
-            return DLOCK_ENOMEM;
-        }
-        c->skip++;
-        c->auth_end = sdslen(ctx->obuf);
-    }
-    if (c->cfg != NULL && c->cfg->db != 0) {
-        char num[24];
-        int n = snprintf(num, sizeof num, "%d", c->cfg->db);
-        const char *argv[2] = {"SELECT", num};
-        size_t lens[2] = {6, (size_t)n};
-        if (redisAppendCommandArgv(ctx, 2, argv, lens) != REDIS_OK) {
-            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
-            return DLOCK_ENOMEM;
-        }
-        c->skip++;
+    int rc = queue_setup(c);
+    if (rc != DLOCK_OK) {
+        fail(c, rc, "connect %s: %s", "out of memory");
+        return rc;
     }
     c->app_bytes = sdslen(ctx->obuf);
     return DLOCK_OK;
@@ -245,6 +280,16 @@ static int format_command(dl_conn *c, int argc, const char **argv, const size_t 
     return 0;
 }
 
+/* Whether what an idle connection received leaves it usable: only TLS
+ * records that carry no data do (the session tickets a TLS 1.3 server sends
+ * after the handshake); EOF, a reset or any byte of data do not. */
+static int idle_input_ok(dl_conn *c, short revents) {
+    char b[512];
+    size_t n;
+    return revents == POLLIN && !c->tr.ops->pending(&c->tr) &&
+           c->tr.ops->read(&c->tr, b, sizeof b, &n) == DL_IO_WANT_READ;
+}
+
 /* An idle connection the server closed meanwhile (restart, CLIENT KILL,
  * timeout) is found before we send on it, so that a later EOF really means
  * "the request may have run". Skipped for connections used within the last
@@ -255,7 +300,7 @@ void dl_conn_check_idle(dl_conn *c) {
     if (dl_mono_us() - c->last_io_us < 1000)
         return;
     struct pollfd p = {.fd = c->ctx->fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) > 0 && p.revents != 0)
+    if (poll(&p, 1, 0) > 0 && p.revents != 0 && !idle_input_ok(c, p.revents))
         dl_conn_close(c); /* EOF, reset or unexpected bytes: start afresh */
 }
 
@@ -312,16 +357,62 @@ static int active(const dl_conn *c) {
     return c->ctx != NULL && c->status == DLOCK_OK && c->got < c->expect;
 }
 
-static void finish_connect(dl_conn *c) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(c->ctx->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        err = errno;
-    if (err != 0) {
-        fail(c, DLOCK_EIO, "connect %s: %s", strerror(err));
-        return;
+/* A transport call that moved nothing: remember the poll events it waits
+ * for in *ev (returns 0), or fail the connection with fmt (returns -1). A
+ * refusal before any reply means the server read no request of ours. */
+static int io_blocked(dl_conn *c, int r, short *ev, const char *fmt) {
+    if (r == DL_IO_WANT_READ || r == DL_IO_WANT_WRITE) {
+        *ev = r == DL_IO_WANT_READ ? POLLIN : POLLOUT;
+        return 0;
     }
-    c->state = DL_CONN_READY;
+    if (r == DL_IO_REFUSED) {
+        c->sent = 0;
+        c->refused = 1; /* pipelined mode: no request on it ran */
+    }
+    fail(c, DLOCK_EIO, fmt, c->tr.err);
+    return -1;
+}
+
+/* One step of connecting: the TCP connect's outcome, then (TLS) the
+ * handshake, until the transport is ready or asks to wait (hs_ev). */
+static void finish_connect(dl_conn *c) {
+    if (!c->tcp_up) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c->ctx->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err != 0) {
+            fail(c, DLOCK_EIO, "connect %s: %s", strerror(err));
+            return;
+        }
+        c->tcp_up = 1;
+    }
+    int r = c->tr.ops->handshake(&c->tr);
+    if (r == DL_IO_DONE)
+        c->state = DL_CONN_READY;
+    else
+        io_blocked(c, r, &c->hs_ev, "connect %s: %s");
+}
+
+/* Why a connection that was still connecting at its deadline failed: the
+ * TLS handshake once TCP was up, else `tcp` (the TCP connect's words). */
+const char *dl_conn_connect_late(const dl_conn *c, const char *tcp) {
+    if (c->tcp_up)
+        return "TLS handshake did not complete in time (a plain-text port, or a server that "
+               "accepts connections but does not answer)";
+    return tcp;
+}
+
+/* The answer to CONFIG GET maxmemory-policy: {"maxmemory-policy", name},
+ * or an error (CONFIG refused: unknown). */
+static void note_policy(dl_conn *c, const redisReply *r) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[1]->type != REDIS_REPLY_STRING || r->element[1]->len == 0 ||
+        r->element[1]->len >= sizeof c->policy_name)
+        return;
+    memcpy(c->policy_name, r->element[1]->str, r->element[1]->len);
+    c->policy_name[r->element[1]->len] = '\0';
+    c->policy = strcmp(c->policy_name, "noeviction") == 0 ? DL_POLICY_SAFE : DL_POLICY_UNSAFE;
 }
 
 /* Pull every complete reply out of the reader. */
@@ -341,6 +432,12 @@ static void drain_replies(dl_conn *c) {
         redisReply *reply = r;
         if (c->skip > 0) {
             c->skip--;
+            if (c->probing && c->skip == 0) { /* the policy question went last */
+                c->probing = 0;
+                note_policy(c, reply);
+                freeReplyObject(reply);
+                continue;
+            }
             if (reply->type == REDIS_REPLY_ERROR) {
                 /* Only the error code: a server (or a renamed AUTH) may echo
                  * the arguments, and the password is one of them. */
@@ -365,20 +462,19 @@ static void drain_replies(dl_conn *c) {
     }
 }
 
-/* Write what the output buffer holds. send(MSG_NOSIGNAL) instead of
- * hiredis's write(2): a peer that closed must give EPIPE, not a SIGPIPE that
- * kills the program linking us. */
+/* Write what the output buffer holds, through the transport (never
+ * hiredis's write(2), which can raise SIGPIPE). */
 static void do_write(dl_conn *c) {
     redisContext *ctx = c->ctx;
     size_t len = sdslen(ctx->obuf);
     if (len > 0) {
-        ssize_t n = send(ctx->fd, ctx->obuf, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                return;
-            fail(c, DLOCK_EIO, "write to %s: %s", strerror(errno));
+        size_t n = 0;
+        int r = c->tr.ops->write(&c->tr, ctx->obuf, len, &n);
+        if (r != DL_IO_DONE) {
+            io_blocked(c, r, &c->wr_ev, "write to %s: %s");
             return;
         }
+        c->wr_ev = POLLOUT;
         c->wr_bytes += (uint64_t)n;
         /* A command can run only once the server has all of it: until its
          * last byte is written, a failure leaves no doubt (EIO, not an
@@ -388,8 +484,8 @@ static void do_write(dl_conn *c) {
         /* This write carried (part of) AUTH and its password: wipe it from
          * the buffer before the buffer is reused. Later writes skip this. */
         if (c->wr_bytes - (uint64_t)n < c->auth_end)
-            explicit_bzero(ctx->obuf, (size_t)n);
-        if ((size_t)n == len) {
+            explicit_bzero(ctx->obuf, n);
+        if (n == len) {
             sdsclear(ctx->obuf); /* keep the allocation for the next command */
         } else {
             sdsrange(ctx->obuf, (int)n, -1);
@@ -398,17 +494,31 @@ static void do_write(dl_conn *c) {
     c->write_done = sdslen(ctx->obuf) == 0;
 }
 
+/* Read what the socket has into hiredis's reader (and, with TLS, what the
+ * session still holds: poll cannot see it), then take out the replies. */
 static void do_read(dl_conn *c) {
-    c->last_io_us = dl_mono_us();
-    if (redisBufferRead(c->ctx) != REDIS_OK) {
-        const char *why = c->ctx->errstr[0] ? c->ctx->errstr : "connection closed";
-        fail(c, DLOCK_EIO, "read from %s: %s", why);
-        return;
-    }
+    char buf[16 * 1024];
     redisReader *rd = c->ctx->reader;
-    if (rd->len - rd->pos > DL_READBUF_MAX) {
-        fail(c, DLOCK_EPROTO, "bad reply from %s: %s", "reply larger than the buffer limit");
-        return;
+    c->last_io_us = dl_mono_us();
+    for (;;) {
+        size_t n = 0;
+        int r = c->tr.ops->read(&c->tr, buf, sizeof buf, &n);
+        if (r != DL_IO_DONE) {
+            if (io_blocked(c, r, &c->rd_ev, "read from %s: %s") != 0)
+                return;
+            break;
+        }
+        c->rd_ev = POLLIN;
+        if (redisReaderFeed(rd, buf, n) != REDIS_OK) {
+            fail(c, DLOCK_EIO, "read from %s: %s", rd->errstr[0] ? rd->errstr : "out of memory");
+            return;
+        }
+        if (rd->len - rd->pos > DL_READBUF_MAX) {
+            fail(c, DLOCK_EPROTO, "bad reply from %s: %s", "reply larger than the buffer limit");
+            return;
+        }
+        if (!c->tr.ops->pending(&c->tr))
+            break;
     }
     drain_replies(c);
 }
@@ -439,16 +549,20 @@ int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
                 continue;
             if (c->state == DL_CONN_CONNECTING) {
                 if (now >= c->connect_deadline_us) {
-                    fail(c, DLOCK_EIO, "connect %s: %s", "timed out");
+                    fail(c, DLOCK_EIO, "connect %s: %s", dl_conn_connect_late(c, "timed out"));
                     c->timed_out = 1;
                     continue;
                 }
                 if (c->connect_deadline_us < wake)
                     wake = c->connect_deadline_us;
-                pfd[np].events = POLLOUT;
+                pfd[np].events = c->hs_ev;
             } else {
-                /* Replies already buffered (pipelined) need no poll. */
-                drain_replies(c);
+                /* Replies already buffered (pipelined, or inside a TLS
+                 * session) need no poll. */
+                if (c->tr.ops->pending(&c->tr))
+                    do_read(c);
+                else
+                    drain_replies(c);
                 if (!active(c))
                     continue;
                 /* A connected socket almost always has room: write now and
@@ -458,7 +572,7 @@ int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
                     if (!active(c))
                         continue;
                 }
-                pfd[np].events = POLLIN | (c->write_done ? 0 : POLLOUT);
+                pfd[np].events = c->rd_ev | (c->write_done ? 0 : c->wr_ev);
             }
             pfd[np].fd = c->ctx->fd;
             pfd[np].revents = 0;
@@ -470,8 +584,9 @@ int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
             for (int k = 0; k < np; k++) {
                 dl_conn *c = conns[idx[k]];
                 fail(c, DLOCK_EIO, "timeout talking to %s: %s",
-                     c->state == DL_CONN_CONNECTING ? "connect did not complete in time"
-                                                    : "no reply in time");
+                     c->state == DL_CONN_CONNECTING
+                         ? dl_conn_connect_late(c, "connect did not complete in time")
+                         : "no reply in time");
                 c->timed_out = 1;
             }
             break;
@@ -497,9 +612,9 @@ int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
                 if (c->state != DL_CONN_READY)
                     continue;
             }
-            if (!c->write_done && (re & (POLLOUT | POLLERR | POLLHUP)))
+            if (!c->write_done && (re & (c->wr_ev | POLLERR | POLLHUP)))
                 do_write(c);
-            if (c->ctx != NULL && (re & (POLLIN | POLLERR | POLLHUP)))
+            if (c->ctx != NULL && (re & (c->rd_ev | POLLERR | POLLHUP)))
                 do_read(c);
         }
     }
@@ -515,8 +630,8 @@ short dl_conn_events(const dl_conn *c) {
     if (c->ctx == NULL)
         return 0;
     if (c->state == DL_CONN_CONNECTING)
-        return POLLOUT;
-    return (short)(POLLIN | (sdslen(c->ctx->obuf) > 0 ? POLLOUT : 0));
+        return c->hs_ev; /* the TCP connect, then (TLS) the handshake */
+    return (short)(c->rd_ev | (sdslen(c->ctx->obuf) > 0 ? c->wr_ev : 0));
 }
 
 int dl_conn_fd(const dl_conn *c) { return c->ctx != NULL ? c->ctx->fd : -1; }
@@ -537,7 +652,9 @@ void dl_conn_step(dl_conn *c, short revents) {
     redisContext *was = c->ctx;
     if (sdslen(c->ctx->obuf) > 0)
         do_write(c);
-    if (c->ctx == was && (revents & (POLLIN | POLLERR | POLLHUP)))
+    /* Bytes a TLS session already holds show up in no poll: read them too. */
+    if (c->ctx == was &&
+        ((revents & (c->rd_ev | POLLERR | POLLHUP)) || c->tr.ops->pending(&c->tr)))
         do_read(c);
 }
 

@@ -1,8 +1,11 @@
 /* conn.h - one server connection over hiredis, driven by our own poll loop.
  *
- * hiredis does the protocol (command formatting, reply parsing); this file
- * owns the socket life cycle and the clock:
- *   - connections are non-blocking and made lazily, many at once;
+ * hiredis does the protocol (command formatting, reply parsing) and the
+ * non-blocking TCP connect; the bytes move through a transport
+ * (transport.h: plain, or TLS in tls.c). This file owns the socket life
+ * cycle and the clock:
+ *   - connections are non-blocking and made lazily, many at once; with TLS
+ *     the handshake counts against the connect timeout;
  *   - AUTH and SELECT are sent in the same write as the first command after
  *     every (re)connect (hiredis 0.14's redisReconnect re-applies neither);
  *   - a batch of commands on one or many connections runs under ONE deadline,
@@ -22,6 +25,12 @@
 #include <hiredis/hiredis.h>
 
 #include "ctx.h"
+#include "transport.h"
+
+/* A fence carries its master's failover epoch above this many bits
+ * (docs/FAILOVER.md); epochs must stay below 2^(63 - DL_EPOCH_SHIFT). */
+#define DL_EPOCH_SHIFT 40
+#define DL_EPOCH_MAX ((INT64_C(1) << (63 - DL_EPOCH_SHIFT)) - 1)
 
 /* Limits on what a server may send us (hostile-server protection). */
 #define DL_REPLY_MAX_ELEMENTS (1 << 17) /* elements in one array */
@@ -36,13 +45,27 @@ typedef struct dl_conn_cfg {
     const char *password; /* used when has_password */
     int has_password;
     int db;
-    int connect_timeout_ms;
+    int connect_timeout_ms; /* TCP connect and TLS handshake together */
+    int ask_policy;         /* ask maxmemory-policy on every connect (dl_conn.policy) */
+    const dl_tls *tls;      /* NULL: plain; else every connection is TLS */
+    /* 1 in a child process after fork() (dlock_client_free sets it): the
+     * sockets are shared with the parent, so closing one must send nothing
+     * on it (the transport closes quietly: no TLS close_notify). */
+    int forked;
 } dl_conn_cfg;
 
 enum dl_conn_state { DL_CONN_CLOSED, DL_CONN_CONNECTING, DL_CONN_READY };
 
+/* What the server said of its maxmemory-policy (dl_conn_cfg.ask_policy). */
+enum dl_policy {
+    DL_POLICY_UNKNOWN, /* not asked, not answered yet, or CONFIG refused */
+    DL_POLICY_SAFE,    /* noeviction */
+    DL_POLICY_UNSAFE   /* any other: lock keys may be evicted */
+};
+
 typedef struct dl_conn {
     redisContext *ctx;
+    dl_transport tr; /* moves the bytes on ctx->fd: plain or TLS */
     enum dl_conn_state state;
     char host[256];
     int port;
@@ -64,6 +87,9 @@ typedef struct dl_conn {
     redisReply **replies; /* got replies, in order */
     int cap;
     int64_t last_io_us; /* last read: idle connections are checked before use */
+    int tcp_up;         /* connecting: the TCP connect completed (TLS handshake next) */
+    short hs_ev;        /* connecting: poll events the connect or handshake waits for */
+    short rd_ev, wr_ev; /* ready: poll events the transport's read / write waits for */
     char *fmt; /* RESP formatting buffer, reused */
     size_t fmt_cap;
     int status;    /* DLOCK_OK, or why the batch failed on this connection */
@@ -82,6 +108,19 @@ typedef struct dl_conn {
     void (*on_reply)(struct dl_conn *c, redisReply *r);
     void (*on_fail)(struct dl_conn *c);
     unsigned gen; /* sockets closed so far: tells a new socket from the old */
+    /* ask_policy: CONFIG GET maxmemory-policy goes last in the setup
+     * pipeline (after AUTH/SELECT); its reply is read here, never passed
+     * on, and an error reply (CONFIG refused) leaves the policy unknown.
+     * Reset on every connect. */
+    int probing;           /* its reply is the last setup reply still due */
+    int policy;            /* enum dl_policy */
+    char policy_name[32];  /* as the server named it */
+    int policy_told;       /* free for the layer above: reset on connect */
+    /* The failover epoch of this server as a master, as the topology last
+     * learned it with its address (Sentinel: config-epoch), or -1: the
+     * high bits of its fences (docs/FAILOVER.md). Kept across reconnects. */
+    int64_t epoch;
+    int refused;  /* the peer refused the session before taking any request */
 } dl_conn;
 
 /* Set up a closed connection to host:port (or the unix socket path when
@@ -119,6 +158,10 @@ DL_INTERNAL int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_
 DL_INTERNAL short dl_conn_events(const dl_conn *c);
 DL_INTERNAL int dl_conn_fd(const dl_conn *c);
 DL_INTERNAL void dl_conn_step(dl_conn *c, short revents);
+/* Why a connection still connecting at its deadline failed: the TLS
+ * handshake once TCP was up, else `tcp` (words for the TCP connect). */
+DL_INTERNAL const char *dl_conn_connect_late(const dl_conn *c, const char *tcp);
+
 /* Fail the connection (pipelined mode: a reply overdue, a connect timed
  * out): close it, set status, timed_out and err (fmt takes the address,
  * then detail), and run on_fail. */

@@ -53,16 +53,26 @@ static void on_fail(dl_conn *c) {
         while (p->len > 0) {
             dl_pend e;
             pop(p, &e);
-            e.cb(e.arg, NULL, c->status, c->wr_bytes >= e.end);
+            e.cb(e.arg, NULL, c->status, !c->refused && c->wr_bytes >= e.end);
         }
         return;
     }
     for (int i = 0; i < n; i++)
         pop(p, &v[i]);
-    uint64_t written = c->wr_bytes;
+    /* A session the peer refused (TLS alert before any reply) ran none. */
+    uint64_t written = c->refused ? 0 : c->wr_bytes;
     int status = c->status;
-    for (int i = 0; i < n; i++)
+    /* Every request learns the same failure from c->err, but a callback
+     * may re-send and so start a new connection, which clears it: put the
+     * words back for the next one. */
+    char why[sizeof c->err];
+    memcpy(why, c->err, sizeof why);
+    for (int i = 0; i < n; i++) {
+        memcpy(c->err, why, sizeof why);
         v[i].cb(v[i].arg, NULL, status, written >= v[i].end);
+    }
+    if (c->status == DLOCK_OK && c->ctx != NULL)
+        memcpy(c->err, why, sizeof why); /* read by callers settling later */
     if (v != stack)
         free(v);
 }
@@ -130,7 +140,7 @@ void dl_pipe_check(dl_pipe *p, int64_t now_us) {
         return;
     if (c->state == DL_CONN_CONNECTING && now_us >= c->connect_deadline_us)
         dl_conn_fail(c, DLOCK_EIO, 1, "timeout talking to %s: %s",
-                     "connect did not complete in time");
+                     dl_conn_connect_late(c, "connect did not complete in time"));
     else if (p->len > 0 && now_us >= p->q[p->head].deadline_us)
         dl_conn_fail(c, DLOCK_EIO, 1, "timeout talking to %s: %s", "no reply in time");
 }

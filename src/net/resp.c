@@ -1,6 +1,7 @@
 /* resp.c - reply helpers and server error codes. */
 #include "resp.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +49,7 @@ const char *dl_srv_code_name(int code) {
 
 int dl_srv_code_transient(int code) {
     return code == DL_SRV_LOADING || code == DL_SRV_MASTERDOWN || code == DL_SRV_BUSY ||
-           code == DL_SRV_CLUSTERDOWN;
+           code == DL_SRV_CLUSTERDOWN || code == DL_SRV_NOREPLICAS || code == DL_SRV_TRYAGAIN;
 }
 
 int64_t dl_reply_int(const redisReply *r, int64_t dflt) {
@@ -61,9 +62,10 @@ int64_t dl_reply_int(const redisReply *r, int64_t dflt) {
         memcpy(buf, r->str, r->len);
         buf[r->len] = '\0';
         char *end;
+        errno = 0;
         long long v = strtoll(buf, &end, 10);
-        if (*end == '\0')
-            return v;
+        if (*end == '\0' && errno == 0)
+            return v; /* exact: "9.2e+18" or a value past int64 is not */
     }
     return dflt;
 }

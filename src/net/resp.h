@@ -21,7 +21,8 @@ enum dl_srv_code {
 #define DL_SRV_ENUM_(name, value) DL_SRV_##name = DLOCK_SRV_##name,
     DLOCK_SRV_MAP(DL_SRV_ENUM_)
 #undef DL_SRV_ENUM_
-    DL_SRV_NOMASTER = DLOCK_SRV_NOMASTER /* set by topo/sentinel.c, not from a reply */
+    DL_SRV_NOMASTER = DLOCK_SRV_NOMASTER, /* set by topo/sentinel.c, not from a reply */
+    DL_SRV_EVICTION = DLOCK_SRV_EVICTION  /* set by lock/, from maxmemory-policy */
 };
 
 /* The code of an error reply (its first word, and the two older spellings
@@ -31,10 +32,13 @@ DL_INTERNAL int dl_srv_code(const redisReply *r);
  * and for values that are no reply's word. */
 DL_INTERNAL const char *dl_srv_code_name(int code);
 /* Errors that say "try again shortly": the server is loading, between
- * masters, busy in a script, or the cluster is down for now. */
+ * masters (MASTERDOWN), busy in a script, short of replicas (NOREPLICAS,
+ * min-replicas-to-write), or the cluster is down or migrating for now. */
 DL_INTERNAL int dl_srv_code_transient(int code);
 
-/* Integer value of an integer or numeric-string reply, else dflt. */
+/* Integer value of an integer reply, or of a string reply that is exactly
+ * a decimal int64 (scripts return fences as strings: Lua numbers are not
+ * exact above 2^53), else dflt. */
 DL_INTERNAL int64_t dl_reply_int(const redisReply *r, int64_t dflt);
 /* Element i of an array reply, or NULL. */
 DL_INTERNAL const redisReply *dl_elem(const redisReply *r, size_t i);

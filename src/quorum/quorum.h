@@ -30,7 +30,7 @@ typedef struct dl_call {
 } dl_call;
 
 /* Most arguments one request may have (command name included). */
-#define DL_REQ_MAX_ARGV 24
+#define DL_REQ_MAX_ARGV 80 /* a multi-lock script: 3 + 4 * 16 keys + 8 args */
 
 /* One request: argv with explicit lengths, the key that routes it, and for
  * EVALSHA the script's source (argv[1] is its digest). */
@@ -42,6 +42,10 @@ typedef struct dl_req {
     size_t klen;
     const char *script; /* NULL: not a script */
     size_t script_len;
+    /* > 0: argv[floor_at] is the fence's failover floor, written per
+     * target as that server's epoch * 2^40 (its conn's epoch; "" when
+     * unknown) at every send, redirects included (docs/FAILOVER.md). */
+    int floor_at;
 } dl_req;
 
 /* A decider says, from the replies so far, that the outcome is settled: the

@@ -59,6 +59,7 @@ struct dl_cluster {
     int slot;               /* slot of the current call */
     int redirects;          /* redirects followed in the current call */
     long moved, asks, tryagain, refreshes; /* counters, for tests */
+    int first;              /* node a refresh asks first (after one that failed) */
 };
 
 static int cluster_init(dl_topo *t) {
@@ -234,7 +235,10 @@ static int load_slots(dl_topo *t, dl_cluster *s, const dl_conn *from, const redi
 
 /* Ask the known nodes (connected ones first, then the rest from the seeds
  * on) for the slot map until one gives a good one. Bounded by one connect
- * plus one command timeout overall, and by the caller's deadline cap. */
+ * plus one command timeout overall, and by the caller's deadline cap. A
+ * node that failed is asked last next time (s->first): a paused or dead
+ * node, which can use up a whole refresh, does not stall every refresh of
+ * a wait that rides out a failover. */
 static int refresh(dl_topo *t, dl_cluster *s) {
     int64_t hard = dl_capped(t->ctx, dl_mono_us() + ((int64_t)t->connect_timeout_ms +
                                                      t->command_timeout_ms) * 1000);
@@ -250,8 +254,10 @@ static int refresh(dl_topo *t, dl_cluster *s) {
     int n = s->nnodes;
     char tried[DL_CLU_MAX_NODES];
     memset(tried, 0, (size_t)n);
+    int first = s->first < n ? s->first : 0;
     for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < n; i++) {
+        for (int k = 0; k < n; k++) {
+            int i = (first + k) % n;
             dl_conn *cn = s->nodes[i];
             if (tried[i] || (pass == 0 && cn->state != DL_CONN_READY))
                 continue;
@@ -265,6 +271,8 @@ static int refresh(dl_topo *t, dl_cluster *s) {
             redisReply *r = NULL;
             int rc = dl_conn_command(cn, 2, argv, lens, d < hard ? d : hard, &r);
             int w;
+            if (rc != DLOCK_OK || r->type == REDIS_REPLY_ERROR)
+                s->first = (i + 1) % n;
             if (rc != DLOCK_OK) {
                 w = snprintf(detail + off, sizeof detail - off, "%s%s", off ? "; " : "",
                              cn->err);

@@ -3,7 +3,10 @@
  * A redis-sentinel:// URL names sentinels and a master name. The master is
  * found lazily, by the first call that needs it:
  *   1. ask the sentinels in turn `SENTINEL get-master-addr-by-name NAME`
- *      (starting with the one that answered last time);
+ *      (starting with the one that answered last time), pipelined between
+ *      two `SENTINEL MASTER NAME` whose config-epoch must agree: the
+ *      master's failover epoch, paired with its address, goes in the high
+ *      bits of its fences (docs/FAILOVER.md);
  *   2. connect to the address given (with the client's AUTH/SELECT) and
  *      check with `ROLE` that it really is a master: a sentinel may still
  *      report the old master for a while after it died, and a promoted
@@ -34,7 +37,8 @@
  * a dead connection once) does not poll twice.
  *
  * Sentinels are contacted without AUTH and in db 0: the URL's credentials
- * and db are the data nodes'.
+ * and db are the data nodes'. With rediss-sentinel:// every connection,
+ * to the sentinels and to the master, is TLS with the same settings.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +72,7 @@ static int sentinel_init(dl_topo *t) {
     if (s == NULL)
         return dl_seterr(t->ctx, DLOCK_ENOMEM, "out of memory");
     s->scfg.connect_timeout_ms = t->connect_timeout_ms;
+    s->scfg.tls = t->cfg.tls; /* rediss-sentinel://: the sentinels too */
     s->n = u->nhosts;
     for (int i = 0; i < s->n; i++)
         dl_conn_init(&s->sconns[i], u->hosts[i].host, u->hosts[i].port, NULL, &s->scfg);
@@ -163,18 +168,66 @@ static const char *why_text(why *w) {
     return w->msg;
 }
 
-/* Ask sentinel i for the master's address. Returns 1 and fills host/port, or
- * 0 (reason in *w). */
-static int ask_sentinel(dl_topo *t, dl_sentinel *s, int i, int64_t hard, char *host,
-                        size_t hostlen, int *port, why *w) {
-    dl_conn *sc = &s->sconns[i];
-    const char *argv[3] = {"SENTINEL", "get-master-addr-by-name", t->url->master_name};
-    size_t lens[3] = {8, 23, strlen(t->url->master_name)};
-    redisReply *r = NULL;
-    int rc = dl_conn_command(sc, 3, argv, lens, step_deadline(t, sc, hard), &r);
+/* The config-epoch field of a SENTINEL MASTER reply (field/value pairs),
+ * or -1 if there is none (an error reply: no such master). */
+static int64_t config_epoch(const redisReply *r) {
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+        return -1;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i];
+        if (k->type == REDIS_REPLY_STRING && k->len == 12 && memcmp(k->str, "config-epoch", 12) == 0)
+            return dl_reply_int(r->element[i + 1], -1);
+    }
+    return -1;
+}
+
+/* SENTINEL MASTER, get-master-addr-by-name, SENTINEL MASTER, in one
+ * pipeline on sentinel i: the address, between two readings of the
+ * master's config-epoch. A sentinel switches both at once (at a failover's
+ * promotion), so equal epochs pair the address with its own epoch. 0 if
+ * the sentinel did not answer (reason in *w). */
+static int ask_three(dl_topo *t, dl_conn *sc, int64_t hard, why *w) {
+    const char *name = t->url->master_name;
+    const char *m[3] = {"SENTINEL", "MASTER", name};
+    const char *g[3] = {"SENTINEL", "get-master-addr-by-name", name};
+    size_t ml[3] = {8, 6, strlen(name)}, gl[3] = {8, 23, strlen(name)};
+    dl_conn_batch_reset(sc);
+    int rc = dl_conn_append(sc, 3, m, ml);
+    if (rc == DLOCK_OK)
+        rc = dl_conn_append(sc, 3, g, gl);
+    if (rc == DLOCK_OK)
+        rc = dl_conn_append(sc, 3, m, ml);
+    if (rc == DLOCK_OK) {
+        dl_conn *one = sc;
+        dl_conn_run(&one, 1, step_deadline(t, sc, hard));
+        rc = sc->status;
+    }
     if (rc != DLOCK_OK) {
         note(w, rc, sc->code, "sentinel %s%s", "", sc->err);
         dl_conn_close(sc);
+        return 0;
+    }
+    return 1;
+}
+
+/* Ask sentinel i for the master's address and its failover epoch (-1 if
+ * the sentinel gives none). Returns 1 and fills host/port/epoch, or 0
+ * (reason in *w). */
+static int ask_sentinel(dl_topo *t, dl_sentinel *s, int i, int64_t hard, char *host,
+                        size_t hostlen, int *port, int64_t *epoch, why *w) {
+    dl_conn *sc = &s->sconns[i];
+    if (!ask_three(t, sc, hard, w))
+        return 0;
+    const redisReply *r = sc->replies[1];
+    *epoch = config_epoch(sc->replies[0]);
+    if (*epoch != config_epoch(sc->replies[2])) {
+        note(w, DLOCK_EIO, DL_SRV_NONE, "sentinel %s: %s", sc->addr,
+             "a failover switched the master while asked (asking again)");
+        return 0;
+    }
+    if (*epoch > DL_EPOCH_MAX) {
+        note(w, DLOCK_EPROTO, DL_SRV_NONE, "sentinel %s: %s", sc->addr,
+             "config-epoch too large for a fence's high bits");
         return 0;
     }
     char snip[128];
@@ -209,12 +262,14 @@ static int ask_sentinel(dl_topo *t, dl_sentinel *s, int i, int64_t hard, char *h
 }
 
 /* Connect the candidate slot to host:port and check with ROLE that it is a
- * master. Returns 1 if so (the slot is then ready for commands). */
+ * master. Returns 1 if so (the slot is then ready for commands, and carries
+ * the epoch the sentinel gave with the address). */
 static int verify_master(dl_topo *t, dl_sentinel *s, const char *host, int port,
-                         int64_t hard, why *w) {
+                         int64_t epoch, int64_t hard, why *w) {
     dl_conn *m = &s->m[1 - s->cur];
     dl_conn_close(m);
     dl_conn_init(m, host, port, NULL, &t->cfg);
+    m->epoch = epoch;
     const char *argv[1] = {"ROLE"};
     size_t lens[1] = {4};
     redisReply *r = NULL;
@@ -261,7 +316,8 @@ static int discover(dl_topo *t, dl_sentinel *s, int64_t poll_until_us) {
             int i = (s->next + k) % s->n;
             char host[DL_URL_HOST_MAX];
             int port = 0;
-            if (!ask_sentinel(t, s, i, hard, host, sizeof host, &port, &w))
+            int64_t epoch = -1;
+            if (!ask_sentinel(t, s, i, hard, host, sizeof host, &port, &epoch, &w))
                 continue;
             char key[DL_URL_HOST_MAX + 8];
             snprintf(key, sizeof key, "%s:%d", host, port);
@@ -270,7 +326,7 @@ static int discover(dl_topo *t, dl_sentinel *s, int64_t poll_until_us) {
                 seen |= strcmp(tried[j], key) == 0;
             if (seen)
                 continue;
-            if (verify_master(t, s, host, port, hard, &w)) {
+            if (verify_master(t, s, host, port, epoch, hard, &w)) {
                 dl_conn_close(&s->m[s->cur]);
                 s->cur = 1 - s->cur;
                 s->known = 1;
@@ -363,7 +419,13 @@ static int sentinel_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_
     return 1;
 }
 
+static void sentinel_recheck(dl_topo *t) {
+    if (t->sentinel != NULL)
+        t->sentinel->known = 0;
+}
+
 const dl_topo_ops dl_topo_sentinel_ops = {
+    .recheck = sentinel_recheck,
     .init = sentinel_init,
     .free = sentinel_free,
     .targets = sentinel_targets,

@@ -96,6 +96,11 @@ int dl_topo_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **t
     return t->ops->redirect(t, from, r, to, asking);
 }
 
+void dl_topo_recheck(dl_topo *t) {
+    if (t->ops->recheck != NULL)
+        t->ops->recheck(t);
+}
+
 int dl_topo_masters(dl_topo *t, const dl_conn **out, int cap, int *n) {
     *n = 0;
     if (t->ops->masters != NULL)

@@ -33,6 +33,9 @@ typedef struct dl_topo_ops {
     int (*redirect)(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **to, int *asking);
     /* Every server holding data (dl_topo_masters); NULL: those of targets. */
     int (*masters)(dl_topo *t, const dl_conn **out, int cap, int *n);
+    /* NULL, or: forget the master found, so the next targets() asks again
+     * (dl_topo_recheck). */
+    void (*recheck)(dl_topo *t);
 } dl_topo_ops;
 
 struct dl_topo {
@@ -57,6 +60,13 @@ DL_INTERNAL void dl_topo_free(dl_topo *t);
 DL_INTERNAL int dl_topo_targets(dl_topo *t, const char *key, size_t klen, dl_targets *out);
 DL_INTERNAL int dl_topo_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **to,
                                  int *asking);
+/* A connection to the key's server is about to be made again (the old
+ * one broke or was closed): Sentinel forgets its master, so the next
+ * dl_topo_targets asks the sentinels and checks ROLE before anything is
+ * sent (a restarted or deposed master may answer at the old address).
+ * No-op for the other kinds (a Cluster node that lost its slots answers
+ * MOVED). */
+DL_INTERNAL void dl_topo_recheck(dl_topo *t);
 /* Most servers dl_topo_masters reports (a Cluster's node table holds 1024). */
 #define DL_TOPO_MAX_MASTERS 1024
 /* Every server that holds locks, for commands about no one key (SCAN): the

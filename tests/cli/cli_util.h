@@ -74,6 +74,11 @@ void t_lease_pause(void);
 void t_parent_death(void);
 void t_lost_at_release(void);
 void t_nested(void);
+/* test_kinds.c: --holders, -s/-x, several names. */
+void t_kinds_holders(void);
+void t_kinds_shared(void);
+void t_kinds_multi(void);
+void t_kinds_usage(void);
 /* test_flock.c: flock(1) habits, JSON errors, hints, holder pid. */
 void t_flock_opts(void);
 void t_json_errors(void);
@@ -88,6 +93,9 @@ void t_ls_cluster(void);
 void t_ls_sentinel(void);
 void t_max_time(void);
 void t_metrics_file(void);
+void t_replica_gate(void);
+void t_eviction(void);
+void t_failover_wait(void);
 
 /* A tiny JSON reader for flat objects of scalars. */
 typedef struct jval {

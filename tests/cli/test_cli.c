@@ -585,6 +585,10 @@ static const struct {
     {"ls_bigdb", t_ls_bigdb},       {"ls_json", t_ls_json},
     {"ls_openmetrics", t_ls_openmetrics}, {"ls_cluster", t_ls_cluster},
     {"ls_sentinel", t_ls_sentinel}, {"max_time", t_max_time},       {"metrics_file", t_metrics_file},
+    {"kinds_holders", t_kinds_holders}, {"kinds_shared", t_kinds_shared},
+    {"kinds_multi", t_kinds_multi}, {"kinds_usage", t_kinds_usage},
+    {"replica_gate", t_replica_gate}, {"eviction", t_eviction},
+    {"failover_wait", t_failover_wait},
 };
 
 int main(int argc, char **argv) {

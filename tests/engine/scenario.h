@@ -1,4 +1,4 @@
-/* scenario.h - one scenario for every event-loop adapter: 200 waits on 20
+/* scenario.h - one scenario for every event-loop adapter: 1,000 waits on 100
  * names handed on by releases from the callbacks, then a kept-alive lock
  * released from a loop timer. The adapter test supplies run_loop (run
  * until the loop has nothing left) and a one-shot timer. */
@@ -7,7 +7,7 @@
 
 #include "etest.h"
 
-#define SC_NAMES 20
+#define SC_NAMES 100
 #define SC_PER 10
 
 typedef struct sc_waiter {

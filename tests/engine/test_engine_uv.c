@@ -1,4 +1,5 @@
-/* test_engine_uv.c - the libuv adapter: the scenario of scenario.h run by
+/* test_engine_uv.c - the libuv adapter: the scenario of scenario.h (1,000
+ * waits on 100 names, then a kept-alive lock) run by
  * uv_run, which must return by itself once nothing is in flight. */
 #include "dlock/adapters/libuv.h"
 #include "scenario.h"

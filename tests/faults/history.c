@@ -30,6 +30,11 @@ void hist_free(hist *h) {
 
 int hist_add(hist *h, const char *name, int64_t fence, int64_t start_us, int64_t end_us,
              int worker) {
+    return hist_add_kind(h, name, fence, start_us, end_us, worker, 0, 0);
+}
+
+int hist_add_kind(hist *h, const char *name, int64_t fence, int64_t start_us, int64_t end_us,
+                  int worker, int limit, int shared) {
     int64_t i = atomic_fetch_add(&h->n, 1);
     if (i >= h->cap)
         return -1;
@@ -39,6 +44,8 @@ int hist_add(hist *h, const char *name, int64_t fence, int64_t start_us, int64_t
     r->start_us = start_us;
     r->end_us = end_us;
     r->worker = worker;
+    r->limit = limit;
+    r->shared = shared;
     atomic_thread_fence(memory_order_release);
     r->done = 1;
     return 0;
@@ -75,6 +82,66 @@ static int loss_between(const hist *h, int64_t a, int64_t b) {
     return 0;
 }
 
+/* Fences of the other kinds, for a pair of records: every new fence is
+ * issued once (readers share theirs); and when j ended before i began and
+ * one of them excludes everyone (limit 1: a writer), i's fence is above
+ * j's (a reader's: at least j's). Two semaphore permits are not ordered:
+ * the later-believed one may have been granted first. */
+static int fence_ok(const hist *h, const hist_rec *i, const hist_rec *j) {
+    if (!i->shared && !j->shared && i->fence == j->fence)
+        return 0;
+    if (j->end_us > i->start_us || (i->limit > 1 && j->limit > 1) ||
+        loss_between(h, j->start_us, i->start_us))
+        return 1;
+    return i->shared ? i->fence >= j->fence : i->fence > j->fence;
+}
+
+/* The other kinds' rules for one name's records v[g..e) (by start):
+ * holders at each start instant within the smallest limit among them, and
+ * fences as fence_ok says. */
+static void check_kinds(const hist *h, const hist_rec *v, int64_t g, int64_t e,
+                        hist_result *res, int *shown) {
+    for (int64_t i = g; i < e; i++) {
+        int64_t at = v[i].start_us, n = 0, lim = HIST_ANY;
+        for (int64_t j = g; j < e && v[j].start_us <= at; j++) {
+            if (v[j].end_us <= at)
+                continue;
+            n++;
+            int64_t l = v[j].limit > 0 ? v[j].limit : 1;
+            lim = l < lim ? l : lim;
+        }
+        if (n > res->max_holders)
+            res->max_holders = n;
+        if (n > lim) {
+            res->overlaps++;
+            if ((*shown)++ < 20)
+                fprintf(stderr,
+                        "history: TOO MANY on '%s': %lld holders at %lld us (worker %d fence "
+                        "%lld starting), at most %lld allowed\n",
+                        v[i].name, (long long)n, (long long)at, v[i].worker,
+                        (long long)v[i].fence, (long long)lim);
+        }
+        for (int64_t j = g; j < e && v[i].fence > 0; j++)
+            if (j != i && v[j].fence > 0 && !fence_ok(h, &v[i], &v[j])) {
+                res->fence_regressions++;
+                if ((*shown)++ < 20)
+                    fprintf(stderr,
+                            "history: FENCE on '%s': worker %d got %lld at %lld us; worker %d "
+                            "held %lld from %lld to %lld us\n",
+                            v[i].name, v[i].worker, (long long)v[i].fence,
+                            (long long)v[i].start_us, v[j].worker, (long long)v[j].fence,
+                            (long long)v[j].start_us, (long long)v[j].end_us);
+            }
+    }
+}
+
+static int kind_group(const hist_rec *v, int64_t g, int64_t e) {
+    for (int64_t i = g; i < e; i++)
+        if (v[i].limit != 0)
+            return 1;
+    return 0;
+}
+
 int64_t hist_check(hist *h, const char *label, hist_result *out) {
     hist_result res;
     memset(&res, 0, sizeof res);
@@ -103,6 +170,11 @@ int64_t hist_check(hist *h, const char *label, hist_result *out) {
         int64_t e = g;
         while (e < m && strcmp(v[e].name, v[g].name) == 0)
             e++;
+        if (kind_group(v, g, e)) {
+            check_kinds(h, v, g, e, &res, &shown_bad);
+            g = e;
+            continue;
+        }
         int64_t maxi = g;  /* record with the latest end so far */
         int64_t lastf = -1; /* previous record with a fence */
         if (v[g].fence > 0)

@@ -11,6 +11,17 @@
  *   - no two believed-held intervals overlap (mutual exclusion as the
  *     holders saw it, on CLOCK_MONOTONIC, which is system-wide);
  *   - fences rise strictly in acquisition order (sorted by start).
+ * Records of the other kinds (hist_add_kind) say how many holders they
+ * admit beside themselves: a semaphore permit of N admits N holders at
+ * once, an rw reader any number of readers, an rw writer (like a mutex)
+ * one. For names with such records the checker verifies instead:
+ *   - at no instant do more intervals hold the name than the smallest
+ *     limit among them allows (never more than N permit holders, never a
+ *     writer with anyone else);
+ *   - a holder whose interval began after another's ended has a higher
+ *     fence (a reader: at least as high, as readers share the fence of
+ *     the last writer).
+ * A multi-lock is recorded as one mutex interval per name it holds.
  * A test may declare "data-loss events" (a restart without persistence,
  * FLUSHALL): a violation between an interval that began before such an event
  * and one that began after it is the documented weakness of a single
@@ -33,6 +44,8 @@ typedef struct hist_rec {
     int64_t start_us; /* acquire returned DLOCK_OK */
     int64_t end_us;   /* last time dlock_held() was seen true */
     int worker;
+    int limit;  /* hist_add_kind: holders admitted at once; 0: a mutex (1) */
+    int shared; /* hist_add_kind: an rw reader (its fence is not new) */
     int done; /* written last: 1 once the record is complete */
 } hist_rec;
 
@@ -56,6 +69,7 @@ typedef struct hist_result {
     int64_t explained;        /* of those, straddling a data-loss event */
     int64_t incomplete;       /* slots never completed (worker killed) */
     int64_t max_overlap_us;   /* longest overlap seen */
+    int64_t max_holders;      /* most intervals holding one name of the other kinds at once */
 } hist_result;
 
 /* Maps a shared log for cap records. Call before forking the workers.
@@ -68,6 +82,12 @@ void hist_free(hist *h);
  * checker reports the overflow as a failure). */
 int hist_add(hist *h, const char *name, int64_t fence, int64_t start_us, int64_t end_us,
              int worker);
+/* The same for the other kinds: `limit` holders at once (a semaphore's
+ * permits; HIST_ANY for an rw reader, 1 for an rw writer); `shared` marks
+ * an rw reader. */
+#define HIST_ANY 1000000000
+int hist_add_kind(hist *h, const char *name, int64_t fence, int64_t start_us, int64_t end_us,
+                  int worker, int limit, int shared);
 /* Counts one injected fault. */
 void hist_fault(hist *h);
 /* Records a data-loss event (restart without persistence, FLUSHALL) that

@@ -83,6 +83,27 @@ static void send_all(int fd, const char *p, size_t n) {
     }
 }
 
+/* Commands in a chunk of RESP requests (a connection's first write also
+ * carries the client's setup: AUTH, SELECT, CONFIG GET); 1 if the chunk
+ * is not whole commands. */
+static int count_commands(const char *p, size_t n) {
+    int cmds = 0;
+    size_t i = 0;
+    while (i < n) {
+        char *end;
+        if (p[i] != '*')
+            return cmds ? cmds : 1;
+        long argc = strtol(p + i + 1, &end, 10);
+        i = (size_t)(end - p) + 2;
+        for (long a = 0; a < argc && i < n; a++) {
+            long len = strtol(p + i + 1, &end, 10);
+            i = (size_t)(end - p) + 2 + (size_t)len + 2;
+        }
+        cmds++;
+    }
+    return cmds ? cmds : 1;
+}
+
 static void *conn_main(void *arg) {
     struct conn_arg *ca = arg;
     fake *f = ca->f;
@@ -98,7 +119,9 @@ static void *conn_main(void *arg) {
         int nreq = atomic_fetch_add(&f->requests, 1);
         if (f->fc->after == CLOSE_AND_REFUSE || f->fc->after == CLOSE_AND_HANG) {
             if (nreq == 0) {
-                send_all(fd, pl, pl_len); /* +PONG to the first request */
+                /* +PONG to each request of the first write */
+                for (int k = count_commands(buf, (size_t)r); k > 0; k--)
+                    send_all(fd, pl, pl_len);
                 continue;
             }
             /* The request "ran"; the reply is lost, and so is the server:

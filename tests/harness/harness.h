@@ -130,10 +130,22 @@ redisReply *th_server_cmd(th_server *s, const char *fmt, ...);
  * printed) if the command failed or the reply was not an integer. */
 long long th_server_int(th_server *s, const char *fmt, ...);
 
+/* A port the kernel just handed out for 127.0.0.1 (bound to port 0, then
+ * closed), for a server option such as --tls-port. With need_bus, port +
+ * 10000 (the default cluster bus) must be free too. -1 on failure. A port
+ * can be taken by someone else before it is used: retry on "in use". */
+int th_free_port(int need_bus);
+
 /* Connects a new hiredis context to 127.0.0.1:port with the given connect
  * and command timeout. NULL on failure (message printed). Free with
  * redisFree(). */
 redisContext *th_connect(int port, int timeout_ms);
+
+/* Makes a private temporary directory ($TMPDIR or /tmp, "dlock-th-XXXXXX")
+ * into out (n >= 64 bytes), removed with everything in it by the exit
+ * cleanup (also on the timeout and on signals). Returns 0, or -1 (message
+ * printed). */
+int th_tempdir(char *out, size_t n);
 
 /* ---- processes ----------------------------------------------------------- */
 

@@ -489,6 +489,30 @@ int th_run_workers(int n, int (*fn)(int idx, void *arg), void *arg, int timeout_
     return failed;
 }
 
+int th_tempdir(char *out, size_t n)
+{
+    const char *base = getenv("TMPDIR");
+
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    int len = snprintf(out, n, "%s/dlock-th-XXXXXX", base);
+    if (len < 0 || (size_t)len >= n) {
+        fprintf(stderr, "harness: th_tempdir: TMPDIR path too long: %s\n", base);
+        return -1;
+    }
+    if (mkdtemp(out) == NULL) {
+        fprintf(stderr, "harness: mkdtemp %s: %s\n", out, strerror(errno));
+        return -1;
+    }
+    pthread_once(&g_atexit_once, register_atexit);
+    if (th__reg_add(0, out) < 0) {
+        fprintf(stderr, "harness: th_tempdir: registry full\n");
+        th__rm_tree(out);
+        return -1;
+    }
+    return 0;
+}
+
 pid_t th_spawn(int (*fn)(void *arg), void *arg)
 {
     if (fn == NULL) {

@@ -120,9 +120,7 @@ static int bindable(int port)
     return ok;
 }
 
-/* A port the kernel just handed out for 127.0.0.1 (bound to port 0, then
- * closed). With need_bus, port + 10000 (the cluster bus) must be free too. */
-static int pick_port(int need_bus)
+int th_free_port(int need_bus)
 {
     for (int tries = 0; tries < 200; tries++) {
         struct sockaddr_in sa;
@@ -507,7 +505,7 @@ static th_server *server_start(const char *const *extra, int with_unix)
     if (s == NULL)
         return NULL;
     for (int attempt = 0; attempt < TH_PORT_ATTEMPTS; attempt++) {
-        int port = pick_port(need_bus);
+        int port = th_free_port(need_bus);
         if (port < 0)
             break;
         rc = start_attempt(s, port);

@@ -29,6 +29,18 @@ static tt_cluster *K;
 
 static dlock_client *client(const char *url) { return tt_client(url, 500, 2000); }
 
+/* The fence node `node` issues after `prev`: one more, but never below its
+ * failover floor (its configEpoch * 2^40, docs/FAILOVER.md). */
+static int64_t next_fence(int node, int64_t prev) {
+    redisReply *r = th_server_cmd(K->node[node], "CLUSTER INFO");
+    TH_CHECK(r != NULL && r->type == REDIS_REPLY_STRING);
+    const char *p = strstr(r->str, "cluster_my_epoch:");
+    TH_CHECK(p != NULL);
+    int64_t floor = (int64_t)strtoll(p + 17, NULL, 10) << 40;
+    freeReplyObject(r);
+    return prev + 1 > floor ? prev + 1 : floor;
+}
+
 /* 1 if the lock key of `name` is stored on node, 0 if not (also when the
  * node redirects: the slot is not its own). */
 static long long exists_on(int node, const char *name) {
@@ -68,7 +80,7 @@ static void every_master(dlock_client *c) {
         dlock_holder h;
         expect_ok(c, dlock_inspect(c, name, &h), "inspect");
         TH_EQ_INT(h.locked, 1);
-        TH_EQ_INT(h.fence, 1);
+        TH_EQ_INT(h.fence, next_fence(i, 0));
         TH_CHECK(h.pttl_ms > 30000);
         dlock_info info;
         TH_EQ_INT(dlock_info_get(l, &info), DLOCK_OK);
@@ -198,7 +210,7 @@ static void migrate(dlock_client *c) {
     int64_t f1 = info.fence;
 
     /* A waiter in another process queues behind us. */
-    waiter_arg wa = {K->url, lname, f1 + 1};
+    waiter_arg wa = {K->url, lname, next_fence(dst, f1)}; /* handed over on dst */
     pid_t wpid = th_spawn(waiter, &wa);
     TH_CHECK(wpid > 0);
     long long end = th_now_us() + 10000000LL;
@@ -277,7 +289,9 @@ static void migrate(dlock_client *c) {
     TH_EQ_INT(exists_on(src, mname), 0);
     expect_ok(c, dlock_try_acquire(c, lname, 30000, &l2), "acquire held after migration");
     dlock_info_get(l2, &info);
-    TH_EQ_INT(info.fence, f1 + 2); /* the fence counter moved with the slot */
+    /* The fence counter moved with the slot (and importing the slot raised
+     * dst's epoch: its floor). */
+    TH_EQ_INT(info.fence, next_fence(dst, wa.expect_fence));
     TH_EQ_INT(exists_on(dst, lname), 1);
     expect_ok(c, dlock_release(lm2), "release");
     expect_ok(c, dlock_release(l2), "release");

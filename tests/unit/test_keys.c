@@ -3,6 +3,7 @@
  * key, and the set of names seen. No server. */
 #include <string.h>
 
+#include "crc16.h"
 #include "dlock.h"
 #include "proto.h"
 #include "strset.h"
@@ -28,27 +29,113 @@ static void test_pattern(void) {
     check_pattern("", "a\\*b", "{a\\*b}");
 }
 
+static int key_name(const dl_proto *p, const char *key, size_t klen, const char **name,
+                    size_t *len) {
+    return dl_key_name(p, key, klen, DL_KEYS_PLAIN | DL_KEYS_BRACED, name, len) == 1;
+}
+
 static void test_key_name(void) {
     dl_proto p;
     CHECK_INT(dl_proto_init(&p, "dlock:"), DLOCK_OK);
     const char *name;
     size_t len;
-    CHECK(dl_key_name(&p, "dlock:{job}", 11, &name, &len));
+    CHECK(key_name(&p, "dlock:{job}", 11, &name, &len));
     CHECK_INT(len, 3);
     CHECK(memcmp(name, "job", 3) == 0);
-    CHECK(dl_key_name(&p, "dlock:{a}:fence}", 16, &name, &len)); /* the name "a}:fence" */
+    CHECK(key_name(&p, "dlock:{a}:fence}", 16, &name, &len)); /* the name "a}:fence" */
     CHECK_INT(len, 8);
-    CHECK(!dl_key_name(&p, "dlock:{job}:fence", 17, &name, &len));
-    CHECK(!dl_key_name(&p, "dlock:{}", 8, &name, &len));
-    CHECK(!dl_key_name(&p, "other:{job}", 11, &name, &len));
-    CHECK(!dl_key_name(&p, "dlock:job}", 10, &name, &len));
-    CHECK(!dl_key_name(&p, "dlock:{a\0b}", 11, &name, &len)); /* not a name: NUL */
+    CHECK(!key_name(&p, "dlock:{job}:fence", 17, &name, &len));
+    CHECK(!key_name(&p, "dlock:{}", 8, &name, &len));
+    CHECK(!key_name(&p, "other:{job}", 11, &name, &len));
+    CHECK(!key_name(&p, "dlock:job}", 10, &name, &len));
+    CHECK(!key_name(&p, "dlock:{a\0b}", 11, &name, &len)); /* not a name: NUL */
+    CHECK(key_name(&p, "dlock:{\0}x}", 11, &name, &len)); /* the name "}x" */
+    CHECK(len == 2 && memcmp(name, "}x", 2) == 0);
+    CHECK(!key_name(&p, "dlock:{}x}", 10, &name, &len)); /* older layout of "}x" */
+    CHECK(!key_name(&p, "dlock:{\0x}", 10, &name, &len)); /* marker on a plain name */
+    CHECK(!key_name(&p, "dlock:{\0}", 9, &name, &len));
+    CHECK_INT(dl_key_name(&p, "dlock:{\0}x}", 11, DL_KEYS_PLAIN, &name, &len), -1);
+    CHECK_INT(dl_key_name(&p, "dlock:{x}", 9, DL_KEYS_BRACED, &name, &len), -1);
     char big[DLOCK_NAME_MAX + 16];
     memset(big, 'x', sizeof big);
     memcpy(big, "dlock:{", 7);
     big[sizeof big - 1] = '}';
-    CHECK(!dl_key_name(&p, big, sizeof big, &name, &len)); /* longer than DLOCK_NAME_MAX */
+    CHECK(!key_name(&p, big, sizeof big, &name, &len)); /* longer than DLOCK_NAME_MAX */
     dl_proto_free(&p);
+}
+
+/* Every name, under every prefix Cluster allows, keeps its 4 keys in one
+ * slot; the main key reads back as the name; ordinary names keep the
+ * "<prefix>{<name>}" layout. Random names rich in braces. */
+static void test_one_slot(void) {
+    static const char *const prefixes[] = {"dlock:", "", "p{x}:", "q{:", "}", "a}b{c", "{", NULL};
+    uint32_t seed = 12345;
+    for (int pi = 0; prefixes[pi] != NULL; pi++) {
+        dl_proto p;
+        CHECK_INT(dl_proto_init(&p, prefixes[pi]), DLOCK_OK);
+        CHECK(dl_prefix_tag_ok(&p));
+        for (int t = 0; t < 20000; t++) {
+            char name[16];
+            size_t n = 1 + (seed = seed * 1103515245u + 12345u) % 8;
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                name[i] = "{}{}ab:\x01"[(seed >> 16) % 8];
+            }
+            dl_keys k;
+            CHECK_INT(dl_keys_make(&p, name, n, &k), DLOCK_OK);
+            int slot = dl_key_slot(k.k[0], k.len[0]);
+            for (int i = 1; i < DL_NKEYS; i++)
+                CHECK_INT(dl_key_slot(k.k[i], k.len[i]), slot);
+            const char *got;
+            size_t gl;
+            CHECK(key_name(&p, k.k[0], k.len[0], &got, &gl));
+            CHECK(gl == n && memcmp(got, name, n) == 0);
+            for (int i = 1; i < DL_NKEYS; i++)
+                CHECK(!key_name(&p, k.k[i], k.len[i], &got, &gl));
+            if (name[0] != '}') {
+                CHECK_INT(k.len[0], p.prefix_len + n + 2);
+                CHECK(k.k[0][p.prefix_len] == '{');
+                CHECK(memcmp(k.k[0] + p.prefix_len + 1, name, n) == 0);
+            }
+            dl_keys_free(&k);
+        }
+        dl_proto_free(&p);
+    }
+    dl_proto p;
+    CHECK_INT(dl_proto_init(&p, "p{}:"), DLOCK_OK);
+    CHECK(!dl_prefix_tag_ok(&p));
+    dl_proto_free(&p);
+}
+
+/* The SCAN passes of a glob, and which keys each takes. */
+static void check_plan(const char *glob, int npass, int accept0) {
+    dl_proto p;
+    CHECK_INT(dl_proto_init(&p, "dlock:"), DLOCK_OK);
+    dl_scan_pass pass[2];
+    int n;
+    CHECK_INT(dl_scan_plan(&p, glob, strlen(glob), pass, &n), DLOCK_OK);
+    CHECK_INT(n, npass);
+    CHECK_INT(pass[0].accept, accept0);
+    if (n == 2) {
+        CHECK_INT(pass[1].accept, DL_KEYS_BRACED);
+        CHECK_INT(pass[1].len, 9 + strlen(glob));
+        CHECK(memcmp(pass[1].pat, "dlock:{\0", 8) == 0);
+    }
+    for (int i = 0; i < n; i++)
+        free(pass[i].pat);
+    dl_proto_free(&p);
+}
+
+static void test_plan(void) {
+    const int both = DL_KEYS_PLAIN | DL_KEYS_BRACED;
+    check_plan("*", 1, both);
+    check_plan("**x*", 1, both);
+    check_plan("job-*", 1, DL_KEYS_PLAIN);
+    check_plan("}*", 2, DL_KEYS_PLAIN);
+    check_plan("\\}x", 2, DL_KEYS_PLAIN);
+    check_plan("?a", 2, DL_KEYS_PLAIN);
+    check_plan("[}]a", 2, DL_KEYS_PLAIN);
+    check_plan("*?a", 2, DL_KEYS_PLAIN);
 }
 
 static void test_strset(void) {
@@ -76,6 +163,8 @@ static void test_strset(void) {
 int main(void) {
     test_pattern();
     test_key_name();
+    test_one_slot();
+    test_plan();
     test_strset();
     UNIT_DONE();
 }

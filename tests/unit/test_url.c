@@ -399,6 +399,9 @@ static void test_options(void)
     CHECK_INT(p->command_timeout_ms, 3600000);
     CHECK_INT(p->replicas, 0);
     CHECK_INT(p->connect_timeout_ms, 1);
+    /* 0: WAIT as long as the call allows (dlock_options.replica_timeout_ms). */
+    p = OK("redis://h?replica_timeout=0");
+    CHECK_INT(p->replica_timeout_ms, 0);
     p = OK("redis://h?replicas=100&timeout=007");
     CHECK_INT(p->replicas, 100);
     CHECK_INT(p->command_timeout_ms, 7);
@@ -423,7 +426,7 @@ static void test_options(void)
     BAD("redis://h?timeout=0", "range");
     BAD("redis://h?timeout=3600001", "range");
     BAD("redis://h?connect_timeout=99999999999999999999", "range");
-    BAD("redis://h?replica_timeout=0", "range");
+    BAD("redis://h?replica_timeout=3600001", "range");
     BAD("redis://h?replicas=101", "range");
     BAD("redis://h?timeout=1&timeout=2", "twice");
     BAD("redis://h?db=1", "only for unix");
@@ -439,6 +442,70 @@ static void test_options(void)
     CHECK_INT(strlen(OK(s)->prefix), 127);
 }
 
+static void test_tls(void)
+{
+    dl_url *p = OK("rediss://h");
+    CHECK_INT(p->tls, 1);
+    CHECK_INT(p->tls_verify, 1);
+    CHECK_STR(p->tls_ca, "");
+    CHECK_INT(OK("redis://h")->tls_verify, 1);
+    p = OK("rediss-sentinel://s1,s2/mymaster?tls_ca=/etc/ca.pem");
+    CHECK_INT(p->kind, DL_URL_SENTINEL);
+    CHECK_INT(p->tls, 1);
+    CHECK_INT(p->hosts[0].port, 26379);
+    CHECK_STR(p->master_name, "mymaster");
+    CHECK_STR(p->tls_ca, "/etc/ca.pem");
+    p = OK("REDISS-CLUSTER://c1:7000,c2:7001?tls_server_name=redis.example.com");
+    CHECK_INT(p->kind, DL_URL_CLUSTER);
+    CHECK_INT(p->tls, 1);
+    CHECK_STR(p->tls_server_name, "redis.example.com");
+    BAD("rediss-cluster://c1/0", "path");
+    p = OK("rediss://:pw@h:6390/2?tls_ca=ca.pem&tls_ca_dir=/etc/ssl/certs&tls_cert=%2Ftmp%2Fc.pem"
+           "&tls_key=k%20ey.pem&timeout=50");
+    CHECK_STR(p->tls_ca, "ca.pem");
+    CHECK_STR(p->tls_ca_dir, "/etc/ssl/certs");
+    CHECK_STR(p->tls_cert, "/tmp/c.pem");
+    CHECK_STR(p->tls_key, "k ey.pem");
+    CHECK_INT(p->db, 2);
+    CHECK_INT(p->command_timeout_ms, 50);
+    p = OK("rediss://h?tls_verify=off");
+    CHECK_INT(p->tls_verify, 0);
+    CHECK_INT(OK("rediss://h?tls_verify=on")->tls_verify, 1);
+    p = OK("rediss://h?tls_verify=off&tls_server_name=x");
+    CHECK_STR(p->tls_server_name, "x");
+
+    /* TLS options never silently go with a clear-text scheme. */
+    BAD("redis://h?tls_ca=ca.pem", "needs TLS");
+    BAD("redis://h?tls_verify=off", "needs TLS");
+    BAD("redis-cluster://h?tls_server_name=x", "needs TLS");
+    BAD("unix:///tmp/r.sock?tls_cert=c&tls_key=k", "needs TLS");
+    BAD("redis://h?tls_verify=on", "needs TLS");
+    BAD_SECRET("redis://u:s3cret@h?tls_ca=x", "rediss://", "s3cret");
+    BAD("rediss://h?tls_cert=c.pem", "go together");
+    BAD("rediss://h?tls_key=k.pem", "go together");
+    BAD("rediss://h?tls_verify=off&tls_ca=ca.pem", "no use");
+    BAD("rediss://h?tls_verify=off&tls_ca_dir=/d", "no use");
+    BAD("rediss://h?tls_verify=no", "on or off");
+    BAD("rediss://h?tls_verify=OFF", "on or off");
+    BAD("rediss://h?tls_verify", "needs a value");
+    BAD("rediss://h?tls_ca=", "needs a value");
+    BAD("rediss://h?tls_ca=a&tls_ca=b", "twice");
+    BAD("rediss://h?tls_ca=a%0Ab", "control character");
+    BAD("rediss://h?tls_ca=a b", "whitespace");
+    BAD("rediss://h?tls_ca=a%00", "NUL");
+    BAD("rediss://h?tls_ca=a@b", "percent-encode");
+    CHECK_STR(OK("rediss://h?tls_ca=a%40b")->tls_ca, "a@b");
+    BAD("rediss://h?tls_cafile=x", "unknown option 'tls_cafile'");
+    CHECK_CONTAINS(err, "tls_verify");
+    char s[700] = "rediss://h?tls_ca=";
+    size_t n0 = strlen(s);
+    memset(s + n0, 'f', DL_URL_PATH_MAX);
+    s[n0 + DL_URL_PATH_MAX] = '\0';
+    BAD(s, "too long");
+    s[n0 + DL_URL_PATH_MAX - 1] = '\0';
+    CHECK_INT(strlen(OK(s)->tls_ca), DL_URL_PATH_MAX - 1);
+}
+
 static void test_rejections(void)
 {
     BAD("", "empty URL");
@@ -446,8 +513,9 @@ static void test_rejections(void)
 
     BAD("http://h", "unsupported scheme 'http'");
     CHECK_STR(err, "unsupported scheme 'http' (expected redis://, rediss://, unix://, "
-                   "redis-sentinel:// or redis-cluster://)");
-    BAD("rediss-cluster://h", "unsupported scheme");
+                   "redis-sentinel://, rediss-sentinel://, redis-cluster:// or "
+                   "rediss-cluster://)");
+    BAD("rediss-unix://h", "unsupported scheme");
     BAD("redis+tls://h", "unsupported scheme");
     BAD("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa://h", "unsupported scheme");
     CHECK(strlen(err) < 200);
@@ -649,6 +717,7 @@ int main(void)
     test_sentinel();
     test_cluster();
     test_options();
+    test_tls();
     test_rejections();
     test_err_buffer();
     test_redact();

@@ -1,0 +1,127 @@
+'use strict';
+// Test helpers: real redis-server processes on free loopback ports (never a
+// mock), killed by PID when the test file ends; a plain client (ioredis) to
+// look at what the server holds; and polling with a deadline instead of
+// sleeps as synchronisation.
+const { after } = require('node:test');
+const { spawn } = require('child_process');
+const fs = require('fs');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+const Redis = require('ioredis');
+
+const started = new Set();
+const inspectors = new Set();
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function ping(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => s.write('PING\r\n'));
+    s.once('data', () => { s.destroy(); resolve(true); });
+    s.once('error', () => { s.destroy(); resolve(false); });
+  });
+}
+
+// A server whose refusal to answer PING (e.g. -NOAUTH) still shows it is up.
+async function waitUp(port, proc, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (proc.exitCode !== null) return false;
+    if (await ping(port)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+/**
+ * Start `redis-server` on a free 127.0.0.1 port with no persistence, in a
+ * private directory. extra: more arguments (e.g. ['--requirepass', 'pw']).
+ * Returns { port, url, pid, stop() } (stop returns a promise).
+ */
+async function startServer(extra = []) {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dlock-node-test-'));
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1',
+      '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: 'ignore' });
+    const spawnErr = new Promise((resolve) => proc.once('error', resolve));
+    const up = await Promise.race([waitUp(port, proc, 5000), spawnErr.then((e) => { throw e; })]);
+    if (!up) {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+      continue; // the port was taken meanwhile: try another
+    }
+    const srv = {
+      port,
+      pid: proc.pid,
+      url: `redis://127.0.0.1:${port}`,
+      // SIGTERM by PID; the promise resolves once the process has exited.
+      stop() {
+        started.delete(srv);
+        const gone = proc.exitCode !== null || proc.signalCode !== null;
+        const exited = gone ? Promise.resolve() : new Promise((r) => proc.once('exit', r));
+        if (!gone) process.kill(proc.pid, 'SIGTERM');
+        return exited.then(() => fs.rmSync(dir, { recursive: true, force: true }));
+      },
+    };
+    started.add(srv);
+    return srv;
+  }
+  throw new Error('could not start redis-server on a free port');
+}
+
+// At exit, what a test file left running: SIGTERM now (nothing can wait).
+process.on('exit', () => {
+  for (const s of [...started]) s.stop();
+});
+
+/** An ioredis connection to look at the server (disconnected at the end of the file at the latest). */
+function inspector(srv, opts = {}) {
+  const r = new Redis({ port: srv.port, host: '127.0.0.1', maxRetriesPerRequest: 1, ...opts });
+  // Once only: a second disconnect() leaves a 2 s timer of ioredis running.
+  const disconnect = r.disconnect.bind(r);
+  r.disconnect = () => {
+    if (inspectors.delete(r)) disconnect();
+  };
+  inspectors.add(r);
+  return r;
+}
+
+// A test that fails half-way leaves its connections and servers behind:
+// close them after the file's tests, so that the process can end.
+after(async () => {
+  for (const r of [...inspectors]) r.disconnect();
+  await Promise.all([...started].map((s) => s.stop()));
+});
+
+/** Poll fn() until it returns truthy, or throw after ms. */
+async function until(fn, ms, what) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Threads of this process (Linux): no binding call may add one per wait. */
+function threadCount() {
+  return fs.readdirSync('/proc/self/task').length;
+}
+
+module.exports = { startServer, freePort, inspector, until, sleep, threadCount };

@@ -1,0 +1,46 @@
+/* gate.c - the replica gate's request (opts.replicas): WAIT on the lock's
+ * server, and reading its answer. The acquire's state machine
+ * (acquire_async.c) decides what a short count means. */
+#include <stdio.h>
+
+#include "clock.h"
+#include "engine.h"
+#include "resp.h"
+
+/* WAIT's own timeout: replica_timeout_ms, or for 0 ("no timeout") what the
+ * call has left: until dlock_wait's deadline, else one command timeout. A
+ * WAIT holds its connection, so it must end before the request does. */
+static int64_t gate_wait_ms(const dl_aop *op) {
+    const dlock_client *c = op->e->c;
+    if (c->opts.replica_timeout_ms > 0)
+        return c->opts.replica_timeout_ms;
+    if (op->mode != DL_AM_DEADLINE)
+        return c->opts.command_timeout_ms;
+    int64_t left = (op->deadline_us - dl_mono_us() + 999) / 1000;
+    return left > 0 ? left : 1;
+}
+
+int dl_gate_send(dl_aop *op, dl_fan_done_fn done) {
+    const dlock_client *c = op->e->c;
+    char nrep[16], tmo[24];
+    int64_t ms = gate_wait_ms(op);
+    op->gate_ms = ms;
+    int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
+    size_t n2 = dl_fmt_i64(tmo, ms);
+    const char *argv[3] = {"WAIT", nrep, tmo};
+    size_t lens[3] = {4, (size_t)n1, n2};
+    int64_t deadline =
+        dl_capped(&op->x, dl_mono_us() + (ms + c->opts.command_timeout_ms) * 1000);
+    return dl_aop_command(op, 3, argv, lens, deadline, done);
+}
+
+int dl_gate_acked(dl_aop *op, dl_fan *f, int64_t *acked) {
+    *acked = -1;
+    int rc = dl_call_error(&op->x, &f->call, "wait for replicas");
+    for (int i = 0; rc == DLOCK_OK && i < f->call.n; i++) {
+        int64_t a = dl_reply_int(f->call.replies[i], -1);
+        if (f->call.status[i] == DLOCK_OK && (*acked < 0 || a < *acked))
+            *acked = a;
+    }
+    return rc;
+}
