@@ -843,12 +843,13 @@ static int run_raw(const bench_opts *o, const bu_target *t, result *res) {
     x.acq_argv[n++] = x.tok;
     x.acq_argv[n++] = ttl;
     if (o->raw_dlock) {
-        /* ARGV: token, ttl_ms, meta, fencing (1: INCR), enqueue 0, wait_ms 0,
+        /* ARGV: token, ttl_ms, meta, fencing (1: INCR), enqueue 0, wait_ms
+         * (unused without enqueue, but the script wants 1 or more),
          * acquired_ms */
         x.acq_argv[n++] = meta;
         x.acq_argv[n++] = "1";
         x.acq_argv[n++] = "0";
-        x.acq_argv[n++] = "0";
+        x.acq_argv[n++] = "1";
         x.acq_argv[n++] = "0";
     }
     x.acq_argc = n;
