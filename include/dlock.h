@@ -77,7 +77,7 @@ extern "C" {
 
 /* The version, in one place: CMake reads these three lines. */
 #define DLOCK_VERSION_MAJOR 0
-#define DLOCK_VERSION_MINOR 1
+#define DLOCK_VERSION_MINOR 2
 #define DLOCK_VERSION_PATCH 0
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH, for #if checks. */
 #define DLOCK_VERSION_NUMBER \
