@@ -147,6 +147,7 @@ rotate() { # n words...: the words rotated left by n
 }
 
 t_start=$(date +%s)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r/$ROUNDS ($(( $(date +%s) - t_start )) s so far)" >&2
     for lib in $(rotate $((r - 1)) $CLIBS); do run "c-$lib" 8 "$lib" contended; done
@@ -156,10 +157,12 @@ for r in $(seq 1 "$ROUNDS"); do
     taskset -a -p "$MASK" "$SPID" >/dev/null
     memory
 done
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- report ------------------------------------------------------------------
 med() { grep "^$1 $2 RESULT " "$raw" | field "$3" | median; }
 range() { grep "^$1 $2 RESULT " "$raw" | field "$3" | sort -g | sed -n '1p;$p' | paste -sd' ' | awk '{ print ($1 == $2 ? $1 : $1 "–" $2) }'; }
+range0() { grep "^$1 $2 RESULT " "$raw" | field "$3" | awk '{ printf "%.0f\n", $1 }' | sort -g | sed -n '1p;$p' | paste -sd' ' | awk '{ print ($1 == $2 ? $1 : $1 "–" $2) }'; }
 nok() { grep -c "^$1 $2 RESULT " "$raw" || true; }
 f0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
 f1() { awk -v x="$1" 'BEGIN { printf "%.1f", x }'; }
@@ -167,13 +170,14 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 us_pair() { awk -v x="$1" 'BEGIN { if (x > 0) printf "%.1f", 1e6 / x; else printf "–" }'; }
 
 utable() { # libs...
-    echo "| library | placement | pairs/s | p50 µs | p99 µs | µs/pair | server µs/pair | client µs/pair | runs |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| library | placement | pairs/s | (range) | p50 µs | p99 µs | µs/pair | server µs/pair | client µs/pair | runs |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for u in u p; do
         [ $u = u ] && where="as scheduled" || where="one CPU"
         for lib in "$@"; do
             ps=$(med "$u-$lib" 1 pairs_per_s); sv=$(med "$u-$lib" 1 server_us)
-            echo "| $lib | $where | $(f0 "$ps") | $(med "$u-$lib" 1 p50_us) | $(med "$u-$lib" 1 p99_us)" \
+            echo "| $lib | $where | $(f0 "$ps") | $(range0 "$u-$lib" 1 pairs_per_s)" \
+                "| $(med "$u-$lib" 1 p50_us) | $(med "$u-$lib" 1 p99_us)" \
                 "| $(us_pair "$ps") | $sv | $(awk -v p="$ps" -v s="$sv" 'BEGIN { if (p > 0) printf "%.1f", 1e6 / p - s }')" \
                 "| $(nok "$u-$lib" 1)/$ROUNDS |"
         done
@@ -188,7 +192,8 @@ report() {
         "on 127.0.0.1."
     echo "Machine: $(nproc) CPU(s), $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)," \
         "Linux $(uname -r), node $(node --version), $("$VPY" --version 2>&1);" \
-        "dlock $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')."
+        "dlock $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?');" \
+        "load average $LOAD0 at the start, $LOAD1 at the end ($(( $(date +%s) - t_start )) s)."
     echo "Peers: node-redlock $V_REDLOCK and redis-semaphore $V_SEM on ioredis $V_IOREDIS," \
         "the seed's design on ioredis $V_IOREDIS (bench/peers/seed.js), redis-py $V_PY (Debian python3-redis);" \
         "default settings (each peer's file in bench/peers/ lists them)."
