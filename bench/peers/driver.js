@@ -1,6 +1,7 @@
 'use strict';
 // bench/peers/driver.js - the dlock-bench workloads for a Node peer library.
-// Used by redlock.js and semaphore.js (which hold each library's settings):
+// Used by redlock.js, semaphore.js, seed.js and dlock-node.js (which hold each
+// library's settings):
 //
 //   node PEER.js --mode contended|uncontended --port P [--workers W]
 //                [--seconds D] [--warmup S] [--ttl MS] [--name KEY]
