@@ -212,6 +212,7 @@ static int crossing(int idx, void *arg) {
     int n = 0;
     while (th_now_us() < end) {
         dlock_lock *l;
+        long long req = th_now_us();
         int rc = idx < 6 ? dlock_multi_wait(c, sets[idx], 2, 10000, 3000, &l)
                          : dlock_wait(c, idx == 6 ? "d-a" : "d-c", 10000, 3000, &l);
         if (rc != DLOCK_OK) {
@@ -220,7 +221,15 @@ static int crossing(int idx, void *arg) {
             return 1;
         }
         long long start = th_now_us();
-        kt_record_names(H, l, start, kt_hold(l, start, 2), idx);
+        long long last = kt_hold(l, start, 2);
+        if (idx < 6) {
+            kt_record_names(H, l, 2, req, start, last, idx);
+        } else {
+            const char *name;
+            int64_t fence;
+            dlock_lock_name_at(l, 0, &name, &fence);
+            hist_add(H, name, fence, start, last, idx);
+        }
         if (dlock_release(l) != DLOCK_OK)
             return 2;
         dlock_lock_free(l);

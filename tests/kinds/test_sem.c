@@ -288,6 +288,7 @@ static int contender(int idx, void *arg) {
     int n = 0;
     while (th_now_us() < end) {
         dlock_lock *l;
+        long long req = th_now_us();
         int rc = dlock_sem_wait(c, "contended", PERMITS, 10000, 3000, &l);
         if (rc != DLOCK_OK) {
             fprintf(stderr, "worker %d: %s: %s\n", idx, dlock_err_name(rc),
@@ -298,7 +299,10 @@ static int contender(int idx, void *arg) {
         dlock_info in;
         dlock_info_get(l, &in);
         long long last = kt_hold(l, start, rand() % 15);
-        hist_add_kind(H, "contended", in.fence, start, last, idx, PERMITS, 0);
+        hist_rec r = {.fence = in.fence, .req_us = req, .start_us = start, .end_us = last,
+                      .worker = idx, .limit = PERMITS};
+        snprintf(r.name, sizeof r.name, "contended");
+        hist_add_rec(H, &r);
         if (dlock_release(l) != DLOCK_OK)
             return 2;
         dlock_lock_free(l);
