@@ -156,13 +156,37 @@ static int kst_make(dl_aop *op, const dl_kreq *r) {
 
 /* ---- the clean-up op: leave the queue, then release by token ---- */
 
-static void cleanup_end(dl_aop *op) {
+/* A clean-up that found no server is tried again, as the mutex's is
+ * (cleanup_async.c): an abandoned entry at the head of a queue keeps the
+ * free lock idle until it expires, and a multi-lock's keeps every name of
+ * its set so. */
+#define CLEANUP_TRIES 6
+#define CLEANUP_RETRY_MS 400
+
+static int cleanup_start(dl_aop *op);
+
+static void cleanup_retry(dl_timer *t) { cleanup_start((dl_aop *)t); }
+
+/* Tells the parent the first outcome; retries a failure. Returns 1 while
+ * op lives on (a retry is due), 0 once it is finished. */
+static int cleanup_end(dl_aop *op) {
     dl_aop *parent = op->parent;
     int failed_too = op->cleanup_failed;
     dl_kcleaned_fn done = K(op)->done;
-    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK); /* unlinks the parent */
-    if (parent != NULL && done != NULL)
-        done(parent, failed_too);
+    if (parent != NULL) {
+        parent->child = NULL;
+        op->parent = NULL;
+        if (done != NULL)
+            done(parent, failed_too);
+    }
+    if (failed_too && ++op->attempts < CLEANUP_TRIES) {
+        op->cleanup_failed = 0;
+        op->timer.fire = cleanup_retry;
+        if (dl_heap_arm(&op->e->heap, &op->timer, dl_mono_us() + CLEANUP_RETRY_MS * 1000) == 0)
+            return 1;
+    }
+    dl_aop_finish(op, failed_too ? DLOCK_EIO : DLOCK_OK);
+    return 0;
 }
 
 static void cleanup_released(dl_fan *f, void *arg) {
@@ -183,6 +207,18 @@ static void cleanup_left(dl_fan *f, void *arg) {
     }
 }
 
+/* Sends the clean-up's first step. 1 while op lives on, 0 once finished. */
+static int cleanup_start(dl_aop *op) {
+    const char *args[2] = {op->token, op->ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
+    if (dl_aop_kscript(op, K(op)->sc->cancel, &K(op)->ks, 2, args, lens, NULL, cleanup_left) !=
+        DLOCK_OK) {
+        op->cleanup_failed = 1;
+        return cleanup_end(op);
+    }
+    return 1;
+}
+
 dl_aop *dl_kcleanup(dl_engine *e, const dl_kreq *r, const char *token, int64_t ttl_ms,
                     dl_kcleaned_fn done) {
     dl_aop *op = dl_aop_new(e, DL_AOP_CLEANUP, NULL, NULL);
@@ -194,14 +230,7 @@ dl_aop *dl_kcleanup(dl_engine *e, const dl_kreq *r, const char *token, int64_t t
     K(op)->done = done;
     memcpy(op->token, token, sizeof op->token);
     op->ttl_len = dl_fmt_i64(op->ttl_s, ttl_ms);
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    if (dl_aop_kscript(op, K(op)->sc->cancel, &K(op)->ks, 2, args, lens, NULL, cleanup_left) !=
-        DLOCK_OK) {
-        dl_aop_finish(op, DLOCK_EIO);
-        return NULL;
-    }
-    return op;
+    return cleanup_start(op) ? op : NULL;
 }
 
 /* ---- endings ---- */
