@@ -640,8 +640,8 @@ int dl_kacquire_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode,
     dlock_client *c = e->c;
     if (e->n > 1)
         return dl_seterr(&c->ctx, DLOCK_ENOTSUP,
-                         "semaphores, read-write locks and multi-locks need one server, "
-                         "Sentinel or Cluster, not a Redlock set");
+                         "semaphores and read-write locks need one server, Sentinel or "
+                         "Cluster, not a Redlock set (docs/REDLOCK.md says why)");
     dl_aop *op = dl_aop_new(e, DL_AOP_ACQUIRE, cb, ud);
     if (op == NULL || kst_make(op, r) != DLOCK_OK) {
         if (op != NULL)

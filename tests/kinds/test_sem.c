@@ -16,7 +16,8 @@
  *   8. async: try, a wait woken by a release, a cancelled wait (leaves the
  *      queue), keepalive as engine timers, release;
  *   9. the retrying calls of each kind (dlock_*_acquire), and a Redlock URL
- *      refused for every kind (DLOCK_ENOTSUP).
+ *      refused for semaphores and rw locks (DLOCK_ENOTSUP; multi-locks on
+ *      Redlock: test_redlock.c).
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -400,7 +401,6 @@ static void retries_redlock(void) {
     dlock_holders *h = NULL;
     IT_RC(r, dlock_sem_try_acquire(r, "x", 2, 5000, &x), DLOCK_ENOTSUP);
     IT_RC(r, dlock_rw_wait(r, "x", DLOCK_SHARED, 100, 5000, &x), DLOCK_ENOTSUP);
-    IT_RC(r, dlock_multi_try_acquire(r, names, 2, 5000, &x), DLOCK_ENOTSUP);
     IT_RC(r, dlock_holders_get(r, "x", &h), DLOCK_ENOTSUP);
     TH_CHECK(x == NULL && h == NULL);
     dlock_client_free(r);
