@@ -77,8 +77,19 @@ ratio() { # prefix, kind: median over rounds of the mutex's pairs/s over the kin
     paste <(grep "^$1-mutex " "$out" | field pairs_per_s) <(grep "^$1-$2 " "$out" | field pairs_per_s) |
         awk '{print $1 / $2}' | median
 }
+p50r() { # prefix, kind: the kind's p50 over the mutex's, each round, then their median
+    paste <(grep "^$1-mutex " "$out" | field p50_us) <(grep "^$1-$2 " "$out" | field p50_us) |
+        awk '{printf "%.2f\n", $2 / $1}' | tr '\n' ' '
+}
 for k in $KINDS; do
     printf -- '- %s: as scheduled %.2f, pinned %.2f\n' "$k" "$(ratio u "$k")" "$(ratio p "$k")"
+done
+echo
+echo "p50 ÷ the mutex's p50, per round (pinned, then as scheduled), and the median:"
+for k in $KINDS; do
+    printf -- '- %s: pinned %s(median %.2f); as scheduled %s(median %.2f)\n' "$k" \
+        "$(p50r p "$k")" "$(p50r p "$k" | tr ' ' '\n' | grep . | median)" \
+        "$(p50r u "$k")" "$(p50r u "$k" | tr ' ' '\n' | grep . | median)"
 done
 echo
 echo "### Fairness"
