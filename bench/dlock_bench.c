@@ -267,6 +267,50 @@ static int parse_secs(const char *opt, const char *s, double lo, double hi, doub
     return 0;
 }
 
+/* The options of the kinds' modes, in the order of O_KIND.. in parse_args:
+ * --kind, --permits, --readers, --writers, --set, --writer-hold-us,
+ * --wait-ms. 0, or the usage error's status. */
+static int parse_kind_opt(int which, const char *arg, bench_opts *o) {
+    static const char *const name[] = {"--kind", "--permits", "--readers", "--writers",
+                                       "--set", "--writer-hold-us", "--wait-ms"};
+    static const long long lo[] = {0, 1, 0, 1, 2, 0, 1};
+    static const long long hi[] = {0, DLOCK_PERMITS_MAX, 256, 256, 16, 60000000, DLOCK_TTL_MAX};
+    long long v;
+    if (which == 0) {
+        if ((o->kind = kb_kind_by_name(arg)) < 0)
+            return usage_error("--kind: expected mutex, sem, rw-shared, rw-exclusive or "
+                               "multi, got '%s'", arg);
+        return 0;
+    }
+    if (parse_ll(name[which], arg, lo[which], hi[which], &v))
+        return EXIT_USAGE;
+    int *ints[] = {NULL, &o->permits, &o->readers, &o->writers, &o->set};
+    if (which <= 4)
+        *ints[which] = (int)v;
+    else
+        *(which == 5 ? &o->writer_hold_us : &o->wait_ms) = v;
+    return 0;
+}
+
+/* --mode semaphore, rwlock, multilock: their defaults and limits. */
+static int check_kinds_opts(bench_opts *o, int workers_set, int hold_set) {
+    if (!workers_set)
+        o->workers = 8;
+    if (!hold_set)
+        o->hold_us = o->mode == M_RWLOCK ? 5000 : 1000;
+    if (o->set == 0)
+        o->set = 3;
+    if (o->names == 0)
+        o->names = 6;
+    if (o->mode == M_MULTILOCK && (o->names > 16 || o->set > o->names))
+        return usage_error("--names 2..16 and --set 2..--names for --mode multilock");
+    if (o->mode == M_RWLOCK && o->readers + o->writers < 1)
+        return usage_error("--mode rwlock needs a reader or a writer");
+    if (o->hold_us * 2 / 1000 >= o->ttl_ms || o->writer_hold_us * 2 / 1000 >= o->ttl_ms)
+        return usage_error("the holds are too close to --ttl: leases would expire");
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, bench_opts *o) {
     enum { O_MODE = 1, O_WORKERS, O_SECONDS, O_URL, O_HOST, O_PORT, O_TTL, O_WAITING, O_NAME,
            O_HOLD, O_WARMUP, O_RAWSCRIPT, O_NOFENCE, O_LOCKS, O_INFLIGHT, O_NAMES, O_KIND,
@@ -376,30 +420,14 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             *(ch == O_INFLIGHT ? &o->inflight : &o->names) = (int)v;
             break;
         case O_KIND:
-            if ((o->kind = kb_kind_by_name(optarg)) < 0)
-                return usage_error("--kind: expected mutex, sem, rw-shared, rw-exclusive or "
-                                   "multi, got '%s'", optarg);
-            kinds_set = 1;
-            break;
         case O_PERMITS:
         case O_READERS:
         case O_WRITERS:
         case O_SET:
-            if (parse_ll(ch == O_PERMITS ? "--permits" : ch == O_READERS ? "--readers"
-                         : ch == O_WRITERS ? "--writers" : "--set",
-                         optarg, ch == O_SET ? 2 : ch == O_READERS ? 0 : 1,
-                         ch == O_PERMITS ? DLOCK_PERMITS_MAX : ch == O_SET ? 16 : 256, &v))
-                return EXIT_USAGE;
-            *(ch == O_PERMITS ? &o->permits : ch == O_READERS ? &o->readers
-              : ch == O_WRITERS ? &o->writers : &o->set) = (int)v;
-            kinds_set = 1;
-            break;
         case O_WHOLD:
         case O_WAITMS:
-            if (parse_ll(ch == O_WHOLD ? "--writer-hold-us" : "--wait-ms", optarg,
-                         ch == O_WHOLD ? 0 : 1, ch == O_WHOLD ? 60000000 : DLOCK_TTL_MAX, &v))
+            if (parse_kind_opt(ch - O_KIND, optarg, o))
                 return EXIT_USAGE;
-            *(ch == O_WHOLD ? &o->writer_hold_us : &o->wait_ms) = v;
             kinds_set = 1;
             break;
         case O_WAITING:
@@ -460,20 +488,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                            "and --wait-ms apply to --mode uncontended (--kind, --permits, "
                            "--set), semaphore, rwlock and multilock");
     if (kinds_mode) {
-        if (!workers_set)
-            o->workers = 8;
-        if (!hold_set)
-            o->hold_us = o->mode == M_RWLOCK ? 5000 : 1000;
-        if (o->set == 0)
-            o->set = 3;
-        if (o->names == 0)
-            o->names = 6;
-        if (o->mode == M_MULTILOCK && (o->names > 16 || o->set > o->names))
-            return usage_error("--names 2..16 and --set 2..--names for --mode multilock");
-        if (o->mode == M_RWLOCK && o->readers + o->writers < 1)
-            return usage_error("--mode rwlock needs a reader or a writer");
-        if (o->hold_us * 2 / 1000 >= o->ttl_ms || o->writer_hold_us * 2 / 1000 >= o->ttl_ms)
-            return usage_error("the holds are too close to --ttl: leases would expire");
+        if (check_kinds_opts(o, workers_set, hold_set))
+            return EXIT_USAGE;
     } else if (o->mode != M_CONTENDED) {
         if (o->set == 0)
             o->set = 2;
