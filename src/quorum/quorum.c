@@ -236,6 +236,8 @@ int dl_call_error(dl_ctx *x, const dl_call *call, const char *what) {
         char one[260];
         if (call->status[i] == DLOCK_ESERVER && call->replies[i] != NULL)
             reply_text(call->replies[i], one, sizeof one);
+        else if (!call->done[i])
+            snprintf(one, sizeof one, "no answer yet when the others settled the call");
         else
             snprintf(one, sizeof one, "%s", call->conns[i]->err);
         if (first == DLOCK_OK) {
