@@ -53,19 +53,75 @@
     "end\n"                                                                        \
     "local TTL_MAX = " DL_LUA_STR(DL_LUA_TTL_MAX) "\n"
 
-/* Shared prelude: server time, queue head pruning, and the next fence.
- * Fences never pass through a Lua number (a double: exact only up to
- * 2^53): the counter is INCRed, then read back with GET as a decimal
- * string, which is what is stored, published and returned. next_fence()
- * returns nil and an error reply when INCR fails (FENCEMAX once the
- * counter is at 2^63-1), having changed nothing.
- * The failover floor (docs/FAILOVER.md): next_fence(fl) raises the counter
- * to at least fl, so a fence is never below epoch * 2^40, where epoch is
- * the failover epoch of the master issuing it: fl is that floor in decimal
- * (Sentinel: the client's, from the master's config-epoch), or "cluster"
- * (this node's own configEpoch, from CLUSTER INFO), or absent (one server,
- * Redlock: no floor). floor_ok(v) checks such an argument. */
+/* Fences (every script that issues one). Fences never pass through a Lua
+ * number (a double: exact only up to 2^53): a counter is INCRed, then read
+ * back with GET as a decimal string, which is what is stored, published
+ * and returned; decimal strings without leading zeros compare exactly by
+ * length, then bytes (dec_lt).
+ * The failover floor (docs/FAILOVER.md): a fence is never below epoch *
+ * 2^40, where epoch is the failover epoch of the master issuing it. A
+ * script takes the floor as an argument fl: a decimal (Sentinel: the
+ * client's, from the master's config-epoch), "cluster" (this node's own
+ * configEpoch, from CLUSTER INFO, read once per script run), or absent or
+ * "" (one server, Redlock: no floor); floor_ok(v) checks one.
+ * epoch_floor(fl) is the floor as a decimal string (nil: none), or nil and
+ * an error reply (FENCEMAX: an epoch of 2^23 or more does not fit).
+ * next_fence_of(ki, fl) raises the counter KEYS[ki] to max(counter + 1,
+ * floor) and returns it; raised_fence_of(ki, fl) raises it only to the floor (a reader's
+ * fence: no new fence, the last one, but never below this master's
+ * floor). Both return nil and an error reply having changed nothing when
+ * no fence can be issued (FENCEMAX once the counter is at 2^63-1: the
+ * reply fencemax() makes). */
+#define DL_LUA_FENCES                                                              \
+    "local function dec_lt(a, b) return #a < #b or (#a == #b and a < b) end\n"     \
+    "local function floor_ok(v)\n"                                                 \
+    "  return v == nil or v == '' or v == 'cluster' or v == '0' or\n"              \
+    "    (string.match(v, '^[1-9]%d*$') and (#v < 19 or (#v == 19 and v <= '9223372036854775807')))\n" \
+    "end\n"                                                                        \
+    "local function fencemax()\n"                                                  \
+    "  return redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')\n" \
+    "end\n"                                                                        \
+    "local floor_memo\n"                                                           \
+    "local function epoch_floor(fl)\n"                                             \
+    "  if fl ~= 'cluster' then\n"                                                  \
+    "    if fl == nil or fl == '' then return nil end\n"                           \
+    "    return fl\n"                                                              \
+    "  end\n"                                                                      \
+    "  if not floor_memo then\n"                                                   \
+    "    local e = tonumber(string.match(redis.call('CLUSTER', 'INFO'), 'cluster_my_epoch:(%d+)') or '')\n" \
+    "    if not e or e >= 8388608 then\n"                                          \
+    "      return nil, redis.error_reply('FENCEMAX the failover epoch does not fit a fence')\n" \
+    "    end\n"                                                                    \
+    "    floor_memo = string.format('%.0f', e * 1099511627776)\n"                  \
+    "  end\n"                                                                      \
+    "  return floor_memo\n"                                                        \
+    "end\n"                                                                        \
+    "local function raised_fence_of(ki, fl)\n"                                     \
+    "  local low, err = epoch_floor(fl)\n"                                         \
+    "  if err then return nil, err end\n"                                          \
+    "  local f = redis.call('GET', KEYS[ki]) or '0'\n"                             \
+    "  if low and dec_lt(f, low) then\n"                                           \
+    "    redis.call('SET', KEYS[ki], low)\n"                                       \
+    "    f = low\n"                                                                \
+    "  end\n"                                                                      \
+    "  return f\n"                                                                 \
+    "end\n"                                                                        \
+    "local function next_fence_of(ki, fl)\n"                                       \
+    "  local low, err = epoch_floor(fl)\n"                                         \
+    "  if err then return nil, err end\n"                                          \
+    "  local n = redis.pcall('INCR', KEYS[ki])\n"                                  \
+    "  if type(n) == 'table' then\n"                                               \
+    "    if redis.call('GET', KEYS[ki]) ~= '9223372036854775807' then return nil, n end\n" \
+    "    return nil, fencemax()\n"                                                 \
+    "  end\n"                                                                      \
+    "  return raised_fence_of(ki, low)\n"                                          \
+    "end\n"
+
+/* Shared prelude of the mutex scripts: server time, queue head pruning,
+ * and the fences (DL_LUA_FENCES) of the lock's counter KEYS[2]:
+ * next_fence(fl). */
 #define DL_LUA_PRELUDE                                                             \
+    DL_LUA_FENCES                                                                  \
     "local tm, now\n"                                                              \
     "local function clock()\n"                                                     \
     "  if not tm then\n"                                                           \
@@ -90,30 +146,7 @@
     "  redis.call('ZREM', KEYS[3], tok)\n"                                         \
     "  redis.call('HDEL', KEYS[4], tok)\n"                                         \
     "end\n"                                                                        \
-    "local function floor_ok(v)\n"                                                 \
-    "  return v == nil or v == '' or v == 'cluster' or v == '0' or\n"             \
-    "    (string.match(v, '^[1-9]%d*$') and (#v < 19 or (#v == 19 and v <= '9223372036854775807')))\n" \
-    "end\n"                                                                        \
-    "local function next_fence(fl)\n"                                             \
-    "  local n = redis.pcall('INCR', KEYS[2])\n"                                  \
-    "  if type(n) == 'table' then\n"                                              \
-    "    if redis.call('GET', KEYS[2]) ~= '9223372036854775807' then return nil, n end\n" \
-    "    return nil, redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')\n" \
-    "  end\n"                                                                      \
-    "  local f = redis.call('GET', KEYS[2])\n"                                    \
-    "  if fl == 'cluster' then\n"                                                  \
-    "    local e = tonumber(string.match(redis.call('CLUSTER', 'INFO'), 'cluster_my_epoch:(%d+)') or '')\n" \
-    "    if not e or e >= 8388608 then\n"                                          \
-    "      return nil, redis.error_reply('FENCEMAX the failover epoch does not fit a fence')\n" \
-    "    end\n"                                                                    \
-    "    fl = string.format('%.0f', e * 1099511627776)\n"                          \
-    "  end\n"                                                                      \
-    "  if fl and fl ~= '' and (#f < #fl or (#f == #fl and f < fl)) then\n"          \
-    "    redis.call('SET', KEYS[2], fl)\n"                                         \
-    "    f = fl\n"                                                                 \
-    "  end\n"                                                                      \
-    "  return f\n"                                                                 \
-    "end\n"
+    "local function next_fence(fl) return next_fence_of(2, fl) end\n"
 
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
  * acquired_ms (the client's wall clock, reported by INSPECT), the waiter's
