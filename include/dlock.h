@@ -669,7 +669,7 @@ DLOCK_API int dlock_extend_token(dlock_client *c, const char *name, const char *
  * this sense: holders over a lowered N keep their permits until they
  * release or their lease ends (nobody is revoked), and no one is admitted
  * until the count is below the N of the waiter at the queue's head; a
- * raised N admits waiters at the next release, extension or attempt.
+ * raised N admits waiters at the next release or attempt.
  *
  * Errors as dlock_acquire; DLOCK_EINVAL for permits out of range,
  * DLOCK_ESERVER (WRONGTYPE) when the name is held as another kind.

@@ -231,7 +231,8 @@ static void on_wait(dl_fan *f, void *arg) {
     }
     op->dirty = 1; /* what we hold is given back */
     if (rc != DLOCK_OK) {
-        failed(op, rc, op->x.code);
+        /* A demoted master: retried as after READONLY (transient()). */
+        failed(op, rc, dl_gate_demoted(op, f) ? DL_SRV_READONLY : op->x.code);
     } else {
         op->probes = 0;
         gate_short(op, acked, "it was given back");

@@ -299,6 +299,14 @@ DL_INTERNAL int dl_gate_send(dl_aop *op, dl_fan_done_fn done);
 /* The fewest acknowledgements a server answered WAIT with (-1: none did):
  * DLOCK_OK, or the call's error (op->x says it). */
 DL_INTERNAL int dl_gate_acked(dl_aop *op, dl_fan *f, int64_t *acked);
+/* 1 if on Sentinel or Cluster the WAIT was refused because the server is
+ * no longer a master: a failover demoted it between the grant and the
+ * WAIT. Redis refuses WAIT on a replica ("ERR WAIT cannot be used with
+ * replica instances", the only ERR a well-formed WAIT gets), and cuts a
+ * WAIT blocked there when the node becomes one (UNBLOCKED). The grant's
+ * fate is then unknown, as after READONLY: give it back and take the lock
+ * again from the new master. */
+DL_INTERNAL int dl_gate_demoted(const dl_aop *op, const dl_fan *f);
 
 /* keepalive_async.c: keep l alive with a timer in its engine. */
 DL_INTERNAL int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms,

@@ -34,6 +34,18 @@ int dl_gate_send(dl_aop *op, dl_fan_done_fn done) {
     return dl_aop_command(op, 3, argv, lens, deadline, done);
 }
 
+int dl_gate_demoted(const dl_aop *op, const dl_fan *f) {
+    if (!op->e->routed)
+        return 0;
+    for (int i = 0; i < f->call.n; i++) {
+        int code = f->call.code[i];
+        if (f->call.status[i] == DLOCK_ESERVER &&
+            (code == DL_SRV_ERR || code == DL_SRV_UNBLOCKED || code == DL_SRV_READONLY))
+            return 1;
+    }
+    return 0;
+}
+
 int dl_gate_acked(dl_aop *op, dl_fan *f, int64_t *acked) {
     *acked = -1;
     int rc = dl_call_error(&op->x, &f->call, "wait for replicas");

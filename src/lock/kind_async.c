@@ -153,16 +153,19 @@ static void busy_end(dl_aop *op) {
     }
 }
 
-static int transient(int rc, int code) {
+/* As the mutex's (acquire_async.c): a demoted master (READONLY) on
+ * Sentinel or Cluster is a failover under way. */
+static int transient(const dl_aop *op, int rc, int code) {
     if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN)
         return 1;
-    return rc == DLOCK_ESERVER && dl_srv_code_transient(code);
+    return rc == DLOCK_ESERVER &&
+           (dl_srv_code_transient(code) || (code == DL_SRV_READONLY && op->e->routed));
 }
 
 /* A failed step: retry after a backoff (fresh token) while the caller
  * waits and the failure may pass; else end with it. */
 static void failed(dl_aop *op, int rc, int code) {
-    dl_acq_retry_later(op, rc, transient(rc, code));
+    dl_acq_retry_later(op, rc, transient(op, rc, code));
 }
 
 /* ---- the lock is ours ---- */
@@ -200,6 +203,11 @@ static void on_replicas(dl_fan *f, void *arg) {
     if (rc == DLOCK_OK && acked < want)
         rc = dl_seterr(&op->x, DLOCK_EBUSY,
                        "only %" PRId64 " of %d replicas acknowledged the lock", acked, want);
+    if (rc != DLOCK_OK && rc != DLOCK_EBUSY && dl_gate_demoted(op, f)) {
+        op->dirty = 1; /* a demoted master: retried as after READONLY */
+        failed(op, rc, DL_SRV_READONLY);
+        return;
+    }
     if (rc != DLOCK_OK) {
         op->dirty = 1;
         dl_acq_end_with(op, rc);

@@ -23,13 +23,15 @@ static void copy_str(const redisReply *r, char *out, size_t n) {
     out[k] = '\0';
 }
 
-/* The reply's head: {kind, permits, last_fence, waiters, holders, ...}. */
+/* The reply's head: {kind, permits, last_fence, waiters, holders, ...};
+ * fences are decimal strings (kinds.lua.h), the other counts integers. */
 static int head_ok(const redisReply *r) {
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 5 ||
         r->element[0]->type != REDIS_REPLY_STRING || (r->elements - 5) % HOLDER_FIELDS != 0)
         return 0;
     for (int i = 1; i < 5; i++)
-        if (r->element[i]->type != REDIS_REPLY_INTEGER)
+        if (r->element[i]->type != REDIS_REPLY_INTEGER &&
+            !(i == 2 && r->element[i]->type == REDIS_REPLY_STRING))
             return 0;
     return 1;
 }

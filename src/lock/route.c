@@ -72,15 +72,17 @@ static int route_once(dl_engine *e, const char *key, size_t klen, dl_pipe **out)
 /* A pipe that was connected and must connect again (its server closed it,
  * restarted, or stopped answering) is not trusted as the master by its
  * address alone: the topology checks again first (Sentinel: the sentinels
- * and ROLE), so nothing, a release included, goes to a restarted or
- * deposed master that the sentinels no longer name. */
+ * and ROLE; Cluster: the slot map from the other nodes), so nothing, a
+ * release included, goes to a restarted or deposed master that the
+ * sentinels or the rest of the cluster no longer name. */
 int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **out) {
     int rc = route_once(e, key, klen, out);
     if (rc == DLOCK_OK && (*out)->len == 0 && (*out)->on_push == NULL)
         dl_conn_check_idle(&(*out)->conn); /* a server gone meanwhile shows now */
     if (rc == DLOCK_OK && (*out)->was_up && (*out)->conn.state == DL_CONN_CLOSED) {
         (*out)->was_up = 0;
-        dl_topo_recheck(&e->c->topo);
+        const dl_conn *pc = &(*out)->conn;
+        dl_topo_recheck(&e->c->topo, pc->is_unix ? NULL : pc->host, pc->port);
         rc = route_once(e, key, klen, out);
     }
     if (rc == DLOCK_OK)

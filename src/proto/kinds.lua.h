@@ -22,12 +22,14 @@
  *   KEYS[5] P{name}:pqi    hash token -> "expiry_ms ttl_ms fencing chan want meta"
  * want: "s<N>" a semaphore permit of N, "r0" rw shared, "r1" rw exclusive.
  *
- * Every script first settles the state (settle): holders whose lease has
- * ended (score <= now) are removed (prune), so a crashed holder's permit
- * returns when its lease ends; then the queue is served in FIFO order
- * (promote): while its live head fits, the head is granted (with its own
- * ttl, fence and metadata) and woken on its channel with "<token>
- * <fence>". RELEASE prunes, removes the caller, then promotes. So a release
+ * Every script first removes the holders whose lease has ended (score <=
+ * now: prune), so a crashed holder's permit returns when its lease ends.
+ * ACQUIRE and CANCEL then serve the queue in FIFO order (settle = prune,
+ * then promote): while its live head fits, the head is granted (with its
+ * own ttl, fence and metadata) and woken on its channel with "<token>
+ * <fence>". RELEASE prunes, removes the caller, then promotes. Only these
+ * three issue fences, and they carry the failover floor for them; EXTEND
+ * and INSPECT only prune. So a release
  * admits as many waiters as now fit, oldest first, and a head that does
  * not fit (a writer behind readers, a semaphore that is full) stops
  * everyone behind it: no barging, and the readers queued between two
@@ -39,15 +41,60 @@
  * P{n}:qi: scripts.lua.h), so a multi-lock and a plain mutex on the same
  * name exclude each other and share the queue and the hand-over. On
  * Cluster all names of one script must share a hash slot.
+ *
+ * Both families check their arguments and keep fences exact as the mutex
+ * scripts do (DL_LUA_ARGS, DL_LUA_FENCES in scripts.lua.h): bounds in the
+ * scripts too, fences as decimal strings, FENCEMAX at 2^63-1, and the
+ * failover floor in every fence issued on Sentinel and Cluster.
  */
 #ifndef DLOCK_KINDS_LUA_H
 #define DLOCK_KINDS_LUA_H
 
+#include "scripts.lua.h"
+
+/* Argument checks of the kinds' scripts (docs/SECURITY.md, "What the
+ * scripts check"): DL_LUA_ARGS's num/token/bad, the fences of
+ * DL_LUA_FENCES, and acquire_args(), which checks ARGV[1..8] of a SEM or
+ * MULTI ACQUIRE as the mutex ACQUIRE checks its own (fencing 0 or 1 only:
+ * no Redlock) and returns the name of the first bad one, or nil. Every
+ * check runs before anything is changed. */
+#define DL_LUA_KIND_ARGS                                                            \
+    DL_LUA_ARGS                                                                     \
+    DL_LUA_FENCES                                                                   \
+    "local META_MAX = " DL_LUA_STR(DL_LUA_META_MAX) "\n"                            \
+    "local WAIT_MAX = " DL_LUA_STR(DL_LUA_WAIT_MAX) "\n"                            \
+    "local CHAN_MAX = " DL_LUA_STR(DL_LUA_CHAN_MAX) "\n"                            \
+    "local PERMITS_MAX = " DL_LUA_STR(DL_LUA_PERMITS_MAX) "\n"                      \
+    "local function acquire_args()\n"                                               \
+    "  if not token(ARGV[1]) then return 'token' end\n"                             \
+    "  if not num(ARGV[2], TTL_MAX) then return 'ttl_ms' end\n"                     \
+    "  if type(ARGV[3]) ~= 'string' or #ARGV[3] > META_MAX then return 'meta' end\n" \
+    "  if ARGV[4] ~= '0' and ARGV[4] ~= '1' then return 'fencing' end\n"            \
+    "  if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return 'enqueue' end\n"            \
+    "  if not num(ARGV[6], WAIT_MAX) then return 'wait_ms' end\n"                   \
+    "  if not (ARGV[7] == '0' or num(ARGV[7], 1e15)) then return 'acquired_ms' end\n" \
+    "  if type(ARGV[8]) ~= 'string' or #ARGV[8] > CHAN_MAX or not string.match(ARGV[8], '^%S+$') then\n" \
+    "    return 'channel'\n"                                                        \
+    "  end\n"                                                                       \
+    "  return nil\n"                                                                \
+    "end\n"
+
 /* ---- SEM family ---- */
 
+/* The SEM scripts' prelude. settle(fl) and promote(fl) admit waiters, so
+ * they issue fences: only the scripts that carry the failover floor (fl:
+ * ACQUIRE, RELEASE, CANCEL) call them; EXTEND and INSPECT only prune. A
+ * head that cannot be given a fence (FENCEMAX) is not admitted and stops
+ * the queue, as one that does not fit: it meets the error at its own next
+ * attempt. want_ok(w) checks a "want" argument. */
 #define DL_LUA_SEM_PRELUDE                                                          \
+    DL_LUA_KIND_ARGS                                                                \
     "local tm = redis.call('TIME')\n"                                               \
     "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"     \
+    "local function want_ok(w)\n"                                                   \
+    "  if w == 'r0' or w == 'r1' then return true end\n"                            \
+    "  return type(w) == 'string' and string.sub(w, 1, 1) == 's' and num(string.sub(w, 2), PERMITS_MAX) ~= nil\n" \
+    "end\n"                                                                         \
     "local function foreign()\n"                                                    \
     "  local ty = redis.call('TYPE', KEYS[1])['ok']\n"                              \
     "  return ty ~= 'none' and ty ~= 'zset'\n"                                      \
@@ -75,14 +122,15 @@
     "  end\n"                                                                       \
     "  return w == 'r0' and k == 'rws'\n"                                           \
     "end\n"                                                                         \
-    "local function grant(tok, ttl, fencing, w, meta, at)\n"                        \
-    "  local f, k = 0, 'sem'\n"                                                     \
+    "local function grant(tok, ttl, fencing, w, meta, at, fl)\n"                    \
+    "  local f, err, k = '0', nil, 'sem'\n"                                         \
     "  if w == 'r0' then k = 'rws' elseif w == 'r1' then k = 'rwx' end\n"           \
     "  if fencing == '1' and k == 'rws' then\n"                                     \
-    "    f = tonumber(redis.call('GET', KEYS[3])) or 0\n"                           \
+    "    f, err = raised_fence_of(3, fl)\n"                                         \
     "  elseif fencing == '1' then\n"                                                \
-    "    f = redis.call('INCR', KEYS[3])\n"                                         \
+    "    f, err = next_fence_of(3, fl)\n"                                           \
     "  end\n"                                                                       \
+    "  if not f then return nil, err end\n"                                         \
     "  redis.call('ZADD', KEYS[1], now + tonumber(ttl), tok)\n"                     \
     "  local v = f .. ' ' .. w .. ' ' .. at .. ' ' .. meta\n"                     \
     "  if k == 'sem' then\n"                                                        \
@@ -99,23 +147,26 @@
     "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"                      \
     "  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end\n"  \
     "end\n"                                                                         \
-    "local function promote()\n"                                                    \
+    "local function promote(fl)\n"                                                  \
     "  while true do\n"                                                             \
     "    local h, v = qhead()\n"                                                    \
     "    if not h then return false end\n"                                          \
     "    local ttl, fencing, chan, w, meta =\n"                                     \
     "      string.match(v, '^%d+ (%d+) (%d) (%S+) (%S+) (.*)$')\n"                  \
     "    if ttl and not fits(w) then return h end\n"                                \
-    "    qleave(h)\n"                                                               \
     "    if ttl then\n"                                                             \
-    "      local f = grant(h, ttl, fencing, w, meta, now)\n"                        \
+    "      local f = grant(h, ttl, fencing, w, meta, now, fl)\n"                    \
+    "      if not f then return h end\n"                                            \
+    "      qleave(h)\n"                                                             \
     "      redis.pcall('PUBLISH', chan, h .. ' ' .. f)\n"                           \
+    "    else\n"                                                                    \
+    "      qleave(h)\n"                                                             \
     "    end\n"                                                                     \
     "  end\n"                                                                       \
     "end\n"                                                                         \
-    "local function settle()\n"                                                     \
+    "local function settle(fl)\n"                                                   \
     "  prune()\n"                                                                   \
-    "  return promote()\n"                                                          \
+    "  return promote(fl)\n"                                                        \
     "end\n"                                                                         \
     "local function expiry()\n"                                                     \
     "  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]\n"        \
@@ -127,20 +178,26 @@
     "local function lease(tok)\n"                                                   \
     "  if not redis.call('ZSCORE', KEYS[1], tok) then return false end\n"           \
     "  local v = redis.call('HGET', KEYS[2], tok)\n"                                \
-    "  return tonumber(v and string.match(v, '^(%d+)')) or 0\n"                     \
+    "  return v and string.match(v, '^(%d+)') or '0'\n"                             \
     "end\n"
 
 /* SEM_ACQUIRE: ARGV token, ttl_ms, meta, fencing (0 off, 1 on), enqueue
- * (0|1), wait_ms, acquired_ms, wake channel, want. Returns {1, fence}
+ * (0|1), wait_ms, acquired_ms, wake channel, want, and optionally the
+ * fence's failover floor (Sentinel and Cluster). Returns {1, fence}
  * (held now; also when already held: idempotent), or {0, hint_ms,
  * waiters}: hint_ms is when the first lease ends (-1: none). An error
- * reply WRONGTYPE when the name is held as another kind. */
+ * reply WRONGTYPE when the name is held as another kind, FENCEMAX when no
+ * fence can be issued. */
 #define DL_LUA_SEM_ACQUIRE                                                          \
     DL_LUA_SEM_PRELUDE                                                              \
+    "local what = acquire_args()\n"                                                 \
+    "if what then return bad(what) end\n"                                           \
+    "if not want_ok(ARGV[9]) then return bad('want') end\n"                         \
+    "if not floor_ok(ARGV[10]) then return bad('floor') end\n"                      \
     "if foreign() then\n"                                                           \
     "  return redis.error_reply('WRONGTYPE the name is held as a mutex')\n"         \
     "end\n"                                                                         \
-    "local h = settle()\n"                                                          \
+    "local h = settle(ARGV[10])\n"                                                  \
     "local f = lease(ARGV[1])\n"                                                    \
     "if f then\n"                                                                   \
     "  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"       \
@@ -150,13 +207,16 @@
     "end\n"                                                                         \
     "local k = redis.call('HGET', KEYS[2], '_k')\n"                                 \
     "if k and (k == 'sem') ~= (string.sub(ARGV[9], 1, 1) == 's') then\n"            \
+    "  expiry()\n"                                                                  \
     "  return redis.error_reply('WRONGTYPE the name is held as a ' ..\n"            \
     "    (k == 'sem' and 'semaphore' or 'read-write lock'))\n"                      \
     "end\n"                                                                         \
     "if (not h or h == ARGV[1]) and fits(ARGV[9]) then\n"                           \
-    "  qleave(ARGV[1])\n"                                                           \
-    "  f = grant(ARGV[1], ARGV[2], ARGV[4], ARGV[9], ARGV[3], ARGV[7])\n"           \
+    "  local err\n"                                                                 \
+    "  f, err = grant(ARGV[1], ARGV[2], ARGV[4], ARGV[9], ARGV[3], ARGV[7], ARGV[10])\n" \
     "  expiry()\n"                                                                  \
+    "  if not f then return err end\n"                                              \
+    "  qleave(ARGV[1])\n"                                                           \
     "  return {1, f}\n"                                                             \
     "end\n"                                                                         \
     "if ARGV[5] == '1' then\n"                                                      \
@@ -172,10 +232,13 @@
     "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]\n"          \
     "return {0, first and (tonumber(first) - now) or -1, redis.call('ZCARD', KEYS[4])}\n"
 
-/* SEM_RELEASE: ARGV token. Returns 1 (released; the waiters that now fit
- * are admitted) or 0 (not a holder: nothing of the caller changed). */
+/* SEM_RELEASE: ARGV token, and optionally the failover floor of the
+ * fences of the waiters it admits. Returns 1 (released; the waiters that
+ * now fit are admitted) or 0 (not a holder: nothing of the caller
+ * changed). */
 #define DL_LUA_SEM_RELEASE                                                          \
     DL_LUA_SEM_PRELUDE                                                              \
+    "if not floor_ok(ARGV[2]) then return bad('floor') end\n"                       \
     "if foreign() then return 0 end\n"                                              \
     "prune()\n"                                                                     \
     "local ok = redis.call('ZREM', KEYS[1], ARGV[1])\n"                             \
@@ -183,16 +246,17 @@
     "  redis.call('HDEL', KEYS[2], ARGV[1])\n"                                      \
     "  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end\n"  \
     "end\n"                                                                         \
-    "promote()\n"                                                                   \
+    "promote(ARGV[2])\n"                                                            \
     "expiry()\n"                                                                    \
     "return ok\n"
 
 /* SEM_EXTEND: ARGV token, ttl_ms. Sets the caller's lease to ttl_ms.
- * Returns 1 (extended) or 0 (not a holder). */
+ * Returns 1 (extended) or 0 (not a holder). Admits no one (no floor). */
 #define DL_LUA_SEM_EXTEND                                                           \
     DL_LUA_SEM_PRELUDE                                                              \
+    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
     "if foreign() then return 0 end\n"                                              \
-    "settle()\n"                                                                    \
+    "prune()\n"                                                                     \
     "local ok = lease(ARGV[1]) and 1 or 0\n"                                        \
     "if ok == 1 then\n"                                                             \
     "  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"       \
@@ -200,14 +264,17 @@
     "expiry()\n"                                                                    \
     "return ok\n"
 
-/* SEM_CANCEL (a waiter gives up): ARGV token, ttl_ms. Leaves the queue;
- * returns {1, fence} if the caller was admitted meanwhile (it keeps the
- * permit, its lease restarted at ttl_ms), else {0}. */
+/* SEM_CANCEL (a waiter gives up): ARGV token, ttl_ms, and optionally the
+ * failover floor. Leaves the queue; returns {1, fence} if the caller was
+ * admitted meanwhile (it keeps the permit, its lease restarted at ttl_ms),
+ * else {0}. */
 #define DL_LUA_SEM_CANCEL                                                           \
     DL_LUA_SEM_PRELUDE                                                              \
+    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    "if not floor_ok(ARGV[3]) then return bad('floor') end\n"                       \
     "qleave(ARGV[1])\n"                                                             \
     "if foreign() then return {0} end\n"                                            \
-    "settle()\n"                                                                    \
+    "settle(ARGV[3])\n"                                                             \
     "local f = lease(ARGV[1])\n"                                                    \
     "if f then\n"                                                                   \
     "  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"       \
@@ -218,20 +285,20 @@
 
 /* SEM_INSPECT: no ARGV. Returns {kind, permits, last_fence, waiters,
  * holders, then per holder (at most 1000, soonest lease end first):
- * token, lease_left_ms, fence, want, acquired_ms, meta}. kind is "sem",
- * "rws", "rwx", "" when free, or the key's type when another kind holds
- * the name ("hash": a mutex). */
+ * token, lease_left_ms, fence, want, acquired_ms, meta}; the fences are
+ * decimal strings. kind is "sem", "rws", "rwx", "" when free, or the key's
+ * type when another kind holds the name ("hash": a mutex). Prunes ended
+ * leases; admits no one. */
 #define DL_LUA_SEM_INSPECT                                                          \
     DL_LUA_SEM_PRELUDE                                                              \
-    "local lf = tonumber(redis.call('GET', KEYS[3])) or 0\n"                        \
+    "local lf = redis.call('GET', KEYS[3]) or '0'\n"                                \
     "if foreign() then\n"                                                           \
     "  return {redis.call('TYPE', KEYS[1])['ok'], 0, lf, 0, 0}\n"                   \
     "end\n"                                                                         \
-    "settle()\n"                                                                    \
+    "prune()\n"                                                                     \
     "expiry()\n"                                                                    \
     "local out = {redis.call('HGET', KEYS[2], '_k') or '',\n"                       \
-    "  tonumber(redis.call('HGET', KEYS[2], '_n')) or 0,\n"                         \
-    "  tonumber(redis.call('GET', KEYS[3])) or 0,\n"                                \
+    "  tonumber(redis.call('HGET', KEYS[2], '_n')) or 0, lf,\n"                     \
     "  redis.call('ZCARD', KEYS[4]), redis.call('ZCARD', KEYS[1])}\n"               \
     "local all = redis.call('ZRANGE', KEYS[1], 0, 999, 'WITHSCORES')\n"             \
     "for i = 1, #all, 2 do\n"                                                       \
@@ -240,7 +307,7 @@
     "  local n = #out\n"                                                            \
     "  out[n + 1] = all[i]\n"                                                       \
     "  out[n + 2] = tonumber(all[i + 1]) - now\n"                                   \
-    "  out[n + 3] = tonumber(f) or 0\n"                                             \
+    "  out[n + 3] = f or '0'\n"                                                     \
     "  out[n + 4] = w or ''\n"                                                      \
     "  out[n + 5] = tonumber(at) or 0\n"                                            \
     "  out[n + 6] = meta or ''\n"                                                   \
@@ -250,9 +317,13 @@
 /* ---- MULTI family ---- */
 
 /* Name i's keys are KEYS[4i-3..4i]: lock, fence, queue, queue info.
- * handover() is the mutex RELEASE's hand-over (scripts.lua.h) for one
- * name: the lock goes to the oldest live waiter, which is woken. */
+ * handover(l, fk, q, qi, fl) is the mutex RELEASE's hand-over
+ * (scripts.lua.h) for one name, with the failover floor fl: the lock goes
+ * to the oldest live waiter, which is woken; when no fence can be issued
+ * (FENCEMAX) the name is released but handed to no one (the head meets
+ * the error at its next attempt). */
 #define DL_LUA_MULTI_PRELUDE                                                        \
+    DL_LUA_KIND_ARGS                                                                \
     "local tm, now\n"                                                               \
     "local nk = #KEYS / 4\n"                                                        \
     "local function clock()\n"                                                      \
@@ -277,15 +348,20 @@
     "  end\n"                                                                       \
     "  return false\n"                                                              \
     "end\n"                                                                         \
-    "local function handover(l, fk, q, qi)\n"                                       \
+    "local function handover(l, fk, q, qi, fl)\n"                                   \
     "  redis.call('DEL', KEYS[l])\n"                                                \
     "  local h, v = mhead(q, qi)\n"                                                 \
     "  if not h then return end\n"                                                  \
     "  local ttl, fencing, chan, meta = string.match(v, '^%d+ (%d+) (%d) (%S+) (.*)$')\n" \
+    "  if fencing == '2' then\n"                                                    \
+    "    redis.pcall('PUBLISH', chan, h .. ' -1')\n"                                \
+    "    return\n"                                                                  \
+    "  end\n"                                                                       \
+    "  local f = '0'\n"                                                             \
+    "  if ttl and fencing == '1' then f = next_fence_of(fk, fl) end\n"              \
+    "  if not f then return end\n"                                                  \
     "  mleave(q, qi, h)\n"                                                          \
     "  if not ttl then return end\n"                                                \
-    "  local f = 0\n"                                                               \
-    "  if fencing == '1' then f = redis.call('INCR', KEYS[fk]) end\n"               \
     "  redis.call('HSET', KEYS[l], 't', h, 'f', f, 'o', meta, 'a', now)\n"          \
     "  redis.call('PEXPIRE', KEYS[l], ttl)\n"                                       \
     "  redis.pcall('PUBLISH', chan, h .. ' ' .. f)\n"                               \
@@ -295,18 +371,24 @@
     "end\n"
 
 /* MULTI_ACQUIRE: ARGV as the mutex ACQUIRE (token, ttl_ms, meta, fencing
- * 0|1, enqueue, wait_ms, acquired_ms, wake channel). If every name is free
- * (with no other live queue head) or already the caller's: takes them all
- * and returns {1, fence_1, ..., fence_n}. Otherwise takes none, and
- * returns {0, hint_ms, waiters}; with enqueue the caller queues (FIFO, one
- * arrival time for all names) for every name it does not hold, and keeps
- * the names handed to it meanwhile (refreshing their lease) unless it had
- * lost its place in a queue: then it gives them back (hands them on), so
- * that its new, later place cannot close a cycle of waiters. While it
- * keeps names, hint_ms is at most a third of its ttl, so that it comes
- * back to refresh them before their leases end. */
+ * 0|1, enqueue, wait_ms, acquired_ms, wake channel), then optionally the
+ * failover floor (ARGV[9]). If every name is free (with no other live
+ * queue head) or already the caller's: takes them all and returns {1,
+ * fence_1, ..., fence_n}; FENCEMAX, taking none, if a name's counter is
+ * at 2^63-1. Otherwise takes none, and returns {0, hint_ms, waiters};
+ * with enqueue the caller queues (FIFO, one arrival time for all names)
+ * for every name it does not hold, and keeps the names handed to it
+ * meanwhile (refreshing their lease) unless it had lost its place in a
+ * queue: then it gives them back (hands them on), so that its new, later
+ * place cannot close a cycle of waiters. While it keeps names, hint_ms is
+ * at most a third of its ttl, so that it comes back to refresh them before
+ * their leases end. */
 #define DL_LUA_MULTI_ACQUIRE                                                        \
     DL_LUA_MULTI_PRELUDE                                                            \
+    "local what = acquire_args()\n"                                                 \
+    "if what then return bad(what) end\n"                                           \
+    "if nk < 1 or #KEYS % 4 ~= 0 then return bad('keys') end\n"                     \
+    "if not floor_ok(ARGV[9]) then return bad('floor') end\n"                       \
     "local own, ready, hint, waiters = {}, true, -1, 0\n"                           \
     "for i = 1, nk do\n"                                                            \
     "  local l, q, qi = 4 * i - 3, 4 * i - 1, 4 * i\n"                              \
@@ -325,16 +407,30 @@
     "  end\n"                                                                       \
     "end\n"                                                                         \
     "if ready then\n"                                                               \
+    "  if ARGV[4] == '1' then\n"                                                    \
+    "    local _, err = epoch_floor(ARGV[9])\n"                                     \
+    "    if err then return err end\n"                                              \
+    "    for i = 1, nk do\n"                                                        \
+    "      local fk = 4 * i - 2\n"                                                  \
+    "      if not own[i] and redis.call('GET', KEYS[fk]) == '9223372036854775807' then\n" \
+    "        return fencemax()\n"                                                   \
+    "      end\n"                                                                   \
+    "    end\n"                                                                     \
+    "  end\n"                                                                       \
     "  local out = {1}\n"                                                           \
     "  for i = 1, nk do\n"                                                          \
     "    local l, fk, q, qi = 4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i\n"             \
-    "    mleave(q, qi, ARGV[1])\n"                                                  \
-    "    local f = 0\n"                                                             \
-    "    if own[i] then f = tonumber(redis.call('HGET', KEYS[l], 'f')) or 0\n"      \
+    "    local f = '0'\n"                                                           \
+    "    if own[i] then f = redis.call('HGET', KEYS[l], 'f') or '0'\n"              \
     "    else\n"                                                                    \
-    "      if ARGV[4] == '1' then f = redis.call('INCR', KEYS[fk]) end\n"           \
+    "      if ARGV[4] == '1' then\n"                                                \
+    "        local err\n"                                                           \
+    "        f, err = next_fence_of(fk, ARGV[9])\n"                                 \
+    "        if not f then return err end\n"                                        \
+    "      end\n"                                                                   \
     "      redis.call('HSET', KEYS[l], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', ARGV[7])\n" \
     "    end\n"                                                                     \
+    "    mleave(q, qi, ARGV[1])\n"                                                  \
     "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                 \
     "    out[i + 1] = f\n"                                                          \
     "  end\n"                                                                       \
@@ -359,7 +455,7 @@
     "end\n"                                                                         \
     "for i = 1, nk do\n"                                                            \
     "  local l, fk, q, qi = 4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i\n"               \
-    "  if own[i] and (fresh or ARGV[5] ~= '1') then handover(l, fk, q, qi)\n"       \
+    "  if own[i] and (fresh or ARGV[5] ~= '1') then handover(l, fk, q, qi, ARGV[9])\n" \
     "  elseif own[i] then\n"                                                         \
     "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                  \
     "    local keep = math.floor(tonumber(ARGV[2]) / 3)\n"                           \
@@ -368,15 +464,17 @@
     "end\n"                                                                         \
     "return {0, hint, waiters}\n"
 
-/* MULTI_RELEASE: ARGV token. Releases (and hands on) every name that still
+/* MULTI_RELEASE: ARGV token, and optionally the failover floor of the
+ * hand-overs' fences. Releases (and hands on) every name that still
  * carries the token; returns how many did. */
 #define DL_LUA_MULTI_RELEASE                                                        \
     DL_LUA_MULTI_PRELUDE                                                            \
+    "if not floor_ok(ARGV[2]) then return bad('floor') end\n"                       \
     "local n = 0\n"                                                                 \
     "for i = 1, nk do\n"                                                            \
     "  local l, fk, q, qi = 4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i\n"               \
     "  if mine(l) then\n"                                                           \
-    "    handover(l, fk, q, qi)\n"                                                  \
+    "    handover(l, fk, q, qi, ARGV[2])\n"                                         \
     "    n = n + 1\n"                                                               \
     "  end\n"                                                                       \
     "end\n"                                                                         \
@@ -387,6 +485,7 @@
  * returns 0. */
 #define DL_LUA_MULTI_EXTEND                                                         \
     DL_LUA_MULTI_PRELUDE                                                            \
+    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
     "for i = 1, nk do\n"                                                            \
     "  if not mine(4 * i - 3) then return 0 end\n"                                  \
     "end\n"                                                                         \
@@ -396,15 +495,18 @@
     "end\n"                                                                         \
     "return 1\n"
 
-/* MULTI_CANCEL (a waiter gives up): ARGV token, ttl_ms. Leaves every
- * queue. If every name was handed to the caller meanwhile, it keeps them
- * (leases restarted at ttl_ms): returns {1, fence_1, ..., fence_n}; else
- * it hands on the names it got, and every name it leaves free to that
- * queue's new head (the caller may have been first in line for a free
- * name while it waited for another: nobody else could take it, and the
- * next in line would not hear of it), and returns {0}. */
+/* MULTI_CANCEL (a waiter gives up): ARGV token, ttl_ms, and optionally the
+ * failover floor. Leaves every queue. If every name was handed to the
+ * caller meanwhile, it keeps them (leases restarted at ttl_ms): returns
+ * {1, fence_1, ..., fence_n}; else it hands on the names it got, and every
+ * name it leaves free to that queue's new head (the caller may have been
+ * first in line for a free name while it waited for another: nobody else
+ * could take it, and the next in line would not hear of it), and returns
+ * {0}. */
 #define DL_LUA_MULTI_CANCEL                                                         \
     DL_LUA_MULTI_PRELUDE                                                            \
+    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    "if not floor_ok(ARGV[3]) then return bad('floor') end\n"                       \
     "local all = true\n"                                                            \
     "for i = 1, nk do\n"                                                            \
     "  mleave(4 * i - 1, 4 * i, ARGV[1])\n"                                         \
@@ -415,9 +517,9 @@
     "  local l, fk, q, qi = 4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i\n"               \
     "  if all then\n"                                                               \
     "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                 \
-    "    out[i + 1] = tonumber(redis.call('HGET', KEYS[l], 'f')) or 0\n"            \
+    "    out[i + 1] = redis.call('HGET', KEYS[l], 'f') or '0'\n"                    \
     "  elseif mine(l) or redis.call('EXISTS', KEYS[l]) == 0 then\n"                 \
-    "    handover(l, fk, q, qi)\n"                                                   \
+    "    handover(l, fk, q, qi, ARGV[3])\n"                                         \
     "  end\n"                                                                        \
     "end\n"                                                                         \
     "if all then return out end\n"                                                  \

@@ -21,6 +21,7 @@
                                      longest command timeout, a 100 ms margin */
 #define DL_LUA_META_MAX 599       /* owner metadata, as the client builds it */
 #define DL_LUA_CHAN_MAX 399       /* a wake channel, as the engine names it */
+#define DL_LUA_PERMITS_MAX 1000000 /* DLOCK_PERMITS_MAX: a semaphore's permits */
 
 enum dl_script_id { DL_S_ACQUIRE, DL_S_RELEASE, DL_S_EXTEND, DL_S_INSPECT, DL_S_CANCEL,
                     DL_S_FENCE,
@@ -104,7 +105,9 @@ DL_INTERNAL int dl_key_name(const dl_proto *p, const char *key, size_t klen, int
                             const char **name, size_t *name_len);
 
 /* Which ARGV (1-based) of script `id` takes the fence's failover floor
- * (scripts.lua.h, next_fence): ACQUIRE 10, RELEASE 2; 0 for the others. */
+ * (scripts.lua.h, DL_LUA_FENCES): ACQUIRE and SEM_ACQUIRE 10,
+ * MULTI_ACQUIRE 9, the RELEASEs 2, SEM_CANCEL and MULTI_CANCEL 3; 0 for
+ * the scripts that issue no fence. */
 DL_INTERNAL int dl_script_floor_arg(enum dl_script_id id);
 
 /* The Lua source of a script. */

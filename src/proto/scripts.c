@@ -9,6 +9,7 @@
 
 /* The scripts' own bounds are the client's. */
 _Static_assert(DL_LUA_TTL_MAX == DLOCK_TTL_MAX, "scripts.lua.h: TTL bound");
+_Static_assert(DL_LUA_PERMITS_MAX == DLOCK_PERMITS_MAX, "kinds.lua.h: permits bound");
 
 static const char *const sources[DL_NSCRIPTS] = {
     [DL_S_ACQUIRE] = DL_LUA_ACQUIRE, [DL_S_RELEASE] = DL_LUA_RELEASE,
@@ -27,7 +28,22 @@ const char *dl_script_source(enum dl_script_id id, size_t *len) {
 }
 
 int dl_script_floor_arg(enum dl_script_id id) {
-    return id == DL_S_ACQUIRE ? 10 : id == DL_S_RELEASE ? 2 : 0;
+    switch (id) {
+    case DL_S_ACQUIRE:
+    case DL_S_SEM_ACQUIRE:
+        return 10;
+    case DL_S_MULTI_ACQUIRE:
+        return 9;
+    case DL_S_RELEASE:
+    case DL_S_SEM_RELEASE:
+    case DL_S_MULTI_RELEASE:
+        return 2;
+    case DL_S_SEM_CANCEL:
+    case DL_S_MULTI_CANCEL:
+        return 3;
+    default:
+        return 0; /* issues no fence */
+    }
 }
 
 int dl_proto_init(dl_proto *p, const char *prefix) {

@@ -54,22 +54,81 @@
     "end\n"                                                                        \
     "local TTL_MAX = " DL_LUA_STR(DL_LUA_TTL_MAX) "\n"
 
-/* Shared prelude, in two parts so that a script's fast path defines only
- * what it uses (each Lua closure made costs the server on every call):
- * DL_LUA_QUEUE (server time, queue head pruning) and DL_LUA_FENCING (the
- * next fence, the floor check).
- * Fences never pass through an inexact Lua number (a double: exact only up
- * to 2^53): the counter is INCRed; below 2^53 the reply is exact and is
- * formatted as a decimal string, above it is read back with GET as one.
- * That string is what is stored, published and returned. next_fence()
- * returns nil and an error reply when INCR fails (FENCEMAX once the
- * counter is at 2^63-1), having changed nothing.
- * The failover floor (docs/FAILOVER.md): next_fence(fl) raises the counter
- * to at least fl, so a fence is never below epoch * 2^40, where epoch is
- * the failover epoch of the master issuing it: fl is that floor in decimal
- * (Sentinel: the client's, from the master's config-epoch), or "cluster"
- * (this node's own configEpoch, from CLUSTER INFO), or absent (one server,
- * Redlock: no floor). floor_ok(v) checks such an argument. */
+/* Fences (every script that issues one). Fences never pass through an
+ * inexact Lua number (a double: exact only up to 2^53): a counter is
+ * INCRed; below 2^53 the reply is exact and is formatted as a decimal
+ * string, above it is read back with GET as one. That string is what is
+ * stored, published and returned; decimal strings without leading zeros compare exactly by
+ * length, then bytes (dec_lt).
+ * The failover floor (docs/FAILOVER.md): a fence is never below epoch *
+ * 2^40, where epoch is the failover epoch of the master issuing it. A
+ * script takes the floor as an argument fl: a decimal (Sentinel: the
+ * client's, from the master's config-epoch), "cluster" (this node's own
+ * configEpoch, from CLUSTER INFO, read once per script run), or absent or
+ * "" (one server, Redlock: no floor); floor_ok(v) checks one.
+ * epoch_floor(fl) is the floor as a decimal string (nil: none), or nil and
+ * an error reply (FENCEMAX: an epoch of 2^23 or more does not fit).
+ * next_fence_of(ki, fl) raises the counter KEYS[ki] to max(counter + 1,
+ * floor) and returns it; raised_fence_of(ki, fl) raises it only to the floor (a reader's
+ * fence: no new fence, the last one, but never below this master's
+ * floor). Both return nil and an error reply having changed nothing when
+ * no fence can be issued (FENCEMAX once the counter is at 2^63-1: the
+ * reply fencemax() makes). */
+#define DL_LUA_FENCES                                                              \
+    "local function dec_lt(a, b) return #a < #b or (#a == #b and a < b) end\n"     \
+    "local function floor_ok(v)\n"                                                 \
+    "  return v == nil or v == '' or v == 'cluster' or v == '0' or\n"              \
+    "    (string.match(v, '^[1-9]%d*$') and (#v < 19 or (#v == 19 and v <= '9223372036854775807')))\n" \
+    "end\n"                                                                        \
+    "local function fencemax()\n"                                                  \
+    "  return redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')\n" \
+    "end\n"                                                                        \
+    "local floor_memo\n"                                                           \
+    "local function epoch_floor(fl)\n"                                             \
+    "  if fl ~= 'cluster' then\n"                                                  \
+    "    if fl == nil or fl == '' then return nil end\n"                           \
+    "    return fl\n"                                                              \
+    "  end\n"                                                                      \
+    "  if not floor_memo then\n"                                                   \
+    "    local e = tonumber(string.match(redis.call('CLUSTER', 'INFO'), 'cluster_my_epoch:(%d+)') or '')\n" \
+    "    if not e or e >= 8388608 then\n"                                          \
+    "      return nil, redis.error_reply('FENCEMAX the failover epoch does not fit a fence')\n" \
+    "    end\n"                                                                    \
+    "    floor_memo = string.format('%.0f', e * 1099511627776)\n"                  \
+    "  end\n"                                                                      \
+    "  return floor_memo\n"                                                        \
+    "end\n"                                                                        \
+    "local function raised_fence_of(ki, fl)\n"                                     \
+    "  local low, err = epoch_floor(fl)\n"                                         \
+    "  if err then return nil, err end\n"                                          \
+    "  local f = redis.call('GET', KEYS[ki]) or '0'\n"                             \
+    "  if low and dec_lt(f, low) then\n"                                           \
+    "    redis.call('SET', KEYS[ki], low)\n"                                       \
+    "    f = low\n"                                                                \
+    "  end\n"                                                                      \
+    "  return f\n"                                                                 \
+    "end\n"                                                                        \
+    "local function next_fence_of(ki, fl)\n"                                       \
+    "  local low, err = epoch_floor(fl)\n"                                         \
+    "  if err then return nil, err end\n"                                          \
+    "  local n = redis.pcall('INCR', KEYS[ki])\n"                                  \
+    "  if type(n) == 'table' then\n"                                               \
+    "    if redis.call('GET', KEYS[ki]) ~= '9223372036854775807' then return nil, n end\n" \
+    "    return nil, fencemax()\n"                                                 \
+    "  end\n"                                                                      \
+    "  local f = n < 9007199254740992 and string.format('%d', n) or redis.call('GET', KEYS[ki])\n" \
+    "  if low and dec_lt(f, low) then\n"                                           \
+    "    redis.call('SET', KEYS[ki], low)\n"                                       \
+    "    f = low\n"                                                                \
+    "  end\n"                                                                      \
+    "  return f\n"                                                                 \
+    "end\n"
+
+/* The mutex scripts' queue code (DL_LUA_QUEUE: server time, queue head
+ * pruning), apart from the fences so that a script's fast path defines
+ * only the closures it uses (each Lua closure made costs the server on
+ * every call): ACQUIRE and RELEASE reach it only when a holder or a queue
+ * exists. */
 #define DL_LUA_QUEUE                                                             \
     "local tm, now\n"                                                              \
     "local function clock()\n"                                                     \
@@ -94,32 +153,6 @@
     "local function dequeue(tok)\n"                                                \
     "  redis.call('ZREM', KEYS[3], tok)\n"                                         \
     "  redis.call('HDEL', KEYS[4], tok)\n"                                         \
-    "end\n"
-
-#define DL_LUA_FENCING                                                             \
-    "local function floor_ok(v)\n"                                                 \
-    "  return v == nil or v == '' or v == 'cluster' or v == '0' or\n"             \
-    "    (string.match(v, '^[1-9]%d*$') and (#v < 19 or (#v == 19 and v <= '9223372036854775807')))\n" \
-    "end\n"                                                                        \
-    "local function next_fence(fl)\n"                                             \
-    "  local n = redis.pcall('INCR', KEYS[2])\n"                                  \
-    "  if type(n) == 'table' then\n"                                              \
-    "    if redis.call('GET', KEYS[2]) ~= '9223372036854775807' then return nil, n end\n" \
-    "    return nil, redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')\n" \
-    "  end\n"                                                                      \
-    "  local f = n < 9007199254740992 and string.format('%d', n) or redis.call('GET', KEYS[2])\n" \
-    "  if fl == 'cluster' then\n"                                                  \
-    "    local e = tonumber(string.match(redis.call('CLUSTER', 'INFO'), 'cluster_my_epoch:(%d+)') or '')\n" \
-    "    if not e or e >= 8388608 then\n"                                          \
-    "      return nil, redis.error_reply('FENCEMAX the failover epoch does not fit a fence')\n" \
-    "    end\n"                                                                    \
-    "    fl = string.format('%.0f', e * 1099511627776)\n"                          \
-    "  end\n"                                                                      \
-    "  if fl and fl ~= '' and (#f < #fl or (#f == #fl and f < fl)) then\n"          \
-    "    redis.call('SET', KEYS[2], fl)\n"                                         \
-    "    f = fl\n"                                                                 \
-    "  end\n"                                                                      \
-    "  return f\n"                                                                 \
     "end\n"
 
 /* ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue(0|1), wait_ms,
@@ -158,7 +191,7 @@
     "  return bad('channel')\n"                                                    \
     "end\n"                                                                        \
     "if ARGV[9] and ARGV[9] ~= '-' and not num(ARGV[9], 9007199254740991) then return bad('score') end\n" \
-    DL_LUA_FENCING                                                                  \
+    DL_LUA_FENCES                                                                  \
     "if not floor_ok(ARGV[10]) then return bad('floor') end\n"                     \
     "local t = redis.call('HGET', KEYS[1], 't')\n"                                 \
     "local h\n"                                                                     \
@@ -194,7 +227,7 @@
     "end\n"                                                                         \
     "end\n"                                                                         \
     "local f, err = '0'\n"                                                          \
-    "if ARGV[4] == '1' or ARGV[4] == '3' then f, err = next_fence(ARGV[10])\n"     \
+    "if ARGV[4] == '1' or ARGV[4] == '3' then f, err = next_fence_of(2, ARGV[10])\n"     \
     "elseif ARGV[4] == '2' then f = redis.call('GET', KEYS[2]) or '0' end\n"        \
     "if not f then return err end\n"                                                \
     "if h then redis.call('ZREM', KEYS[3], h); redis.call('HDEL', KEYS[4], h) end\n" \
@@ -213,7 +246,7 @@
  * the head meets the error at its next attempt.
  * Calls with no queue: HGET, DEL, ZCARD. */
 #define DL_LUA_RELEASE                                                              \
-    DL_LUA_FENCING                                                                  \
+    DL_LUA_FENCES                                                                  \
     "if not floor_ok(ARGV[2]) then return redis.error_reply('ERR dlock: bad argument: floor') end\n" \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
     "redis.call('DEL', KEYS[1])\n"                                                  \
@@ -227,7 +260,7 @@
     "  return 1\n"                                                                  \
     "end\n"                                                                         \
     "local f = '0'\n"                                                               \
-    "if ttl and fencing == '1' then f = next_fence(ARGV[2]) end\n"                         \
+    "if ttl and fencing == '1' then f = next_fence_of(2, ARGV[2]) end\n"                         \
     "if not f then return 1 end\n"                                                  \
     "dequeue(h)\n"                                                                  \
     "if not ttl then return 1 end\n"                                                \

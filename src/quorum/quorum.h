@@ -30,7 +30,7 @@ typedef struct dl_call {
 } dl_call;
 
 /* Most arguments one request may have (command name included). */
-#define DL_REQ_MAX_ARGV 80 /* a multi-lock script: 3 + 4 * 16 keys + 8 args */
+#define DL_REQ_MAX_ARGV 80 /* a multi-lock script: 3 + 4 * 16 keys + 9 args */
 
 /* One request: argv with explicit lengths, the key that routes it, and for
  * EVALSHA the script's source (argv[1] is its digest). */

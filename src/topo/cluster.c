@@ -60,6 +60,8 @@ struct dl_cluster {
     int redirects;          /* redirects followed in the current call */
     long moved, asks, tryagain, refreshes; /* counters, for tests */
     int first;              /* node a refresh asks first (after one that failed) */
+    int avoid;              /* node the next refresh asks last (-1: none): one whose
+                               own view is in doubt (it failed, or is reconnected) */
 };
 
 static int cluster_init(dl_topo *t) {
@@ -75,6 +77,7 @@ static int cluster_init(dl_topo *t) {
     t->conns = NULL;
     for (int i = 0; i < DL_CLU_SLOTS; i++)
         s->slots[i] = DL_CLU_NONE;
+    s->avoid = -1;
     s->cap = 16;
     s->nodes = calloc((size_t)s->cap, sizeof *s->nodes);
     if (s->nodes == NULL)
@@ -233,17 +236,55 @@ static int load_slots(dl_topo *t, dl_cluster *s, const dl_conn *from, const redi
     return DLOCK_OK;
 }
 
+/* Ask node i for the slot map, before `hard`. 1 if its map is loaded;
+ * else 0, with what went wrong appended to detail (at *off) and *status
+ * set for a server error or a bad map. */
+static int ask_node(dl_topo *t, dl_cluster *s, int i, int n, int64_t hard, char *detail,
+                    size_t cap, size_t *off, int *status) {
+    const char *argv[2] = {"CLUSTER", "SLOTS"};
+    size_t lens[2] = {7, 5};
+    dl_conn *cn = s->nodes[i];
+    int64_t now = dl_mono_us();
+    int64_t d = now + (int64_t)t->command_timeout_ms * 1000;
+    if (cn->state != DL_CONN_READY)
+        d += (int64_t)t->connect_timeout_ms * 1000;
+    redisReply *r = NULL;
+    int rc = dl_conn_command(cn, 2, argv, lens, d < hard ? d : hard, &r);
+    int w;
+    if (rc != DLOCK_OK || r->type == REDIS_REPLY_ERROR)
+        s->first = (i + 1) % n;
+    if (rc != DLOCK_OK) {
+        w = snprintf(detail + *off, cap - *off, "%s%s", *off ? "; " : "", cn->err);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        *status = DLOCK_ESERVER;
+        w = snprintf(detail + *off, cap - *off, "%s%s: %.*s", *off ? "; " : "", cn->addr,
+                     (int)(r->len > 120 ? 120 : r->len), r->str);
+    } else {
+        rc = load_slots(t, s, cn, r);
+        dl_conn_batch_reset(cn);
+        if (rc == DLOCK_OK)
+            return 1;
+        *status = rc;
+        w = snprintf(detail + *off, cap - *off, "%s%s", *off ? "; " : "", t->ctx->err);
+    }
+    if (w > 0 && (size_t)w < cap - *off)
+        *off += (size_t)w;
+    else
+        *off = cap - 1;
+    return 0;
+}
+
 /* Ask the known nodes (connected ones first, then the rest from the seeds
  * on) for the slot map until one gives a good one. Bounded by one connect
  * plus one command timeout overall, and by the caller's deadline cap. A
  * node that failed is asked last next time (s->first): a paused or dead
  * node, which can use up a whole refresh, does not stall every refresh of
- * a wait that rides out a failover. */
+ * a wait that rides out a failover. s->avoid is asked only when no other
+ * node answered: a master restarted after a failover still reports the
+ * slots it no longer serves until gossip reaches it. */
 static int refresh(dl_topo *t, dl_cluster *s) {
     int64_t hard = dl_capped(t->ctx, dl_mono_us() + ((int64_t)t->connect_timeout_ms +
                                                      t->command_timeout_ms) * 1000);
-    const char *argv[2] = {"CLUSTER", "SLOTS"};
-    size_t lens[2] = {7, 5};
     char detail[sizeof t->ctx->err];
     size_t off = 0;
     int status = DLOCK_EIO;
@@ -252,49 +293,29 @@ static int refresh(dl_topo *t, dl_cluster *s) {
     s->next_refresh_us = dl_mono_us() + DL_CLU_REFRESH_GAP_MS * 1000;
     /* Nodes may be added while parsing: remember how many to try. */
     int n = s->nnodes;
+    int avoid = s->avoid < n ? s->avoid : -1;
+    s->avoid = -1;
     char tried[DL_CLU_MAX_NODES];
     memset(tried, 0, (size_t)n);
+    if (avoid >= 0)
+        tried[avoid] = 1;
     int first = s->first < n ? s->first : 0;
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         for (int k = 0; k < n; k++) {
-            int i = (first + k) % n;
-            dl_conn *cn = s->nodes[i];
-            if (tried[i] || (pass == 0 && cn->state != DL_CONN_READY))
+            int i = pass == 2 ? avoid : (first + k) % n;
+            if (i < 0 || (pass < 2 && tried[i]) ||
+                (pass == 0 && s->nodes[i]->state != DL_CONN_READY))
                 continue;
             tried[i] = 1;
-            int64_t now = dl_mono_us();
-            if (now >= hard)
+            if (dl_mono_us() >= hard)
                 break;
-            int64_t d = now + (int64_t)t->command_timeout_ms * 1000;
-            if (cn->state != DL_CONN_READY)
-                d += (int64_t)t->connect_timeout_ms * 1000;
-            redisReply *r = NULL;
-            int rc = dl_conn_command(cn, 2, argv, lens, d < hard ? d : hard, &r);
-            int w;
-            if (rc != DLOCK_OK || r->type == REDIS_REPLY_ERROR)
-                s->first = (i + 1) % n;
-            if (rc != DLOCK_OK) {
-                w = snprintf(detail + off, sizeof detail - off, "%s%s", off ? "; " : "",
-                             cn->err);
-            } else if (r->type == REDIS_REPLY_ERROR) {
-                status = DLOCK_ESERVER;
-                w = snprintf(detail + off, sizeof detail - off, "%s%s: %.*s", off ? "; " : "",
-                             cn->addr, (int)(r->len > 120 ? 120 : r->len), r->str);
-            } else {
-                rc = load_slots(t, s, cn, r);
-                dl_conn_batch_reset(cn);
-                if (rc == DLOCK_OK) {
-                    s->loaded = 1;
-                    s->stale = 0;
-                    return DLOCK_OK;
-                }
-                status = rc;
-                w = snprintf(detail + off, sizeof detail - off, "%s%s", off ? "; " : "", t->ctx->err);
+            if (ask_node(t, s, i, n, hard, detail, sizeof detail, &off, &status)) {
+                s->loaded = 1;
+                s->stale = 0;
+                return DLOCK_OK;
             }
-            if (w > 0 && (size_t)w < sizeof detail - off)
-                off += (size_t)w;
-            else
-                off = sizeof detail - 1;
+            if (pass == 2)
+                break;
         }
     }
     return dl_seterr(t->ctx, status, "cluster: no node gave the slot map: %s",
@@ -321,10 +342,13 @@ static int cluster_targets(dl_topo *t, const char *key, size_t klen, dl_targets 
     if (slot < 0 || slot >= DL_CLU_SLOTS)
         slot = 0;
     int idx = s->slots[slot];
-    /* A failed connection to the slot's node: a replica may have taken over. */
+    /* A failed connection to the slot's node: a replica may have taken
+     * over, and that node (back, or back soon) is the last to ask. */
     if (idx != DL_CLU_NONE && s->nodes[idx]->state == DL_CONN_CLOSED &&
-        s->nodes[idx]->status != DLOCK_OK)
+        s->nodes[idx]->status != DLOCK_OK) {
         s->stale = 1;
+        s->avoid = idx;
+    }
     int64_t now = dl_mono_us();
     if ((!s->loaded || idx == DL_CLU_NONE || (s->stale && now >= s->next_refresh_us)) &&
         !batch_open(s)) {
@@ -478,6 +502,20 @@ static int cluster_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_c
     return 1;
 }
 
+/* The node host:port is about to be connected again (dl_topo_recheck):
+ * it may be an old master back after a failover, still claiming its old
+ * slots. Reload the map before the next call, from the other nodes. */
+static void cluster_recheck(dl_topo *t, const char *host, int port) {
+    dl_cluster *s = t->cluster;
+    if (s == NULL || host == NULL)
+        return;
+    s->stale = 1;
+    s->next_refresh_us = 0;
+    for (int i = 0; i < s->nnodes; i++)
+        if (s->nodes[i]->port == port && strcmp(s->nodes[i]->host, host) == 0)
+            s->avoid = i;
+}
+
 void dl_cluster_counters(const dl_topo *t, dl_cluster_stats *out) {
     memset(out, 0, sizeof *out);
     const dl_cluster *s = t->cluster;
@@ -496,4 +534,5 @@ const dl_topo_ops dl_topo_cluster_ops = {
     .targets = cluster_targets,
     .redirect = cluster_redirect,
     .masters = cluster_masters,
+    .recheck = cluster_recheck,
 };

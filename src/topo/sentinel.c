@@ -419,7 +419,9 @@ static int sentinel_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_
     return 1;
 }
 
-static void sentinel_recheck(dl_topo *t) {
+static void sentinel_recheck(dl_topo *t, const char *host, int port) {
+    (void)host; /* whatever it was: the sentinels say which master is */
+    (void)port;
     if (t->sentinel != NULL)
         t->sentinel->known = 0;
 }

@@ -96,9 +96,9 @@ int dl_topo_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **t
     return t->ops->redirect(t, from, r, to, asking);
 }
 
-void dl_topo_recheck(dl_topo *t) {
+void dl_topo_recheck(dl_topo *t, const char *host, int port) {
     if (t->ops->recheck != NULL)
-        t->ops->recheck(t);
+        t->ops->recheck(t, host, port);
 }
 
 int dl_topo_masters(dl_topo *t, const dl_conn **out, int cap, int *n) {

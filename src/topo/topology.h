@@ -33,9 +33,10 @@ typedef struct dl_topo_ops {
     int (*redirect)(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **to, int *asking);
     /* Every server holding data (dl_topo_masters); NULL: those of targets. */
     int (*masters)(dl_topo *t, const dl_conn **out, int cap, int *n);
-    /* NULL, or: forget the master found, so the next targets() asks again
+    /* NULL, or: the server host:port is about to be connected again:
+     * check that it still serves before the next targets() trusts it
      * (dl_topo_recheck). */
-    void (*recheck)(dl_topo *t);
+    void (*recheck)(dl_topo *t, const char *host, int port);
 } dl_topo_ops;
 
 struct dl_topo {
@@ -60,13 +61,14 @@ DL_INTERNAL void dl_topo_free(dl_topo *t);
 DL_INTERNAL int dl_topo_targets(dl_topo *t, const char *key, size_t klen, dl_targets *out);
 DL_INTERNAL int dl_topo_redirect(dl_topo *t, dl_conn *from, const redisReply *r, dl_conn **to,
                                  int *asking);
-/* A connection to the key's server is about to be made again (the old
- * one broke or was closed): Sentinel forgets its master, so the next
+/* A connection to the key's server host:port (host NULL: a Unix socket)
+ * is about to be made again (the old one broke or was closed), and a
+ * restarted or deposed master may answer at the old address, still
+ * believing it serves: Sentinel forgets its master, so the next
  * dl_topo_targets asks the sentinels and checks ROLE before anything is
- * sent (a restarted or deposed master may answer at the old address).
- * No-op for the other kinds (a Cluster node that lost its slots answers
- * MOVED). */
-DL_INTERNAL void dl_topo_recheck(dl_topo *t);
+ * sent; Cluster reloads the slot map first, asking that node last (its
+ * own view is the one in doubt). No-op for one server and Redlock. */
+DL_INTERNAL void dl_topo_recheck(dl_topo *t, const char *host, int port);
 /* Most servers dl_topo_masters reports (a Cluster's node table holds 1024). */
 #define DL_TOPO_MAX_MASTERS 1024
 /* Every server that holds locks, for commands about no one key (SCAN): the
