@@ -275,7 +275,7 @@ static int parse_kind_opt(int which, const char *arg, bench_opts *o) {
                                        "--set", "--writer-hold-us", "--wait-ms"};
     static const long long lo[] = {0, 1, 0, 1, 2, 0, 1};
     static const long long hi[] = {0, DLOCK_PERMITS_MAX, 256, 256, 16, 60000000, DLOCK_TTL_MAX};
-    long long v;
+    long long v = 0;
     if (which == 0) {
         if ((o->kind = kb_kind_by_name(arg)) < 0)
             return usage_error("--kind: expected mutex, sem, rw-shared, rw-exclusive or "
