@@ -600,17 +600,17 @@ static void dl_acq_timer(dl_timer *t) {
     }
     if (op->fan != NULL && !op->fan->completed) {
         /* dlock_wait_async's cap passed with a request in flight: stop
-         * waiting for it. The clean-up queued behind it on each connection
-         * undoes whatever it does. */
-        dl_fan_put(op->fan);
-        op->fan = NULL;
+         * waiting for it. If it went out, the clean-up queued behind it on
+         * each connection undoes whatever it does. */
+        if (!dl_aop_drop_fan(op)) {
+            end_with(op, DLOCK_EIO); /* it never went out */
+            return;
+        }
         op->enqueued = 1;
         abandon_token(op);
-        dl_seterr(&op->x, DLOCK_EUNKNOWN,
-                  "lock '%s': the deadline passed with no answer to a request in flight (it "
-                  "is undone by token in the background): a lease may exist for %" PRId64
-                  " ms",
-                  op->name, op->ttl_ms);
+        dl_seterr(&op->x, DLOCK_EUNKNOWN, "lock '%s': the deadline passed with no answer to a "
+                  "request in flight (it is undone by token in the background): a lease may "
+                  "exist for %" PRId64 " ms", op->name, op->ttl_ms);
         dl_aop_finish(op, DLOCK_EUNKNOWN);
         return;
     }

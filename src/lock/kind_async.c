@@ -516,10 +516,13 @@ static void k_timer(dl_timer *t) {
         return;
     }
     if (op->fan != NULL && !op->fan->completed) {
-        /* The cap passed with a request in flight: stop waiting for it;
-         * the clean-up queued behind it undoes whatever it does. */
-        dl_fan_put(op->fan);
-        op->fan = NULL;
+        /* The cap passed with a request in flight: stop waiting for it. If
+         * it went out, the clean-up queued behind it undoes whatever it
+         * does. */
+        if (!dl_aop_drop_fan(op)) {
+            end_with(op, DLOCK_EIO); /* it never went out */
+            return;
+        }
         abandon_token(op);
         dl_seterr(&op->x, DLOCK_EUNKNOWN,
                   "lock '%s': the deadline passed with no answer to a request in flight (it "

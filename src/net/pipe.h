@@ -38,7 +38,7 @@ typedef struct dl_pipe {
     int watched;         /* engine: registered in its poll set... */
     unsigned watched_gen; /* ...for this socket (conn.gen) */
     short watched_ev;
-    int was_up; /* routed (lock/route.c): used since its master was last checked */
+    int was_up; /* a Sentinel master (topo/sentinel.c): used since it was last checked */
 } dl_pipe;
 
 /* Set up a closed pipe (see dl_conn_init). */

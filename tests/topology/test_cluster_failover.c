@@ -11,7 +11,7 @@
 
 #include "dlock.h"
 #include "harness.h"
-#include "client.h"
+#include "engine.h"
 #include "topo.h"
 
 
@@ -132,7 +132,7 @@ int main(void) {
     dlock_lock_free(lr);
     dlock_client_free(cr);
     dl_cluster_stats st;
-    dl_cluster_counters(&c->topo, &st);
+    dl_client_cluster_stats(c, &st);
     printf("stats: moved %ld asks %ld tryagain %ld refreshes %ld nodes %d\n", st.moved, st.asks,
            st.tryagain, st.refreshes, st.nodes);
     TH_CHECK(st.refreshes > 1);
