@@ -113,8 +113,8 @@ void dl_topo_free(dl_topo *t) {
     t->freeing = 1; /* the failing requests' callbacks start nothing new */
     t->ops->free(t);
     t->ops = NULL;
-    while (t->waiters != NULL)
-        dl_topo_unwait(t->waiters);
+    while (t->waiters.head != NULL)
+        dl_topo_unwait(t->waiters.head);
 }
 
 int dl_topo_targets(dl_topo *t, const char *key, size_t klen, dl_targets *out,

@@ -34,6 +34,12 @@ typedef struct dl_sentinel dl_sentinel; /* sentinel.c */
 typedef struct dl_topo dl_topo;
 typedef struct dl_topo_wait dl_topo_wait;
 
+/* Waiters, in the order they came (they are told in that order, so
+ * requests go out in the order they were made). */
+typedef struct dl_topo_wlist {
+    dl_topo_wait *head, *tail;
+} dl_topo_wlist;
+
 /* Returned (positive: not an error) when a discovery is under way. */
 #define DL_TOPO_PENDING 2 /* not 1: redirect answers 1 for "go there" */
 
@@ -46,7 +52,7 @@ struct dl_topo_wait {
      * call that queued the waiter. It may queue itself again. */
     void (*fn)(dl_topo_wait *w, int status);
     dl_topo_wait *prev, *next;
-    dl_topo_wait **head; /* the list it is on; NULL when not waiting */
+    dl_topo_wlist *list; /* the list it is on; NULL when not waiting */
 };
 
 /* The servers one request goes to (Redlock: every master). */
@@ -90,8 +96,8 @@ struct dl_topo {
     void *watch_arg;
     /* state */
     int pause_ms;            /* before re-sending after TRYAGAIN / CLUSTERDOWN */
-    dl_topo_wait *waiters;   /* waiting for the discovery under way */
-    dl_topo_wait *firing;    /* being told that it ended */
+    dl_topo_wlist waiters;   /* waiting for the discovery under way */
+    dl_topo_wlist firing;    /* being told that it ended */
     int freeing;             /* dl_topo_free: callbacks start nothing */
     int why_status;          /* the last failed discovery: its status... */
     int why_code;            /* ...server error code (dl_srv_code)... */

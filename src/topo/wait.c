@@ -8,26 +8,31 @@
 
 #include "topo_int.h"
 
-static void link_on(dl_topo_wait **head, dl_topo_wait *w) {
-    w->prev = NULL;
-    w->next = *head;
-    if (*head != NULL)
-        (*head)->prev = w;
-    *head = w;
-    w->head = head;
+static void link_on(dl_topo_wlist *l, dl_topo_wait *w) {
+    w->next = NULL;
+    w->prev = l->tail;
+    if (l->tail != NULL)
+        l->tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    w->list = l;
 }
 
 void dl_topo_unwait(dl_topo_wait *w) {
-    if (w == NULL || w->head == NULL)
+    if (w == NULL || w->list == NULL)
         return;
+    dl_topo_wlist *l = w->list;
     if (w->prev != NULL)
         w->prev->next = w->next;
     else
-        *w->head = w->next;
+        l->head = w->next;
     if (w->next != NULL)
         w->next->prev = w->prev;
+    else
+        l->tail = w->prev;
     w->prev = w->next = NULL;
-    w->head = NULL;
+    w->list = NULL;
 }
 
 void dl_topo_queue(dl_topo *t, dl_topo_wait *w) {
@@ -38,19 +43,19 @@ void dl_topo_queue(dl_topo *t, dl_topo_wait *w) {
 }
 
 /* Every waiter is moved to the firing list first, then told one at a
- * time: a waiter told may queue itself again (for the next discovery) or
- * stop another waiter that is still to be told (dl_topo_unwait finds it
- * on the firing list). */
+ * time, oldest first: a waiter told may queue itself again (for the next
+ * discovery) or stop another waiter that is still to be told
+ * (dl_topo_unwait finds it on the firing list). */
 void dl_topo_fire(dl_topo *t, int status) {
     if (t->freeing)
         return;
-    while (t->waiters != NULL) {
-        dl_topo_wait *w = t->waiters;
+    while (t->waiters.head != NULL) {
+        dl_topo_wait *w = t->waiters.head;
         dl_topo_unwait(w);
         link_on(&t->firing, w);
     }
-    while (t->firing != NULL) {
-        dl_topo_wait *w = t->firing;
+    while (t->firing.head != NULL) {
+        dl_topo_wait *w = t->firing.head;
         dl_topo_unwait(w);
         w->fn(w, status);
     }
