@@ -76,12 +76,15 @@ static void on_subscribed(void *arg, redisReply *r, int status, int sent) {
 }
 
 /* Routed deployments: the subscription lives on the key's server (the
- * master a failover may have moved; on Cluster any node hears every
- * PUBLISH). Moves it there if the server changed. While the topology
+ * master a failover may have moved). Moves it there if the server
+ * changed. On Cluster every node hears every PUBLISH: a subscription that
+ * stands (or is being made) stays where it is. While the topology
  * discovers that server, the subscription is PENDING (ops wait for it, at
  * most their PH_SUBWAIT timer) and dl_engine_sub_found goes on. 0: not now. */
 static int sub_follow(dl_engine *e, const char *key, size_t klen) {
     if (!e->routed)
+        return 1;
+    if (e->c->url.kind == DL_URL_CLUSTER && e->sub_st[0] != DL_SUB_NONE)
         return 1;
     dl_targets tg;
     int rc = dl_topo_targets(&e->topo, key, klen, &tg, &e->sub_wait);
