@@ -13,7 +13,8 @@
  * behind on a loaded machine still counts (a busy answer is not taken for
  * a missing one: ENOQUORUM with a majority up). */
 #define DL_FAN_MIN_GRACE_US 5000
-#define DL_FAN_MAX_TRIES 5 /* sends per target: NOSCRIPT, a reconnect, redirects */
+#define DL_FAN_MAX_TRIES 5 /* sends per target: NOSCRIPT, a reconnect, redirects,
+                              discoveries waited for */
 
 static void unpark(dl_fan *f, int i) {
     dl_topo_unwait(&f->park[i].w);
@@ -116,10 +117,13 @@ static void unparked(dl_topo_wait *w, int status) {
         redisReply *r = pk->held;
         pk->held = NULL;
         settle(f, i, r, DLOCK_ESERVER, dl_srv_code(r));
-    } else if (status != DLOCK_OK) {
+    } else if (status != DLOCK_OK || f->tries[i] >= DL_FAN_MAX_TRIES) {
+        /* Failed, or found again and again but never usable (a master
+         * that passes ROLE, then drops every connection): give up. */
         settle_why(f, i);
     } else {
         unpark(f, i);
+        f->tries[i]++;
         /* Sent now: as long for its reply as it had at the start. */
         int64_t d = dl_mono_us() + f->span_us;
         if (d > f->deadline_us)
@@ -143,8 +147,7 @@ static int redirected(dl_fan *f, int i, redisReply *r) {
     f->park[i].w.fn = unparked;
     int rc = dl_topo_redirect(f->topo, f->pipes[i], r, &to, &asking, &f->park[i].w);
     if (rc == DL_TOPO_PENDING) {
-        f->tries[i]++;
-        f->park[i].held = r;
+        f->park[i].held = r; /* the try is counted when it is sent */
         return 1;
     }
     if (rc != 1 || to == NULL)
