@@ -921,7 +921,10 @@ DLOCK_API int dlock_client_fd(dlock_client *c);
 DLOCK_API int64_t dlock_client_timeout(dlock_client *c);
 
 /* Advance every operation: read and write what the sockets allow, fire due
- * timers, and run the callbacks of finished operations. Never blocks.
+ * timers, and run the callbacks of finished operations. Never blocks, but
+ * for one thing: a connection to a server named by host name (in the URL,
+ * or by Sentinel or CLUSTER SLOTS) resolves it synchronously first
+ * (hiredis does): use addresses, or a local resolver.
  * Returns the number of operations (and kept-alive locks) still in
  * flight, or a negative status. */
 DLOCK_API int dlock_client_process(dlock_client *c);

@@ -48,8 +48,8 @@ int dl_call_error(dl_ctx *x, const dl_call *call, const char *what) {
             reply_text(call->replies[i], one, sizeof one);
         else if (!call->done[i])
             snprintf(one, sizeof one, "no answer yet when the others settled the call");
-        else if (call->why[i] != NULL)
-            snprintf(one, sizeof one, "%s", call->why[i]);
+        else if (call->why[i] != NULL || call->conns[i] == NULL)
+            snprintf(one, sizeof one, "%s", call->why[i] ? call->why[i] : "no server known");
         else
             snprintf(one, sizeof one, "%s", call->conns[i]->err);
         if (first == DLOCK_OK) {
