@@ -16,7 +16,8 @@
  *   - TRYAGAIN (a multi-key command during a migration, with the keys split
  *     between the two nodes) and CLUSTERDOWN: the fan pauses and tries the
  *     slot's node again; what is left after its tries is the caller's;
- *     CLUSTERDOWN also makes the map stale;
+ *     CLUSTERDOWN also makes the map stale, and so does READONLY (the node
+ *     asked is a replica now: the caller's next try goes by a new map);
  *   - a connection to the slot's node that failed: the map is reloaded
  *     before the next request to that slot, since a replica may have taken
  *     over. The request that met the failure ends with it.
@@ -172,7 +173,7 @@ static int cluster_redirect(dl_topo *t, dl_pipe *from, const redisReply *r, dl_p
         return 0; /* a failed connection: the next request reloads the map */
     int code = dl_srv_code(r);
     int moved = code == DL_SRV_MOVED, ask = code == DL_SRV_ASK;
-    if (moved || code == DL_SRV_CLUSTERDOWN)
+    if (moved || code == DL_SRV_CLUSTERDOWN || code == DL_SRV_READONLY)
         s->stale = 1; /* whatever happens next, the map may be out of date */
     if (code == DL_SRV_TRYAGAIN || code == DL_SRV_CLUSTERDOWN) {
         s->tryagain++; /* the fan's own pauses did not see it through */
