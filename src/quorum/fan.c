@@ -16,18 +16,30 @@
 #define DL_FAN_MAX_TRIES 5 /* sends per target: NOSCRIPT, a reconnect, redirects,
                               discoveries waited for */
 
-static void unpark(dl_fan *f, int i) {
-    dl_topo_unwait(&f->park[i].w);
-    if (f->park[i].held != NULL)
-        freeReplyObject(f->park[i].held);
-    f->park[i].held = NULL;
+static void unpark(dl_fan *f) {
+    dl_topo_unwait(&f->park.w);
+    if (f->park.held != NULL)
+        freeReplyObject(f->park.held);
+    f->park.held = NULL;
+}
+
+static void unparked(dl_topo_wait *w, int status);
+
+/* The park for target i, or NULL if another target holds it (never with
+ * the topologies there are: one that discovers gives one target). */
+static dl_topo_wait *park_for(dl_fan *f, int i) {
+    if (f->park.w.list != NULL && f->park.i != i)
+        return NULL;
+    f->park.i = i;
+    f->park.w.fn = unparked;
+    return &f->park.w;
 }
 
 static void fan_free(dl_fan *f) {
     dl_heap_disarm(f->heap, &f->grace);
     dl_heap_disarm(f->heap, &f->again);
+    unpark(f);
     for (int i = 0; i < f->call.n; i++) {
-        unpark(f, i);
         if (f->call.replies[i] != NULL)
             freeReplyObject(f->call.replies[i]);
         free(f->why[i]);
@@ -81,16 +93,14 @@ static void settle_why(dl_fan *f, int i) {
     settle(f, i, NULL, t->why_status != DLOCK_OK ? t->why_status : DLOCK_EIO, t->why_code);
 }
 
-static void unparked(dl_topo_wait *w, int status);
-
 /* Route target i anew (after a discovery, a dead reused connection or a
  * TRYAGAIN pause) and send it: 1 sent, 0 waiting for a discovery, -1
  * failed (settled). */
 static int route_send(dl_fan *f, int i) {
     dl_targets tg;
-    f->park[i].w.fn = unparked;
-    int rc = dl_topo_targets(f->topo, f->key, f->klen, &tg, &f->park[i].w);
-    if (rc == DL_TOPO_PENDING)
+    dl_topo_wait *w = park_for(f, i);
+    int rc = dl_topo_targets(f->topo, f->key, f->klen, &tg, w);
+    if (rc == DL_TOPO_PENDING && w != NULL)
         return 0;
     if (rc != DLOCK_OK || tg.n < 1) {
         settle_why(f, i);
@@ -122,7 +132,7 @@ static void unparked(dl_topo_wait *w, int status) {
          * that passes ROLE, then drops every connection): give up. */
         settle_why(f, i);
     } else {
-        unpark(f, i);
+        unpark(f);
         f->tries[i]++;
         /* Sent now: as long for its reply as it had at the start. */
         int64_t d = dl_mono_us() + f->span_us;
@@ -144,10 +154,10 @@ static int redirected(dl_fan *f, int i, redisReply *r) {
         return 0;
     dl_pipe *to = NULL;
     int asking = 0;
-    f->park[i].w.fn = unparked;
-    int rc = dl_topo_redirect(f->topo, f->pipes[i], r, &to, &asking, &f->park[i].w);
-    if (rc == DL_TOPO_PENDING) {
-        f->park[i].held = r; /* the try is counted when it is sent */
+    dl_topo_wait *w = park_for(f, i);
+    int rc = dl_topo_redirect(f->topo, f->pipes[i], r, &to, &asking, w);
+    if (rc == DL_TOPO_PENDING && w != NULL) {
+        f->park.held = r; /* the try is counted when it is sent */
         return 1;
     }
     if (rc != 1 || to == NULL)
@@ -366,9 +376,6 @@ static void target_init(dl_fan *f, int i) {
     f->call.status[i] = DLOCK_EIO;
     f->slot[i].f = f;
     f->slot[i].i = i;
-    f->park[i].f = f;
-    f->park[i].i = i;
-    f->park[i].w.fn = unparked;
     f->tries[i] = 1;
 }
 
@@ -376,7 +383,7 @@ static void target_init(dl_fan *f, int i) {
  * of a topology that is discovering). Returns how many are on their way. */
 static int first_send(dl_fan *f) {
     dl_targets tg;
-    int rc = dl_topo_targets(f->topo, f->key, f->klen, &tg, &f->park[0].w);
+    int rc = dl_topo_targets(f->topo, f->key, f->klen, &tg, park_for(f, 0));
     if (rc == DL_TOPO_PENDING || rc != DLOCK_OK || tg.n < 1) {
         /* A routed topology: one target, with no server yet. */
         f->call.n = 1;
@@ -422,6 +429,7 @@ dl_fan *dl_fan_start(dl_topo *topo, const dl_req *req, int64_t deadline_us, dl_h
     f->arg = arg;
     f->sent_us = dl_mono_us();
     f->span_us = deadline_us > f->sent_us ? deadline_us - f->sent_us : 0;
+    f->park.f = f;
     for (int i = 0; i < DL_URL_MAX_HOSTS; i++)
         target_init(f, i);
     if (first_send(f) == 0)
@@ -436,8 +444,7 @@ void dl_fan_put(dl_fan *f) {
         return;
     f->put = 1;
     dl_heap_disarm(f->heap, &f->grace);
-    for (int i = 0; i < f->call.n; i++)
-        unpark(f, i); /* a discovery's end no longer concerns it */
+    unpark(f); /* a discovery's end no longer concerns it */
     if (dl_timer_armed(&f->again)) {
         /* Re-sends that will not happen now. */
         dl_heap_disarm(f->heap, &f->again);

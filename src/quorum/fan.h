@@ -38,7 +38,8 @@ struct dl_fan_slot {
     int i;
 };
 
-/* A target waiting for the topology's discovery. */
+/* The target waiting for the topology's discovery. Only a topology that
+ * routes (Sentinel, Cluster) discovers, and it gives one target. */
 struct dl_fan_park {
     dl_topo_wait w; /* first: the topology's callback finds the park */
     dl_fan *f;
@@ -57,7 +58,7 @@ struct dl_fan {
     dl_call call;
     dl_pipe *pipes[DL_URL_MAX_HOSTS];
     struct dl_fan_slot slot[DL_URL_MAX_HOSTS];
-    struct dl_fan_park park[DL_URL_MAX_HOSTS];
+    struct dl_fan_park park;
     char *why[DL_URL_MAX_HOSTS]; /* call.why's copies */
     int tries[DL_URL_MAX_HOSTS];
     int reused[DL_URL_MAX_HOSTS];
