@@ -29,9 +29,9 @@ static void reply_text(const redisReply *r, char *out, size_t n) {
 }
 
 int dl_call_error(dl_ctx *x, const dl_call *call, const char *what) {
-    if (call->n == 1 && call->status[0] != DLOCK_OK && call->why[0] != NULL) {
+    if (call->n == 1 && call->status[0] != DLOCK_OK && call->why != NULL) {
         /* No server to name: the discovery's own words, as they are. */
-        dl_seterr(x, call->status[0], "%s", call->why[0]);
+        dl_seterr(x, call->status[0], "%s", call->why);
         x->code = call->code[0];
         return call->status[0];
     }
@@ -48,8 +48,9 @@ int dl_call_error(dl_ctx *x, const dl_call *call, const char *what) {
             reply_text(call->replies[i], one, sizeof one);
         else if (!call->done[i])
             snprintf(one, sizeof one, "no answer yet when the others settled the call");
-        else if (call->why[i] != NULL || call->conns[i] == NULL)
-            snprintf(one, sizeof one, "%s", call->why[i] ? call->why[i] : "no server known");
+        else if ((call->why != NULL && call->why_at == i) || call->conns[i] == NULL)
+            snprintf(one, sizeof one, "%s",
+                     call->why != NULL && call->why_at == i ? call->why : "no server known");
         else
             snprintf(one, sizeof one, "%s", call->conns[i]->err);
         if (first == DLOCK_OK) {

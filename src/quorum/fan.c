@@ -42,8 +42,8 @@ static void fan_free(dl_fan *f) {
     for (int i = 0; i < f->call.n; i++) {
         if (f->call.replies[i] != NULL)
             freeReplyObject(f->call.replies[i]);
-        free(f->why[i]);
     }
+    free(f->why);
     free(f->buf);
     free(f);
 }
@@ -87,9 +87,10 @@ static void settle(dl_fan *f, int i, redisReply *r, int status, int code) {
 /* Target i failed with the topology's discovery (no server to send it to). */
 static void settle_why(dl_fan *f, int i) {
     const dl_topo *t = f->topo;
-    free(f->why[i]);
-    f->why[i] = strdup(t->why[0] != '\0' ? t->why : "no server known for the key");
-    f->call.why[i] = f->why[i];
+    free(f->why);
+    f->why = strdup(t->why[0] != '\0' ? t->why : "no server known for the key");
+    f->call.why = f->why;
+    f->call.why_at = i;
     settle(f, i, NULL, t->why_status != DLOCK_OK ? t->why_status : DLOCK_EIO, t->why_code);
 }
 
@@ -388,6 +389,7 @@ static int first_send(dl_fan *f) {
         /* A routed topology: one target, with no server yet. */
         f->call.n = 1;
         f->call.quorum = 1;
+        target_init(f, 0);
         if (rc == DL_TOPO_PENDING)
             return 1;
         settle_why(f, 0);
@@ -397,6 +399,7 @@ static int first_send(dl_fan *f) {
     f->call.n = tg.n;
     f->call.quorum = tg.n / 2 + 1;
     for (int i = 0; i < tg.n; i++) {
+        target_init(f, i);
         f->pipes[i] = tg.pipes[i];
         f->call.conns[i] = &tg.pipes[i]->conn;
     }
@@ -430,8 +433,6 @@ dl_fan *dl_fan_start(dl_topo *topo, const dl_req *req, int64_t deadline_us, dl_h
     f->sent_us = dl_mono_us();
     f->span_us = deadline_us > f->sent_us ? deadline_us - f->sent_us : 0;
     f->park.f = f;
-    for (int i = 0; i < DL_URL_MAX_HOSTS; i++)
-        target_init(f, i);
     if (first_send(f) == 0)
         f->completed = 1;
     return f;

@@ -51,7 +51,7 @@ struct dl_fan_park {
 struct dl_fan {
     dl_timer grace; /* first: the timer finds its fan */
     dl_timer again; /* re-send after TRYAGAIN / CLUSTERDOWN */
-    int waiting[DL_URL_MAX_HOSTS]; /* target i waits for `again` */
+    unsigned char waiting[DL_URL_MAX_HOSTS]; /* target i waits for `again` */
     dl_heap *heap;
     dl_topo *topo;
     int settled;    /* the decider settled it: stragglers get a grace */
@@ -59,11 +59,12 @@ struct dl_fan {
     dl_pipe *pipes[DL_URL_MAX_HOSTS];
     struct dl_fan_slot slot[DL_URL_MAX_HOSTS];
     struct dl_fan_park park;
-    char *why[DL_URL_MAX_HOSTS]; /* call.why's copies */
-    int tries[DL_URL_MAX_HOSTS];
-    int reused[DL_URL_MAX_HOSTS];
-    int eval[DL_URL_MAX_HOSTS]; /* re-sent as EVAL after NOSCRIPT */
-    int ask[DL_URL_MAX_HOSTS];  /* sent after ASKING (an ASK redirect) */
+    char *why; /* call.why's copy */
+    /* per target; small, so that the fan made for every request stays small */
+    unsigned char tries[DL_URL_MAX_HOSTS];
+    unsigned char reused[DL_URL_MAX_HOSTS];
+    unsigned char eval[DL_URL_MAX_HOSTS]; /* re-sent as EVAL after NOSCRIPT */
+    unsigned char ask[DL_URL_MAX_HOSTS];  /* sent after ASKING (an ASK redirect) */
     int sends;                  /* requests queued on a pipe so far */
     const char *key;            /* the request's routing key (in buf) */
     size_t klen;

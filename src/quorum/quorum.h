@@ -28,10 +28,13 @@ typedef struct dl_call {
     int code[DL_URL_MAX_HOSTS];            /* server error code (dl_srv_code) */
     int unknown[DL_URL_MAX_HOSTS];         /* 1: the request may have run, no reply came */
     int done[DL_URL_MAX_HOSTS];            /* 1: this target has its final outcome */
-    /* Set where a target failed with no server to blame (the topology's
-     * discovery failed: no master, no slot map): its reason. conns[i] may
-     * then be NULL. Owned by whoever filled the call (the fan). */
-    const char *why[DL_URL_MAX_HOSTS];
+    /* Set when target why_at failed with no server to blame (the
+     * topology's discovery failed: no master, no slot map): its reason.
+     * conns[why_at] may then be NULL. Owned by whoever filled the call
+     * (the fan). Only a routing topology discovers, and it gives one
+     * target: one reason is enough. */
+    const char *why;
+    int why_at;
 } dl_call;
 
 /* Most arguments one request may have (command name included). */
