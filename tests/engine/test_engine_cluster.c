@@ -1,9 +1,9 @@
 /* test_engine_cluster.c - the non-blocking API on a Redis Cluster (3
  * masters, each with a replica), driven by the test's own poll loop
  * (etopo.h), which times every dlock_client_process call:
- *   1. every operation on names spread over the masters: try, inspect,
- *      extend, a wait woken by a release, release; each lock on the node
- *      that serves its slot, and the slot map loaded once;
+ *   1. every operation on names spread over the masters: try, acquire,
+ *      inspect, extend, a wait woken by a release, release; each lock on
+ *      the node that serves its slot, and the slot map loaded once;
  *   2. a slot migrated, keys and all, while a lock in it is held and kept
  *      alive by the engine: the keepalive and the release follow ASK and
  *      MOVED to the new owner, and a new name of that slot is taken there;
@@ -80,6 +80,12 @@ static void every_op(dlock_client *c) {
         dlock_lock_free(a.lock);
         release_ok(c, w.lock);
         TH_EQ_INT(exists_on(i, name), 0);
+        et_res q = {0}; /* the retrying acquire */
+        IT_RC(c, dlock_acquire_async(c, name, 5000, et_cb, &q, NULL), DLOCK_OK);
+        etopo_run(c, &q.done, 5000);
+        ET_STATUS(q, DLOCK_OK);
+        TH_EQ_INT(exists_on(i, name), 1);
+        release_ok(c, q.lock);
         printf("node %d (port %d, slot %d): every operation ok\n", i,
                th_server_port(K->node[i]), slot);
     }

@@ -2,8 +2,8 @@
  * master, its replica and 3 sentinels, down-after 1 s), driven by the
  * test's own poll loop (etopo.h), which times every dlock_client_process
  * call:
- *   1. every operation once: try, inspect, extend, a wait woken by a
- *      release, release; the keys are on the master the sentinels name,
+ *   1. every operation once: try, acquire, inspect, extend, a wait woken
+ *      by a release, release; the keys are on the master the sentinels name,
  *      and the first start returns before the master is even known;
  *   2. a failover under the loop: a lock kept alive by the engine's timers
  *      and a waiter queued behind a holder whose lease runs out; the master
@@ -72,6 +72,17 @@ static void every_op(tt_sentinels *g) {
     TH_EQ_INT(th_server_int(m, "EXISTS %s", "dlock:{s-ops}:q"), 0);
     dlock_lock_free(a.lock);
     dlock_lock_free(w.lock);
+
+    /* The retrying acquire (dlock_acquire_async), on a free name. */
+    et_res q = {0}, r3 = {0};
+    IT_RC(c, dlock_acquire_async(c, "s-acq", 5000, et_cb, &q, NULL), DLOCK_OK);
+    etopo_run(c, &q.done, 5000);
+    ET_STATUS(q, DLOCK_OK);
+    TH_EQ_INT(th_server_int(m, "EXISTS %s", "dlock:{s-acq}"), 1);
+    IT_RC(c, dlock_release_async(q.lock, et_cb, &r3, NULL), DLOCK_OK);
+    etopo_run(c, &r3.done, 5000);
+    ET_STATUS(r3, DLOCK_OK);
+    dlock_lock_free(q.lock);
     dlock_client_free(c);
     printf("every operation on the sentinels' master: ok\n");
 }
