@@ -1,11 +1,13 @@
 /* dlock_bench.c - dlock-bench, the benchmark program (not a test).
  *
- *   dlock-bench --mode uncontended|contended|raw|keepalive [--workers W] [--seconds D]
+ *   dlock-bench --mode MODE [--workers W] [--seconds D]
  *               (--url URL | --host H [--port P]) [--ttl MS] [--waiting push|poll]
  *               [--name KEY] [--hold-us N] [--warmup S] [--raw-script minimal|dlock]
- *               [--locks N]
+ *               [--locks N] [--kind K] [--permits N] [--readers R] [--writers W]
+ *               [--names M] [--set S] [--writer-hold-us N] [--wait-ms MS]
  *
- * uncontended  one client, dlock_try_acquire + dlock_release pairs on one key.
+ * uncontended  one client, try-acquire + release pairs on one key (--kind:
+ *              of a mutex, by default, or of another kind).
  * raw          the ceiling: the same pair as two raw hiredis EVALSHA round trips
  *              on one blocking connection (a minimal SET NX PX script and a
  *              compare-and-delete script, or with --raw-script dlock the
@@ -15,6 +17,7 @@
  *              non-atomic GET / SET n+1 of a counter under it, release, repeat.
  * keepalive    N locks kept alive by one client's keepalive thread
  *              (keepalive_mode.c).
+ * semaphore, rwlock, multilock: the other kinds contended (kinds_mode.c).
  *
  * Commands per acquisition come from INFO commandstats before and after the
  * measured window, over separate connections. Redis counts the commands a
@@ -41,6 +44,7 @@
 
 #include "bench_util.h"
 #include "keepalive_mode.h"
+#include "kinds_mode.h"
 #include "pipelined_mode.h"
 #include "dlock.h"
 #include "client.h" /* dl_script_source: the library's Lua, for --raw-script dlock */
@@ -50,7 +54,8 @@
 #define SAMPLE_CAP ((size_t)8 << 20)
 #define LOG_BUDGET ((int64_t)8 << 20) /* log entries over all workers */
 
-enum mode { M_NONE, M_UNCONTENDED, M_CONTENDED, M_RAW, M_KEEPALIVE, M_PIPELINED };
+enum mode { M_NONE, M_UNCONTENDED, M_CONTENDED, M_RAW, M_KEEPALIVE, M_PIPELINED, M_SEMAPHORE,
+            M_RWLOCK, M_MULTILOCK };
 /* Every mode, in the order --help lists them. --mode is parsed from this
  * table and usage() prints it, so the two cannot disagree
  * (tests/docs/bench_modes.sh checks the help and the README against it). */
@@ -60,8 +65,8 @@ static const struct {
     const char *help; /* "\n" starts a continuation line */
 } modes[] = {
     {M_UNCONTENDED, "uncontended",
-     "one client: dlock_try_acquire + dlock_release pairs on one key;\n"
-     "prints pairs/s and p50/p99 pair latency"},
+     "one client: dlock_try_acquire + dlock_release pairs on one key (or\n"
+     "of another --kind); prints pairs/s and p50/p99 pair latency"},
     {M_RAW, "raw",
      "the ceiling: the same pair as two raw hiredis EVALSHA round trips\n"
      "(SET NX PX acquire script + compare-and-delete release script)"},
@@ -78,6 +83,18 @@ static const struct {
      "one client, one thread: --inflight acquire+release pairs in flight on\n"
      "--names names through the non-blocking API, pipelined on one\n"
      "connection per server; prints pairs/s and p50/p99 pair latency"},
+    {M_SEMAPHORE, "semaphore",
+     "W worker processes (default 8) wait for one of --permits permits\n"
+     "(default 3), hold --hold-us, release; prints per-worker shares\n"
+     "(min_share), waits, the most holders seen at once"},
+    {M_RWLOCK, "rwlock",
+     "--readers (default 7) shared and --writers (default 1) exclusive\n"
+     "worker processes on one rw lock; prints the writers' wait p99\n"
+     "against one reader's hold (--hold-us)"},
+    {M_MULTILOCK, "multilock",
+     "W worker processes (default 8) take random sets of --set (default 3)\n"
+     "of --names (default 6) names, in random order; prints waits, the\n"
+     "longest time nobody acquired, waits that reached --wait-ms (stalls)"},
 };
 #define NMODES (sizeof modes / sizeof modes[0])
 
@@ -122,7 +139,10 @@ typedef struct bench_opts {
     int poll;
     int no_fence;
     int locks; /* keepalive mode */
-    int inflight, names; /* pipelined mode */
+    int inflight, names; /* pipelined mode; multilock: names in the pool */
+    int kind;            /* uncontended: enum kb_kind */
+    int permits, readers, writers, set;
+    int64_t writer_hold_us, wait_ms;
     const char *name;
     int64_t hold_us;
     int raw_dlock;
@@ -164,7 +184,8 @@ static void usage(FILE *f) {
 "                      pair are then not counted: cmds_per_acq=-1)\n"
 "  --host H            server host (instead of --url; default 127.0.0.1)\n"
 "  --port P            server port (instead of --url; default 6379)\n"
-"  --workers W         contended: worker processes, 1..1024 (default 1)\n"
+"  --workers W         contended: worker processes, 1..1024 (default 1); semaphore,\n"
+"                      multilock: default 8\n"
 "  --seconds D         measured duration, > 0 (default 5)\n"
 "  --warmup S          uncontended/raw: unmeasured warm-up seconds (default 1)\n"
 "  --ttl MS            lease in milliseconds (default 10000)\n"
@@ -172,14 +193,26 @@ static void usage(FILE *f) {
 "                      seed's retry with backoff, 100 ms doubling to 1 s)\n"
 "  --name KEY          lock name (default dlock-bench); the counter key is\n"
 "                      dlock-bench:{KEY}:counter\n"
-"  --hold-us N         contended: sleep N microseconds while holding (default 0)\n"
+"  --hold-us N         contended: sleep N microseconds while holding (default 0);\n"
+"                      semaphore, multilock: default 1000; rwlock: a reader's, 5000\n"
 "  --raw-script S      raw: minimal (default) or dlock (the library's own scripts)\n"
 "  --no-fence          uncontended/contended: dlock_options.fencing = 0\n"
 "  --locks N           keepalive: locks kept alive by one client (default 10000);\n"
 "                      --mode keepalive prints extensions/s seen by the server and\n"
 "                      the client's CPU\n"
 "  --inflight N        pipelined: pairs in flight at once (default 64)\n"
-"  --names M           pipelined: distinct names they use (default: --inflight)\n"
+"  --names M           pipelined: distinct names they use (default: --inflight);\n"
+"                      multilock: names in the pool (2..16, default 6)\n"
+"  --kind K            uncontended: mutex (default), sem, rw-shared, rw-exclusive or\n"
+"                      multi (names {KEY}0..{KEY}<set-1>, one hash slot)\n"
+"  --permits N         semaphore, uncontended --kind sem: permits (default 3)\n"
+"  --readers R         rwlock: reader processes (default 7)\n"
+"  --writers W         rwlock: writer processes (default 1)\n"
+"  --set S             multilock, uncontended --kind multi: names per multi-lock\n"
+"                      (default 3 and 2)\n"
+"  --writer-hold-us N  rwlock: a writer's hold (default 500)\n"
+"  --wait-ms MS        semaphore, rwlock, multilock: each wait's timeout; a wait that\n"
+"                      reaches it counts as a stall (default 30000)\n"
 "  --help              this text\n"
 "\n"
 "Last line: RESULT mode= pairs_per_s= p50_us= p99_us= acq_per_s= handoffs_per_s=\n"
@@ -187,7 +220,8 @@ static void usage(FILE *f) {
 "field does not apply to the mode; cmds_per_acq=-1 when INFO could not be read);\n"
 "keepalive: RESULT mode=keepalive locks= ttl_ms= ext_per_s= client_cpu_pct= held=\n"
 "lost=.  pipelined: RESULT mode=pipelined pairs_per_s= p50_us= p99_us= inflight=\n"
-"names= busy= errors=.\n"
+"names= busy= errors=.  uncontended adds kind=.  semaphore, rwlock and multilock\n"
+"print their own RESULT fields (min_share=, writer_p99_per_hold=, stalls=, violations=).\n"
 "Exit status: 0 done (keepalive: every lease still held), 1 run failed, 2 bad usage.\n");
 }
 
@@ -233,9 +267,54 @@ static int parse_secs(const char *opt, const char *s, double lo, double hi, doub
     return 0;
 }
 
+/* The options of the kinds' modes, in the order of O_KIND.. in parse_args:
+ * --kind, --permits, --readers, --writers, --set, --writer-hold-us,
+ * --wait-ms. 0, or the usage error's status. */
+static int parse_kind_opt(int which, const char *arg, bench_opts *o) {
+    static const char *const name[] = {"--kind", "--permits", "--readers", "--writers",
+                                       "--set", "--writer-hold-us", "--wait-ms"};
+    static const long long lo[] = {0, 1, 0, 1, 2, 0, 1};
+    static const long long hi[] = {0, DLOCK_PERMITS_MAX, 256, 256, 16, 60000000, DLOCK_TTL_MAX};
+    long long v;
+    if (which == 0) {
+        if ((o->kind = kb_kind_by_name(arg)) < 0)
+            return usage_error("--kind: expected mutex, sem, rw-shared, rw-exclusive or "
+                               "multi, got '%s'", arg);
+        return 0;
+    }
+    if (parse_ll(name[which], arg, lo[which], hi[which], &v))
+        return EXIT_USAGE;
+    int *ints[] = {NULL, &o->permits, &o->readers, &o->writers, &o->set};
+    if (which <= 4)
+        *ints[which] = (int)v;
+    else
+        *(which == 5 ? &o->writer_hold_us : &o->wait_ms) = v;
+    return 0;
+}
+
+/* --mode semaphore, rwlock, multilock: their defaults and limits. */
+static int check_kinds_opts(bench_opts *o, int workers_set, int hold_set) {
+    if (!workers_set)
+        o->workers = 8;
+    if (!hold_set)
+        o->hold_us = o->mode == M_RWLOCK ? 5000 : 1000;
+    if (o->set == 0)
+        o->set = 3;
+    if (o->names == 0)
+        o->names = 6;
+    if (o->mode == M_MULTILOCK && (o->names > 16 || o->set > o->names))
+        return usage_error("--names 2..16 and --set 2..--names for --mode multilock");
+    if (o->mode == M_RWLOCK && o->readers + o->writers < 1)
+        return usage_error("--mode rwlock needs a reader or a writer");
+    if (o->hold_us * 2 / 1000 >= o->ttl_ms || o->writer_hold_us * 2 / 1000 >= o->ttl_ms)
+        return usage_error("the holds are too close to --ttl: leases would expire");
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, bench_opts *o) {
     enum { O_MODE = 1, O_WORKERS, O_SECONDS, O_URL, O_HOST, O_PORT, O_TTL, O_WAITING, O_NAME,
-           O_HOLD, O_WARMUP, O_RAWSCRIPT, O_NOFENCE, O_LOCKS, O_INFLIGHT, O_NAMES, O_HELP };
+           O_HOLD, O_WARMUP, O_RAWSCRIPT, O_NOFENCE, O_LOCKS, O_INFLIGHT, O_NAMES, O_KIND,
+           O_PERMITS, O_READERS, O_WRITERS, O_SET, O_WHOLD, O_WAITMS, O_HELP };
     static const struct option longopts[] = {
         {"mode", required_argument, NULL, O_MODE},
         {"workers", required_argument, NULL, O_WORKERS},
@@ -253,6 +332,13 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         {"locks", required_argument, NULL, O_LOCKS},
         {"inflight", required_argument, NULL, O_INFLIGHT},
         {"names", required_argument, NULL, O_NAMES},
+        {"kind", required_argument, NULL, O_KIND},
+        {"permits", required_argument, NULL, O_PERMITS},
+        {"readers", required_argument, NULL, O_READERS},
+        {"writers", required_argument, NULL, O_WRITERS},
+        {"set", required_argument, NULL, O_SET},
+        {"writer-hold-us", required_argument, NULL, O_WHOLD},
+        {"wait-ms", required_argument, NULL, O_WAITMS},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -262,6 +348,12 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     o->warmup = 1;
     o->ttl_ms = 10000;
     o->name = "dlock-bench";
+    o->permits = 3;
+    o->readers = 7;
+    o->writers = 1;
+    o->writer_hold_us = 500;
+    o->wait_ms = 30000;
+    int kinds_set = 0;
     int workers_set = 0, port_set = 0, waiting_set = 0, hold_set = 0;
     long long v;
     char list[128];
@@ -327,6 +419,17 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                 return EXIT_USAGE;
             *(ch == O_INFLIGHT ? &o->inflight : &o->names) = (int)v;
             break;
+        case O_KIND:
+        case O_PERMITS:
+        case O_READERS:
+        case O_WRITERS:
+        case O_SET:
+        case O_WHOLD:
+        case O_WAITMS:
+            if (parse_kind_opt(ch - O_KIND, optarg, o))
+                return EXIT_USAGE;
+            kinds_set = 1;
+            break;
         case O_WAITING:
             if (strcmp(optarg, "push") == 0)
                 o->poll = 0;
@@ -379,7 +482,17 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             snprintf(o->url_buf, sizeof o->url_buf, "redis://%s:%d", h, p);
         o->url = o->url_buf;
     }
-    if (o->mode != M_CONTENDED) {
+    int kinds_mode = o->mode == M_SEMAPHORE || o->mode == M_RWLOCK || o->mode == M_MULTILOCK;
+    if (kinds_set && !kinds_mode && o->mode != M_UNCONTENDED)
+        return usage_error("--kind, --permits, --readers, --writers, --set, --writer-hold-us "
+                           "and --wait-ms apply to --mode uncontended (--kind, --permits, "
+                           "--set), semaphore, rwlock and multilock");
+    if (kinds_mode) {
+        if (check_kinds_opts(o, workers_set, hold_set))
+            return EXIT_USAGE;
+    } else if (o->mode != M_CONTENDED) {
+        if (o->set == 0)
+            o->set = 2;
         if (workers_set && o->workers != 1)
             return usage_error("--workers applies to --mode contended only");
         if (hold_set)
@@ -631,21 +744,10 @@ static int client_make(const bench_opts *o, dlock_client **out) {
     return 0;
 }
 
-/* One acquire+release pair through the library. */
+/* One acquire+release pair through the library, of the --kind asked for
+ * (a mutex's: dlock_try_acquire + dlock_release). */
 static int lib_pair(dlock_client *c, const bench_opts *o, char *err, size_t errlen) {
-    dlock_lock *l = NULL;
-    int rc = dlock_try_acquire(c, o->name, o->ttl_ms, &l);
-    if (rc != DLOCK_OK) {
-        snprintf(err, errlen, "dlock_try_acquire: %s: %s", dlock_err_name(rc),
-                 dlock_client_errstr(c));
-        return rc;
-    }
-    rc = dlock_release(l);
-    if (rc != DLOCK_OK)
-        snprintf(err, errlen, "dlock_release: %s: %s", dlock_err_name(rc),
-                 dlock_client_errstr(c));
-    dlock_lock_free(l);
-    return rc;
+    return kb_pair(c, o->kind, o->name, o->permits, o->set, o->ttl_ms, err, errlen);
 }
 
 static void print_latency(const char *what, uint64_t n, double secs, const bu_samples *s,
@@ -710,8 +812,8 @@ static int run_uncontended(const bench_opts *o, const bu_target *t, result *res)
     bu_samples_sort(&s);
     char red[600];
     dl_url_redact(o->url, red, sizeof red);
-    printf("mode uncontended: %s, key '%s', ttl %" PRId64 " ms, %d server(s)\n", red, o->name,
-           o->ttl_ms, t->nservers);
+    printf("mode uncontended: %s, %s '%s', ttl %" PRId64 " ms, %d server(s)\n", red,
+           kb_kind_name(o->kind), o->name, o->ttl_ms, t->nservers);
     print_latency("dlock uncontended", n, secs, &s, res);
     if (errors)
         printf("failed pairs: %" PRIu64 "\n", errors);
@@ -843,12 +945,13 @@ static int run_raw(const bench_opts *o, const bu_target *t, result *res) {
     x.acq_argv[n++] = x.tok;
     x.acq_argv[n++] = ttl;
     if (o->raw_dlock) {
-        /* ARGV: token, ttl_ms, meta, fencing (1: INCR), enqueue 0, wait_ms 0,
+        /* ARGV: token, ttl_ms, meta, fencing (1: INCR), enqueue 0, wait_ms
+         * (unused without enqueue, but the script wants 1 or more),
          * acquired_ms */
         x.acq_argv[n++] = meta;
         x.acq_argv[n++] = "1";
         x.acq_argv[n++] = "0";
-        x.acq_argv[n++] = "0";
+        x.acq_argv[n++] = "1";
         x.acq_argv[n++] = "0";
     }
     x.acq_argc = n;
@@ -1457,6 +1560,17 @@ int main(int argc, char **argv) {
         free(t);
         return rc;
     }
+    if (o.mode == M_SEMAPHORE || o.mode == M_RWLOCK || o.mode == M_MULTILOCK) {
+        kb_opts k = {.mode = o.mode == M_SEMAPHORE ? KB_SEMAPHORE
+                             : o.mode == M_RWLOCK ? KB_RWLOCK : KB_MULTILOCK,
+                     .url = o.url, .name = o.name, .workers = o.workers, .permits = o.permits,
+                     .readers = o.readers, .writers = o.writers, .names = o.names,
+                     .set = o.set, .seconds = o.seconds, .ttl_ms = o.ttl_ms,
+                     .hold_us = o.hold_us, .writer_hold_us = o.writer_hold_us,
+                     .wait_ms = o.wait_ms};
+        free(t);
+        return run_kinds_mode(&k);
+    }
     if (o.mode == M_KEEPALIVE) {
         rc = run_keepalive_mode(o.url, t, o.locks ? o.locks : 10000, o.seconds, o.ttl_ms);
         free(t);
@@ -1482,9 +1596,10 @@ int main(int argc, char **argv) {
         return rc;
     printf("RESULT mode=%s pairs_per_s=%.1f p50_us=%.1f p99_us=%.1f acq_per_s=%.1f "
            "handoffs_per_s=%.1f min_share=%.3f wait_p99_us=%.1f cmds_per_acq=%.3f "
-           "violations=%lld workers=%d waiting=%s\n",
+           "violations=%lld workers=%d waiting=%s%s%s\n",
            mode_name(o.mode), res.pairs_per_s, res.p50_us, res.p99_us, res.acq_per_s,
            res.handoffs_per_s, res.min_share, res.wait_p99_us, res.cmds_per_acq, res.violations,
-           o.mode == M_CONTENDED ? o.workers : 1, o.poll ? "poll" : "push");
+           o.mode == M_CONTENDED ? o.workers : 1, o.poll ? "poll" : "push",
+           o.mode == M_UNCONTENDED ? " kind=" : "", o.mode == M_UNCONTENDED ? kb_kind_name(o.kind) : "");
     return 0;
 }

@@ -35,7 +35,7 @@ start_redis() {
             eval "$_var=$_p"
             return 0
         fi
-        kill "$_pid" 2>/dev/null
+        kill "$_pid" 2>/dev/null || true # it may have exited (port taken meanwhile)
     done
     echo "cannot start redis-server" >&2
     return 1

@@ -18,9 +18,11 @@
 
 #include "cli.h"
 
-#ifndef DLOCK_CLI_VERSION
-#define DLOCK_CLI_VERSION "0.1.0"
-#endif
+/* The tool's version is the library's, from dlock.h (the one place it lives). */
+#define CLI_STR_(x) #x
+#define CLI_STR(x) CLI_STR_(x)
+#define DLOCK_CLI_VERSION                                                             \
+    CLI_STR(DLOCK_VERSION_MAJOR) "." CLI_STR(DLOCK_VERSION_MINOR) "." CLI_STR(DLOCK_VERSION_PATCH)
 
 
 #define OPT_IO_TIMEOUT_CH 1000 /* --io-timeout has no short form */

@@ -77,7 +77,7 @@ extern "C" {
 
 /* The version, in one place: CMake reads these three lines. */
 #define DLOCK_VERSION_MAJOR 0
-#define DLOCK_VERSION_MINOR 1
+#define DLOCK_VERSION_MINOR 2
 #define DLOCK_VERSION_PATCH 0
 /* MAJOR * 1000000 + MINOR * 1000 + PATCH, for #if checks. */
 #define DLOCK_VERSION_NUMBER \
@@ -411,7 +411,10 @@ DLOCK_API int dlock_is_locked(dlock_client *c, const char *name, int *locked, in
 typedef struct dlock_holder {
     int locked;          /* 1 if held */
     int64_t pttl_ms;     /* remaining lease, -1 when free */
-    int64_t fence;       /* holder's fencing token (when locked), else the last one issued; 0 if none */
+    int64_t fence;       /* holder's fencing token (when locked), else the fencing counter:
+                            the last fence issued (on a Redlock set the highest counter,
+                            which an acquire refused by a majority may have raised past
+                            it); 0 if none */
     int64_t acquired_at; /* holder's wall-clock acquire time, ms since the epoch; 0 if free */
     long pid;            /* holder's process id, 0 if free */
     int waiters;         /* processes queued for the lock (push waiting), held or not */
@@ -645,9 +648,10 @@ DLOCK_API int dlock_extend_token(dlock_client *c, const char *name, const char *
  * three stopping rules (_acquire: retries with backoff; _try_acquire: one
  * attempt; _wait: until a deadline, 0 meaning one try), with the same
  * statuses, events and bounds on blocking as dlock_acquire,
- * dlock_try_acquire and dlock_wait, plus DLOCK_ENOTSUP on a Redlock URL
- * (a quorum of independent masters cannot count permits: see README,
- * "Kinds of locks").
+ * dlock_try_acquire and dlock_wait. On a Redlock URL, multi-locks work
+ * (each name a Redlock mutex: see dlock_multi_acquire), and semaphores
+ * and read-write locks return DLOCK_ENOTSUP (a quorum of independent
+ * masters cannot count permits; docs/REDLOCK.md says why, kind by kind).
  *
  * The handle is a dlock_lock like a mutex's: dlock_release, dlock_extend,
  * dlock_held, dlock_info_get, dlock_keepalive_start/stop, dlock_lock_free
@@ -728,7 +732,10 @@ DLOCK_API int dlock_rw_wait(dlock_client *c, const char *name, int mode, int64_t
  * callers with overlapping sets never deadlock; the handle is then held
  * once every group is (a group taken early whose lease ran half out is
  * extended at the end; if one was lost, everything is given back and taken
- * again while the deadline allows). The names are sorted bytewise:
+ * again while the deadline allows). On a Redlock set each name is a
+ * Redlock mutex of its own (quorum, fence on a majority), taken one after
+ * the other in bytewise order, the same global-order rule, and given back
+ * if a later one cannot be taken. The names are sorted bytewise:
  * dlock_lock_name_at lists them with their fences; dlock_info_get reports
  * the first. dlock_release, dlock_extend and keepalive act on every name
  * (a release that finds some name no longer held releases the others and
@@ -740,12 +747,13 @@ DLOCK_API int dlock_rw_wait(dlock_client *c, const char *name, int mode, int64_t
 DLOCK_API int dlock_multi_acquire(dlock_client *c, const char *const *names, int n,
                                   int64_t ttl_ms, dlock_lock **out);
 /* One attempt (DLOCK_EBUSY if any name is held or queued for), as
- * dlock_try_acquire (per slot group across Cluster slots). */
+ * dlock_try_acquire (per slot group across Cluster slots, per name on
+ * Redlock). */
 DLOCK_API int dlock_multi_try_acquire(dlock_client *c, const char *const *names, int n,
                                       int64_t ttl_ms, dlock_lock **out);
 /* Waiting up to timeout_ms (0: one try), as dlock_wait; across Cluster
- * slots the deadline covers every group, plus one command timeout per
- * group. */
+ * slots (and on Redlock, per name) the deadline covers every group, plus
+ * one command timeout per group. */
 DLOCK_API int dlock_multi_wait(dlock_client *c, const char *const *names, int n,
                                int64_t timeout_ms, int64_t ttl_ms, dlock_lock **out);
 
@@ -774,7 +782,8 @@ typedef struct dlock_holders dlock_holders;
  * and the last fence issued. A free name has no holders (its kind then
  * reads DLOCK_KIND_MUTEX). One round trip (two for a name held as a
  * mutex). Errors: DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER, DLOCK_EPROTO,
- * DLOCK_ENOMEM, DLOCK_ENOTSUP (Redlock). On DLOCK_OK *out is the caller's.
+ * DLOCK_ENOMEM, DLOCK_ENOTSUP (Redlock: use dlock_inspect for a name
+ * there, which can only be a mutex). On DLOCK_OK *out is the caller's.
  * Blocks at most one command (and connect) timeout per round trip.
  */
 DLOCK_API int dlock_holders_get(dlock_client *c, const char *name, dlock_holders **out);

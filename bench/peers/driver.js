@@ -1,9 +1,11 @@
 'use strict';
 // bench/peers/driver.js - the dlock-bench workloads for a Node peer library.
-// Used by redlock.js and semaphore.js (which hold each library's settings):
+// Used by redlock.js, semaphore.js, seed.js and dlock-node.js (which hold each
+// library's settings):
 //
 //   node PEER.js --mode contended|uncontended --port P [--workers W]
 //                [--seconds D] [--warmup S] [--ttl MS] [--name KEY]
+//                [--ports P1,P2,P3]
 //
 // contended    W worker processes (child_process.fork, one ioredis connection
 //              each) take one lock with the library's blocking acquire, do a
@@ -16,7 +18,9 @@
 //              library's retry limit or timeout) is counted as gave_up and
 //              the worker simply calls acquire again.
 // uncontended  one client, acquire + release pairs on a free lock after S
-//              seconds of warm-up: pairs/s and p50/p99 pair latency.
+//              seconds of warm-up: pairs/s and p50/p99 pair latency. With
+//              --ports, one connection to each of those servers, all given
+//              to the peer (a Redlock set: redlock.js only).
 // Last line: RESULT ... in dlock-bench's format, plus gave_up= and errors=.
 const { fork } = require('node:child_process');
 const Redis = require('ioredis');
@@ -26,7 +30,7 @@ const nowNs = () => process.hrtime.bigint();
 const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function parseArgs(argv) {
-  const o = { mode: '', port: 6379, workers: 1, seconds: 5, warmup: 1, ttl: 10000, name: '' };
+  const o = { mode: '', port: 6379, workers: 1, seconds: 5, warmup: 1, ttl: 10000, name: '', ports: '' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
     if (k === 'child') { o.child = true; continue; }
@@ -35,7 +39,8 @@ function parseArgs(argv) {
   }
   if (!['contended', 'uncontended'].includes(o.mode) || !(o.workers >= 1) || !(o.seconds > 0))
     throw new Error('usage: --mode contended|uncontended --port P [--workers W] [--seconds D] ' +
-                    '[--warmup S] [--ttl MS] [--name KEY]');
+                    '[--warmup S] [--ttl MS] [--name KEY] [--ports P1,P2,...]');
+  if (o.ports && o.mode !== 'uncontended') throw new Error('--ports: uncontended mode only');
   return o;
 }
 
@@ -49,8 +54,8 @@ function connect(port) {
   return new Redis({ host: HOST, port, maxRetriesPerRequest: 1, lazyConnect: true });
 }
 
-// peer = { label, version, make(client, o) -> ctx, acquire(ctx) -> handle|null (null:
-// gave up), release(ctx, handle) }
+// peer = { label, version, make(client, o, clients) -> ctx (clients: every connection,
+// with --ports), acquire(ctx) -> handle|null (null: gave up), release(ctx, handle) }
 async function child(peer, o) {
   const r = connect(o.port);
   await r.connect();
@@ -150,9 +155,11 @@ async function contended(peer, o, script) {
 }
 
 async function uncontended(peer, o) {
-  const r = connect(o.port);
-  await r.connect();
-  const ctx = peer.make(r, o);
+  const ports = o.ports ? o.ports.split(',').map(Number) : [o.port];
+  const all = ports.map(connect);
+  await Promise.all(all.map((c) => c.connect()));
+  const r = all[0];
+  const ctx = peer.make(r, o, all);
   const lat = [];
   let t = nowNs();
   const warmEnd = t + BigInt(Math.round(o.warmup * 1e9));
@@ -165,10 +172,10 @@ async function uncontended(peer, o) {
     t = nowNs();
     if (t0 >= warmEnd) lat.push(Number(t - t0));
   }
-  r.disconnect();
+  for (const c of all) c.disconnect();
   lat.sort((a, b) => a - b);
   const secs = lat.reduce((a, b) => a + b, 0) / 1e9;
-  console.log(`${peer.label} ${peer.version} uncontended: ${lat.length} pairs`);
+  console.log(`${peer.label} ${peer.version} uncontended: ${lat.length} pairs, ${all.length} server(s)`);
   console.log(`RESULT mode=uncontended pairs_per_s=${(secs ? lat.length / secs : 0).toFixed(1)} ` +
               `p50_us=${(quantile(lat, 0.5) / 1000).toFixed(1)} p99_us=${(quantile(lat, 0.99) / 1000).toFixed(1)} ` +
               `acq_per_s=0 handoffs_per_s=0 min_share=0 wait_p99_us=0 cmds_per_acq=-1 violations=0 ` +

@@ -4,7 +4,9 @@
 // workloads (see driver.js; usage: node redlock.js --mode contended|uncontended --port P ...).
 //
 // Peer settings (the library's defaults):
-//   new Redlock([client])              one server, one ioredis connection per worker;
+//   new Redlock([client])              one server, one ioredis connection per worker
+//                                      (with --ports: new Redlock([c1, c2, c3]), one
+//                                      connection to each server of a Redlock set);
 //                                      driftFactor 0.01, retryCount 10, retryDelay 200 ms,
 //                                      retryJitter 100 ms (each retry sleeps 100..300 ms)
 //   redlock.acquire([name], ttl)       ttl = dlock-bench's default lease, 10000 ms
@@ -17,7 +19,7 @@ const { main } = require('./driver');
 main({
   label: 'node-redlock',
   version: JSON.parse(require('node:fs').readFileSync(`${__dirname}/node_modules/redlock/package.json`)).version,
-  make: (client, o) => ({ redlock: new Redlock([client]), name: o.name, ttl: o.ttl }),
+  make: (client, o, all) => ({ redlock: new Redlock(all || [client]), name: o.name, ttl: o.ttl }),
   acquire: async (ctx) => {
     try {
       return await ctx.redlock.acquire([ctx.name], ctx.ttl);

@@ -10,11 +10,18 @@
 # and python3-wheel (the build backend, seen through
 # --system-site-packages), libhiredis-dev, gcc, redis-server.
 # Exits 77 (ctest: skipped) when the Python ones are missing.
+#
+# DLOCK_TEST_STEP=build stops after the install into WORK_DIR/venv, =test
+# runs the suite on what is installed there (ctest: python_binding_build, a
+# fixture that python_binding and bindings_turns require, installs it once
+# for both); unset, both.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work=${1:?usage: test.sh WORK_DIR [DLOCK_CLI]}
 cli=${2:-}
 PY=${DLOCK_PYTHON:-/usr/bin/python3}
+step=${DLOCK_TEST_STEP:-all}
+case "$step" in build | test | all) ;; *) echo "DLOCK_TEST_STEP: build, test or all" >&2; exit 2 ;; esac
 
 [ -x "$PY" ] || { echo "skipped: $PY not found"; exit 77; }
 if ! "$PY" -c 'import os, sys, sysconfig
@@ -27,12 +34,15 @@ done
 
 mkdir -p "$work"
 venv=$work/venv
-[ -x "$venv/bin/python" ] || "$PY" -m venv --system-site-packages "$venv"
-# --no-build-isolation: build with Debian's setuptools instead of fetching
-# one; --no-index: never reach for the network. The build tree stays in
-# WORK_DIR (setup.py's DLOCK_PY_BUILD_DIR), out of the source tree.
-DLOCK_PY_BUILD_DIR=$work/build nice -n 10 "$venv/bin/python" -m pip install --quiet \
-    --no-build-isolation --no-index --no-deps --disable-pip-version-check --force-reinstall \
-    "$here"
+if [ "$step" != test ]; then
+    [ -x "$venv/bin/python" ] || "$PY" -m venv --system-site-packages "$venv"
+    # --no-build-isolation: build with Debian's setuptools instead of fetching
+    # one; --no-index: never reach for the network. The build tree stays in
+    # WORK_DIR (setup.py's DLOCK_PY_BUILD_DIR), out of the source tree.
+    DLOCK_PY_BUILD_DIR=$work/build nice -n 10 "$venv/bin/python" -m pip install --quiet \
+        --no-build-isolation --no-index --no-deps --disable-pip-version-check --force-reinstall \
+        "$here"
+fi
+[ "$step" != build ] || exit 0
 cd "$work" # import the installed package, not the source directory
 DLOCK_CLI=$cli exec "$venv/bin/python" "$here/tests/run.py"

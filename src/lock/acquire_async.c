@@ -4,7 +4,8 @@
  * The same protocol as acquire.c, one step per event:
  *   ATTEMPT   the ACQUIRE script on every server (queued as a waiter when
  *             the op will wait and waiting is push);
- *   FENCE     Redlock: max+1 written to a majority;
+ *   FENCE     Redlock, only when the granting servers' counters disagree:
+ *             max+1 written to a majority;
  *   WAIT      a timer (the holder's lease left, a 2 s slice, the backoff or
  *             the deadline), ended early by a wake-up message on the
  *             engine's channel when the release hands us the lock;
@@ -27,20 +28,6 @@
 #include "clock.h"
 #include "engine.h"
 #include "resp.h"
-
-enum {
-    PH_SUBWAIT = 1,
-    PH_ATTEMPT,
-    PH_FENCE,
-    PH_WAIT,
-    PH_NAP,
-    PH_LEAVE,
-    PH_REFRESH,
-    PH_REPLICAS,
-    PH_GATE,
-    PH_PROBE,
-    PH_CLEANUP
-};
 
 #define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
 /* Redlock: each master wakes its queue's head on its own, and a wake-up
@@ -68,17 +55,6 @@ static void arm_cap(dl_aop *op) {
         dl_aop_timer(op, op->x.cap_us);
 }
 
-static int will_wait(const dl_aop *op) {
-    switch (op->mode) {
-    case DL_AM_RETRY:
-        return op->attempts <= cli(op)->opts.retry_count;
-    case DL_AM_DEADLINE:
-        return dl_mono_us() < op->deadline_us;
-    default:
-        return 0;
-    }
-}
-
 /* A failure that waiting may cure: an unreachable or restarting server,
  * no quorum, an unknown outcome, a "try again" error; on Sentinel and
  * Cluster also READONLY (a master a failover demoted: the next attempt
@@ -88,11 +64,6 @@ static int transient(const dl_aop *op, int rc, int code) {
         return 1;
     return rc == DLOCK_ESERVER &&
            (dl_srv_code_transient(code) || (code == DL_SRV_READONLY && op->e->routed));
-}
-
-static int64_t ms_until(int64_t until_us) {
-    int64_t d = until_us - dl_mono_us();
-    return d <= 0 ? 0 : (d + 999) / 1000;
 }
 
 /* How long to wait before the next attempt. */
@@ -109,107 +80,25 @@ static int64_t sleep_ms(dl_aop *op, int64_t hint) {
         ms = hint + 1; /* the holder's lease ends first */
     if (op->push && ms > slice)
         ms = slice;
-    if (op->mode == DL_AM_DEADLINE && ms > ms_until(op->deadline_us))
-        ms = ms_until(op->deadline_us);
+    if (op->mode == DL_AM_DEADLINE && ms > dl_acq_ms_until(op->deadline_us))
+        ms = dl_acq_ms_until(op->deadline_us);
     return ms < 1 ? 1 : ms;
 }
 
-/* ---- after a clean-up op (cleanup_async.c, through op->on_cleaned) ---- */
-
-static void finish(dl_aop *op, int rc);
-
-/* The clean-up `child` ended; its parent was waiting to end with
- * pending_rc. If the request whose outcome was unknown could not be
- * undone either, the outcome stays unknown. */
-static void cleaned(dl_aop *op, int failed_too) {
-    op->child = NULL;
-    int rc = op->pending_rc;
-    if (op->cancelled) {
-        dl_seterr(&op->x, DLOCK_ECANCELED, "acquire of '%s' cancelled", op->name);
-        rc = DLOCK_ECANCELED;
-    } else if (failed_too && op->unknown_now) {
-        char saved[sizeof op->x.err];
-        memcpy(saved, op->x.err, sizeof saved);
-        rc = dl_seterr(&op->x, DLOCK_EUNKNOWN,
-                       "%.300s; clean-up by token failed too: a lease may exist for %" PRId64
-                       " ms",
-                       saved, op->ttl_ms);
-    }
-    finish(op, rc);
-}
-
-/* Leave no trace of the current token, and go on with a fresh one. */
-static int abandon_token(dl_aop *op) {
-    dl_acq_cleanup(op->e, op);
-    op->unknown_open |= op->unknown_now;
-    op->enqueued = op->dirty = op->unknown_now = 0;
-    if (dl_pool_token(&cli(op)->pool, op->token) != 0)
-        return dl_seterr(&op->x, DLOCK_EIO, "getrandom failed");
-    return DLOCK_OK;
-}
-
-/* ---- endings ---- */
-
-static void finish(dl_aop *op, int rc) {
-    dlock_client *c = cli(op);
-    if (rc != DLOCK_OK && rc != DLOCK_EUNKNOWN && rc != DLOCK_ECANCELED && op->unknown_open) {
-        char why[sizeof op->x.err];
-        memcpy(why, op->x.err, sizeof why);
-        rc = dl_seterr(&op->x, DLOCK_EUNKNOWN,
-                       "%.300s; an earlier attempt's outcome is unknown: a lease may exist for "
-                       "%" PRId64 " ms",
-                       why, op->ttl_ms);
-    }
-    if (rc != DLOCK_OK && rc != DLOCK_EBUSY && rc != DLOCK_ETIMEDOUT && rc != DLOCK_ECANCELED)
-        dl_emit(&c->ctx, DLOCK_EV_ERROR, op->name, rc, 0, dl_mono_us() - op->t_begin_us,
-                op->attempts);
-    dl_aop_finish(op, rc);
-}
-
-/* End with rc, first undoing what the current token may have left (a
- * queue entry, a grant, a request of unknown outcome): the caller learns
- * of the failure only once nothing of it remains, or that it may. The
- * wait for the clean-up is cut at dlock_wait_async's cap. */
-static void end_with(dl_aop *op, int rc) {
-    if (!op->enqueued && !op->dirty && !op->unknown_now) {
-        finish(op, rc);
-        return;
-    }
-    dl_aop *child = dl_acq_cleanup(op->e, op);
-    if (child == NULL) {
-        finish(op, rc);
-        return;
-    }
-    child->parent = op;
-    op->child = child;
-    op->pending_rc = rc;
-    op->phase = PH_CLEANUP;
-    if (op->x.cap_us > 0)
-        dl_aop_timer(op, op->x.cap_us);
-    else
-        dl_heap_disarm(&op->e->heap, &op->timer);
-}
-
-static void give_up(dl_aop *op) {
-    dl_heap_disarm(&op->e->heap, &op->timer);
-    if (op->attempts > 0)
-        dl_acq_cleanup(op->e, op);
-    dl_seterr(&op->x, DLOCK_ECANCELED, "acquire of '%s' cancelled", op->name);
-    dl_aop_finish(op, DLOCK_ECANCELED);
-}
+/* ---- endings (the shared ones: acquire_shared.c) ---- */
 
 static void busy_end(dl_aop *op) {
     if (op->is_wait) {
         dl_seterr(&op->x, DLOCK_ETIMEDOUT, "lock '%s' still held after %" PRId64 " ms",
                   op->name, op->timeout_ms);
-        end_with(op, DLOCK_ETIMEDOUT);
+        dl_acq_end_with(op, DLOCK_ETIMEDOUT);
     } else if (op->migrating) {
         dl_seterr(&op->x, DLOCK_EBUSY,
                   "lock '%s': its cluster slot is migrating (TRYAGAIN); try again", op->name);
-        end_with(op, DLOCK_EBUSY);
+        dl_acq_end_with(op, DLOCK_EBUSY);
     } else {
         dl_seterr(&op->x, DLOCK_EBUSY, "lock '%s' is held by another owner", op->name);
-        end_with(op, DLOCK_EBUSY);
+        dl_acq_end_with(op, DLOCK_EBUSY);
     }
 }
 
@@ -217,27 +106,7 @@ static void busy_end(dl_aop *op) {
  * may have left something) while the caller waits and the failure may
  * pass; else end with it. */
 static void failed(dl_aop *op, int rc, int code) {
-    dlock_client *c = cli(op);
-    if (!transient(op, rc, code) || !will_wait(op)) {
-        end_with(op, rc);
-        return;
-    }
-    if (op->enqueued || op->dirty || op->unknown_now) {
-        int trc = abandon_token(op);
-        if (trc != DLOCK_OK) {
-            finish(op, trc);
-            return;
-        }
-    }
-    int64_t nap = op->mode == DL_AM_RETRY
-                      ? dl_backoff_ms(op->attempts, c->opts.retry_delay_ms,
-                                      c->opts.retry_max_delay_ms, c->opts.retry_jitter_pct,
-                                      &c->rng)
-                      : dl_backoff_ms(op->attempts, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
-    if (op->mode == DL_AM_DEADLINE && nap > ms_until(op->deadline_us))
-        nap = ms_until(op->deadline_us);
-    op->phase = PH_NAP;
-    dl_aop_timer(op, dl_mono_us() + nap * 1000);
+    dl_acq_retry_later(op, rc, transient(op, rc, code));
 }
 
 /* ---- the lock is ours ---- */
@@ -256,7 +125,7 @@ static void make_lock(dl_aop *op) {
     dlock_lock *l = dl_lock_new(c, op->name, op->name_len);
     if (l == NULL) {
         op->dirty = 1;
-        end_with(op, dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory"));
+        dl_acq_end_with(op, dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory"));
         return;
     }
     l->eng = op->e->blocking ? NULL : op->e; /* whose timers keep it alive */
@@ -286,9 +155,9 @@ static void make_lock(dl_aop *op) {
 static void gate_nap(dl_aop *op) {
     dlock_client *c = cli(op);
     int64_t nap = dl_backoff_ms(op->probes++, 50, 1000, c->opts.retry_jitter_pct, &c->rng);
-    if (op->mode == DL_AM_DEADLINE && nap > ms_until(op->deadline_us))
-        nap = ms_until(op->deadline_us);
-    op->phase = PH_GATE;
+    if (op->mode == DL_AM_DEADLINE && nap > dl_acq_ms_until(op->deadline_us))
+        nap = dl_acq_ms_until(op->deadline_us);
+    op->phase = DL_PH_GATE;
     dl_aop_timer(op, dl_mono_us() + nap * 1000);
 }
 
@@ -301,8 +170,8 @@ static void gate_short(dl_aop *op, int64_t acked, const char *what) {
               "lock '%s': only %" PRId64 " of %d replicas acknowledged within %" PRId64
               " ms (replicas option); %s",
               op->name, acked < 0 ? 0 : acked, c->opts.replicas, op->gate_ms, what);
-    if (!will_wait(op)) {
-        end_with(op, DLOCK_ENOREPLICAS);
+    if (!dl_acq_will_wait(op)) {
+        dl_acq_end_with(op, DLOCK_ENOREPLICAS);
         return;
     }
     if (!op->gate_warned) {
@@ -311,8 +180,8 @@ static void gate_short(dl_aop *op, int64_t acked, const char *what) {
         snprintf(msg, sizeof msg, "%s: waiting for the replicas to come back", op->x.err);
         dl_warn(&c->ctx, msg);
     }
-    if ((op->dirty || op->unknown_now) && abandon_token(op) != DLOCK_OK) {
-        finish(op, DLOCK_EIO);
+    if ((op->dirty || op->unknown_now) && dl_acq_abandon_token(op) != DLOCK_OK) {
+        dl_acq_finish(op, DLOCK_EIO);
         return;
     }
     gate_nap(op);
@@ -320,11 +189,11 @@ static void gate_short(dl_aop *op, int64_t acked, const char *what) {
 
 /* Ask WAIT alone whether the replicas are back; at the deadline, end. */
 static void probe(dl_aop *op) {
-    if (op->phase == PH_GATE && !will_wait(op)) {
-        finish(op, DLOCK_ENOREPLICAS); /* op->x still says why */
+    if (op->phase == DL_PH_GATE && !dl_acq_will_wait(op)) {
+        dl_acq_finish(op, DLOCK_ENOREPLICAS); /* op->x still says why */
         return;
     }
-    op->phase = PH_PROBE;
+    op->phase = DL_PH_PROBE;
     op->attempts++; /* a try, for the retry count */
     if (dl_gate_send(op, on_wait) == DLOCK_OK) {
         arm_cap(op);
@@ -334,19 +203,19 @@ static void probe(dl_aop *op) {
     attempt(op);
 }
 
-/* A WAIT answered: after a grant (PH_REPLICAS) the gate passes or the
- * grant is given back; a probe (PH_PROBE) lets the next attempt go, or
+/* A WAIT answered: after a grant (DL_PH_REPLICAS) the gate passes or the
+ * grant is given back; a probe (DL_PH_PROBE) lets the next attempt go, or
  * waits on. */
 static void on_wait(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     if (op->cancelled) {
-        give_up(op);
+        dl_acq_give_up(op);
         return;
     }
     int64_t acked;
     int rc = dl_gate_acked(op, f, &acked);
     int enough = rc == DLOCK_OK && acked >= cli(op)->opts.replicas;
-    if (op->phase == PH_PROBE) {
+    if (op->phase == DL_PH_PROBE) {
         if (rc == DLOCK_OK && !enough) {
             gate_short(op, acked, "the lock was not taken");
             return;
@@ -375,11 +244,11 @@ static void deliver(dl_aop *op) {
         make_lock(op);
         return;
     }
-    op->phase = PH_REPLICAS;
+    op->phase = DL_PH_REPLICAS;
     int rc = dl_gate_send(op, on_wait);
     if (rc != DLOCK_OK) {
         op->dirty = 1;
-        end_with(op, rc);
+        dl_acq_end_with(op, rc);
     } else {
         arm_cap(op);
     }
@@ -388,7 +257,7 @@ static void deliver(dl_aop *op) {
 static void on_refresh(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     if (op->cancelled) {
-        give_up(op);
+        dl_acq_give_up(op);
         return;
     }
     int yes = 0;
@@ -401,7 +270,7 @@ static void on_refresh(dl_fan *f, void *arg) {
     if (!yes) {
         /* Handed over, but gone before use (this process was paused):
          * the lock went on to the next waiter. Wait on. */
-        if (will_wait(op)) {
+        if (dl_acq_will_wait(op)) {
             attempt(op);
             return;
         }
@@ -423,7 +292,7 @@ static void got(dl_aop *op, int64_t fence, int64_t start_us) {
     }
     const char *args[2] = {op->token, op->ttl_s};
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    op->phase = PH_REFRESH;
+    op->phase = DL_PH_REFRESH;
     int rc = dl_aop_script(op, DL_S_EXTEND, 2, args, lens, dl_extend_decided, on_refresh);
     if (rc != DLOCK_OK) {
         op->dirty = 1;
@@ -433,13 +302,18 @@ static void got(dl_aop *op, int64_t fence, int64_t start_us) {
     }
 }
 
-/* ---- Redlock fencing ---- */
+/* ---- Redlock fencing ----
+ * Each granting server INCRs its own counter. When every grant carries the
+ * same value, that value is already stored on a majority and above every
+ * earlier fence: the acquire is done in one round trip. Otherwise (the
+ * counters diverged: a failed acquire or a server that lost its data) the
+ * second step writes max+1 to a majority. docs/REDLOCK.md has the proof. */
 
 static void on_fence(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     dlock_client *c = cli(op);
     if (op->cancelled) {
-        give_up(op);
+        dl_acq_give_up(op);
         return;
     }
     int ok = 0;
@@ -467,7 +341,7 @@ static void fence(dl_aop *op, int64_t seen_max) {
                   op->name);
         op->x.code = DL_SRV_FENCEMAX;
         op->dirty = 1; /* we hold it on a majority: release it */
-        end_with(op, DLOCK_ESERVER);
+        dl_acq_end_with(op, DLOCK_ESERVER);
         return;
     }
     char cand[24];
@@ -475,7 +349,7 @@ static void fence(dl_aop *op, int64_t seen_max) {
     const char *args[2] = {op->token, cand};
     size_t lens[2] = {DL_TOKEN_HEX, n};
     op->fence = seen_max; /* on_fence reads the candidate as fence + 1 */
-    op->phase = PH_FENCE;
+    op->phase = DL_PH_FENCE;
     int rc = dl_aop_script(op, DL_S_FENCE, 2, args, lens, dl_fence_decided, on_fence);
     if (rc != DLOCK_OK) {
         op->dirty = 1;
@@ -490,7 +364,7 @@ static void fence(dl_aop *op, int64_t seen_max) {
 static void on_left(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     if (op->cancelled) {
-        give_up(op);
+        dl_acq_give_up(op);
         return;
     }
     op->enqueued = 0;
@@ -499,7 +373,7 @@ static void on_left(dl_fan *f, void *arg) {
         dl_call_error(&op->x, &f->call, "leave the wait queue");
         snprintf(why, sizeof why, "%s", op->x.err);
         dl_acq_cleanup(op->e, op); /* try once more, in the background */
-        finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN,
+        dl_acq_finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN,
                              "%s: a lease may exist for %" PRId64 " ms", why, op->ttl_ms));
         return;
     }
@@ -516,10 +390,10 @@ static void on_left(dl_fan *f, void *arg) {
 static void leave(dl_aop *op) {
     const char *args[2] = {op->token, op->ttl_s};
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    op->phase = PH_LEAVE;
+    op->phase = DL_PH_LEAVE;
     int rc = dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, on_left);
     if (rc != DLOCK_OK)
-        end_with(op, rc);
+        dl_acq_end_with(op, rc);
     else
         arm_cap(op);
 }
@@ -531,15 +405,15 @@ static void busy(dl_aop *op, int64_t hint, int64_t counter) {
         op->contended = 1;
         dl_emit(&c->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
     }
-    if (!will_wait(op)) {
+    if (!dl_acq_will_wait(op)) {
         if (op->enqueued)
             leave(op);
         else
             busy_end(op);
         return;
     }
-    if ((op->dirty || op->unknown_now) && abandon_token(op) != DLOCK_OK) {
-        finish(op, DLOCK_EIO);
+    if ((op->dirty || op->unknown_now) && dl_acq_abandon_token(op) != DLOCK_OK) {
+        dl_acq_finish(op, DLOCK_EIO);
         return;
     }
     if (op->handed) {
@@ -553,14 +427,14 @@ static void busy(dl_aop *op, int64_t hint, int64_t counter) {
     }
     op->busy_us = op->sent_us;
     op->busy_counter = counter;
-    op->phase = PH_WAIT;
+    op->phase = DL_PH_WAIT;
     dl_aop_timer(op, dl_mono_us() + sleep_ms(op, hint) * 1000);
 }
 
 static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
     if (op->cancelled)
         return;
-    if (op->phase == PH_ATTEMPT) {
+    if (op->phase == DL_PH_ATTEMPT) {
         /* If the attempt ran after the release it reports the grant; if
          * before, it reports busy, and the wake-up (which the server may
          * write first) is the only news: keep it for busy(), which asks
@@ -568,7 +442,7 @@ static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
         op->handed = 1;
         return;
     }
-    if (op->phase != PH_WAIT)
+    if (op->phase != DL_PH_WAIT)
         return;
     if (op->e->n == 1 && cli(op)->opts.fencing && fence_v <= op->busy_counter)
         return; /* a hand-over older than our last busy answer: stale */
@@ -588,37 +462,13 @@ static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
 
 static void dl_acq_timer(dl_timer *t) {
     dl_aop *op = (dl_aop *)t;
-    if (op->phase == PH_CLEANUP) {
-        /* dlock_wait_async's cap passed while its clean-up runs: end now;
-         * the clean-up goes on alone. */
-        finish(op, op->pending_rc);
+    if (dl_acq_timer_common(op))
         return;
-    }
-    if (op->cancelled) {
-        give_up(op);
-        return;
-    }
-    if (op->fan != NULL && !op->fan->completed) {
-        /* dlock_wait_async's cap passed with a request in flight: stop
-         * waiting for it. If it went out, the clean-up queued behind it on
-         * each connection undoes whatever it does. */
-        if (!dl_aop_drop_fan(op)) {
-            end_with(op, DLOCK_EIO); /* it never went out */
-            return;
-        }
-        op->enqueued = 1;
-        abandon_token(op);
-        dl_seterr(&op->x, DLOCK_EUNKNOWN, "lock '%s': the deadline passed with no answer to a "
-                  "request in flight (it is undone by token in the background): a lease may "
-                  "exist for %" PRId64 " ms", op->name, op->ttl_ms);
-        dl_aop_finish(op, DLOCK_EUNKNOWN);
-        return;
-    }
-    if (op->phase == PH_GATE) {
+    if (op->phase == DL_PH_GATE) {
         probe(op);
         return;
     }
-    if (op->phase == PH_WAIT && op->mode == DL_AM_DEADLINE && dl_mono_us() >= op->deadline_us) {
+    if (op->phase == DL_PH_WAIT && op->mode == DL_AM_DEADLINE && dl_mono_us() >= op->deadline_us) {
         if (op->enqueued) {
             leave(op);
             return;
@@ -629,20 +479,20 @@ static void dl_acq_timer(dl_timer *t) {
 }
 
 static void dl_acq_subscribed(dl_aop *op) {
-    if (op->phase != PH_SUBWAIT)
+    if (op->phase != DL_PH_SUBWAIT)
         return;
     dl_heap_disarm(&op->e->heap, &op->timer);
     if (op->cancelled)
-        give_up(op);
+        dl_acq_give_up(op);
     else
         attempt(op);
 }
 
 static void dl_acq_cancel(dl_aop *op) {
     op->cancelled = 1;
-    if (op->phase == PH_SUBWAIT || op->phase == PH_WAIT || op->phase == PH_NAP ||
-        op->phase == PH_GATE)
-        give_up(op);
+    if (op->phase == DL_PH_SUBWAIT || op->phase == DL_PH_WAIT || op->phase == DL_PH_NAP ||
+        op->phase == DL_PH_GATE)
+        dl_acq_give_up(op);
     /* else: the request in flight ends in give_up when it is answered */
 }
 
@@ -675,10 +525,12 @@ static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
     int64_t valid_until = dl_valid_until_us(op->sent_us, op->ttl_ms, c->opts.drift_factor);
     if (t->granted >= call->quorum && dl_mono_us() < valid_until) {
         op->start_us = op->sent_us;
-        if (c->opts.fencing)
-            fence(op, t->seen_max);
-        else
+        if (!c->opts.fencing)
             got(op, 0, op->sent_us);
+        else if (t->agree)
+            got(op, t->seen_max, op->sent_us); /* stored on a majority already */
+        else
+            fence(op, t->seen_max); /* counters diverged: write max+1 */
         return;
     }
     int rc = t->answered < call->quorum ? dl_call_error(&op->x, call, "acquire") : DLOCK_OK;
@@ -697,14 +549,15 @@ static void on_attempt(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     dl_tally t;
     dl_acquire_tally(&f->call, &t);
+    op->maybe |= t.maybe;
     if (op->cancelled) {
-        give_up(op);
+        dl_acq_give_up(op);
         return;
     }
     if (dl_engine_unsafe(op->e, &op->x, &f->call)) {
         op->dirty = t.granted > 0; /* given back, not retried: it cannot pass */
         op->unknown_now = t.unknown;
-        end_with(op, DLOCK_ENOTSUP);
+        dl_acq_end_with(op, DLOCK_ENOTSUP);
         return;
     }
     if (op->e->n == 1)
@@ -721,13 +574,16 @@ static void attempt(dl_aop *op) {
     }
     op->attempts++;
     op->migrating = 0;
-    int ww = will_wait(op);
+    int ww = dl_acq_will_wait(op);
     int enqueue = op->push && ww;
     int64_t wait = SLICE_MAX_MS + c->opts.command_timeout_ms + QUEUE_MARGIN_MS;
     char wait_s[24], wall_s[24];
     size_t wl = dl_fmt_i64(wait_s, wait);
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
-    const char *fencing = !c->opts.fencing ? "0" : op->e->n > 1 ? "2" : "1";
+    /* Redlock fences with "3": each granting server INCRs its own counter
+     * (one round trip while they agree), and its queue entries are only
+     * woken, never handed the lock (see the scripts). */
+    const char *fencing = !c->opts.fencing ? "0" : op->e->n > 1 ? "3" : "1";
     char score_s[24];
     size_t sl = dl_fmt_i64(score_s, op->queue_score);
     const char *args[9] = {op->token, op->ttl_s, c->meta, fencing,     enqueue ? "1" : "0",
@@ -735,10 +591,14 @@ static void attempt(dl_aop *op) {
     size_t lens[9] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len, sl};
     /* Not subscribed (yet, or the subscription failed): a hand-over is
      * then found by the next attempt, which the timer bounds. */
-    op->phase = PH_ATTEMPT;
+    op->phase = DL_PH_ATTEMPT;
     op->handed = 0;
     op->enqueued |= enqueue;
-    int rc = dl_aop_script(op, DL_S_ACQUIRE, op->e->n > 1 ? 9 : 8, args, lens,
+    /* The channel and the queue score are read only by a waiter joining
+     * the queue: fewer arguments for the server to parse on every other
+     * acquire (Sentinel and Cluster pad them for the floor: engine.c). */
+    int nargs = !enqueue ? 7 : op->e->n > 1 ? 9 : 8;
+    int rc = dl_aop_script(op, DL_S_ACQUIRE, nargs, args, lens,
                            op->e->n > 1 ? dl_acquire_decided : NULL, on_attempt);
     if (rc != DLOCK_OK)
         failed(op, rc, 0);
@@ -761,40 +621,15 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     op->on_wake = dl_acq_woken;
     op->on_subscribed = dl_acq_subscribed;
     op->on_cancel = dl_acq_cancel;
-    op->on_cleaned = cleaned;
-    if (dl_pool_token(&c->pool, op->token) != 0) {
+    if (dl_acq_init(op, ttl_ms, mode, timeout_ms, is_wait) != DLOCK_OK) {
         dl_aop_discard(op);
-        return dl_seterr(&c->ctx, DLOCK_EIO, "getrandom failed");
+        return DLOCK_EIO;
     }
-    op->ttl_ms = ttl_ms;
-    op->ttl_len = dl_fmt_i64(op->ttl_s, ttl_ms);
-    op->mode = mode;
-    op->is_wait = is_wait;
-    op->timeout_ms = timeout_ms;
-    op->t_begin_us = dl_mono_us();
     /* Redlock: one place in every server's queue (see the ACQUIRE script);
      * kept across fresh tokens, so a retry does not lose its turn. */
     op->queue_score = dl_wall_ms() * 1000 + (int64_t)(op->id % 1000);
-    op->deadline_us = op->t_begin_us + timeout_ms * 1000;
-    if (mode == DL_AM_DEADLINE)
-        op->x.cap_us = op->deadline_us + (int64_t)c->opts.command_timeout_ms * 1000;
-    op->push = c->opts.waiting == DLOCK_WAIT_PUSH && mode != DL_AM_TRY;
     if (id != NULL)
         *id = op->id;
-    if (op->push) {
-        dl_engine_subscribe(e, op->keys.k[0], op->keys.len[0]);
-        if (e->sub_state == DL_SUB_PENDING) {
-            /* Queue only once subscribed, so no hand-over is missed; but
-             * never wait for that longer than a command timeout (or the
-             * cap): a hand-over is also found by the next attempt. */
-            op->phase = PH_SUBWAIT;
-            int64_t at = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
-            dl_aop_timer(op, op->x.cap_us > 0 && op->x.cap_us < at ? op->x.cap_us : at);
-            dl_engine_kick(e);
-            return DLOCK_OK;
-        }
-    }
-    attempt(op);
-    dl_engine_kick(e);
+    dl_acq_begin(op, op->keys.k[0], op->keys.len[0], attempt);
     return DLOCK_OK;
 }

@@ -157,6 +157,8 @@ typedef struct dl_tally {
     int granted;      /* servers that gave us the lock */
     int answered;     /* servers that answered with a well-formed reply */
     int unknown;      /* some request may have run without an answer */
+    int agree;        /* every grant carried the same fence (then seen_max) */
+    unsigned maybe;   /* servers (bits) that granted, or may have: no answer */
     int64_t seen_max; /* highest fence among the grants */
     int64_t hint;     /* longest "busy for" among the refusals, -1 if none */
     int64_t counter;  /* highest fencing counter the refusals reported */

@@ -73,6 +73,9 @@ struct dl_aop {
     int pending_rc;         /* the end status while an awaited clean-up runs */
     int cleanup_failed;     /* clean-up op: a step got no answer */
     int leave_only;         /* clean-up op: leave the queues, keep the lock */
+    unsigned maybe;         /* servers (bits) the current token may hold a grant on:
+                               granted, or asked with no answer; a clean-up op
+                               must reach these */
     dl_aop *parent, *child; /* an awaited clean-up and the op awaiting it */
     int is_wait;            /* dlock_wait_async: a busy end is ETIMEDOUT */
     int migrating;          /* the last attempt met TRYAGAIN (Cluster) */
@@ -94,6 +97,9 @@ struct dl_aop {
     /* the other kinds (kinds.h): their state, freed by on_free with the op */
     void *kx;
     void (*on_free)(dl_aop *op);
+    /* an acquire of the other kinds: what it asks for (its clean-up takes
+     * the same keys); NULL for a mutex, named by name */
+    const struct dl_kreq *req;
 };
 
 /* A kept-alive lock (keepalive_async.c). */
@@ -237,11 +243,64 @@ DL_INTERNAL int dl_acquire_start(dl_engine *e, const char *name, size_t len, int
                                  int mode, int64_t timeout_ms, int is_wait, dlock_done_fn cb,
                                  void *ud, uint64_t *id);
 /* cleanup_async.c: leave the queue and release by token what `from`'s
- * current token may hold, in a clean-up op of its own. Returns the op (NULL
- * if it could not be started: the queue entry and any lease then end by
+ * current token may hold (its kind's keys and scripts: from->req, or the
+ * mutex from->name), in a clean-up op of its own. Returns the op (NULL if
+ * it could not be started: the queue entry and any lease then end by
  * their own expiry). An op that waits for it as its child is told by its
  * on_cleaned. */
 DL_INTERNAL dl_aop *dl_acq_cleanup(dl_engine *e, const dl_aop *from);
+
+/* The phases of an acquire op of any kind (acquire_async.c; kind_async.c
+ * uses those without FENCE, GATE and PROBE). */
+enum dl_acq_phase {
+    DL_PH_SUBWAIT = 1, /* waiting for the wake channel's subscription */
+    DL_PH_ATTEMPT,     /* the ACQUIRE in flight */
+    DL_PH_FENCE,       /* Redlock: max+1 written to a majority */
+    DL_PH_WAIT,        /* queued: a timer, or a wake-up */
+    DL_PH_NAP,         /* backoff after a transient failure */
+    DL_PH_LEAVE,       /* the deadline passed while queued: CANCEL */
+    DL_PH_REFRESH,     /* a grant after a long wait: EXTEND */
+    DL_PH_REPLICAS,    /* WAIT for replicas */
+    DL_PH_GATE,        /* too few replicas: a timer before the next PROBE */
+    DL_PH_PROBE,       /* a WAIT alone */
+    DL_PH_CLEANUP      /* ending: waiting for the clean-up of its token */
+};
+
+/* acquire_shared.c: the steps every kind's acquire state machine takes
+ * alike. An acquire op may still go on waiting: */
+DL_INTERNAL int dl_acq_will_wait(const dl_aop *op);
+/* Milliseconds from now until until_us, rounded up; 0 once past. */
+DL_INTERNAL int64_t dl_acq_ms_until(int64_t until_us);
+/* Set up an acquire op (op->name set): its ttl, stopping rule, deadline,
+ * cap and waiting; then its token. DLOCK_OK, or DLOCK_EIO (no token: the
+ * client's context says so). */
+DL_INTERNAL int dl_acq_init(dl_aop *op, int64_t ttl_ms, int mode, int64_t timeout_ms,
+                            int is_wait);
+/* Go: a waiting op subscribes its engine's wake channel (on the server of
+ * `key`) and attempts once subscribed, else it attempts now. */
+DL_INTERNAL void dl_acq_begin(dl_aop *op, const char *key, size_t klen,
+                              void (*attempt)(dl_aop *op));
+/* End with rc: an earlier token of unknown outcome makes it EUNKNOWN;
+ * failures raise DLOCK_EV_ERROR. */
+DL_INTERNAL void dl_acq_finish(dl_aop *op, int rc);
+/* The on_cleaned of an acquire: its awaited clean-up ended. */
+DL_INTERNAL void dl_acq_cleaned(dl_aop *op, int failed_too);
+/* Leave no trace of the current token (a clean-up in the background) and
+ * draw a fresh one. DLOCK_OK or DLOCK_EIO. */
+DL_INTERNAL int dl_acq_abandon_token(dl_aop *op);
+/* End with rc once what the current token may have left is undone (the
+ * wait for that is cut at the cap). */
+DL_INTERNAL void dl_acq_end_with(dl_aop *op, int rc);
+/* Cancelled: clean up in the background, end with DLOCK_ECANCELED. */
+DL_INTERNAL void dl_acq_give_up(dl_aop *op);
+/* A step failed with rc: when it is `transient` and the op may wait,
+ * nap (backoff, with a fresh token if the old one may have left
+ * something) and attempt again from the timer; else end with rc. */
+DL_INTERNAL void dl_acq_retry_later(dl_aop *op, int rc, int transient);
+/* What the op's timer does in any kind: end once the cap passes while a
+ * clean-up or a request is awaited, give up when cancelled. Returns 1 if
+ * it handled the timer, 0 if the kind's own step is due. */
+DL_INTERNAL int dl_acq_timer_common(dl_aop *op);
 /* handle_async.c: the same for release, extend and inspect. */
 DL_INTERNAL int dl_release_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud,
                                  uint64_t *id);

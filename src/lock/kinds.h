@@ -4,18 +4,22 @@
  *
  *   klock.c        their handles: what a handle holds, its keys and scripts
  *   kind_async.c   acquiring one script's worth (a semaphore permit, an rw
- *                  lock, the names of one hash slot) as a state machine, and
- *                  the clean-up by token of an attempt given up
- *   multi.c        multi-locks over several hash slots (Cluster): one
- *                  handle per slot, taken in slot order, as one handle
+ *                  lock, the names of one hash slot) as a state machine (its
+ *                  clean-up by token and the steps it shares with the
+ *                  mutex's: cleanup_async.c, acquire_shared.c)
+ *   multi.c        multi-locks in parts: over several hash slots (Cluster),
+ *                  one handle per slot taken in slot order; on Redlock, one
+ *                  mutex per name taken in bytewise order; as one handle
  *   kind_inspect.c who holds a name, any kind (dlock_holders, dlock_list)
  * Release and extend of every kind are handle_async.c's; keepalive
  * (keepalive.c, keepalive_async.c) asks dl_lock_keys what to extend.
  *
  * A handle says its kind in l->kind (DL_LK_MUTEX, 0, for every handle the
  * mutex code makes), so the handle calls (release, extend, keepalive,
- * held, info) work on every kind. One server, Sentinel and Cluster;
- * Redlock sets are refused with DLOCK_ENOTSUP (README, "Kinds of locks").
+ * held, info) work on every kind. One server, Sentinel and Cluster; on a
+ * Redlock set multi-locks are taken name by name as Redlock mutexes
+ * (multi.c), and semaphores and rw locks are refused with DLOCK_ENOTSUP
+ * (docs/REDLOCK.md says why).
  */
 #ifndef DLOCK_KINDS_H
 #define DLOCK_KINDS_H
@@ -61,20 +65,10 @@ DL_INTERNAL int dl_kacquire_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms
                                   int64_t timeout_ms, int is_wait, dlock_done_fn cb, void *ud,
                                   uint64_t *id);
 
-/* kind_async.c */
-/* Leave the queue and release by token what `token` may hold of r, in an
- * internal op of its own (pipelined behind the requests already sent, so
- * it also undoes one still on its way). When it ends, and its `parent`
- * field is then set, done(parent, failed) is called (failed: a step got
- * no answer). Returns the op, or NULL if it could not start (the queue
- * entry and any lease then end by their own expiry). */
-typedef void (*dl_kcleaned_fn)(dl_aop *parent, int failed);
-DL_INTERNAL dl_aop *dl_kcleanup(dl_engine *e, const dl_kreq *r, const char *token,
-                                int64_t ttl_ms, dl_kcleaned_fn done);
-
 /* multi.c: any acquire of the other kinds: one script's worth goes to
  * dl_kacquire_start; a multi-lock whose names lie in several Cluster hash
- * slots is taken slot group by slot group, in slot order. */
+ * slots is taken slot group by slot group, in slot order, and one on a
+ * Redlock set name by name (Redlock mutexes), in bytewise order. */
 DL_INTERNAL int dl_kind_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode,
                               int64_t timeout_ms, int is_wait, dlock_done_fn cb, void *ud,
                               uint64_t *id);

@@ -1,12 +1,19 @@
 /* multi.c - the entry point of every acquire of the other kinds, and
- * multi-locks whose names lie in several Cluster hash slots.
+ * multi-locks taken in parts: names in several Cluster hash slots, and
+ * every multi-lock on a Redlock set.
  *
- * A script runs in one slot, so such a multi-lock is taken one slot group
- * at a time (each group all or nothing, by one MULTI script), the groups
- * in rising slot order. That order is the same for every caller, so no two
- * callers can each hold a group the other waits for: a caller waiting in
- * slot s holds only groups of lower slots, and within one slot the queue
- * order is one for every name (kinds.lua.h). A group already held keeps
+ * Cluster: a script runs in one slot, so such a multi-lock is taken one
+ * slot group at a time (each group all or nothing, by one MULTI script),
+ * the groups in rising slot order. That order is the same for every
+ * caller, so no two callers can each hold a group the other waits for: a
+ * caller waiting in slot s holds only groups of lower slots, and within
+ * one slot the queue order is one for every name (kinds.lua.h).
+ * Redlock: a script runs on one server, and a name is held when a majority
+ * of the masters hold it, so each name is a Redlock mutex of its own
+ * (acquire_async.c: quorum, fence on a majority, queue), taken one after
+ * the other in bytewise order. The same argument holds with one name per
+ * group: a caller waiting for a name holds only names below it in that
+ * order, so no cycle of waiters can form. A group already held keeps
  * its lease while later groups are waited for (no keepalive yet); groups
  * held longer than half their ttl get it restarted at the end, and if one
  * was lost meanwhile everything is given back and, time permitting, taken
@@ -31,6 +38,7 @@ typedef struct mst {
     dlock_lock *parts[DLOCK_MULTI_MAX];
     uint64_t child;                     /* the group acquire in flight */
     char *buf;                          /* the names' bytes */
+    int redlock;                        /* a Redlock set: one mutex per name */
 } mst;
 
 static mst *M(const dl_aop *op) { return op->kx; }
@@ -70,6 +78,14 @@ static int group(const dl_proto *p, const dl_kreq *r, int *order, int *first) {
             first[ng++] = i;
     first[ng] = r->n;
     return ng;
+}
+
+/* Redlock: every name a group of its own, in bytewise order. */
+static int one_each(const dl_kreq *r, int *order, int *first) {
+    for (int i = 0; i < r->n; i++)
+        order[i] = first[i] = i;
+    first[r->n] = r->n;
+    return r->n;
 }
 
 /* ---- the acquire of several groups ---- */
@@ -133,12 +149,14 @@ static void assemble(dl_aop *op) {
     memcpy(l->token, m->parts[0]->token, sizeof l->token);
     for (int g = 0; g < m->ngroups; g++) {
         dlock_lock *p = m->parts[g];
+        dl_kreq pr; /* a part's names: a MULTI group's, or a Redlock mutex's one */
+        dl_kreq_of(p, &pr);
         p->whole = l;
         p->acquired_us = start; /* max_hold_ms counts from the first group */
-        for (int i = 0; i < p->nnames; i++)
+        for (int i = 0; i < pr.n; i++)
             for (int j = 0; j < l->nnames; j++)
-                if (l->lens[j] == p->lens[i] && memcmp(l->names[j], p->names[i], p->lens[i]) == 0)
-                    l->fences[j] = p->fences[i];
+                if (l->lens[j] == pr.lens[i] && memcmp(l->names[j], pr.names[i], pr.lens[i]) == 0)
+                    l->fences[j] = p->nnames > 0 ? p->fences[i] : p->fence;
         parts[g] = p;
         m->parts[g] = NULL;
     }
@@ -237,8 +255,10 @@ static void start_group(dl_aop *op) {
         if (timeout == 0)
             mode = DL_AM_TRY;
     }
-    int rc = dl_kacquire_start(op->e, &r, op->ttl_ms, mode, timeout, op->is_wait, on_group, op,
-                               &m->child);
+    int rc = m->redlock ? dl_acquire_start(op->e, r.names[0], r.lens[0], op->ttl_ms, mode,
+                                           timeout, op->is_wait, on_group, op, &m->child)
+                        : dl_kacquire_start(op->e, &r, op->ttl_ms, mode, timeout, op->is_wait,
+                                            on_group, op, &m->child);
     if (rc != DLOCK_OK) {
         give_back(op);
         dl_seterr(&op->x, rc, "%s", op->e->c->ctx.err);
@@ -287,13 +307,14 @@ static int m_make(dl_aop *op, const dl_kreq *r, int ngroups, const int *order,
 int dl_kind_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode, int64_t timeout_ms,
                   int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
     dlock_client *c = e->c;
-    if (r->kind != DL_LK_MULTI || r->n == 1 || c->url.kind != DL_URL_CLUSTER)
+    int redlock = e->n > 1; /* semaphores and rw locks: refused by dl_kacquire_start */
+    if (r->kind != DL_LK_MULTI || (!redlock && (r->n == 1 || c->url.kind != DL_URL_CLUSTER)))
         return dl_kacquire_start(e, r, ttl_ms, mode, timeout_ms, is_wait, cb, ud, id);
     int order[DLOCK_MULTI_MAX], first[DLOCK_MULTI_MAX + 1];
-    int ng = group(&c->proto, r, order, first);
+    int ng = redlock ? one_each(r, order, first) : group(&c->proto, r, order, first);
     if (ng < 0)
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
-    if (ng == 1)
+    if (ng == 1 && !redlock)
         return dl_kacquire_start(e, r, ttl_ms, mode, timeout_ms, is_wait, cb, ud, id);
     dl_aop *op = dl_aop_new(e, DL_AOP_ACQUIRE, cb, ud);
     if (op == NULL || m_make(op, r, ng, order, first) != DLOCK_OK ||
@@ -303,6 +324,7 @@ int dl_kind_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode, int6
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     }
     op->name_len = r->lens[0];
+    M(op)->redlock = redlock;
     op->on_cancel = m_cancel;
     op->ttl_ms = ttl_ms;
     op->mode = mode;

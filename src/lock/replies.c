@@ -17,13 +17,16 @@ static int granted_reply(const redisReply *r) {
 }
 
 /* Count an ACQUIRE call's answers (see dl_tally in client.h). A reply of
- * the wrong shape makes that target fail (EPROTO). */
+ * the wrong shape makes that target fail (EPROTO). On a Redlock set, `agree`
+ * says whether the granting servers' fences (each one's own INCR) are all
+ * the same value: then that value is the fence, in one round trip. */
 void dl_acquire_tally(dl_call *call, dl_tally *t) {
     memset(t, 0, sizeof *t);
     t->hint = -1;
     for (int i = 0; i < call->n; i++) {
         if (call->status[i] != DLOCK_OK) {
             t->unknown |= call->unknown[i];
+            t->maybe |= (unsigned)(call->unknown[i] != 0) << i;
             continue;
         }
         const redisReply *r = call->replies[i];
@@ -37,9 +40,10 @@ void dl_acquire_tally(dl_call *call, dl_tally *t) {
         }
         t->answered++;
         if (e0->integer == 1) {
-            t->granted++;
             int64_t f = dl_reply_int(e1, 0);
-            if (f > t->seen_max)
+            t->maybe |= 1u << i;
+            t->agree = t->granted == 0 || (t->agree && f == t->seen_max);
+            if (t->granted++ == 0 || f > t->seen_max)
                 t->seen_max = f;
         } else {
             int64_t h = dl_reply_int(e1, -1);

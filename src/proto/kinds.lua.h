@@ -399,7 +399,10 @@
 /* MULTI_CANCEL (a waiter gives up): ARGV token, ttl_ms. Leaves every
  * queue. If every name was handed to the caller meanwhile, it keeps them
  * (leases restarted at ttl_ms): returns {1, fence_1, ..., fence_n}; else
- * it hands on the names it got and returns {0}. */
+ * it hands on the names it got, and every name it leaves free to that
+ * queue's new head (the caller may have been first in line for a free
+ * name while it waited for another: nobody else could take it, and the
+ * next in line would not hear of it), and returns {0}. */
 #define DL_LUA_MULTI_CANCEL                                                         \
     DL_LUA_MULTI_PRELUDE                                                            \
     "local all = true\n"                                                            \
@@ -413,7 +416,9 @@
     "  if all then\n"                                                               \
     "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                 \
     "    out[i + 1] = tonumber(redis.call('HGET', KEYS[l], 'f')) or 0\n"            \
-    "  elseif mine(l) then handover(l, fk, q, qi) end\n"                            \
+    "  elseif mine(l) or redis.call('EXISTS', KEYS[l]) == 0 then\n"                 \
+    "    handover(l, fk, q, qi)\n"                                                   \
+    "  end\n"                                                                        \
     "end\n"                                                                         \
     "if all then return out end\n"                                                  \
     "return {0}\n"

@@ -1,4 +1,5 @@
 /* scripts.lua.h - every Lua script dlock runs, in one place.
+ * Protocol version 2 (docs/PROTOCOL.md, which specifies every script).
  *
  * Sent with EVALSHA (EVAL once after NOSCRIPT). Names, tokens and metadata
  * travel only as KEYS/ARGV, never as Lua source.
@@ -46,17 +47,21 @@
     "  return n\n"                                                                 \
     "end\n"                                                                        \
     "local function token(v)\n"                                                    \
-    "  return type(v) == 'string' and #v == 32 and not string.find(v, '[^0-9a-f]')\n" \
+    "  return type(v) == 'string' and #v == 32 and string.find(v, '^[0-9a-f]+$') ~= nil\n" \
     "end\n"                                                                        \
     "local function bad(what)\n"                                                   \
     "  return redis.error_reply('ERR dlock: bad argument: ' .. what)\n"            \
     "end\n"                                                                        \
     "local TTL_MAX = " DL_LUA_STR(DL_LUA_TTL_MAX) "\n"
 
-/* Shared prelude: server time, queue head pruning, and the next fence.
- * Fences never pass through a Lua number (a double: exact only up to
- * 2^53): the counter is INCRed, then read back with GET as a decimal
- * string, which is what is stored, published and returned. next_fence()
+/* Shared prelude, in two parts so that a script's fast path defines only
+ * what it uses (each Lua closure made costs the server on every call):
+ * DL_LUA_QUEUE (server time, queue head pruning) and DL_LUA_FENCING (the
+ * next fence, the floor check).
+ * Fences never pass through an inexact Lua number (a double: exact only up
+ * to 2^53): the counter is INCRed; below 2^53 the reply is exact and is
+ * formatted as a decimal string, above it is read back with GET as one.
+ * That string is what is stored, published and returned. next_fence()
  * returns nil and an error reply when INCR fails (FENCEMAX once the
  * counter is at 2^63-1), having changed nothing.
  * The failover floor (docs/FAILOVER.md): next_fence(fl) raises the counter
@@ -65,7 +70,7 @@
  * (Sentinel: the client's, from the master's config-epoch), or "cluster"
  * (this node's own configEpoch, from CLUSTER INFO), or absent (one server,
  * Redlock: no floor). floor_ok(v) checks such an argument. */
-#define DL_LUA_PRELUDE                                                             \
+#define DL_LUA_QUEUE                                                             \
     "local tm, now\n"                                                              \
     "local function clock()\n"                                                     \
     "  if not tm then\n"                                                           \
@@ -89,7 +94,9 @@
     "local function dequeue(tok)\n"                                                \
     "  redis.call('ZREM', KEYS[3], tok)\n"                                         \
     "  redis.call('HDEL', KEYS[4], tok)\n"                                         \
-    "end\n"                                                                        \
+    "end\n"
+
+#define DL_LUA_FENCING                                                             \
     "local function floor_ok(v)\n"                                                 \
     "  return v == nil or v == '' or v == 'cluster' or v == '0' or\n"             \
     "    (string.match(v, '^[1-9]%d*$') and (#v < 19 or (#v == 19 and v <= '9223372036854775807')))\n" \
@@ -100,7 +107,7 @@
     "    if redis.call('GET', KEYS[2]) ~= '9223372036854775807' then return nil, n end\n" \
     "    return nil, redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')\n" \
     "  end\n"                                                                      \
-    "  local f = redis.call('GET', KEYS[2])\n"                                    \
+    "  local f = n < 9007199254740992 and string.format('%d', n) or redis.call('GET', KEYS[2])\n" \
     "  if fl == 'cluster' then\n"                                                  \
     "    local e = tonumber(string.match(redis.call('CLUSTER', 'INFO'), 'cluster_my_epoch:(%d+)') or '')\n" \
     "    if not e or e >= 8388608 then\n"                                          \
@@ -123,8 +130,14 @@
  * server's TIME at the first enqueue) and the fence's failover floor
  * (next_fence; Sentinel and Cluster only).
  * The server clock (TIME) is read only when a queue exists.
- * fencing: 0 off, 1 INCR the counter (one server), 2 only read it (Redlock:
- * the client then writes max+1 to a majority with FENCE).
+ * fencing: 0 off; 1 INCR the counter (one server, Sentinel, Cluster);
+ * 2 only read it (a Redlock member: the client then writes max+1 to a
+ * majority with FENCE); 3 INCR it as a Redlock member (the client keeps
+ * the value when every granting server reports the same one, else it
+ * writes max+1 with FENCE: docs/REDLOCK.md). A waiter queued with 2 or 3
+ * is only woken at release, never handed the lock by one server.
+ * Calls on a free lock with no queue: HGET, ZCARD, INCR (fencing 1 or 3),
+ * HSET, PEXPIRE; TIME and the queue's head are never touched.
  * Returns {1, fence} when the caller holds the lock now (also when it
  * already held it: an acquire retried after a lost reply is idempotent), or
  * {0, hint_ms, waiters, counter}: hint_ms is the holder's remaining lease,
@@ -136,7 +149,8 @@
     "if not token(ARGV[1]) then return bad('token') end\n"                          \
     "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
     "if #ARGV[3] > " DL_LUA_STR(DL_LUA_META_MAX) " then return bad('meta') end\n"  \
-    "if not string.match(ARGV[4], '^[012]$') then return bad('fencing') end\n"      \
+    "local fm = ARGV[4]\n"                                                          \
+    "if fm ~= '0' and fm ~= '1' and fm ~= '2' and fm ~= '3' then return bad('fencing') end\n" \
     "if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return bad('enqueue') end\n"         \
     "if not num(ARGV[6], " DL_LUA_STR(DL_LUA_WAIT_MAX) ") then return bad('wait_ms') end\n" \
     "if not (ARGV[7] == '0' or num(ARGV[7], 1e15)) then return bad('acquired_ms') end\n" \
@@ -144,9 +158,12 @@
     "  return bad('channel')\n"                                                    \
     "end\n"                                                                        \
     "if ARGV[9] and ARGV[9] ~= '-' and not num(ARGV[9], 9007199254740991) then return bad('score') end\n" \
-    DL_LUA_PRELUDE                                                                  \
+    DL_LUA_FENCING                                                                  \
     "if not floor_ok(ARGV[10]) then return bad('floor') end\n"                     \
     "local t = redis.call('HGET', KEYS[1], 't')\n"                                 \
+    "local h\n"                                                                     \
+    "if t or redis.call('ZCARD', KEYS[3]) > 0 then\n"                               \
+    DL_LUA_QUEUE                                                                    \
     "local function enqueue()\n"                                                    \
     "  if ARGV[5] ~= '1' then return end\n"                                         \
     "  local w = tonumber(ARGV[6])\n"                                               \
@@ -168,17 +185,19 @@
     "  return {0, redis.call('PTTL', KEYS[1]), redis.call('ZCARD', KEYS[3]),\n"      \
     "          tonumber(redis.call('GET', KEYS[2])) or 0}\n"                         \
     "end\n"                                                                         \
-    "local h, v, exp = head()\n"                                                    \
+    "local v, exp\n"                                                                \
+    "h, v, exp = head()\n"                                                          \
     "if h and h ~= ARGV[1] then\n"                                                  \
     "  enqueue()\n"                                                                 \
     "  return {0, exp - now, redis.call('ZCARD', KEYS[3]),\n"                        \
     "          tonumber(redis.call('GET', KEYS[2])) or 0}\n"                         \
     "end\n"                                                                         \
+    "end\n"                                                                         \
     "local f, err = '0'\n"                                                          \
-    "if ARGV[4] == '1' then f, err = next_fence(ARGV[10])\n"                                \
+    "if ARGV[4] == '1' or ARGV[4] == '3' then f, err = next_fence(ARGV[10])\n"     \
     "elseif ARGV[4] == '2' then f = redis.call('GET', KEYS[2]) or '0' end\n"        \
     "if not f then return err end\n"                                                \
-    "if h then dequeue(h) end\n"                                                    \
+    "if h then redis.call('ZREM', KEYS[3], h); redis.call('HDEL', KEYS[4], h) end\n" \
     "redis.call('HSET', KEYS[1], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', ARGV[7])\n" \
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
     "return {1, f}\n"
@@ -186,21 +205,24 @@
 /* RELEASE: ARGV token, and optionally the failover floor of a hand-over's
  * fence (as ACQUIRE's). Returns 0 (not the holder: nothing changed), 1
  * (released), 2 (released and handed to the queue's head). A Redlock
- * waiter at the head (fencing 2) is only woken ("<token> -1"): one server
+ * waiter at the head (fencing 2 or 3) is only woken ("<token> -1"): one server
  * cannot hand over a lock that needs a majority, so the head takes it with
  * its next ACQUIRE on every server, and no one else can meanwhile (the
  * free lock stays the head's to claim until its entry expires). When no
  * fence can be issued (FENCEMAX) the lock is released but not handed over:
- * the head meets the error at its next attempt. */
+ * the head meets the error at its next attempt.
+ * Calls with no queue: HGET, DEL, ZCARD. */
 #define DL_LUA_RELEASE                                                              \
-    DL_LUA_PRELUDE                                                                  \
+    DL_LUA_FENCING                                                                  \
     "if not floor_ok(ARGV[2]) then return redis.error_reply('ERR dlock: bad argument: floor') end\n" \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
     "redis.call('DEL', KEYS[1])\n"                                                  \
+    "if redis.call('ZCARD', KEYS[3]) == 0 then return 1 end\n"                      \
+    DL_LUA_QUEUE                                                                    \
     "local h, v = head()\n"                                                         \
     "if not h then return 1 end\n"                                                  \
     "local ttl, fencing, chan, meta = string.match(v, '^%d+ (%d+) (%d) (%S+) (.*)$')\n" \
-    "if fencing == '2' then\n"                                                      \
+    "if fencing == '2' or fencing == '3' then\n"                                    \
     "  redis.pcall('PUBLISH', chan, h .. ' -1')\n"                                  \
     "  return 1\n"                                                                  \
     "end\n"                                                                         \
@@ -245,7 +267,8 @@
     "end\n"                                                                         \
     "return {0}\n"
 
-/* FENCE (Redlock): ARGV token, candidate. If the caller holds the lock on
+/* FENCE (Redlock, when the granting servers' counters disagree, or after
+ * a fencing-2 acquire): ARGV token, candidate. If the caller holds the lock on
  * this server, raise the counter to at least `candidate`, store it as the
  * holder's fence and return the counter (a decimal string); otherwise
  * return -1. With no candidate ("0") it only reads: returns the counter.

@@ -19,9 +19,11 @@
  * call: the stragglers get as long again as the settling answers took
  * (at least 5 ms), so that a reply a few microseconds behind still counts
  * (a busy answer is not mistaken for a missing one) while a paused
- * minority costs little. The owner reads f->call in `done` (or later) and
- * calls dl_fan_put when finished with it; replies still in flight are then
- * dropped as they arrive, and the fan frees itself after the last one. */
+ * minority costs little. A straggler cut off this way is marked unknown in
+ * f->call (its request may still run). The owner reads f->call in `done`
+ * (or later) and calls dl_fan_put when finished with it; replies still in
+ * flight are then dropped as they arrive, and the fan frees itself after
+ * the last one. */
 #ifndef DLOCK_FAN_H
 #define DLOCK_FAN_H
 

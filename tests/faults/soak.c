@@ -1,6 +1,12 @@
-/* soak.c - the long run: many worker processes contend for a few locks on a
+/* soak.c - the long run: worker processes of every kind contend on a
  * server behind the fault proxy while faults are switched at random, then
- * the history checker. Not part of `make test`; `make soak` runs it.
+ * the history checker. Not part of `make test` (test_kinds is its short
+ * version per kind); `make soak` runs it.
+ *
+ * Workers: 6 on three mutexes, 5 on a semaphore of 2 permits, 5 on a
+ * read-write lock (a fifth of the acquisitions exclusive), 5 taking
+ * multi-locks of 2..3 of four names (and, a quarter of the time, one of
+ * them as a plain mutex).
  *
  * Duration: $DLOCK_SOAK_SECONDS (default 120). The lock server runs with
  * --appendonly yes --appendfsync always, so that its restarts lose nothing:
@@ -20,31 +26,23 @@
 
 #include "faults.h"
 
-#define WORKERS 10
+static const struct group {
+    int kind, workers, nnames;
+    const char *name;
+} groups[] = {
+    {FT_MUTEX, 6, 3, "soak"},
+    {FT_SEM, 5, 1, "soak-sem"},
+    {FT_RW, 5, 1, "soak-rw"},
+    {FT_MULTI, 5, 4, "soak-multi"},
+};
+#define NGROUPS (int)(sizeof groups / sizeof groups[0])
+#define MAXW 32
 
-enum fault { F_LATENCY, F_STALL, F_DROP, F_RESET, F_BLACKHOLE, F_DRIP, F_PAUSE, F_RESTART,
-             F_SCRIPT_FLUSH, F_CLIENT_KILL, F_WORKER_STOP, F_N };
-static const char *fault_name[F_N] = {"latency",  "stall",        "drop",        "reset",
-                                      "blackhole", "drip",        "server-pause", "restart",
-                                      "script-flush", "client-kill", "worker-stop"};
-
-int main(void) {
-    int seconds = 120;
-    const char *env = getenv("DLOCK_SOAK_SECONDS");
-    if (env != NULL && atoi(env) > 0)
-        seconds = atoi(env);
-    th_test_init(seconds + 120);
-    static const char *const aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
-    th_server *store = th_server_start(NULL);
-    th_server *s = th_server_start(aof);
-    TH_CHECK(store != NULL && s != NULL);
-
-    /* Workers first: no thread may exist when they are forked (faults.h). */
-    hist *h = hist_new(4000000);
-    ft_stats *st = ft_stats_new();
+static ft_cfg *group_cfg(const struct group *g, int store_port, hist *h) {
     ft_cfg *x = ft_cfg_new();
-    snprintf(x->name, sizeof x->name, "soak");
-    x->nnames = 3;
+    snprintf(x->name, sizeof x->name, "%s", g->name);
+    x->kind = g->kind;
+    x->nnames = g->nnames;
     x->ttl_ms = 800;
     x->wait_ms = 1500;
     x->hold_steps = 20;
@@ -53,88 +51,66 @@ int main(void) {
     x->extend = 1;
     x->connect_ms = 200;
     x->command_ms = 300;
-    x->store_port = th_server_port(store);
+    x->store_port = store_port;
     x->h = h;
-    x->st = st;
-    pid_t pids[WORKERS];
-    for (int i = 0; i < WORKERS; i++)
-        pids[i] = ft_spawn_worker(x, i);
+    x->st = ft_stats_new();
+    return x;
+}
+
+int main(void) {
+    int seconds = 120;
+    const char *envs = getenv("DLOCK_SOAK_SECONDS");
+    if (envs != NULL && atoi(envs) > 0)
+        seconds = atoi(envs);
+    th_test_init(seconds + 120);
+    static const char *const aof[] = {"--appendonly", "yes", "--appendfsync", "always", NULL};
+    th_server *store = th_server_start(NULL);
+    th_server *s = th_server_start(aof);
+    TH_CHECK(store != NULL && s != NULL);
+
+    /* Workers first: no thread may exist when they are forked (faults.h). */
+    hist *h = hist_new(4000000);
+    ft_cfg *x[NGROUPS];
+    pid_t pids[MAXW];
+    int nw = 0;
+    for (int g = 0; g < NGROUPS; g++) {
+        x[g] = group_cfg(&groups[g], th_server_port(store), h);
+        for (int i = 0; i < groups[g].workers && nw < MAXW; i++, nw++)
+            pids[nw] = ft_spawn_worker(x[g], nw);
+    }
     th_proxy *p = th_proxy_start(th_server_port(s));
     TH_CHECK(p != NULL);
-    snprintf(x->url, sizeof x->url, "%s", th_proxy_url(p));
-    x->end_us = th_now_us() + (int64_t)seconds * 1000000;
-    ft_go(x);
-    printf("soak: %d workers, %d s, 3 locks, ttl %d ms, server behind the fault proxy\n",
-           WORKERS, seconds, x->ttl_ms);
-
-    long count[F_N] = {0};
-    while (th_now_us() < x->end_us - 2000 * 1000LL) {
-        th_sleep_ms(ft_rand(100, 1200));
-        enum fault f = (enum fault)ft_rand(0, F_N - 1);
-        int dur = ft_rand(50, 1500);
-        count[f]++;
-        hist_fault(h);
-        switch (f) {
-        case F_LATENCY:
-            th_proxy_set(p, TH_LATENCY, ft_rand(20, 600));
-            th_sleep_ms(dur);
-            break;
-        case F_STALL:
-            th_proxy_set(p, TH_STALL, 0);
-            th_sleep_ms(dur);
-            break;
-        case F_DROP:
-            th_proxy_set(p, TH_DROP, 0);
-            break;
-        case F_RESET:
-            th_proxy_set(p, TH_RESET, 0);
-            break;
-        case F_BLACKHOLE:
-            th_proxy_set(p, TH_BLACKHOLE, 0);
-            th_sleep_ms(dur);
-            break;
-        case F_DRIP:
-            th_proxy_set(p, TH_DRIP, ft_rand(1, 20));
-            th_sleep_ms(dur);
-            break;
-        case F_PAUSE:
-            TH_EQ_INT(th_server_pause(s), 0);
-            th_sleep_ms(dur);
-            TH_EQ_INT(th_server_resume(s), 0);
-            break;
-        case F_RESTART:
-            TH_EQ_INT(th_server_kill(s), 0);
-            th_sleep_ms(dur / 4);
-            TH_EQ_INT(th_server_restart(s), 0);
-            break;
-        case F_SCRIPT_FLUSH:
-            freeReplyObject(th_server_cmd(s, "SCRIPT FLUSH"));
-            break;
-        case F_CLIENT_KILL:
-            freeReplyObject(th_server_cmd(s, "CLIENT KILL TYPE normal"));
-            break;
-        case F_WORKER_STOP: {
-            pid_t v = pids[ft_rand(0, WORKERS - 1)];
-            kill(v, SIGSTOP);
-            th_sleep_ms(x->ttl_ms + dur / 2);
-            kill(v, SIGCONT);
-            break;
-        }
-        case F_N:
-            break;
-        }
-        th_proxy_set(p, TH_PASS, 0);
+    int64_t end_us = th_now_us() + (int64_t)seconds * 1000000;
+    for (int g = 0; g < NGROUPS; g++) {
+        snprintf(x[g]->url, sizeof x[g]->url, "%s", th_proxy_url(p));
+        x[g]->end_us = end_us;
+        ft_go(x[g]);
     }
-    TH_EQ_INT(ft_join(pids, WORKERS, 60000), 0);
+    printf("soak: %d workers of every kind, %d s, ttl %d ms, server behind the fault proxy\n",
+           nw, seconds, x[0]->ttl_ms);
+
+    ft_env env = {.server = s, .proxy = p, .pids = pids, .nworkers = nw,
+                  .ttl_ms = x[0]->ttl_ms, .h = h};
+    long count[FT_NFAULTS] = {0};
+    while (th_now_us() < end_us - 2000 * 1000LL) {
+        th_sleep_ms(ft_rand(100, 1200));
+        enum ft_fault f = (enum ft_fault)ft_rand(0, FT_NFAULTS - 1);
+        count[f]++;
+        ft_inject(&env, f, ft_rand(50, 1500));
+    }
+    TH_EQ_INT(ft_join(pids, nw, 60000), 0);
     printf("soak: faults:");
-    for (int f = 0; f < F_N; f++)
-        printf(" %s %ld", fault_name[f], count[f]);
+    for (int f = 0; f < FT_NFAULTS; f++)
+        printf(" %s %ld", ft_fault_name((enum ft_fault)f), count[f]);
     printf("\n");
     hist_result res;
     int64_t bad = hist_check(h, "soak", &res);
-    ft_stats_print("soak", st);
+    for (int g = 0; g < NGROUPS; g++)
+        ft_stats_print(groups[g].name, x[g]->st);
     TH_EQ_INT(bad, 0);
     TH_EQ_INT(res.violations, 0);
+    TH_EQ_INT(res.partial_multi, 0);
+    TH_CHECK(res.multi > 0);
     TH_CHECK(res.acquisitions > (int64_t)seconds * 10);
     hist_free(h);
     th_proxy_stop(p);

@@ -8,6 +8,7 @@
 
 #include "dlock.h"
 #include "harness.h"
+#include "proto.h" /* INTERNAL: the scripts' sources, for it_cache_scripts */
 
 /* Check a dlock status, printing the client's detail on failure. */
 #define IT_RC(c, expr, want)                                                              \
@@ -31,6 +32,21 @@ static inline void it_options(dlock_options *o, int connect_ms, int command_ms) 
     dlock_options_init(o);
     o->connect_timeout_ms = connect_ms;
     o->command_timeout_ms = command_ms;
+}
+
+/* Cache every dlock script on s (SCRIPT LOAD), so that no request of the
+ * library meets NOSCRIPT there. On a Redlock set a straggler whose NOSCRIPT
+ * comes back after the call settled is not re-sent as EVAL (its answer no
+ * longer counts), so a test that expects the lock on EVERY server of a
+ * fresh set caches the scripts first. */
+static inline void it_cache_scripts(th_server *s) {
+    for (int id = 0; id < DL_NSCRIPTS; id++) {
+        size_t len;
+        const char *src = dl_script_source((enum dl_script_id)id, &len);
+        redisReply *r = th_server_cmd(s, "SCRIPT LOAD %b", src, len);
+        TH_CHECK(r != NULL && r->type == REDIS_REPLY_STRING);
+        freeReplyObject(r);
+    }
 }
 
 #define IT_PASS(name) printf("%s: 1 passed, 0 failed\n", name)

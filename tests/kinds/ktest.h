@@ -23,15 +23,17 @@ static inline long long kt_hold(const dlock_lock *l, long long start_us, int ms)
     return last;
 }
 
-/* A multi-lock held over [start, last]: one mutex interval per name. */
-static inline void kt_record_names(hist *h, const dlock_lock *l, long long start,
-                                   long long last, int worker) {
-    for (int i = 0; i < dlock_lock_names(l); i++) {
-        const char *name;
-        int64_t fence;
-        dlock_lock_name_at(l, i, &name, &fence);
-        hist_add(h, name, fence, start, last, worker);
-    }
+/* A multi-lock that asked for `asked` names, its acquire begun at req,
+ * held over [start, last]: one mutex interval per name, as one group (the
+ * checker then also finds a partial hold). */
+static inline void kt_record_names(hist *h, const dlock_lock *l, int asked, long long req,
+                                   long long start, long long last, int worker) {
+    const char *names[DLOCK_MULTI_MAX];
+    int64_t fences[DLOCK_MULTI_MAX];
+    int n = dlock_lock_names(l);
+    for (int i = 0; i < n && i < DLOCK_MULTI_MAX; i++)
+        dlock_lock_name_at(l, i, &names[i], &fences[i]);
+    hist_add_multi(h, asked, n, names, fences, req, start, last, worker);
 }
 
 #endif

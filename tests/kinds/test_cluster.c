@@ -127,6 +127,7 @@ static int crossing(int idx, void *arg) {
     int got = 0;
     while (th_now_us() < end) {
         dlock_lock *l;
+        long long req = th_now_us();
         int rc = dlock_multi_wait(c, set, n, 15000, 3000, &l);
         if (rc != DLOCK_OK) {
             fprintf(stderr, "worker %d: %s: %s\n", idx, dlock_err_name(rc),
@@ -134,7 +135,7 @@ static int crossing(int idx, void *arg) {
             return 1;
         }
         long long start = th_now_us();
-        kt_record_names(H, l, start, kt_hold(l, start, 3), idx);
+        kt_record_names(H, l, n, req, start, kt_hold(l, start, 3), idx);
         if (dlock_release(l) != DLOCK_OK)
             return 2;
         dlock_lock_free(l);

@@ -7,7 +7,11 @@
  *   3. extend and keepalive act on every name; a name lost meanwhile makes
  *      the release ENOTHELD and the others are still released;
  *   4. async: try, wait woken by a release, cancel (leaves every queue);
- *   5. no deadlock: 6 processes take overlapping sets in opposite orders
+ *   5. a waiter that gives up hands its place on: W waits for {x, y} (y
+ *      held), V for {x, z} behind W on x; when W's deadline passes, x goes
+ *      to V at once (V is woken, and gets both names), not after V's own
+ *      slice or deadline;
+ *   6. no deadlock: 6 processes take overlapping sets in opposite orders
  *      ({a,b}, {b,c}, {c,a}, reversed) and 2 take plain mutexes, for 4 s:
  *      every one finishes, and the history (one interval per name held)
  *      shows mutual exclusion and rising fences on every name.
@@ -199,7 +203,38 @@ static void async_api(void) {
     dlock_client_free(c);
 }
 
-/* ---- 5: no deadlock ---- */
+/* ---- 5: a waiter gives up ---- */
+
+static void gives_up(void) {
+    dlock_client *h = client(), *a = client(), *b = client();
+    dlock_lock *y;
+    IT_RC(h, dlock_try_acquire(h, "g-y", 10000, &y), DLOCK_OK);
+    const char *xy[] = {"g-x", "g-y"}, *xz[] = {"g-x", "g-z"};
+    et_res w = {0}, v = {0};
+    IT_RC(a, dlock_multi_wait_async(a, xy, 2, 600, 5000, et_cb, &w, NULL), DLOCK_OK);
+    long long t0 = th_now_us();
+    while (th_server_int(S, "ZCARD %s", "dlock:{g-x}:q") < 1 && th_now_us() < t0 + 2000000)
+        dlock_poll_once(a, 5);
+    IT_RC(b, dlock_multi_wait_async(b, xz, 2, 5000, 5000, et_cb, &v, NULL), DLOCK_OK);
+    while (!(w.done && v.done) && th_now_us() < t0 + 6000000) {
+        dlock_poll_once(a, 2);
+        dlock_poll_once(b, 2);
+    }
+    ET_STATUS(w, DLOCK_ETIMEDOUT);
+    ET_STATUS(v, DLOCK_OK);
+    long long ms = (v.at_us - w.at_us) / 1000;
+    printf("the waiter behind got both names %lld ms after the one ahead gave up\n", ms);
+    TH_CHECK(ms < 300);
+    IT_RC(b, dlock_release(v.lock), DLOCK_OK);
+    IT_RC(h, dlock_release(y), DLOCK_OK);
+    dlock_lock_free(v.lock);
+    dlock_lock_free(y);
+    dlock_client_free(a);
+    dlock_client_free(b);
+    dlock_client_free(h);
+}
+
+/* ---- 6: no deadlock ---- */
 
 static hist *H;
 
@@ -212,6 +247,7 @@ static int crossing(int idx, void *arg) {
     int n = 0;
     while (th_now_us() < end) {
         dlock_lock *l;
+        long long req = th_now_us();
         int rc = idx < 6 ? dlock_multi_wait(c, sets[idx], 2, 10000, 3000, &l)
                          : dlock_wait(c, idx == 6 ? "d-a" : "d-c", 10000, 3000, &l);
         if (rc != DLOCK_OK) {
@@ -220,7 +256,15 @@ static int crossing(int idx, void *arg) {
             return 1;
         }
         long long start = th_now_us();
-        kt_record_names(H, l, start, kt_hold(l, start, 2), idx);
+        long long last = kt_hold(l, start, 2);
+        if (idx < 6) {
+            kt_record_names(H, l, 2, req, start, last, idx);
+        } else {
+            const char *name;
+            int64_t fence;
+            dlock_lock_name_at(l, 0, &name, &fence);
+            hist_add(H, name, fence, start, last, idx);
+        }
         if (dlock_release(l) != DLOCK_OK)
             return 2;
         dlock_lock_free(l);
@@ -239,6 +283,7 @@ int main(void) {
     handover();
     extend_keepalive();
     async_api();
+    gives_up();
     H = hist_new(100000);
     TH_EQ_INT(th_run_workers(8, crossing, NULL, 60), 0);
     TH_EQ_INT(hist_check(H, "overlapping multi-locks", NULL), 0);

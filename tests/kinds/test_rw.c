@@ -187,13 +187,16 @@ static int rw_worker(int idx, void *arg) {
     long long end = th_now_us() + 4000000;
     while (th_now_us() < end) {
         dlock_lock *l;
+        long long req = th_now_us();
         int rc = dlock_rw_wait(c, "hist", writer ? DLOCK_EXCLUSIVE : DLOCK_SHARED, 10000, 3000,
                                &l);
         if (rc != DLOCK_OK)
             return 1;
         long long start = th_now_us(), last = kt_hold(l, start, rand() % 10);
-        hist_add_kind(H, "hist", fence_of(l), start, last, idx, writer ? 1 : HIST_ANY,
-                      !writer);
+        hist_rec r = {.fence = fence_of(l), .req_us = req, .start_us = start, .end_us = last,
+                      .worker = idx, .limit = writer ? 1 : HIST_ANY, .shared = !writer};
+        snprintf(r.name, sizeof r.name, "hist");
+        hist_add_rec(H, &r);
         dlock_release(l);
         dlock_lock_free(l);
     }

@@ -71,8 +71,16 @@ static void on_lost(dlock_lock *l, int status, void *ud) {
 static dlock_lock *setup(dlock_client *c, th_server *sv[3], th_proxy *p, const char *name,
                          int64_t ttl) {
     th_proxy_set(p, TH_PASS, 0);
+    for (int i = 0; i < 3; i++)
+        it_cache_scripts(sv[i]); /* no NOSCRIPT: every server gets the lock */
     dlock_lock *l = NULL;
     IT_RC(c, dlock_try_acquire(c, name, ttl, &l), DLOCK_OK);
+    /* The acquire settles once a majority granted: the third copy may
+     * still be on its way. */
+    long long until = th_now_us() + 2000000;
+    for (int i = 0; i < 3; i++)
+        while (pttl(sv[i], name) <= 0 && th_now_us() < until)
+            th_sleep_ms(2);
     for (int i = 0; i < 3; i++)
         TH_CHECK(pttl(sv[i], name) > 0);
     del_lock_keys(sv[2], name);
