@@ -1,8 +1,8 @@
 /* fuzz_reply.c - libFuzzer target for every place that interprets a server
  * reply: the reply reader with dlock's limits (src/net/conn.c), and through the
  * public API the acquire / wait / release / extend / inspect interpreters
- * (lock.c, handle.c, inspect.c, quorum.c) and the Cluster and Sentinel
- * topology parsers (cluster.c, sentinel.c).
+ * (src/lock/replies.c and the state machines, src/quorum/fan.c) and the
+ * Cluster and Sentinel topology parsers (cluster_map.c, sentinel_ask.c).
  *
  * A fake server lives in this process: a thread serving three loopback TCP
  * listeners and a unix socket. Every connection it accepts gets the fuzz

@@ -257,6 +257,17 @@ DLOCK_API void dlock_options_init_sized(dlock_options *opts, size_t size);
  * dlock_client_ping to connect eagerly), and re-made transparently once
  * after a connection breaks.
  *
+ * Sentinel and Cluster: the first call that needs the master (or the slot
+ * map) finds it first, and so does a call after a failover made the master
+ * doubtful (its connection broke, or it answered READONLY) or a MOVED made
+ * the map stale. Asking the sentinels (all at once, then ROLE on the
+ * address they give) goes on for at most one command timeout while no
+ * master answers (a failover in progress), each question within a connect
+ * plus a command timeout; loading the slot map takes at most a connect plus
+ * a command timeout. That time comes on top of a call's own bounds below
+ * (dlock_wait's deadline cuts it too). In the non-blocking API it is I/O
+ * and timers in the caller's loop, never a blocking wait.
+ *
  * Only opts->struct_size bytes of *opts are read; fields past them get
  * their defaults (see "Structs and versions").
  *
@@ -807,8 +818,13 @@ DLOCK_API int64_t dlock_holders_last_fence(const dlock_holders *h);
  * connection per client (no connection is parked per waiter). Keepalive of
  * a lock acquired here runs as timers inside the engine (no thread).
  *
- * Supported deployments: one server and Redlock sets. Sentinel and
- * Cluster URLs get DLOCK_ENOTSUP from the async starts for now.
+ * Every deployment works here, as in the blocking calls. On Sentinel and
+ * Cluster, finding the master (the sentinels, then ROLE) and loading the
+ * slot map (again after MOVED, a demoted master or a lost connection) are
+ * requests on the same connections, driven by dlock_client_process: an
+ * operation that needs them waits for them in the loop (see
+ * dlock_client_new for their bounds), and fails with their reason
+ * (DLOCK_EIO and the sentinels' answers, say) if they find nothing.
  *
  * Threads: as for the rest of the client: one thread at a time, and
  * callbacks run on the thread that calls dlock_client_process.
@@ -839,8 +855,12 @@ typedef void (*dlock_done_fn)(const dlock_result *res, void *userdata);
  * DLOCK_ENOTSUP; the callback will not run; dlock_client_errstr says why).
  * The statuses the callback sees are those of the blocking twin, plus
  * DLOCK_ECANCELED. Deadlines: dlock_wait_async ends by timeout_ms plus one
- * command timeout; every other operation by its retries' backoff plus a
- * command (and connect) timeout per round trip. Never blocks. */
+ * command timeout, a discovery included (a wait whose deadline passes
+ * while the master or slot map is still being looked for ends with
+ * DLOCK_EIO); every other operation by its retries' backoff plus a
+ * command (and connect) timeout per round trip, plus on Sentinel and
+ * Cluster the discovery it waits for (see dlock_client_new). Never
+ * blocks. */
 DLOCK_API int dlock_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms,
                                   dlock_done_fn cb, void *userdata, uint64_t *op);
 DLOCK_API int dlock_try_acquire_async(dlock_client *c, const char *name, int64_t ttl_ms,
@@ -910,7 +930,10 @@ DLOCK_API int dlock_client_fd(dlock_client *c);
 DLOCK_API int64_t dlock_client_timeout(dlock_client *c);
 
 /* Advance every operation: read and write what the sockets allow, fire due
- * timers, and run the callbacks of finished operations. Never blocks.
+ * timers, and run the callbacks of finished operations. Never blocks, but
+ * for one thing: a connection to a server named by host name (in the URL,
+ * or by Sentinel or CLUSTER SLOTS) resolves it synchronously first
+ * (hiredis does): use addresses, or a local resolver.
  * Returns the number of operations (and kept-alive locks) still in
  * flight, or a negative status. */
 DLOCK_API int dlock_client_process(dlock_client *c);

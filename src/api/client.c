@@ -39,7 +39,7 @@ void dlock_client_free(dlock_client *c) {
         return;
     /* In a child after fork() the sockets are the parent's too: they are
      * closed here, and nothing is sent on them. */
-    c->topo.cfg.forked = dl_forked(c);
+    c->cfg.forked = dl_forked(c);
     dl_keepalive_client_free(c);
     dl_engine_free(c->eng);
     dl_engine_free(c->beng);
@@ -52,12 +52,14 @@ int dlock_client_ping(dlock_client *c) {
     int rc = dl_begin(c);
     if (rc != DLOCK_OK)
         return rc;
-    dl_call call;
     const char *argv[1] = {"PING"};
     size_t lens[1] = {4};
     dl_req req = {.argc = 1, .argv = argv, .lens = lens, .key = "", .klen = 0};
-    rc = dl_quorum_run(&c->topo, &call, &req, 0, dl_decided_majority);
+    dl_fan *f;
+    rc = dl_block_call(c, &req, dl_decided_majority, &f);
     if (rc != DLOCK_OK)
         return rc;
-    return dl_call_error(&c->ctx, &call, "ping");
+    rc = dl_call_error(&c->ctx, &f->call, "ping");
+    dl_fan_put(f);
+    return rc;
 }

@@ -176,10 +176,12 @@ int dl_acq_timer_common(dl_aop *op) {
     }
     if (op->fan != NULL && !op->fan->completed) {
         /* dlock_wait_async's cap passed with a request in flight: stop
-         * waiting for it. The clean-up queued behind it on each connection
-         * undoes whatever it does. */
-        dl_fan_put(op->fan);
-        op->fan = NULL;
+         * waiting for it. If it went out, the clean-up queued behind it on
+         * each connection undoes whatever it does. */
+        if (!dl_aop_drop_fan(op)) {
+            dl_acq_end_with(op, DLOCK_EIO); /* it never went out: it ran nowhere */
+            return 1;
+        }
         op->maybe = ~0u; /* the request may still reach any server */
         dl_acq_abandon_token(op);
         dl_seterr(&op->x, DLOCK_EUNKNOWN,

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "clock.h"
-
 #include "kinds.h"
 
 typedef struct bl_out {
@@ -37,7 +36,7 @@ static int finish(dl_engine *e, int rc, bl_out *o) {
     dlock_client *c = e->c;
     if (rc != DLOCK_OK)
         return rc; /* refused at the start: the context says why */
-    dl_engine_run_until(e, &o->done);
+    dl_engine_run_until(e, &o->done, 0);
     if (o->status == DLOCK_OK) {
         dl_clearerr(&c->ctx);
         return DLOCK_OK;
@@ -49,17 +48,9 @@ static int finish(dl_engine *e, int rc, bl_out *o) {
 
 static dl_engine *engine(dlock_client *c, int *rc) { return dl_engine_blocking(c, rc); }
 
-/* An acquire with a deadline: the topology's discovery (Sentinel,
- * Cluster), which blocks, is cut at the same instant as every request. */
-static void cap_discovery(dlock_client *c, int mode, int64_t timeout_ms) {
-    if (mode == DL_AM_DEADLINE)
-        c->ctx.cap_us = dl_mono_us() + (timeout_ms + c->opts.command_timeout_ms) * 1000;
-}
-
 /* Run the acquire started with rc to its end; its lock into *out. */
 static int acquired(dl_engine *e, int rc, bl_out *o, dlock_lock **out) {
     rc = finish(e, rc, o);
-    e->c->ctx.cap_us = 0;
     *out = o->lock;
     return rc;
 }
@@ -71,7 +62,6 @@ int dl_block_acquire(dlock_client *c, const char *name, size_t len, int64_t ttl_
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    cap_discovery(c, mode, timeout_ms);
     rc = dl_acquire_start(e, name, len, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o, NULL);
     return acquired(e, rc, &o, out);
 }
@@ -83,7 +73,6 @@ int dl_block_kind(dlock_client *c, const struct dl_kreq *r, int64_t ttl_ms, int 
     if (e == NULL)
         return rc;
     bl_out o = {0};
-    cap_discovery(c, mode, timeout_ms);
     rc = dl_kind_start(e, r, ttl_ms, mode, timeout_ms, is_wait, bl_done, &o, NULL);
     return acquired(e, rc, &o, out);
 }
@@ -154,5 +143,60 @@ int dl_block_by_token(dlock_client *c, const char *name, size_t len, const char 
     dl_lock_destroy(l);
     if (rc == DLOCK_ENOTHELD)
         dl_seterr(&c->ctx, DLOCK_ENOTHELD, "lock '%s' is not held with that token", name);
+    return rc;
+}
+
+static void call_done(dl_fan *f, void *arg) {
+    (void)f;
+    *(int *)arg = 1;
+}
+
+int dl_block_call(dlock_client *c, const dl_req *req, dl_decided_fn decided, dl_fan **out) {
+    int rc;
+    *out = NULL;
+    dl_engine *e = engine(c, &rc);
+    if (e == NULL)
+        return rc;
+    int done = 0;
+    int64_t deadline = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
+    dl_fan *f = dl_engine_fan(e, req, deadline, decided, call_done, &done, &rc);
+    if (f == NULL)
+        return dl_seterr(&c->ctx, rc, "out of memory");
+    if (!f->completed) {
+        dl_engine_kick(e);
+        dl_engine_run_until(e, &done, 0);
+    }
+    *out = f;
+    return DLOCK_OK;
+}
+
+/* A blocking call's wait for the topology to be made current. */
+typedef struct bl_refresh {
+    dl_topo_wait w; /* first: the callback finds it */
+    int done;
+} bl_refresh;
+
+static void refreshed(dl_topo_wait *w, int status) {
+    (void)status; /* dl_topo_masters says what is known */
+    ((bl_refresh *)w)->done = 1;
+}
+
+int dl_block_masters(dlock_client *c, int64_t until_us, const dl_conn **out, int cap, int *n) {
+    int rc;
+    *n = 0;
+    dl_engine *e = engine(c, &rc);
+    if (e == NULL)
+        return rc;
+    bl_refresh b = {.w = {.fn = refreshed}};
+    if (dl_topo_refresh(&e->topo, &b.w) == DL_TOPO_PENDING) {
+        dl_engine_kick(e);
+        dl_engine_run_until(e, &b.done, until_us);
+        dl_topo_unwait(&b.w); /* past until_us: what is known now serves */
+    }
+    rc = dl_topo_masters(&e->topo, out, cap, n);
+    if (rc != DLOCK_OK) {
+        dl_seterr(&c->ctx, rc, "%s", e->topo.why);
+        c->ctx.code = e->topo.why_code;
+    }
     return rc;
 }

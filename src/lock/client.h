@@ -1,7 +1,8 @@
 /* client.h - the state lock operations work on: a client made of one part
- * per layer (context, topology, protocol), and the lock handle. Not
- * installed. Lower layers are handed only their own part (&c->ctx,
- * &c->topo, &c->proto), never the client. */
+ * per layer (context, connection settings, protocol), and the lock
+ * handle. Not installed. Lower layers are handed only their own part
+ * (&c->ctx, &c->cfg, &c->proto), never the client; each engine has a
+ * topology of its own (engine.h). */
 #ifndef DLOCK_CLIENT_H
 #define DLOCK_CLIENT_H
 
@@ -24,7 +25,7 @@ struct dlock_client {
     dl_ctx ctx;         /* detail string, server code, deadline cap, events */
     dlock_options opts; /* validated; key_prefix / owner_label point to copies */
     dl_url url;         /* parsed URL; holds the password (wiped on free) */
-    dl_topo topo;       /* servers and connections */
+    dl_conn_cfg cfg;    /* what every connection to a data node needs */
     dl_tls *tls;        /* TLS settings of every connection (rediss://), or NULL */
     dl_proto proto;     /* key prefix and script digests */
     char *label;
@@ -185,6 +186,20 @@ DL_INTERNAL int dl_block_release(dlock_lock *l);
 DL_INTERNAL int dl_block_extend(dlock_lock *l, int64_t ttl_ms);
 DL_INTERNAL int dl_block_inspect(dlock_client *c, const char *name, size_t len,
                                  dlock_holder *out);
+/* One request on the servers of req->key (the topology's discovery
+ * first, if needed), replies due within one command timeout, settled
+ * early by `decided` (may be NULL). On DLOCK_OK *out is the fan: the
+ * caller reads (*out)->call and dl_fan_put's it. Else (out of memory) the
+ * context says why. */
+struct dl_fan;
+DL_INTERNAL int dl_block_call(dlock_client *c, const dl_req *req, dl_decided_fn decided,
+                              struct dl_fan **out);
+/* Every server that holds locks (dl_topo_masters), after the topology is
+ * made current (a Cluster's map reloaded, a Sentinel master found),
+ * waiting no later than until_us (0: the discovery's own bound); an old
+ * map still serves. out[0..*n) are valid until the client is freed. */
+DL_INTERNAL int dl_block_masters(dlock_client *c, int64_t until_us, const dl_conn **out, int cap,
+                                 int *n);
 /* dlock_release_token (ttl_ms 0) and dlock_extend_token (ttl_ms > 0). */
 DL_INTERNAL int dl_block_by_token(dlock_client *c, const char *name, size_t len,
                                   const char *token, int64_t ttl_ms);

@@ -1,7 +1,7 @@
 /* core.c - the life cycle of a client's state: default options, options
- * checked, URL parsed,
- * topology and protocol set up, owner metadata; a clone for the keepalive
- * thread; teardown. The public create/free calls are in api/client.c. */
+ * checked, URL parsed and checked, connection settings and protocol set
+ * up, owner metadata; a clone for the keepalive thread; teardown. The
+ * public create/free calls are in api/client.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,8 +116,8 @@ static int setup_tls(dlock_client *c) {
     return DLOCK_OK;
 }
 
-/* Copy the label and prefix, build the metadata, and set up the topology
- * from c->url and c->opts. */
+/* Copy the label and prefix, build the metadata, and set up the
+ * connection settings from c->url and c->opts. */
 static int finish_setup(dlock_client *c, const char *prefix, const char *label) {
     c->ctx.on_event = c->opts.on_event;
     c->ctx.event_ud = c->opts.event_userdata;
@@ -130,21 +130,18 @@ static int finish_setup(dlock_client *c, const char *prefix, const char *label) 
     int rc = check_options(c);
     if (rc != DLOCK_OK)
         return rc;
-    c->topo.url = &c->url;
-    c->topo.ctx = &c->ctx;
-    c->topo.cfg.user = c->url.user;
-    c->topo.cfg.password = c->url.password;
-    c->topo.cfg.has_password = c->url.has_password;
-    c->topo.cfg.db = c->url.db;
-    c->topo.cfg.connect_timeout_ms = c->opts.connect_timeout_ms;
-    c->topo.cfg.ask_policy = 1; /* every data node: lock/engine.c reports it */
+    c->cfg.user = c->url.user;
+    c->cfg.password = c->url.password;
+    c->cfg.has_password = c->url.has_password;
+    c->cfg.db = c->url.db;
+    c->cfg.connect_timeout_ms = c->opts.connect_timeout_ms;
+    c->cfg.ask_policy = 1; /* every data node: lock/engine.c reports it */
     rc = setup_tls(c);
     if (rc != DLOCK_OK)
         return rc;
-    c->topo.cfg.tls = c->tls;
-    c->topo.connect_timeout_ms = c->opts.connect_timeout_ms;
-    c->topo.command_timeout_ms = c->opts.command_timeout_ms;
-    return dl_topo_init(&c->topo);
+    c->cfg.tls = c->tls;
+    /* Each engine sets up its own topology from the URL, when first used. */
+    return dl_topo_check(&c->url, &c->ctx);
 }
 
 static void apply_url_options(dlock_client *c) {
@@ -219,7 +216,6 @@ int dl_client_clone(const dlock_client *src, dlock_client **out) {
 }
 
 void dl_client_teardown(dlock_client *c) {
-    dl_topo_free(&c->topo);
     dl_tls_free(c->tls);
     c->tls = NULL;
     dl_pool_free(&c->pool);

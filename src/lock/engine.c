@@ -15,6 +15,30 @@
 
 /* ---- creation ---- */
 
+/* The topology's hooks: the engine watches every pipe it makes. */
+static int watch_pipe(void *arg, dl_pipe *p) {
+    dl_engine *e = arg;
+    if (e->nall == e->capall) {
+        int ncap = e->capall ? e->capall * 2 : 8;
+        dl_pipe **na = realloc(e->all, (size_t)ncap * sizeof *na);
+        if (na == NULL)
+            return DLOCK_ENOMEM;
+        e->all = na;
+        e->capall = ncap;
+    }
+    e->all[e->nall++] = p;
+    return DLOCK_OK;
+}
+
+static void unwatch_pipe(void *arg, dl_pipe *p) {
+    dl_engine *e = arg;
+    for (int i = 0; i < e->nall; i++)
+        if (e->all[i] == p) {
+            e->all[i] = e->all[--e->nall];
+            return;
+        }
+}
+
 static int engine_init(dl_engine *e, dlock_client *c) {
     e->c = c;
     e->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -22,18 +46,19 @@ static int engine_init(dl_engine *e, dlock_client *c) {
         return dl_seterr(&c->ctx, DLOCK_EIO, "epoll_create1: %s", strerror(errno));
     const dl_url *u = &c->url;
     e->routed = u->kind == DL_URL_SENTINEL || u->kind == DL_URL_CLUSTER;
-    dl_route_init(e);
-    e->n = u->unix_socket || e->routed ? 1 : u->nhosts;
-    for (int i = 0; !e->routed && i < e->n; i++) {
-        if (u->unix_socket)
-            dl_pipe_init(&e->pipes[i], NULL, 0, u->path, &c->topo.cfg);
-        else
-            dl_pipe_init(&e->pipes[i], u->hosts[i].host, u->hosts[i].port, NULL, &c->topo.cfg);
-        e->pp[i] = &e->pipes[i];
-        e->pipes[i].owner = e;
-        if (dl_engine_add_pipe(e, &e->pipes[i]) != DLOCK_OK)
-            return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
-    }
+    dl_topo *t = &e->topo;
+    t->url = u;
+    t->cfg = &c->cfg;
+    t->connect_timeout_ms = c->opts.connect_timeout_ms;
+    t->command_timeout_ms = c->opts.command_timeout_ms;
+    t->heap = &e->heap;
+    t->watch = watch_pipe;
+    t->unwatch = unwatch_pipe;
+    t->watch_arg = e;
+    if (dl_topo_init(t) != DLOCK_OK)
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    e->n = e->routed ? 1 : t->n;
+    e->sub_wait.fn = dl_engine_sub_found;
     /* Waiters are woken by pub/sub from every server that can hand a lock
      * over: each Redlock master (routed: sub_follow moves subs[0]). */
     e->nsubs = e->n;
@@ -41,7 +66,7 @@ static int engine_init(dl_engine *e, dlock_client *c) {
         int k = e->routed ? 0 : i;
         dl_pipe_init(&e->subs[i], u->unix_socket ? NULL : u->hosts[k].host,
                      u->unix_socket ? 0 : u->hosts[k].port, u->unix_socket ? u->path : NULL,
-                     &c->topo.cfg);
+                     &c->cfg);
         e->subs[i].owner = e;
     }
     char id[DL_TOKEN_HEX + 1];
@@ -57,12 +82,6 @@ static dl_engine *engine_for(dlock_client *c, dl_engine **slot, int blocking, in
     *rc = DLOCK_OK;
     if (*slot != NULL)
         return *slot;
-    if (!blocking && (c->url.kind == DL_URL_SENTINEL || c->url.kind == DL_URL_CLUSTER)) {
-        *rc = dl_seterr(&c->ctx, DLOCK_ENOTSUP,
-                        "the non-blocking API supports one server and Redlock sets so far, "
-                        "not Sentinel or Cluster URLs");
-        return NULL;
-    }
     dl_engine *e = calloc(1, sizeof *e);
     if (e == NULL) {
         *rc = dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
@@ -72,6 +91,7 @@ static dl_engine *engine_for(dlock_client *c, dl_engine **slot, int blocking, in
     e->blocking = blocking;
     *rc = engine_init(e, c);
     if (*rc != DLOCK_OK) {
+        dl_topo_free(&e->topo);
         if (e->epfd >= 0)
             close(e->epfd);
         free(e->all);
@@ -127,11 +147,12 @@ void dl_engine_free(dl_engine *e) {
         e->done_head = op->done_next;
         op_free(op);
     }
-    for (int i = 0; i < e->nall; i++) {
-        dl_pipe_close(e->all[i], DLOCK_ECANCELED, "client freed");
-        if (e->routed)
-            free(e->all[i]); /* route.c made them */
-    }
+    /* The topology closes and frees its pipes: their requests fail into
+     * fans that only free themselves, and into its own discovery steps,
+     * which start nothing now. */
+    dl_topo_unwait(&e->sub_wait);
+    free(e->sub_key);
+    dl_topo_free(&e->topo);
     free(e->all);
     for (int i = 0; i < e->nsubs; i++)
         dl_pipe_close(&e->subs[i], DLOCK_ECANCELED, "client freed");
@@ -259,6 +280,16 @@ void dl_aop_finish(dl_aop *op, int status) {
     e->done_tail = op;
 }
 
+int dl_aop_drop_fan(dl_aop *op) {
+    int sent = dl_fan_sent(op->fan);
+    dl_fan_put(op->fan);
+    op->fan = NULL;
+    if (!sent)
+        dl_seterr(&op->x, DLOCK_EIO, "lock '%s': the deadline passed while looking for its server: %s",
+                  op->name, dl_topo_progress(&op->e->topo));
+    return sent;
+}
+
 void dl_aop_timer(dl_aop *op, int64_t at_us) {
     if (dl_heap_arm(&op->e->heap, &op->timer, at_us) != 0) {
         dl_seterr(&op->x, DLOCK_ENOMEM, "out of memory");
@@ -266,28 +297,21 @@ void dl_aop_timer(dl_aop *op, int64_t at_us) {
     }
 }
 
-/* Send req on every server; the fan calls `done` (with op) when settled. */
+dl_fan *dl_engine_fan(dl_engine *e, const dl_req *req, int64_t deadline_us,
+                      dl_decided_fn decided, dl_fan_done_fn done, void *arg, int *rc) {
+    return dl_fan_start(&e->topo, req, deadline_us, &e->heap, decided, done, arg, rc);
+}
+
+/* Send req on the key's servers; the fan calls `done` (with op) when
+ * settled. */
 static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decided_fn decided,
                     dl_fan_done_fn done) {
     dl_engine *e = op->e;
     int rc;
     dl_fan_put(op->fan);
     op->fan = NULL;
-    dl_pipe **pp = e->pp;
-    dl_pipe *target;
-    if (e->routed) {
-        dlock_client *c = e->c;
-        rc = dl_route(e, req->key, req->klen, &target);
-        if (rc != DLOCK_OK) {
-            dl_seterr(&op->x, rc, "%s", c->ctx.err);
-            op->x.code = c->ctx.code;
-            return rc;
-        }
-        pp = &target;
-    }
     op->sent_us = dl_mono_us();
-    op->fan = dl_fan_start(pp, e->n, req, deadline_us, &e->heap, e->routed ? &e->router : NULL,
-                           decided, done, op, &rc);
+    op->fan = dl_engine_fan(e, req, deadline_us, decided, done, op, &rc);
     if (op->fan == NULL)
         return dl_seterr(&op->x, rc, "out of memory");
     if (op->fan->completed) {
@@ -374,116 +398,6 @@ int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
     return send_req(op, &req, deadline_us, dl_decided_majority, done);
 }
 
-/* ---- the wake-up subscription ---- */
-
-/* "<token> <fence>" on our channel: the release handed a lock to the
- * waiter with that token. */
-static void on_wake(dl_pipe *p, redisReply *r) {
-    dl_engine *e = p->owner;
-    const redisReply *msg = r->element[2];
-    if (msg->type == REDIS_REPLY_STRING && msg->len > DL_TOKEN_HEX &&
-        msg->str[DL_TOKEN_HEX] == ' ') {
-        int64_t fence = 0;
-        for (size_t i = DL_TOKEN_HEX + 1;
-             i < msg->len && msg->str[i] >= '0' && msg->str[i] <= '9'; i++) {
-            int d = msg->str[i] - '0';
-            if (fence > (INT64_MAX - d) / 10) {
-                fence = -1; /* not an int64: not a hand-over of ours */
-                break;
-            }
-            fence = fence * 10 + d;
-        }
-        for (dl_aop *op = e->ops; fence >= 0 && op != NULL; op = op->next) {
-            if (op->on_wake != NULL && op->push &&
-                memcmp(op->token, msg->str, DL_TOKEN_HEX) == 0) {
-                op->on_wake(op, fence);
-                break;
-            }
-        }
-    }
-    freeReplyObject(r);
-}
-
-/* The ops that waited for the subscription go on, subscribed or not (if
- * not, their timers still catch a hand-over, only later). */
-static void restart_subwaiters(dl_engine *e) {
-    dl_aop *next;
-    for (dl_aop *op = e->ops; op != NULL; op = next) {
-        next = op->next;
-        if (op->on_subscribed != NULL)
-            op->on_subscribed(op);
-    }
-}
-
-/* The aggregate of the subscriptions: PENDING while one is, else READY
- * if any is (a hand-over from the others is found by the next attempt). */
-static void sub_aggregate(dl_engine *e) {
-    int pending = 0, ready = 0;
-    for (int i = 0; i < e->nsubs; i++) {
-        pending |= e->sub_st[i] == DL_SUB_PENDING;
-        ready |= e->sub_st[i] == DL_SUB_READY;
-    }
-    e->sub_state = pending ? DL_SUB_PENDING : ready ? DL_SUB_READY : DL_SUB_NONE;
-}
-
-static void on_subscribed(void *arg, redisReply *r, int status, int sent) {
-    dl_pipe *p = arg;
-    dl_engine *e = p->owner;
-    (void)sent;
-    int ok = status == DLOCK_OK && r != NULL && r->type == REDIS_REPLY_ARRAY;
-    if (r != NULL)
-        freeReplyObject(r);
-    e->sub_st[p - e->subs] = ok ? DL_SUB_READY : DL_SUB_NONE;
-    int was = e->sub_state;
-    sub_aggregate(e);
-    if (e->flushing || was != DL_SUB_PENDING || e->sub_state == DL_SUB_PENDING)
-        return;
-    restart_subwaiters(e);
-}
-
-/* Routed deployments: the subscription lives on the key's server (the
- * master a failover may have moved; on Cluster any node hears every
- * PUBLISH). Moves it there if the server changed. */
-static int sub_follow(dl_engine *e, const char *key, size_t klen) {
-    dl_pipe *target;
-    if (!e->routed)
-        return 1;
-    char saved[sizeof e->c->ctx.err];
-    memcpy(saved, e->c->ctx.err, sizeof saved);
-    int rc = dl_route(e, key, klen, &target);
-    memcpy(e->c->ctx.err, saved, sizeof saved);
-    if (rc != DLOCK_OK)
-        return 0; /* no server known: the op's own request will say why */
-    const dl_conn *t = &target->conn, *s = &e->subs[0].conn;
-    if (s->port == t->port && strcmp(s->host, t->host) == 0 && strcmp(s->path, t->path) == 0)
-        return 1;
-    dl_pipe_close(&e->subs[0], DLOCK_EIO, "the master moved");
-    dl_pipe_init(&e->subs[0], t->is_unix ? NULL : t->host, t->port, t->is_unix ? t->path : NULL,
-                 &e->c->topo.cfg);
-    e->subs[0].owner = e;
-    e->sub_st[0] = DL_SUB_NONE;
-    sub_aggregate(e);
-    return 1;
-}
-
-void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen) {
-    if (!sub_follow(e, key, klen))
-        return;
-    const char *argv[2] = {"SUBSCRIBE", e->chan};
-    size_t lens[2] = {9, e->chan_len};
-    int64_t deadline = dl_mono_us() + ((int64_t)e->c->opts.command_timeout_ms +
-                                       e->c->opts.connect_timeout_ms) * 1000;
-    for (int i = 0; i < e->nsubs; i++) {
-        if (e->sub_st[i] != DL_SUB_NONE)
-            continue;
-        e->subs[i].on_push = on_wake;
-        if (dl_pipe_send(&e->subs[i], 2, argv, lens, deadline, on_subscribed, &e->subs[i]) ==
-            DLOCK_OK)
-            e->sub_st[i] = DL_SUB_PENDING;
-    }
-    sub_aggregate(e);
-}
-
 /* ---- the poll set ---- */
 
 /* Keep the poll set in step with what the pipe's socket waits for. A
@@ -516,7 +430,7 @@ static void watch_all(dl_engine *e) {
             e->sub_st[i] = DL_SUB_NONE; /* lost: re-subscribe when next needed */
         watch(e, &e->subs[i]);
     }
-    sub_aggregate(e);
+    dl_engine_sub_aggregate(e);
 }
 
 /* Write what the connected pipes have queued. */
@@ -576,7 +490,7 @@ static void run_callbacks(dl_engine *e) {
  * connection. With require_noeviction the acquire fails too
  * (acquire_async.c, dl_engine_unsafe). */
 static void tell_policy(dl_engine *e, dl_conn *cn) {
-    if (cn->policy != DL_POLICY_UNSAFE || cn->policy_told)
+    if (cn->policy != DL_POLICY_UNSAFE || cn->policy_told || e->quiet)
         return;
     cn->policy_told = 1;
     char msg[400];
@@ -591,6 +505,8 @@ static void tell_policy(dl_engine *e, dl_conn *cn) {
 int dl_engine_unsafe(dl_engine *e, dl_ctx *x, const dl_call *call) {
     for (int i = 0; i < call->n; i++) {
         dl_conn *cn = call->conns[i];
+        if (cn == NULL) /* no server was found for it */
+            continue;
         tell_policy(e, cn);
         if (e->c->opts.require_noeviction && cn->policy == DL_POLICY_UNSAFE) {
             dl_seterr(x, DLOCK_ENOTSUP,
@@ -654,10 +570,18 @@ static int unwritten(const dl_engine *e) {
     return 0;
 }
 
-void dl_engine_run_until(dl_engine *e, const int *done) {
+void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us) {
     struct epoll_event evs[64];
     while (!*done) {
         int64_t t = engine_timeout(e);
+        if (until_us != 0) {
+            int64_t left = until_us - dl_mono_us();
+            if (left <= 0)
+                break;
+            left = (left + 999) / 1000;
+            if (t < 0 || t > left)
+                t = left;
+        }
         int n = epoll_wait(e->epfd, evs, 64, t < 0 || t > 1000 ? 1000 : (int)t);
         engine_process(e, evs, n < 0 ? 0 : n);
     }
@@ -730,4 +654,12 @@ int dlock_op_cancel(dlock_client *c, uint64_t id) {
         return DLOCK_OK;
     }
     return dl_seterr(&c->ctx, DLOCK_EINVAL, "no operation %llu in flight", (unsigned long long)id);
+}
+
+void dl_client_cluster_stats(const dlock_client *c, dl_cluster_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (c->eng != NULL)
+        dl_cluster_counters(&c->eng->topo, out);
+    if (c->beng != NULL)
+        dl_cluster_counters(&c->beng->topo, out);
 }

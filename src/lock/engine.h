@@ -124,20 +124,27 @@ struct dl_engine {
     dlock_client *c;
     int epfd;
     int n; /* servers per operation: the Redlock set, else 1 */
-    dl_pipe pipes[DL_URL_MAX_HOSTS]; /* direct: one per server */
-    dl_pipe *pp[DL_URL_MAX_HOSTS];
-    /* Every pipe to watch but the subscriber: &pipes[i] (direct), or the
-     * nodes met through the topology (Sentinel, Cluster: route.c). */
+    /* Which servers a request goes to, with one pipe per server it meets
+     * (direct, Sentinel master and sentinels, Cluster nodes); Sentinel
+     * discovery and the Cluster slot map run on those pipes too. */
+    dl_topo topo;
+    /* Every pipe to watch but the subscriber: the topology's (its watch
+     * hook adds them). */
     dl_pipe **all;
     int nall, capall;
-    int routed;        /* Sentinel or Cluster: targets come from c->topo */
-    dl_router router;  /* route.c: where redirects go */
+    int routed;        /* Sentinel or Cluster: a key's server may move */
     /* Wake-ups: one subscription per server a hand-over can come from
      * (every Redlock master; the key's server when routed). */
     dl_pipe subs[DL_URL_MAX_HOSTS];
     int sub_st[DL_URL_MAX_HOSTS]; /* enum dl_sub_state */
     int nsubs;
     int sub_state; /* the aggregate: PENDING while any is, READY if one is */
+    /* Routed: the subscription waits for the topology's discovery of the
+     * key's server (sub_key, copied) */
+    dl_topo_wait sub_wait;
+    char *sub_key;
+    size_t sub_klen;
+    int sub_parked; /* subs[0] is PENDING for that discovery, not a SUBSCRIBE */
     char chan[400]; /* our wake channel */
     size_t chan_len;
     dl_heap heap;
@@ -151,6 +158,8 @@ struct dl_engine {
     int flushing;
     int blocking; /* drives the blocking calls (blocking.c); its locks keep
                      alive with the keepalive thread, not with its timers */
+    int quiet;    /* raises no eviction-policy warning (the keepalive
+                     thread's engine: the caller's own engines tell) */
     int gate_short; /* the last replica gate (or probe) had too few
                        replicas: acquires probe with WAIT before taking */
 };
@@ -163,10 +172,10 @@ DL_INTERNAL dl_engine *dl_engine_get(dlock_client *c, int *rc);
  * use: separate from the async one, so a blocking call never runs the
  * callbacks of async operations. */
 DL_INTERNAL dl_engine *dl_engine_blocking(dlock_client *c, int *rc);
-/* Drive e until *done (blocking.c's loop): wait in epoll for its sockets
- * or its next timer, then process. Bounded by the operations' own
- * deadlines. */
-DL_INTERNAL void dl_engine_run_until(dl_engine *e, const int *done);
+/* Drive e until *done, or until until_us when not 0 (blocking.c's loop,
+ * the keepalive thread's rounds): wait in epoll for its sockets or its
+ * next timer, then process. Bounded by the operations' own deadlines. */
+DL_INTERNAL void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us);
 DL_INTERNAL void dl_engine_free(dl_engine *e);
 /* A new live op of `kind` with its callback (NULL when out of memory). */
 DL_INTERNAL dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud);
@@ -176,6 +185,13 @@ DL_INTERNAL int dl_aop_name(dl_aop *op, const char *name, size_t name_len);
 DL_INTERNAL void dl_aop_finish(dl_aop *op, int status);
 /* Free an op that was never started (its callback will not run). */
 DL_INTERNAL void dl_aop_discard(dl_aop *op);
+/* One request on the servers of req->key (through e's topology: it may
+ * wait for a discovery first); `done` gets the fan, whose call the caller
+ * reads and dl_fan_put's. NULL when out of memory (*rc). As dl_fan_start:
+ * a fan already completed was not sent at all (its call says why). */
+DL_INTERNAL dl_fan *dl_engine_fan(dl_engine *e, const dl_req *req, int64_t deadline_us,
+                                  dl_decided_fn decided, dl_fan_done_fn done, void *arg,
+                                  int *rc);
 /* Run script `id` on op's keys on every server, replies due within one
  * command timeout; `done` is called with the fan (op->fan). Returns
  * DLOCK_OK, or the failure to send (nothing was sent). */
@@ -193,13 +209,26 @@ DL_INTERNAL int dl_aop_command(dl_aop *op, int argc, const char **argv, const si
  * setting x (DLOCK_ENOTSUP, code DL_SRV_EVICTION) if one of them may
  * evict lock keys; else 0. */
 DL_INTERNAL int dl_engine_unsafe(dl_engine *e, dl_ctx *x, const dl_call *call);
+/* The op's deadline passed with its request (op->fan) still out: let go
+ * of it. Returns 1 if it was sent (it may yet run), 0 if it never went out
+ * (it waited for the topology's discovery all along, so it ran nowhere):
+ * op->x then says so, as DLOCK_EIO. */
+DL_INTERNAL int dl_aop_drop_fan(dl_aop *op);
 /* Arm op's timer. */
 DL_INTERNAL void dl_aop_timer(dl_aop *op, int64_t at_us);
 /* After an async start: write what can be written, and tell the adapter. */
 DL_INTERNAL void dl_engine_kick(dl_engine *e);
+/* wake.c: the wake-up subscription. */
 /* Subscribe to the wake channel if not yet (the reply re-starts the ops
- * waiting for it); on Sentinel and Cluster, on the server of `key`. */
+ * waiting for it); on Sentinel and Cluster, on the server of `key` (once
+ * the topology knows it: until then the subscription is PENDING). */
 DL_INTERNAL void dl_engine_subscribe(dl_engine *e, const char *key, size_t klen);
+/* The subscriptions' state into e->sub_state: PENDING while one is, else
+ * READY if any is (a hand-over from the others is found by the next
+ * attempt). */
+DL_INTERNAL void dl_engine_sub_aggregate(dl_engine *e);
+/* e->sub_wait's callback: the discovery the subscription waited for ended. */
+DL_INTERNAL void dl_engine_sub_found(dl_topo_wait *w, int status);
 
 /* Stop keeping k's lock alive and free k (no callback). */
 DL_INTERNAL void dl_eka_stop(dl_eka *k);
@@ -280,16 +309,8 @@ DL_INTERNAL int dl_extend_start(dl_engine *e, dlock_lock *l, int64_t ttl_ms, dlo
 DL_INTERNAL int dl_inspect_start(dl_engine *e, const char *name, size_t len, dlock_done_fn cb,
                                  void *ud, uint64_t *id);
 
-/* route.c: Sentinel and Cluster through the client's topology. The
- * topology's discovery (asking the sentinels, CLUSTER SLOTS) still blocks,
- * bounded by the client context's cap: only the blocking engine routes. */
-/* The pipe to the server for `key` (discovering it if needed). DLOCK_OK,
- * or the topology's error (in the client's context). */
-DL_INTERNAL int dl_route(dl_engine *e, const char *key, size_t klen, dl_pipe **out);
-/* Set up e->router. */
-DL_INTERNAL void dl_route_init(dl_engine *e);
-/* Add a pipe to e->all. DLOCK_OK or DLOCK_ENOMEM. */
-DL_INTERNAL int dl_engine_add_pipe(dl_engine *e, dl_pipe *p);
+/* The Cluster counters of c's engines, added up (for tests). */
+DL_INTERNAL void dl_client_cluster_stats(const dlock_client *c, dl_cluster_stats *out);
 
 /* gate.c: the replica gate. Send WAIT for opts.replicas replicas on op's
  * lock server (its timeout: replica_timeout_ms, or, for 0, what the call

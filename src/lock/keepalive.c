@@ -1,10 +1,16 @@
-/* keepalive.c - automatic lease extension with lost-lock detection.
+/* keepalive.c - automatic lease extension with lost-lock detection, for
+ * locks acquired through the blocking calls (the engine's own locks keep
+ * alive with its timers: keepalive_async.c).
  *
  * One thread per client, started by the first dlock_keepalive_start, with
- * its own connections (a clone of the client), so the caller's client stays
- * single-threaded. Each round extends every lock that is due, pipelined:
- * all EVALSHA extends for one server go out in one write and come back in
- * one read. A lock whose extension fails is retried sooner; when its token
+ * its own connections: a clone of the client, whose blocking engine the
+ * thread alone drives, so the caller's client stays single-threaded. Each
+ * round starts the EXTEND of every lock that is due on that engine and
+ * runs it until every one has its answer (or the round's deadline): the
+ * extensions for one server go out pipelined in one write, and Sentinel
+ * discovery, the Cluster slot map, redirects and NOSCRIPT are the
+ * engine's, as for any request. A lock whose extension fails is retried
+ * sooner; when its token
  * is gone, or its validity runs out before an extension succeeds, it is
  * marked not held and its on_lost callback runs once. The thread wakes no
  * later than each lock's validity end, so a loss is reported within the
@@ -53,11 +59,17 @@ typedef struct ka_entry {
     int cb_status;
     int cb_running;
     /* per round */
+    struct dl_fan *fan;       /* its extension */
+    struct ka_round *round;
     int ntargets;
-    dl_conn *targets[DL_URL_MAX_HOSTS];
-    int idx[DL_URL_MAX_HOSTS];
-    int yes, no, fallback;
+    int yes, no;
 } ka_entry;
+
+/* One round's extensions in flight on the thread's engine. */
+typedef struct ka_round {
+    int pending; /* extensions not yet answered */
+    int done;    /* pending reached 0 */
+} ka_round;
 
 struct dl_keepalive {
     dlock_client *kc; /* the thread's own client */
@@ -95,15 +107,16 @@ static void lose(ka_entry *e, int status) {
     e->cb_status = status;
 }
 
-/* Queue one entry's extension on its servers (pipelined with the others). */
-static void queue_extend(dlock_client *kc, ka_entry *e, dl_conn **conns, int *nconns) {
-    dl_targets tg;
-    e->ntargets = 0;
-    e->yes = e->no = e->fallback = 0;
-    if (dl_topo_targets(&kc->topo, e->keys.k[0], e->keys.len[0], &tg) != DLOCK_OK) {
-        e->fallback = 1;
-        return;
-    }
+static void ka_answered(dl_fan *f, void *arg) {
+    ka_entry *e = arg;
+    (void)f;
+    if (--e->round->pending == 0)
+        e->round->done = 1;
+}
+
+/* Start one entry's extension on the thread's engine (pipelined with the
+ * others); replies due by deadline. */
+static void send_extend(dlock_client *kc, dl_engine *eng, ka_entry *e, int64_t deadline) {
     char ttl_s[24];
     size_t tl = dl_fmt_i64(ttl_s, e->ttl_ms);
     const char *args[2] = {e->l->token, ttl_s};
@@ -111,75 +124,31 @@ static void queue_extend(dlock_client *kc, ka_entry *e, dl_conn **conns, int *nc
     const char *argv[DL_REQ_MAX_ARGV];
     size_t lens[DL_REQ_MAX_ARGV];
     dl_req req;
+    int rc;
     if (dl_keyset_req(&kc->proto, e->sc->extend, &e->keys, 2, args, alens, argv, lens, &req) !=
-        DLOCK_OK) {
-        e->fallback = 1;
+        DLOCK_OK)
         return;
-    }
-    for (int t = 0; t < tg.n; t++) {
-        dl_conn *cn = tg.conns[t];
-        int seen = 0;
-        for (int k = 0; k < *nconns; k++)
-            seen |= conns[k] == cn;
-        if (!seen) {
-            if (*nconns == 64) {
-                e->fallback = 1;
-                return;
-            }
-            dl_conn_batch_reset(cn);
-            conns[(*nconns)++] = cn;
-        }
-        e->idx[t] = cn->expect;
-        if (dl_conn_append(cn, req.argc, argv, lens) != DLOCK_OK) {
-            e->fallback = 1;
-            return;
-        }
-        e->targets[e->ntargets++] = cn;
-    }
+    e->fan = dl_engine_fan(eng, &req, deadline, dl_extend_decided, ka_answered, e, &rc);
+    if (e->fan != NULL && !e->fan->completed)
+        e->round->pending++;
 }
 
-/* Tally the pipelined replies of one entry. */
+/* Count the entry's answers (none if its extension did not end in time). */
 static void tally(ka_entry *e) {
-    for (int t = 0; t < e->ntargets && !e->fallback; t++) {
-        dl_conn *cn = e->targets[t];
-        if (cn->status != DLOCK_OK || e->idx[t] >= cn->got)
-            continue; /* that server failed: counts as no answer */
-        const redisReply *r = cn->replies[e->idx[t]];
-        if (r->type == REDIS_REPLY_INTEGER)
-            r->integer == 1 ? e->yes++ : e->no++;
-        else
-            e->fallback = 1; /* NOSCRIPT, MOVED, ...: the slow path copes */
-    }
-}
-
-/* The slow path for one entry: one call through the quorum layer
- * (re-send with EVAL, redirects, reconnects), timed on its own. */
-static void extend_slow(dlock_client *kc, ka_entry *e) {
-    e->yes = e->no = 0;
-    char ttl_s[24];
-    size_t tl = dl_fmt_i64(ttl_s, e->ttl_ms);
-    const char *args[2] = {e->l->token, ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, tl};
-    dl_call call;
-    e->start_us = dl_mono_us();
-    int64_t d = e->start_us +
-                ((int64_t)kc->opts.command_timeout_ms + kc->opts.connect_timeout_ms) * 1000;
-    int64_t vu = atomic_load(&e->l->valid_until_us);
-    if (vu < d)
-        d = vu;
-    const char *argv[DL_REQ_MAX_ARGV];
-    size_t alens[DL_REQ_MAX_ARGV];
-    dl_req req;
-    if (dl_keyset_req(&kc->proto, e->sc->extend, &e->keys, 2, args, lens, argv, alens, &req) !=
-            DLOCK_OK ||
-        dl_quorum_run(&kc->topo, &call, &req, d, NULL) != DLOCK_OK)
+    dl_fan *f = e->fan;
+    e->fan = NULL;
+    if (f == NULL)
         return;
-    e->ntargets = call.n;
-    for (int t = 0; t < call.n; t++) {
-        if (call.status[t] != DLOCK_OK || call.replies[t]->type != REDIS_REPLY_INTEGER)
-            continue;
-        call.replies[t]->integer == 1 ? e->yes++ : e->no++;
+    if (f->completed) {
+        e->ntargets = f->call.n;
+        for (int t = 0; t < f->call.n; t++) {
+            const redisReply *r = f->call.replies[t];
+            if (f->call.status[t] != DLOCK_OK || r->type != REDIS_REPLY_INTEGER)
+                continue; /* that server failed: counts as no answer */
+            r->integer == 1 ? e->yes++ : e->no++;
+        }
     }
+    dl_fan_put(f);
 }
 
 /* Apply one entry's outcome. Validity restarts from when it was sent. */
@@ -209,11 +178,11 @@ static void apply(dlock_client *kc, ka_entry *e) {
 /* Extend entries due[0..n) in one pipelined round. */
 static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
     dlock_client *kc = ka->kc;
-    dl_conn *conns[64];
-    int nconns = 0;
+    int rc;
+    dl_engine *eng = dl_engine_blocking(kc, &rc);
+    if (eng != NULL)
+        eng->quiet = 1; /* the caller's own connections warn of eviction */
     int64_t start = dl_mono_us();
-    for (int i = 0; i < n; i++)
-        queue_extend(kc, due[i], conns, &nconns);
     /* Never wait past the first validity end among these locks: a loss
      * must be reported within the window, not after a slow round. */
     int64_t deadline = start + ((int64_t)kc->opts.command_timeout_ms +
@@ -223,16 +192,21 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
         if (vu < deadline)
             deadline = vu;
     }
-    dl_conn_run(conns, nconns, deadline);
-    /* Tally every pipelined reply before any slow-path call can reset a
-     * connection that still holds replies of later entries. */
+    ka_round round = {0};
     for (int i = 0; i < n; i++) {
-        due[i]->start_us = start;
-        tally(due[i]);
+        ka_entry *e = due[i];
+        e->start_us = start;
+        e->ntargets = e->yes = e->no = 0;
+        e->round = &round;
+        if (eng != NULL)
+            send_extend(kc, eng, e, deadline);
+    }
+    if (round.pending > 0) {
+        dl_engine_kick(eng);
+        dl_engine_run_until(eng, &round.done, deadline);
     }
     for (int i = 0; i < n; i++)
-        if (due[i]->fallback)
-            extend_slow(kc, due[i]);
+        tally(due[i]);
     for (int i = 0; i < n; i++)
         apply(kc, due[i]);
 }
@@ -367,6 +341,7 @@ static void ka_destroy(struct dl_keepalive *ka) {
     pthread_cond_destroy(&ka->cond);
     pthread_cond_destroy(&ka->round_done);
     pthread_mutex_destroy(&ka->mu);
+    dl_engine_free(ka->kc->beng);
     dl_client_teardown(ka->kc);
     free(ka->kc);
     free(ka);
@@ -567,7 +542,8 @@ static void ka_free_in_child(struct dl_keepalive *ka) {
         entry_free(ka->entries[i]);
     free(ka->entries);
     pthread_mutex_unlock(&ka->mu);
-    ka->kc->topo.cfg.forked = 1;
+    ka->kc->cfg.forked = 1;
+    dl_engine_free(ka->kc->beng);
     dl_client_teardown(ka->kc);
     free(ka->kc);
     free(ka);

@@ -103,10 +103,7 @@ static void eka_fire(dl_timer *t) {
     int rc;
     dl_fan_put(k->fan);
     k->sent_us = now;
-    /* Only the async engine keeps locks alive, and it drives direct
-     * deployments only: its pipes are e->pp. */
-    k->fan = dl_fan_start(e->pp, e->n, &req, deadline, &e->heap, NULL, dl_extend_decided,
-                          on_extended, k, &rc);
+    k->fan = dl_engine_fan(e, &req, deadline, dl_extend_decided, on_extended, k, &rc);
     if (k->fan == NULL || k->fan->completed) {
         /* Could not even send: try again shortly. */
         dl_heap_arm(&e->heap, &k->timer, now + 50000 < vu ? now + 50000 : vu);

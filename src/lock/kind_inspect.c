@@ -83,26 +83,13 @@ static int as_mutex(dlock_client *c, const char *name, size_t len, dlock_holders
     return DLOCK_OK;
 }
 
-static int read_holders(dlock_client *c, const char *name, size_t len, dlock_holders *hs) {
-    if (c->url.kind == DL_URL_REDLOCK)
-        return dl_seterr(&c->ctx, DLOCK_ENOTSUP,
-                         "semaphores and read-write locks need one server, Sentinel or "
-                         "Cluster, not a Redlock set");
-    dl_keyset ks;
-    if (dl_keyset_sem(&c->proto, name, len, &ks) != DLOCK_OK)
-        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
-    const char *argv[DL_REQ_MAX_ARGV];
-    size_t lens[DL_REQ_MAX_ARGV];
-    dl_req req;
-    dl_call call;
-    dl_keyset_req(&c->proto, DL_S_SEM_INSPECT, &ks, 0, NULL, NULL, argv, lens, &req);
-    int rc = dl_quorum_run(&c->topo, &call, &req, 0, NULL);
-    dl_keyset_free(&ks);
-    if (rc == DLOCK_OK)
-        rc = dl_call_error(&c->ctx, &call, "inspect");
+/* The SEM_INSPECT call's answer about `name` into *hs. */
+static int read_reply(dlock_client *c, const char *name, size_t len, dlock_holders *hs,
+                      const dl_call *call) {
+    int rc = dl_call_error(&c->ctx, call, "inspect");
     if (rc != DLOCK_OK)
         return rc;
-    const redisReply *r = call.replies[0];
+    const redisReply *r = call->replies[0];
     if (!head_ok(r))
         return dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to inspect of '%s'", name);
     const redisReply *k = r->element[0];
@@ -122,6 +109,28 @@ static int read_holders(dlock_client *c, const char *name, size_t len, dlock_hol
         return DLOCK_OK;
     }
     return fill(hs, r) == DLOCK_OK ? DLOCK_OK : dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+}
+
+static int read_holders(dlock_client *c, const char *name, size_t len, dlock_holders *hs) {
+    if (c->url.kind == DL_URL_REDLOCK)
+        return dl_seterr(&c->ctx, DLOCK_ENOTSUP,
+                         "semaphores and read-write locks need one server, Sentinel or "
+                         "Cluster, not a Redlock set");
+    dl_keyset ks;
+    if (dl_keyset_sem(&c->proto, name, len, &ks) != DLOCK_OK)
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    const char *argv[DL_REQ_MAX_ARGV];
+    size_t lens[DL_REQ_MAX_ARGV];
+    dl_req req;
+    dl_fan *f;
+    dl_keyset_req(&c->proto, DL_S_SEM_INSPECT, &ks, 0, NULL, NULL, argv, lens, &req);
+    int rc = dl_block_call(c, &req, NULL, &f);
+    dl_keyset_free(&ks);
+    if (rc != DLOCK_OK)
+        return rc;
+    rc = read_reply(c, name, len, hs, &f->call);
+    dl_fan_put(f);
+    return rc;
 }
 
 int dl_holders_entry(dlock_client *c, const char *name, size_t len, dlock_list_entry *e) {

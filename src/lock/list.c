@@ -207,7 +207,7 @@ static int scan_pass(list_run *r, dl_conn *cn) {
 
 static int scan_server(list_run *r, const list_addr *a) {
     dl_conn cn;
-    dl_conn_init(&cn, a->host, a->port, a->is_unix ? a->path : NULL, &r->c->topo.cfg);
+    dl_conn_init(&cn, a->host, a->port, a->is_unix ? a->path : NULL, &r->c->cfg);
     int rc = DLOCK_OK;
     for (int i = 0; i < r->npass && rc == DLOCK_OK && !r->stop; i++) {
         r->cur = &r->pass[i];
@@ -217,12 +217,12 @@ static int scan_server(list_run *r, const list_addr *a) {
     return rc;
 }
 
-/* Copy the servers' addresses: the topology's connections may go away. */
+/* The servers' addresses, copied: each scan makes a connection of its own. */
 static int list_servers(dlock_client *c, list_addr **out, int *n) {
     const dl_conn **m = malloc(DL_TOPO_MAX_MASTERS * sizeof *m);
     if (m == NULL)
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
-    int rc = dl_topo_masters(&c->topo, m, DL_TOPO_MAX_MASTERS, n);
+    int rc = dl_block_masters(c, c->ctx.cap_us, m, DL_TOPO_MAX_MASTERS, n);
     *out = rc == DLOCK_OK ? calloc((size_t)(*n > 0 ? *n : 1), sizeof **out) : NULL;
     if (rc == DLOCK_OK && *out == NULL)
         rc = dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");

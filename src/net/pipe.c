@@ -138,10 +138,14 @@ void dl_pipe_check(dl_pipe *p, int64_t now_us) {
     dl_conn *c = &p->conn;
     if (c->ctx == NULL)
         return;
-    if (c->state == DL_CONN_CONNECTING && now_us >= c->connect_deadline_us)
+    int overdue = p->len > 0 && now_us >= p->q[p->head].deadline_us;
+    /* Still connecting when the connect or the oldest reply is due: nothing
+     * was sent, and the connect (or TLS handshake) is what did not finish
+     * (the reply's deadline may be the earlier by microseconds). */
+    if (c->state == DL_CONN_CONNECTING && (now_us >= c->connect_deadline_us || overdue))
         dl_conn_fail(c, DLOCK_EIO, 1, "timeout talking to %s: %s",
                      dl_conn_connect_late(c, "connect did not complete in time"));
-    else if (p->len > 0 && now_us >= p->q[p->head].deadline_us)
+    else if (overdue)
         dl_conn_fail(c, DLOCK_EIO, 1, "timeout talking to %s: %s", "no reply in time");
 }
 

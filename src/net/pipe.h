@@ -38,7 +38,7 @@ typedef struct dl_pipe {
     int watched;         /* engine: registered in its poll set... */
     unsigned watched_gen; /* ...for this socket (conn.gen) */
     short watched_ev;
-    int was_up; /* routed (lock/route.c): used since its master was last checked */
+    int was_up; /* a Sentinel master or Cluster node (topo/): used since it was last checked */
 } dl_pipe;
 
 /* Set up a closed pipe (see dl_conn_init). */
@@ -49,7 +49,8 @@ DL_INTERNAL void dl_pipe_init(dl_pipe *p, const char *host, int port, const char
  * failure to queue it (cb is not called; p->conn.err says why). */
 DL_INTERNAL int dl_pipe_send(dl_pipe *p, int argc, const char **argv, const size_t *lens,
                              int64_t deadline_us, dl_pipe_fn cb, void *arg);
-/* Fail the connection if a connect or the oldest reply is overdue. */
+/* Fail the connection if a connect or the oldest reply is overdue (while
+ * still connecting, either says the connect did not complete). */
 DL_INTERNAL void dl_pipe_check(dl_pipe *p, int64_t now_us);
 /* The earliest deadline of the pipe (connect or oldest reply), 0 if none. */
 DL_INTERNAL int64_t dl_pipe_deadline(const dl_pipe *p);

@@ -121,21 +121,6 @@ DL_INTERNAL int dl_script_req(const dl_proto *p, enum dl_script_id id, const dl_
                               int nargs, const char **args, const size_t *alens,
                               const char **argv, size_t *lens, dl_req *req);
 
-/* Run script `id` on the keys of one lock with ARGV args[0..nargs), through
- * the quorum layer (EVALSHA, EVAL after NOSCRIPT). deadline_us 0: one round
- * trip. Returns DLOCK_EINVAL if the request would pass DL_REQ_MAX_ARGV,
- * else as dl_quorum_run. */
-DL_INTERNAL int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call,
-                               enum dl_script_id id, const dl_keys *keys, int nargs,
-                               const char **args, const size_t *alens, int64_t deadline_us,
-                               dl_decided_fn decided);
-/* dl_script_call on the keys of `name` (built and freed here). Returns
- * DLOCK_ENOMEM if the keys could not be built, else as dl_script_call. */
-DL_INTERNAL int dl_script_named(dl_topo *t, const dl_proto *p, dl_call *call,
-                                enum dl_script_id id, const char *name, size_t name_len,
-                                int nargs, const char **args, const size_t *alens,
-                                int64_t deadline_us, dl_decided_fn decided);
-
 /* The keys of one script call of the other kinds (keyset.c): a
  * semaphore's or rw lock's DL_SEM_NKEYS (kinds.lua.h), or the DL_NKEYS
  * mutex keys of each of up to DLOCK_MULTI_MAX names in turn (a multi-lock;

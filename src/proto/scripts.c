@@ -230,28 +230,6 @@ int dl_script_req(const dl_proto *p, enum dl_script_id id, const dl_keys *keys, 
     return DLOCK_OK;
 }
 
-int dl_script_call(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_id id,
-                   const dl_keys *keys, int nargs, const char **args, const size_t *alens,
-                   int64_t deadline_us, dl_decided_fn decided) {
-    const char *argv[DL_REQ_MAX_ARGV];
-    size_t lens[DL_REQ_MAX_ARGV];
-    dl_req req;
-    if (dl_script_req(p, id, keys, nargs, args, alens, argv, lens, &req) != DLOCK_OK)
-        return dl_seterr(t->ctx, DLOCK_EINVAL, "too many script arguments");
-    return dl_quorum_run(t, call, &req, deadline_us, decided);
-}
-
-int dl_script_named(dl_topo *t, const dl_proto *p, dl_call *call, enum dl_script_id id,
-                    const char *name, size_t name_len, int nargs, const char **args,
-                    const size_t *alens, int64_t deadline_us, dl_decided_fn decided) {
-    dl_keys keys;
-    if (dl_keys_make(p, name, name_len, &keys) != DLOCK_OK)
-        return dl_seterr(t->ctx, DLOCK_ENOMEM, "out of memory");
-    int rc = dl_script_call(t, p, call, id, &keys, nargs, args, alens, deadline_us, decided);
-    dl_keys_free(&keys);
-    return rc;
-}
-
 int dl_wake_channel(const dl_proto *p, const char *id, char *out, size_t cap, size_t *len) {
     size_t il = strlen(id);
     if (p->prefix_len + 5 + il + 1 > cap)

@@ -1,9 +1,10 @@
-/* quorum.h - one logical operation over 1..N servers.
+/* quorum.h - one logical operation over 1..N servers: what it sends (a
+ * dl_req), what it learns (a dl_call), and how a call is read.
  *
  * The same command goes to every target at once (one round trip for a
- * Redlock set, not N); replies are collected under one deadline. A decider
- * may end the wait early once the outcome is settled. The per-server
- * retries a caller should never see are handled here:
+ * Redlock set, not N), non-blocking (fan.h). A decider may end the wait
+ * early once the outcome is settled. The per-server retries a caller
+ * should never see are handled by the fan:
  *   - NOSCRIPT: the request is re-sent with EVAL and the script's source
  *     (which caches it again);
  *   - a reused connection found dead: reconnect and re-send once (every
@@ -27,6 +28,13 @@ typedef struct dl_call {
     int code[DL_URL_MAX_HOSTS];            /* server error code (dl_srv_code) */
     int unknown[DL_URL_MAX_HOSTS];         /* 1: the request may have run, no reply came */
     int done[DL_URL_MAX_HOSTS];            /* 1: this target has its final outcome */
+    /* Set when target why_at failed with no server to blame (the
+     * topology's discovery failed: no master, no slot map): its reason.
+     * conns[why_at] may then be NULL. Owned by whoever filled the call
+     * (the fan). Only a routing topology discovers, and it gives one
+     * target: one reason is enough. */
+    const char *why;
+    int why_at;
 } dl_call;
 
 /* Most arguments one request may have (command name included). */
@@ -49,17 +57,11 @@ typedef struct dl_req {
 } dl_req;
 
 /* A decider says, from the replies so far, that the outcome is settled: the
- * call then gives the rest a short grace and stops waiting for them (their
- * connections are closed and marked unknown). */
+ * call then gives the rest a short grace and stops waiting for them (they
+ * are marked unknown: their requests may yet run). */
 typedef int (*dl_decided_fn)(const dl_call *call);
 /* Says whether one target's reply is a "yes" for the operation. */
 typedef int (*dl_yes_fn)(const redisReply *r);
-
-/* Run `req` on every target of req->key. deadline_us 0: one round trip
- * (dl_topo_deadline). Returns DLOCK_OK when the call ran (each target's
- * outcome is in *call), or the topology's error (no target found). */
-DL_INTERNAL int dl_quorum_run(dl_topo *t, dl_call *call, const dl_req *req, int64_t deadline_us,
-                              dl_decided_fn decided);
 
 /* Decider helper: settled once `yes` holds for a majority, or so many
  * targets have answered otherwise (or failed) that a majority of yes is no
@@ -71,7 +73,8 @@ DL_INTERNAL int dl_decided_majority(const dl_call *call);
 /* Record the per-target failures of `call` in the context's detail (and
  * the first server error code in x->code) and return the status for the
  * whole call: DLOCK_OK if enough targets answered, else the first failure
- * (one server) or DLOCK_ENOQUORUM (Redlock). */
+ * (one server: a failed discovery's reason as it is) or DLOCK_ENOQUORUM
+ * (Redlock). */
 DL_INTERNAL int dl_call_error(dl_ctx *x, const dl_call *call, const char *what);
 
 #endif

@@ -18,8 +18,8 @@
  * wrote, and a command counts as possibly run once its last byte was.
  *
  * The internal connection API (src/net/conn.h) is used only in the helpers
- * marked INTERNAL below; "possibly ran" is derived exactly as quorum.c
- * derives call->unknown. Deterministic: the peer never reads, so the socket
+ * marked INTERNAL below; "possibly ran" is derived exactly as the fan
+ * (src/quorum/fan.c) derives call->unknown. Deterministic: the peer never reads, so the socket
  * can never take the whole request.
  */
 #include <errno.h>
@@ -46,7 +46,7 @@ static dl_conn_cfg g_cfg = {.connect_timeout_ms = 1000};
 static void conn_open(dl_conn *cn, int port) { dl_conn_init(cn, "127.0.0.1", port, NULL, &g_cfg); }
 
 /* One batch of one command under a RUN_MS deadline. Returns the status;
- * *possibly_ran as quorum.c's classify() computes call->unknown. */
+ * *possibly_ran as the fan computes call->unknown (sent, and EIO). */
 static int g_all_written; /* the last batch's first command reached the socket whole */
 
 static int conn_batch(dl_conn *cn, int argc, const char **argv, const size_t *lens,

@@ -21,7 +21,7 @@
 
 #include "dlock.h"
 #include "harness.h"
-#include "client.h"
+#include "engine.h"
 #include "topo.h"
 
 
@@ -124,7 +124,7 @@ static void every_master(dlock_client *c) {
     }
     printf("\n");
     dl_cluster_stats st;
-    dl_cluster_counters(&c->topo, &st);
+    dl_client_cluster_stats(c, &st);
     printf("stats: moved %ld asks %ld tryagain %ld refreshes %ld nodes %d\n", st.moved, st.asks,
            st.tryagain, st.refreshes, st.nodes);
     TH_EQ_INT(st.moved, 0); /* the map was right from the start */
@@ -225,7 +225,7 @@ static void migrate(dlock_client *c) {
     }
 
     dl_cluster_stats s0, s1, s2, s3;
-    dl_cluster_counters(&c->topo, &s0);
+    dl_client_cluster_stats(c, &s0);
     TH_EQ_INT(tt_slot_begin(K, slot, src, dst), 0);
 
     /* A new name of the migrating slot: its keys are on neither node, so the
@@ -236,7 +236,7 @@ static void migrate(dlock_client *c) {
     dlock_lock *lm = NULL;
     long long t = th_now_us();
     int rc = dlock_try_acquire(c, mname, 30000, &lm);
-    dl_cluster_counters(&c->topo, &s1);
+    dl_client_cluster_stats(c, &s1);
     long asking1 = tt_cmd_calls(K->node[dst], "asking");
     printf("new name mid-migration: %s in %lld ms (%s); client asks %ld, tryagain %ld; "
            "ASKING on target %ld -> %ld\n",
@@ -266,7 +266,7 @@ static void migrate(dlock_client *c) {
     long eval0 = tt_cmd_calls(K->node[dst], "eval");
     t = th_now_us();
     rc = dlock_release(l);
-    dl_cluster_counters(&c->topo, &s2);
+    dl_client_cluster_stats(c, &s2);
     long eval1 = tt_cmd_calls(K->node[dst], "eval");
     printf("release mid-migration (%lld keys moved): %s in %lld ms, asks +%ld, EVAL on target "
            "%ld -> %ld\n",
@@ -283,7 +283,7 @@ static void migrate(dlock_client *c) {
     /* The slot moved for good: our map still says src, src says MOVED. */
     dlock_lock *lm2 = NULL, *l2 = NULL;
     expect_ok(c, dlock_try_acquire(c, mname, 30000, &lm2), "acquire new after migration");
-    dl_cluster_counters(&c->topo, &s3);
+    dl_client_cluster_stats(c, &s3);
     TH_CHECK(s3.moved > s2.moved);
     TH_EQ_INT(exists_on(dst, mname), 1);
     TH_EQ_INT(exists_on(src, mname), 0);
@@ -297,7 +297,7 @@ static void migrate(dlock_client *c) {
     expect_ok(c, dlock_release(l2), "release");
     dlock_lock_free(lm2);
     dlock_lock_free(l2);
-    dl_cluster_counters(&c->topo, &s3);
+    dl_client_cluster_stats(c, &s3);
     printf("after migration: moved %ld asks %ld tryagain %ld refreshes %ld\n", s3.moved, s3.asks,
            s3.tryagain, s3.refreshes);
 }

@@ -661,13 +661,22 @@ int tt_slot_keys(tt_cluster *k, int slot, int from, int to) {
     }
 }
 
+/* Whether s says ROLE master. */
+static int is_master(th_server *s) {
+    redisReply *r = th_server_cmd(s, "ROLE");
+    int yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+              r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+    freeReplyObject(r);
+    return yes;
+}
+
 int tt_slot_finish(tt_cluster *k, int slot, int to) {
     if (expect_ok(th_server_cmd(k->node[to], "CLUSTER SETSLOT %d NODE %s", slot, k->id[to]),
                   "SETSLOT NODE (target)") != 0)
         return -1;
     for (int i = 0; i < k->n; i++) {
-        if (i == to)
-            continue;
+        if (i == to || !is_master(k->node[i]))
+            continue; /* a replica follows its master (and refuses SETSLOT) */
         if (expect_ok(th_server_cmd(k->node[i], "CLUSTER SETSLOT %d NODE %s", slot, k->id[to]),
                       "SETSLOT NODE") != 0)
             return -1;

@@ -81,7 +81,8 @@ int tt_cluster_index(tt_cluster *k, int port);
  * in three parts so a test can act in between:
  *   begin:  target SETSLOT IMPORTING source, source SETSLOT MIGRATING target;
  *   keys:   MIGRATE every key of the slot from source to target;
- *   finish: SETSLOT NODE target on the target, the source and the others.
+ *   finish: SETSLOT NODE target on the target, the source and the other
+ *           masters (replicas follow their masters).
  * Each returns 0 or -1 (message printed). */
 int tt_slot_begin(tt_cluster *k, int slot, int from, int to);
 int tt_slot_keys(tt_cluster *k, int slot, int from, int to);

@@ -222,8 +222,7 @@ static Napi::Value type_error(Napi::Env env, const char *what) {
     return env.Undefined();
 }
 
-// The adapter is attached on the first start (a URL the engine cannot
-// drive, Sentinel or Cluster today, then gets its error from the start).
+// The adapter is attached on the first start (the engine is made then).
 static int ensure_driver(Client *c) {
     if (c->uv != nullptr || dlock_client_fd(c->c) < 0)
         return DLOCK_OK;

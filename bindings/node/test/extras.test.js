@@ -225,10 +225,12 @@ test('an unreachable server: EIO within the connect timeout, no hang', T, async 
   await c.close();
 });
 
-test('Sentinel and Cluster URLs: the engine error is surfaced (ENOTSUP today)', T, async () => {
-  for (const url of ['redis-sentinel://127.0.0.1:1/m', 'redis-cluster://127.0.0.1:1']) {
-    const c = new DistributedLock(url);
-    await assert.rejects(c.tryAcquire('x', 1000), (e) => e instanceof DlockError && e.code === 'ENOTSUP');
+test('Sentinel and Cluster URLs: a failed discovery rejects with its reason', T, async () => {
+  for (const [url, words] of [['redis-sentinel://127.0.0.1:1/m', 'no master'],
+    ['redis-cluster://127.0.0.1:1', 'slot map']]) {
+    const c = new DistributedLock(url, { connectTimeoutMs: 300, commandTimeoutMs: 300 });
+    await assert.rejects(c.tryAcquire('x', 1000),
+      (e) => e instanceof DlockError && e.code === 'EIO' && e.detail.includes(words));
     await c.close();
   }
 });

@@ -225,13 +225,18 @@ class Asyncio(ServerTest):
             for s in srvs[1:]:
                 s.close()
 
-    def test_sentinel_is_not_supported_by_the_async_api_yet(self):
-        c = dlock.Client("redis-sentinel://127.0.0.1:1/mymaster")
+    def test_sentinel_and_cluster_discovery_failures_reach_the_loop(self):
+        # The async API drives Sentinel and Cluster too: with nothing
+        # listening, the discovery fails in the loop, and says why.
+        for url, words in (("redis-sentinel://127.0.0.1:1/mymaster", "no master"),
+                           ("redis-cluster://127.0.0.1:1", "slot map")):
+            c = dlock.Client(url, connect_timeout=300, command_timeout=300)
 
-        async def main():
-            with self.assertRaises(dlock.NotSupported):
-                await c.try_acquire_async("x", 1000)
-        self.run_loop(main())
+            async def main():
+                with self.assertRaises(dlock.ConnectionError) as cm:
+                    await c.try_acquire_async("x", 1000)
+                self.assertIn(words, cm.exception.detail)
+            self.run_loop(main())
 
     def test_one_client_in_two_loops_one_after_the_other(self):
         for _ in range(2):

@@ -222,9 +222,8 @@ class Client:
 
     url: redis://[user[:password]@]host[:port][/db], unix:///path, a Redlock
     set redis://h1,h2,h3, redis-sentinel://.../master, redis-cluster://...;
-    default $DLOCK_URL, else redis://127.0.0.1:6379. The async API drives
-    one server and Redlock sets; Sentinel and Cluster raise NotSupported
-    there for now (the blocking API drives all four).
+    default $DLOCK_URL, else redis://127.0.0.1:6379. Both the blocking and
+    the async API drive all four.
 
     Options (keyword only; None keeps the library's default): key_prefix,
     owner_label, connect_timeout, command_timeout (ms), retry_count,

@@ -38,8 +38,7 @@ class Driver:
     def _attach(self):
         if self._fd is not None:
             return
-        # Asked only after a start succeeded: a deployment the engine does
-        # not drive (Sentinel, Cluster) was already refused by the start.
+        # Asked only after a start succeeded: the engine exists by then.
         self._fd = self.client._fd()
         self.client.driver = self
         self.loop.add_reader(self._fd, self._run)
