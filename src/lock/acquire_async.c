@@ -469,14 +469,10 @@ static void dl_acq_timer(dl_timer *t) {
         probe(op);
         return;
     }
-    if (op->phase == DL_PH_WAIT && op->mode == DL_AM_DEADLINE && dl_mono_us() >= op->deadline_us) {
-        if (op->enqueued) {
-            leave(op);
-            return;
-        }
-        op->mode = DL_AM_TRY; /* one last try at the deadline */
-    }
-    attempt(op);
+    if (dl_acq_at_deadline(op))
+        leave(op);
+    else
+        attempt(op);
 }
 
 static void dl_acq_subscribed(dl_aop *op) {

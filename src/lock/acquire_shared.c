@@ -163,6 +163,15 @@ void dl_acq_retry_later(dl_aop *op, int rc, int transient) {
     dl_aop_timer(op, dl_mono_us() + nap * 1000);
 }
 
+int dl_acq_at_deadline(dl_aop *op) {
+    if (op->phase != DL_PH_WAIT || op->mode != DL_AM_DEADLINE || dl_mono_us() < op->deadline_us)
+        return 0;
+    if (op->enqueued)
+        return 1;
+    op->mode = DL_AM_TRY; /* one last try at the deadline */
+    return 0;
+}
+
 int dl_acq_timer_common(dl_aop *op) {
     if (op->phase == DL_PH_CLEANUP) {
         /* dlock_wait_async's cap passed while its clean-up runs: end now;

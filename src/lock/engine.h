@@ -301,6 +301,10 @@ DL_INTERNAL void dl_acq_retry_later(dl_aop *op, int rc, int transient);
  * clean-up or a request is awaited, give up when cancelled. Returns 1 if
  * it handled the timer, 0 if the kind's own step is due. */
 DL_INTERNAL int dl_acq_timer_common(dl_aop *op);
+/* A waiting op's timer at its deadline: 1 if it is queued and must leave
+ * the queue now; else 0, having made the next attempt the last one (a try
+ * at the deadline) if the deadline has passed. */
+DL_INTERNAL int dl_acq_at_deadline(dl_aop *op);
 /* handle_async.c: the same for release, extend and inspect. */
 DL_INTERNAL int dl_release_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud,
                                  uint64_t *id);
