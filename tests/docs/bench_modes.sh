@@ -3,7 +3,7 @@
 # the modes.
 #   sh bench_modes.sh PATH_TO_DLOCK_BENCH SOURCE_DIR
 # The modes the program dispatches on are read from its table in
-# bench/dlock_bench.c (lines `{M_..., "name", ...}`); each must
+# bench/options.c (lines `{M_..., "name", ...}`); each must
 #   - be accepted by --mode (a missing server is then the complaint, not the mode),
 #   - appear in the usage line (`--mode a|b|c`) and as an entry under "Modes:",
 #   - appear in the README's `dlock-bench --mode a|b|c` line,
@@ -13,8 +13,8 @@ bench=$1 src=$2
 fail=0
 bad() { echo "bench_modes: $*" >&2; fail=1; }
 
-modes=$(sed -n 's/^ *{M_[A-Z_]*, *"\([a-z]*\)".*/\1/p' "$src/bench/dlock_bench.c")
-[ -n "$modes" ] || { echo "bench_modes: no mode table found in bench/dlock_bench.c" >&2; exit 1; }
+modes=$(sed -n 's/^ *{M_[A-Z_]*, *"\([a-z]*\)".*/\1/p' "$src/bench/options.c")
+[ -n "$modes" ] || { echo "bench_modes: no mode table found in bench/options.c" >&2; exit 1; }
 help=$("$bench" --help) || bad "--help failed"
 usage_list=$(printf '%s\n' "$help" | sed -n 's/^usage: dlock-bench --mode \([a-z|]*\).*/\1/p' | tr '|' ' ')
 modes_section=$(printf '%s\n' "$help" | sed -n '/^Modes:/,/^$/p' | sed -n 's/^  \([a-z]\{1,\}\) .*/\1/p')
