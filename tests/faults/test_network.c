@@ -25,6 +25,7 @@
 #define CONN_MS 200
 #define CMD_MS 300
 #define SLACK_MS 150
+#define SCHED_MS 25 /* a thread's wake-up delay on a loaded machine */
 
 static char *holder_token(th_server *s, const char *name) {
     redisReply *r = th_server_cmd(s, "HGET dlock:{%s} t", name);
@@ -405,7 +406,9 @@ static void blackhole(th_server *s) {
             DLOCK_EIO);
     BOUNDED(c, dlock_release(held), one, DLOCK_EIO);
     /* The keepalive cannot extend: the lease must be reported lost by the
-     * end of its validity, not after. */
+     * end of its validity, not after. The thread aims at that instant, so
+     * the check allows the scheduler's delay in waking it and running the
+     * callback (SCHED_MS; milliseconds of wall clock besides). */
     while (atomic_load(&g_lost_at_us) == 0 && ft_ms_since(t_bh) < 3000)
         th_sleep_ms(5);
     long long lost_at = atomic_load(&g_lost_at_us);
@@ -416,7 +419,7 @@ static void blackhole(th_server *s) {
            "its local validity ended\n",
            (lost_at - t_bh) / 1000, dlock_err_name(atomic_load(&g_lost_status)),
            (long long)kinfo.expires_at - lost_wall);
-    TH_CHECK(lost_wall <= kinfo.expires_at + 5);
+    TH_CHECK(lost_wall <= kinfo.expires_at + SCHED_MS);
     dlock_lock_free(kal);
     dlock_lock_free(held);
     printf("black hole: %d calls, all within their bounds\n", n_calls);

@@ -5,7 +5,8 @@
  *    answered): acquire, extend and release still succeed, and fast: the
  *    call settles as soon as a majority answered instead of waiting out the
  *    command timeout on the silent server. p50/p99 are printed; p99 must
- *    stay far below the timeout.
+ *    stay below half the timeout (waiting it out would take all of it; the
+ *    half leaves room for a loaded CI machine under the sanitizers).
  * 2. Six workers contend while the proxy flips between pass, black hole,
  *    latency beyond the timeout and resets: the history stays clean and
  *    fences keep rising.
@@ -55,7 +56,7 @@ static void latency_with_blackhole(const char *url, th_proxy *p) {
         printf("minority black-holed: %s x%d: p50 %.2f ms, p99 %.2f ms, max %.2f ms "
                "(command timeout %d ms)\n",
                what[k], N, p50 / 1000.0, p99 / 1000.0, mx / 1000.0, CMD_MS);
-        TH_CHECK(p99 < 50 * 1000);
+        TH_CHECK(p99 < CMD_MS / 2 * 1000);
     }
     th_proxy_set(p, TH_PASS, 0);
     dlock_client_free(c);
