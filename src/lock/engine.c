@@ -598,6 +598,30 @@ void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us) {
 
 /* ---- public ---- */
 
+#define SOLE_NONE (-1) /* no socket is watched */
+#define SOLE_MANY (-2) /* more than one, or one that waits to write */
+
+static dl_pipe *pipe_at(dl_engine *e, int i) { return i < e->nall ? e->all[i] : &e->subs[i - e->nall]; }
+
+/* Which socket dlock_client_process should read: when the engine watches
+ * exactly one, for reading only (a client with one server that has not
+ * waited, so no subscriber), it is read directly: its readability is why
+ * the loop woke us, and asking the poll set first would cost every round
+ * trip one more system call (a read that finds nothing costs the same).
+ * Its index (all, then subs), or SOLE_NONE / SOLE_MANY. */
+static int sole_reader(dl_engine *e) {
+    int one = SOLE_NONE;
+    for (int i = 0; i < e->nall + e->nsubs; i++) {
+        dl_pipe *p = pipe_at(e, i);
+        if (!p->watched)
+            continue;
+        if (one != SOLE_NONE || p->watched_ev != POLLIN || p->conn.state != DL_CONN_READY)
+            return SOLE_MANY;
+        one = i;
+    }
+    return one;
+}
+
 int dlock_client_fd(dlock_client *c) {
     if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
         return -1;
@@ -619,9 +643,15 @@ int dlock_client_process(dlock_client *c) {
         return 0;
     if (c->eng->flushing)
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "dlock_client_process called from a callback");
+    dl_engine *e = c->eng;
     struct epoll_event evs[64];
-    int n = epoll_wait(c->eng->epfd, evs, 64, 0);
-    return engine_process(c->eng, evs, n < 0 ? 0 : n);
+    int one = sole_reader(e);
+    if (one >= 0) {
+        evs[0] = (struct epoll_event){.events = EPOLLIN, .data.ptr = pipe_at(e, one)};
+        return engine_process(e, evs, 1);
+    }
+    int n = one == SOLE_NONE ? 0 : epoll_wait(e->epfd, evs, 64, 0);
+    return engine_process(e, evs, n < 0 ? 0 : n);
 }
 
 void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata) {
