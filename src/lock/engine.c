@@ -440,10 +440,17 @@ static void flush_all(dl_engine *e) {
             dl_conn_step(&e->all[i]->conn, 0);
 }
 
+/* A request was queued: write it now, so a start from the caller's code
+ * goes out at once. From a callback (flushing), the requests of every
+ * callback in this round are left queued: engine_process writes them
+ * together after the last callback, in one write per connection instead
+ * of one per request. */
 void dl_engine_kick(dl_engine *e) {
+    if (e->flushing)
+        return;
     flush_all(e);
     watch_all(e);
-    if (e->notify != NULL && !e->flushing)
+    if (e->notify != NULL)
         e->notify(e->c, e->notify_ud);
 }
 

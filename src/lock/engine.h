@@ -216,7 +216,8 @@ DL_INTERNAL int dl_engine_unsafe(dl_engine *e, dl_ctx *x, const dl_call *call);
 DL_INTERNAL int dl_aop_drop_fan(dl_aop *op);
 /* Arm op's timer. */
 DL_INTERNAL void dl_aop_timer(dl_aop *op, int64_t at_us);
-/* After an async start: write what can be written, and tell the adapter. */
+/* After an async start: write what can be written, and tell the adapter;
+ * from a callback, nothing (engine_process writes after the callbacks). */
 DL_INTERNAL void dl_engine_kick(dl_engine *e);
 /* wake.c: the wake-up subscription. */
 /* Subscribe to the wake channel if not yet (the reply re-starts the ops
