@@ -2,7 +2,7 @@
  * so shell benchmarks can run the library's own scripts with other tools
  * (bench/pipelined.sh gives them to redis-benchmark).
  *   dlock-scripts --sha acquire|release     the EVALSHA digest
- *   dlock-scripts --source acquire|release  the Lua source */
+ *   dlock-scripts --source acquire|release  the Lua source, byte for byte */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +25,11 @@ int main(int argc, char **argv) {
             continue;
         size_t len;
         const char *src = dl_script_source(names[i].id, &len);
-        printf("%s\n", strcmp(argv[1], "--sha") == 0 ? p.sha[names[i].id] : src);
+        /* The source byte for byte (no newline added): its digest is --sha's. */
+        if (strcmp(argv[1], "--sha") == 0)
+            printf("%s\n", p.sha[names[i].id]);
+        else
+            fwrite(src, 1, len, stdout);
         dl_proto_free(&p);
         return 0;
     }
