@@ -200,9 +200,16 @@ void dl_engine_drop_lost(dl_engine *e, const dlock_lock *l) {
 /* ---- operations ---- */
 
 dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud) {
-    dl_aop *op = calloc(1, sizeof *op);
+    return dl_aop_new_with(e, kind, cb, ud, 0);
+}
+
+dl_aop *dl_aop_new_with(dl_engine *e, int kind, dlock_done_fn cb, void *ud, size_t extra) {
+    size_t head = (sizeof(dl_aop) + 15) & ~(size_t)15;
+    dl_aop *op = malloc(head + extra);
     if (op == NULL)
         return NULL;
+    memset(op, 0, sizeof *op);
+    op->extra = extra > 0 ? (char *)op + head : NULL;
     dl_timer_init(&op->timer, NULL);
     op->e = e;
     op->id = e->next_id++;

@@ -96,6 +96,7 @@ struct dl_aop {
     dlock_lost_fn on_lost;  /* DL_AOP_LOST */
     /* the other kinds (kinds.h): their state, freed by on_free with the op */
     void *kx;
+    void *extra; /* dl_aop_new_with's bytes, or NULL */
     void (*on_free)(dl_aop *op);
     /* an acquire of the other kinds: what it asks for (its clean-up takes
      * the same keys); NULL for a mutex, named by name */
@@ -179,6 +180,10 @@ DL_INTERNAL void dl_engine_run_until(dl_engine *e, const int *done, int64_t unti
 DL_INTERNAL void dl_engine_free(dl_engine *e);
 /* A new live op of `kind` with its callback (NULL when out of memory). */
 DL_INTERNAL dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud);
+/* The same with `extra` bytes after it, in the same allocation (op->extra,
+ * 16-byte aligned, not zeroed; freed with the op). */
+DL_INTERNAL dl_aop *dl_aop_new_with(dl_engine *e, int kind, dlock_done_fn cb, void *ud,
+                                    size_t extra);
 /* Set the op's keys from name (copied). DLOCK_OK or DLOCK_ENOMEM. */
 DL_INTERNAL int dl_aop_name(dl_aop *op, const char *name, size_t name_len);
 /* Finish op with status (detail from op->x): its callback is queued. */

@@ -90,17 +90,14 @@ static int new_op(dl_engine *e, int kind, const char *name, size_t len, dlock_do
     return DLOCK_OK;
 }
 
-static void free_keyset(dl_aop *op) {
-    if (op->kx != NULL)
-        dl_keyset_free(op->kx);
-    free(op->kx);
-}
+/* The keys live in the op's own allocation: only what they took is freed. */
+static void free_keyset(dl_aop *op) { dl_keyset_free(op->kx); }
 
 /* A new op on handle l in engine e, with l's keys (any kind). */
 static int handle_op(dl_engine *e, int kind, dlock_lock *l, dlock_done_fn cb, void *ud,
                      const dl_kscripts **sc, dl_aop **out) {
-    dl_aop *op = dl_aop_new(e, kind, cb, ud);
-    dl_keyset *ks = op != NULL ? calloc(1, sizeof *ks) : NULL;
+    dl_aop *op = dl_aop_new_with(e, kind, cb, ud, sizeof(dl_keyset));
+    dl_keyset *ks = op != NULL ? op->extra : NULL;
     if (ks != NULL) {
         op->kx = ks;
         op->on_free = free_keyset;

@@ -16,17 +16,34 @@ void dl_keyset_free(dl_keyset *ks) {
     ks->n = 0;
 }
 
+/* An empty set. Only what is read is cleared (k and len are read below n
+ * only): a set is 1.4 KB, and one is made for every release and extend. */
+static void reset(dl_keyset *ks) {
+    ks->n = 0;
+    ks->buf = NULL;
+    ks->nk[0] = '\0';
+    ks->nk_len = 0;
+}
+
+/* Room for total bytes of keys: ks's own, or one allocation (NULL when
+ * out of memory). */
+static char *key_room(dl_keyset *ks, size_t total) {
+    if (total <= sizeof ks->small)
+        return ks->small;
+    return ks->buf = malloc(total);
+}
+
 static void set_count(dl_keyset *ks, int n) {
     ks->n = n;
     ks->nk_len = (size_t)snprintf(ks->nk, sizeof ks->nk, "%d", n);
 }
 
 int dl_keyset_sem(const dl_proto *p, const char *name, size_t len, dl_keyset *out) {
+    reset(out);
     size_t total = 0;
     for (int i = 0; i < DL_SEM_NKEYS; i++)
         total += dl_key_size(p, name, len, sem_suffix[i]);
-    memset(out, 0, sizeof *out);
-    char *d = out->buf = malloc(total);
+    char *d = key_room(out, total);
     if (d == NULL)
         return DLOCK_ENOMEM;
     for (int i = 0; i < DL_SEM_NKEYS; i++) {
@@ -40,13 +57,13 @@ int dl_keyset_sem(const dl_proto *p, const char *name, size_t len, dl_keyset *ou
 
 int dl_keyset_mutexes(const dl_proto *p, int n, const char *const *names, const size_t *lens,
                       dl_keyset *out) {
-    memset(out, 0, sizeof *out);
+    reset(out);
     if (n < 1 || n > DLOCK_MULTI_MAX)
         return DLOCK_EINVAL;
     size_t total = 0;
     for (int i = 0; i < n; i++)
         total += DL_NKEYS * dl_key_size(p, names[i], lens[i], ":fence"); /* the longest */
-    char *d = out->buf = malloc(total);
+    char *d = key_room(out, total);
     if (d == NULL)
         return DLOCK_ENOMEM;
     for (int i = 0; i < n; i++) {

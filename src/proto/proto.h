@@ -30,13 +30,17 @@ enum dl_script_id { DL_S_ACQUIRE, DL_S_RELEASE, DL_S_EXTEND, DL_S_INSPECT, DL_S_
                     DL_S_SEM_INSPECT, DL_S_MULTI_ACQUIRE, DL_S_MULTI_RELEASE,
                     DL_S_MULTI_EXTEND, DL_S_MULTI_CANCEL, DL_NSCRIPTS };
 
-/* Keys of one lock: all share the hash tag {name}. */
+/* Keys of one lock: all share the hash tag {name}. Structs of keys hold
+ * them in DL_KEYS_SMALL bytes of their own (with the default prefix, the
+ * keys of a name up to about 60 bytes); longer ones take one allocation.
+ * They point into themselves: never copy one by assignment. */
+#define DL_KEYS_SMALL 320
 enum { DL_KEY_LOCK, DL_KEY_FENCE, DL_KEY_QUEUE, DL_KEY_QINFO, DL_NKEYS };
 typedef struct dl_keys {
     char *buf; /* one allocation holding all keys, or NULL when `small` does */
     const char *k[DL_NKEYS];
     size_t len[DL_NKEYS];
-    char small[4 * (DLOCK_NAME_MAX + 80)];
+    char small[DL_KEYS_SMALL];
 } dl_keys;
 
 /* What a client needs to speak the protocol: the key prefix and the
@@ -134,7 +138,8 @@ typedef struct dl_keyset {
     size_t len[DL_KEYSET_MAX];
     char nk[8]; /* n in decimal, for EVALSHA */
     size_t nk_len;
-    char *buf;  /* holds every key */
+    char *buf;  /* holds every key, or NULL when `small` does */
+    char small[DL_KEYS_SMALL];
 } dl_keyset;
 
 /* The keys of semaphore or rw lock `name`. DLOCK_OK or DLOCK_ENOMEM. */

@@ -44,8 +44,7 @@ static void fan_free(dl_fan *f) {
             freeReplyObject(f->call.replies[i]);
     }
     free(f->why);
-    free(f->buf);
-    free(f);
+    free(f); /* and the arguments after it (fan_alloc) */
 }
 
 static void count_ok(dl_call *call) {
@@ -345,13 +344,28 @@ static void on_reply(void *arg, redisReply *r, int status, int sent) {
 
 /* Copy the request's arguments: the caller's buffers are gone by the time
  * a retry is sent. */
-static int copy_req(dl_fan *f, const dl_req *req) {
+/* A new fan, zeroed, with room after it for req's arguments (their
+ * pointers, lengths and bytes, NUL-terminated, and the routing key): one
+ * allocation, freed with the fan. Only the fan itself is zeroed; copy_req
+ * writes the rest. */
+static dl_fan *fan_alloc(const dl_req *req) {
     size_t total = req->klen + 1;
     for (int i = 0; i < req->argc; i++)
         total += req->lens[i] + 1;
-    f->buf = malloc(total ? total : 1);
-    if (f->buf == NULL)
-        return -1;
+    size_t head = (sizeof(dl_fan) + 15) & ~(size_t)15;
+    size_t arrays = (size_t)req->argc * (sizeof(const char *) + sizeof(size_t));
+    dl_fan *f = malloc(head + arrays + total);
+    if (f == NULL)
+        return NULL;
+    memset(f, 0, sizeof *f);
+    f->argv = (const char **)(void *)((char *)f + head);
+    f->lens = (size_t *)(void *)(f->argv + req->argc);
+    f->buf = (char *)(f->lens + req->argc);
+    return f;
+}
+
+/* Copy req into f (fan_alloc made the room). */
+static void copy_req(dl_fan *f, const dl_req *req) {
     char *d = f->buf;
     for (int i = 0; i < req->argc; i++) {
         memcpy(d, req->argv[i], req->lens[i]);
@@ -369,7 +383,6 @@ static int copy_req(dl_fan *f, const dl_req *req) {
     f->floor_at = req->floor_at > 0 && req->floor_at < req->argc ? req->floor_at : 0;
     f->script = req->script; /* static sources */
     f->script_len = req->script_len;
-    return 0;
 }
 
 /* Set up target i of n. */
@@ -415,12 +428,12 @@ static int first_send(dl_fan *f) {
 
 dl_fan *dl_fan_start(dl_topo *topo, const dl_req *req, int64_t deadline_us, dl_heap *heap,
                      dl_decided_fn decided, dl_fan_done_fn done, void *arg, int *rc) {
-    dl_fan *f = calloc(1, sizeof *f);
-    if (f == NULL || req->argc > DL_REQ_MAX_ARGV || copy_req(f, req) != 0) {
-        free(f);
+    dl_fan *f = req->argc <= DL_REQ_MAX_ARGV ? fan_alloc(req) : NULL;
+    if (f == NULL) {
         *rc = DLOCK_ENOMEM;
         return NULL;
     }
+    copy_req(f, req);
     *rc = DLOCK_OK;
     dl_timer_init(&f->grace, grace_over);
     dl_timer_init(&f->again, again_due);

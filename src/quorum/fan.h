@@ -81,11 +81,11 @@ struct dl_fan {
     void *arg;
     int argc;
     int floor_at; /* dl_req.floor_at */
-    const char *argv[DL_REQ_MAX_ARGV];
-    size_t lens[DL_REQ_MAX_ARGV];
+    const char **argv; /* argc copies of the request's arguments, */
+    size_t *lens;
     const char *script;
     size_t script_len;
-    char *buf; /* copies of the request's arguments */
+    char *buf; /* their bytes: all after the fan, in its allocation */
 };
 
 /* Send req to the targets topo gives for req->key, with replies due by

@@ -1,6 +1,8 @@
 /* test_keys.c - the pure pieces of listing: the SCAN pattern of the locks'
  * main keys (prefix glob characters escaped), reading a name back from a
- * key, and the set of names seen. No server. */
+ * key, and the set of names seen; and the key sets of script calls, held in
+ * the struct for short names and in an allocation for long ones. No
+ * server. */
 #include <string.h>
 
 #include "crc16.h"
@@ -160,8 +162,53 @@ static void test_strset(void) {
     dl_strset_free(&s);
 }
 
+/* A name's mutex keys, made by dl_keys_make and by dl_keyset_mutexes, for
+ * names that fit the structs' own room and names that do not. */
+static void test_keysets(void) {
+    dl_proto p;
+    CHECK_INT(dl_proto_init(&p, "dlock:"), DLOCK_OK);
+    static char big[DLOCK_NAME_MAX + 1];
+    memset(big, 'b', DLOCK_NAME_MAX);
+    const char *names[3] = {"job", big, "}x"};
+    size_t lens[3] = {3, DLOCK_NAME_MAX, 2};
+    for (int i = 0; i < 3; i++) {
+        dl_keys k;
+        CHECK_INT(dl_keys_make(&p, names[i], lens[i], &k), DLOCK_OK);
+        CHECK((k.buf != NULL) == (i == 1)); /* only the long name allocates */
+        CHECK_INT(k.len[DL_KEY_FENCE], 6 + 1 + (i == 2) + lens[i] + 1 + 6);
+        dl_keyset ks;
+        CHECK_INT(dl_keyset_mutexes(&p, 1, &names[i], &lens[i], &ks), DLOCK_OK);
+        CHECK_INT(ks.n, DL_NKEYS);
+        CHECK((ks.buf != NULL) == (i == 1));
+        for (int j = 0; j < DL_NKEYS; j++)
+            CHECK(ks.len[j] == k.len[j] && memcmp(ks.k[j], k.k[j], k.len[j]) == 0);
+        dl_keyset_free(&ks);
+        CHECK_INT(dl_keyset_sem(&p, names[i], lens[i], &ks), DLOCK_OK);
+        CHECK_INT(ks.n, DL_SEM_NKEYS);
+        CHECK(ks.len[DL_SEM_KEY_MAIN] == k.len[DL_KEY_LOCK] &&
+              memcmp(ks.k[DL_SEM_KEY_MAIN], k.k[DL_KEY_LOCK], k.len[DL_KEY_LOCK]) == 0);
+        dl_keyset_free(&ks);
+        dl_keys_free(&k);
+    }
+    /* Sixteen names of a multi-lock: more than the set's own room. */
+    const char *many[DLOCK_MULTI_MAX];
+    size_t mlens[DLOCK_MULTI_MAX];
+    for (int i = 0; i < DLOCK_MULTI_MAX; i++)
+        many[i] = "name-of-a-multi-lock", mlens[i] = 20;
+    dl_keyset ks;
+    CHECK_INT(dl_keyset_mutexes(&p, DLOCK_MULTI_MAX, many, mlens, &ks), DLOCK_OK);
+    CHECK(ks.buf != NULL);
+    CHECK_INT(ks.n, DL_NKEYS * DLOCK_MULTI_MAX);
+    CHECK(ks.len[ks.n - 1] == 6 + 1 + 20 + 1 + 3 && memcmp(ks.k[ks.n - 1], "dlock:{", 7) == 0);
+    dl_keyset_free(&ks);
+    CHECK_INT(dl_keyset_mutexes(&p, 0, many, mlens, &ks), DLOCK_EINVAL);
+    dl_keyset_free(&ks); /* a refused set is empty */
+    dl_proto_free(&p);
+}
+
 int main(void) {
     test_pattern();
+    test_keysets();
     test_key_name();
     test_one_slot();
     test_plan();
