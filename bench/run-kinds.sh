@@ -29,17 +29,27 @@ start_redis P1
 out=$(mktemp)
 P1_PID=$(redis-cli -p "$P1" info server | sed -n 's/^process_id:\([0-9]*\).*/\1/p')
 
+errs=$(mktemp)
+# A run that prints no RESULT is recorded with its figures as "fail", so
+# that every round keeps one line per variant (the per-round ratios pair
+# them by position), and the last line of its stderr is listed at the end.
+record() { # label, output, stderr file
+    line=$(echo "$2" | grep '^RESULT') ||
+        { line="RESULT failed pairs_per_s=fail p50_us=fail p99_us=fail"
+          echo "$1: $(tail -1 "$3")" >> "$errs"; }
+    echo "$1 $line" >> "$out"
+}
 run() { # label, args...
     label=$1; shift
-    line=$("$BENCH" "$@" 2>/dev/null | grep '^RESULT') || line="RESULT failed"
-    echo "$label $line" >> "$out"
+    o=$("$BENCH" "$@" 2>"$errs.1") || true
+    record "$label" "$o" "$errs.1"
 }
 pinned() { # label, args...
     label=$1; shift
     taskset -p -c 0 "$P1_PID" >/dev/null
-    line=$(taskset -c 0 "$BENCH" "$@" 2>/dev/null | grep '^RESULT') || line="RESULT failed"
+    o=$(taskset -c 0 "$BENCH" "$@" 2>"$errs.1") || true
     taskset -p -c 0-$(( $(nproc) - 1 )) "$P1_PID" >/dev/null
-    echo "$label $line" >> "$out"
+    record "$label" "$o" "$errs.1"
 }
 
 KINDS="mutex sem rw-shared rw-exclusive multi"
@@ -55,8 +65,8 @@ done
 echo "multilock, $MULTI_SECS s" >&2
 run multi-8 --mode multilock --workers 8 --names 6 --set 3 --port "$P1" --seconds "$MULTI_SECS"
 
-med() { grep "^$1 " "$out" | field "$2" | median; }
-worst() { grep "^$1 " "$out" | field "$2" | sort -g | tail -1; }
+med() { grep "^$1 " "$out" | field "$2" | grep -v '^fail$' | median; }
+worst() { grep "^$1 " "$out" | field "$2" | grep -v '^fail$' | sort -g | tail -1; }
 
 echo "### Uncontended try-acquire + release (medians of $ROUNDS rounds, ${SECS} s each)"
 echo
@@ -75,11 +85,12 @@ echo "cost ÷ mutex: the mutex's pairs/s over the kind's (time per pair, relativ
 echo "per round, the same ratio's median:"
 ratio() { # prefix, kind: median over rounds of the mutex's pairs/s over the kind's
     paste <(grep "^$1-mutex " "$out" | field pairs_per_s) <(grep "^$1-$2 " "$out" | field pairs_per_s) |
-        awk '{print $1 / $2}' | median
+        awk '$1 != "fail" && $2 != "fail" {print $1 / $2}' | median
 }
-p50r() { # prefix, kind: the kind's p50 over the mutex's, each round, then their median
+p50r() { # prefix, kind: the kind's p50 over the mutex's, each round ("fail": a run failed)
     paste <(grep "^$1-mutex " "$out" | field p50_us) <(grep "^$1-$2 " "$out" | field p50_us) |
-        awk '{printf "%.2f\n", $2 / $1}' | tr '\n' ' '
+        awk '{ if ($1 == "fail" || $2 == "fail") print "fail"; else printf "%.2f\n", $2 / $1 }' |
+        tr '\n' ' '
 }
 for k in $KINDS; do
     printf -- '- %s: as scheduled %.2f, pinned %.2f\n' "$k" "$(ratio u "$k")" "$(ratio p "$k")"
@@ -88,8 +99,8 @@ echo
 echo "p50 ÷ the mutex's p50, per round (pinned, then as scheduled), and the median:"
 for k in $KINDS; do
     printf -- '- %s: pinned %s(median %.2f); as scheduled %s(median %.2f)\n' "$k" \
-        "$(p50r p "$k")" "$(p50r p "$k" | tr ' ' '\n' | grep . | median)" \
-        "$(p50r u "$k")" "$(p50r u "$k" | tr ' ' '\n' | grep . | median)"
+        "$(p50r p "$k")" "$(p50r p "$k" | tr ' ' '\n' | grep . | grep -v fail | median)" \
+        "$(p50r u "$k")" "$(p50r u "$k" | tr ' ' '\n' | grep . | grep -v fail | median)"
 done
 echo
 echo "### Fairness"
@@ -142,4 +153,9 @@ done
 echo
 echo "raw RESULT lines:"
 cat "$out"
-rm -f "$out"
+if [ -s "$errs" ]; then
+    echo
+    echo "runs that printed no RESULT (the last line of their stderr):"
+    cat "$errs"
+fi
+rm -f "$out" "$errs" "$errs.1"

@@ -9,10 +9,11 @@
  * whose readers take one permit each, with no limit, and whose writer
  * takes them all). Keys, all in the hash slot of {name}:
  *   KEYS[1] P{name}        zset: holder token -> lease expiry (server ms).
- *                          Its TYPE tells the kinds apart: a mutex keeps a
+ *                          Its type tells the kinds apart: a mutex keeps a
  *                          hash there, so a mutex script on a held
  *                          semaphore fails with WRONGTYPE, and these
- *                          scripts refuse a name held as a mutex.
+ *                          scripts refuse a name held as a mutex (their
+ *                          first sorted-set command on it fails: pcall).
  *   KEYS[2] P{name}:h      hash: token -> "fence want acquired_ms meta";
  *                          _k -> what the holders are: "sem", "rws" (rw
  *                          readers) or "rwx" (an rw writer); _n -> the
@@ -22,19 +23,24 @@
  *   KEYS[5] P{name}:pqi    hash token -> "expiry_ms ttl_ms fencing chan want meta"
  * want: "s<N>" a semaphore permit of N, "r0" rw shared, "r1" rw exclusive.
  *
- * Every script first removes the holders whose lease has ended (score <=
- * now: prune), so a crashed holder's permit returns when its lease ends.
- * ACQUIRE and CANCEL then serve the queue in FIFO order (settle = prune,
- * then promote): while its live head fits, the head is granted (with its
- * own ttl, fence and metadata) and woken on its channel with "<token>
- * <fence>". RELEASE prunes, removes the caller, then promotes. Only these
- * three issue fences, and they carry the failover floor for them; EXTEND
- * and INSPECT only prune. So a release
- * admits as many waiters as now fit, oldest first, and a head that does
- * not fit (a writer behind readers, a semaphore that is full) stops
- * everyone behind it: no barging, and the readers queued between two
- * writers are admitted together. The keys expire with the last lease
- * (PEXPIREAT of the highest score), so nothing stays behind.
+ * The keys expire with the last lease: every script that changes a score
+ * sets PEXPIREAT of KEYS[1] and KEYS[2] to the highest score (expiry), so
+ * KEYS[1] exists only while its latest lease lasts. Before a script relies
+ * on the holders it removes those whose lease has ended (score <= now:
+ * prune), so a crashed holder's permit returns when its lease ends. A free
+ * name has nothing to prune, and neither has a name with one holder (its
+ * lease is the key's life): that is how the uncontended ACQUIRE and
+ * RELEASE skip it, and they look no further into an empty queue than
+ * whether it exists. ACQUIRE and CANCEL serve the queue in FIFO order
+ * (settle = prune, then promote): while its live head fits, the head is
+ * granted (with its own ttl, fence and metadata) and woken on its channel
+ * with "<token> <fence>". RELEASE prunes, removes the caller, then
+ * promotes. Only these three issue fences, and they carry the failover
+ * floor for them; EXTEND and INSPECT only prune (and EXTEND sets the
+ * caller's lease). So a release admits as many waiters as now fit, oldest
+ * first, and a head that does not fit (a writer behind readers, a
+ * semaphore that is full) stops everyone behind it: no barging, and the
+ * readers queued between two writers are admitted together.
  *
  * MULTI family: several mutexes taken all or nothing by one script. KEYS
  * are the four mutex keys of each name in turn (P{n}, P{n}:fence, P{n}:q,
@@ -45,60 +51,89 @@
  * Both families check their arguments and keep fences exact as the mutex
  * scripts do (DL_LUA_ARGS, DL_LUA_FENCES in scripts.lua.h): bounds in the
  * scripts too, fences as decimal strings, FENCEMAX at 2^63-1, and the
- * failover floor in every fence issued on Sentinel and Cluster.
+ * failover floor in every fence issued on Sentinel and Cluster. As in the
+ * mutex scripts, the code that only a held name or a queue needs (and its
+ * Lua closures, which cost the server on every call) comes after the
+ * uncontended path's return.
  */
 #ifndef DLOCK_KINDS_LUA_H
 #define DLOCK_KINDS_LUA_H
 
 #include "scripts.lua.h"
 
-/* Argument checks of the kinds' scripts (docs/SECURITY.md, "What the
- * scripts check"): DL_LUA_ARGS's num/token/bad, the fences of
- * DL_LUA_FENCES, and acquire_args(), which checks ARGV[1..8] of a SEM or
- * MULTI ACQUIRE as the mutex ACQUIRE checks its own (fencing 0 or 1 only:
- * no Redlock) and returns the name of the first bad one, or nil. Every
- * check runs before anything is changed. */
-#define DL_LUA_KIND_ARGS                                                            \
+/* Argument checks of a SEM or MULTI ACQUIRE (docs/SECURITY.md, "What the
+ * scripts check"): DL_LUA_ARGS's num/token/bad, then ARGV[1..8] checked as
+ * the mutex ACQUIRE checks its own (fencing 0 or 1 only: no Redlock),
+ * refusing the first bad one. Straight-line code: every check runs before
+ * anything is changed. */
+#define DL_LUA_KIND_CHECKS                                                          \
     DL_LUA_ARGS                                                                     \
-    DL_LUA_FENCES                                                                   \
-    "local META_MAX = " DL_LUA_STR(DL_LUA_META_MAX) "\n"                            \
-    "local WAIT_MAX = " DL_LUA_STR(DL_LUA_WAIT_MAX) "\n"                            \
-    "local CHAN_MAX = " DL_LUA_STR(DL_LUA_CHAN_MAX) "\n"                            \
-    "local PERMITS_MAX = " DL_LUA_STR(DL_LUA_PERMITS_MAX) "\n"                      \
-    "local function acquire_args()\n"                                               \
-    "  if not token(ARGV[1]) then return 'token' end\n"                             \
-    "  if not num(ARGV[2], TTL_MAX) then return 'ttl_ms' end\n"                     \
-    "  if type(ARGV[3]) ~= 'string' or #ARGV[3] > META_MAX then return 'meta' end\n" \
-    "  if ARGV[4] ~= '0' and ARGV[4] ~= '1' then return 'fencing' end\n"            \
-    "  if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return 'enqueue' end\n"            \
-    "  if not num(ARGV[6], WAIT_MAX) then return 'wait_ms' end\n"                   \
-    "  if not (ARGV[7] == '0' or num(ARGV[7], 1e15)) then return 'acquired_ms' end\n" \
-    "  if type(ARGV[8]) ~= 'string' or #ARGV[8] > CHAN_MAX or not string.match(ARGV[8], '^%S+$') then\n" \
-    "    return 'channel'\n"                                                        \
-    "  end\n"                                                                       \
-    "  return nil\n"                                                                \
+    "if not token(ARGV[1]) then return bad('token') end\n"                          \
+    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    "if type(ARGV[3]) ~= 'string' or #ARGV[3] > " DL_LUA_STR(DL_LUA_META_MAX) " then return bad('meta') end\n" \
+    "if ARGV[4] ~= '0' and ARGV[4] ~= '1' then return bad('fencing') end\n"         \
+    "if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return bad('enqueue') end\n"         \
+    "if not num(ARGV[6], " DL_LUA_STR(DL_LUA_WAIT_MAX) ") then return bad('wait_ms') end\n" \
+    "if not (ARGV[7] == '0' or num(ARGV[7], 1e15)) then return bad('acquired_ms') end\n" \
+    "if type(ARGV[8]) ~= 'string' or #ARGV[8] > " DL_LUA_STR(DL_LUA_CHAN_MAX) " or not string.match(ARGV[8], '^%S+$') then\n" \
+    "  return bad('channel')\n"                                                     \
     "end\n"
 
 /* ---- SEM family ---- */
 
-/* The SEM scripts' prelude. settle(fl) and promote(fl) admit waiters, so
- * they issue fences: only the scripts that carry the failover floor (fl:
- * ACQUIRE, RELEASE, CANCEL) call them; EXTEND and INSPECT only prune. A
- * head that cannot be given a fence (FENCEMAX) is not admitted and stops
- * the queue, as one that does not fit: it meets the error at its own next
- * attempt. want_ok(w) checks a "want" argument. */
-#define DL_LUA_SEM_PRELUDE                                                          \
-    DL_LUA_KIND_ARGS                                                                \
+/* The server's time: now in ms (TIME, once per script). */
+#define DL_LUA_SEM_NOW                                                              \
     "local tm = redis.call('TIME')\n"                                               \
-    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"     \
-    "local function want_ok(w)\n"                                                   \
-    "  if w == 'r0' or w == 'r1' then return true end\n"                            \
-    "  return type(w) == 'string' and string.sub(w, 1, 1) == 's' and num(string.sub(w, 2), PERMITS_MAX) ~= nil\n" \
-    "end\n"                                                                         \
-    "local function foreign()\n"                                                    \
-    "  local ty = redis.call('TYPE', KEYS[1])['ok']\n"                              \
-    "  return ty ~= 'none' and ty ~= 'zset'\n"                                      \
-    "end\n"                                                                         \
+    "local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"
+
+/* grant(tok, ttl, fencing, w, meta, at, fl) makes tok a holder for ttl ms
+ * and returns its fence (a semaphore permit or a writer: the next fence; a
+ * reader: the counter raised to the floor fl; "0" with fencing off) and
+ * its score, or nil and the error reply (FENCEMAX) having changed nothing.
+ * It leaves the keys' expiry to its caller. Needs DL_LUA_FENCES and now. */
+#define DL_LUA_SEM_GRANT                                                            \
+    "local function grant(tok, ttl, fencing, w, meta, at, fl)\n"                    \
+    "  local f, err, k = '0', nil, 'sem'\n"                                         \
+    "  if w == 'r0' then k = 'rws' elseif w == 'r1' then k = 'rwx' end\n"           \
+    "  if fencing == '1' and k == 'rws' then\n"                                     \
+    "    f, err = raised_fence_of(3, fl)\n"                                         \
+    "  elseif fencing == '1' then\n"                                                \
+    "    f, err = next_fence_of(3, fl)\n"                                           \
+    "  end\n"                                                                       \
+    "  if not f then return nil, err end\n"                                         \
+    "  local s = now + tonumber(ttl)\n"                                             \
+    "  redis.call('ZADD', KEYS[1], s, tok)\n"                                       \
+    "  local v = f .. ' ' .. w .. ' ' .. at .. ' ' .. meta\n"                       \
+    "  if k == 'sem' then\n"                                                        \
+    "    redis.call('HSET', KEYS[2], tok, v, '_k', k, '_n', string.sub(w, 2))\n"    \
+    "  else\n"                                                                      \
+    "    redis.call('HSET', KEYS[2], tok, v, '_k', k)\n"                            \
+    "  end\n"                                                                       \
+    "  return f, s\n"                                                               \
+    "end\n"
+
+/* prune() removes the ended leases (after DL_LUA_SEM_NOW), and returns
+ * false, changing nothing, when KEYS[1] is not a sorted set (the name is
+ * held as a mutex, or by something else). */
+#define DL_LUA_SEM_PRUNE                                                            \
+    "local function prune()\n"                                                      \
+    "  local gone = redis.pcall('ZRANGEBYSCORE', KEYS[1], '-inf', now)\n"           \
+    "  if gone.err then return false end\n"                                         \
+    "  if #gone == 0 then return true end\n"                                        \
+    "  for i = 1, #gone do redis.call('HDEL', KEYS[2], gone[i]) end\n"              \
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"                      \
+    "  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end\n"  \
+    "  return true\n"                                                               \
+    "end\n"
+
+/* The SEM scripts' code for a held name or a queue (after DL_LUA_FENCES,
+ * DL_LUA_SEM_NOW and DL_LUA_SEM_GRANT). promote(fl) admits
+ * the queue's live heads while they fit, and returns the head that stopped
+ * it (false: none) and whether it admitted anyone. A head that cannot be
+ * given a fence (FENCEMAX) is not admitted and stops the queue, as one
+ * that does not fit: it meets the error at its own next attempt. expiry()
+ * sets the keys' expiry to the highest score. */
+#define DL_LUA_SEM_QUEUE                                                            \
     "local function qleave(tok)\n"                                                  \
     "  redis.call('ZREM', KEYS[4], tok)\n"                                          \
     "  redis.call('HDEL', KEYS[5], tok)\n"                                          \
@@ -122,51 +157,24 @@
     "  end\n"                                                                       \
     "  return w == 'r0' and k == 'rws'\n"                                           \
     "end\n"                                                                         \
-    "local function grant(tok, ttl, fencing, w, meta, at, fl)\n"                    \
-    "  local f, err, k = '0', nil, 'sem'\n"                                         \
-    "  if w == 'r0' then k = 'rws' elseif w == 'r1' then k = 'rwx' end\n"           \
-    "  if fencing == '1' and k == 'rws' then\n"                                     \
-    "    f, err = raised_fence_of(3, fl)\n"                                         \
-    "  elseif fencing == '1' then\n"                                                \
-    "    f, err = next_fence_of(3, fl)\n"                                           \
-    "  end\n"                                                                       \
-    "  if not f then return nil, err end\n"                                         \
-    "  redis.call('ZADD', KEYS[1], now + tonumber(ttl), tok)\n"                     \
-    "  local v = f .. ' ' .. w .. ' ' .. at .. ' ' .. meta\n"                     \
-    "  if k == 'sem' then\n"                                                        \
-    "    redis.call('HSET', KEYS[2], tok, v, '_k', k, '_n', string.sub(w, 2))\n"   \
-    "  else\n"                                                                      \
-    "    redis.call('HSET', KEYS[2], tok, v, '_k', k)\n"                            \
-    "  end\n"                                                                       \
-    "  return f\n"                                                                  \
-    "end\n"                                                                         \
-    "local function prune()\n"                                                      \
-    "  local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)\n"            \
-    "  if #gone == 0 then return end\n"                                             \
-    "  for i = 1, #gone do redis.call('HDEL', KEYS[2], gone[i]) end\n"              \
-    "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"                      \
-    "  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end\n"  \
-    "end\n"                                                                         \
     "local function promote(fl)\n"                                                  \
+    "  local any = false\n"                                                         \
     "  while true do\n"                                                             \
     "    local h, v = qhead()\n"                                                    \
-    "    if not h then return false end\n"                                          \
+    "    if not h then return false, any end\n"                                     \
     "    local ttl, fencing, chan, w, meta =\n"                                     \
     "      string.match(v, '^%d+ (%d+) (%d) (%S+) (%S+) (.*)$')\n"                  \
-    "    if ttl and not fits(w) then return h end\n"                                \
+    "    if ttl and not fits(w) then return h, any end\n"                           \
     "    if ttl then\n"                                                             \
     "      local f = grant(h, ttl, fencing, w, meta, now, fl)\n"                    \
-    "      if not f then return h end\n"                                            \
+    "      if not f then return h, any end\n"                                       \
+    "      any = true\n"                                                            \
     "      qleave(h)\n"                                                             \
     "      redis.pcall('PUBLISH', chan, h .. ' ' .. f)\n"                           \
     "    else\n"                                                                    \
     "      qleave(h)\n"                                                             \
     "    end\n"                                                                     \
     "  end\n"                                                                       \
-    "end\n"                                                                         \
-    "local function settle(fl)\n"                                                   \
-    "  prune()\n"                                                                   \
-    "  return promote(fl)\n"                                                        \
     "end\n"                                                                         \
     "local function expiry()\n"                                                     \
     "  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]\n"        \
@@ -187,17 +195,31 @@
  * (held now; also when already held: idempotent), or {0, hint_ms,
  * waiters}: hint_ms is when the first lease ends (-1: none). An error
  * reply WRONGTYPE when the name is held as another kind, FENCEMAX when no
- * fence can be issued. */
+ * fence can be issued.
+ * Calls on a free name with no queue: TIME, EXISTS, INCR (a fenced permit
+ * or writer; GET for a reader), ZADD, HSET, PEXPIREAT twice. */
 #define DL_LUA_SEM_ACQUIRE                                                          \
-    DL_LUA_SEM_PRELUDE                                                              \
-    "local what = acquire_args()\n"                                                 \
-    "if what then return bad(what) end\n"                                           \
-    "if not want_ok(ARGV[9]) then return bad('want') end\n"                         \
-    "if not floor_ok(ARGV[10]) then return bad('floor') end\n"                      \
-    "if foreign() then\n"                                                           \
-    "  return redis.error_reply('WRONGTYPE the name is held as a mutex')\n"         \
+    DL_LUA_KIND_CHECKS                                                              \
+    "local w = ARGV[9]\n"                                                           \
+    "if not (w == 'r0' or w == 'r1' or (type(w) == 'string' and string.sub(w, 1, 1) == 's' and\n" \
+    "    num(string.sub(w, 2), " DL_LUA_STR(DL_LUA_PERMITS_MAX) "))) then\n"        \
+    "  return bad('want')\n"                                                        \
     "end\n"                                                                         \
-    "local h = settle(ARGV[10])\n"                                                  \
+    DL_LUA_FENCES                                                                   \
+    "if not floor_ok(ARGV[10]) then return bad('floor') end\n"                      \
+    DL_LUA_SEM_NOW                                                                  \
+    DL_LUA_SEM_GRANT                                                                \
+    "if redis.call('EXISTS', KEYS[1], KEYS[4]) == 0 then\n"                         \
+    "  local f, s = grant(ARGV[1], ARGV[2], ARGV[4], w, ARGV[3], ARGV[7], ARGV[10])\n" \
+    "  if not f then return s end\n"                                                \
+    "  redis.call('PEXPIREAT', KEYS[1], s)\n"                                       \
+    "  redis.call('PEXPIREAT', KEYS[2], s)\n"                                       \
+    "  return {1, f}\n"                                                             \
+    "end\n"                                                                         \
+    DL_LUA_SEM_PRUNE                                                                \
+    DL_LUA_SEM_QUEUE                                                                \
+    "if not prune() then return redis.error_reply('WRONGTYPE the name is held as a mutex') end\n" \
+    "local h, moved = promote(ARGV[10])\n"                                          \
     "local f = lease(ARGV[1])\n"                                                    \
     "if f then\n"                                                                   \
     "  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"       \
@@ -206,80 +228,108 @@
     "  return {1, f}\n"                                                             \
     "end\n"                                                                         \
     "local k = redis.call('HGET', KEYS[2], '_k')\n"                                 \
-    "if k and (k == 'sem') ~= (string.sub(ARGV[9], 1, 1) == 's') then\n"            \
-    "  expiry()\n"                                                                  \
+    "if k and (k == 'sem') ~= (string.sub(w, 1, 1) == 's') then\n"                  \
+    "  if moved then expiry() end\n"                                                \
     "  return redis.error_reply('WRONGTYPE the name is held as a ' ..\n"            \
     "    (k == 'sem' and 'semaphore' or 'read-write lock'))\n"                      \
     "end\n"                                                                         \
-    "if (not h or h == ARGV[1]) and fits(ARGV[9]) then\n"                           \
+    "if (not h or h == ARGV[1]) and fits(w) then\n"                                 \
     "  local err\n"                                                                 \
-    "  f, err = grant(ARGV[1], ARGV[2], ARGV[4], ARGV[9], ARGV[3], ARGV[7], ARGV[10])\n" \
-    "  expiry()\n"                                                                  \
+    "  f, err = grant(ARGV[1], ARGV[2], ARGV[4], w, ARGV[3], ARGV[7], ARGV[10])\n"  \
+    "  if f then moved = true end\n"                                                \
+    "  if moved then expiry() end\n"                                                \
     "  if not f then return err end\n"                                              \
     "  qleave(ARGV[1])\n"                                                           \
     "  return {1, f}\n"                                                             \
     "end\n"                                                                         \
     "if ARGV[5] == '1' then\n"                                                      \
-    "  local w = tonumber(ARGV[6])\n"                                               \
+    "  local wait = tonumber(ARGV[6])\n"                                            \
     "  redis.call('ZADD', KEYS[4], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
-    "  redis.call('HSET', KEYS[5], ARGV[1], (now + w) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] ..\n" \
-    "    ' ' .. ARGV[8] .. ' ' .. ARGV[9] .. ' ' .. ARGV[3])\n"                     \
+    "  redis.call('HSET', KEYS[5], ARGV[1], (now + wait) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] ..\n" \
+    "    ' ' .. ARGV[8] .. ' ' .. w .. ' ' .. ARGV[3])\n"                           \
     "  for i = 4, 5 do\n"                                                           \
-    "    if redis.call('PTTL', KEYS[i]) < w then redis.call('PEXPIRE', KEYS[i], w) end\n" \
+    "    if redis.call('PTTL', KEYS[i]) < wait then redis.call('PEXPIRE', KEYS[i], wait) end\n" \
     "  end\n"                                                                       \
     "end\n"                                                                         \
-    "expiry()\n"                                                                    \
+    "if moved then expiry() end\n"                                                  \
     "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]\n"          \
     "return {0, first and (tonumber(first) - now) or -1, redis.call('ZCARD', KEYS[4])}\n"
 
 /* SEM_RELEASE: ARGV token, and optionally the failover floor of the
  * fences of the waiters it admits. Returns 1 (released; the waiters that
  * now fit are admitted) or 0 (not a holder: nothing of the caller
- * changed). */
+ * changed).
+ * Calls when the caller is the only holder and no one waits: ZCARD, ZREM,
+ * DEL, ZCARD (the key exists only while its one lease lasts, so that lease
+ * has not ended and there is nothing to prune). */
 #define DL_LUA_SEM_RELEASE                                                          \
-    DL_LUA_SEM_PRELUDE                                                              \
-    "if not floor_ok(ARGV[2]) then return bad('floor') end\n"                       \
-    "if foreign() then return 0 end\n"                                              \
-    "prune()\n"                                                                     \
-    "local ok = redis.call('ZREM', KEYS[1], ARGV[1])\n"                             \
-    "if ok == 1 then\n"                                                             \
-    "  redis.call('HDEL', KEYS[2], ARGV[1])\n"                                      \
-    "  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end\n"  \
+    DL_LUA_FENCES                                                                   \
+    "if not floor_ok(ARGV[2]) then return redis.error_reply('ERR dlock: bad argument: floor') end\n" \
+    "local n = redis.pcall('ZCARD', KEYS[1])\n"                                     \
+    "if type(n) ~= 'number' then return 0 end\n"                                    \
+    "local ok = 0\n"                                                                \
+    "if n == 1 then\n"                                                              \
+    "  ok = redis.call('ZREM', KEYS[1], ARGV[1])\n"                                 \
+    "  if ok == 1 then\n"                                                           \
+    "    redis.call('DEL', KEYS[2])\n"                                              \
+    "    if redis.call('ZCARD', KEYS[4]) == 0 then return 1 end\n"                  \
+    "  end\n"                                                                       \
     "end\n"                                                                         \
-    "promote(ARGV[2])\n"                                                            \
-    "expiry()\n"                                                                    \
+    DL_LUA_SEM_NOW                                                                  \
+    DL_LUA_SEM_GRANT                                                                \
+    DL_LUA_SEM_PRUNE                                                                \
+    DL_LUA_SEM_QUEUE                                                                \
+    "local moved = false\n"                                                         \
+    "if ok == 0 and n > 0 then\n"                                                   \
+    "  prune()\n"                                                                   \
+    "  ok = redis.call('ZREM', KEYS[1], ARGV[1])\n"                                 \
+    "  if ok == 1 then\n"                                                           \
+    "    moved = true\n"                                                            \
+    "    redis.call('HDEL', KEYS[2], ARGV[1])\n"                                    \
+    "    if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end\n" \
+    "  end\n"                                                                       \
+    "end\n"                                                                         \
+    "local _, any = promote(ARGV[2])\n"                                             \
+    "if moved or any then expiry() end\n"                                           \
     "return ok\n"
 
-/* SEM_EXTEND: ARGV token, ttl_ms. Sets the caller's lease to ttl_ms.
- * Returns 1 (extended) or 0 (not a holder). Admits no one (no floor). */
+/* SEM_EXTEND: ARGV token, ttl_ms. Prunes; sets the caller's lease to
+ * ttl_ms. Returns 1 (extended) or 0 (not a holder, or the name is held as
+ * another kind). Admits no one (no floor). */
 #define DL_LUA_SEM_EXTEND                                                           \
-    DL_LUA_SEM_PRELUDE                                                              \
+    DL_LUA_ARGS                                                                     \
     "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
-    "if foreign() then return 0 end\n"                                              \
-    "prune()\n"                                                                     \
-    "local ok = lease(ARGV[1]) and 1 or 0\n"                                        \
-    "if ok == 1 then\n"                                                             \
-    "  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"       \
-    "end\n"                                                                         \
-    "expiry()\n"                                                                    \
-    "return ok\n"
+    DL_LUA_SEM_NOW                                                                  \
+    DL_LUA_SEM_PRUNE                                                                \
+    "if not prune() or not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end\n" \
+    "redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"         \
+    "local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]\n"          \
+    "redis.call('PEXPIREAT', KEYS[1], top)\n"                                       \
+    "redis.call('PEXPIREAT', KEYS[2], top)\n"                                       \
+    "return 1\n"
 
 /* SEM_CANCEL (a waiter gives up): ARGV token, ttl_ms, and optionally the
  * failover floor. Leaves the queue; returns {1, fence} if the caller was
  * admitted meanwhile (it keeps the permit, its lease restarted at ttl_ms),
  * else {0}. */
 #define DL_LUA_SEM_CANCEL                                                           \
-    DL_LUA_SEM_PRELUDE                                                              \
+    DL_LUA_ARGS                                                                     \
     "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    DL_LUA_FENCES                                                                   \
     "if not floor_ok(ARGV[3]) then return bad('floor') end\n"                       \
+    DL_LUA_SEM_NOW                                                                  \
+    DL_LUA_SEM_GRANT                                                                \
+    DL_LUA_SEM_PRUNE                                                                \
+    DL_LUA_SEM_QUEUE                                                                \
     "qleave(ARGV[1])\n"                                                             \
-    "if foreign() then return {0} end\n"                                            \
-    "settle(ARGV[3])\n"                                                             \
+    "if not prune() then return {0} end\n"                                          \
+    "local _, moved = promote(ARGV[3])\n"                                           \
     "local f = lease(ARGV[1])\n"                                                    \
     "if f then\n"                                                                   \
     "  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"       \
+    "  moved = true\n"                                                              \
     "end\n"                                                                         \
-    "expiry()\n"                                                                    \
+    "if moved then expiry() end\n"                                                  \
     "if f then return {1, f} end\n"                                                 \
     "return {0}\n"
 
@@ -290,13 +340,12 @@
  * type when another kind holds the name ("hash": a mutex). Prunes ended
  * leases; admits no one. */
 #define DL_LUA_SEM_INSPECT                                                          \
-    DL_LUA_SEM_PRELUDE                                                              \
+    DL_LUA_SEM_NOW                                                                  \
+    DL_LUA_SEM_PRUNE                                                                \
     "local lf = redis.call('GET', KEYS[3]) or '0'\n"                                \
-    "if foreign() then\n"                                                           \
+    "if not prune() then\n"                                                         \
     "  return {redis.call('TYPE', KEYS[1])['ok'], 0, lf, 0, 0}\n"                   \
     "end\n"                                                                         \
-    "prune()\n"                                                                     \
-    "expiry()\n"                                                                    \
     "local out = {redis.call('HGET', KEYS[2], '_k') or '',\n"                       \
     "  tonumber(redis.call('HGET', KEYS[2], '_n')) or 0, lf,\n"                     \
     "  redis.call('ZCARD', KEYS[4]), redis.call('ZCARD', KEYS[1])}\n"               \
@@ -316,20 +365,19 @@
 
 /* ---- MULTI family ---- */
 
-/* Name i's keys are KEYS[4i-3..4i]: lock, fence, queue, queue info.
- * handover(l, fk, q, qi, fl) is the mutex RELEASE's hand-over
- * (scripts.lua.h) for one name, with the failover floor fl: the lock goes
- * to the oldest live waiter, which is woken; when no fence can be issued
- * (FENCEMAX) the name is released but handed to no one (the head meets
- * the error at its next attempt). */
-#define DL_LUA_MULTI_PRELUDE                                                        \
-    DL_LUA_KIND_ARGS                                                                \
+/* The MULTI scripts' code for a held name or a queue (after DL_LUA_FENCES).
+ * Name i's keys are KEYS[4i-3..4i]: lock, fence, queue, queue info.
+ * handon(l, fk, q, qi, fl) is the mutex RELEASE's hand-over (scripts.lua.h)
+ * for one free name, with the failover floor fl: the lock goes to the
+ * oldest live waiter, which is woken; when no fence can be issued
+ * (FENCEMAX) the name is handed to no one (the head meets the error at its
+ * next attempt). handover() first releases the name. */
+#define DL_LUA_MULTI_QUEUE                                                          \
     "local tm, now\n"                                                               \
-    "local nk = #KEYS / 4\n"                                                        \
     "local function clock()\n"                                                      \
     "  if not tm then\n"                                                            \
     "    tm = redis.call('TIME')\n"                                                 \
-    "    now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"      \
+    "    now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)\n"       \
     "  end\n"                                                                       \
     "end\n"                                                                         \
     "local function mleave(q, qi, tok)\n"                                           \
@@ -348,8 +396,7 @@
     "  end\n"                                                                       \
     "  return false\n"                                                              \
     "end\n"                                                                         \
-    "local function handover(l, fk, q, qi, fl)\n"                                   \
-    "  redis.call('DEL', KEYS[l])\n"                                                \
+    "local function handon(l, fk, q, qi, fl)\n"                                     \
     "  local h, v = mhead(q, qi)\n"                                                 \
     "  if not h then return end\n"                                                  \
     "  local ttl, fencing, chan, meta = string.match(v, '^%d+ (%d+) (%d) (%S+) (.*)$')\n" \
@@ -365,6 +412,10 @@
     "  redis.call('HSET', KEYS[l], 't', h, 'f', f, 'o', meta, 'a', now)\n"          \
     "  redis.call('PEXPIRE', KEYS[l], ttl)\n"                                       \
     "  redis.pcall('PUBLISH', chan, h .. ' ' .. f)\n"                               \
+    "end\n"                                                                         \
+    "local function handover(l, fk, q, qi, fl)\n"                                   \
+    "  redis.call('DEL', KEYS[l])\n"                                                \
+    "  handon(l, fk, q, qi, fl)\n"                                                  \
     "end\n"                                                                         \
     "local function mine(l)\n"                                                      \
     "  return redis.call('HGET', KEYS[l], 't') == ARGV[1]\n"                        \
@@ -382,13 +433,46 @@
  * queue: then it gives them back (hands them on), so that its new, later
  * place cannot close a cycle of waiters. While it keeps names, hint_ms is
  * at most a third of its ttl, so that it comes back to refresh them before
- * their leases end. */
+ * their leases end.
+ * Calls when every name is free with no queue: HGET and ZCARD per name
+ * (the mutex ACQUIRE's: no command beyond the mutex's, so its ACL user,
+ * docs/SECURITY.md, can take multi-locks), GET of every name's counter but
+ * the first (its INCR comes first, so that a FENCEMAX there changes
+ * nothing), then per name INCR, HSET, PEXPIRE. */
 #define DL_LUA_MULTI_ACQUIRE                                                        \
-    DL_LUA_MULTI_PRELUDE                                                            \
-    "local what = acquire_args()\n"                                                 \
-    "if what then return bad(what) end\n"                                           \
+    DL_LUA_KIND_CHECKS                                                              \
+    "local nk = #KEYS / 4\n"                                                        \
     "if nk < 1 or #KEYS % 4 ~= 0 then return bad('keys') end\n"                     \
+    DL_LUA_FENCES                                                                   \
     "if not floor_ok(ARGV[9]) then return bad('floor') end\n"                       \
+    "local free = true\n"                                                           \
+    "for i = 1, nk do\n"                                                            \
+    "  local l, q = 4 * i - 3, 4 * i - 1\n"                                         \
+    "  if redis.call('HGET', KEYS[l], 't') or redis.call('ZCARD', KEYS[q]) > 0 then\n" \
+    "    free = false\n"                                                            \
+    "    break\n"                                                                   \
+    "  end\n"                                                                       \
+    "end\n"                                                                         \
+    "if free then\n"                                                                \
+    "  local out = {1}\n"                                                           \
+    "  if ARGV[4] == '1' then\n"                                                    \
+    "    for i = 2, nk do\n"                                                        \
+    "      local fk = 4 * i - 2\n"                                                  \
+    "      if redis.call('GET', KEYS[fk]) == '9223372036854775807' then return fencemax() end\n" \
+    "    end\n"                                                                     \
+    "  end\n"                                                                       \
+    "  for i = 1, nk do\n"                                                          \
+    "    local l, fk = 4 * i - 3, 4 * i - 2\n"                                      \
+    "    local f, err = '0'\n"                                                      \
+    "    if ARGV[4] == '1' then f, err = next_fence_of(fk, ARGV[9]) end\n"          \
+    "    if not f then return err end\n"                                            \
+    "    redis.call('HSET', KEYS[l], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', ARGV[7])\n" \
+    "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                 \
+    "    out[i + 1] = f\n"                                                          \
+    "  end\n"                                                                       \
+    "  return out\n"                                                                \
+    "end\n"                                                                         \
+    DL_LUA_MULTI_QUEUE                                                              \
     "local own, ready, hint, waiters = {}, true, -1, 0\n"                           \
     "for i = 1, nk do\n"                                                            \
     "  local l, q, qi = 4 * i - 3, 4 * i - 1, 4 * i\n"                              \
@@ -456,27 +540,38 @@
     "for i = 1, nk do\n"                                                            \
     "  local l, fk, q, qi = 4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i\n"               \
     "  if own[i] and (fresh or ARGV[5] ~= '1') then handover(l, fk, q, qi, ARGV[9])\n" \
-    "  elseif own[i] then\n"                                                         \
-    "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                  \
-    "    local keep = math.floor(tonumber(ARGV[2]) / 3)\n"                           \
-    "    if hint < 0 or keep < hint then hint = keep end\n"                          \
-    "  end\n"                                                                        \
+    "  elseif own[i] then\n"                                                        \
+    "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                 \
+    "    local keep = math.floor(tonumber(ARGV[2]) / 3)\n"                          \
+    "    if hint < 0 or keep < hint then hint = keep end\n"                         \
+    "  end\n"                                                                       \
     "end\n"                                                                         \
     "return {0, hint, waiters}\n"
 
 /* MULTI_RELEASE: ARGV token, and optionally the failover floor of the
- * hand-overs' fences. Releases (and hands on) every name that still
- * carries the token; returns how many did. */
+ * hand-overs' fences. Releases every name that still carries the token,
+ * then hands each of those with a queue on; returns how many it released.
+ * Calls per name with no queue: HGET, DEL, ZCARD (the mutex RELEASE's). */
 #define DL_LUA_MULTI_RELEASE                                                        \
-    DL_LUA_MULTI_PRELUDE                                                            \
-    "if not floor_ok(ARGV[2]) then return bad('floor') end\n"                       \
-    "local n = 0\n"                                                                 \
+    DL_LUA_FENCES                                                                   \
+    "if not floor_ok(ARGV[2]) then return redis.error_reply('ERR dlock: bad argument: floor') end\n" \
+    "local nk = #KEYS / 4\n"                                                        \
+    "local n, queued = 0, nil\n"                                                    \
     "for i = 1, nk do\n"                                                            \
-    "  local l, fk, q, qi = 4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i\n"               \
-    "  if mine(l) then\n"                                                           \
-    "    handover(l, fk, q, qi, ARGV[2])\n"                                         \
+    "  local l, q = 4 * i - 3, 4 * i - 1\n"                                         \
+    "  if redis.call('HGET', KEYS[l], 't') == ARGV[1] then\n"                       \
+    "    redis.call('DEL', KEYS[l])\n"                                              \
     "    n = n + 1\n"                                                               \
+    "    if redis.call('ZCARD', KEYS[q]) > 0 then\n"                                \
+    "      queued = queued or {}\n"                                                 \
+    "      queued[#queued + 1] = i\n"                                               \
+    "    end\n"                                                                     \
     "  end\n"                                                                       \
+    "end\n"                                                                         \
+    "if not queued then return n end\n"                                             \
+    DL_LUA_MULTI_QUEUE                                                              \
+    "for _, i in ipairs(queued) do\n"                                               \
+    "  handon(4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i, ARGV[2])\n"                   \
     "end\n"                                                                         \
     "return n\n"
 
@@ -484,10 +579,12 @@
  * every name still carries the token: returns 1; else changes nothing and
  * returns 0. */
 #define DL_LUA_MULTI_EXTEND                                                         \
-    DL_LUA_MULTI_PRELUDE                                                            \
+    DL_LUA_ARGS                                                                     \
     "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    "local nk = #KEYS / 4\n"                                                        \
     "for i = 1, nk do\n"                                                            \
-    "  if not mine(4 * i - 3) then return 0 end\n"                                  \
+    "  local l = 4 * i - 3\n"                                                       \
+    "  if redis.call('HGET', KEYS[l], 't') ~= ARGV[1] then return 0 end\n"          \
     "end\n"                                                                         \
     "for i = 1, nk do\n"                                                            \
     "  local l = 4 * i - 3\n"                                                       \
@@ -504,9 +601,12 @@
  * could take it, and the next in line would not hear of it), and returns
  * {0}. */
 #define DL_LUA_MULTI_CANCEL                                                         \
-    DL_LUA_MULTI_PRELUDE                                                            \
+    DL_LUA_ARGS                                                                     \
     "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    DL_LUA_FENCES                                                                   \
     "if not floor_ok(ARGV[3]) then return bad('floor') end\n"                       \
+    "local nk = #KEYS / 4\n"                                                        \
+    DL_LUA_MULTI_QUEUE                                                              \
     "local all = true\n"                                                            \
     "for i = 1, nk do\n"                                                            \
     "  mleave(4 * i - 1, 4 * i, ARGV[1])\n"                                         \
@@ -520,7 +620,7 @@
     "    out[i + 1] = redis.call('HGET', KEYS[l], 'f') or '0'\n"                    \
     "  elseif mine(l) or redis.call('EXISTS', KEYS[l]) == 0 then\n"                 \
     "    handover(l, fk, q, qi, ARGV[3])\n"                                         \
-    "  end\n"                                                                        \
+    "  end\n"                                                                       \
     "end\n"                                                                         \
     "if all then return out end\n"                                                  \
     "return {0}\n"

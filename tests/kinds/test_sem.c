@@ -17,7 +17,10 @@
  *      queue), keepalive as engine timers, release;
  *   9. the retrying calls of each kind (dlock_*_acquire), and a Redlock URL
  *      refused for semaphores and rw locks (DLOCK_ENOTSUP; multi-locks on
- *      Redlock: test_redlock.c).
+ *      Redlock: test_redlock.c);
+ *  10. a release after the lease ended is ENOTHELD: alone (the key went
+ *      with it), among live holders (not pruned yet when it comes), and
+ *      when another kind took the name meanwhile.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -46,6 +49,15 @@ static long long zcard(const char *key) { return th_server_int(S, "ZCARD %s", ke
             th_sleep_ms(5);                                                                \
         TH_CHECK(cond);                                                                    \
     } while (0)
+
+/* How many of key's holders have a lease that ended by the server's clock. */
+static long long ended_leases(const char *key) {
+    redisReply *t = th_server_cmd(S, "TIME");
+    TH_CHECK(t != NULL && t->type == REDIS_REPLY_ARRAY && t->elements == 2);
+    long long now_ms = atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000;
+    freeReplyObject(t);
+    return th_server_int(S, "ZCOUNT %s -inf %lld", key, now_ms);
+}
 
 static void permits(void) {
     dlock_client *c = client();
@@ -406,6 +418,43 @@ static void retries_redlock(void) {
     dlock_client_free(r);
 }
 
+/* ---- 10: a release after the lease ended ---- */
+
+/* The uncontended release skips pruning for a sole holder whose key still
+ * exists (its lease lasts: the keys expire with the latest lease); these
+ * are the cases around it. */
+static void ended_release(void) {
+    dlock_client *c = client();
+    dlock_lock *a, *b, *m;
+    IT_RC(c, dlock_sem_try_acquire(c, "ended", 2, 100, &a), DLOCK_OK);
+    WAIT_FOR(th_server_int(S, "EXISTS %s", "dlock:{ended}") == 0, 2000);
+    IT_RC(c, dlock_release(a), DLOCK_ENOTHELD);
+    TH_EQ_INT(th_server_int(S, "EXISTS %s", "dlock:{ended}:h"), 0);
+    dlock_lock_free(a);
+    /* Among live holders: the ended lease is still listed when it comes. */
+    IT_RC(c, dlock_sem_try_acquire(c, "ended", 2, 100, &a), DLOCK_OK);
+    IT_RC(c, dlock_sem_try_acquire(c, "ended", 2, 10000, &b), DLOCK_OK);
+    WAIT_FOR(ended_leases("dlock:{ended}") == 1, 2000);
+    TH_EQ_INT(zcard("dlock:{ended}"), 2);
+    IT_RC(c, dlock_release(a), DLOCK_ENOTHELD);
+    TH_EQ_INT(zcard("dlock:{ended}"), 1);
+    TH_CHECK(dlock_held(b));
+    IT_RC(c, dlock_release(b), DLOCK_OK);
+    TH_EQ_INT(th_server_int(S, "EXISTS %s", "dlock:{ended}"), 0);
+    TH_EQ_INT(th_server_int(S, "EXISTS %s", "dlock:{ended}:h"), 0);
+    dlock_lock_free(a);
+    dlock_lock_free(b);
+    /* A mutex took the name after a reader's lease ended. */
+    IT_RC(c, dlock_rw_try_acquire(c, "ended", DLOCK_SHARED, 100, &a), DLOCK_OK);
+    WAIT_FOR(th_server_int(S, "EXISTS %s", "dlock:{ended}") == 0, 2000);
+    IT_RC(c, dlock_try_acquire(c, "ended", 5000, &m), DLOCK_OK);
+    IT_RC(c, dlock_release(a), DLOCK_ENOTHELD);
+    IT_RC(c, dlock_release(m), DLOCK_OK);
+    dlock_lock_free(a);
+    dlock_lock_free(m);
+    dlock_client_free(c);
+}
+
 int main(void) {
     th_test_init(100);
     S = th_server_start(NULL);
@@ -419,6 +468,7 @@ int main(void) {
     contention();
     async_api();
     retries_redlock();
+    ended_release();
     th_server_free(S);
     IT_PASS("test_sem");
     return 0;
