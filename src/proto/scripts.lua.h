@@ -203,10 +203,11 @@
  * Returns the fence (a bulk string, "0" without fencing; not {1, fence}:
  * an array reply costs the server ~5k instructions more) when the caller
  * holds the lock now (also when it already held it: an acquire retried
- * after a lost reply is idempotent), or {0, hint_ms, waiters, counter}: hint_ms is the holder's remaining lease,
- * or how long the queue head may still claim a free lock; counter is the
- * fencing counter now, so a waiter can tell a hand-over after this answer
- * (a higher fence) from a stale wake-up. */
+ * after a lost reply is idempotent), or {0, hint_ms, waiters, counter}:
+ * hint_ms is the holder's remaining lease, or how long the queue head may
+ * still claim a free lock; counter is the fencing counter now, so a waiter
+ * can tell a hand-over after this answer (a higher fence) from a stale
+ * wake-up. */
 #define DL_LUA_ACQUIRE                                                              \
     "local tk, ttl, meta, fm, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7]\n"   \
     "if not " DL_LUA_TOKEN_OK("tk") " then return " DL_LUA_BAD("token") " end\n"    \
