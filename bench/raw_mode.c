@@ -51,9 +51,7 @@ static int raw_pair(raw_ctx *x, char *err, size_t errlen) {
     snprintf(x->tok, sizeof x->tok, "%016" PRIx64 "%016" PRIx64, x->tok_hi, x->tok_seq++);
     redisReply *r = redisCommandArgv(x->ctx, x->acq_argc, x->acq_argv, x->acq_len);
     int ok = r != NULL && (x->dlock_scripts
-                               ? r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-                                     r->element[0]->type == REDIS_REPLY_INTEGER &&
-                                     r->element[0]->integer == 1
+                               ? r->type == REDIS_REPLY_STRING /* the fence: granted */
                                : r->type == REDIS_REPLY_INTEGER && r->integer == 1);
     if (!ok) {
         snprintf(err, errlen, "raw acquire: %s",

@@ -10,8 +10,17 @@
 #include "client.h"
 #include "resp.h"
 
-/* An acquire reply {1, fence} grants the lock. */
+/* The mutex's ACQUIRE answers a grant with the fence alone, a bulk string
+ * holding a decimal (a string that is not one is the wrong shape). */
+static int fence_reply(const redisReply *r) {
+    return r != NULL && r->type == REDIS_REPLY_STRING && dl_reply_int(r, -1) >= 0;
+}
+
+/* An acquire reply that grants the lock: the mutex's fence, or {1, fence}
+ * from the other kinds' scripts. */
 static int granted_reply(const redisReply *r) {
+    if (fence_reply(r))
+        return 1;
     const redisReply *e0 = dl_elem(r, 0);
     return e0 != NULL && e0->type == REDIS_REPLY_INTEGER && e0->integer == 1;
 }
@@ -31,7 +40,8 @@ void dl_acquire_tally(dl_call *call, dl_tally *t) {
         }
         const redisReply *r = call->replies[i];
         const redisReply *e0 = dl_elem(r, 0), *e1 = dl_elem(r, 1);
-        if (e0 == NULL || e0->type != REDIS_REPLY_INTEGER || e1 == NULL) {
+        int str = fence_reply(r);
+        if (!str && (e0 == NULL || e0->type != REDIS_REPLY_INTEGER || e1 == NULL)) {
             call->status[i] = DLOCK_EPROTO;
             call->nok--;
             snprintf(call->conns[i]->err, sizeof call->conns[i]->err,
@@ -39,8 +49,8 @@ void dl_acquire_tally(dl_call *call, dl_tally *t) {
             continue;
         }
         t->answered++;
-        if (e0->integer == 1) {
-            int64_t f = dl_reply_int(e1, 0);
+        if (str || e0->integer == 1) {
+            int64_t f = dl_reply_int(str ? r : e1, 0);
             t->maybe |= 1u << i;
             t->agree = t->granted == 0 || (t->agree && f == t->seen_max);
             if (t->granted++ == 0 || f > t->seen_max)

@@ -33,12 +33,27 @@
 #define DL_LUA_STR_(x) #x
 #define DL_LUA_STR(x) DL_LUA_STR_(x)
 
-/* Argument checks (bounds: DL_LUA_*_MAX in proto.h): num(v, hi) is v as a
- * number if it is a decimal integer 1..hi without sign or leading zero (at
- * most 16 digits; hi at most 2^53, so the number is exact), else nil;
- * token(v) says whether v is 32 lowercase hex digits; bad(what) is the
- * error reply for a refused argument (nothing has been changed when it is
- * returned). */
+/* Argument checks (bounds: DL_LUA_*_MAX in proto.h), as Lua expressions
+ * over one ARGV entry or local v, for the mutex scripts' fast paths (no
+ * closure is made and no number parsed: both cost the server on every
+ * call; the value v is evaluated several times, so pass a local or an
+ * ARGV element). DL_LUA_NUM_OK(v, hi): v is a decimal integer 1..hi
+ * without sign or leading zero, hi a decimal string of at most 16 digits
+ * (so at most 2^53, and the number is exact); equal-length decimal
+ * strings compare as their numbers. DL_LUA_TOKEN_OK(v): v is 32 lowercase
+ * hex digits. DL_LUA_BAD(what): the error reply for a refused argument
+ * (nothing has been changed when it is returned). */
+#define DL_LUA_NUM_OK(v, hi)                                                       \
+    "(" v " and (#" v " < #'" hi "' or (#" v " == #'" hi "' and " v " <= '" hi "')) and " \
+    "string.find(" v ", '^[1-9]%d*$') ~= nil)"
+#define DL_LUA_TOKEN_OK(v) "(" v " and #" v " == 32 and string.find(" v ", '^[0-9a-f]+$') ~= nil)"
+#define DL_LUA_BAD(what) "redis.error_reply('ERR dlock: bad argument: " what "')"
+
+/* The same checks as functions, for the scripts of kinds.lua.h:
+ * num(v, hi) is v as a number if it is a decimal integer 1..hi without
+ * sign or leading zero (at most 16 digits; hi at most 2^53, so the number
+ * is exact), else nil; token(v) says whether v is 32 lowercase hex
+ * digits; bad(what) is the error reply for a refused argument. */
 #define DL_LUA_ARGS                                                                \
     "local function num(v, hi)\n"                                                  \
     "  if type(v) ~= 'string' or #v > 16 or not string.match(v, '^[1-9]%d*$') then return nil end\n" \
@@ -65,7 +80,8 @@
  * script takes the floor as an argument fl: a decimal (Sentinel: the
  * client's, from the master's config-epoch), "cluster" (this node's own
  * configEpoch, from CLUSTER INFO, read once per script run), or absent or
- * "" (one server, Redlock: no floor); floor_ok(v) checks one.
+ * "" (one server, Redlock: no floor); floor_ok(v), or the expression
+ * DL_LUA_FLOOR_OK(v), checks one.
  * epoch_floor(fl) is the floor as a decimal string (nil: none), or nil and
  * an error reply (FENCEMAX: an epoch of 2^23 or more does not fit).
  * next_fence_of(ki, fl) raises the counter KEYS[ki] to max(counter + 1,
@@ -73,15 +89,31 @@
  * fence: no new fence, the last one, but never below this master's
  * floor). Both return nil and an error reply having changed nothing when
  * no fence can be issued (FENCEMAX once the counter is at 2^63-1: the
- * reply fencemax() makes). */
+ * reply fencemax() makes).
+ * DL_LUA_INCR_FENCE(ki) is next_fence_of's step without a floor, as
+ * statements (no closure: the mutex's fast path when there is no floor):
+ * it sets the caller's local f (nil before) to the next fence, or leaves
+ * it nil and sets the caller's local err to the error reply. */
+#define DL_LUA_FLOOR_OK(v)                                                         \
+    "(" v " == nil or " v " == '' or " v " == 'cluster' or " v " == '0' or\n"      \
+    "  (string.match(" v ", '^[1-9]%d*$') and (#" v " < 19 or (#" v " == 19 and " v " <= '9223372036854775807'))))"
+#define DL_LUA_FENCEMAX_REPLY                                                      \
+    "redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')"
+#define DL_LUA_INCR_FENCE(ki)                                                      \
+    "do\n"                                                                         \
+    "  local n = redis.pcall('INCR', KEYS[" ki "])\n"                              \
+    "  if type(n) ~= 'table' then\n"                                               \
+    "    f = n < 9007199254740992 and string.format('%d', n) or redis.call('GET', KEYS[" ki "])\n" \
+    "  elseif redis.call('GET', KEYS[" ki "]) ~= '9223372036854775807' then err = n\n" \
+    "  else err = " DL_LUA_FENCEMAX_REPLY " end\n"                                 \
+    "end\n"
 #define DL_LUA_FENCES                                                              \
     "local function dec_lt(a, b) return #a < #b or (#a == #b and a < b) end\n"     \
     "local function floor_ok(v)\n"                                                 \
-    "  return v == nil or v == '' or v == 'cluster' or v == '0' or\n"              \
-    "    (string.match(v, '^[1-9]%d*$') and (#v < 19 or (#v == 19 and v <= '9223372036854775807')))\n" \
+    "  return " DL_LUA_FLOOR_OK("v") "\n"                                          \
     "end\n"                                                                        \
     "local function fencemax()\n"                                                  \
-    "  return redis.error_reply('FENCEMAX the fencing counter is at 2^63-1: no higher fence can be issued')\n" \
+    "  return " DL_LUA_FENCEMAX_REPLY "\n"                                         \
     "end\n"                                                                        \
     "local floor_memo\n"                                                           \
     "local function epoch_floor(fl)\n"                                             \
@@ -111,12 +143,9 @@
     "local function next_fence_of(ki, fl)\n"                                       \
     "  local low, err = epoch_floor(fl)\n"                                         \
     "  if err then return nil, err end\n"                                          \
-    "  local n = redis.pcall('INCR', KEYS[ki])\n"                                  \
-    "  if type(n) == 'table' then\n"                                               \
-    "    if redis.call('GET', KEYS[ki]) ~= '9223372036854775807' then return nil, n end\n" \
-    "    return nil, fencemax()\n"                                                 \
-    "  end\n"                                                                      \
-    "  local f = n < 9007199254740992 and string.format('%d', n) or redis.call('GET', KEYS[ki])\n" \
+    "  local f\n"                                                                  \
+    DL_LUA_INCR_FENCE("ki")                                                        \
+    "  if not f then return nil, err end\n"                                        \
     "  if low and dec_lt(f, low) then\n"                                           \
     "    redis.call('SET', KEYS[ki], low)\n"                                       \
     "    f = low\n"                                                                \
@@ -171,28 +200,37 @@
  * is only woken at release, never handed the lock by one server.
  * Calls on a free lock with no queue: HGET, ZCARD, INCR (fencing 1 or 3),
  * HSET, PEXPIRE; TIME and the queue's head are never touched.
- * Returns {1, fence} when the caller holds the lock now (also when it
- * already held it: an acquire retried after a lost reply is idempotent), or
- * {0, hint_ms, waiters, counter}: hint_ms is the holder's remaining lease,
- * or how long the queue head may still claim a free lock; counter is the
- * fencing counter now, so a waiter can tell a hand-over after this answer
- * (a higher fence) from a stale wake-up. */
+ * Returns the fence (a bulk string, "0" without fencing; not {1, fence}:
+ * an array reply costs the server ~5k instructions more) when the caller
+ * holds the lock now (also when it already held it: an acquire retried
+ * after a lost reply is idempotent), or {0, hint_ms, waiters, counter}:
+ * hint_ms is the holder's remaining lease, or how long the queue head may
+ * still claim a free lock; counter is the fencing counter now, so a waiter
+ * can tell a hand-over after this answer (a higher fence) from a stale
+ * wake-up. */
 #define DL_LUA_ACQUIRE                                                              \
-    DL_LUA_ARGS                                                                     \
-    "if not token(ARGV[1]) then return bad('token') end\n"                          \
-    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
-    "if #ARGV[3] > " DL_LUA_STR(DL_LUA_META_MAX) " then return bad('meta') end\n"  \
-    "local fm = ARGV[4]\n"                                                          \
-    "if fm ~= '0' and fm ~= '1' and fm ~= '2' and fm ~= '3' then return bad('fencing') end\n" \
-    "if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return bad('enqueue') end\n"         \
-    "if not num(ARGV[6], " DL_LUA_STR(DL_LUA_WAIT_MAX) ") then return bad('wait_ms') end\n" \
-    "if not (ARGV[7] == '0' or num(ARGV[7], 1e15)) then return bad('acquired_ms') end\n" \
+    "local tk, ttl, meta, fm, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[7]\n"   \
+    "if not " DL_LUA_TOKEN_OK("tk") " then return " DL_LUA_BAD("token") " end\n"    \
+    "if not " DL_LUA_NUM_OK("ttl", DL_LUA_STR(DL_LUA_TTL_MAX)) " then\n"            \
+    "  return " DL_LUA_BAD("ttl_ms") "\n"                                           \
+    "end\n"                                                                         \
+    "if #meta > " DL_LUA_STR(DL_LUA_META_MAX) " then return " DL_LUA_BAD("meta") " end\n" \
+    "if fm ~= '0' and fm ~= '1' and fm ~= '2' and fm ~= '3' then return " DL_LUA_BAD("fencing") " end\n" \
+    "if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return " DL_LUA_BAD("enqueue") " end\n" \
+    "if not " DL_LUA_NUM_OK("ARGV[6]", DL_LUA_STR(DL_LUA_WAIT_MAX)) " then\n"       \
+    "  return " DL_LUA_BAD("wait_ms") "\n"                                          \
+    "end\n"                                                                         \
+    "if not (at == '0' or " DL_LUA_NUM_OK("at", "1000000000000000") ") then\n"     \
+    "  return " DL_LUA_BAD("acquired_ms") "\n"                                      \
+    "end\n"                                                                         \
     "if ARGV[8] and (#ARGV[8] > " DL_LUA_STR(DL_LUA_CHAN_MAX) " or not string.match(ARGV[8], '^%S+$')) then\n" \
-    "  return bad('channel')\n"                                                    \
-    "end\n"                                                                        \
-    "if ARGV[9] and ARGV[9] ~= '-' and not num(ARGV[9], 9007199254740991) then return bad('score') end\n" \
-    DL_LUA_FENCES                                                                  \
-    "if not floor_ok(ARGV[10]) then return bad('floor') end\n"                     \
+    "  return " DL_LUA_BAD("channel") "\n"                                          \
+    "end\n"                                                                         \
+    "local sc, fl = ARGV[9], ARGV[10]\n"                                            \
+    "if sc and sc ~= '-' and not " DL_LUA_NUM_OK("sc", "9007199254740991") " then\n" \
+    "  return " DL_LUA_BAD("score") "\n"                                            \
+    "end\n"                                                                         \
+    "if not " DL_LUA_FLOOR_OK("fl") " then return " DL_LUA_BAD("floor") " end\n"    \
     "local t = redis.call('HGET', KEYS[1], 't')\n"                                 \
     "local h\n"                                                                     \
     "if t or redis.call('ZCARD', KEYS[3]) > 0 then\n"                               \
@@ -211,7 +249,7 @@
     "if t == ARGV[1] then\n"                                                        \
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                   \
     "  dequeue(ARGV[1])\n"                                                          \
-    "  return {1, redis.call('HGET', KEYS[1], 'f') or '0'}\n"                      \
+    "  return redis.call('HGET', KEYS[1], 'f') or '0'\n"                           \
     "end\n"                                                                         \
     "if t then\n"                                                                   \
     "  enqueue()\n"                                                                 \
@@ -227,13 +265,20 @@
     "end\n"                                                                         \
     "end\n"                                                                         \
     "local f, err = '0'\n"                                                          \
-    "if ARGV[4] == '1' or ARGV[4] == '3' then f, err = next_fence_of(2, ARGV[10])\n"     \
-    "elseif ARGV[4] == '2' then f = redis.call('GET', KEYS[2]) or '0' end\n"        \
+    "if fm == '1' or fm == '3' then\n"                                              \
+    "  f = nil\n"                                                                   \
+    "  if fl == nil or fl == '' then\n"                                             \
+    DL_LUA_INCR_FENCE("2")                                                          \
+    "  else\n"                                                                      \
+    DL_LUA_FENCES                                                                   \
+    "    f, err = next_fence_of(2, fl)\n"                                           \
+    "  end\n"                                                                       \
+    "elseif fm == '2' then f = redis.call('GET', KEYS[2]) or '0' end\n"             \
     "if not f then return err end\n"                                                \
     "if h then redis.call('ZREM', KEYS[3], h); redis.call('HDEL', KEYS[4], h) end\n" \
-    "redis.call('HSET', KEYS[1], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', ARGV[7])\n" \
-    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
-    "return {1, f}\n"
+    "redis.call('HSET', KEYS[1], 't', tk, 'f', f, 'o', meta, 'a', at)\n"            \
+    "redis.call('PEXPIRE', KEYS[1], ttl)\n"                                         \
+    "return f\n"
 
 /* RELEASE: ARGV token, and optionally the failover floor of a hand-over's
  * fence (as ACQUIRE's). Returns 0 (not the holder: nothing changed), 1
@@ -246,11 +291,12 @@
  * the head meets the error at its next attempt.
  * Calls with no queue: HGET, DEL, ZCARD. */
 #define DL_LUA_RELEASE                                                              \
-    DL_LUA_FENCES                                                                  \
-    "if not floor_ok(ARGV[2]) then return redis.error_reply('ERR dlock: bad argument: floor') end\n" \
+    "local fl = ARGV[2]\n"                                                          \
+    "if not " DL_LUA_FLOOR_OK("fl") " then return " DL_LUA_BAD("floor") " end\n"    \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
     "redis.call('DEL', KEYS[1])\n"                                                  \
     "if redis.call('ZCARD', KEYS[3]) == 0 then return 1 end\n"                      \
+    DL_LUA_FENCES                                                                   \
     DL_LUA_QUEUE                                                                    \
     "local h, v = head()\n"                                                         \
     "if not h then return 1 end\n"                                                  \
@@ -260,7 +306,7 @@
     "  return 1\n"                                                                  \
     "end\n"                                                                         \
     "local f = '0'\n"                                                               \
-    "if ttl and fencing == '1' then f = next_fence_of(2, ARGV[2]) end\n"                         \
+    "if ttl and fencing == '1' then f = next_fence_of(2, fl) end\n"                         \
     "if not f then return 1 end\n"                                                  \
     "dequeue(h)\n"                                                                  \
     "if not ttl then return 1 end\n"                                                \
@@ -271,8 +317,9 @@
 
 /* EXTEND: ARGV token, ttl_ms. Returns 1 (extended) or 0 (not the holder). */
 #define DL_LUA_EXTEND                                                               \
-    DL_LUA_ARGS                                                                     \
-    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    "if not " DL_LUA_NUM_OK("ARGV[2]", DL_LUA_STR(DL_LUA_TTL_MAX)) " then\n"       \
+    "  return " DL_LUA_BAD("ttl_ms") "\n"                                          \
+    "end\n"                                                                         \
     "if redis.call('HGET', KEYS[1], 't') ~= ARGV[1] then return 0 end\n"            \
     "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"                                     \
     "return 1\n"
@@ -290,8 +337,9 @@
  * returns {1, fence} if the lock was handed to the caller meanwhile (it
  * keeps it, with its lease restarted at ttl_ms), else {0}. */
 #define DL_LUA_CANCEL                                                               \
-    DL_LUA_ARGS                                                                     \
-    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
+    "if not " DL_LUA_NUM_OK("ARGV[2]", DL_LUA_STR(DL_LUA_TTL_MAX)) " then\n"       \
+    "  return " DL_LUA_BAD("ttl_ms") "\n"                                          \
+    "end\n"                                                                         \
     "redis.call('ZREM', KEYS[3], ARGV[1])\n"                                        \
     "redis.call('HDEL', KEYS[4], ARGV[1])\n"                                        \
     "if redis.call('HGET', KEYS[1], 't') == ARGV[1] then\n"                         \
@@ -308,11 +356,10 @@
  * Decimal strings without leading zeros compare exactly by length, then
  * bytes: no Lua number is involved. */
 #define DL_LUA_FENCE                                                                \
-    DL_LUA_ARGS                                                                     \
     "local c = ARGV[2]\n"                                                           \
     "if c ~= '0' and not (type(c) == 'string' and string.match(c, '^[1-9]%d*$') and\n" \
     "    (#c < 19 or (#c == 19 and c <= '9223372036854775807'))) then\n"            \
-    "  return bad('candidate')\n"                                                  \
+    "  return " DL_LUA_BAD("candidate") "\n"                                       \
     "end\n"                                                                        \
     "local cur = redis.call('GET', KEYS[2]) or '0'\n"                               \
     "if ARGV[2] == '0' then return cur end\n"                                       \

@@ -7,11 +7,14 @@
  * but the scripts are the last line: they must refuse what the client
  * would refuse (the same bounds: DLOCK_TTL_MAX, the longest queue wait),
  * and non-numeric or malformed arguments, changing nothing. Each call here
- * is a raw EVAL of the library's own script source. */
+ * is a raw EVAL of the library's own script source, except one that runs
+ * the mutex scripts' inline checks and the kinds' num/token side by side
+ * on tricky inputs: they must agree. */
 #include <stdarg.h>
 
 #include "itest.h"
 #include "proto.h"
+#include "scripts.lua.h"
 
 static th_server *g_s;
 static redisContext *g_rc;
@@ -148,7 +151,59 @@ static void other_scripts(dlock_client *c) {
     IT_RC(c, dlock_release(l), DLOCK_OK);
     dlock_lock_free(l);
     r = run(DL_S_ACQUIRE, "o", 8, TOK2, "2073600000", "m", "1", "1", "3602100", "1", "-");
-    TH_EQ_INT(r->type, REDIS_REPLY_ARRAY); /* the longest the client itself sends */
+    TH_EQ_INT(r->type, REDIS_REPLY_STRING); /* granted: the longest the client itself sends */
+    freeReplyObject(r);
+}
+
+/* The mutex scripts check inline (DL_LUA_NUM_OK, DL_LUA_TOKEN_OK: no
+ * closure, no tonumber); the kinds' scripts call DL_LUA_ARGS's num and
+ * token. Both must refuse exactly the same inputs: one EVAL runs both on
+ * every ARGV and returns the inputs where they disagree. */
+static void inline_checks_agree(void) {
+    static const char src[] =
+        DL_LUA_ARGS
+        "local diff = {}\n"
+        "for i = 1, #ARGV do\n"
+        "  local v = ARGV[i]\n"
+        "  local a = num(v, TTL_MAX) ~= nil\n"
+        "  local b = " DL_LUA_NUM_OK("v", DL_LUA_STR(DL_LUA_TTL_MAX)) " and true or false\n"
+        "  local c = num(v, 1e15) ~= nil\n"
+        "  local d = " DL_LUA_NUM_OK("v", "1000000000000000") " and true or false\n"
+        "  local e = token(v)\n"
+        "  local f = " DL_LUA_TOKEN_OK("v") " and true or false\n"
+        "  if a ~= b or c ~= d or e ~= f then diff[#diff + 1] = v end\n"
+        "end\n"
+        "return diff\n";
+    static const char *const in[] = {
+        "1", "9", "10", "0", "00", "01", "-1", "+1", " 1", "1 ", "1.0", "1e3", "0x10", "",
+        "2073600000", "2073600001", "2073599999", "3000000000", "999999999", "20736000000",
+        "1000000000000000", "1000000000000001", "999999999999999", "9999999999999999",
+        "10000000000000000", "99999999999999999999", "inf", "nan", "1\n", "12a",
+        "a12", "\xd9\xa1", TOK, TOK2, "0123456789ABCDEF0123456789abcdef",
+        "0123456789abcdef0123456789abcdeg", "0123456789abcdef0123456789abcde",
+        "0123456789abcdef0123456789abcdef0", "0123456789abcdef 123456789abcdef",
+        "0x23456789abcdef0123456789abcdef", "-0123456789abcdef0123456789abcde"};
+    enum { N = sizeof in / sizeof in[0] };
+    const char *argv[3 + N];
+    size_t lens[3 + N];
+    argv[0] = "EVAL";
+    argv[1] = src;
+    argv[2] = "0";
+    lens[0] = 4;
+    lens[1] = sizeof src - 1;
+    lens[2] = 1;
+    for (int i = 0; i < N; i++) {
+        argv[3 + i] = in[i];
+        lens[3 + i] = strlen(in[i]);
+    }
+    redisReply *r = redisCommandArgv(g_rc, 3 + N, argv, lens);
+    TH_CHECK(r != NULL);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 0)
+        TH_FAIL("inline checks disagree with num/token (reply type %d, %zu inputs, first '%s')",
+                r->type, r->elements,
+                r->type == REDIS_REPLY_ERROR ? r->str
+                : r->elements > 0           ? r->element[0]->str
+                                            : "");
     freeReplyObject(r);
 }
 
@@ -161,6 +216,7 @@ int main(void) {
     dlock_options o;
     it_options(&o, 1000, 1000);
     dlock_client *c = it_client(th_server_url(g_s), &o);
+    inline_checks_agree();
     acquire_args();
     planted_waiter(c);
     other_scripts(c);
