@@ -470,11 +470,13 @@ static void drip(th_server *s) {
     dlock_lock *l = NULL;
     int n_calls = 0;
     printf("drip:\n");
-    th_proxy_set(p, TH_DRIP, 1); /* ~20-byte replies at 1 ms a byte: fine */
+    th_proxy_set(p, TH_DRIP, 1); /* replies of 7-40 bytes at 1 ms a byte: fine */
     BOUNDED(c, dlock_try_acquire(c, "drip", 5000, &l), CONN_MS + CMD_MS, DLOCK_OK);
     BOUNDED(c, dlock_release(l), CMD_MS, DLOCK_OK);
     dlock_lock_free(l);
-    th_proxy_set(p, TH_DRIP, 40); /* 40 ms a byte: no reply completes in time */
+    /* 100 ms a byte: no reply completes in time (the shortest, a grant's
+     * fence "$1\r\n2\r\n", is 7 bytes: 700 ms against CMD_MS). */
+    th_proxy_set(p, TH_DRIP, 100);
     BOUNDED(c, dlock_try_acquire(c, "drip2", 5000, &l), 2 * (CONN_MS + CMD_MS), DLOCK_EIO,
             DLOCK_EUNKNOWN);
     int locked;
