@@ -12,7 +12,8 @@ const { startCluster, cmdCalls, lockTests, closeClients } = require('./topology'
 const { DistributedLock } = require('..');
 
 const T = { timeout: 30000 };
-const ctx = { wakeMs: 100 };
+// Woken by the hand-over: far below the 2 s a queued waiter sleeps without one.
+const ctx = { wakeMs: 100, wakeMaxMs: 500 };
 let k;
 before(async () => {
   k = await startCluster(3);

@@ -13,7 +13,8 @@ const { startSentinels, replicasAck, lockTests, closeClients, EPOCH_SHIFT } = re
 const { DistributedLock } = require('..');
 
 const T = { timeout: 30000 };
-const ctx = { wakeMs: 100 };
+// Woken by the hand-over: far below the 2 s a queued waiter sleeps without one.
+const ctx = { wakeMs: 100, wakeMaxMs: 500 };
 let g;
 before(async () => {
   g = await startSentinels(3);

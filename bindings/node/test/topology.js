@@ -197,8 +197,10 @@ async function cmdCalls(look, cmd) {
 
 /**
  * The checks every deployment must pass, as node:test tests: ctx.url is
- * read when they run (set it in before()); ctx.wakeMs bounds how long a
- * waiter may take to get the lock once the holder's release returned.
+ * read when they run (set it in before()). A waiter must get the lock
+ * within ctx.wakeMs of the release beginning in most of three rounds (the
+ * wake-up: without it a queued waiter re-attempts only after its slice,
+ * 250 ms on Redlock, 2 s else) and within ctx.wakeMaxMs in every round.
  * Lock names start with `prefix`.
  */
 function lockTests(ctx, prefix, T) {
@@ -238,9 +240,10 @@ function lockTests(ctx, prefix, T) {
     const a = client();
     const b = client();
     const name = `${prefix}-wait`;
+    const took = [];
     for (let round = 0; round < 3; round++) {
       // The lease (20 s) and the wait (10 s) are long: only the hand-over
-      // can end the wait within wakeMs.
+      // can end the wait soon after the release.
       const h = await a.acquire(name, 20000);
       const w = b.waitForLock(name, 10000, 5000);
       w.catch(() => {}); // awaited below; not unhandled if a check fails first
@@ -249,11 +252,14 @@ function lockTests(ctx, prefix, T) {
       await h.release();
       const hw = await w;
       const ms = performance.now() - t0;
+      took.push(ms);
       t.diagnostic(`round ${round}: woken ${ms.toFixed(1)} ms after the release began`);
-      assert.ok(ms < ctx.wakeMs, `the waiter got the lock ${ms.toFixed(1)} ms after the release`);
+      assert.ok(ms < ctx.wakeMaxMs, `the waiter got the lock ${ms.toFixed(1)} ms after the release`);
       assert.ok(hw.fence > h.fence, `handed-over fence ${hw.fence} after ${h.fence}`);
       await hw.release();
     }
+    const median = took.sort((x, y) => x - y)[1];
+    assert.ok(median < ctx.wakeMs, `woken ${took.map((x) => x.toFixed(1)).join(', ')} ms after the releases`);
   });
 
   test(`${prefix}: extend sets the remaining lease`, T, async () => {
