@@ -3,6 +3,7 @@ tests/topology/topo.c builds them for the C tests: every process a
 redis-server on a free loopback port in a private directory, stopped by its
 own PID (servers.Server). Plus LockChecks, the tests every deployment must
 pass."""
+import asyncio
 import os
 import secrets
 import subprocess
@@ -285,6 +286,32 @@ class LockChecks:
             self.assertGreater(got["lock"].fence, held.fence)
             got["lock"].release()
         self.assertLess(sorted(took)[1], self.WAKE_S, took)
+
+    def test_async_api_wait_woken_by_release(self):
+        # The async API has a C client of its own, driven by the loop
+        # (discovery included): the same hand-over through it.
+        a, b = self.client(), self.client()
+        name = self.name("async")
+
+        async def main():
+            held = await a.acquire_async(name, 20000)
+            w = asyncio.ensure_future(b.wait_async(name, 10000, 5000))
+            while (await a.inspect_async(name)).waiters < 1:
+                await asyncio.sleep(0.01)
+            t0 = time.monotonic()
+            await held.release_async()
+            lock = await w
+            took = time.monotonic() - t0
+            self.assertLess(took, self.WAKE_MAX_S)
+            self.assertGreater(lock.fence, held.fence)
+            self.assertIsNone(await a.try_acquire_async(name, 1000))
+            await lock.extend_async(8000)
+            self.assertTrue(6000 < (await a.inspect_async(name)).pttl_ms <= 8000)
+            await lock.release_async()
+            self.assertFalse(await a.is_locked_async(name))
+            a.close()
+            b.close()
+        asyncio.run(asyncio.wait_for(main(), 20))
 
     def test_extend_sets_the_remaining_lease(self):
         c = self.client()
