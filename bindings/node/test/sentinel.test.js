@@ -8,7 +8,7 @@
 // docs/FAILOVER.md).
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { inspector } = require('./helpers');
+const { inspector, until } = require('./helpers');
 const { startSentinels, replicasAck, lockTests, closeClients, EPOCH_SHIFT } = require('./topology');
 const { DistributedLock } = require('..');
 
@@ -75,4 +75,56 @@ test('sn: after a failover (master killed) a new acquire succeeds with a higher 
   assert.ok(h3.fence > h2.fence, `fence ${h3.fence} after ${h2.fence}`);
   await h3.release();
   r.disconnect();
+});
+
+test('sn: a wait queued on the old master rides the failover out, woken by the release', { timeout: 45000 }, async (t) => {
+  // A group of its own: the one above has no replica left.
+  const g2 = await startSentinels(3);
+  const holder = new DistributedLock(g2.url, { connectTimeoutMs: 300, commandTimeoutMs: 500 });
+  const waiter = new DistributedLock(g2.url, { connectTimeoutMs: 300, commandTimeoutMs: 500 });
+  ctx.clients.push(holder, waiter);
+  const name = 'sn-ride';
+  // One hand-over: the release began at t0, the waiter had it after ms.
+  const handOver = async (h, w) => {
+    const t0 = performance.now();
+    await h.release();
+    const hw = await w;
+    return [hw, performance.now() - t0];
+  };
+  try {
+    const h = await holder.acquire(name, 15000);
+    const w = waiter.waitForLock(name, 30000, 5000);
+    w.catch(() => {}); // awaited below; not unhandled if a check fails first
+    await until(async () => (await holder.inspect(name)).waiters >= 1, 5000, 'the waiter queued');
+    const m = inspector(g2.master);
+    await replicasAck(m, 1, 5000); // the lock and the queue reached the replica
+    m.disconnect();
+    await g2.master.stop('SIGKILL');
+    await g2.waitMaster(g2.replica.port, 20000);
+    const epoch = await g2.configEpoch(0);
+    // The waiter's wake-up subscription went with the old master: its
+    // next attempt must make it again on the new one (the channel is
+    // <prefix>wake:<engine id>, docs/PROTOCOL.md), so that the holder's
+    // release there wakes it rather than leave it to its 2 s slice.
+    const nm = inspector(g2.replica);
+    await until(async () => (await nm.call('PUBSUB', 'CHANNELS', 'dlock:wake:*')).length >= 1,
+      10000, "the waiter's wake-up subscription on the new master");
+    nm.disconnect();
+    const [hw, ms] = await handOver(h, w);
+    t.diagnostic(`across the failover: woken ${ms.toFixed(1)} ms after the release began`);
+    assert.ok(hw.fence > h.fence, `fence ${hw.fence} after ${h.fence}`);
+    assert.ok(hw.fence >= BigInt(epoch) << EPOCH_SHIFT, `fence ${hw.fence} below epoch ${epoch}'s floor`);
+    assert.ok(ms < ctx.wakeMaxMs, `woken ${ms.toFixed(1)} ms after the release`);
+    await hw.release();
+    // And the next waits of the same clients, on the new master.
+    const h2 = await holder.acquire(name, 15000);
+    const w2 = waiter.waitForLock(name, 30000, 5000);
+    await until(async () => (await holder.inspect(name)).waiters >= 1, 5000, 'the waiter queued');
+    const [hw2, ms2] = await handOver(h2, w2);
+    t.diagnostic(`after the failover: woken ${ms2.toFixed(1)} ms after the release began`);
+    assert.ok(ms2 < ctx.wakeMaxMs, `woken ${ms2.toFixed(1)} ms after the release`);
+    await hw2.release();
+  } finally {
+    await g2.stop();
+  }
 });
