@@ -6,8 +6,10 @@ release, extend, rising fences, inspect); then what is particular to it:
 a majority when one Redlock server is gone, a Sentinel failover, names on
 every Cluster master and a slot migrated under a held lock (ASK, MOVED)."""
 import threading
+import time
 import unittest
 
+import dlock
 from topology import (EPOCH_SHIFT, Cluster, LockChecks, Redlock, Sentinels, cmd_calls,
                       replicas_ack, until)
 
@@ -88,6 +90,75 @@ class SentinelGroup(LockChecks, unittest.TestCase):
         lock3 = fresh.acquire(name, 5000)
         self.assertGreater(lock3.fence, lock2.fence)
         lock3.release()
+
+
+class SentinelFailoverWait(unittest.TestCase):
+    """A wait queued on the master when it is killed: once it re-queued on
+    the promoted replica, the holder's release there must wake it (its
+    subscription went with the old master), not leave it to its 2 s
+    slice. A group of its own: SentinelGroup's has no replica left."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.g = Sentinels(3)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.g.close()
+
+    def hand_over(self, held, t, got):
+        t0 = time.monotonic()
+        held.release()
+        t.join(15)
+        self.assertFalse(t.is_alive())
+        self.assertIn("lock", got, got)
+        return got["lock"], got["at"] - t0
+
+    def queued_wait(self, waiter, name):
+        got = {}
+
+        def wait():
+            try:
+                got["lock"] = waiter.wait(name, 30000, 5000)
+            except dlock.DlockError as e:
+                got["err"] = e
+            got["at"] = time.monotonic()
+        t = threading.Thread(target=wait)
+        t.start()
+        return t, got
+
+    def test_a_wait_rides_the_failover_out_woken_by_the_release(self):
+        g = self.g
+        holder = dlock.Client(g.url, connect_timeout=300, command_timeout=500)
+        waiter = dlock.Client(g.url, connect_timeout=300, command_timeout=500)
+        name = "sn-ride"
+        held = holder.acquire(name, 15000)
+        t, got = self.queued_wait(waiter, name)
+        until(lambda: holder.inspect(name).waiters >= 1, 5, "the waiter queued")
+        replicas_ack(g.master, 1, 5)  # the lock and the queue reached the replica
+        g.master.stop()  # SIGKILL
+        g.wait_master(g.replica, 20)
+        epoch = g.config_epoch(0)
+        # The waiter's wake-up subscription went with the old master: its
+        # next attempt must make it again on the new one (the channel is
+        # <prefix>wake:<engine id>, docs/PROTOCOL.md), so that the
+        # holder's release there wakes it.
+        until(lambda: g.replica.cmd("PUBSUB", "CHANNELS", "dlock:wake:*"), 10,
+              "the waiter's wake-up subscription on the new master")
+        lock, took = self.hand_over(held, t, got)
+        print(f"\n  across the failover: woken {took * 1000:.1f} ms after the release began",
+              end=" ")
+        self.assertGreater(lock.fence, held.fence)
+        self.assertGreaterEqual(lock.fence, epoch << EPOCH_SHIFT)
+        self.assertLess(took, LockChecks.WAKE_MAX_S)
+        lock.release()
+        # And the next wait of the same clients, on the new master.
+        held = holder.acquire(name, 15000)
+        t, got = self.queued_wait(waiter, name)
+        until(lambda: holder.inspect(name).waiters >= 1, 5, "the waiter queued")
+        lock, took = self.hand_over(held, t, got)
+        self.assertLess(took, LockChecks.WAKE_MAX_S)
+        lock.release()
 
 
 class ClusterOfThree(LockChecks, unittest.TestCase):
