@@ -5,7 +5,8 @@
 // then the master killed: once the sentinels promoted the replica, the
 // same client and a new one acquire there, with fences above every fence
 // of the old master (the new master's failover epoch in the high bits,
-// docs/FAILOVER.md).
+// docs/FAILOVER.md). On a second group, a wait queued when the master is
+// killed must be woken by the release on the new master.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { inspector, until } = require('./helpers');
