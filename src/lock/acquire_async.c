@@ -471,7 +471,7 @@ static void dl_acq_timer(dl_timer *t) {
     }
     if (dl_acq_at_deadline(op))
         leave(op);
-    else
+    else if (!dl_acq_resubscribe(op, op->keys.k[0], op->keys.len[0]))
         attempt(op);
 }
 

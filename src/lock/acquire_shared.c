@@ -47,23 +47,42 @@ int dl_acq_init(dl_aop *op, int64_t ttl_ms, int mode, int64_t timeout_ms, int is
     return DLOCK_OK;
 }
 
-void dl_acq_begin(dl_aop *op, const char *key, size_t klen, void (*attempt)(dl_aop *op)) {
+/* Subscribe the wake channel on the server of key where it is not (yet,
+ * or any more); 1 if the op now waits for that in PH_SUBWAIT (its
+ * on_subscribed, or its timer, attempts), 0 if it may attempt now. */
+static int sub_wait(dl_aop *op, const char *key, size_t klen) {
     dl_engine *e = op->e;
-    if (op->push) {
-        dl_engine_subscribe(e, key, klen);
-        if (e->sub_state == DL_SUB_PENDING) {
-            /* Queue only once subscribed, so no hand-over is missed; but
-             * never wait for that longer than a command timeout (or the
-             * cap): a hand-over is also found by the next attempt. */
-            op->phase = DL_PH_SUBWAIT;
-            int64_t at = dl_mono_us() + (int64_t)e->c->opts.command_timeout_ms * 1000;
-            dl_aop_timer(op, op->x.cap_us > 0 && op->x.cap_us < at ? op->x.cap_us : at);
-            dl_engine_kick(e);
-            return;
-        }
-    }
-    attempt(op);
+    dl_engine_subscribe(e, key, klen);
+    if (e->sub_state != DL_SUB_PENDING)
+        return 0;
+    /* Queue only once subscribed, so no hand-over is missed; but never
+     * wait for that longer than a command timeout (or the cap): a
+     * hand-over is also found by the next attempt. */
+    op->phase = DL_PH_SUBWAIT;
+    int64_t at = dl_mono_us() + (int64_t)e->c->opts.command_timeout_ms * 1000;
+    dl_aop_timer(op, op->x.cap_us > 0 && op->x.cap_us < at ? op->x.cap_us : at);
     dl_engine_kick(e);
+    return 1;
+}
+
+void dl_acq_begin(dl_aop *op, const char *key, size_t klen, void (*attempt)(dl_aop *op)) {
+    if (op->push && sub_wait(op, key, klen))
+        return;
+    attempt(op);
+    dl_engine_kick(op->e);
+}
+
+int dl_acq_resubscribe(dl_aop *op, const char *key, size_t klen) {
+    dl_engine *e = op->e;
+    /* Redlock: every master wakes its own queue's head, so one lost
+     * subscription costs little, and a master that is down must not hold
+     * up the attempts on the others. A timer in PH_SUBWAIT: the
+     * subscription took a command timeout already; attempt. A standing
+     * subscription stays where it is (as at the op's start). */
+    if (!op->push || e->n > 1 || op->phase == DL_PH_SUBWAIT || e->sub_st[0] != DL_SUB_NONE ||
+        !dl_acq_will_wait(op))
+        return 0;
+    return sub_wait(op, key, klen);
 }
 
 void dl_acq_finish(dl_aop *op, int rc) {

@@ -286,6 +286,13 @@ DL_INTERNAL int dl_acq_init(dl_aop *op, int64_t ttl_ms, int mode, int64_t timeou
  * `key`) and attempts once subscribed, else it attempts now. */
 DL_INTERNAL void dl_acq_begin(dl_aop *op, const char *key, size_t klen,
                               void (*attempt)(dl_aop *op));
+/* Before a waiting op's next attempt (from its timer) on one server,
+ * Sentinel or Cluster: if the wake channel's subscription was lost (its
+ * connection failed: a failover, a restart), subscribe again on the key's
+ * server and return 1, the op waiting for it as dl_acq_begin does; else
+ * 0: attempt now. Without it the attempt would queue where no wake-up is
+ * heard, and the hand-over would wait for the op's next slice. */
+DL_INTERNAL int dl_acq_resubscribe(dl_aop *op, const char *key, size_t klen);
 /* End with rc: an earlier token of unknown outcome makes it EUNKNOWN;
  * failures raise DLOCK_EV_ERROR. */
 DL_INTERNAL void dl_acq_finish(dl_aop *op, int rc);

@@ -360,7 +360,7 @@ static void k_timer(dl_timer *t) {
         return;
     if (dl_acq_at_deadline(op))
         leave(op);
-    else
+    else if (!dl_acq_resubscribe(op, K(op)->ks.k[0], K(op)->ks.len[0]))
         attempt(op);
 }
 

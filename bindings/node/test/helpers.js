@@ -46,38 +46,51 @@ async function waitUp(port, proc, ms) {
 }
 
 /**
+ * Start `redis-server` with argv(port, dir) on a free 127.0.0.1 port, in a
+ * private directory (made by the caller when dir is given). Returns
+ * { port, url, pid, dir, stop(signal) } or null if it did not come up
+ * (the port was taken meanwhile).
+ */
+async function spawnOn(port, dir, argv) {
+  const proc = spawn('redis-server', argv, { stdio: 'ignore' });
+  const spawnErr = new Promise((resolve) => proc.once('error', resolve));
+  const up = await Promise.race([waitUp(port, proc, 5000), spawnErr.then((e) => { throw e; })]);
+  if (!up) {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    return null;
+  }
+  const srv = {
+    port,
+    pid: proc.pid,
+    dir,
+    url: `redis://127.0.0.1:${port}`,
+    // SIGTERM (or signal) by PID; the promise resolves once the process
+    // has exited. A second stop only waits.
+    stop(signal = 'SIGTERM') {
+      started.delete(srv);
+      const gone = proc.exitCode !== null || proc.signalCode !== null;
+      const exited = gone ? Promise.resolve() : new Promise((r) => proc.once('exit', r));
+      if (!gone) process.kill(proc.pid, signal);
+      return exited.then(() => fs.rmSync(dir, { recursive: true, force: true }));
+    },
+  };
+  started.add(srv);
+  return srv;
+}
+
+/**
  * Start `redis-server` on a free 127.0.0.1 port with no persistence, in a
  * private directory. extra: more arguments (e.g. ['--requirepass', 'pw']).
- * Returns { port, url, pid, stop() } (stop returns a promise).
+ * Returns { port, url, pid, dir, stop(signal) } (stop returns a promise).
  */
 async function startServer(extra = []) {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dlock-node-test-'));
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1',
-      '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: 'ignore' });
-    const spawnErr = new Promise((resolve) => proc.once('error', resolve));
-    const up = await Promise.race([waitUp(port, proc, 5000), spawnErr.then((e) => { throw e; })]);
-    if (!up) {
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
-      continue; // the port was taken meanwhile: try another
-    }
-    const srv = {
-      port,
-      pid: proc.pid,
-      url: `redis://127.0.0.1:${port}`,
-      // SIGTERM by PID; the promise resolves once the process has exited.
-      stop() {
-        started.delete(srv);
-        const gone = proc.exitCode !== null || proc.signalCode !== null;
-        const exited = gone ? Promise.resolve() : new Promise((r) => proc.once('exit', r));
-        if (!gone) process.kill(proc.pid, 'SIGTERM');
-        return exited.then(() => fs.rmSync(dir, { recursive: true, force: true }));
-      },
-    };
-    started.add(srv);
-    return srv;
+    const srv = await spawnOn(port, dir, ['--port', String(port), '--bind', '127.0.0.1',
+      '--save', '', '--appendonly', 'no', '--dir', dir, ...extra]);
+    if (srv) return srv;
+    fs.rmSync(dir, { recursive: true, force: true }); // the port was taken: try another
   }
   throw new Error('could not start redis-server on a free port');
 }
@@ -124,4 +137,4 @@ function threadCount() {
   return fs.readdirSync('/proc/self/task').length;
 }
 
-module.exports = { startServer, freePort, inspector, until, sleep, threadCount };
+module.exports = { startServer, spawnOn, freePort, inspector, until, sleep, threadCount };

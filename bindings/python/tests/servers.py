@@ -81,21 +81,31 @@ class Resp:
 
 
 class Server:
-    def __init__(self):
+    """redis-server on a free loopback port, in a private directory.
+
+    extra: more arguments (e.g. ["--replicaof", "127.0.0.1", "6379"]);
+    args(port, dir), if given, makes the whole argument list instead (a
+    sentinel: its config file and --sentinel); port, if given, is the one
+    port tried (the other sentinels were told it)."""
+
+    def __init__(self, extra=(), args=None, port=None):
         self.dir = tempfile.mkdtemp(prefix="dlock-py-")
         self.proc = None
         self._sock = None
-        for _ in range(5):  # a port found free may be taken before the server binds it
-            self.port = free_port()
+        for _ in range(1 if port else 5):  # a free port may be taken before the server binds it
+            self.port = port or free_port()
+            argv = args(self.port, self.dir) if args is not None else [
+                "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--logfile", os.path.join(self.dir, "redis.log"), *extra]
             self.proc = subprocess.Popen(
-                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
-                 "--logfile", os.path.join(self.dir, "redis.log")],
+                [REDIS_SERVER, *argv],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent)
-            if wait_until(self._ping, timeout=5.0):
+            if wait_until(self._ping, timeout=5.0) and self.proc.poll() is None:
                 return
             self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
         raise RuntimeError("could not start redis-server")
 
     @property
@@ -112,10 +122,17 @@ class Server:
             return False
 
     def cmd(self, *args):
-        """Run one command on the server (see Resp.cmd)."""
+        """Run one command on the server (see Resp.cmd). A connection that
+        failed (the server closed it: a sentinel promoting a replica kills
+        its clients) is made again by the next call."""
         if self._sock is None:
             self._sock = Resp(self.port)
-        return self._sock.cmd(*args)
+        try:
+            return self._sock.cmd(*args)
+        except OSError:
+            self._sock.close()
+            self._sock = None
+            raise
 
     def stop(self):
         if self._sock is not None:
