@@ -49,7 +49,8 @@
  * Cluster all names of one script must share a hash slot.
  *
  * Both families check their arguments and keep fences exact as the mutex
- * scripts do (DL_LUA_ARGS, DL_LUA_FENCES in scripts.lua.h): bounds in the
+ * scripts do (the checks inline on the acquires' and releases' paths,
+ * DL_LUA_ARGS elsewhere, DL_LUA_FENCES; scripts.lua.h): bounds in the
  * scripts too, fences as decimal strings, FENCEMAX at 2^63-1, and the
  * failover floor in every fence issued on Sentinel and Cluster. As in the
  * mutex scripts, the code that only a held name or a queue needs (and its
@@ -62,22 +63,35 @@
 #include "scripts.lua.h"
 
 /* Argument checks of a SEM or MULTI ACQUIRE (docs/SECURITY.md, "What the
- * scripts check"): DL_LUA_ARGS's num/token/bad, then ARGV[1..8] checked as
- * the mutex ACQUIRE checks its own (fencing 0 or 1 only: no Redlock),
- * refusing the first bad one. Straight-line code: every check runs before
+ * scripts check"): ARGV[1..8] checked as the mutex ACQUIRE checks its own
+ * (fencing 0 or 1 only: no Redlock), refusing the first bad one, with the
+ * inline expressions of scripts.lua.h (no closure made, no number parsed:
+ * this runs on every call). Straight-line code: every check runs before
  * anything is changed. */
 #define DL_LUA_KIND_CHECKS                                                          \
-    DL_LUA_ARGS                                                                     \
-    "if not token(ARGV[1]) then return bad('token') end\n"                          \
-    "if not num(ARGV[2], TTL_MAX) then return bad('ttl_ms') end\n"                  \
-    "if type(ARGV[3]) ~= 'string' or #ARGV[3] > " DL_LUA_STR(DL_LUA_META_MAX) " then return bad('meta') end\n" \
-    "if ARGV[4] ~= '0' and ARGV[4] ~= '1' then return bad('fencing') end\n"         \
-    "if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return bad('enqueue') end\n"         \
-    "if not num(ARGV[6], " DL_LUA_STR(DL_LUA_WAIT_MAX) ") then return bad('wait_ms') end\n" \
-    "if not (ARGV[7] == '0' or num(ARGV[7], 1e15)) then return bad('acquired_ms') end\n" \
-    "if type(ARGV[8]) ~= 'string' or #ARGV[8] > " DL_LUA_STR(DL_LUA_CHAN_MAX) " or not string.match(ARGV[8], '^%S+$') then\n" \
-    "  return bad('channel')\n"                                                     \
+    "if not " DL_LUA_TOKEN_OK("ARGV[1]") " then return " DL_LUA_BAD("token") " end\n" \
+    "if not " DL_LUA_NUM_OK("ARGV[2]", DL_LUA_STR(DL_LUA_TTL_MAX)) " then\n"        \
+    "  return " DL_LUA_BAD("ttl_ms") "\n"                                            \
+    "end\n"                                                                         \
+    "if type(ARGV[3]) ~= 'string' or #ARGV[3] > " DL_LUA_STR(DL_LUA_META_MAX) " then\n" \
+    "  return " DL_LUA_BAD("meta") "\n"                                              \
+    "end\n"                                                                         \
+    "if ARGV[4] ~= '0' and ARGV[4] ~= '1' then return " DL_LUA_BAD("fencing") " end\n" \
+    "if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return " DL_LUA_BAD("enqueue") " end\n" \
+    "if not " DL_LUA_NUM_OK("ARGV[6]", DL_LUA_STR(DL_LUA_WAIT_MAX)) " then\n"       \
+    "  return " DL_LUA_BAD("wait_ms") "\n"                                           \
+    "end\n"                                                                         \
+    "if not (ARGV[7] == '0' or " DL_LUA_NUM_OK("ARGV[7]", "1000000000000000") ") then\n" \
+    "  return " DL_LUA_BAD("acquired_ms") "\n"                                       \
+    "end\n"                                                                         \
+    "if type(ARGV[8]) ~= 'string' or #ARGV[8] > " DL_LUA_STR(DL_LUA_CHAN_MAX) " or\n" \
+    "    not string.find(ARGV[8], '^%S+$') then\n"                                  \
+    "  return " DL_LUA_BAD("channel") "\n"                                           \
     "end\n"
+
+/* A failover floor that changes nothing (one server, Redlock): absent, ""
+ * or "0". The scripts' fast paths issue fences inline only then. */
+#define DL_LUA_NO_FLOOR(v) "(" v " == nil or " v " == '' or " v " == '0')"
 
 /* ---- SEM family ---- */
 
@@ -201,13 +215,35 @@
 #define DL_LUA_SEM_ACQUIRE                                                          \
     DL_LUA_KIND_CHECKS                                                              \
     "local w = ARGV[9]\n"                                                           \
-    "if not (w == 'r0' or w == 'r1' or (type(w) == 'string' and string.sub(w, 1, 1) == 's' and\n" \
-    "    num(string.sub(w, 2), " DL_LUA_STR(DL_LUA_PERMITS_MAX) "))) then\n"        \
-    "  return bad('want')\n"                                                        \
+    "if w ~= 'r0' and w ~= 'r1' then\n"                                             \
+    "  local wn = type(w) == 'string' and string.sub(w, 1, 1) == 's' and string.sub(w, 2)\n" \
+    "  if not " DL_LUA_NUM_OK("wn", DL_LUA_STR(DL_LUA_PERMITS_MAX)) " then\n"      \
+    "    return " DL_LUA_BAD("want") "\n"                                            \
+    "  end\n"                                                                       \
+    "end\n"                                                                         \
+    "if not " DL_LUA_FLOOR_OK("ARGV[10]") " then return " DL_LUA_BAD("floor") " end\n" \
+    DL_LUA_SEM_NOW                                                                  \
+    "local fm = ARGV[4]\n"                                                          \
+    "if (fm == '0' or fm == '1') and " DL_LUA_NO_FLOOR("ARGV[10]") " and\n"         \
+    "    redis.call('EXISTS', KEYS[1], KEYS[4]) == 0 then\n"                        \
+    "  local f, err = '0'\n"                                                        \
+    "  if fm == '1' and w == 'r0' then f = redis.call('GET', KEYS[3]) or '0'\n"     \
+    "  elseif fm == '1' then\n"                                                     \
+    "    f = nil\n"                                                                 \
+    DL_LUA_INCR_FENCE("3")                                                          \
+    "    if not f then return err end\n"                                            \
+    "  end\n"                                                                       \
+    "  local s = now + ARGV[2]\n"                                                   \
+    "  redis.call('ZADD', KEYS[1], s, ARGV[1])\n"                                   \
+    "  local v = f .. ' ' .. w .. ' ' .. ARGV[7] .. ' ' .. ARGV[3]\n"               \
+    "  if w == 'r0' then redis.call('HSET', KEYS[2], ARGV[1], v, '_k', 'rws')\n"    \
+    "  elseif w == 'r1' then redis.call('HSET', KEYS[2], ARGV[1], v, '_k', 'rwx')\n" \
+    "  else redis.call('HSET', KEYS[2], ARGV[1], v, '_k', 'sem', '_n', string.sub(w, 2)) end\n" \
+    "  redis.call('PEXPIREAT', KEYS[1], s)\n"                                       \
+    "  redis.call('PEXPIREAT', KEYS[2], s)\n"                                       \
+    "  return {1, f}\n"                                                             \
     "end\n"                                                                         \
     DL_LUA_FENCES                                                                   \
-    "if not floor_ok(ARGV[10]) then return bad('floor') end\n"                      \
-    DL_LUA_SEM_NOW                                                                  \
     DL_LUA_SEM_GRANT                                                                \
     "if redis.call('EXISTS', KEYS[1], KEYS[4]) == 0 then\n"                         \
     "  local f, s = grant(ARGV[1], ARGV[2], ARGV[4], w, ARGV[3], ARGV[7], ARGV[10])\n" \
@@ -263,8 +299,7 @@
  * DEL, ZCARD (the key exists only while its one lease lasts, so that lease
  * has not ended and there is nothing to prune). */
 #define DL_LUA_SEM_RELEASE                                                          \
-    DL_LUA_FENCES                                                                   \
-    "if not floor_ok(ARGV[2]) then return redis.error_reply('ERR dlock: bad argument: floor') end\n" \
+    "if not " DL_LUA_FLOOR_OK("ARGV[2]") " then return " DL_LUA_BAD("floor") " end\n" \
     "local n = redis.pcall('ZCARD', KEYS[1])\n"                                     \
     "if type(n) ~= 'number' then return 0 end\n"                                    \
     "local ok = 0\n"                                                                \
@@ -275,6 +310,7 @@
     "    if redis.call('ZCARD', KEYS[4]) == 0 then return 1 end\n"                  \
     "  end\n"                                                                       \
     "end\n"                                                                         \
+    DL_LUA_FENCES                                                                   \
     DL_LUA_SEM_NOW                                                                  \
     DL_LUA_SEM_GRANT                                                                \
     DL_LUA_SEM_PRUNE                                                                \
@@ -442,9 +478,8 @@
 #define DL_LUA_MULTI_ACQUIRE                                                        \
     DL_LUA_KIND_CHECKS                                                              \
     "local nk = #KEYS / 4\n"                                                        \
-    "if nk < 1 or #KEYS % 4 ~= 0 then return bad('keys') end\n"                     \
-    DL_LUA_FENCES                                                                   \
-    "if not floor_ok(ARGV[9]) then return bad('floor') end\n"                       \
+    "if nk < 1 or #KEYS % 4 ~= 0 then return " DL_LUA_BAD("keys") " end\n"          \
+    "if not " DL_LUA_FLOOR_OK("ARGV[9]") " then return " DL_LUA_BAD("floor") " end\n" \
     "local free = true\n"                                                           \
     "for i = 1, nk do\n"                                                            \
     "  local l, q = 4 * i - 3, 4 * i - 1\n"                                         \
@@ -453,6 +488,31 @@
     "    break\n"                                                                   \
     "  end\n"                                                                       \
     "end\n"                                                                         \
+    "if free and " DL_LUA_NO_FLOOR("ARGV[9]") " then\n"                             \
+    "  local out = {1}\n"                                                           \
+    "  if ARGV[4] == '1' then\n"                                                    \
+    "    for i = 2, nk do\n"                                                        \
+    "      local fk = 4 * i - 2\n"                                                  \
+    "      if redis.call('GET', KEYS[fk]) == '9223372036854775807' then\n"          \
+    "        return " DL_LUA_FENCEMAX_REPLY "\n"                                     \
+    "      end\n"                                                                   \
+    "    end\n"                                                                     \
+    "  end\n"                                                                       \
+    "  for i = 1, nk do\n"                                                          \
+    "    local l, fk = 4 * i - 3, 4 * i - 2\n"                                      \
+    "    local f, err = '0'\n"                                                      \
+    "    if ARGV[4] == '1' then\n"                                                  \
+    "      f = nil\n"                                                               \
+    DL_LUA_INCR_FENCE("fk")                                                         \
+    "      if not f then return err end\n"                                          \
+    "    end\n"                                                                     \
+    "    redis.call('HSET', KEYS[l], 't', ARGV[1], 'f', f, 'o', ARGV[3], 'a', ARGV[7])\n" \
+    "    redis.call('PEXPIRE', KEYS[l], ARGV[2])\n"                                 \
+    "    out[i + 1] = f\n"                                                          \
+    "  end\n"                                                                       \
+    "  return out\n"                                                                \
+    "end\n"                                                                         \
+    DL_LUA_FENCES                                                                   \
     "if free then\n"                                                                \
     "  local out = {1}\n"                                                           \
     "  if ARGV[4] == '1' then\n"                                                    \
@@ -553,8 +613,7 @@
  * then hands each of those with a queue on; returns how many it released.
  * Calls per name with no queue: HGET, DEL, ZCARD (the mutex RELEASE's). */
 #define DL_LUA_MULTI_RELEASE                                                        \
-    DL_LUA_FENCES                                                                   \
-    "if not floor_ok(ARGV[2]) then return redis.error_reply('ERR dlock: bad argument: floor') end\n" \
+    "if not " DL_LUA_FLOOR_OK("ARGV[2]") " then return " DL_LUA_BAD("floor") " end\n" \
     "local nk = #KEYS / 4\n"                                                        \
     "local n, queued = 0, nil\n"                                                    \
     "for i = 1, nk do\n"                                                            \
@@ -569,6 +628,7 @@
     "  end\n"                                                                       \
     "end\n"                                                                         \
     "if not queued then return n end\n"                                             \
+    DL_LUA_FENCES                                                                   \
     DL_LUA_MULTI_QUEUE                                                              \
     "for _, i in ipairs(queued) do\n"                                               \
     "  handon(4 * i - 3, 4 * i - 2, 4 * i - 1, 4 * i, ARGV[2])\n"                   \
