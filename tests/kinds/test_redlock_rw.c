@@ -9,7 +9,7 @@
  *      settled by the FENCE step (a writer: max + 1; a reader: max, so
  *      the next writer still rises above it);
  *   3. one server down: readers and a writer still work on the majority,
- *      extend and keepalive too;
+ *      extend (by handle and by token) and keepalive too;
  *   4. async: a waiter is woken by the release (push, not a slice), and a
  *      cancelled waiter leaves no queue entry on any server;
  *   5. 6 reader and 2 writer processes for 4 s, one server killed
@@ -190,6 +190,10 @@ static void minority_down(void) {
     IT_RC(c, dlock_rw_try_acquire(c, "rw-d", DLOCK_EXCLUSIVE, 5000, &x), DLOCK_EBUSY);
     IT_RC(c, dlock_extend(r1, 10000), DLOCK_OK);
     TH_CHECK(th_server_int(S[0], "PTTL %s", "dlock:{rw-d}") > 9000);
+    dlock_info in;
+    dlock_info_get(r1, &in);
+    IT_RC(c, dlock_extend_token(c, "rw-d", in.token, 12000), DLOCK_OK); /* by token too */
+    TH_CHECK(th_server_int(S[1], "PTTL %s", "dlock:{rw-d}") > 11000);
     IT_RC(c, dlock_keepalive_start(r2, 0, NULL, NULL), DLOCK_OK);
     th_sleep_ms(1200); /* past r2's 800 ms lease: the keepalive extended it */
     TH_CHECK(dlock_held(r2));
