@@ -649,9 +649,10 @@ DLOCK_API int dlock_extend_token(dlock_client *c, const char *name, const char *
  * attempt; _wait: until a deadline, 0 meaning one try), with the same
  * statuses, events and bounds on blocking as dlock_acquire,
  * dlock_try_acquire and dlock_wait. On a Redlock URL, multi-locks work
- * (each name a Redlock mutex: see dlock_multi_acquire), and semaphores
- * and read-write locks return DLOCK_ENOTSUP (a quorum of independent
- * masters cannot count permits; docs/REDLOCK.md says why, kind by kind).
+ * (each name a Redlock mutex: see dlock_multi_acquire), read-write locks
+ * work (held when a majority of the masters grant, as a Redlock mutex),
+ * and semaphores return DLOCK_ENOTSUP (a quorum of independent masters
+ * cannot count permits; docs/REDLOCK.md says why, kind by kind).
  *
  * The handle is a dlock_lock like a mutex's: dlock_release, dlock_extend,
  * dlock_held, dlock_info_get, dlock_keepalive_start/stop, dlock_lock_free
@@ -781,9 +782,12 @@ typedef struct dlock_holders dlock_holders;
  * left, token, fence, host, pid, label and acquisition time), the waiters
  * and the last fence issued. A free name has no holders (its kind then
  * reads DLOCK_KIND_MUTEX). One round trip (two for a name held as a
- * mutex). Errors: DLOCK_EINVAL, DLOCK_EIO, DLOCK_ESERVER, DLOCK_EPROTO,
- * DLOCK_ENOMEM, DLOCK_ENOTSUP (Redlock: use dlock_inspect for a name
- * there, which can only be a mutex). On DLOCK_OK *out is the caller's.
+ * mutex). On a Redlock set the view is a majority's: a holder is listed
+ * when a majority of the masters list its token (with the highest fence
+ * and the shortest lease they report), the waiters and the last fence are
+ * the most any master reports. Errors: DLOCK_EINVAL, DLOCK_EIO,
+ * DLOCK_ESERVER, DLOCK_EPROTO, DLOCK_ENOMEM, DLOCK_ENOQUORUM (Redlock:
+ * fewer than a majority answered). On DLOCK_OK *out is the caller's.
  * Blocks at most one command (and connect) timeout per round trip.
  */
 DLOCK_API int dlock_holders_get(dlock_client *c, const char *name, dlock_holders **out);

@@ -134,8 +134,10 @@ int dl_block_by_token(dlock_client *c, const char *name, size_t len, const char 
     if (l == NULL)
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
     int rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);
-    if (rc == DLOCK_ESERVER && c->ctx.code == DL_SRV_WRONGTYPE) {
-        /* Not a mutex: a semaphore permit or an rw lock holder, maybe. */
+    if ((rc == DLOCK_ESERVER || rc == DLOCK_ENOQUORUM) && c->ctx.code == DL_SRV_WRONGTYPE) {
+        /* Not a mutex: a semaphore permit or an rw lock holder, maybe (on
+         * a Redlock set every master refuses the mutex script: no
+         * majority). */
         l->kind = DL_LK_SEM;
         atomic_store(&l->valid_until_us, INT64_MAX);
         rc = ttl_ms > 0 ? dl_block_extend(l, ttl_ms) : dl_block_release(l);

@@ -1,9 +1,16 @@
 /* kind_async.c - acquiring a semaphore permit, a read-write lock, or the
  * names of one hash slot of a multi-lock, as a state machine driven by the
  * engine. The protocol is the mutex's (acquire_async.c), on the scripts of
- * kinds.lua.h, one server at a time (one server, Sentinel, Cluster):
+ * kinds.lua.h: on one server (one server, Sentinel, Cluster), and for rw
+ * locks on a Redlock set too, with the mutex's Redlock rules
+ * (docs/REDLOCK.md): the attempt on every master, held when a majority
+ * grants within the validity, a minority's grants undone by token, one
+ * queue score on every master, waiters only woken by a master:
  *   ATTEMPT   the kind's ACQUIRE (queued as a waiter when the op will wait
  *             and waiting is push);
+ *   FENCE     Redlock, only when the granting masters' counters disagree:
+ *             SEM_FENCE writes a writer's max + 1 (a reader's max) to a
+ *             majority;
  *   WAIT      a timer (the first lease's end, a 2 s slice, the backoff or
  *             the deadline), ended early by a wake-up message: for a
  *             semaphore or rw lock the message is the grant itself; for a
@@ -27,6 +34,9 @@
 #include "resp.h"
 
 #define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
+/* Redlock: each master wakes its queue's head on its own; a missed or
+ * early wake-up costs at most this (the mutex's slice: acquire_async.c). */
+#define SLICE_REDLOCK_MS 250
 #define QUEUE_MARGIN_MS 100
 
 /* The kind's part of an op (op->kx). */
@@ -40,6 +50,7 @@ typedef struct kst {
     size_t want_len;
     int64_t fences[DLOCK_MULTI_MAX];
     int woken;           /* a wake-up came while an attempt was in flight */
+    int redlock;         /* an rw lock on a Redlock set */
 } kst;
 
 static void attempt(dl_aop *op);
@@ -60,25 +71,34 @@ static int64_t backoff(dl_aop *op, int64_t base, int64_t max) {
 /* How long to wait before the next attempt (the mutex's rule). */
 static int64_t sleep_ms(dl_aop *op, int64_t hint) {
     dlock_client *c = cli(op);
+    int redlock = K(op)->redlock;
+    int64_t slice = redlock ? SLICE_REDLOCK_MS : SLICE_MAX_MS;
     int64_t ms = op->push && op->mode != DL_AM_RETRY
-                     ? SLICE_MAX_MS
+                     ? slice
                      : backoff(op, c->opts.retry_delay_ms, c->opts.retry_max_delay_ms);
-    if (hint >= 0 && op->push && hint + 1 < ms)
+    if (hint >= 0 && (op->push || redlock) && hint + 1 < ms)
         ms = hint + 1; /* the first lease ends first */
-    if (op->push && ms > SLICE_MAX_MS)
-        ms = SLICE_MAX_MS;
+    if (op->push && ms > slice)
+        ms = slice;
     if (op->mode == DL_AM_DEADLINE && ms > dl_acq_ms_until(op->deadline_us))
         ms = dl_acq_ms_until(op->deadline_us);
     return ms < 1 ? 1 : ms;
 }
 
-/* Send the kind's script `id` with args on the op's keys. */
-static int send(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
-                const size_t *lens, dl_fan_done_fn done) {
-    int rc = dl_aop_kscript(op, id, &K(op)->ks, nargs, args, lens, NULL, done);
+/* Send the kind's script `id` with args on the op's keys; on a Redlock set
+ * `decided` may settle the call before every master answered. */
+static int send_d(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
+                  const size_t *lens, dl_decided_fn decided, dl_fan_done_fn done) {
+    int rc = dl_aop_kscript(op, id, &K(op)->ks, nargs, args, lens,
+                            K(op)->redlock ? decided : NULL, done);
     if (rc == DLOCK_OK)
         arm_cap(op);
     return rc;
+}
+
+static int send(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
+                const size_t *lens, dl_fan_done_fn done) {
+    return send_d(op, id, nargs, args, lens, NULL, done);
 }
 
 /* An ACQUIRE or CANCEL reply: {1, fence...} (1, fences read), {0, hint,
@@ -154,9 +174,12 @@ static void busy_end(dl_aop *op) {
 }
 
 /* As the mutex's (acquire_async.c): a demoted master (READONLY) on
- * Sentinel or Cluster is a failover under way. */
+ * Sentinel or Cluster is a failover under way; on a Redlock set, too few
+ * masters answering, unless a majority refused the name as another kind's
+ * (WRONGTYPE). */
 static int transient(const dl_aop *op, int rc, int code) {
-    if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN)
+    if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN ||
+        (rc == DLOCK_ENOQUORUM && code != DL_SRV_WRONGTYPE))
         return 1;
     return rc == DLOCK_ESERVER &&
            (dl_srv_code_transient(code) || (code == DL_SRV_READONLY && op->e->routed));
@@ -173,6 +196,15 @@ static void failed(dl_aop *op, int rc, int code) {
 static void make_lock(dl_aop *op) {
     dlock_client *c = cli(op);
     kst *k = K(op);
+    if (op->enqueued && k->redlock) {
+        /* The masters that did not grant still queue this token: a stale
+         * head there would keep the room for no one. SEM_CANCEL keeps the
+         * grant where there is one (it only restarts its lease). */
+        dl_aop *leave = dl_acq_cleanup(op->e, op);
+        if (leave != NULL)
+            leave->leave_only = 1;
+        op->enqueued = 0;
+    }
     dlock_lock *l = dl_klock_new(c, &k->r, op->ttl_ms, op->start_us);
     if (l == NULL) {
         op->dirty = 1;
@@ -273,12 +305,26 @@ static void got(dl_aop *op, int64_t start_us) {
     const char *args[2] = {op->token, op->ttl_s};
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
     op->phase = DL_PH_REFRESH;
-    int rc = send(op, K(op)->sc->extend, 2, args, lens, on_refresh);
+    int rc = send_d(op, K(op)->sc->extend, 2, args, lens, dl_extend_decided, on_refresh);
     if (rc != DLOCK_OK)
         failed(op, rc, 0);
 }
 
 /* ---- waiting ---- */
+
+/* Redlock: CANCEL has left the queues; no master admits a Redlock waiter
+ * on its own, so what a master still grants is a minority's (the last
+ * attempt's) or unknown: give it back, and end busy. */
+static void left_redlock(dl_aop *op, const dl_call *call) {
+    for (int i = 0; i < call->n; i++) {
+        const redisReply *e0 = call->status[i] == DLOCK_OK ? dl_elem(call->replies[i], 0) : NULL;
+        if (e0 == NULL || e0->type != REDIS_REPLY_INTEGER || e0->integer != 0) {
+            op->dirty = 1;
+            op->maybe |= 1u << i;
+        }
+    }
+    busy_end(op);
+}
 
 static void on_left(dl_fan *f, void *arg) {
     dl_aop *op = arg;
@@ -287,6 +333,10 @@ static void on_left(dl_fan *f, void *arg) {
         return;
     }
     op->enqueued = 0;
+    if (K(op)->redlock) {
+        left_redlock(op, &f->call);
+        return;
+    }
     int64_t hint;
     int g = f->call.status[0] == DLOCK_OK ? read_grant(op, f->call.replies[0], &hint) : -1;
     if (g < 0) {
@@ -325,7 +375,9 @@ static void busy(dl_aop *op, int64_t hint) {
             busy_end(op);
         return;
     }
-    if (op->unknown_now && dl_acq_abandon_token(op) != DLOCK_OK) {
+    /* Redlock: a minority's grants (dirty) are undone with the token. */
+    if ((op->unknown_now || (K(op)->redlock && op->dirty)) &&
+        dl_acq_abandon_token(op) != DLOCK_OK) {
         dl_acq_finish(op, DLOCK_EIO);
         return;
     }
@@ -344,8 +396,10 @@ static void k_woken(dl_aop *op, int64_t fence) {
     if (op->phase != DL_PH_WAIT || op->cancelled)
         return;
     dl_heap_disarm(&op->e->heap, &op->timer);
-    if (K(op)->r.kind == DL_LK_MULTI) {
-        attempt(op); /* one name handed over: all of them yet? */
+    if (K(op)->r.kind == DL_LK_MULTI || K(op)->redlock) {
+        /* A multi-lock: one name handed over: all of them yet? Redlock: a
+         * master woke us, its head, to take the room on every master. */
+        attempt(op);
         return;
     }
     /* Admitted after our last attempt found it busy: the lease started no
@@ -380,11 +434,100 @@ static void k_cancel(dl_aop *op) {
         dl_acq_give_up(op);
 }
 
+/* ---- Redlock (rw locks) ----
+ * The mutex's rules (acquire_async.c, docs/REDLOCK.md): held when a
+ * majority grants within the validity. A writer's fence is the value its
+ * granting masters INCRed when they all agree, else max + 1 written to a
+ * majority; a reader's is the counter they report when they agree, else
+ * the highest, written to a majority, so that every later writer (whose
+ * majority meets that one) rises above it. */
+
+static void on_kfence(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    dlock_client *c = cli(op);
+    if (op->cancelled) {
+        dl_acq_give_up(op);
+        return;
+    }
+    int ok = 0;
+    int64_t cand = K(op)->fences[0];
+    for (int i = 0; i < f->call.n; i++)
+        if (f->call.status[i] == DLOCK_OK && dl_reply_int(f->call.replies[i], -1) >= cand)
+            ok++;
+    int64_t valid_until = dl_valid_until_us(op->start_us, op->ttl_ms, c->opts.drift_factor);
+    if (ok >= f->call.quorum && dl_mono_us() < valid_until) {
+        got(op, op->start_us);
+        return;
+    }
+    dl_call_error(&op->x, &f->call, "fence");
+    int rc = dl_seterr(&op->x, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
+                       f->call.n);
+    op->dirty = 1; /* held on some masters: given back */
+    failed(op, rc, 0);
+}
+
+static void kfence(dl_aop *op, int64_t seen_max) {
+    int writer = K(op)->r.want == 1;
+    if (writer && seen_max == INT64_MAX) {
+        dl_seterr(&op->x, DLOCK_ESERVER,
+                  "lock '%s': FENCEMAX the fencing counter is at 2^63-1: no higher fence can "
+                  "be issued",
+                  op->name);
+        op->x.code = DL_SRV_FENCEMAX;
+        op->dirty = 1; /* held on a majority: given back */
+        dl_acq_end_with(op, DLOCK_ESERVER);
+        return;
+    }
+    K(op)->fences[0] = writer ? seen_max + 1 : seen_max;
+    char cand[24];
+    size_t n = dl_fmt_i64(cand, K(op)->fences[0]);
+    const char *args[2] = {op->token, cand};
+    size_t lens[2] = {DL_TOKEN_HEX, n};
+    op->phase = DL_PH_FENCE;
+    op->dirty = 1; /* held on a majority: a failure from here gives it back */
+    int rc = send_d(op, DL_S_SEM_FENCE, 2, args, lens, dl_fence_decided, on_kfence);
+    if (rc != DLOCK_OK)
+        failed(op, rc, 0);
+}
+
+static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
+    dlock_client *c = cli(op);
+    int64_t valid_until = dl_valid_until_us(op->sent_us, op->ttl_ms, c->opts.drift_factor);
+    if (t->granted >= call->quorum && dl_mono_us() < valid_until) {
+        op->start_us = op->sent_us;
+        K(op)->fences[0] = c->opts.fencing ? t->seen_max : 0;
+        if (!c->opts.fencing || t->agree)
+            got(op, op->sent_us); /* the fence is on a majority already */
+        else
+            kfence(op, t->seen_max); /* the counters disagree */
+        return;
+    }
+    int rc = t->answered < call->quorum ? dl_call_error(&op->x, call, "acquire") : DLOCK_OK;
+    /* A minority's grant (or a request of unknown outcome) is undone by
+     * the clean-up, pipelined behind the ACQUIRE on each master. */
+    op->dirty = t->granted > 0;
+    op->unknown_now = t->unknown;
+    if (t->answered < call->quorum)
+        failed(op, rc, op->x.code);
+    else
+        busy(op, t->hint);
+}
+
 /* ---- attempts ---- */
 
 static void on_attempt(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     dl_call *call = &f->call;
+    if (K(op)->redlock) {
+        dl_tally t;
+        dl_acquire_tally(call, &t);
+        op->maybe |= t.maybe;
+        if (op->cancelled)
+            dl_acq_give_up(op);
+        else
+            on_attempt_redlock(op, call, &t);
+        return;
+    }
     if (op->cancelled) {
         dl_acq_give_up(op);
         return;
@@ -414,17 +557,25 @@ static void attempt(dl_aop *op) {
     kst *k = K(op);
     op->attempts++;
     int enqueue = op->push && dl_acq_will_wait(op);
-    char wait_s[24], wall_s[24];
+    char wait_s[24], wall_s[24], score_s[24];
     size_t wl = dl_fmt_i64(wait_s, SLICE_MAX_MS + c->opts.command_timeout_ms + QUEUE_MARGIN_MS);
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
-    const char *args[9] = {op->token, op->ttl_s, c->meta,     c->opts.fencing ? "1" : "0",
-                           enqueue ? "1" : "0",  wait_s,      wall_s, op->e->chan, k->want};
-    size_t lens[9] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len,
-                      k->want_len};
+    size_t sl = dl_fmt_i64(score_s, op->queue_score);
+    /* Redlock: a reader reports the counter (2), a writer INCRs it (3),
+     * whatever opts.fencing says (its fence is then 0), so that a master
+     * never admits a waiter of either on its own (kinds.lua.h). */
+    const char *fencing = k->redlock ? (k->r.want == 1 ? "3" : "2")
+                                     : c->opts.fencing ? "1" : "0";
+    const char *args[11] = {op->token, op->ttl_s, c->meta, fencing, enqueue ? "1" : "0",
+                            wait_s,    wall_s,    op->e->chan, k->want, "", score_s};
+    size_t lens[11] = {DL_TOKEN_HEX, op->ttl_len, c->meta_len, 1, 1, wl, al, op->e->chan_len,
+                       k->want_len, 0, sl};
     op->phase = DL_PH_ATTEMPT;
     op->enqueued |= enqueue;
     k->woken = 0;
-    int rc = send(op, k->sc->acquire, k->r.kind == DL_LK_MULTI ? 8 : 9, args, lens, on_attempt);
+    /* The queue score (after an empty floor) only for a Redlock waiter. */
+    int nargs = k->r.kind == DL_LK_MULTI ? 8 : k->redlock && enqueue ? 11 : 9;
+    int rc = send_d(op, k->sc->acquire, nargs, args, lens, dl_acquire_decided, on_attempt);
     if (rc != DLOCK_OK)
         failed(op, rc, 0);
 }
@@ -434,10 +585,10 @@ static void attempt(dl_aop *op) {
 int dl_kacquire_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode,
                       int64_t timeout_ms, int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
     dlock_client *c = e->c;
-    if (e->n > 1)
+    if (e->n > 1 && r->kind != DL_LK_RW) /* multi-locks: multi.c's, as mutexes */
         return dl_seterr(&c->ctx, DLOCK_ENOTSUP,
-                         "semaphores and read-write locks need one server, Sentinel or "
-                         "Cluster, not a Redlock set (docs/REDLOCK.md says why)");
+                         "semaphores need one server, Sentinel or Cluster, not a Redlock set "
+                         "(docs/REDLOCK.md says why)");
     dl_aop *op = dl_aop_new(e, DL_AOP_ACQUIRE, cb, ud);
     if (op == NULL || kst_make(op, r) != DLOCK_OK) {
         if (op != NULL)
@@ -452,6 +603,10 @@ int dl_kacquire_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode,
         dl_aop_discard(op);
         return DLOCK_EIO;
     }
+    /* Redlock: one place in every master's queue, kept across fresh
+     * tokens (as the mutex's: acquire_async.c). */
+    K(op)->redlock = e->n > 1;
+    op->queue_score = dl_wall_ms() * 1000 + (int64_t)(op->id % 1000);
     if (id != NULL)
         *id = op->id;
     dl_acq_begin(op, K(op)->ks.k[0], K(op)->ks.len[0], attempt);

@@ -1,6 +1,7 @@
 /* kind_inspect.c - dlock_holders: who holds a name now, whatever its kind.
  * One SEM_INSPECT round trip (kinds.lua.h); a name held as a mutex is
- * then inspected as one (inspect.c). */
+ * then inspected as one (inspect.c). On a Redlock set (rw locks) the view
+ * is a majority's: a holder is one that a majority of the masters list. */
 #include <stdio.h>
 #include <string.h>
 
@@ -83,6 +84,21 @@ static int as_mutex(dlock_client *c, const char *name, size_t len, dlock_holders
     return DLOCK_OK;
 }
 
+/* Whether SEM_INSPECT's kind k is a semaphore's or rw lock's ("" free). */
+static int sem_kind(const redisReply *k) {
+    return k->len == 0 || (k->len == 3 && (memcmp(k->str, "sem", 3) == 0 ||
+                                           memcmp(k->str, "rws", 3) == 0 ||
+                                           memcmp(k->str, "rwx", 3) == 0));
+}
+
+/* A name whose key is not a lock's. */
+static int not_a_lock(dlock_client *c, const char *name, const redisReply *k) {
+    int rc = dl_seterr(&c->ctx, DLOCK_ESERVER,
+                       "inspect '%s': WRONGTYPE its key holds a %.20s, not a lock", name, k->str);
+    c->ctx.code = DL_SRV_WRONGTYPE;
+    return rc;
+}
+
 /* The SEM_INSPECT call's answer about `name` into *hs. */
 static int read_reply(dlock_client *c, const char *name, size_t len, dlock_holders *hs,
                       const dl_call *call) {
@@ -95,14 +111,8 @@ static int read_reply(dlock_client *c, const char *name, size_t len, dlock_holde
     const redisReply *k = r->element[0];
     if (k->len == 4 && memcmp(k->str, "hash", 4) == 0)
         return as_mutex(c, name, len, hs);
-    if (k->len != 0 && !(k->len == 3 && (memcmp(k->str, "sem", 3) == 0 ||
-                                        memcmp(k->str, "rws", 3) == 0 ||
-                                        memcmp(k->str, "rwx", 3) == 0))) {
-        rc = dl_seterr(&c->ctx, DLOCK_ESERVER,
-                       "inspect '%s': WRONGTYPE its key holds a %.20s, not a lock", name, k->str);
-        c->ctx.code = DL_SRV_WRONGTYPE;
-        return rc;
-    }
+    if (!sem_kind(k))
+        return not_a_lock(c, name, k);
     if (r->element[0]->len == 0) { /* free: maybe a mutex's queue waits */
         hs->last_fence = dl_reply_int(r->element[2], 0);
         hs->waiters = (int)dl_reply_int(r->element[3], 0);
@@ -111,11 +121,102 @@ static int read_reply(dlock_client *c, const char *name, size_t len, dlock_holde
     return fill(hs, r) == DLOCK_OK ? DLOCK_OK : dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
 }
 
+/* Redlock: how many of the masters' views list `token`, and in *at the
+ * entry of the last one; *pttl becomes the shortest lease they report. */
+static int listed_by(const dlock_holders *per, int n, const char *token, int64_t *pttl,
+                     const dlock_holder **at, int *shared) {
+    int count = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < per[i].n; j++)
+            if (strcmp(per[i].h[j].token, token) == 0) {
+                count++;
+                if (per[i].h[j].pttl_ms < *pttl)
+                    *pttl = per[i].h[j].pttl_ms;
+                if (*at == NULL || per[i].h[j].fence > (*at)->fence)
+                    *at = &per[i].h[j];
+                *shared = per[i].shared[j];
+                break;
+            }
+    return count;
+}
+
+/* Redlock: the holders a majority of the views per[0..n) list (each once,
+ * with the highest fence and the shortest lease reported), the highest
+ * last fence and the longest queue. */
+static int merge(dlock_holders *hs, const dlock_holders *per, int n, int quorum) {
+    int cap = 0;
+    for (int i = 0; i < n; i++) {
+        cap += per[i].n;
+        hs->last_fence = per[i].last_fence > hs->last_fence ? per[i].last_fence : hs->last_fence;
+        hs->waiters = per[i].waiters > hs->waiters ? per[i].waiters : hs->waiters;
+        if (per[i].n > 0)
+            hs->kind = per[i].kind;
+    }
+    hs->h = calloc((size_t)cap + 1, sizeof *hs->h);
+    hs->shared = calloc((size_t)cap + 1, 1);
+    if (hs->h == NULL || hs->shared == NULL)
+        return DLOCK_ENOMEM;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < per[i].n; j++) {
+            const char *tok = per[i].h[j].token;
+            int seen = 0;
+            for (int k = 0; k < hs->n && !seen; k++)
+                seen = strcmp(hs->h[k].token, tok) == 0;
+            const dlock_holder *at = NULL;
+            int64_t pttl = INT64_MAX;
+            int shared = 0;
+            if (seen || listed_by(per, n, tok, &pttl, &at, &shared) < quorum)
+                continue;
+            hs->h[hs->n] = *at;
+            hs->h[hs->n].pttl_ms = pttl;
+            hs->h[hs->n].waiters = hs->waiters;
+            hs->shared[hs->n++] = (unsigned char)shared;
+        }
+    hs->total = hs->n;
+    return DLOCK_OK;
+}
+
+/* Redlock: every master's SEM_INSPECT answer, read as one view. */
+static int read_redlock(dlock_client *c, const char *name, size_t len, dlock_holders *hs,
+                        const dl_call *call) {
+    int rc = dl_call_error(&c->ctx, call, "inspect");
+    if (rc != DLOCK_OK)
+        return rc;
+    dlock_holders per[DL_URL_MAX_HOSTS];
+    const redisReply *other = NULL;
+    int n = 0, mutexes = 0, others = 0;
+    memset(per, 0, sizeof per);
+    for (int i = 0; i < call->n && rc == DLOCK_OK; i++) {
+        const redisReply *r = call->replies[i];
+        if (call->status[i] != DLOCK_OK)
+            continue;
+        if (!head_ok(r))
+            rc = dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to inspect of '%s' from %s",
+                           name, call->conns[i]->addr);
+        else if (r->element[0]->len == 4 && memcmp(r->element[0]->str, "hash", 4) == 0)
+            mutexes++;
+        else if (!sem_kind(r->element[0]))
+            others++, other = r->element[0];
+        else if (r->element[0]->len == 0)
+            per[n++] = (dlock_holders){.last_fence = dl_reply_int(r->element[2], 0),
+                                       .waiters = (int)dl_reply_int(r->element[3], 0)};
+        else if (fill(&per[n++], r) != DLOCK_OK)
+            rc = dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    }
+    if (rc == DLOCK_OK && mutexes >= call->quorum)
+        rc = as_mutex(c, name, len, hs);
+    else if (rc == DLOCK_OK && others >= call->quorum)
+        rc = not_a_lock(c, name, other);
+    else if (rc == DLOCK_OK && merge(hs, per, n, call->quorum) != DLOCK_OK)
+        rc = dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        free(per[i].h);
+        free(per[i].shared);
+    }
+    return rc;
+}
+
 static int read_holders(dlock_client *c, const char *name, size_t len, dlock_holders *hs) {
-    if (c->url.kind == DL_URL_REDLOCK)
-        return dl_seterr(&c->ctx, DLOCK_ENOTSUP,
-                         "semaphores and read-write locks need one server, Sentinel or "
-                         "Cluster, not a Redlock set");
     dl_keyset ks;
     if (dl_keyset_sem(&c->proto, name, len, &ks) != DLOCK_OK)
         return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
@@ -128,7 +229,8 @@ static int read_holders(dlock_client *c, const char *name, size_t len, dlock_hol
     dl_keyset_free(&ks);
     if (rc != DLOCK_OK)
         return rc;
-    rc = read_reply(c, name, len, hs, &f->call);
+    rc = c->url.kind == DL_URL_REDLOCK ? read_redlock(c, name, len, hs, &f->call)
+                                       : read_reply(c, name, len, hs, &f->call);
     dl_fan_put(f);
     return rc;
 }

@@ -18,7 +18,8 @@
  * mutex code makes), so the handle calls (release, extend, keepalive,
  * held, info) work on every kind. One server, Sentinel and Cluster; on a
  * Redlock set multi-locks are taken name by name as Redlock mutexes
- * (multi.c), and semaphores and rw locks are refused with DLOCK_ENOTSUP
+ * (multi.c), rw locks on every master by the mutex's Redlock rules
+ * (kind_async.c), and semaphores are refused with DLOCK_ENOTSUP
  * (docs/REDLOCK.md says why).
  */
 #ifndef DLOCK_KINDS_H

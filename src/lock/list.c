@@ -92,10 +92,10 @@ static int list_one(list_run *r, const char *name, size_t len) {
     int rc = dl_inspect(r->c, buf, len, &e.holder);
     e.kind = DLOCK_KIND_MUTEX;
     e.holders = 1;
-    if (rc == DLOCK_ESERVER && r->c->ctx.code == DL_SRV_WRONGTYPE &&
-        r->c->url.kind != DL_URL_REDLOCK) {
-        /* Not a mutex: a semaphore or an rw lock (never on Redlock), or not
-         * dlock's at all. */
+    if ((rc == DLOCK_ESERVER || rc == DLOCK_ENOQUORUM) && r->c->ctx.code == DL_SRV_WRONGTYPE) {
+        /* Not a mutex (on Redlock every master refuses it, so there is no
+         * majority): a semaphore or an rw lock (only rw on Redlock), or
+         * not dlock's at all. */
         e.holders = 0;
         rc = dl_holders_entry(r->c, buf, len, &e);
         e.holder.locked = e.holders > 0;

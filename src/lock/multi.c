@@ -307,7 +307,7 @@ static int m_make(dl_aop *op, const dl_kreq *r, int ngroups, const int *order,
 int dl_kind_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode, int64_t timeout_ms,
                   int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
     dlock_client *c = e->c;
-    int redlock = e->n > 1; /* semaphores and rw locks: refused by dl_kacquire_start */
+    int redlock = e->n > 1; /* semaphores: refused by dl_kacquire_start */
     if (r->kind != DL_LK_MULTI || (!redlock && (r->n == 1 || c->url.kind != DL_URL_CLUSTER)))
         return dl_kacquire_start(e, r, ttl_ms, mode, timeout_ms, is_wait, cb, ud, id);
     int order[DLOCK_MULTI_MAX], first[DLOCK_MULTI_MAX + 1];

@@ -19,7 +19,9 @@
  *                          readers) or "rwx" (an rw writer); _n -> the
  *                          permits of the last semaphore grant
  *   KEYS[3] P{name}:fence  the fencing counter, shared with the mutex
- *   KEYS[4] P{name}:pq     zset of waiting tokens, scored by arrival (us)
+ *   KEYS[4] P{name}:pq     zset of waiting tokens, scored by arrival (us;
+ *                          Redlock: the client's wall clock, one score on
+ *                          every server)
  *   KEYS[5] P{name}:pqi    hash token -> "expiry_ms ttl_ms fencing chan want meta"
  * want: "s<N>" a semaphore permit of N, "r0" rw shared, "r1" rw exclusive.
  *
@@ -40,7 +42,12 @@
  * caller's lease). So a release admits as many waiters as now fit, oldest
  * first, and a head that does not fit (a writer behind readers, a
  * semaphore that is full) stops everyone behind it: no barging, and the
- * readers queued between two writers are admitted together.
+ * readers queued between two writers are admitted together. On a Redlock
+ * set (rw locks only, fencing modes 2 and 3: docs/REDLOCK.md) a head is
+ * only woken, never admitted by one server: it takes the room kept for it
+ * with its next ACQUIRE on every master, and that ACQUIRE promotes (wakes)
+ * the next head, so readers queued together follow one another an
+ * attempt apart.
  *
  * MULTI family: several mutexes taken all or nothing by one script. KEYS
  * are the four mutex keys of each name in turn (P{n}, P{n}:fence, P{n}:q,
@@ -63,12 +70,14 @@
 #include "scripts.lua.h"
 
 /* Argument checks of a SEM or MULTI ACQUIRE (docs/SECURITY.md, "What the
- * scripts check"): ARGV[1..8] checked as the mutex ACQUIRE checks its own
- * (fencing 0 or 1 only: no Redlock), refusing the first bad one, with the
- * inline expressions of scripts.lua.h (no closure made, no number parsed:
- * this runs on every call). Straight-line code: every check runs before
+ * scripts check"): ARGV[1..8] checked as the mutex ACQUIRE checks its own,
+ * refusing the first bad one; fencing is refused when FM_BAD (a Lua
+ * condition on ARGV[4]) holds: MULTI takes 0 or 1 only (on Redlock its
+ * names are mutexes), SEM also the Redlock modes 2 and 3. The inline
+ * expressions of scripts.lua.h (no closure made, no number parsed: this
+ * runs on every call). Straight-line code: every check runs before
  * anything is changed. */
-#define DL_LUA_KIND_CHECKS                                                          \
+#define DL_LUA_KIND_CHECKS(FM_BAD)                                                  \
     "if not " DL_LUA_TOKEN_OK("ARGV[1]") " then return " DL_LUA_BAD("token") " end\n" \
     "if not " DL_LUA_NUM_OK("ARGV[2]", DL_LUA_STR(DL_LUA_TTL_MAX)) " then\n"        \
     "  return " DL_LUA_BAD("ttl_ms") "\n"                                            \
@@ -76,7 +85,7 @@
     "if type(ARGV[3]) ~= 'string' or #ARGV[3] > " DL_LUA_STR(DL_LUA_META_MAX) " then\n" \
     "  return " DL_LUA_BAD("meta") "\n"                                              \
     "end\n"                                                                         \
-    "if ARGV[4] ~= '0' and ARGV[4] ~= '1' then return " DL_LUA_BAD("fencing") " end\n" \
+    "if " FM_BAD " then return " DL_LUA_BAD("fencing") " end\n"                      \
     "if ARGV[5] ~= '0' and ARGV[5] ~= '1' then return " DL_LUA_BAD("enqueue") " end\n" \
     "if not " DL_LUA_NUM_OK("ARGV[6]", DL_LUA_STR(DL_LUA_WAIT_MAX)) " then\n"       \
     "  return " DL_LUA_BAD("wait_ms") "\n"                                           \
@@ -104,14 +113,16 @@
  * and returns its fence (a semaphore permit or a writer: the next fence; a
  * reader: the counter raised to the floor fl; "0" with fencing off) and
  * its score, or nil and the error reply (FENCEMAX) having changed nothing.
- * It leaves the keys' expiry to its caller. Needs DL_LUA_FENCES and now. */
+ * The Redlock modes fence alike (2, a reader: the counter; 3, a writer:
+ * this server's INCR; there is no floor). It leaves the keys' expiry to
+ * its caller. Needs DL_LUA_FENCES and now. */
 #define DL_LUA_SEM_GRANT                                                            \
     "local function grant(tok, ttl, fencing, w, meta, at, fl)\n"                    \
     "  local f, err, k = '0', nil, 'sem'\n"                                         \
     "  if w == 'r0' then k = 'rws' elseif w == 'r1' then k = 'rwx' end\n"           \
-    "  if fencing == '1' and k == 'rws' then\n"                                     \
+    "  if fencing ~= '0' and k == 'rws' then\n"                                     \
     "    f, err = raised_fence_of(3, fl)\n"                                         \
-    "  elseif fencing == '1' then\n"                                                \
+    "  elseif fencing ~= '0' then\n"                                                \
     "    f, err = next_fence_of(3, fl)\n"                                           \
     "  end\n"                                                                       \
     "  if not f then return nil, err end\n"                                         \
@@ -145,8 +156,13 @@
  * the queue's live heads while they fit, and returns the head that stopped
  * it (false: none) and whether it admitted anyone. A head that cannot be
  * given a fence (FENCEMAX) is not admitted and stops the queue, as one
- * that does not fit: it meets the error at its own next attempt. expiry()
- * sets the keys' expiry to the highest score. */
+ * that does not fit: it meets the error at its own next attempt. A Redlock
+ * head (queued with fencing 2 or 3) that fits is not admitted either: one
+ * server cannot grant what needs a majority. It is woken ("<token> -1",
+ * unless it is the caller) and stops the queue, so the room stays its own
+ * (no barging) until it takes it with its next ACQUIRE on every server or
+ * its entry expires. expiry() sets the keys' expiry to the highest
+ * score. */
 #define DL_LUA_SEM_QUEUE                                                            \
     "local function qleave(tok)\n"                                                  \
     "  redis.call('ZREM', KEYS[4], tok)\n"                                          \
@@ -179,6 +195,10 @@
     "    local ttl, fencing, chan, w, meta =\n"                                     \
     "      string.match(v, '^%d+ (%d+) (%d) (%S+) (%S+) (.*)$')\n"                  \
     "    if ttl and not fits(w) then return h, any end\n"                           \
+    "    if fencing == '2' or fencing == '3' then\n"                                \
+    "      if h ~= ARGV[1] then redis.pcall('PUBLISH', chan, h .. ' -1') end\n"     \
+    "      return h, any\n"                                                         \
+    "    end\n"                                                                     \
     "    if ttl then\n"                                                             \
     "      local f = grant(h, ttl, fencing, w, meta, now, fl)\n"                    \
     "      if not f then return h, any end\n"                                       \
@@ -203,17 +223,27 @@
     "  return v and string.match(v, '^(%d+)') or '0'\n"                             \
     "end\n"
 
-/* SEM_ACQUIRE: ARGV token, ttl_ms, meta, fencing (0 off, 1 on), enqueue
- * (0|1), wait_ms, acquired_ms, wake channel, want, and optionally the
- * fence's failover floor (Sentinel and Cluster). Returns {1, fence}
- * (held now; also when already held: idempotent), or {0, hint_ms,
- * waiters}: hint_ms is when the first lease ends (-1: none). An error
- * reply WRONGTYPE when the name is held as another kind, FENCEMAX when no
- * fence can be issued.
+/* SEM_ACQUIRE: ARGV token, ttl_ms, meta, fencing, enqueue (0|1), wait_ms,
+ * acquired_ms, wake channel, want, and optionally the fence's failover
+ * floor (Sentinel and Cluster; "" for none) and the waiter's place in the
+ * queue (Redlock: the client's wall clock in us when the wait began, the
+ * same on every server, so the servers' queues agree on the order; absent
+ * or "-": the server's TIME at the first enqueue).
+ * fencing: 0 off; 1 on (one server, Sentinel, Cluster); the Redlock modes
+ * of an rw lock (docs/REDLOCK.md): 2 a reader (report the counter: the
+ * client takes the highest its majority reports), 3 a writer (INCR it:
+ * the client keeps the value when every granting server reports the same
+ * one, else it writes max + 1 with SEM_FENCE). A waiter queued with 2 or 3
+ * is only woken, never admitted by one server (promote).
+ * Returns {1, fence} (held now; also when already held: idempotent), or
+ * {0, hint_ms, waiters}: hint_ms is when the first lease ends (-1: none).
+ * An error reply WRONGTYPE when the name is held as another kind, FENCEMAX
+ * when no fence can be issued. A caller admitted as the queue's head
+ * promotes the heads behind it (readers behind a reader).
  * Calls on a free name with no queue: TIME, EXISTS, INCR (a fenced permit
  * or writer; GET for a reader), ZADD, HSET, PEXPIREAT twice. */
 #define DL_LUA_SEM_ACQUIRE                                                          \
-    DL_LUA_KIND_CHECKS                                                              \
+    DL_LUA_KIND_CHECKS("ARGV[4] ~= '1' and ARGV[4] ~= '0' and ARGV[4] ~= '2' and ARGV[4] ~= '3'") \
     "local w = ARGV[9]\n"                                                           \
     "if w ~= 'r0' and w ~= 'r1' then\n"                                             \
     "  local wn = type(w) == 'string' and string.sub(w, 1, 1) == 's' and string.sub(w, 2)\n" \
@@ -222,6 +252,9 @@
     "  end\n"                                                                       \
     "end\n"                                                                         \
     "if not " DL_LUA_FLOOR_OK("ARGV[10]") " then return " DL_LUA_BAD("floor") " end\n" \
+    "if ARGV[11] and ARGV[11] ~= '-' and not " DL_LUA_NUM_OK("ARGV[11]", "9007199254740991") " then\n" \
+    "  return " DL_LUA_BAD("score") "\n"                                             \
+    "end\n"                                                                         \
     DL_LUA_SEM_NOW                                                                  \
     "local fm = ARGV[4]\n"                                                          \
     "if (fm == '0' or fm == '1') and " DL_LUA_NO_FLOOR("ARGV[10]") " and\n"         \
@@ -272,15 +305,19 @@
     "if (not h or h == ARGV[1]) and fits(w) then\n"                                 \
     "  local err\n"                                                                 \
     "  f, err = grant(ARGV[1], ARGV[2], ARGV[4], w, ARGV[3], ARGV[7], ARGV[10])\n"  \
-    "  if f then moved = true end\n"                                                \
-    "  if moved then expiry() end\n"                                                \
-    "  if not f then return err end\n"                                              \
+    "  if not f then\n"                                                             \
+    "    if moved then expiry() end\n"                                              \
+    "    return err\n"                                                              \
+    "  end\n"                                                                       \
     "  qleave(ARGV[1])\n"                                                           \
+    "  if h then promote(ARGV[10]) end\n"                                           \
+    "  expiry()\n"                                                                  \
     "  return {1, f}\n"                                                             \
     "end\n"                                                                         \
     "if ARGV[5] == '1' then\n"                                                      \
     "  local wait = tonumber(ARGV[6])\n"                                            \
-    "  redis.call('ZADD', KEYS[4], 'NX', tonumber(tm[1]) * 1000000 + tonumber(tm[2]), ARGV[1])\n" \
+    "  local sc = tonumber(ARGV[11]) or (tonumber(tm[1]) * 1000000 + tonumber(tm[2]))\n" \
+    "  redis.call('ZADD', KEYS[4], 'NX', sc, ARGV[1])\n"                             \
     "  redis.call('HSET', KEYS[5], ARGV[1], (now + wait) .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] ..\n" \
     "    ' ' .. ARGV[8] .. ' ' .. w .. ' ' .. ARGV[3])\n"                           \
     "  for i = 4, 5 do\n"                                                           \
@@ -368,6 +405,31 @@
     "if moved then expiry() end\n"                                                  \
     "if f then return {1, f} end\n"                                                 \
     "return {0}\n"
+
+/* SEM_FENCE (Redlock rw locks, when the granting servers' counters
+ * disagree): ARGV token, candidate (a decimal 1..2^63-1: a writer's
+ * max + 1, a reader's max). If the caller holds the name on this server,
+ * raise the counter to at least `candidate`, store it as the holder's
+ * fence (the first word of its KEYS[2] value) and return the counter (a
+ * decimal string); otherwise return -1. Compared as decimal strings, as
+ * the mutex FENCE does: no Lua number is involved. */
+#define DL_LUA_SEM_FENCE                                                            \
+    DL_LUA_ARGS                                                                     \
+    "local c = ARGV[2]\n"                                                           \
+    "if not token(ARGV[1]) then return bad('token') end\n"                          \
+    "if not (type(c) == 'string' and string.match(c, '^[1-9]%d*$') and\n"           \
+    "    (#c < 19 or (#c == 19 and c <= '9223372036854775807'))) then\n"            \
+    "  return bad('candidate')\n"                                                   \
+    "end\n"                                                                         \
+    "local s = redis.pcall('ZSCORE', KEYS[1], ARGV[1])\n"                           \
+    "if type(s) ~= 'string' then return -1 end\n"                                   \
+    DL_LUA_SEM_NOW                                                                  \
+    "local v = redis.call('HGET', KEYS[2], ARGV[1])\n"                              \
+    "if tonumber(s) <= now or not v then return -1 end\n"                           \
+    "local cur = redis.call('GET', KEYS[3]) or '0'\n"                               \
+    "if #c > #cur or (#c == #cur and c > cur) then redis.call('SET', KEYS[3], c); cur = c end\n" \
+    "redis.call('HSET', KEYS[2], ARGV[1], cur .. (string.match(v, '^%d+(.*)$') or ''))\n" \
+    "return cur\n"
 
 /* SEM_INSPECT: no ARGV. Returns {kind, permits, last_fence, waiters,
  * holders, then per holder (at most 1000, soonest lease end first):
@@ -476,7 +538,7 @@
  * the first (its INCR comes first, so that a FENCEMAX there changes
  * nothing), then per name INCR, HSET, PEXPIRE. */
 #define DL_LUA_MULTI_ACQUIRE                                                        \
-    DL_LUA_KIND_CHECKS                                                              \
+    DL_LUA_KIND_CHECKS("ARGV[4] ~= '0' and ARGV[4] ~= '1'")                        \
     "local nk = #KEYS / 4\n"                                                        \
     "if nk < 1 or #KEYS % 4 ~= 0 then return " DL_LUA_BAD("keys") " end\n"          \
     "if not " DL_LUA_FLOOR_OK("ARGV[9]") " then return " DL_LUA_BAD("floor") " end\n" \

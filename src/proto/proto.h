@@ -28,7 +28,9 @@ enum dl_script_id { DL_S_ACQUIRE, DL_S_RELEASE, DL_S_EXTEND, DL_S_INSPECT, DL_S_
                     /* kinds.lua.h: semaphores and read-write locks, multi-locks */
                     DL_S_SEM_ACQUIRE, DL_S_SEM_RELEASE, DL_S_SEM_EXTEND, DL_S_SEM_CANCEL,
                     DL_S_SEM_INSPECT, DL_S_MULTI_ACQUIRE, DL_S_MULTI_RELEASE,
-                    DL_S_MULTI_EXTEND, DL_S_MULTI_CANCEL, DL_NSCRIPTS };
+                    DL_S_MULTI_EXTEND, DL_S_MULTI_CANCEL,
+                    DL_S_SEM_FENCE, /* Redlock rw locks: a fence to a majority */
+                    DL_NSCRIPTS };
 
 /* Keys of one lock: all share the hash tag {name}. Structs of keys hold
  * them in DL_KEYS_SMALL bytes of their own (with the default prefix, the

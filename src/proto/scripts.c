@@ -19,7 +19,7 @@ static const char *const sources[DL_NSCRIPTS] = {
     [DL_S_SEM_EXTEND] = DL_LUA_SEM_EXTEND,       [DL_S_SEM_CANCEL] = DL_LUA_SEM_CANCEL,
     [DL_S_SEM_INSPECT] = DL_LUA_SEM_INSPECT,     [DL_S_MULTI_ACQUIRE] = DL_LUA_MULTI_ACQUIRE,
     [DL_S_MULTI_RELEASE] = DL_LUA_MULTI_RELEASE, [DL_S_MULTI_EXTEND] = DL_LUA_MULTI_EXTEND,
-    [DL_S_MULTI_CANCEL] = DL_LUA_MULTI_CANCEL,
+    [DL_S_MULTI_CANCEL] = DL_LUA_MULTI_CANCEL,   [DL_S_SEM_FENCE] = DL_LUA_SEM_FENCE,
 };
 
 const char *dl_script_source(enum dl_script_id id, size_t *len) {

@@ -111,7 +111,8 @@ static const char *const names[] = {"ACQUIRE",       "RELEASE",       "EXTEND",
                                     "INSPECT",       "CANCEL",        "FENCE",
                                     "SEM_ACQUIRE",   "SEM_RELEASE",   "SEM_EXTEND",
                                     "SEM_CANCEL",    "SEM_INSPECT",   "MULTI_ACQUIRE",
-                                    "MULTI_RELEASE", "MULTI_EXTEND",  "MULTI_CANCEL"};
+                                    "MULTI_RELEASE", "MULTI_EXTEND",  "MULTI_CANCEL",
+                                    "SEM_FENCE"};
 
 /* Returns the number of problems found in script id (each printed). */
 static int check_script(int id) {

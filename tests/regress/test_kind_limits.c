@@ -103,7 +103,7 @@ static void error_reply(const char *what, redisReply *r) {
 }
 
 /* SEM_ACQUIRE: token, ttl, meta, fencing, enqueue, wait, acquired_ms, chan,
- * want [, floor]. */
+ * want [, floor [, queue score]]. */
 static void sem_acquire_args(void) {
     refused("sem: 10-year lease", "s",
             sem(DL_S_SEM_ACQUIRE, "s", 9, TOK, TEN_YEARS, "m", "1", "0", "100", "1", "-", "s3"));
@@ -120,8 +120,26 @@ static void sem_acquire_args(void) {
     }
     refused("sem: short token", "s",
             sem(DL_S_SEM_ACQUIRE, "s", 9, "abc", "1000", "m", "1", "0", "100", "1", "-", "s3"));
-    refused("sem: fencing 2", "s",
-            sem(DL_S_SEM_ACQUIRE, "s", 9, TOK, "1000", "m", "2", "0", "100", "1", "-", "s3"));
+    refused("sem: fencing 4", "s",
+            sem(DL_S_SEM_ACQUIRE, "s", 9, TOK, "1000", "m", "4", "0", "100", "1", "-", "s3"));
+    refused("sem: fencing x", "s",
+            sem(DL_S_SEM_ACQUIRE, "s", 9, TOK, "1000", "m", "x", "0", "100", "1", "-", "s3"));
+    const char *bad_score[] = {"0", "-5", "abc", "", "1e9", "9007199254740992"};
+    for (size_t i = 0; i < sizeof bad_score / sizeof bad_score[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "sem: queue score '%s'", bad_score[i]);
+        refused(what, "s",
+                sem(DL_S_SEM_ACQUIRE, "s", 11, TOK, "1000", "m", "3", "1", "100", "1", "-", "r1",
+                    "", bad_score[i]));
+    }
+    /* SEM_FENCE (Redlock rw locks): token, candidate 1..2^63-1. */
+    const char *bad_cand[] = {"0", "-1", "abc", "", "01", "9223372036854775808"};
+    for (size_t i = 0; i < sizeof bad_cand / sizeof bad_cand[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "sem fence: candidate '%s'", bad_cand[i]);
+        refused(what, "s", sem(DL_S_SEM_FENCE, "s", 2, TOK, bad_cand[i]));
+    }
+    refused("sem fence: short token", "s", sem(DL_S_SEM_FENCE, "s", 2, "abc", "5"));
     refused("sem: enqueue x", "s",
             sem(DL_S_SEM_ACQUIRE, "s", 9, TOK, "1000", "m", "1", "x", "100", "1", "-", "s3"));
     refused("sem: acquired_ms x", "s",
