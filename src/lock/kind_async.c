@@ -101,13 +101,18 @@ static int send(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
     return send_d(op, id, nargs, args, lens, NULL, done);
 }
 
-/* An ACQUIRE or CANCEL reply: {1, fence...} (1, fences read), {0, hint,
+/* An ACQUIRE or CANCEL reply: a semaphore's or rw lock's fence alone (a
+ * grant of SEM_ACQUIRE) or {1, fence...} (1, fences read), {0, hint,
  * waiters} (0, *hint), anything else -1. */
 static int read_grant(dl_aop *op, const redisReply *r, int64_t *hint) {
+    kst *k = K(op);
+    if (r != NULL && r->type == REDIS_REPLY_STRING && k->r.kind != DL_LK_MULTI) {
+        k->fences[0] = dl_reply_int(r, -1);
+        return k->fences[0] >= 0 ? 1 : -1;
+    }
     const redisReply *e0 = dl_elem(r, 0);
     if (e0 == NULL || e0->type != REDIS_REPLY_INTEGER)
         return -1;
-    kst *k = K(op);
     if (e0->integer == 1) {
         int want = k->r.kind == DL_LK_MULTI ? k->r.n : 1;
         if (r->elements < (size_t)want + 1)

@@ -235,7 +235,9 @@
  * the client keeps the value when every granting server reports the same
  * one, else it writes max + 1 with SEM_FENCE). A waiter queued with 2 or 3
  * is only woken, never admitted by one server (promote).
- * Returns {1, fence} (held now; also when already held: idempotent), or
+ * Returns the fence, a bulk string (held now; also when already held:
+ * idempotent; the mutex ACQUIRE's reply, as a Lua table costs the server
+ * an array reply), or
  * {0, hint_ms, waiters}: hint_ms is when the first lease ends (-1: none).
  * An error reply WRONGTYPE when the name is held as another kind, FENCEMAX
  * when no fence can be issued. A caller admitted as the queue's head
@@ -274,7 +276,7 @@
     "  else redis.call('HSET', KEYS[2], ARGV[1], v, '_k', 'sem', '_n', string.sub(w, 2)) end\n" \
     "  redis.call('PEXPIREAT', KEYS[1], s)\n"                                       \
     "  redis.call('PEXPIREAT', KEYS[2], s)\n"                                       \
-    "  return {1, f}\n"                                                             \
+    "  return f\n"                                                             \
     "end\n"                                                                         \
     DL_LUA_FENCES                                                                   \
     DL_LUA_SEM_GRANT                                                                \
@@ -283,7 +285,7 @@
     "  if not f then return s end\n"                                                \
     "  redis.call('PEXPIREAT', KEYS[1], s)\n"                                       \
     "  redis.call('PEXPIREAT', KEYS[2], s)\n"                                       \
-    "  return {1, f}\n"                                                             \
+    "  return f\n"                                                             \
     "end\n"                                                                         \
     DL_LUA_SEM_PRUNE                                                                \
     DL_LUA_SEM_QUEUE                                                                \
@@ -294,7 +296,7 @@
     "  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"       \
     "  qleave(ARGV[1])\n"                                                           \
     "  expiry()\n"                                                                  \
-    "  return {1, f}\n"                                                             \
+    "  return f\n"                                                             \
     "end\n"                                                                         \
     "local k = redis.call('HGET', KEYS[2], '_k')\n"                                 \
     "if k and (k == 'sem') ~= (string.sub(w, 1, 1) == 's') then\n"                  \
@@ -312,7 +314,7 @@
     "  qleave(ARGV[1])\n"                                                           \
     "  if h then promote(ARGV[10]) end\n"                                           \
     "  expiry()\n"                                                                  \
-    "  return {1, f}\n"                                                             \
+    "  return f\n"                                                             \
     "end\n"                                                                         \
     "if ARGV[5] == '1' then\n"                                                      \
     "  local wait = tonumber(ARGV[6])\n"                                            \
