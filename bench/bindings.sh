@@ -22,6 +22,8 @@
 # instead of a cross-CPU wake-up. For each uncontended run the server's own
 # time per pair is read from INFO commandstats (reset before the run), so
 # the client's share of a pair can be told from the server's.
+# PARTS, ULIBS, PLIBS and CLIBS (environment) narrow a run, e.g.
+# PARTS=pinned PLIBS= for the Node libraries on one CPU alone.
 # Variants are interleaved (the order rotated each round) for ROUNDS rounds
 # (default 5) of SECONDS each (default 3); medians are reported. Markdown goes
 # to stdout (and to $OUT if set), then the raw RESULT lines.
@@ -46,9 +48,13 @@ CLI=$BUILD/cli/dlock
 PY=/usr/bin/python3 # Debian's: the one that sees python3-redis
 VPY=$BUILD/python/venv/bin/python
 NODEPKG=$root/bindings/node
-ULIBS="dlock-node seed node-redlock redis-semaphore dlock-c"
-PLIBS="dlock-py redis-py"
-CLIBS="dlock-node node-redlock dlock-c"
+ULIBS=${ULIBS:-dlock-node seed node-redlock redis-semaphore dlock-c}
+PLIBS=${PLIBS-dlock-py redis-py}
+CLIBS=${CLIBS:-dlock-node node-redlock dlock-c}
+# PARTS (environment): which of "contended uncontended pinned memory" run
+# (default all; the report's tables of the others stay empty).
+PARTS=${PARTS:-contended uncontended pinned memory}
+has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 for f in "$BENCH" "$CLI"; do [ -x "$f" ] || { echo "no $f: build first" >&2; exit 2; }; done
 
 # --- what the runs need ------------------------------------------------------
@@ -150,12 +156,18 @@ t_start=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r/$ROUNDS ($(( $(date +%s) - t_start )) s so far)" >&2
-    for lib in $(rotate $((r - 1)) $CLIBS); do run "c-$lib" 8 "$lib" contended; done
-    for lib in $(rotate $((r - 1)) $ULIBS $PLIBS); do run "u-$lib" 1 "$lib" uncontended; done
-    taskset -a -p -c "$CPU" "$SPID" >/dev/null
-    for lib in $(rotate $((r - 1)) $ULIBS $PLIBS); do PIN="taskset -c $CPU" run "p-$lib" 1 "$lib" uncontended; done
-    taskset -a -p "$MASK" "$SPID" >/dev/null
-    memory
+    if has contended; then
+        for lib in $(rotate $((r - 1)) $CLIBS); do run "c-$lib" 8 "$lib" contended; done
+    fi
+    if has uncontended; then
+        for lib in $(rotate $((r - 1)) $ULIBS $PLIBS); do run "u-$lib" 1 "$lib" uncontended; done
+    fi
+    if has pinned; then
+        taskset -a -p -c "$CPU" "$SPID" >/dev/null
+        for lib in $(rotate $((r - 1)) $ULIBS $PLIBS); do PIN="taskset -c $CPU" run "p-$lib" 1 "$lib" uncontended; done
+        taskset -a -p "$MASK" "$SPID" >/dev/null
+    fi
+    if has memory; then memory; fi
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
