@@ -130,10 +130,11 @@ redisReply *th_server_cmd(th_server *s, const char *fmt, ...);
  * printed) if the command failed or the reply was not an integer. */
 long long th_server_int(th_server *s, const char *fmt, ...);
 
-/* A port the kernel just handed out for 127.0.0.1 (bound to port 0, then
- * closed), for a server option such as --tls-port. With need_bus, port +
- * 10000 (the default cluster bus) must be free too. -1 on failure. A port
- * can be taken by someone else before it is used: retry on "in use". */
+/* A free 127.0.0.1 port below the kernel's ephemeral range (ports.c:
+ * outgoing connections never take it), bindable when picked, for a server
+ * or a server option such as --tls-port. With need_bus, port + 10000 (the
+ * default cluster bus) must be free too, and below the range as well. -1
+ * on failure. Another test may still take it first: retry on "in use". */
 int th_free_port(int need_bus);
 
 /* Connects a new hiredis context to 127.0.0.1:port with the given connect

@@ -103,48 +103,6 @@ static const char *find_redis_server(void)
     return NULL;
 }
 
-static int bindable(int port)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int ok;
-
-    if (fd < 0)
-        return 0;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((unsigned short)port);
-    ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
-int th_free_port(int need_bus)
-{
-    for (int tries = 0; tries < 200; tries++) {
-        struct sockaddr_in sa;
-        socklen_t len = sizeof sa;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            break;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-            getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-            close(fd);
-            break;
-        }
-        close(fd);
-        int port = ntohs(sa.sin_port);
-        if (!need_bus || (port + 10000 <= 65535 && bindable(port + 10000)))
-            return port;
-    }
-    fprintf(stderr, "harness: cannot find a free 127.0.0.1 port: %s\n", strerror(errno));
-    return -1;
-}
-
 static int wants_cluster(const char *const *extra)
 {
     for (int i = 0; extra != NULL && extra[i] != NULL; i++) {

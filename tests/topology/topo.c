@@ -28,22 +28,7 @@
 
 /* ---- small helpers ------------------------------------------------------------ */
 
-int tt_free_port(void) {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
+int tt_free_port(void) { return th_free_port(0); }
 
 /* One command on 127.0.0.1:port over a fresh connection (1 s timeouts).
  * Returns the reply (caller frees) or NULL. */
