@@ -5,6 +5,7 @@
 // sleeps as synchronisation.
 const { after } = require('node:test');
 const { spawn } = require('child_process');
+const crypto = require('crypto');
 const fs = require('fs');
 const net = require('net');
 const os = require('os');
@@ -14,15 +15,35 @@ const Redis = require('ioredis');
 const started = new Set();
 const inspectors = new Set();
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+// Ports below the kernel's ephemeral range, with room for a cluster bus
+// (port + 10000) below it as well: an ephemeral port, once closed, may
+// become the local port of any outgoing connection of a test running
+// alongside, and a server started (or restarted) on it would fail to bind.
+function ephemeralLow() {
+  try {
+    const lo = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return lo > 0 ? lo : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function bindable(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+async function freePort() {
+  const low = 10000;
+  const high = ephemeralLow() - 10000;
+  for (let i = 0; i < 500 && high > low; i++) {
+    const port = low + crypto.randomInt(high - low);
+    if (await bindable(port) && await bindable(port + 10000)) return port;
+  }
+  throw new Error('no free 127.0.0.1 port below the ephemeral range');
 }
 
 function ping(port) {

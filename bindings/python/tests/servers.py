@@ -6,6 +6,7 @@ Server.cmd() speaks just enough RESP to look at what dlock left in Redis
 """
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
@@ -23,10 +24,37 @@ def _die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def free_port():
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port):
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port():
+    """A free 127.0.0.1 port below the kernel's ephemeral range, with room
+    for a cluster bus (port + 10000) below it too: an ephemeral port, once
+    closed, may become the local port of any outgoing connection of a test
+    running alongside, and a server started (or restarted) on it would then
+    fail to bind."""
+    low, high = 10000, _ephemeral_low() - 10000
+    for _ in range(500):
+        if high <= low:
+            break
+        port = random.randrange(low, high)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free 127.0.0.1 port below the ephemeral range")
 
 
 def wait_until(cond, timeout=5.0, step=0.01):
