@@ -12,7 +12,19 @@ trap cleanup EXIT
 awk -v dir="$tmp" '/^```c$/ {n++; f=sprintf("%s/ex%d.c", dir, n); on=1; next}
     /^```/ {on=0} on {print > f}' "$readme"
 ls "$tmp"/ex*.c >/dev/null 2>&1 || { echo "no C example in $readme"; exit 1; }
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+# A port below the kernel's ephemeral range (which starts at 32768 or
+# above): an outgoing connection of a test running alongside can never
+# take it before the server binds it.
+port=$(python3 -c 'import random, socket
+for _ in range(500):
+    p = random.randrange(10000, 32000)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+    print(p)
+    break')
 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
     --logfile "$tmp/redis.log" &
 pid=$!
