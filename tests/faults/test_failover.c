@@ -48,7 +48,10 @@
  *     intervals overlap, both writes accepted) for the short leases, and
  *     for the long ones with ?replicas=1; the long ones without it are
  *     only counted (asynchronous replication may lose a fresh lease);
- *   - workers that gave up (an acquire that failed after its 20 s): 0;
+ *   - workers that gave up (an acquire that failed after its 20 s): 0,
+ *     unless a second failover followed the first in that round (Sentinel
+ *     with down-after 1 s, seen at times while a replica resyncs): two
+ *     outages may outlast one wait, so those are printed, not judged;
  *   - progress: leases are granted after the failover.
  * Measured and printed: the lost-lease rate, leases whose holder lost
  * them to the failover (dlock_held turned false before the commit, an
@@ -71,6 +74,10 @@
 #define HOLD_MIN_MS 20
 #define HOLD_MAX_MS 1000
 #define WAIT_MS 20000
+
+/* The round's fault turned into two failovers (sentinel_settle): set by the
+ * main process only, read by verdict_of. */
+static int g_refailed;
 #define MAX_LEASES 20000
 
 /* The two locks (one hash slot: "{fo" is the tag of both keys). */
@@ -326,7 +333,16 @@ static void verdict_of(run *x, int lock, const scenario *sc, int64_t t_fault, do
     TH_EQ_INT(v.legit_refused, 0);
     if (lock == 0 || sc->replicas)
         TH_EQ_INT(v.overlap_accepted, 0);
-    TH_EQ_INT(v.gave_up_workers, 0);
+    /* Liveness across one failover: no worker gave up its 20 s wait. A
+     * round that saw a second failover (g_refailed) had two outages in it,
+     * which together may outlast a wait (with ?replicas=1 nothing can be
+     * granted until a replica is back): its give-ups are printed above,
+     * not judged; everything else is. */
+    if (!g_refailed)
+        TH_EQ_INT(v.gave_up_workers, 0);
+    else if (v.gave_up_workers > 0)
+        printf("  (a second failover in this round: %lld workers gave up, not judged)\n",
+               (long long)v.gave_up_workers);
     TH_EQ_INT(bad - hr.overlaps, 0); /* no log overflow */
     TH_CHECK(v.after > 0);           /* the lock works after the failover */
     tot->rounds++;
@@ -353,6 +369,7 @@ static void round_run(const scenario *sc, th_server *store, int lead_ms, int tai
     }
     atomic_store(&x->go, 1);
     th_sleep_ms(lead_ms);
+    g_refailed = 0;
     int64_t t_fault = sc->fault(sc->topo);
     double took = (th_now_us() - t_fault) / 1e6;
     th_sleep_ms(tail_ms);
@@ -395,9 +412,11 @@ static th_server *sentinel_settle(tt_sentinels *g, th_server *r) {
             th_server *o = g->data[0] == m ? g->data[1] : g->data[0];
             if (tt_wait_replica_synced(o, 1000) == 0 &&
                 tt_wait_replica_acks(m, "fo-sync", 1, 2000) == 0) {
-                if (m != r)
+                if (m != r) {
                     printf("sentinel: a second failover made %d the master again\n",
                            th_server_port(m));
+                    g_refailed = 1;
+                }
                 return m;
             }
         }
