@@ -12,6 +12,34 @@ bench_cleanup() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# start_callgrind_redis: a private redis-server under callgrind (for the
+# counted benches: server-cost.sh, server-cost-kinds.sh, lua-cost.sh). Sets
+# port, vpid (valgrind's pid: callgrind_control -z / -d it) and dir (its
+# directory; callgrind's dumps are $dir/cg.out.*); both go on exit with
+# bench_cleanup. Exits 1 if none starts.
+start_callgrind_redis() {
+    dir=$(mktemp -d /tmp/dlock-cost-XXXXXX)
+    BENCH_DIRS="$BENCH_DIRS $dir"
+    vpid=""
+    for _try in $(seq 1 50); do
+        port=$(( 20000 + ($$ * 13 + _try * 101) % 30000 ))
+        port_free "$port" || continue
+        valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
+            redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+            --daemonize no --logfile "$dir/redis.log" >"$dir/valgrind.log" 2>&1 &
+        vpid=$!
+        for _w in $(seq 1 100); do
+            redis-cli -p "$port" ping >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        kill "$vpid" 2>/dev/null || true
+        vpid=""
+    done
+    [ -n "$vpid" ] || { echo "cannot start redis-server under callgrind" >&2; exit 1; }
+    BENCH_PIDS="$BENCH_PIDS $vpid"
+}
+
 # start_redis VAR [ARGS...]: start a private server (with extra
 # redis-server ARGS), store its port in VAR.
 start_redis() {

@@ -19,30 +19,8 @@ ARGS=${ARGS:-"4 d{n} d{n}:fence d{n}:q d{n}:qi 0123456789abcdef0123456789abcdef 
 here=$(dirname "$0")
 . "$here/lib.sh"
 
-dir=$(mktemp -d /tmp/dlock-luacost-XXXXXX)
-vpid=""
-cleanup() {
-    [ -z "$vpid" ] || kill "$vpid" 2>/dev/null || true
-    [ -z "$vpid" ] || wait "$vpid" 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-for _try in $(seq 1 50); do
-    port=$(( 20000 + ($$ * 17 + _try * 103) % 30000 ))
-    port_free "$port" || continue
-    valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
-        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-        --daemonize no --logfile "$dir/redis.log" >"$dir/valgrind.log" 2>&1 &
-    vpid=$!
-    for _w in $(seq 1 100); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-    kill "$vpid" 2>/dev/null || true
-    vpid=""
-done
-[ -n "$vpid" ] || { echo "cannot start redis-server under callgrind" >&2; exit 1; }
+trap bench_cleanup EXIT
+start_callgrind_redis
 
 # shellcheck disable=SC2086 # ARGS is a word list
 for f in "$@"; do

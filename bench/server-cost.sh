@@ -25,31 +25,8 @@ command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 2; }
 [ -x "$BUILD/bench/dlock-bench" ] || { echo "no $BUILD/bench/dlock-bench" >&2; exit 2; }
 [ -z "$BASE" ] || [ -x "$BASE/bench/dlock-bench" ] || { echo "no $BASE/bench/dlock-bench" >&2; exit 2; }
 
-dir=$(mktemp -d /tmp/dlock-cost-XXXXXX)
-port=""
-vpid=""
-cleanup() {
-    [ -z "$vpid" ] || kill "$vpid" 2>/dev/null || true
-    [ -z "$vpid" ] || wait "$vpid" 2>/dev/null || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-for _try in $(seq 1 50); do
-    port=$(( 20000 + ($$ * 13 + _try * 101) % 30000 ))
-    port_free "$port" || continue
-    valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" \
-        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
-        --daemonize no --logfile "$dir/redis.log" >"$dir/valgrind.log" 2>&1 &
-    vpid=$!
-    for _w in $(seq 1 100); do
-        redis-cli -p "$port" ping >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-    kill "$vpid" 2>/dev/null || true
-    vpid=""
-done
-[ -n "$vpid" ] || { echo "cannot start redis-server under callgrind" >&2; exit 1; }
+trap bench_cleanup EXIT
+start_callgrind_redis
 
 # label bench args...: the server's instructions per pair for one variant.
 measure() {
