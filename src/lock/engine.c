@@ -1,5 +1,6 @@
-/* engine.c - the engine's loop: poll set, pipes, timers, the wake-up
- * subscription, and the queue of finished operations (see engine.h). */
+/* engine.c - the engine's loop: poll set (kept by watch.c), pipes,
+ * timers, the wake-up subscription, and the queue of finished operations
+ * (see engine.h). */
 #include "engine.h"
 
 #include <errno.h>
@@ -405,41 +406,6 @@ int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,
     return send_req(op, &req, deadline_us, dl_decided_majority, done);
 }
 
-/* ---- the poll set ---- */
-
-/* Keep the poll set in step with what the pipe's socket waits for. A
- * closed socket left the epoll set by itself; its successor may reuse the
- * descriptor number, so sockets are told apart by conn.gen. */
-static void watch(dl_engine *e, dl_pipe *p) {
-    short ev = dl_conn_events(&p->conn);
-    if (p->conn.ctx == NULL || ev == 0) {
-        p->watched = 0;
-        return;
-    }
-    int same = p->watched && p->watched_gen == p->conn.gen;
-    if (same && ev == p->watched_ev)
-        return;
-    struct epoll_event ee = {.events = (ev & POLLIN ? EPOLLIN : 0) | (ev & POLLOUT ? EPOLLOUT : 0),
-                             .data.ptr = p};
-    int fd = dl_conn_fd(&p->conn);
-    if (epoll_ctl(e->epfd, same ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ee) != 0)
-        epoll_ctl(e->epfd, same ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ee);
-    p->watched = 1;
-    p->watched_gen = p->conn.gen;
-    p->watched_ev = ev;
-}
-
-static void watch_all(dl_engine *e) {
-    for (int i = 0; i < e->nall; i++)
-        watch(e, e->all[i]);
-    for (int i = 0; i < e->nsubs; i++) {
-        if (e->subs[i].conn.ctx == NULL && e->sub_st[i] == DL_SUB_READY)
-            e->sub_st[i] = DL_SUB_NONE; /* lost: re-subscribe when next needed */
-        watch(e, &e->subs[i]);
-    }
-    dl_engine_sub_aggregate(e);
-}
-
 /* Write what the connected pipes have queued. */
 static void flush_all(dl_engine *e) {
     for (int i = 0; i < e->nall; i++)
@@ -456,7 +422,7 @@ void dl_engine_kick(dl_engine *e) {
     if (e->flushing)
         return;
     flush_all(e);
-    watch_all(e);
+    dl_engine_watch_all(e);
     if (e->notify != NULL)
         e->notify(e->c, e->notify_ud);
 }
@@ -551,7 +517,7 @@ static int engine_process(dl_engine *e, const struct epoll_event *evs, int n) {
     flush_all(e);
     run_callbacks(e);
     flush_all(e);
-    watch_all(e);
+    dl_engine_watch_all(e);
     return e->nops + e->nkas;
 }
 
@@ -659,6 +625,8 @@ int dlock_client_process(dlock_client *c) {
         return dl_seterr(&c->ctx, DLOCK_EINVAL, "dlock_client_process called from a callback");
     dl_engine *e = c->eng;
     struct epoll_event evs[64];
+    if (e->sock_fn != NULL) /* the loop watches the sockets: timers only */
+        return engine_process(e, evs, 0);
     int one = sole_reader(e);
     if (one >= 0) {
         evs[0] = (struct epoll_event){.events = EPOLLIN, .data.ptr = pipe_at(e, one)};
@@ -666,6 +634,37 @@ int dlock_client_process(dlock_client *c) {
     }
     int n = one == SOLE_NONE ? 0 : epoll_wait(e->epfd, evs, 64, 0);
     return engine_process(e, evs, n < 0 ? 0 : n);
+}
+
+int dlock_client_process_fd(dlock_client *c, int fd, int revents) {
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
+        return DLOCK_EINVAL;
+    if (c->eng == NULL)
+        return 0;
+    dl_engine *e = c->eng;
+    if (e->flushing)
+        return dl_seterr(&c->ctx, DLOCK_EINVAL, "dlock_client_process_fd called from a callback");
+    struct epoll_event ev = {
+        .events = (revents & DLOCK_READABLE ? EPOLLIN : 0) | (revents & DLOCK_WRITABLE ? EPOLLOUT : 0)};
+    for (int i = 0; fd >= 0 && i < e->nall + e->nsubs; i++) {
+        dl_pipe *p = pipe_at(e, i);
+        if (p->watched && p->watched_gen == p->conn.gen && dl_conn_fd(&p->conn) == fd) {
+            ev.data.ptr = p;
+            return engine_process(e, &ev, 1);
+        }
+    }
+    return engine_process(e, &ev, 0);
+}
+
+int dlock_client_set_socket_fn(dlock_client *c, dlock_socket_fn fn, void *userdata) {
+    if (c == NULL || dl_refuse_forked(c) != DLOCK_OK)
+        return DLOCK_EINVAL;
+    int rc;
+    dl_engine *e = dl_engine_get(c, &rc);
+    if (e == NULL)
+        return rc;
+    dl_engine_watch_with(e, fn, userdata);
+    return DLOCK_OK;
 }
 
 void dlock_client_set_notify(dlock_client *c, dlock_notify_fn fn, void *userdata) {

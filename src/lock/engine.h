@@ -1,5 +1,6 @@
 /* engine.h - the non-blocking core behind the async API: one poll set
- * (epoll), one pipe per server, one subscriber pipe for wake-ups, a timer
+ * (epoll, or the caller's loop watching each socket: watch.c), one pipe
+ * per server, one subscriber pipe for wake-ups, a timer
  * heap, the operations in flight and the finished ones whose callbacks are
  * due. Single-threaded: driven by dlock_client_process.
  *
@@ -156,6 +157,10 @@ struct dl_engine {
     uint64_t next_id;
     dlock_notify_fn notify;
     void *notify_ud;
+    /* Per-socket watching (dlock_client_set_socket_fn): when set, the
+     * caller's loop watches each socket and epfd stays empty. */
+    dlock_socket_fn sock_fn;
+    void *sock_ud;
     int flushing;
     int blocking; /* drives the blocking calls (blocking.c); its locks keep
                      alive with the keepalive thread, not with its timers */
@@ -178,6 +183,13 @@ DL_INTERNAL dl_engine *dl_engine_blocking(dlock_client *c, int *rc);
  * next timer, then process. Bounded by the operations' own deadlines. */
 DL_INTERNAL void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us);
 DL_INTERNAL void dl_engine_free(dl_engine *e);
+/* watch.c: keep what is watched in step with what each pipe's socket
+ * waits for (in e's epoll set, or through e->sock_fn), and re-subscribe
+ * where a subscription was lost. */
+DL_INTERNAL void dl_engine_watch_all(dl_engine *e);
+/* watch.c: switch e to per-socket watching through fn (NULL: back to its
+ * epoll set). Every socket watched so far leaves the old way first. */
+DL_INTERNAL void dl_engine_watch_with(dl_engine *e, dlock_socket_fn fn, void *ud);
 /* A new live op of `kind` with its callback (NULL when out of memory). */
 DL_INTERNAL dl_aop *dl_aop_new(dl_engine *e, int kind, dlock_done_fn cb, void *ud);
 /* The same with `extra` bytes after it, in the same allocation (op->extra,

@@ -100,8 +100,11 @@ void dl_conn_batch_reset(dl_conn *c) {
     c->err[0] = '\0';
 }
 
-/* Close the socket and free the hiredis context (if any). */
+/* Close the socket (on_close hears of it first) and free the hiredis
+ * context (if any). */
 static void drop_ctx(dl_conn *c) {
+    if (c->ctx != NULL && c->on_close != NULL)
+        c->on_close(c);
     c->tr.quiet = c->cfg != NULL && c->cfg->forked;
     dl_transport_close(&c->tr);
     if (c->ctx != NULL) {

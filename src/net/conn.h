@@ -107,6 +107,10 @@ typedef struct dl_conn {
      * connection failed and was closed (status/err say why). */
     void (*on_reply)(struct dl_conn *c, redisReply *r);
     void (*on_fail)(struct dl_conn *c);
+    /* When set, called just before the socket is closed, its descriptor
+     * still open (the engine stops watching it first: an event loop must
+     * not watch a closed descriptor, whose number a new socket may take). */
+    void (*on_close)(struct dl_conn *c);
     unsigned gen; /* sockets closed so far: tells a new socket from the old */
     /* ask_policy: CONFIG GET maxmemory-policy goes last in the setup
      * pipeline (after AUTH/SELECT); its reply is read here, never passed

@@ -35,9 +35,11 @@ typedef struct dl_pipe {
     int head, len, cap;
     void (*on_push)(struct dl_pipe *p, redisReply *r); /* subscriber: owns r */
     void *owner;
-    int watched;         /* engine: registered in its poll set... */
+    int watched;         /* engine: registered in its poll set (or the
+                            caller's event loop)... */
     unsigned watched_gen; /* ...for this socket (conn.gen) */
     short watched_ev;
+    void *watcher;        /* the engine watching it (conn.on_close's) */
     int was_up; /* a Sentinel master or Cluster node (topo/): used since it was last checked */
 } dl_pipe;
 
