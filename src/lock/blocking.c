@@ -202,3 +202,40 @@ int dl_block_masters(dlock_client *c, int64_t until_us, const dl_conn **out, int
     }
     return rc;
 }
+
+typedef struct bl_reply {
+    int done;
+    int status;
+    redisReply *r;
+} bl_reply;
+
+static void pipe_done(void *arg, redisReply *r, int status, int sent) {
+    (void)sent;
+    bl_reply *b = arg;
+    b->done = 1;
+    b->status = status;
+    b->r = r;
+}
+
+int dl_block_pipe_command(dlock_client *c, dl_pipe *p, int argc, const char **argv,
+                          const size_t *lens, int64_t deadline_us, redisReply **out) {
+    int rc;
+    *out = NULL;
+    dl_engine *e = engine(c, &rc);
+    if (e == NULL)
+        return rc;
+    if (dl_engine_adopt(e, p) != DLOCK_OK)
+        return dl_seterr(&c->ctx, DLOCK_ENOMEM, "out of memory");
+    bl_reply b = {0};
+    rc = dl_pipe_send(p, argc, argv, lens, deadline_us, pipe_done, &b);
+    if (rc == DLOCK_OK) {
+        dl_engine_kick(e);
+        dl_engine_run_until(e, &b.done, 0);
+        rc = b.status;
+    }
+    dl_engine_disown(e, p);
+    if (rc != DLOCK_OK)
+        return dl_seterr(&c->ctx, rc, "%s", p->conn.err);
+    *out = b.r;
+    return DLOCK_OK;
+}

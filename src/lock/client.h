@@ -200,6 +200,15 @@ DL_INTERNAL int dl_block_call(dlock_client *c, const dl_req *req, dl_decided_fn 
  * map still serves. out[0..*n) are valid until the client is freed. */
 DL_INTERNAL int dl_block_masters(dlock_client *c, int64_t until_us, const dl_conn **out, int cap,
                                  int *n);
+/* One command on a pipe of the caller's own (p, not one of the
+ * topology's: dlock_list's SCAN of one server), driven by the blocking
+ * engine until its reply, its failure or deadline_us (connecting first,
+ * if needed). DLOCK_OK with *out the reply (the caller frees it; it may
+ * be an error reply), else the status with the context saying why. */
+struct dl_pipe;
+DL_INTERNAL int dl_block_pipe_command(dlock_client *c, struct dl_pipe *p, int argc,
+                                      const char **argv, const size_t *lens, int64_t deadline_us,
+                                      redisReply **out);
 /* dlock_release_token (ttl_ms 0) and dlock_extend_token (ttl_ms > 0). */
 DL_INTERNAL int dl_block_by_token(dlock_client *c, const char *name, size_t len,
                                   const char *token, int64_t ttl_ms);

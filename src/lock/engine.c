@@ -40,6 +40,10 @@ static void unwatch_pipe(void *arg, dl_pipe *p) {
         }
 }
 
+int dl_engine_adopt(dl_engine *e, dl_pipe *p) { return watch_pipe(e, p); }
+
+void dl_engine_disown(dl_engine *e, dl_pipe *p) { unwatch_pipe(e, p); }
+
 static int engine_init(dl_engine *e, dlock_client *c) {
     e->c = c;
     e->epfd = epoll_create1(EPOLL_CLOEXEC);

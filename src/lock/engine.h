@@ -183,6 +183,10 @@ DL_INTERNAL dl_engine *dl_engine_blocking(dlock_client *c, int *rc);
  * next timer, then process. Bounded by the operations' own deadlines. */
 DL_INTERNAL void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us);
 DL_INTERNAL void dl_engine_free(dl_engine *e);
+/* Watch (and time out the requests of) a pipe that is not the topology's,
+ * until dl_engine_disown; the caller closes it. DLOCK_OK or DLOCK_ENOMEM. */
+DL_INTERNAL int dl_engine_adopt(dl_engine *e, dl_pipe *p);
+DL_INTERNAL void dl_engine_disown(dl_engine *e, dl_pipe *p);
 /* watch.c: keep what is watched in step with what each pipe's socket
  * waits for (in e's epoll set, or through e->sock_fn), and re-subscribe
  * where a subscription was lost. */

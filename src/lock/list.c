@@ -3,6 +3,7 @@
  *
  * Each server is scanned over a connection of its own (a Cluster map
  * reload during the inspections may drop the topology's node connections),
+ * a pipe that the client's blocking engine drives like its own,
  * with SCAN MATCH on the main-key pattern that proto builds. Every name a
  * page brings is inspected at once through the quorum layer (one round
  * trip, the dlock_inspect rules), so the whole listing runs under one
@@ -15,6 +16,7 @@
 #include "abi.h"
 #include "clock.h"
 #include "kinds.h"
+#include "pipe.h"
 #include "resp.h"
 #include "strset.h"
 
@@ -159,31 +161,37 @@ static int scan_shape_ok(const redisReply *rep) {
     return cur->len >= 1 && cur->len <= 20 && strspn(cur->str, "0123456789") == cur->len;
 }
 
-/* One SCAN round trip on cn; the reply stays with cn until its next call. */
-static int scan_call(list_run *r, dl_conn *cn, const char *cursor, redisReply **rep) {
+/* One SCAN round trip on p, driven by the blocking engine; on DLOCK_OK
+ * *rep is the reply, which the caller frees. */
+static int scan_call(list_run *r, dl_pipe *p, const char *cursor, redisReply **rep) {
     dlock_client *c = r->c;
+    const dl_conn *cn = &p->conn;
     const char *argv[6] = {"SCAN", cursor, "MATCH", r->cur->pat, "COUNT", r->count};
     size_t lens[6] = {4, strlen(cursor), 5, r->cur->len, 5, r->count_len};
     int64_t d = dl_mono_us() + (int64_t)c->opts.command_timeout_ms * 1000;
     if (cn->state != DL_CONN_READY)
         d += (int64_t)c->opts.connect_timeout_ms * 1000;
     r->st->scan_calls++;
-    int rc = dl_conn_command(cn, 6, argv, lens, dl_capped(&c->ctx, d), rep);
+    int rc = dl_block_pipe_command(c, p, 6, argv, lens, dl_capped(&c->ctx, d), rep);
     if (rc != DLOCK_OK)
         return dl_seterr(&c->ctx, rc, "scan %s: %s", cn->addr, cn->err);
     if ((*rep)->type == REDIS_REPLY_ERROR) {
         dl_seterr(&c->ctx, DLOCK_ESERVER, "scan %s: %.200s", cn->addr, (*rep)->str);
         c->ctx.code = dl_srv_code(*rep);
-        return DLOCK_ESERVER;
+        rc = DLOCK_ESERVER;
+    } else if (!scan_shape_ok(*rep)) {
+        rc = dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to SCAN from %s", cn->addr);
     }
-    if (!scan_shape_ok(*rep))
-        return dl_seterr(&c->ctx, DLOCK_EPROTO, "unexpected reply to SCAN from %s", cn->addr);
-    return DLOCK_OK;
+    if (rc != DLOCK_OK) {
+        freeReplyObject(*rep);
+        *rep = NULL;
+    }
+    return rc;
 }
 
 /* SCAN one server to its end with one pass's pattern (or until the
  * listing stops). */
-static int scan_pass(list_run *r, dl_conn *cn) {
+static int scan_pass(list_run *r, dl_pipe *p) {
     char cursor[21] = "0";
     int rc = DLOCK_OK;
     do {
@@ -192,7 +200,7 @@ static int scan_pass(list_run *r, dl_conn *cn) {
             break;
         }
         redisReply *rep;
-        rc = scan_call(r, cn, cursor, &rep);
+        rc = scan_call(r, p, cursor, &rep);
         if (rc != DLOCK_OK) {
             r->stop = past_deadline(r);
             rc = r->stop ? DLOCK_OK : rc;
@@ -201,19 +209,20 @@ static int scan_pass(list_run *r, dl_conn *cn) {
         memcpy(cursor, rep->element[0]->str, rep->element[0]->len);
         cursor[rep->element[0]->len] = '\0';
         rc = list_page(r, rep->element[1]);
+        freeReplyObject(rep);
     } while (rc == DLOCK_OK && !r->stop && strcmp(cursor, "0") != 0);
     return rc;
 }
 
 static int scan_server(list_run *r, const list_addr *a) {
-    dl_conn cn;
-    dl_conn_init(&cn, a->host, a->port, a->is_unix ? a->path : NULL, &r->c->cfg);
+    dl_pipe p;
+    dl_pipe_init(&p, a->host, a->port, a->is_unix ? a->path : NULL, &r->c->cfg);
     int rc = DLOCK_OK;
     for (int i = 0; i < r->npass && rc == DLOCK_OK && !r->stop; i++) {
         r->cur = &r->pass[i];
-        rc = scan_pass(r, &cn);
+        rc = scan_pass(r, &p);
     }
-    dl_conn_close(&cn);
+    dl_pipe_close(&p, DLOCK_ECANCELED, "listing done");
     return rc;
 }
 

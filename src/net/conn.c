@@ -1,4 +1,5 @@
-/* conn.c - connections, batches and the deadline-bounded poll loop. */
+/* conn.c - one non-blocking connection: connect, setup, writes, reads
+ * and bounded replies (conn.h). */
 #include "conn.h"
 
 #include <errno.h>
@@ -84,17 +85,10 @@ void dl_conn_init(dl_conn *c, const char *host, int port, const char *path,
     c->fn.freeObject = limited_free;
 }
 
-void dl_conn_batch_reset(dl_conn *c) {
-    for (int i = 0; i < c->got; i++)
-        freeReplyObject(c->replies[i]);
-    c->got = 0;
-    c->expect = 0;
+/* Forget why the last connection failed: a new one starts clean. */
+static void reset(dl_conn *c) {
     c->skip = 0;
-    c->write_done = 0;
-    c->fresh = 0;
     c->timed_out = 0;
-    c->sent = 0;
-    c->first_end = 0;
     c->code = 0;
     c->status = DLOCK_OK;
     c->err[0] = '\0';
@@ -120,10 +114,7 @@ static void drop_ctx(dl_conn *c) {
 }
 
 void dl_conn_close(dl_conn *c) {
-    dl_conn_batch_reset(c);
-    free(c->replies);
-    c->replies = NULL;
-    c->cap = 0;
+    reset(c);
     free(c->fmt);
     c->fmt = NULL;
     c->fmt_cap = 0;
@@ -221,7 +212,6 @@ static int start_connect(dl_conn *c) {
     c->objects = 0;
     c->app_bytes = c->wr_bytes = c->auth_end = 0;
     c->state = DL_CONN_CONNECTING;
-    c->fresh = 1;
     int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
     c->connect_deadline_us = dl_mono_us() + (int64_t)ms * 1000;
 
@@ -298,7 +288,7 @@ static int idle_input_ok(dl_conn *c, short revents) {
  * "the request may have run". Skipped for connections used within the last
  * millisecond: a hot loop pays no extra system call. */
 void dl_conn_check_idle(dl_conn *c) {
-    if (c->state != DL_CONN_READY || c->expect > 0 || c->got > 0)
+    if (c->state != DL_CONN_READY)
         return;
     if (dl_mono_us() - c->last_io_us < 1000)
         return;
@@ -309,7 +299,7 @@ void dl_conn_check_idle(dl_conn *c) {
 
 int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_t *lens, uint64_t *end) {
     if (c->state == DL_CONN_CLOSED) {
-        dl_conn_batch_reset(c);
+        reset(c);
         int rc = start_connect(c);
         if (rc != DLOCK_OK)
             return rc;
@@ -323,41 +313,8 @@ int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_t *lens, uin
         return DLOCK_ENOMEM;
     }
     c->app_bytes += flen;
-    c->write_done = 0;
     *end = c->app_bytes;
     return DLOCK_OK;
-}
-
-int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens) {
-    dl_conn_check_idle(c);
-    if (c->got + c->expect + 1 > c->cap) {
-        int ncap = c->cap ? c->cap * 2 : 4;
-        while (ncap < c->got + c->expect + 1)
-            ncap *= 2;
-        redisReply **nr = realloc(c->replies, (size_t)ncap * sizeof *nr);
-        if (nr == NULL) {
-            c->status = DLOCK_ENOMEM;
-            snprintf(c->err, sizeof c->err, "%s: out of memory", c->addr);
-            return DLOCK_ENOMEM;
-        }
-        c->replies = nr;
-        c->cap = ncap;
-    }
-    uint64_t end;
-    int rc = dl_conn_put(c, argc, argv, lens, &end);
-    if (rc != DLOCK_OK) {
-        c->status = rc;
-        return rc;
-    }
-    if (c->expect == 0)
-        c->first_end = end;
-    c->expect++;
-    return DLOCK_OK;
-}
-
-/* A connection that still has work in this batch. */
-static int active(const dl_conn *c) {
-    return c->ctx != NULL && c->status == DLOCK_OK && c->got < c->expect;
 }
 
 /* A transport call that moved nothing: remember the poll events it waits
@@ -368,10 +325,8 @@ static int io_blocked(dl_conn *c, int r, short *ev, const char *fmt) {
         *ev = r == DL_IO_WANT_READ ? POLLIN : POLLOUT;
         return 0;
     }
-    if (r == DL_IO_REFUSED) {
-        c->sent = 0;
-        c->refused = 1; /* pipelined mode: no request on it ran */
-    }
+    if (r == DL_IO_REFUSED)
+        c->refused = 1; /* no request on it ran */
     fail(c, DLOCK_EIO, fmt, c->tr.err);
     return -1;
 }
@@ -420,7 +375,7 @@ static void note_policy(dl_conn *c, const redisReply *r) {
 
 /* Pull every complete reply out of the reader. */
 static void drain_replies(dl_conn *c) {
-    while (c->status == DLOCK_OK && c->ctx != NULL && (c->on_reply != NULL || c->got < c->expect)) {
+    while (c->status == DLOCK_OK && c->ctx != NULL) {
         void *r = NULL;
         if (redisGetReplyFromReader(c->ctx, &r) != REDIS_OK) {
             const char *why = c->ctx->err == REDIS_ERR_OOM
@@ -457,11 +412,7 @@ static void drain_replies(dl_conn *c) {
             freeReplyObject(reply);
             continue;
         }
-        if (c->on_reply != NULL) {
-            c->on_reply(c, reply); /* may fail (close) the connection */
-            continue;
-        }
-        c->replies[c->got++] = reply;
+        c->on_reply(c, reply); /* may fail (close) the connection */
     }
 }
 
@@ -478,12 +429,8 @@ static void do_write(dl_conn *c) {
             return;
         }
         c->wr_ev = POLLOUT;
-        c->wr_bytes += (uint64_t)n;
-        /* A command can run only once the server has all of it: until its
-         * last byte is written, a failure leaves no doubt (EIO, not an
-         * unknown outcome). */
-        if (c->first_end > 0 && c->wr_bytes >= c->first_end)
-            c->sent = 1;
+        c->wr_bytes += (uint64_t)n; /* a request is written whole (it may
+                                       run) once this passes its end */
         /* This write carried (part of) AUTH and its password: wipe it from
          * the buffer before the buffer is reused. Later writes skip this. */
         if (c->wr_bytes - (uint64_t)n < c->auth_end)
@@ -494,7 +441,6 @@ static void do_write(dl_conn *c) {
             sdsrange(ctx->obuf, (int)n, -1);
         }
     }
-    c->write_done = sdslen(ctx->obuf) == 0;
 }
 
 /* Read what the socket has into hiredis's reader (and, with TLS, what the
@@ -524,109 +470,6 @@ static void do_read(dl_conn *c) {
             break;
     }
     drain_replies(c);
-}
-
-static int finished(const dl_conn *c) {
-    return c->expect > 0 && (c->status != DLOCK_OK || c->got >= c->expect);
-}
-
-int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need) {
-    struct pollfd pfd[64];
-    int idx[64];
-    if (n > 64)
-        n = 64;
-    for (;;) {
-        if (need > 0) {
-            int nf = 0;
-            for (int i = 0; i < n; i++)
-                nf += finished(conns[i]);
-            if (nf >= need)
-                break;
-        }
-        int np = 0;
-        int64_t now = dl_mono_us();
-        int64_t wake = deadline_us;
-        for (int i = 0; i < n; i++) {
-            dl_conn *c = conns[i];
-            if (!active(c))
-                continue;
-            if (c->state == DL_CONN_CONNECTING) {
-                if (now >= c->connect_deadline_us) {
-                    fail(c, DLOCK_EIO, "connect %s: %s", dl_conn_connect_late(c, "timed out"));
-                    c->timed_out = 1;
-                    continue;
-                }
-                if (c->connect_deadline_us < wake)
-                    wake = c->connect_deadline_us;
-                pfd[np].events = c->hs_ev;
-            } else {
-                /* Replies already buffered (pipelined, or inside a TLS
-                 * session) need no poll. */
-                if (c->tr.ops->pending(&c->tr))
-                    do_read(c);
-                else
-                    drain_replies(c);
-                if (!active(c))
-                    continue;
-                /* A connected socket almost always has room: write now and
-                 * save a poll round (one write + one read per round trip). */
-                if (!c->write_done) {
-                    do_write(c);
-                    if (!active(c))
-                        continue;
-                }
-                pfd[np].events = c->rd_ev | (c->write_done ? 0 : c->wr_ev);
-            }
-            pfd[np].fd = c->ctx->fd;
-            pfd[np].revents = 0;
-            idx[np++] = i;
-        }
-        if (np == 0)
-            break;
-        if (now >= deadline_us) {
-            for (int k = 0; k < np; k++) {
-                dl_conn *c = conns[idx[k]];
-                fail(c, DLOCK_EIO, "timeout talking to %s: %s",
-                     c->state == DL_CONN_CONNECTING
-                         ? dl_conn_connect_late(c, "connect did not complete in time")
-                         : "no reply in time");
-                c->timed_out = 1;
-            }
-            break;
-        }
-        int64_t wait_ms = (wake - now + 999) / 1000;
-        if (wait_ms < 0)
-            wait_ms = 0;
-        int pr = poll(pfd, (nfds_t)np, (int)(wait_ms > 1000000 ? 1000000 : wait_ms));
-        if (pr < 0) {
-            if (errno == EINTR)
-                continue;
-            for (int k = 0; k < np; k++)
-                fail(conns[idx[k]], DLOCK_EIO, "poll %s: %s", strerror(errno));
-            break;
-        }
-        for (int k = 0; k < np; k++) {
-            dl_conn *c = conns[idx[k]];
-            short re = pfd[k].revents;
-            if (re == 0)
-                continue;
-            if (c->state == DL_CONN_CONNECTING) {
-                finish_connect(c);
-                if (c->state != DL_CONN_READY)
-                    continue;
-            }
-            if (!c->write_done && (re & (c->wr_ev | POLLERR | POLLHUP)))
-                do_write(c);
-            if (c->ctx != NULL && (re & (c->rd_ev | POLLERR | POLLHUP)))
-                do_read(c);
-        }
-    }
-    int ok = 0;
-    for (int i = 0; i < n; i++)
-        if (conns[i]->status == DLOCK_OK && conns[i]->got >= conns[i]->expect &&
-            conns[i]->expect > 0)
-            ok++;
-    return ok;
 }
 
 short dl_conn_events(const dl_conn *c) {
@@ -659,22 +502,4 @@ void dl_conn_step(dl_conn *c, short revents) {
     if (c->ctx == was &&
         ((revents & (c->rd_ev | POLLERR | POLLHUP)) || c->tr.ops->pending(&c->tr)))
         do_read(c);
-}
-
-int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us) {
-    return dl_conn_run_some(conns, n, deadline_us, 0);
-}
-
-int dl_conn_command(dl_conn *c, int argc, const char **argv, const size_t *lens,
-                    int64_t deadline_us, redisReply **out) {
-    *out = NULL;
-    dl_conn_batch_reset(c);
-    int rc = dl_conn_append(c, argc, argv, lens);
-    if (rc != DLOCK_OK)
-        return rc;
-    dl_conn *one = c;
-    dl_conn_run(&one, 1, deadline_us);
-    if (c->status == DLOCK_OK && c->got > 0)
-        *out = c->replies[c->got - 1];
-    return c->status;
 }

@@ -1,20 +1,21 @@
-/* conn.h - one server connection over hiredis, driven by our own poll loop.
+/* conn.h - one server connection over hiredis, never blocking: the
+ * caller's poll set says when it may read or write (dl_conn_events,
+ * dl_conn_step), and pipe.h drives it with requests and deadlines.
  *
  * hiredis does the protocol (command formatting, reply parsing) and the
  * non-blocking TCP connect; the bytes move through a transport
  * (transport.h: plain, or TLS in tls.c). This file owns the socket life
- * cycle and the clock:
- *   - connections are non-blocking and made lazily, many at once; with TLS
- *     the handshake counts against the connect timeout;
+ * cycle:
+ *   - connections are non-blocking and made lazily; with TLS the
+ *     handshake counts against the connect timeout;
  *   - AUTH and SELECT are sent in the same write as the first command after
  *     every (re)connect (hiredis 0.14's redisReconnect re-applies neither);
- *   - a batch of commands on one or many connections runs under ONE deadline,
- *     so a dripping or paused server cannot stretch a call (hiredis's own
- *     SO_RCVTIMEO is per read(), not per reply);
+ *   - it counts the bytes queued and written, so the pipe knows which
+ *     requests reached the server whole (and may have run);
  *   - replies are bounded: array sizes, string sizes, object counts and the
  *     unread buffer are checked as they arrive, before hiredis allocates.
  * After any I/O error or timeout the connection is closed (a context with a
- * half-read reply is unusable) and re-made by the next batch.
+ * half-read reply is unusable) and re-made by the next request.
  */
 #ifndef DLOCK_CONN_H
 #define DLOCK_CONN_H
@@ -78,33 +79,24 @@ typedef struct dl_conn {
     redisReplyObjectFunctions *orig_fn; /* ...hiredis's own */
     long objects;                  /* objects in the reply being parsed */
 
-    /* Batch state, reset by dl_conn_batch_reset. */
     int64_t connect_deadline_us;
     int skip;      /* AUTH/SELECT replies to check and drop first */
-    int expect;    /* replies wanted in this batch */
-    int got;
-    int write_done;
-    redisReply **replies; /* got replies, in order */
-    int cap;
     int64_t last_io_us; /* last read: idle connections are checked before use */
     int tcp_up;         /* connecting: the TCP connect completed (TLS handshake next) */
     short hs_ev;        /* connecting: poll events the connect or handshake waits for */
     short rd_ev, wr_ev; /* ready: poll events the transport's read / write waits for */
     char *fmt; /* RESP formatting buffer, reused */
     size_t fmt_cap;
-    int status;    /* DLOCK_OK, or why the batch failed on this connection */
+    int status;    /* DLOCK_OK, or why the connection last failed */
     int code;      /* server error code behind status (AUTH/SELECT), or 0 */
-    int fresh;     /* connected during this batch */
-    int timed_out; /* the batch failed by its deadline (not by an error) */
-    int sent;      /* the batch's first command was written whole: it may have run */
+    int timed_out; /* it failed by a deadline (not by an error) */
     uint64_t app_bytes;  /* bytes appended to the output buffer since connect */
     uint64_t wr_bytes;   /* bytes written to the socket since connect */
-    uint64_t first_end;  /* app_bytes at the end of the batch's first command */
     uint64_t auth_end;   /* app_bytes at the end of AUTH (0: none): wiped once written */
     char err[256];
-    /* Pipelined mode (pipe.c): when on_reply is set, every reply goes to
-     * it instead of the batch's array, and on_fail runs after the
-     * connection failed and was closed (status/err say why). */
+    /* Set by the pipe (pipe.c): every reply goes to on_reply, and on_fail
+     * runs after the connection failed and was closed (status/err say
+     * why). */
     void (*on_reply)(struct dl_conn *c, redisReply *r);
     void (*on_fail)(struct dl_conn *c);
     /* When set, called just before the socket is closed, its descriptor
@@ -132,33 +124,28 @@ typedef struct dl_conn {
 void dl_conn_init(dl_conn *c, const char *host, int port, const char *path,
                   const dl_conn_cfg *cfg);
 
-/* Close the socket (if any) and drop every reply. The conn may be reused. */
+/* Close the socket (if any) and drop the half-read reply. The conn may be
+ * reused. */
 void dl_conn_close(dl_conn *c);
 
-/* Drop the replies of the last batch; keep the connection. */
-void dl_conn_batch_reset(dl_conn *c);
-
 /* Close an idle connection that the server has closed meanwhile (so the
- * next append reconnects). Called by dl_conn_append; callers that need to
- * know whether a connection is reused call it first. */
+ * next request reconnects). The pipe calls it before a request when none is
+ * in flight (with replies due, their bytes would look like unexpected
+ * input); callers that need to know whether a connection is reused call it
+ * first. */
 void dl_conn_check_idle(dl_conn *c);
 
-/* Queue one command (argv with explicit lengths, never a format string).
- * Starts a non-blocking connect first if the connection is closed. Returns
- * DLOCK_OK, DLOCK_EIO (connect could not even start: c->err says why) or
- * DLOCK_ENOMEM. */
-int dl_conn_append(dl_conn *c, int argc, const char **argv, const size_t *lens);
-
-/* Queue one command's bytes without the batch's bookkeeping (pipelined
- * mode): connect first if closed. Unlike dl_conn_append it does not probe
- * an idle connection (replies in flight would look like unexpected bytes):
- * the pipe does that itself when nothing is in flight. On DLOCK_OK *end is the byte count that
- * marks this command written whole (compare with c->wr_bytes). */
+/* Queue one command's bytes (argv with explicit lengths, never a format
+ * string): connect first if closed. Returns DLOCK_OK, DLOCK_EIO (the
+ * connect could not even start: c->err says why) or DLOCK_ENOMEM. On
+ * DLOCK_OK *end is the byte count that marks this command written whole
+ * (compare with c->wr_bytes): a command can run only once the server has
+ * all of it, so before that a failure means it did not run. */
 DL_INTERNAL int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_t *lens,
                             uint64_t *end);
 
-/* Pipelined mode: the poll events this connection waits for (0: closed),
- * and one step of I/O after poll reported `revents` on dl_conn_fd(c). */
+/* The poll events this connection waits for (0: closed), and one step of
+ * I/O after poll reported `revents` on dl_conn_fd(c). */
 DL_INTERNAL short dl_conn_events(const dl_conn *c);
 DL_INTERNAL int dl_conn_fd(const dl_conn *c);
 DL_INTERNAL void dl_conn_step(dl_conn *c, short revents);
@@ -166,27 +153,9 @@ DL_INTERNAL void dl_conn_step(dl_conn *c, short revents);
  * handshake once TCP was up, else `tcp` (words for the TCP connect). */
 DL_INTERNAL const char *dl_conn_connect_late(const dl_conn *c, const char *tcp);
 
-/* Fail the connection (pipelined mode: a reply overdue, a connect timed
- * out): close it, set status, timed_out and err (fmt takes the address,
+/* Fail the connection (a reply overdue, a connect timed out): close it, set status, timed_out and err (fmt takes the address,
  * then detail), and run on_fail. */
 DL_INTERNAL void dl_conn_fail(dl_conn *c, int status, int timed_out, const char *fmt,
                               const char *detail);
-
-/* Drive every connection in conns[0..n) that has queued commands until each
- * has all its replies, failed, or deadline_us (monotonic) passed. Each
- * connection's status/err/replies tell its own outcome. Returns the number
- * of connections whose batch completed (status DLOCK_OK). Connections with
- * nothing queued are left alone. */
-int dl_conn_run(dl_conn **conns, int n, int64_t deadline_us);
-
-/* Like dl_conn_run, but return as soon as `need` (> 0) of the connections
- * have finished (completed or failed); the others stay in flight and may be
- * driven further by another call, or abandoned with dl_conn_close. */
-int dl_conn_run_some(dl_conn **conns, int n, int64_t deadline_us, int need);
-
-/* Convenience: one command on one connection, reply in *out (owned by the
- * conn until the next batch_reset). Returns the connection status. */
-int dl_conn_command(dl_conn *c, int argc, const char **argv, const size_t *lens,
-                    int64_t deadline_us, redisReply **out);
 
 #endif

@@ -215,6 +215,39 @@ static void test_redlock(void) {
         th_server_free(s[i]);
 }
 
+/* A paused server: the listing (its SCAN driven by the blocking engine)
+ * ends at its own deadline, incomplete, not at the command timeout. */
+static void test_paused(void) {
+    th_server *s = th_server_start(NULL);
+    TH_CHECK(s != NULL);
+    dlock_options co;
+    it_options(&co, 300, 5000);
+    dlock_client *c = it_client(th_server_url(s), &co);
+    dlock_lock *l;
+    IT_RC(c, dlock_try_acquire(c, "held", 30000, &l), DLOCK_OK);
+    TH_CHECK(th_server_pause(s) == 0);
+    dlock_list_options o;
+    dlock_list_options_init(&o);
+    o.timeout_ms = 300;
+    seen sn;
+    memset(&sn, 0, sizeof sn);
+    dlock_list_stats st;
+    long long t0 = th_now_us();
+    int rc = dlock_list(c, &o, collect, &sn, &st);
+    long long ms = (th_now_us() - t0) / 1000;
+    printf("paused server, timeout 300 ms: %s after %lld ms\n", dlock_err_name(rc), ms);
+    TH_EQ_INT(rc, DLOCK_OK);
+    TH_EQ_INT(st.complete, 0);
+    TH_CHECK(ms >= 250 && ms < 300 + 700);
+    TH_CHECK(th_server_resume(s) == 0);
+    IT_RC(c, dlock_list(c, &o, collect, &sn, &st), DLOCK_OK);
+    TH_EQ_INT(st.complete, 1);
+    TH_EQ_INT(st.listed, 1);
+    dlock_lock_free(l);
+    dlock_client_free(c);
+    th_server_free(s);
+}
+
 int main(void) {
     th_test_init(100);
     th_server *s = th_server_start(NULL);
@@ -224,6 +257,7 @@ int main(void) {
     test_bounds(s);
     th_server_free(s);
     test_redlock();
+    test_paused();
     IT_PASS("test_list");
     return 0;
 }

@@ -15,10 +15,12 @@
  *      send() of it gets EAGAIN (nothing of it written; checked).
  * Before the fix dl_conn's do_write set `sent` before send() returned, so
  * both counted as possibly run. The connection now counts the bytes it
- * wrote, and a command counts as possibly run once its last byte was.
+ * wrote, and a request counts as possibly run once its last byte was. (The
+ * bug was in the connection's batch mode, since removed: every request now
+ * goes through a pipe, which this test drives as the engine does.)
  *
- * The internal connection API (src/net/conn.h) is used only in the helpers
- * marked INTERNAL below; "possibly ran" is derived exactly as the fan
+ * The internal net API (src/net/pipe.h) is used only in the helpers marked
+ * INTERNAL below; "possibly ran" is the pipe's `sent`, from which the fan
  * (src/quorum/fan.c) derives call->unknown. Deterministic: the peer never reads, so the socket
  * can never take the whole request.
  */
@@ -33,46 +35,49 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
-#include "conn.h"
 #include "itest.h"
+#include "pipe_drive.h"
 
 #define RUN_MS 300
 #define BIG (16u << 20)
 
-/* ---- INTERNAL: the connection layer (port these when conn.h changes) ---- */
+/* ---- INTERNAL: the net layer (port these when pipe.h / conn.h change) ---- */
 
 static dl_conn_cfg g_cfg = {.connect_timeout_ms = 1000};
 
-static void conn_open(dl_conn *cn, int port) { dl_conn_init(cn, "127.0.0.1", port, NULL, &g_cfg); }
+static void conn_open(dl_pipe *p, int port) { dl_pipe_init(p, "127.0.0.1", port, NULL, &g_cfg); }
 
-/* One batch of one command under a RUN_MS deadline. Returns the status;
- * *possibly_ran as the fan computes call->unknown (sent, and EIO). */
-static int g_all_written; /* the last batch's first command reached the socket whole */
+static int g_all_written; /* the last request reached the socket whole */
 
-static int conn_batch(dl_conn *cn, int argc, const char **argv, const size_t *lens,
-                      int *possibly_ran) {
-    dl_conn_batch_reset(cn);
-    int rc = dl_conn_append(cn, argc, argv, lens);
-    TH_EQ_INT(rc, DLOCK_OK);
-    dl_conn *one = cn;
-    dl_conn_run(&one, 1, th_now_us() + RUN_MS * 1000LL);
+/* One request on the pipe under a RUN_MS deadline, driven as the engine
+ * drives it. Returns its status; *possibly_ran says whether the pipe's
+ * verdict ("sent": may have run) disagrees with the bytes that reached
+ * the socket, for a request that failed with EIO. */
+static int conn_request(dl_pipe *p, int argc, const char **argv, const size_t *lens,
+                        int *possibly_ran) {
+    pd_reply o = {0};
+    TH_EQ_INT(dl_pipe_send(p, argc, argv, lens, dl_mono_us() + RUN_MS * 1000LL, pd_cb, &o),
+              DLOCK_OK);
+    uint64_t end = p->conn.app_bytes; /* where this request ends in the output */
+    TH_CHECK(pd_run(p, &o, dl_mono_us() + (RUN_MS + 2000) * 1000LL));
     /* The bug: a failed request counted as "may have run" although not all
      * of its bytes reached the socket (or the other way round). The
-     * connection counts the bytes it wrote (wr_bytes) and where the
-     * batch's first command ends in its output (first_end). */
-    int all_written = cn->wr_bytes >= cn->first_end;
+     * connection counts the bytes it wrote (wr_bytes). */
+    int all_written = p->conn.wr_bytes >= end;
     g_all_written = all_written;
-    *possibly_ran = cn->status == DLOCK_EIO && cn->sent != all_written;
-    printf("  bytes written %llu, first command ends at %llu\n",
-           (unsigned long long)cn->wr_bytes, (unsigned long long)cn->first_end);
-    printf("  batch: status %s, timed_out %d, sent %d, err '%s'\n", dlock_err_name(cn->status),
-           cn->timed_out, cn->sent, cn->err);
-    return cn->status;
+    *possibly_ran = o.status == DLOCK_EIO && o.sent != all_written;
+    printf("  bytes written %llu, the request ends at %llu\n",
+           (unsigned long long)p->conn.wr_bytes, (unsigned long long)end);
+    printf("  request: status %s, timed_out %d, sent %d, err '%s'\n", dlock_err_name(o.status),
+           p->conn.timed_out, o.sent, p->conn.err);
+    if (o.r != NULL)
+        freeReplyObject(o.r);
+    return o.status;
 }
 
-static int conn_fd(const dl_conn *cn) { return cn->ctx != NULL ? cn->ctx->fd : -1; }
+static int conn_fd(const dl_pipe *p) { return dl_conn_fd(&p->conn); }
 
-static void conn_close(dl_conn *cn) { dl_conn_close(cn); }
+static void conn_close(dl_pipe *p) { dl_pipe_close(p, DLOCK_ECANCELED, "test over"); }
 
 /* ---- the peer ---- */
 
@@ -160,12 +165,12 @@ int main(void) {
     char *big = malloc(BIG);
     TH_CHECK(big != NULL);
     memset(big, 'x', BIG);
-    dl_conn cn;
+    dl_pipe cn;
     conn_open(&cn, port);
     const char *argv[3] = {"SET", "k", big};
     size_t lens[3] = {3, 1, BIG};
     int ran = 0;
-    int rc = conn_batch(&cn, 3, argv, lens, &ran);
+    int rc = conn_request(&cn, 3, argv, lens, &ran);
     conn_close(&cn);
     stop_peer(t);
     free(big);
@@ -177,7 +182,7 @@ int main(void) {
     conn_open(&cn, port);
     const char *ping[1] = {"PING"};
     size_t plen[1] = {4};
-    TH_EQ_INT(conn_batch(&cn, 1, ping, plen, &ran), DLOCK_OK);
+    TH_EQ_INT(conn_request(&cn, 1, ping, plen, &ran), DLOCK_OK);
     int fd = conn_fd(&cn);
     TH_CHECK(fd >= 0);
     static char filler[65536];
@@ -204,7 +209,7 @@ int main(void) {
     printf("  socket full after %zu filler bytes\n", filled);
     const char *set[3] = {"SET", "k", "v"};
     size_t slen[3] = {3, 1, 1};
-    rc = conn_batch(&cn, 3, set, slen, &ran);
+    rc = conn_request(&cn, 3, set, slen, &ran);
     conn_close(&cn);
     stop_peer(t);
     TH_CHECK(!g_all_written); /* the set-up: the socket took none of it */

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "conn.h"
+#include "pipe_drive.h"
 #include "tls.h"
 #include "tls_env.h"
 
@@ -138,7 +138,7 @@ static void one_connection(th_server *s, const char *url) {
     dlock_client_free(c);
 }
 
-/* The net layer alone, one pipelined batch over TLS: DEBUG SLEEP 0.2, then
+/* The net layer alone, one pipe over TLS (driven as the engine drives it): DEBUG SLEEP 0.2, then
  * 300 ECHOs of 1 KiB. The server answers them all at once, after the sleep:
  * the replies arrive as one burst of TLS records, which the client reads
  * ahead in chunks, so whole records wait inside the session where poll
@@ -152,35 +152,43 @@ static void pipelined(int port) {
     dl_conn_cfg cfg = {.connect_timeout_ms = 1000, .tls = tls};
     enum { N = 300, LEN = 1024 };
     static char payload[LEN];
+    static pd_reply rep[N + 1];
     for (int round = 0; round < 5; round++) {
-        dl_conn c;
-        dl_conn_init(&c, "127.0.0.1", port, NULL, &cfg);
+        dl_pipe p;
+        dl_pipe_init(&p, "127.0.0.1", port, NULL, &cfg);
+        memset(rep, 0, sizeof rep);
+        int64_t deadline = dl_mono_us() + 3000000;
         const char *sleep_argv[3] = {"DEBUG", "SLEEP", "0.2"};
         size_t sleep_lens[3] = {5, 5, 3};
-        TH_EQ_INT(dl_conn_append(&c, 3, sleep_argv, sleep_lens), DLOCK_OK);
+        TH_EQ_INT(dl_pipe_send(&p, 3, sleep_argv, sleep_lens, deadline, pd_cb, &rep[0]),
+                  DLOCK_OK);
         for (int i = 0; i < N; i++) {
             snprintf(payload, sizeof payload, "%0*d", LEN - 1, i);
             const char *argv[2] = {"ECHO", payload};
             size_t lens[2] = {4, LEN - 1};
-            TH_EQ_INT(dl_conn_append(&c, 2, argv, lens), DLOCK_OK);
+            TH_EQ_INT(dl_pipe_send(&p, 2, argv, lens, deadline, pd_cb, &rep[i + 1]), DLOCK_OK);
         }
         long long t0 = th_now_us();
-        dl_conn *one = &c;
-        int ok = dl_conn_run(&one, 1, dl_mono_us() + 3000000);
+        pd_run(&p, &rep[N], deadline);
         long long ms = (th_now_us() - t0) / 1000;
-        if (ok != 1)
-            TH_FAIL("round %d: %d of %d replies after %lld ms: %s", round, c.got, N + 1, ms,
-                    c.err);
+        int got = 0;
+        while (got <= N && rep[got].done && rep[got].status == DLOCK_OK)
+            got++;
+        if (got != N + 1)
+            TH_FAIL("round %d: %d of %d replies after %lld ms: %s", round, got, N + 1, ms,
+                    p.conn.err);
         TH_CHECK(ms < 1500);
         for (int i = 0; i < N; i++) {
             snprintf(payload, sizeof payload, "%0*d", LEN - 1, i);
-            const redisReply *r = c.replies[i + 1];
+            const redisReply *r = rep[i + 1].r;
             TH_CHECK(r->type == REDIS_REPLY_STRING && r->len == LEN - 1 &&
                      memcmp(r->str, payload, LEN - 1) == 0);
         }
         printf("pipelined: %d replies of %d bytes in one burst over TLS, in order, %lld ms\n",
                N, LEN - 1, ms);
-        dl_conn_close(&c);
+        for (int i = 0; i <= N; i++)
+            freeReplyObject(rep[i].r);
+        dl_pipe_close(&p, DLOCK_ECANCELED, "round over");
     }
     dl_tls_free(tls);
 }
