@@ -4,12 +4,16 @@
 // masters held at once, and a slot migrated by hand (as `redis-cli
 // --cluster reshard` does) under a held lock with a waiter: the release
 // follows ASK to the importing node and hands the lock over there, and
-// once the slot moved the clients follow MOVED, with fences rising.
+// once the slot moved the clients follow MOVED, with fences rising. Then
+// onLost of a kept-alive lock: quiet while healthy, called once its key is
+// deleted on its slot's master.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { until } = require('./helpers');
-const { startCluster, cmdCalls, lockTests, closeClients } = require('./topology');
-const { DistributedLock } = require('..');
+const {
+  startCluster, cmdCalls, lockTests, closeClients, keptAlive, staysHeld, becomesLost,
+} = require('./topology');
+const { DistributedLock, InvalidLockError } = require('..');
 
 const T = { timeout: 30000 };
 // Woken by the hand-over: far below the 2 s a queued waiter sleeps without one.
@@ -26,11 +30,11 @@ after(async () => {
 
 lockTests(ctx, 'cl', T);
 
-// A lock name whose keys live on node `want`.
-async function nameOn(want, tag) {
+// A lock name whose keys live on node `want` (of cluster kk, else k).
+async function nameOn(want, tag, kk = k) {
   for (let i = 0; i < 10000; i++) {
     const name = `${tag}-${i}`;
-    if ((await k.ownerOf(await k.slotOf(`dlock:{${name}}`))) === want) return name;
+    if ((await kk.ownerOf(await kk.slotOf(`dlock:{${name}}`))) === want) return name;
   }
   throw new Error(`no name on node ${want}`);
 }
@@ -91,4 +95,21 @@ test('cl: a slot migrated under a held lock: release through ASK, then MOVED', T
   assert.equal(await k.looks[dst].hget(`dlock:{${name}}`, 't'), h2.token);
   assert.equal(await k.looks[src].call('CLUSTER', 'COUNTKEYSINSLOT', slot), 0);
   await h2.release();
+});
+
+// Lost-lock detection: kept alive (ttl 1500 ms, extended every 500 ms),
+// nothing reported for four periods and longer than the ttl; then the key
+// deleted on its slot's master is found gone at the next extension.
+test('cl: onLost quiet while healthy, then called once the key is deleted on its master', T, async (t) => {
+  const dl = new DistributedLock(k.url);
+  ctx.clients.push(dl);
+  const name = await nameOn(2, 'cl-lost');
+  const key = `dlock:{${name}}`;
+  const kept = await keptAlive(dl, name, 1500);
+  await staysHeld(kept, 2200, async () => [await k.looks[2].pttl(key)]);
+  const t0 = performance.now();
+  assert.equal(await k.looks[2].del(key), 1);
+  const ms = await becomesLost(kept, t0, 3000, 'ENOTHELD');
+  t.diagnostic(`lost reported ${ms.toFixed(0)} ms after the delete`);
+  await assert.rejects(kept.h.release(), InvalidLockError);
 });

@@ -11,7 +11,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { startServer, spawnOn, freePort, inspector, until } = require('./helpers');
+const { startServer, spawnOn, freePort, inspector, until, sleep } = require('./helpers');
 const { DistributedLock, InvalidLockError } = require('..');
 
 const MASTER_NAME = 'mymaster';
@@ -196,6 +196,60 @@ async function cmdCalls(look, cmd) {
 }
 
 /**
+ * Acquire name on dl kept alive by automatic extension (every ttl/3, or
+ * every `autoExtend` ms), recording what it reports: { h, lost, events },
+ * lost getting { err, handle, at } per onLost call (at: performance.now())
+ * and events the error of each 'lost' event.
+ */
+async function keptAlive(dl, name, ttlMs, autoExtend = true) {
+  const lost = [];
+  const events = [];
+  const h = await dl.acquire(name, ttlMs, {
+    autoExtend,
+    onLost: (err, handle) => lost.push({ err, handle, at: performance.now() }),
+  });
+  h.on('lost', (err) => events.push(err));
+  return { h, lost, events };
+}
+
+/**
+ * A healthy kept-alive lock (keptAlive's k): over ms (make it more than
+ * the ttl: several keepalive periods) nothing reports a loss and the handle
+ * stays held; then each of leases() (the lease left on a server, PTTL)
+ * must be positive, which after more than a ttl shows the renewals arrived.
+ */
+async function staysHeld(k, ms, leases) {
+  await sleep(ms); // watching for a loss that must not come, not waiting for an event
+  assert.equal(k.lost.length, 0, `onLost called on a healthy lock: ${k.lost.map((l) => l.err.detail)}`);
+  assert.equal(k.events.length, 0);
+  assert.equal(k.h.isHeld, true);
+  for (const pttl of await leases())
+    assert.ok(pttl > 0, `lease on the server ${pttl} ms after ${ms} ms kept alive`);
+}
+
+/**
+ * The kept-alive lock (keptAlive's k) is found lost within ms of t0
+ * (performance.now()): onLost once with an InvalidLockError (of code, when
+ * given) and the handle, the 'lost' event with the same error; the handle
+ * then is not held. Returns how long it took. (What its release answers
+ * depends on the deployment: the caller checks it.)
+ */
+async function becomesLost(k, t0, ms, code) {
+  await until(() => k.lost.length >= 1 && k.events.length >= 1, ms, 'onLost and the lost event');
+  const took = k.lost[0].at - t0;
+  const { err, handle } = k.lost[0];
+  assert.ok(err instanceof InvalidLockError, `onLost got ${err}`);
+  if (code) assert.equal(err.code, code, err.detail);
+  assert.equal(handle, k.h);
+  assert.equal(k.events[0], err);
+  assert.equal(k.h.isHeld, false);
+  assert.equal(k.h.info.isHeld, false);
+  await sleep(50); // room for a second call, which must not come
+  assert.equal(k.lost.length, 1);
+  return took;
+}
+
+/**
  * The checks every deployment must pass, as node:test tests: ctx.url is
  * read when they run (set it in before()). A waiter must get the lock
  * within ctx.wakeMs of the release beginning in most of three rounds (the
@@ -312,5 +366,5 @@ function closeClients(ctx) {
 
 module.exports = {
   startRedlock, startSentinels, startCluster, replicasAck, cmdCalls, lockTests, closeClients,
-  EPOCH_SHIFT,
+  keptAlive, staysHeld, becomesLost, EPOCH_SHIFT,
 };
