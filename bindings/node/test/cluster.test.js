@@ -6,7 +6,9 @@
 // follows ASK to the importing node and hands the lock over there, and
 // once the slot moved the clients follow MOVED, with fences rising. Then
 // onLost of a kept-alive lock: quiet while healthy, called once its key is
-// deleted on its slot's master.
+// deleted on its slot's master. On a cluster of its own with a replica per
+// master, CLUSTER FAILOVER under a kept-alive lock: it stays held, is
+// extended and released on the new master, and is taken again.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { until } = require('./helpers');
@@ -112,4 +114,58 @@ test('cl: onLost quiet while healthy, then called once the key is deleted on its
   const ms = await becomesLost(kept, t0, 3000, 'ENOTHELD');
   t.diagnostic(`lost reported ${ms.toFixed(0)} ms after the delete`);
   await assert.rejects(kept.h.release(), InvalidLockError);
+});
+
+test('cl: CLUSTER FAILOVER under a kept-alive lock: still held, extended and released on the new master, then re-acquired', { timeout: 60000 }, async (t) => {
+  // Three masters with a replica each, a cluster of its own.
+  const t0 = performance.now();
+  const k6 = await startCluster(3, 1);
+  t.diagnostic(`3 masters + 3 replicas up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  try {
+    const dl = new DistributedLock(k6.url, { connectTimeoutMs: 300, commandTimeoutMs: 500 });
+    const other = new DistributedLock(k6.url);
+    ctx.clients.push(dl, other);
+    const m = 0;
+    const name = await nameOn(m, 'cl-fo', k6);
+    const slot = await k6.slotOf(`dlock:{${name}}`);
+    const kept = await keptAlive(dl, name, 15000, 300);
+    // The lock reached the replica (WAIT counts this connection's writes:
+    // one in the lock's slot, after it).
+    await until(async () => {
+      await k6.looks[m].set(`dlock:{${name}}:sync`, '1');
+      return (await k6.looks[m].call('WAIT', 1, 200)) >= 1;
+    }, 5000, 'the replica acknowledging the lock');
+    const r = await until(async () => { const i = await k6.replicaOf(m); return i >= 0 ? i : null; },
+      5000, `a replica of node ${m} in sync`);
+    // A manual failover: the replica takes over once it has caught up;
+    // asked again if it timed out (for want of votes).
+    const f0 = performance.now();
+    let done = false;
+    for (let tries = 0; tries < 3 && !done; tries++) {
+      await k6.looks[r].call('CLUSTER', 'FAILOVER');
+      try {
+        await until(async () => (await k6.ownerOf(slot, r)) === r && (await k6.ownerOf(slot, m)) === r,
+          7000, `node ${r} serving slot ${slot}`);
+        done = true;
+      } catch { /* asked again */ }
+    }
+    assert.ok(done, `CLUSTER FAILOVER of node ${m} to node ${r} did not finish`);
+    t.diagnostic(`node ${r} serves slot ${slot} ${(performance.now() - f0).toFixed(0)} ms after CLUSTER FAILOVER`);
+    // The keepalive follows the slot (MOVED from the demoted master).
+    assert.equal(await k6.looks[r].hget(`dlock:{${name}}`, 't'), kept.h.token);
+    const p0 = await k6.looks[r].pttl(`dlock:{${name}}`);
+    await until(async () => (await k6.looks[r].pttl(`dlock:{${name}}`)) > p0, 3000,
+      'an extension on the new master');
+    assert.equal(kept.lost.length, 0);
+    assert.equal(kept.h.isHeld, true);
+    assert.equal(await other.tryAcquire(name, 5000), null);
+    await kept.h.release();
+    assert.equal(await k6.looks[r].exists(`dlock:{${name}}`), 0);
+    const again = await dl.acquire(name, 5000);
+    assert.ok(again.fence > kept.h.fence, `fence ${again.fence} after ${kept.h.fence}`);
+    assert.equal(await k6.looks[r].hget(`dlock:{${name}}`, 't'), again.token);
+    await again.release();
+  } finally {
+    await k6.stop();
+  }
 });
