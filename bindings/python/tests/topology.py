@@ -2,7 +2,7 @@
 tests/topology/topo.c builds them for the C tests: every process a
 redis-server on a free loopback port in a private directory, stopped by its
 own PID (servers.Server). Plus LockChecks, the tests every deployment must
-pass."""
+pass, and Kept / check_lost_async, what the lost-lock tests share."""
 import asyncio
 import os
 import secrets
@@ -214,6 +214,85 @@ def cmd_calls(server, cmd):
     return 0
 
 
+class Kept:
+    """lock kept alive (every interval ms, 0: ttl/3) with its on_lost calls
+    recorded as (lock, error, time.monotonic()); `lost` is set at the first."""
+
+    def __init__(self, lock, interval=0):
+        self.lock = lock
+        self.calls = []
+        self.lost = threading.Event()
+        lock.keepalive(interval, self._on_lost)
+
+    def _on_lost(self, lock, err):
+        self.calls.append((lock, err, time.monotonic()))
+        self.lost.set()
+
+    def stays_held(self, test, seconds, leases):
+        """Healthy: over `seconds` (more than the ttl: several keepalive
+        periods) on_lost is not called and the lock stays held; then each of
+        leases() (the lease left on a server, PTTL) must be positive, which
+        after more than a ttl shows the renewals arrived."""
+        time.sleep(seconds)  # watching for a loss that must not come
+        test.assertEqual(self.calls, [], "on_lost called on a healthy lock")
+        test.assertTrue(self.lock.held)
+        for pttl in leases():
+            test.assertGreater(pttl, 0, f"the lease on a server after {seconds} s kept alive")
+
+    def becomes_lost(self, test, t0, timeout, cls=None):
+        """on_lost is called once within timeout s of t0 (time.monotonic())
+        with this lock and a DlockError (of cls, when given); the lock then
+        is not held. Returns how long it took."""
+        test.assertTrue(self.lost.wait(timeout - (time.monotonic() - t0)),
+                        f"on_lost not called within {timeout} s")
+        lock, err, at = self.calls[0]
+        test.assertIs(lock, self.lock)
+        test.assertIsInstance(err, cls or dlock.DlockError)
+        test.assertIn(lock.name, str(err))
+        test.assertFalse(self.lock.held)
+        time.sleep(0.05)  # room for a second call, which must not come
+        test.assertEqual(len(self.calls), 1)
+        return at - t0
+
+
+def check_lost_async(test, client, name, leases, lose, cls=None):
+    """The asyncio flavour of Kept: a lock from acquire_async kept alive by
+    the engine (ttl 1500 ms, every 500 ms) must not be reported lost over
+    2.2 s, and leases() must then all be positive; after lose() on_lost
+    must run once, in the loop, within 3 s, with a DlockError (of cls, when
+    given), and the lock not be held. Returns the lock (released or not: the
+    caller decides) and how long it took. Closes client at the end (the
+    async client is bound to this loop)."""
+    async def main():
+        calls = []
+        lost = asyncio.Event()
+        loop_thread = threading.get_ident()
+
+        def on_lost(lk, err):
+            calls.append((lk, err, time.monotonic(), threading.get_ident()))
+            lost.set()
+        lock = await client.acquire_async(name, 1500)
+        lock.keepalive(0, on_lost)
+        await asyncio.sleep(2.2)  # watching for a loss that must not come
+        test.assertEqual(calls, [], "on_lost called on a healthy lock")
+        test.assertTrue(lock.held)
+        for pttl in leases():
+            test.assertGreater(pttl, 0)
+        t0 = time.monotonic()
+        lose()
+        await asyncio.wait_for(lost.wait(), 3)
+        lk, err, at, thread = calls[0]
+        test.assertIs(lk, lock)
+        test.assertIsInstance(err, cls or dlock.DlockError)
+        test.assertEqual(thread, loop_thread)
+        test.assertFalse(lock.held)
+        await asyncio.sleep(0.05)  # room for a second call, which must not come
+        test.assertEqual(len(calls), 1)
+        client.close()
+        return at - t0
+    return asyncio.run(asyncio.wait_for(main(), 20))
+
+
 class LockChecks:
     """The tests every deployment must pass; mix into a TestCase whose class
     sets `url`. A waiter must get the lock within WAKE_S of the release
@@ -352,5 +431,5 @@ class LockChecks:
         self.assertEqual(f.fence, lock.fence)  # the last one issued
 
 
-__all__ = ["Redlock", "Sentinels", "Cluster", "LockChecks", "replicas_ack",
-           "cmd_calls", "until", "EPOCH_SHIFT"]
+__all__ = ["Redlock", "Sentinels", "Cluster", "Kept", "check_lost_async", "LockChecks",
+           "replicas_ack", "cmd_calls", "until", "EPOCH_SHIFT"]
