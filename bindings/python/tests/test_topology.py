@@ -10,12 +10,15 @@ while the lock is healthy, called once its key is deleted (on a Redlock
 majority, the Sentinel master, the Cluster slot's master); on Redlock also
 when two of three servers die, and on Sentinel across a failover whose new
 master lacks one of two kept-alive locks (that one is lost, the other
-stays held)."""
+stays held). On a Cluster with a replica per master, CLUSTER FAILOVER
+under a kept-alive lock: still held, extended and released on the new
+master, then taken again."""
 import threading
 import time
 import unittest
 
 import dlock
+from servers import wait_until
 from topology import (EPOCH_SHIFT, Cluster, Kept, LockChecks, Redlock, Sentinels,
                       check_lost_async, cmd_calls, replicas_ack, until)
 
@@ -376,6 +379,64 @@ class ClusterOfThree(LockChecks, unittest.TestCase):
         key = f"dlock:{{{name}}}"
         check_lost_async(self, self.client(), name, lambda: [self.k.nodes[1].cmd("PTTL", key)],
                          lambda: self.k.nodes[1].cmd("DEL", key), dlock.NotHeld)
+
+
+class ClusterFailover(unittest.TestCase):
+    """CLUSTER FAILOVER under a kept-alive lock (3 masters with a replica
+    each): the lock is not reported lost, is extended and released on the
+    new master (MOVED from the demoted one), and taken again."""
+
+    @classmethod
+    def setUpClass(cls):
+        t0 = time.monotonic()
+        cls.k = Cluster(3, 1)
+        print(f"\n  3 masters + 3 replicas up in {time.monotonic() - t0:.1f} s", end=" ")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.k.close()
+
+    def test_a_kept_alive_lock_rides_a_manual_failover_out(self):
+        k = self.k
+        c = dlock.Client(k.url, connect_timeout=300, command_timeout=500)
+        other = dlock.Client(k.url)
+        self.addCleanup(c.close)
+        self.addCleanup(other.close)
+        m = 0
+        name = k.name_on(m, "cl-fo")
+        key = f"dlock:{{{name}}}"
+        slot = k.slot_of(key)
+        kept = Kept(c.acquire(name, 15000), 300)
+
+        def acked():  # WAIT counts this connection's writes: one in the lock's slot
+            k.nodes[m].cmd("SET", f"dlock:{{{name}}}:sync", "1")
+            return k.nodes[m].cmd("WAIT", 1, 200) >= 1
+        until(acked, 5, "the replica acknowledging the lock")
+        until(lambda: k.replica_of(m) >= 0, 5, f"a replica of node {m} in sync")
+        r = k.replica_of(m)
+        # The replica takes over once it caught up; asked again if the
+        # failover timed out (for want of votes).
+        t0 = time.monotonic()
+        for _ in range(3):
+            k.nodes[r].cmd("CLUSTER", "FAILOVER")
+            if wait_until(lambda: k.owner_of(slot, r) == r and k.owner_of(slot, m) == r, 7):
+                break
+        else:
+            self.fail(f"CLUSTER FAILOVER of node {m} to node {r} did not finish")
+        print(f"\n  node {r} serves slot {slot} {(time.monotonic() - t0) * 1000:.0f} ms after "
+              "CLUSTER FAILOVER", end=" ")
+        self.assertEqual(k.nodes[r].cmd("HGET", key, "t"), kept.lock.token)
+        p0 = k.nodes[r].cmd("PTTL", key)
+        until(lambda: k.nodes[r].cmd("PTTL", key) > p0, 3, "an extension on the new master")
+        self.assertEqual(kept.calls, [])
+        self.assertTrue(kept.lock.held)
+        self.assertIsNone(other.try_acquire(name, 5000))
+        kept.lock.release()
+        self.assertEqual(k.nodes[r].cmd("EXISTS", key), 0)
+        again = c.acquire(name, 5000)
+        self.assertGreater(again.fence, kept.lock.fence)
+        self.assertEqual(k.nodes[r].cmd("HGET", key, "t"), again.token)
+        again.release()
 
 
 if __name__ == "__main__":

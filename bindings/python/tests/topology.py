@@ -155,19 +155,22 @@ class Sentinels:
 
 
 class Cluster:
-    """n masters, no replicas (as tt_cluster_start does): `redis-cli
-    --cluster create`, then until every node says cluster_state:ok and maps
-    every slot."""
+    """n masters with `replicas` replicas each (as tt_cluster_start_replicated
+    does): `redis-cli --cluster create`, then until every node says
+    cluster_state:ok, maps every slot and knows every replica as one
+    (gossip: until then the masters refuse a replica's failover their
+    vote), and every master's replicas acknowledge its writes."""
 
-    def __init__(self, n=3):
+    def __init__(self, n=3, replicas=0):
         self.nodes = []
         try:
-            for _ in range(n):
+            for _ in range(n * (1 + replicas)):
                 self.nodes.append(Server(["--cluster-enabled", "yes", "--cluster-config-file",
-                                          "nodes.conf", "--cluster-node-timeout", "2000"]))
+                                          "nodes.conf", "--cluster-node-timeout", "2000",
+                                          "--repl-diskless-sync-delay", "0"]))
             subprocess.run(["redis-cli", "--cluster", "create",
                             *[f"127.0.0.1:{s.port}" for s in self.nodes],
-                            "--cluster-replicas", "0", "--cluster-yes"],
+                            "--cluster-replicas", str(replicas), "--cluster-yes"],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=30, check=True)
             self.url = "redis-cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.nodes)
@@ -178,11 +181,33 @@ class Cluster:
                         return False
                     if sum(hi - lo + 1 for lo, hi, *_ in s.cmd("CLUSTER", "SLOTS")) != 16384:
                         return False
+                    flags = [line.split()[2].split(",")
+                             for line in s.cmd("CLUSTER", "NODES").splitlines() if line]
+                    if sum("slave" in f or "replica" in f for f in flags) != n * replicas:
+                        return False
                 return True
             until(ok, 20, "the cluster ok on every node")
+            for i, s in enumerate(self.nodes):
+                mine = [r for r in s.cmd("CLUSTER", "SLOTS") if r[2][1] == s.port]
+                if replicas and mine:  # a master: a key in its own slots, then WAIT
+                    key = next(f"{{s{t}}}topo-sync" for t in range(100000)
+                               if mine[0][0] <= self.slot_of(f"{{s{t}}}topo-sync") <= mine[0][1])
+
+                    def acked(s=s, key=key):
+                        s.cmd("SET", key, "1")
+                        return s.cmd("WAIT", replicas, 200) >= replicas
+                    until(acked, 10, f"the replicas of node {i} acknowledging writes")
         except BaseException:
             self.close()
             raise
+
+    def replica_of(self, i):
+        """Index of a replica of node i whose link to it is up, or -1."""
+        for j, s in enumerate(self.nodes):
+            info = s.cmd("INFO", "replication")
+            if f"master_port:{self.nodes[i].port}\r" in info and "master_link_status:up" in info:
+                return j
+        return -1
 
     def slot_of(self, key):
         return self.nodes[0].cmd("CLUSTER", "KEYSLOT", key)
