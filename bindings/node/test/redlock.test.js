@@ -66,7 +66,8 @@ test('rl: onLost called when two of the three servers are killed under a kept-al
     // No extension can reach a majority now: lost when the validity ends,
     // at most a ttl after the last renewal.
     const ms = await becomesLost(k, t0, 4000);
-    t.diagnostic(`lost reported ${ms.toFixed(0)} ms after the kills (${k.lost[0].err.code}: ${k.lost[0].err.detail})`);
+    const { code, detail } = k.lost[0].err;
+    t.diagnostic(`lost reported ${ms.toFixed(0)} ms after the kills (${code}: ${detail})`);
     // The error says what happened: not found gone, but not renewed in time.
     assert.equal(k.lost[0].err.code, 'EIO');
     assert.match(k.lost[0].err.detail, /could not be extended before its lease ran out/);

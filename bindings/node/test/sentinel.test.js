@@ -153,7 +153,8 @@ test('sn: a wait queued on the old master rides the failover out, woken by the r
   }
 });
 
-test('sn: across a failover a kept-alive lock the new master has stays held; one it lacks is lost', { timeout: 45000 }, async (t) => {
+test('sn: across a failover a kept-alive lock the new master has stays held; one it lacks is lost',
+  { timeout: 45000 }, async (t) => {
   // A group of its own: the ones above have no replica left.
   const g3 = await startSentinels(3);
   const dl = new DistributedLock(g3.url, { connectTimeoutMs: 300, commandTimeoutMs: 500 });
@@ -188,7 +189,8 @@ test('sn: across a failover a kept-alive lock the new master has stays held; one
     const nm = inspector(g3.replica);
     assert.equal(await nm.hget('dlock:{sn-fo-keep}', 't'), keep.h.token);
     const p0 = await nm.pttl('dlock:{sn-fo-keep}');
-    await until(async () => (await nm.pttl('dlock:{sn-fo-keep}')) > p0, 3000, 'an extension on the new master');
+    await until(async () => (await nm.pttl('dlock:{sn-fo-keep}')) > p0, 3000,
+      'an extension on the new master');
     assert.equal(keep.lost.length, 0);
     assert.equal(keep.h.isHeld, true);
     await keep.h.release();

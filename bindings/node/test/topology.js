@@ -204,7 +204,8 @@ async function startCluster(n = 3, replicas = 0) {
     // Every master has its replicas acknowledging writes (in its own
     // slots: a key of another node's slot is refused with MOVED).
     for (let i = 0; i < nodes.length; i++) {
-      const mine = (await looks[i].call('CLUSTER', 'SLOTS')).find(([, , [, port]]) => Number(port) === nodes[i].port);
+      const mine = (await looks[i].call('CLUSTER', 'SLOTS'))
+        .find(([, , [, port]]) => Number(port) === nodes[i].port);
       if (!mine) continue; // a replica
       let key;
       for (let tag = 0; ; tag++) {
