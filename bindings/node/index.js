@@ -262,8 +262,10 @@ class LockHandle extends EventEmitter {
 
   [kLost](status, detail) {
     this.#lostId = 0;
-    const err = statusError(status, detail || 'automatic extension found the lease gone', this.#key,
-      InvalidLockError);
+    const why = status === S.ENOTHELD
+      ? 'automatic extension found the lease gone: its key is gone or carries another token'
+      : 'automatic extension: the lock could not be extended before its lease ran out';
+    const err = statusError(status, detail || why, this.#key, InvalidLockError);
     process.nextTick(() => {
       if (this.#onLost) this.#onLost(err, this);
       this.emit('lost', err);

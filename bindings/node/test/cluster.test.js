@@ -4,12 +4,18 @@
 // masters held at once, and a slot migrated by hand (as `redis-cli
 // --cluster reshard` does) under a held lock with a waiter: the release
 // follows ASK to the importing node and hands the lock over there, and
-// once the slot moved the clients follow MOVED, with fences rising.
+// once the slot moved the clients follow MOVED, with fences rising. Then
+// onLost of a kept-alive lock: quiet while healthy, called once its key is
+// deleted on its slot's master. On a cluster of its own with a replica per
+// master, CLUSTER FAILOVER under a kept-alive lock: it stays held, is
+// extended and released on the new master, and is taken again.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { until } = require('./helpers');
-const { startCluster, cmdCalls, lockTests, closeClients } = require('./topology');
-const { DistributedLock } = require('..');
+const {
+  startCluster, cmdCalls, lockTests, closeClients, keptAlive, staysHeld, becomesLost,
+} = require('./topology');
+const { DistributedLock, InvalidLockError } = require('..');
 
 const T = { timeout: 30000 };
 // Woken by the hand-over: far below the 2 s a queued waiter sleeps without one.
@@ -26,11 +32,11 @@ after(async () => {
 
 lockTests(ctx, 'cl', T);
 
-// A lock name whose keys live on node `want`.
-async function nameOn(want, tag) {
+// A lock name whose keys live on node `want` (of cluster kk, else k).
+async function nameOn(want, tag, kk = k) {
   for (let i = 0; i < 10000; i++) {
     const name = `${tag}-${i}`;
-    if ((await k.ownerOf(await k.slotOf(`dlock:{${name}}`))) === want) return name;
+    if ((await kk.ownerOf(await kk.slotOf(`dlock:{${name}}`))) === want) return name;
   }
   throw new Error(`no name on node ${want}`);
 }
@@ -91,4 +97,77 @@ test('cl: a slot migrated under a held lock: release through ASK, then MOVED', T
   assert.equal(await k.looks[dst].hget(`dlock:{${name}}`, 't'), h2.token);
   assert.equal(await k.looks[src].call('CLUSTER', 'COUNTKEYSINSLOT', slot), 0);
   await h2.release();
+});
+
+// Lost-lock detection: kept alive (ttl 1500 ms, extended every 500 ms),
+// nothing reported for four periods and longer than the ttl; then the key
+// deleted on its slot's master is found gone at the next extension.
+test('cl: onLost quiet while healthy, then called once the key is deleted on its master', T, async (t) => {
+  const dl = new DistributedLock(k.url);
+  ctx.clients.push(dl);
+  const name = await nameOn(2, 'cl-lost');
+  const key = `dlock:{${name}}`;
+  const kept = await keptAlive(dl, name, 1500);
+  await staysHeld(kept, 2200, async () => [await k.looks[2].pttl(key)]);
+  const t0 = performance.now();
+  assert.equal(await k.looks[2].del(key), 1);
+  const ms = await becomesLost(kept, t0, 3000, 'ENOTHELD');
+  t.diagnostic(`lost reported ${ms.toFixed(0)} ms after the delete`);
+  await assert.rejects(kept.h.release(), InvalidLockError);
+});
+
+test('cl: CLUSTER FAILOVER under a kept-alive lock: held, extended and released on the new master',
+  { timeout: 60000 }, async (t) => {
+  // Three masters with a replica each, a cluster of its own.
+  const t0 = performance.now();
+  const k6 = await startCluster(3, 1);
+  t.diagnostic(`3 masters + 3 replicas up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  try {
+    const dl = new DistributedLock(k6.url, { connectTimeoutMs: 300, commandTimeoutMs: 500 });
+    const other = new DistributedLock(k6.url);
+    ctx.clients.push(dl, other);
+    const m = 0;
+    const name = await nameOn(m, 'cl-fo', k6);
+    const slot = await k6.slotOf(`dlock:{${name}}`);
+    const kept = await keptAlive(dl, name, 15000, 300);
+    // The lock reached the replica (WAIT counts this connection's writes:
+    // one in the lock's slot, after it).
+    await until(async () => {
+      await k6.looks[m].set(`dlock:{${name}}:sync`, '1');
+      return (await k6.looks[m].call('WAIT', 1, 200)) >= 1;
+    }, 5000, 'the replica acknowledging the lock');
+    const r = await until(async () => { const i = await k6.replicaOf(m); return i >= 0 ? i : null; },
+      5000, `a replica of node ${m} in sync`);
+    // A manual failover: the replica takes over once it has caught up;
+    // asked again if it timed out (for want of votes).
+    const f0 = performance.now();
+    let done = false;
+    for (let tries = 0; tries < 3 && !done; tries++) {
+      await k6.looks[r].call('CLUSTER', 'FAILOVER');
+      try {
+        await until(async () => (await k6.ownerOf(slot, r)) === r && (await k6.ownerOf(slot, m)) === r,
+          7000, `node ${r} serving slot ${slot}`);
+        done = true;
+      } catch { /* asked again */ }
+    }
+    assert.ok(done, `CLUSTER FAILOVER of node ${m} to node ${r} did not finish`);
+    const took = (performance.now() - f0).toFixed(0);
+    t.diagnostic(`node ${r} serves slot ${slot} ${took} ms after CLUSTER FAILOVER`);
+    // The keepalive follows the slot (MOVED from the demoted master).
+    assert.equal(await k6.looks[r].hget(`dlock:{${name}}`, 't'), kept.h.token);
+    const p0 = await k6.looks[r].pttl(`dlock:{${name}}`);
+    await until(async () => (await k6.looks[r].pttl(`dlock:{${name}}`)) > p0, 3000,
+      'an extension on the new master');
+    assert.equal(kept.lost.length, 0);
+    assert.equal(kept.h.isHeld, true);
+    assert.equal(await other.tryAcquire(name, 5000), null);
+    await kept.h.release();
+    assert.equal(await k6.looks[r].exists(`dlock:{${name}}`), 0);
+    const again = await dl.acquire(name, 5000);
+    assert.ok(again.fence > kept.h.fence, `fence ${again.fence} after ${kept.h.fence}`);
+    assert.equal(await k6.looks[r].hget(`dlock:{${name}}`, 't'), again.token);
+    await again.release();
+  } finally {
+    await k6.stop();
+  }
 });

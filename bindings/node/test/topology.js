@@ -11,7 +11,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { startServer, spawnOn, freePort, inspector, until } = require('./helpers');
+const { startServer, spawnOn, freePort, inspector, until, sleep } = require('./helpers');
 const { DistributedLock, InvalidLockError } = require('..');
 
 const MASTER_NAME = 'mymaster';
@@ -145,20 +145,23 @@ async function startSentinels(nsent = 3) {
 }
 
 /**
- * A Redis Cluster of n masters, no replicas (as tt_cluster_start does):
- * `redis-cli --cluster create`, then until every node says cluster_state:ok
- * and maps every slot. Returns { nodes, looks, url, slotOf(key),
- * ownerOf(slot), stop() }; ownerOf gives an index into nodes.
+ * A Redis Cluster of n masters with `replicas` replicas each (n counts the
+ * masters; as tt_cluster_start_replicated does): `redis-cli --cluster
+ * create`, then until every node says cluster_state:ok, maps every slot and
+ * knows every replica as one (gossip: until then the masters refuse a
+ * replica's failover their vote), and every replica is in sync. Returns { nodes, looks, url, slotOf(key),
+ * ownerOf(slot), replicaOf(i), stop() }; ownerOf and replicaOf give indexes
+ * into nodes.
  */
-async function startCluster(n = 3) {
+async function startCluster(n = 3, replicas = 0) {
   const nodes = [];
-  for (let i = 0; i < n; i++)
+  for (let i = 0; i < n * (1 + replicas); i++)
     nodes.push(await startServer(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-      '--cluster-node-timeout', '2000']));
+      '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0']));
   const looks = nodes.map((s) => inspector(s));
   await new Promise((resolve, reject) => {
     execFile('redis-cli', ['--cluster', 'create', ...nodes.map((s) => `127.0.0.1:${s.port}`),
-      '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30000, killSignal: 'SIGKILL' },
+      '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout: 30000, killSignal: 'SIGKILL' },
     (err, stdout, stderr) => (err ? reject(new Error(`redis-cli --cluster create: ${err.message}\n${stdout}${stderr}`)) : resolve()));
   });
   const k = {
@@ -172,20 +175,50 @@ async function startCluster(n = 3) {
         if (slot >= lo && slot <= hi) return nodes.findIndex((s) => s.port === Number(port));
       return -1;
     },
+    /** Index of a replica of node i whose link to it is up, or -1. */
+    async replicaOf(i) {
+      for (let j = 0; j < nodes.length; j++) {
+        const info = await looks[j].info('replication');
+        if (info.includes(`master_port:${nodes[i].port}\r`) && /master_link_status:up/.test(info)) return j;
+      }
+      return -1;
+    },
     async stop() {
       for (const l of looks) l.disconnect();
       await Promise.all(nodes.map((s) => s.stop('SIGKILL')));
     },
   };
   await until(async () => {
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < nodes.length; i++) {
       if (!/cluster_state:ok/.test(await looks[i].call('CLUSTER', 'INFO'))) return false;
       let covered = 0;
       for (const [lo, hi] of await looks[i].call('CLUSTER', 'SLOTS')) covered += hi - lo + 1;
       if (covered !== 16384) return false;
+      const known = (await looks[i].call('CLUSTER', 'NODES')).split('\n')
+        .filter((l) => /[ ,](slave|replica)[ ,]/.test(l)).length;
+      if (known !== n * replicas) return false;
     }
     return true;
   }, 20000, 'the cluster ok on every node');
+  if (replicas > 0) {
+    // Every master has its replicas acknowledging writes (in its own
+    // slots: a key of another node's slot is refused with MOVED).
+    for (let i = 0; i < nodes.length; i++) {
+      const mine = (await looks[i].call('CLUSTER', 'SLOTS'))
+        .find(([, , [, port]]) => Number(port) === nodes[i].port);
+      if (!mine) continue; // a replica
+      let key;
+      for (let tag = 0; ; tag++) {
+        key = `{s${tag}}topo-sync`;
+        const slot = await looks[i].call('CLUSTER', 'KEYSLOT', key);
+        if (slot >= mine[0] && slot <= mine[1]) break;
+      }
+      await until(async () => {
+        await looks[i].set(key, '1');
+        return (await looks[i].call('WAIT', replicas, 200)) >= replicas;
+      }, 10000, `the replicas of node ${i} acknowledging writes`);
+    }
+  }
   return k;
 }
 
@@ -193,6 +226,60 @@ async function startCluster(n = 3) {
 async function cmdCalls(look, cmd) {
   const m = new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await look.info('commandstats'));
   return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Acquire name on dl kept alive by automatic extension (every ttl/3, or
+ * every `autoExtend` ms), recording what it reports: { h, lost, events },
+ * lost getting { err, handle, at } per onLost call (at: performance.now())
+ * and events the error of each 'lost' event.
+ */
+async function keptAlive(dl, name, ttlMs, autoExtend = true) {
+  const lost = [];
+  const events = [];
+  const h = await dl.acquire(name, ttlMs, {
+    autoExtend,
+    onLost: (err, handle) => lost.push({ err, handle, at: performance.now() }),
+  });
+  h.on('lost', (err) => events.push(err));
+  return { h, lost, events };
+}
+
+/**
+ * A healthy kept-alive lock (keptAlive's k): over ms (make it more than
+ * the ttl: several keepalive periods) nothing reports a loss and the handle
+ * stays held; then each of leases() (the lease left on a server, PTTL)
+ * must be positive, which after more than a ttl shows the renewals arrived.
+ */
+async function staysHeld(k, ms, leases) {
+  await sleep(ms); // watching for a loss that must not come, not waiting for an event
+  assert.equal(k.lost.length, 0, `onLost called on a healthy lock: ${k.lost.map((l) => l.err.detail)}`);
+  assert.equal(k.events.length, 0);
+  assert.equal(k.h.isHeld, true);
+  for (const pttl of await leases())
+    assert.ok(pttl > 0, `lease on the server ${pttl} ms after ${ms} ms kept alive`);
+}
+
+/**
+ * The kept-alive lock (keptAlive's k) is found lost within ms of t0
+ * (performance.now()): onLost once with an InvalidLockError (of code, when
+ * given) and the handle, the 'lost' event with the same error; the handle
+ * then is not held. Returns how long it took. (What its release answers
+ * depends on the deployment: the caller checks it.)
+ */
+async function becomesLost(k, t0, ms, code) {
+  await until(() => k.lost.length >= 1 && k.events.length >= 1, ms, 'onLost and the lost event');
+  const took = k.lost[0].at - t0;
+  const { err, handle } = k.lost[0];
+  assert.ok(err instanceof InvalidLockError, `onLost got ${err}`);
+  if (code) assert.equal(err.code, code, err.detail);
+  assert.equal(handle, k.h);
+  assert.equal(k.events[0], err);
+  assert.equal(k.h.isHeld, false);
+  assert.equal(k.h.info.isHeld, false);
+  await sleep(50); // room for a second call, which must not come
+  assert.equal(k.lost.length, 1);
+  return took;
 }
 
 /**
@@ -312,5 +399,5 @@ function closeClients(ctx) {
 
 module.exports = {
   startRedlock, startSentinels, startCluster, replicasAck, cmdCalls, lockTests, closeClients,
-  EPOCH_SHIFT,
+  keptAlive, staysHeld, becomesLost, EPOCH_SHIFT,
 };

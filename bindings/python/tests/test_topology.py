@@ -4,14 +4,23 @@ servers, a Sentinel group (master, replica, three sentinels) and a
 LockChecks (acquire/release, try_acquire's None, a wait woken by the
 release, extend, rising fences, inspect); then what is particular to it:
 a majority when one Redlock server is gone, a Sentinel failover, names on
-every Cluster master and a slot migrated under a held lock (ASK, MOVED)."""
+every Cluster master and a slot migrated under a held lock (ASK, MOVED).
+On each, on_lost of a kept-alive lock (blocking and asyncio): not called
+while the lock is healthy, called once its key is deleted (on a Redlock
+majority, the Sentinel master, the Cluster slot's master); on Redlock also
+when two of three servers die, and on Sentinel across a failover whose new
+master lacks one of two kept-alive locks (that one is lost, the other
+stays held). On a Cluster with a replica per master, CLUSTER FAILOVER
+under a kept-alive lock: still held, extended and released on the new
+master, then taken again."""
 import threading
 import time
 import unittest
 
 import dlock
-from topology import (EPOCH_SHIFT, Cluster, LockChecks, Redlock, Sentinels, cmd_calls,
-                      replicas_ack, until)
+from servers import wait_until
+from topology import (EPOCH_SHIFT, Cluster, Kept, LockChecks, Redlock, Sentinels,
+                      check_lost_async, cmd_calls, replicas_ack, until)
 
 
 class RedlockSet(LockChecks, unittest.TestCase):
@@ -30,6 +39,56 @@ class RedlockSet(LockChecks, unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.rl.close()
+
+    # Lost-lock detection: kept alive (ttl 1500 ms, extended every 500 ms),
+    # nothing reported for 2.2 s (four periods, longer than the ttl); then
+    # reported once a majority no longer has the lock.
+    def test_on_lost_quiet_while_healthy_then_called_when_a_majority_loses_the_key(self):
+        c = self.client()
+        name = "rl-lost-del"
+        key = f"dlock:{{{name}}}"
+        kept = Kept(c.acquire(name, 1500))
+        kept.stays_held(self, 2.2, lambda: [s.cmd("PTTL", key) for s in self.rl.servers])
+        t0 = time.monotonic()
+        for s in self.rl.servers[:2]:
+            s.cmd("DEL", key)
+        took = kept.becomes_lost(self, t0, 3, dlock.NotHeld)
+        print(f"\n  lost reported {took * 1000:.0f} ms after the deletes", end=" ")
+        # The release still cleans up by token: the third server's copy
+        # goes. It returns, as a Redlock release does when any server
+        # released (docs/PROTOCOL.md), although the lock was reported lost.
+        kept.lock.release()
+        self.assertEqual(self.rl.servers[2].cmd("EXISTS", key), 0)
+
+    def test_on_lost_async_when_a_majority_loses_the_key(self):
+        key = "dlock:{rl-lost-async}"
+        took = check_lost_async(
+            self, self.client(), "rl-lost-async",
+            lambda: [s.cmd("PTTL", key) for s in self.rl.servers],
+            lambda: [s.cmd("DEL", key) for s in self.rl.servers[:2]], dlock.NotHeld)
+        print(f"\n  lost reported {took * 1000:.0f} ms after the deletes", end=" ")
+
+    def test_on_lost_when_two_of_three_servers_die(self):
+        own = Redlock(3)  # a set of its own: two of its servers die
+        self.addCleanup(own.close)
+        c = dlock.Client(own.url, connect_timeout=300, command_timeout=300)
+        self.addCleanup(c.close)
+        key = "dlock:{rl-lost-kill}"
+        kept = Kept(c.acquire("rl-lost-kill", 1500))
+        kept.stays_held(self, 2.2, lambda: [s.cmd("PTTL", key) for s in own.servers])
+        t0 = time.monotonic()
+        own.servers[0].stop()  # SIGKILL
+        own.servers[1].stop()
+        # No extension reaches a majority: lost when the validity ends, at
+        # most a ttl after the last renewal.
+        took = kept.becomes_lost(self, t0, 4)
+        err = kept.calls[0][1]
+        print(f"\n  lost reported {took * 1000:.0f} ms after the kills ({err.name}: {err})",
+              end=" ")
+        self.assertNotIsInstance(err, dlock.NotHeld)  # not found gone: not renewed in time
+        self.assertIn("before its lease ran out", str(err))
+        with self.assertRaises(dlock.NoQuorum):
+            kept.lock.release()
 
     def test_zz_on_every_server_and_a_majority_without_one(self):
         # zz: runs last in the class, it kills a server.
@@ -65,6 +124,26 @@ class SentinelGroup(LockChecks, unittest.TestCase):
         lock = self.client().acquire("sn-where", 5000)
         self.assertEqual(self.g.master.cmd("HGET", "dlock:{sn-where}", "t"), lock.token)
         lock.release()
+
+    # Lost-lock detection as on Redlock: quiet while healthy, then the key
+    # deleted on the master is found gone at the next extension.
+    def test_on_lost_quiet_while_healthy_then_called_when_the_master_loses_the_key(self):
+        name = "sn-lost-del"
+        key = f"dlock:{{{name}}}"
+        kept = Kept(self.client().acquire(name, 1500))
+        kept.stays_held(self, 2.2, lambda: [self.g.master.cmd("PTTL", key)])
+        t0 = time.monotonic()
+        self.g.master.cmd("DEL", key)
+        took = kept.becomes_lost(self, t0, 3, dlock.NotHeld)
+        print(f"\n  lost reported {took * 1000:.0f} ms after the delete", end=" ")
+        with self.assertRaises(dlock.NotHeld):
+            kept.lock.release()
+
+    def test_on_lost_async_when_the_master_loses_the_key(self):
+        key = "dlock:{sn-lost-async}"
+        check_lost_async(self, self.client(), "sn-lost-async",
+                         lambda: [self.g.master.cmd("PTTL", key)],
+                         lambda: self.g.master.cmd("DEL", key), dlock.NotHeld)
 
     def test_zz_failover_then_a_higher_fence(self):
         # zz: runs last in the class, it kills the master.
@@ -161,6 +240,57 @@ class SentinelFailoverWait(unittest.TestCase):
         lock.release()
 
 
+class SentinelFailoverLost(unittest.TestCase):
+    """Two locks kept alive across a failover (a group of its own): the one
+    the new master has stays held and is extended there; the one it lacks
+    (deleted on the replica, made writable for a moment, before the master
+    is killed) is reported lost with NotHeld."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.g = Sentinels(3)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.g.close()
+
+    def test_the_lock_the_new_master_lacks_is_lost_the_other_stays(self):
+        g = self.g
+        c = dlock.Client(g.url, connect_timeout=300, command_timeout=500)
+        self.addCleanup(c.close)
+        # Extended every 300 ms; the ttl (15 s) outlasts the failover, so the
+        # only way to lose a lock is to find it missing on the new master.
+        keep = Kept(c.acquire("sn-fo-keep", 15000), 300)
+        gone = Kept(c.acquire("sn-fo-gone", 15000), 300)
+        replicas_ack(g.master, 1, 5)  # both locks reached the replica
+        # The master's extensions are PEXPIREs: they do not bring it back.
+        g.replica.cmd("CONFIG", "SET", "replica-read-only", "no")
+        self.assertEqual(g.replica.cmd("DEL", "dlock:{sn-fo-gone}"), 1)
+        g.replica.cmd("CONFIG", "SET", "replica-read-only", "yes")
+        t0 = time.monotonic()
+        g.master.stop()  # SIGKILL
+        g.wait_master(g.replica, 20)
+        promoted = time.monotonic() - t0
+        took = gone.becomes_lost(self, t0, promoted + 5, dlock.NotHeld)
+        print(f"\n  promoted {promoted:.1f} s after the kill, the lock it lacks lost after "
+              f"{took:.1f} s", end=" ")
+        with self.assertRaises(dlock.NotHeld):
+            gone.lock.release()
+        # The other one is extended on the new master, never reported lost.
+        self.assertEqual(g.replica.cmd("HGET", "dlock:{sn-fo-keep}", "t"), keep.lock.token)
+        p0 = g.replica.cmd("PTTL", "dlock:{sn-fo-keep}")
+        until(lambda: g.replica.cmd("PTTL", "dlock:{sn-fo-keep}") > p0, 3,
+              "an extension on the new master")
+        self.assertEqual(keep.calls, [])
+        self.assertTrue(keep.lock.held)
+        keep.lock.release()
+        self.assertEqual(g.replica.cmd("EXISTS", "dlock:{sn-fo-keep}"), 0)
+        # The lost name is free on the new master: the same client takes it.
+        again = c.acquire("sn-fo-gone", 5000)
+        self.assertGreater(again.fence, gone.lock.fence)
+        again.release()
+
+
 class ClusterOfThree(LockChecks, unittest.TestCase):
     PREFIX = "cl"
 
@@ -229,6 +359,84 @@ class ClusterOfThree(LockChecks, unittest.TestCase):
         self.assertEqual(nodes[dst].cmd("HGET", f"dlock:{{{name}}}", "t"), lock2.token)
         self.assertEqual(nodes[src].cmd("CLUSTER", "COUNTKEYSINSLOT", slot), 0)
         lock2.release()
+
+    # Lost-lock detection as on Redlock: quiet while healthy, then the key
+    # deleted on its slot's master is found gone at the next extension.
+    def test_on_lost_quiet_while_healthy_then_called_when_its_master_loses_the_key(self):
+        name = self.k.name_on(2, "cl-lost")
+        key = f"dlock:{{{name}}}"
+        kept = Kept(self.client().acquire(name, 1500))
+        kept.stays_held(self, 2.2, lambda: [self.k.nodes[2].cmd("PTTL", key)])
+        t0 = time.monotonic()
+        self.assertEqual(self.k.nodes[2].cmd("DEL", key), 1)
+        took = kept.becomes_lost(self, t0, 3, dlock.NotHeld)
+        print(f"\n  lost reported {took * 1000:.0f} ms after the delete", end=" ")
+        with self.assertRaises(dlock.NotHeld):
+            kept.lock.release()
+
+    def test_on_lost_async_when_its_master_loses_the_key(self):
+        name = self.k.name_on(1, "cl-lost-async")
+        key = f"dlock:{{{name}}}"
+        check_lost_async(self, self.client(), name, lambda: [self.k.nodes[1].cmd("PTTL", key)],
+                         lambda: self.k.nodes[1].cmd("DEL", key), dlock.NotHeld)
+
+
+class ClusterFailover(unittest.TestCase):
+    """CLUSTER FAILOVER under a kept-alive lock (3 masters with a replica
+    each): the lock is not reported lost, is extended and released on the
+    new master (MOVED from the demoted one), and taken again."""
+
+    @classmethod
+    def setUpClass(cls):
+        t0 = time.monotonic()
+        cls.k = Cluster(3, 1)
+        print(f"\n  3 masters + 3 replicas up in {time.monotonic() - t0:.1f} s", end=" ")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.k.close()
+
+    def test_a_kept_alive_lock_rides_a_manual_failover_out(self):
+        k = self.k
+        c = dlock.Client(k.url, connect_timeout=300, command_timeout=500)
+        other = dlock.Client(k.url)
+        self.addCleanup(c.close)
+        self.addCleanup(other.close)
+        m = 0
+        name = k.name_on(m, "cl-fo")
+        key = f"dlock:{{{name}}}"
+        slot = k.slot_of(key)
+        kept = Kept(c.acquire(name, 15000), 300)
+
+        def acked():  # WAIT counts this connection's writes: one in the lock's slot
+            k.nodes[m].cmd("SET", f"dlock:{{{name}}}:sync", "1")
+            return k.nodes[m].cmd("WAIT", 1, 200) >= 1
+        until(acked, 5, "the replica acknowledging the lock")
+        until(lambda: k.replica_of(m) >= 0, 5, f"a replica of node {m} in sync")
+        r = k.replica_of(m)
+        # The replica takes over once it caught up; asked again if the
+        # failover timed out (for want of votes).
+        t0 = time.monotonic()
+        for _ in range(3):
+            k.nodes[r].cmd("CLUSTER", "FAILOVER")
+            if wait_until(lambda: k.owner_of(slot, r) == r and k.owner_of(slot, m) == r, 7):
+                break
+        else:
+            self.fail(f"CLUSTER FAILOVER of node {m} to node {r} did not finish")
+        print(f"\n  node {r} serves slot {slot} {(time.monotonic() - t0) * 1000:.0f} ms after "
+              "CLUSTER FAILOVER", end=" ")
+        self.assertEqual(k.nodes[r].cmd("HGET", key, "t"), kept.lock.token)
+        p0 = k.nodes[r].cmd("PTTL", key)
+        until(lambda: k.nodes[r].cmd("PTTL", key) > p0, 3, "an extension on the new master")
+        self.assertEqual(kept.calls, [])
+        self.assertTrue(kept.lock.held)
+        self.assertIsNone(other.try_acquire(name, 5000))
+        kept.lock.release()
+        self.assertEqual(k.nodes[r].cmd("EXISTS", key), 0)
+        again = c.acquire(name, 5000)
+        self.assertGreater(again.fence, kept.lock.fence)
+        self.assertEqual(k.nodes[r].cmd("HGET", key, "t"), again.token)
+        again.release()
 
 
 if __name__ == "__main__":

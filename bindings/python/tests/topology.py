@@ -2,7 +2,7 @@
 tests/topology/topo.c builds them for the C tests: every process a
 redis-server on a free loopback port in a private directory, stopped by its
 own PID (servers.Server). Plus LockChecks, the tests every deployment must
-pass."""
+pass, and Kept / check_lost_async, what the lost-lock tests share."""
 import asyncio
 import os
 import secrets
@@ -155,19 +155,22 @@ class Sentinels:
 
 
 class Cluster:
-    """n masters, no replicas (as tt_cluster_start does): `redis-cli
-    --cluster create`, then until every node says cluster_state:ok and maps
-    every slot."""
+    """n masters with `replicas` replicas each (as tt_cluster_start_replicated
+    does): `redis-cli --cluster create`, then until every node says
+    cluster_state:ok, maps every slot and knows every replica as one
+    (gossip: until then the masters refuse a replica's failover their
+    vote), and every master's replicas acknowledge its writes."""
 
-    def __init__(self, n=3):
+    def __init__(self, n=3, replicas=0):
         self.nodes = []
         try:
-            for _ in range(n):
+            for _ in range(n * (1 + replicas)):
                 self.nodes.append(Server(["--cluster-enabled", "yes", "--cluster-config-file",
-                                          "nodes.conf", "--cluster-node-timeout", "2000"]))
+                                          "nodes.conf", "--cluster-node-timeout", "2000",
+                                          "--repl-diskless-sync-delay", "0"]))
             subprocess.run(["redis-cli", "--cluster", "create",
                             *[f"127.0.0.1:{s.port}" for s in self.nodes],
-                            "--cluster-replicas", "0", "--cluster-yes"],
+                            "--cluster-replicas", str(replicas), "--cluster-yes"],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=30, check=True)
             self.url = "redis-cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.nodes)
@@ -178,11 +181,33 @@ class Cluster:
                         return False
                     if sum(hi - lo + 1 for lo, hi, *_ in s.cmd("CLUSTER", "SLOTS")) != 16384:
                         return False
+                    flags = [line.split()[2].split(",")
+                             for line in s.cmd("CLUSTER", "NODES").splitlines() if line]
+                    if sum("slave" in f or "replica" in f for f in flags) != n * replicas:
+                        return False
                 return True
             until(ok, 20, "the cluster ok on every node")
+            for i, s in enumerate(self.nodes):
+                mine = [r for r in s.cmd("CLUSTER", "SLOTS") if r[2][1] == s.port]
+                if replicas and mine:  # a master: a key in its own slots, then WAIT
+                    key = next(f"{{s{t}}}topo-sync" for t in range(100000)
+                               if mine[0][0] <= self.slot_of(f"{{s{t}}}topo-sync") <= mine[0][1])
+
+                    def acked(s=s, key=key):
+                        s.cmd("SET", key, "1")
+                        return s.cmd("WAIT", replicas, 200) >= replicas
+                    until(acked, 10, f"the replicas of node {i} acknowledging writes")
         except BaseException:
             self.close()
             raise
+
+    def replica_of(self, i):
+        """Index of a replica of node i whose link to it is up, or -1."""
+        for j, s in enumerate(self.nodes):
+            info = s.cmd("INFO", "replication")
+            if f"master_port:{self.nodes[i].port}\r" in info and "master_link_status:up" in info:
+                return j
+        return -1
 
     def slot_of(self, key):
         return self.nodes[0].cmd("CLUSTER", "KEYSLOT", key)
@@ -212,6 +237,85 @@ def cmd_calls(server, cmd):
         if line.startswith(f"cmdstat_{cmd}:calls="):
             return int(line.split("=", 1)[1].split(",", 1)[0])
     return 0
+
+
+class Kept:
+    """lock kept alive (every interval ms, 0: ttl/3) with its on_lost calls
+    recorded as (lock, error, time.monotonic()); `lost` is set at the first."""
+
+    def __init__(self, lock, interval=0):
+        self.lock = lock
+        self.calls = []
+        self.lost = threading.Event()
+        lock.keepalive(interval, self._on_lost)
+
+    def _on_lost(self, lock, err):
+        self.calls.append((lock, err, time.monotonic()))
+        self.lost.set()
+
+    def stays_held(self, test, seconds, leases):
+        """Healthy: over `seconds` (more than the ttl: several keepalive
+        periods) on_lost is not called and the lock stays held; then each of
+        leases() (the lease left on a server, PTTL) must be positive, which
+        after more than a ttl shows the renewals arrived."""
+        time.sleep(seconds)  # watching for a loss that must not come
+        test.assertEqual(self.calls, [], "on_lost called on a healthy lock")
+        test.assertTrue(self.lock.held)
+        for pttl in leases():
+            test.assertGreater(pttl, 0, f"the lease on a server after {seconds} s kept alive")
+
+    def becomes_lost(self, test, t0, timeout, cls=None):
+        """on_lost is called once within timeout s of t0 (time.monotonic())
+        with this lock and a DlockError (of cls, when given); the lock then
+        is not held. Returns how long it took."""
+        test.assertTrue(self.lost.wait(timeout - (time.monotonic() - t0)),
+                        f"on_lost not called within {timeout} s")
+        lock, err, at = self.calls[0]
+        test.assertIs(lock, self.lock)
+        test.assertIsInstance(err, cls or dlock.DlockError)
+        test.assertIn(lock.name, str(err))
+        test.assertFalse(self.lock.held)
+        time.sleep(0.05)  # room for a second call, which must not come
+        test.assertEqual(len(self.calls), 1)
+        return at - t0
+
+
+def check_lost_async(test, client, name, leases, lose, cls=None):
+    """The asyncio flavour of Kept: a lock from acquire_async kept alive by
+    the engine (ttl 1500 ms, every 500 ms) must not be reported lost over
+    2.2 s, and leases() must then all be positive; after lose() on_lost
+    must run once, in the loop, within 3 s, with a DlockError (of cls, when
+    given), and the lock not be held. Returns the lock (released or not: the
+    caller decides) and how long it took. Closes client at the end (the
+    async client is bound to this loop)."""
+    async def main():
+        calls = []
+        lost = asyncio.Event()
+        loop_thread = threading.get_ident()
+
+        def on_lost(lk, err):
+            calls.append((lk, err, time.monotonic(), threading.get_ident()))
+            lost.set()
+        lock = await client.acquire_async(name, 1500)
+        lock.keepalive(0, on_lost)
+        await asyncio.sleep(2.2)  # watching for a loss that must not come
+        test.assertEqual(calls, [], "on_lost called on a healthy lock")
+        test.assertTrue(lock.held)
+        for pttl in leases():
+            test.assertGreater(pttl, 0)
+        t0 = time.monotonic()
+        lose()
+        await asyncio.wait_for(lost.wait(), 3)
+        lk, err, at, thread = calls[0]
+        test.assertIs(lk, lock)
+        test.assertIsInstance(err, cls or dlock.DlockError)
+        test.assertEqual(thread, loop_thread)
+        test.assertFalse(lock.held)
+        await asyncio.sleep(0.05)  # room for a second call, which must not come
+        test.assertEqual(len(calls), 1)
+        client.close()
+        return at - t0
+    return asyncio.run(asyncio.wait_for(main(), 20))
 
 
 class LockChecks:
@@ -352,5 +456,5 @@ class LockChecks:
         self.assertEqual(f.fence, lock.fence)  # the last one issued
 
 
-__all__ = ["Redlock", "Sentinels", "Cluster", "LockChecks", "replicas_ack",
-           "cmd_calls", "until", "EPOCH_SHIFT"]
+__all__ = ["Redlock", "Sentinels", "Cluster", "Kept", "check_lost_async", "LockChecks",
+           "replicas_ack", "cmd_calls", "until", "EPOCH_SHIFT"]
