@@ -5,7 +5,8 @@
  * (transport.h: plain, or TLS in tls.c). This file owns the socket life
  * cycle and the clock:
  *   - connections are non-blocking and made lazily, many at once; with TLS
- *     the handshake counts against the connect timeout;
+ *     the handshake counts against the connect timeout; the one wait in a
+ *     read is dl_conn_read_wait's, for a blocking caller, at most a slice;
  *   - AUTH and SELECT are sent in the same write as the first command after
  *     every (re)connect (hiredis 0.14's redisReconnect re-applies neither);
  *   - a batch of commands on one or many connections runs under ONE deadline,
@@ -158,6 +159,15 @@ DL_INTERNAL int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_
 DL_INTERNAL short dl_conn_events(const dl_conn *c);
 DL_INTERNAL int dl_conn_fd(const dl_conn *c);
 DL_INTERNAL void dl_conn_step(dl_conn *c, short revents);
+
+/* Pipelined mode, for a blocking caller whose only wait is this
+ * connection's reply: one read that waits up to slice_ms for bytes (in
+ * place of a poll and a read), then the replies it completed, as
+ * dl_conn_step would. Only on a connected plain socket with nothing left to
+ * write; the first call sets the socket up for it (dl_transport_wait_slice).
+ * 0 when it read or waited (a signal or the slice's end returns with
+ * nothing), -1 when this connection cannot: poll it instead. */
+DL_INTERNAL int dl_conn_read_wait(dl_conn *c, int slice_ms);
 /* Why a connection still connecting at its deadline failed: the TLS
  * handshake once TCP was up, else `tcp` (words for the TCP connect). */
 DL_INTERNAL const char *dl_conn_connect_late(const dl_conn *c, const char *tcp);
