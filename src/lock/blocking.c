@@ -1,7 +1,8 @@
 /* blocking.c - the blocking calls as a thin loop over the engine: start
  * the operation on the client's blocking engine, then wait in epoll for
- * its sockets and timers until its callback has run (curl's easy
- * interface over its multi). The contract of each call (statuses,
+ * its sockets and timers (or, for one plain socket's reply, in its read:
+ * dl_engine_run_until) until its callback has run (curl's easy interface
+ * over its multi). The contract of each call (statuses,
  * deadlines, events, the detail string) is the operation's own; this
  * file only carries the result back into the client's context. */
 #include <stdint.h>

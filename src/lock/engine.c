@@ -554,8 +554,56 @@ static int unwritten(const dl_engine *e) {
     return 0;
 }
 
-void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us) {
+static dl_pipe *pipe_at(dl_engine *e, int i) {
+    return i < e->nall ? e->all[i] : &e->subs[i - e->nall];
+}
+
+/* How long a blocking engine's read may wait at a time (wait_once). The
+ * read waits only while the next deadline is at least two slices away: the
+ * kernel rounds the slice up to its tick (at most 10 ms), so a slice ends
+ * well before any deadline, and the last stretch before one is waited in
+ * epoll_wait, to the millisecond, as before. */
+#define READ_SLICE_MS 50
+
+/* The one pipe e waits for, when it waits for exactly one, to read a
+ * reply: a blocking call on one server, between its request and the reply.
+ * The connections' own state, not the poll set's (watch_all may not have
+ * run since the request was queued). A sleep on a timer alone (a backoff)
+ * stays in epoll_wait: one wake-up, not one per slice. */
+static dl_pipe *sole_reader_now(dl_engine *e) {
+    dl_pipe *one = NULL;
+    for (int i = 0; i < e->nall + e->nsubs; i++) {
+        dl_pipe *p = pipe_at(e, i);
+        short ev = dl_conn_events(&p->conn);
+        if (ev == 0)
+            continue;
+        if (one != NULL || ev != POLLIN || p->conn.state != DL_CONN_READY)
+            return NULL;
+        one = p;
+    }
+    return one != NULL && one->len > 0 ? one : NULL;
+}
+
+/* One wait of a blocking engine, at most t ms (-1: no deadline), then the
+ * processing of what it found. With one socket to wait for, to read only, the wait is that
+ * socket's read itself (plain transports: dl_conn_read_wait), so a round
+ * trip costs a write and a read, as a blocking hiredis call does, instead
+ * of a write, an epoll_wait and a read. Otherwise, and with TLS, epoll_wait.
+ * Never for the async engine: its caller's loop does the waiting. */
+static void wait_once(dl_engine *e, int64_t t) {
     struct epoll_event evs[64];
+    if (e->blocking && (t < 0 || t >= 2 * READ_SLICE_MS)) {
+        dl_pipe *p = sole_reader_now(e);
+        if (p != NULL && dl_conn_read_wait(&p->conn, READ_SLICE_MS) == 0) {
+            engine_process(e, evs, 0);
+            return;
+        }
+    }
+    int n = epoll_wait(e->epfd, evs, 64, t < 0 || t > 1000 ? 1000 : (int)t);
+    engine_process(e, evs, n < 0 ? 0 : n);
+}
+
+void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us) {
     while (!*done) {
         int64_t t = engine_timeout(e);
         if (until_us != 0) {
@@ -566,13 +614,13 @@ void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us) {
             if (t < 0 || t > left)
                 t = left;
         }
-        int n = epoll_wait(e->epfd, evs, 64, t < 0 || t > 1000 ? 1000 : (int)t);
-        engine_process(e, evs, n < 0 ? 0 : n);
+        wait_once(e, t);
     }
     /* Nothing drives this engine between blocking calls: requests a
      * settled call left behind (a Redlock minority's copy whose connect is
      * still under way) get a few more milliseconds to go out, so they run
      * now rather than at the next call. */
+    struct epoll_event evs[64];
     int64_t until = dl_mono_us() + 10000;
     while (unwritten(e) && dl_mono_us() < until) {
         int n = epoll_wait(e->epfd, evs, 64, 1);
@@ -584,8 +632,6 @@ void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us) {
 
 #define SOLE_NONE (-1) /* no socket is watched */
 #define SOLE_MANY (-2) /* more than one, or one that waits to write */
-
-static dl_pipe *pipe_at(dl_engine *e, int i) { return i < e->nall ? e->all[i] : &e->subs[i - e->nall]; }
 
 /* Which socket dlock_client_process should read: when the engine watches
  * exactly one, for reading only (a client with one server that has not

@@ -180,7 +180,8 @@ DL_INTERNAL dl_engine *dl_engine_get(dlock_client *c, int *rc);
 DL_INTERNAL dl_engine *dl_engine_blocking(dlock_client *c, int *rc);
 /* Drive e until *done, or until until_us when not 0 (blocking.c's loop,
  * the keepalive thread's rounds): wait in epoll for its sockets or its
- * next timer, then process. Bounded by the operations' own deadlines. */
+ * next timer (or, for one plain socket's reply, in its read: wait_once),
+ * then process. Bounded by the operations' own deadlines. */
 DL_INTERNAL void dl_engine_run_until(dl_engine *e, const int *done, int64_t until_us);
 DL_INTERNAL void dl_engine_free(dl_engine *e);
 /* Watch (and time out the requests of) a pipe that is not the topology's,

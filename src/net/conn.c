@@ -444,14 +444,16 @@ static void do_write(dl_conn *c) {
 }
 
 /* Read what the socket has into hiredis's reader (and, with TLS, what the
- * session still holds: poll cannot see it), then take out the replies. */
-static void do_read(dl_conn *c) {
+ * session still holds: poll cannot see it), then take out the replies.
+ * wait: the first read waits for bytes (read_wait, bounded by its slice). */
+static void read_some(dl_conn *c, int wait) {
     char buf[16 * 1024];
     redisReader *rd = c->ctx->reader;
-    c->last_io_us = dl_mono_us();
     for (;;) {
         size_t n = 0;
-        int r = c->tr.ops->read(&c->tr, buf, sizeof buf, &n);
+        int r = wait ? c->tr.ops->read_wait(&c->tr, buf, sizeof buf, &n)
+                     : c->tr.ops->read(&c->tr, buf, sizeof buf, &n);
+        wait = 0;
         if (r != DL_IO_DONE) {
             if (io_blocked(c, r, &c->rd_ev, "read from %s: %s") != 0)
                 return;
@@ -469,7 +471,18 @@ static void do_read(dl_conn *c) {
         if (!c->tr.ops->pending(&c->tr))
             break;
     }
+    c->last_io_us = dl_mono_us();
     drain_replies(c);
+}
+
+static void do_read(dl_conn *c) { read_some(c, 0); }
+
+int dl_conn_read_wait(dl_conn *c, int slice_ms) {
+    if (c->ctx == NULL || c->state != DL_CONN_READY || sdslen(c->ctx->obuf) > 0 ||
+        dl_transport_wait_slice(&c->tr, slice_ms) != 0)
+        return -1;
+    read_some(c, 1);
+    return 0;
 }
 
 short dl_conn_events(const dl_conn *c) {

@@ -1,13 +1,14 @@
-/* conn.h - one server connection over hiredis, never blocking: the
- * caller's poll set says when it may read or write (dl_conn_events,
- * dl_conn_step), and pipe.h drives it with requests and deadlines.
+/* conn.h - one server connection over hiredis: the caller's poll set says
+ * when it may read or write (dl_conn_events, dl_conn_step), and pipe.h
+ * drives it with requests and deadlines.
  *
  * hiredis does the protocol (command formatting, reply parsing) and the
  * non-blocking TCP connect; the bytes move through a transport
  * (transport.h: plain, or TLS in tls.c). This file owns the socket life
  * cycle:
  *   - connections are non-blocking and made lazily; with TLS the
- *     handshake counts against the connect timeout;
+ *     handshake counts against the connect timeout; the one wait in a
+ *     read is dl_conn_read_wait's, for a blocking caller, at most a slice;
  *   - AUTH and SELECT are sent in the same write as the first command after
  *     every (re)connect (hiredis 0.14's redisReconnect re-applies neither);
  *   - it counts the bytes queued and written, so the pipe knows which
@@ -149,12 +150,22 @@ DL_INTERNAL int dl_conn_put(dl_conn *c, int argc, const char **argv, const size_
 DL_INTERNAL short dl_conn_events(const dl_conn *c);
 DL_INTERNAL int dl_conn_fd(const dl_conn *c);
 DL_INTERNAL void dl_conn_step(dl_conn *c, short revents);
+
+/* For a blocking caller whose only wait is this
+ * connection's reply: one read that waits up to slice_ms for bytes (in
+ * place of a poll and a read), then the replies it completed, as
+ * dl_conn_step would. Only on a connected plain socket with nothing left to
+ * write; the first call sets the socket up for it (dl_transport_wait_slice).
+ * 0 when it read or waited (a signal or the slice's end returns with
+ * nothing), -1 when this connection cannot: poll it instead. */
+DL_INTERNAL int dl_conn_read_wait(dl_conn *c, int slice_ms);
 /* Why a connection still connecting at its deadline failed: the TLS
  * handshake once TCP was up, else `tcp` (words for the TCP connect). */
 DL_INTERNAL const char *dl_conn_connect_late(const dl_conn *c, const char *tcp);
 
-/* Fail the connection (a reply overdue, a connect timed out): close it, set status, timed_out and err (fmt takes the address,
- * then detail), and run on_fail. */
+/* Fail the connection (a reply overdue, a connect timed out): close it,
+ * set status, timed_out and err (fmt takes the address, then detail), and
+ * run on_fail. */
 DL_INTERNAL void dl_conn_fail(dl_conn *c, int status, int timed_out, const char *fmt,
                               const char *detail);
 

@@ -1,7 +1,7 @@
 /* tls.c - the TLS transport (tls.h, transport.h) over OpenSSL 3.
  *
  * Non-blocking throughout: the handshake, reads and writes return
- * WANT_READ / WANT_WRITE to conn.c's poll loop, so the connect deadline
+ * WANT_READ / WANT_WRITE to the poll loop over conn.c, so the connect deadline
  * covers the handshake and a peer that accepts TCP but never answers costs
  * at most the connect timeout.
  *

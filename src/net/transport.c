@@ -2,9 +2,11 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "tls.h"
 
@@ -22,9 +24,11 @@ static int plain_lost(dl_transport *t, const char *what) {
     return DL_IO_CLOSED;
 }
 
-static int plain_read(dl_transport *t, char *buf, size_t cap, size_t *n) {
+/* One recv with flags: MSG_DONTWAIT never waits; 0 waits (on a socket
+ * dl_transport_wait_slice made blocking) for at most the slice. */
+static int plain_recv(dl_transport *t, char *buf, size_t cap, size_t *n, int flags) {
     *n = 0;
-    ssize_t r = recv(t->fd, buf, cap, 0);
+    ssize_t r = recv(t->fd, buf, cap, flags);
     if (r > 0) {
         *n = (size_t)r;
         t->got_bytes = 1;
@@ -40,11 +44,19 @@ static int plain_read(dl_transport *t, char *buf, size_t cap, size_t *n) {
     return DL_IO_ERROR;
 }
 
+static int plain_read(dl_transport *t, char *buf, size_t cap, size_t *n) {
+    return plain_recv(t, buf, cap, n, MSG_DONTWAIT);
+}
+
+static int plain_read_wait(dl_transport *t, char *buf, size_t cap, size_t *n) {
+    return plain_recv(t, buf, cap, n, 0);
+}
+
 /* send(MSG_NOSIGNAL), not write(2): a peer that closed must give EPIPE,
  * not a SIGPIPE that kills the program linking us. */
 static int plain_write(dl_transport *t, const char *buf, size_t len, size_t *n) {
     *n = 0;
-    ssize_t w = send(t->fd, buf, len, MSG_NOSIGNAL);
+    ssize_t w = send(t->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w >= 0) {
         *n = (size_t)w;
         return DL_IO_DONE;
@@ -66,6 +78,7 @@ static const dl_transport_ops plain_ops = {
     .name = "plain",
     .handshake = plain_handshake,
     .read = plain_read,
+    .read_wait = plain_read_wait,
     .write = plain_write,
     .pending = plain_pending,
     .close = plain_close,
@@ -86,4 +99,23 @@ void dl_transport_close(dl_transport *t) {
         t->ops->close(t);
     t->ops = NULL;
     t->impl = NULL;
+}
+
+/* The timeout first: a socket that waits in recv always has one. If either
+ * step fails, read_wait is not used on this socket (wait_ms -1), and
+ * MSG_DONTWAIT keeps every other call as it was. */
+int dl_transport_wait_slice(dl_transport *t, int ms) {
+    if (t->ops == NULL || t->ops->read_wait == NULL || ms <= 0 || t->wait_ms < 0)
+        return -1;
+    if (t->wait_ms == ms)
+        return 0;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    int fl;
+    if (setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        (fl = fcntl(t->fd, F_GETFL)) < 0 || fcntl(t->fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        t->wait_ms = -1;
+        return -1;
+    }
+    t->wait_ms = ms;
+    return 0;
 }

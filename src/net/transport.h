@@ -1,20 +1,24 @@
 /* transport.h - the bytes under one connection: plain (TCP or a unix
  * socket) or TLS, behind one small table of functions.
  *
- * conn.c makes the socket (hiredis's non-blocking connect) and owns the poll
- * loop and the deadline; a transport moves bytes on that socket and says
- * what it is waiting for. Every operation is non-blocking and returns one of
- * enum dl_io: done, or "call again when the socket is readable / writable",
- * or a failure whose message is in t->err. A TLS operation may need the
- * other direction (a read that must write, a write that must read), so the
- * caller polls for what the last call asked for, not for what it wanted to
- * do. Bytes a TLS session has already taken off the socket do not show in
+ * conn.c makes the socket (hiredis's non-blocking connect) and says what it
+ * waits for; the engine's poll set (src/lock) and the pipes' deadlines
+ * bound it; a transport moves bytes on that socket and says
+ * what it is waiting for. Every operation but read_wait is non-blocking
+ * and returns one of enum dl_io: done, or "call again when the socket is
+ * readable / writable", or a failure whose message is in t->err. A TLS
+ * operation may need the other direction (a read that must write, a write
+ * that must read), so the caller polls for what the last call asked for,
+ * not for what it wanted to do. Bytes a TLS session has already taken off the socket do not show in
  * poll: after a read, call `pending` and read again while it says so.
  *
- * A transport never closes the socket (redisFree does) and never blocks.
- * The plain one writes with send(MSG_NOSIGNAL); the TLS one (tls.c) does
- * its socket I/O through its own BIO, which does the same, so neither can
- * raise SIGPIPE.
+ * A transport never closes the socket (redisFree does) and never blocks,
+ * but in read_wait, for at most the slice its socket was given. The plain
+ * one passes MSG_DONTWAIT to every other recv and send, so that its socket
+ * may be made blocking for read_wait (dl_transport_wait_slice), and writes
+ * with send(MSG_NOSIGNAL); the TLS one (tls.c) does its socket I/O through
+ * its own BIO, which also sends with MSG_NOSIGNAL, so neither can raise
+ * SIGPIPE (a TLS socket has no read_wait and stays non-blocking).
  */
 #ifndef DLOCK_TRANSPORT_H
 #define DLOCK_TRANSPORT_H
@@ -47,6 +51,10 @@ typedef struct dl_transport_ops {
     /* Up to len bytes from buf; *n set on DL_IO_DONE. After a WANT_*, call
      * again with the same bytes first (buf may have moved, len grown). */
     int (*write)(dl_transport *t, const char *buf, size_t len, size_t *n);
+    /* read, but waiting up to the slice dl_transport_wait_slice set for
+     * bytes to arrive (DL_IO_WANT_READ when none did). NULL: the transport
+     * cannot (TLS). */
+    int (*read_wait)(dl_transport *t, char *buf, size_t cap, size_t *n);
     /* Nonzero when bytes can be read without waiting for the socket. */
     int (*pending)(const dl_transport *t);
     /* Free the transport's state (not the socket). */
@@ -60,6 +68,8 @@ struct dl_transport {
     int quiet;     /* close without a word: the socket is also another
                       process's (a child after fork()), so TLS sends no
                       close_notify on it */
+    int wait_ms;   /* read_wait's slice, set on the socket; 0: not yet,
+                      -1: the socket refused (read_wait is not used) */
     void *impl;    /* tls.c's per-connection state */
     char err[240]; /* why the last operation failed */
 };
@@ -75,5 +85,12 @@ DL_INTERNAL int dl_transport_open(dl_transport *t, int fd, const dl_tls *tls, co
 /* Free the transport's state; the socket stays open. Safe when closed.
  * Sends nothing when t->quiet is set. */
 DL_INTERNAL void dl_transport_close(dl_transport *t);
+
+/* Let read_wait wait up to ms on this socket: SO_RCVTIMEO, and the socket
+ * made blocking (the other reads and writes pass MSG_DONTWAIT, so they still
+ * never wait). Costs system calls the first time only (per socket: a
+ * reconnect opens the transport afresh). 0 when read_wait may be used, -1
+ * when it may not (TLS, or the socket refused). */
+DL_INTERNAL int dl_transport_wait_slice(dl_transport *t, int ms);
 
 #endif
