@@ -1,7 +1,8 @@
 /* cleanup_async.c - the clean-up op of an acquire of any kind
  * (DL_AOP_CLEANUP): leave the wait queue with the kind's CANCEL, then
  * release by token with its RELEASE, for a token the acquire gives up on
- * (cancelled, failed, timed out, or an attempt of unknown outcome).
+ * (cancelled, failed, timed out, or an attempt of unknown outcome), both
+ * within one connect and one command timeout.
  * Pipelined behind the acquire's own requests on each connection, so it
  * also undoes a request still on its way. The acquire that waits for it
  * (op->parent) is told through its on_cleaned. */
@@ -81,6 +82,11 @@ static void cleanup_left(dl_fan *f, void *arg) {
         cleanup_end(op);
         return;
     }
+    if (dl_mono_us() >= op->cap_us) { /* no time left for the release: retry later */
+        op->cleanup_failed = 1;
+        cleanup_end(op);
+        return;
+    }
     const char *args[1] = {op->token};
     size_t lens[1] = {DL_TOKEN_HEX};
     if (dl_aop_kscript(op, k->sc->release, &k->ks, 1, args, lens, NULL, cleanup_released) !=
@@ -123,9 +129,13 @@ dl_aop *dl_acq_cleanup(dl_engine *e, const dl_aop *from) {
     return cleanup_start(op) ? op : NULL;
 }
 
-/* Send the clean-up's first step. 1 while op lives on, 0 once finished. */
+/* Send the clean-up's first step. 1 while op lives on, 0 once finished.
+ * Both steps share one budget of a connect and a command timeout (the
+ * bound dlock.h gives a clean-up by token), not one each. */
 static int cleanup_start(dl_aop *op) {
     cst *k = op->kx;
+    const dlock_options *o = &op->e->c->opts;
+    op->cap_us = dl_mono_us() + ((int64_t)o->connect_timeout_ms + o->command_timeout_ms) * 1000;
     const char *args[2] = {op->token, op->ttl_s};
     size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
     if (dl_aop_kscript(op, k->sc->cancel, &k->ks, 2, args, lens, NULL, cleanup_left) !=

@@ -316,6 +316,13 @@ dl_fan *dl_engine_fan(dl_engine *e, const dl_req *req, int64_t deadline_us,
 
 /* Send req on the key's servers; the fan calls `done` (with op) when
  * settled. */
+/* When a script request of op sent now is due: one command timeout, or
+ * op's cap when that comes first. */
+static int64_t step_deadline(const dl_aop *op) {
+    int64_t d = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
+    return op->cap_us != 0 && op->cap_us < d ? op->cap_us : d;
+}
+
 static int send_req(dl_aop *op, const dl_req *req, int64_t deadline_us, dl_decided_fn decided,
                     dl_fan_done_fn done) {
     dl_engine *e = op->e;
@@ -380,8 +387,7 @@ int dl_aop_script(dl_aop *op, enum dl_script_id id, int nargs, const char **args
         DLOCK_OK)
         return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
     req.floor_at = floor_at;
-    int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
-    return send_req(op, &req, deadline, decided, done);
+    return send_req(op, &req, step_deadline(op), decided, done);
 }
 
 int dl_aop_kscript(dl_aop *op, enum dl_script_id id, const dl_keyset *ks, int nargs,
@@ -397,8 +403,7 @@ int dl_aop_kscript(dl_aop *op, enum dl_script_id id, const dl_keyset *ks, int na
     if (dl_keyset_req(&op->e->c->proto, id, ks, nargs, a, l, argv, alens, &req) != DLOCK_OK)
         return dl_seterr(&op->x, DLOCK_EINVAL, "too many script arguments");
     req.floor_at = floor_at;
-    int64_t deadline = dl_mono_us() + (int64_t)op->e->c->opts.command_timeout_ms * 1000;
-    return send_req(op, &req, deadline, decided, done);
+    return send_req(op, &req, step_deadline(op), decided, done);
 }
 
 int dl_aop_command(dl_aop *op, int argc, const char **argv, const size_t *lens,

@@ -85,6 +85,8 @@ struct dl_aop {
     int64_t gate_ms;        /* the timeout of the last WAIT sent */
     int64_t timeout_ms;
     int64_t deadline_us;    /* wait: when to give up */
+    int64_t cap_us;         /* when set, no request of the op is due later
+                               (the clean-up's steps share one budget) */
     int64_t t_begin_us;
     int64_t sent_us;        /* when the request in flight was sent */
     int64_t busy_us;        /* sent time of the last attempt found busy */
