@@ -593,12 +593,14 @@ DLOCK_API void dlock_lock_free(dlock_lock *l);
 
 /* ---- Automatic extension (keepalive) ------------------------------------ */
 
-/* Called once, from the keepalive thread, when a kept-alive lease is lost:
- * status DLOCK_ENOTHELD (token gone), DLOCK_EMAXHOLD (opts.max_hold_ms
+/* Called once, from the keepalive thread (or, for a lock of the
+ * non-blocking API, from dlock_client_process), when a kept-alive lease is
+ * lost: status DLOCK_ENOTHELD (token gone), DLOCK_EMAXHOLD (opts.max_hold_ms
  * reached: the lease is no longer extended and runs out by itself; see
- * dlock_info's expires_at), or the error that kept the extension from
- * succeeding before the lease's validity ran out. dlock_held(l) is already
- * 0. Do not free or release l from inside the callback. */
+ * dlock_info's expires_at), or DLOCK_ETIMEDOUT (the lease's validity ran
+ * out before an extension was confirmed: no server, or no majority,
+ * answered in time). dlock_held(l) is already 0. Do not free or release l
+ * from inside the callback. */
 typedef void (*dlock_lost_fn)(dlock_lock *l, int status, void *userdata);
 
 /*

@@ -77,7 +77,9 @@ static void eka_fire(dl_timer *t) {
     dlock_lock *l = k->l;
     int64_t now = dl_mono_us();
     if (!dl_lock_valid(l, now)) {
-        lose(k, atomic_load(&l->released) ? DLOCK_ENOTHELD : DLOCK_EIO);
+        /* No extension confirmed in time: DLOCK_ETIMEDOUT, as the
+         * keepalive thread of blocking locks says (keepalive.c). */
+        lose(k, atomic_load(&l->released) ? DLOCK_ENOTHELD : DLOCK_ETIMEDOUT);
         return;
     }
     if (dl_hold_over(l, now)) {

@@ -49,9 +49,13 @@ static void on_lost(dlock_lock *l, int status, void *ud) {
             snprintf(detail, sizeof detail,
                      "lock '%.200s' was lost: its key is gone or carries another token",
                      info.name);
-        else
+        else if (status == DLOCK_ETIMEDOUT)
             snprintf(detail, sizeof detail,
-                     "lock '%.200s' could not be extended before its lease ran out: %s",
+                     "lock '%.200s' could not be extended before its lease ran out: no "
+                     "extension was confirmed in time",
+                     info.name);
+        else
+            snprintf(detail, sizeof detail, "lock '%.200s' is no longer kept alive: %s",
                      info.name, dlock_strerror(status));
         PyObject *err = pd_error_new(status, detail);
         if (err != NULL) {
