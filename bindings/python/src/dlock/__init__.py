@@ -305,7 +305,9 @@ class Client:
 
     @property
     def fd(self) -> int:
-        """The engine's file descriptor (an epoll set) the event loop watches."""
+        """The engine's file descriptor (an epoll set), for an event loop of
+        your own; the asyncio support watches each socket instead, and while
+        it does this descriptor reports nothing."""
         return self._async_client()._fd()
 
     def _driver(self):

@@ -1,11 +1,13 @@
 """The asyncio driver: libdlock's engine run by an asyncio event loop.
 
-One _dlock.Client is given to the engine (the async API). Its engine has
-one file descriptor (an epoll set): the loop watches it with add_reader,
-and a loop timer (call_at) covers dlock_client_timeout(). Both call
-_process(), which advances every operation and runs their C callbacks; the
-callbacks complete asyncio futures. No thread is started, and nothing here
-blocks: a thousand waits are a thousand entries in the engine, not threads.
+One _dlock.Client is given to the engine (the async API). The engine
+names each socket it needs watched (dlock_client_set_socket_fn): the loop
+watches it with add_reader / add_writer and, when it is ready, calls
+_process_fd() for it; a loop timer (call_at) covers dlock_client_timeout()
+and calls _process(). Both advance every operation and run their C
+callbacks; the callbacks complete asyncio futures. No thread is started,
+and nothing here blocks: a thousand waits are a thousand entries in the
+engine, not threads.
 
 Cancelling the future of an operation (task.cancel(), asyncio.wait_for's
 timeout) cancels the operation in the engine (dlock_op_cancel): a cancelled
@@ -17,6 +19,7 @@ import functools
 from . import _dlock
 
 _KINDS_NONE_ON_BUSY = ("try",)
+_READABLE, _WRITABLE = 1, 2  # DLOCK_READABLE, DLOCK_WRITABLE
 
 
 def _ignore(status, value, detail):
@@ -29,20 +32,40 @@ class Driver:
     def __init__(self, cclient, loop):
         self.client = cclient
         self.loop = loop
-        self._fd = None
+        self._attached = False
+        self._socks = {}  # fd -> the events the loop watches it for
         self._timer = None
         self._when = None
 
     # ---- the loop side ----
 
     def _attach(self):
-        if self._fd is not None:
+        if self._attached:
             return
-        # Asked only after a start succeeded: the engine exists by then.
-        self._fd = self.client._fd()
+        # Only after a start succeeded: the engine exists by then.
+        self._attached = True
         self.client.driver = self
-        self.loop.add_reader(self._fd, self._run)
+        self.client._set_sockets(self._on_socket)
         self.client._set_notify(self._rearm)
+        self._rearm()
+
+    def _on_socket(self, fd, events):
+        """The engine's word on one socket: watch it for events (0: stop,
+        before the engine closes it)."""
+        old = self._socks.pop(fd, 0)
+        if events:
+            self._socks[fd] = events
+        if self.loop.is_closed():
+            return
+        for bit, add, remove in ((_READABLE, self.loop.add_reader, self.loop.remove_reader),
+                                 (_WRITABLE, self.loop.add_writer, self.loop.remove_writer)):
+            if events & bit and not old & bit:
+                add(fd, self._run_fd, fd, bit)
+            elif old & bit and not events & bit:
+                remove(fd)
+
+    def _run_fd(self, fd, events):
+        self.client._process_fd(fd, events)
         self._rearm()
 
     def _run(self):
@@ -74,13 +97,17 @@ class Driver:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._fd is not None:
-            if not self.loop.is_closed():
-                self.loop.remove_reader(self._fd)
+        if self._attached:
             self.client._set_notify(None)
+            try:
+                self.client._set_sockets(None)  # each socket: _on_socket(fd, 0)
+            except (_dlock.DlockError, RuntimeError):
+                pass  # a closed client has no sockets left
+            for fd in list(self._socks):
+                self._on_socket(fd, 0)
             if self.client.driver is self:
                 self.client.driver = None
-            self._fd = None
+            self._attached = False
 
     # ---- operations ----
 

@@ -33,6 +33,7 @@ typedef struct ClientObject {
     pd_mutex mu;
     PyObject *pending; /* dict: async op id -> (callback, object kept alive) */
     PyObject *notify;  /* callable run by dlock_client_set_notify, or NULL */
+    PyObject *sockets; /* callable(fd, events) of dlock_client_set_socket_fn, or NULL */
     PyObject *driver;  /* free slot for the Python layer (its asyncio driver) */
     PyObject *weakrefs;
 } ClientObject;

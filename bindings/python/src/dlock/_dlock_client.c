@@ -137,6 +137,7 @@ static int client_init(ClientObject *self, PyObject *args, PyObject *kw) {
 static int client_traverse(ClientObject *self, visitproc visit, void *arg) {
     Py_VISIT(self->pending);
     Py_VISIT(self->notify);
+    Py_VISIT(self->sockets);
     Py_VISIT(self->driver);
     return 0;
 }
@@ -144,6 +145,7 @@ static int client_traverse(ClientObject *self, visitproc visit, void *arg) {
 static int client_clear(ClientObject *self) {
     Py_CLEAR(self->pending);
     Py_CLEAR(self->notify);
+    Py_CLEAR(self->sockets);
     Py_CLEAR(self->driver);
     return 0;
 }
@@ -519,6 +521,52 @@ static PyObject *client_set_notify(ClientObject *self, PyObject *fn) {
     Py_RETURN_NONE;
 }
 
+/* The engine's socket function: the driver watches fd for events (0:
+ * no more). From inside dlock calls, some made without the GIL. */
+static void on_socket(dlock_client *c, int fd, int events, void *ud) {
+    (void)c;
+    ClientObject *self = ud;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *fn = self->sockets;
+    if (fn != NULL) {
+        Py_INCREF(fn);
+        pd_call_unraisable(fn, Py_BuildValue("(ii)", fd, events));
+        Py_DECREF(fn);
+    }
+    PyGILState_Release(g);
+}
+
+static PyObject *client_set_sockets(ClientObject *self, PyObject *fn) {
+    if (check_client(self) < 0)
+        return NULL;
+    if (fn != Py_None && !PyCallable_Check(fn)) {
+        PyErr_SetString(PyExc_TypeError, "sockets must be callable or None");
+        return NULL;
+    }
+    pd_lock(&self->mu);
+    /* A new fn hears of the sockets already watched; the old one is told 0
+     * for each before it goes. */
+    if (fn != Py_None)
+        Py_XSETREF(self->sockets, Py_NewRef(fn));
+    int rc = dlock_client_set_socket_fn(self->c, fn != Py_None ? on_socket : NULL, self);
+    if (fn == Py_None && rc == DLOCK_OK)
+        Py_CLEAR(self->sockets);
+    PyObject *r = rc == DLOCK_OK ? Py_NewRef(Py_None) : pd_raise_client(self, rc);
+    pd_unlock(&self->mu);
+    return r;
+}
+
+static PyObject *client_process_fd(ClientObject *self, PyObject *args) {
+    int fd, events;
+    if (!PyArg_ParseTuple(args, "ii", &fd, &events) || check_client(self) < 0)
+        return NULL;
+    pd_lock(&self->mu);
+    int n = dlock_client_process_fd(self->c, fd, events);
+    PyObject *r = n >= 0 ? PyLong_FromLong(n) : pd_raise_client(self, n);
+    pd_unlock(&self->mu);
+    return r;
+}
+
 static PyObject *client_pending(ClientObject *self, void *closure) {
     (void)closure;
     return PyLong_FromSsize_t(self->pending ? PyDict_Size(self->pending) : 0);
@@ -566,6 +614,11 @@ static PyMethodDef client_methods[] = {
      "Cancel an op; False if it had finished (its callback is due)."},
     {"_set_notify", (PyCFunction)client_set_notify, METH_O,
      "Call fn() after each async start or cancel (None: stop)."},
+    {"_set_sockets", (PyCFunction)client_set_sockets, METH_O,
+     "Call fn(fd, events) for each socket to watch (READABLE 1 | WRITABLE 2; 0: stop); "
+     "None: back to _fd (every socket is told 0 first)."},
+    {"_process_fd", (PyCFunction)client_process_fd, METH_VARARGS,
+     "_process_fd(fd, events): fd became ready; advance the engine, run the callbacks."},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef client_getset[] = {
