@@ -332,13 +332,7 @@ function lockTests(ctx, prefix, T) {
       // The lease (20 s) and the wait (10 s) are long: only the hand-over
       // can end the wait soon after the release.
       const h = await a.acquire(name, 20000);
-      const w = b.waitForLock(name, 10000, 5000);
-      w.catch(() => {}); // awaited below; not unhandled if a check fails first
-      await until(async () => (await a.inspect(name)).waiters >= 1, 5000, 'the waiter queued');
-      const t0 = performance.now();
-      await h.release();
-      const hw = await w;
-      const ms = performance.now() - t0;
+      const { hw, ms } = await wokenWaiter(a, b, name, h);
       took.push(ms);
       t.diagnostic(`round ${round}: woken ${ms.toFixed(1)} ms after the release began`);
       assert.ok(ms < ctx.wakeMaxMs, `the waiter got the lock ${ms.toFixed(1)} ms after the release`);
@@ -397,7 +391,20 @@ function closeClients(ctx) {
   return Promise.all((ctx.clients || []).map((c) => c.close()));
 }
 
+// b waits for name (10 s, ttl 5 s) behind a's handle h, which is released
+// once b is queued: b's handle and the ms from the release to the grant.
+async function wokenWaiter(a, b, name, h) {
+  const w = b.waitForLock(name, 10000, 5000);
+  w.catch(() => {}); // awaited below; not unhandled if a check fails first
+  await until(async () => (await a.inspect(name)).waiters >= 1, 5000, 'the waiter queued');
+  const t0 = performance.now();
+  await h.release();
+  const hw = await w;
+  return { hw, ms: performance.now() - t0 };
+}
+
 module.exports = {
+  wokenWaiter,
   startRedlock, startSentinels, startCluster, replicasAck, cmdCalls, lockTests, closeClients,
   keptAlive, staysHeld, becomesLost, EPOCH_SHIFT,
 };

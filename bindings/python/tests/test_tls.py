@@ -9,13 +9,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
 import dlock
 from servers import Server, free_port
-from topology import until
+from topology import until, woken_waiter
 
 MKCERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests",
                        "tls", "mkcerts.sh")
@@ -70,21 +69,7 @@ class Tls(unittest.TestCase):
         held = a.acquire(name, 20000)
         self.assertEqual(server.cmd("HGET", key, "t"), held.token)
         self.assertIsNone(b.try_acquire(name, 5000))
-        got = {}
-
-        def waiter():
-            try:
-                got["lock"] = b.wait(name, 10000, 5000)
-            except dlock.DlockError as e:
-                got["err"] = e
-            got["at"] = time.monotonic()
-        t = threading.Thread(target=waiter)
-        t.start()
-        until(lambda: a.inspect(name).waiters >= 1, 5, "the waiter queued")
-        t0 = time.monotonic()
-        held.release()
-        t.join(15)
-        self.assertFalse(t.is_alive())
+        got, t0 = woken_waiter(a, b, name, held)
         self.assertIn("lock", got, got)
         # Woken by the hand-over: far below the 2 s slice a queued waiter
         # sleeps without it.

@@ -25,6 +25,29 @@ def until(cond, timeout, what):
     return v
 
 
+def woken_waiter(a, b, name, held):
+    """b waits for name (10 s, ttl 5 s) behind a's held lock, which is
+    released once b is queued. Returns what the waiter got ({"lock"} or
+    {"err"}, and "at": when it returned, time.monotonic()) and when the
+    release began."""
+    got = {}
+
+    def waiter():
+        try:
+            got["lock"] = b.wait(name, 10000, 5000)
+        except dlock.DlockError as e:
+            got["err"] = e
+        got["at"] = time.monotonic()
+    t = threading.Thread(target=waiter)
+    t.start()
+    until(lambda: a.inspect(name).waiters >= 1, 5, "the waiter queued")
+    t0 = time.monotonic()
+    held.release()
+    t.join(15)
+    assert not t.is_alive(), "the waiter did not return"
+    return got, t0
+
+
 def field(flat, name):
     """Field `name` of a flat [field, value, ...] reply."""
     for i in range(0, len(flat) - 1, 2):
@@ -367,21 +390,7 @@ class LockChecks:
         took = []
         for rnd in range(3):
             held = a.acquire(name, 20000)
-            got = {}
-
-            def waiter():
-                try:
-                    got["lock"] = b.wait(name, 10000, 5000)
-                except dlock.DlockError as e:
-                    got["err"] = e
-                got["at"] = time.monotonic()
-            t = threading.Thread(target=waiter)
-            t.start()
-            until(lambda: a.inspect(name).waiters >= 1, 5, "the waiter queued")
-            t0 = time.monotonic()
-            held.release()
-            t.join(15)
-            self.assertFalse(t.is_alive())
+            got, t0 = woken_waiter(a, b, name, held)
             self.assertNotIn("err", got)
             took.append(got["at"] - t0)
             print(f"\n  round {rnd}: woken {took[-1] * 1000:.1f} ms after the release began",
