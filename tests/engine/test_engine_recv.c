@@ -128,9 +128,7 @@ static void paused_extend(th_server *s, int command_ms) {
 
 /* try_acquire on a paused server, against dlock.h's bound: one command
  * timeout, a connect timeout for the reconnect, and one more of each for
- * the clean-up (1600 ms here). It takes three command timeouts (1500 ms
- * here; c031f74, before this path, too), which fits only because the
- * connect timeout is more than half the command timeout. */
+ * the clean-up (1600 ms here; regress_try_bound checks the bound itself). */
 static void paused_acquire(th_server *s) {
     dlock_options o;
     it_options(&o, 300, 500);
