@@ -210,6 +210,9 @@ static void got(dl_aop *op, int64_t fence, int64_t start_us) {
 
 /* ---- waiting ---- */
 
+/* The deadline passed while queued, and the CANCEL that leaves the queue
+ * (dl_acq_leave) answered: the lock may have been handed to us meanwhile
+ * (CANCEL then keeps it for us). */
 static void on_left(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     if (op->cancelled) {
@@ -218,12 +221,7 @@ static void on_left(dl_fan *f, void *arg) {
     }
     op->enqueued = 0;
     if (f->call.status[0] != DLOCK_OK) {
-        char why[200];
-        dl_call_error(&op->x, &f->call, "leave the wait queue");
-        snprintf(why, sizeof why, "%s", op->x.err);
-        dl_acq_cleanup(op->e, op); /* try once more, in the background */
-        dl_acq_finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN,
-                             "%s: a lease may exist for %" PRId64 " ms", why, op->ttl_ms));
+        dl_acq_left_unknown(op, &f->call);
         return;
     }
     const redisReply *r = f->call.replies[0];
@@ -234,33 +232,9 @@ static void on_left(dl_fan *f, void *arg) {
     busy_end(op);
 }
 
-/* Give up waiting (deadline): leave the queue; the lock may have been
- * handed to us meanwhile (CANCEL then keeps it for us). */
-static void leave(dl_aop *op) {
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    op->phase = DL_PH_LEAVE;
-    int rc = dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, on_left);
-    if (rc != DLOCK_OK)
-        dl_acq_end_with(op, rc);
-    else
-        dl_acq_arm_cap(op);
-}
-
 static void busy(dl_aop *op, int64_t hint, int64_t counter) {
-    dlock_client *c = cli(op);
-
-    if (!op->contended) {
-        op->contended = 1;
-        dl_emit(&c->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
-    }
-    if (!dl_acq_will_wait(op)) {
-        if (op->enqueued)
-            leave(op);
-        else
-            busy_end(op);
+    if (dl_acq_refused(op))
         return;
-    }
     if ((op->dirty || op->unknown_now) && dl_acq_abandon_token(op) != DLOCK_OK) {
         dl_acq_finish(op, DLOCK_EIO);
         return;
@@ -320,7 +294,7 @@ static void dl_acq_timer(dl_timer *t) {
         return;
     }
     if (dl_acq_at_deadline(op))
-        leave(op);
+        dl_acq_leave(op);
     else if (!dl_acq_resubscribe(op, op->keys.k[0], op->keys.len[0]))
         attempt(op);
 }
@@ -411,10 +385,13 @@ static void attempt(dl_aop *op) {
 
 /* ---- starts ---- */
 
-/* The FENCE and the EXTEND of a hand-over after a long wait. */
+/* The FENCE, the EXTEND of a hand-over after a long wait, the CANCEL of
+ * LEAVE. */
 static int send(dl_aop *op, int phase, int nargs, const char **args, const size_t *lens,
                 dl_decided_fn decided, dl_fan_done_fn done) {
-    enum dl_script_id id = phase == DL_PH_FENCE ? DL_S_FENCE : DL_S_EXTEND;
+    enum dl_script_id id = phase == DL_PH_FENCE     ? DL_S_FENCE
+                           : phase == DL_PH_REFRESH ? DL_S_EXTEND
+                                                    : DL_S_CANCEL;
     int rc = dl_aop_script(op, id, nargs, args, lens, decided, done);
     if (rc == DLOCK_OK)
         dl_acq_arm_cap(op);
@@ -423,7 +400,7 @@ static int send(dl_aop *op, int phase, int nargs, const char **args, const size_
 
 static const dl_acq_steps mutex_steps = {
     .attempt = attempt, .got = got,   .deliver = deliver, .busy = busy_tally,
-    .busy_end = busy_end, .failed = failed, .send = send,
+    .busy_end = busy_end, .failed = failed, .left = on_left, .send = send,
 };
 
 int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms, int mode,

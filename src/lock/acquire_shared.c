@@ -304,6 +304,38 @@ void dl_acq_retry_later(dl_aop *op, int rc, int transient) {
     dl_aop_timer(op, dl_mono_us() + nap * 1000);
 }
 
+int dl_acq_refused(dl_aop *op) {
+    if (!op->contended) {
+        op->contended = 1;
+        dl_emit(&op->e->c->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
+    }
+    if (dl_acq_will_wait(op))
+        return 0;
+    if (op->enqueued)
+        dl_acq_leave(op);
+    else
+        op->steps->busy_end(op);
+    return 1;
+}
+
+void dl_acq_leave(dl_aop *op) {
+    const char *args[2] = {op->token, op->ttl_s};
+    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
+    op->phase = DL_PH_LEAVE;
+    int rc = op->steps->send(op, DL_PH_LEAVE, 2, args, lens, NULL, op->steps->left);
+    if (rc != DLOCK_OK)
+        dl_acq_end_with(op, rc);
+}
+
+void dl_acq_left_unknown(dl_aop *op, const dl_call *call) {
+    char why[200];
+    dl_call_error(&op->x, call, "leave the wait queue");
+    snprintf(why, sizeof why, "%s", op->x.err);
+    dl_acq_cleanup(op->e, op); /* try once more, in the background */
+    dl_acq_finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN, "%s: a lease may exist for %" PRId64 " ms",
+                                why, op->ttl_ms));
+}
+
 int dl_acq_at_deadline(dl_aop *op) {
     if (op->phase != DL_PH_WAIT || op->mode != DL_AM_DEADLINE || dl_mono_us() < op->deadline_us)
         return 0;

@@ -286,9 +286,11 @@ struct dl_acq_steps {
     void (*busy)(dl_aop *op, const dl_tally *t); /* Redlock: too few granted */
     void (*busy_end)(dl_aop *op);                /* end busy (or timed out) */
     void (*failed)(dl_aop *op, int rc, int code); /* retry later, or end with rc */
+    dl_fan_done_fn left;                          /* the LEAVE step's CANCEL answered */
     /* Send the kind's script for step `phase` (DL_PH_FENCE: its FENCE,
-     * DL_PH_REFRESH: its EXTEND) on the op's keys, `decided` settling a
-     * Redlock call early; the cap armed. DLOCK_OK or the failure to send. */
+     * DL_PH_REFRESH: its EXTEND, DL_PH_LEAVE: its CANCEL) on the op's keys,
+     * `decided` settling a Redlock call early; the cap armed. DLOCK_OK or
+     * the failure to send. */
     int (*send)(dl_aop *op, int phase, int nargs, const char **args, const size_t *lens,
                 dl_decided_fn decided, dl_fan_done_fn done);
 };
@@ -320,6 +322,17 @@ DL_INTERNAL int64_t dl_acq_queue_wait_ms(const dl_aop *op);
 /* The lock is the op's since start_us: restart the lease first if a long
  * wait has eaten into it, then the kind's deliver. */
 DL_INTERNAL void dl_acq_held(dl_aop *op, int64_t start_us);
+/* An attempt found the lock busy: raise DLOCK_EV_CONTENDED (once per op);
+ * an op that will not wait then ends, leaving the queue first if an
+ * attempt may have queued it: 1. 0: the op may wait. */
+DL_INTERNAL int dl_acq_refused(dl_aop *op);
+/* Give up waiting (the deadline passed while queued): the LEAVE step, the
+ * kind's CANCEL, which also says whether the lock was the op's meanwhile
+ * (the kind's left reads it). */
+DL_INTERNAL void dl_acq_leave(dl_aop *op);
+/* The CANCEL of the LEAVE step failed (call says how): a lease may exist.
+ * Try the clean-up once more in the background and end DLOCK_EUNKNOWN. */
+DL_INTERNAL void dl_acq_left_unknown(dl_aop *op, const dl_call *call);
 /* Go: a waiting op subscribes its engine's wake channel (on the server of
  * `key`) and attempts once subscribed, else it attempts now. */
 DL_INTERNAL void dl_acq_begin(dl_aop *op, const char *key, size_t klen,

@@ -63,11 +63,6 @@ static int send_d(dl_aop *op, enum dl_script_id id, int nargs, const char **args
     return rc;
 }
 
-static int send(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
-                const size_t *lens, dl_fan_done_fn done) {
-    return send_d(op, id, nargs, args, lens, NULL, done);
-}
-
 /* An ACQUIRE or CANCEL reply: a semaphore's or rw lock's fence alone (a
  * grant of SEM_ACQUIRE) or {1, fence...} (1, fences read), {0, hint,
  * waiters} (0, *hint), anything else -1. */
@@ -276,12 +271,7 @@ static void on_left(dl_fan *f, void *arg) {
     int64_t hint;
     int g = f->call.status[0] == DLOCK_OK ? read_grant(op, f->call.replies[0], &hint) : -1;
     if (g < 0) {
-        char why[200];
-        dl_call_error(&op->x, &f->call, "leave the wait queue");
-        snprintf(why, sizeof why, "%s", op->x.err);
-        dl_acq_cleanup(op->e, op); /* try once more, in the background */
-        dl_acq_finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN, "%s: a lease may exist for %" PRId64 " ms",
-                             why, op->ttl_ms));
+        dl_acq_left_unknown(op, &f->call);
     } else if (g == 1) {
         got(op, op->sent_us);
     } else {
@@ -289,28 +279,9 @@ static void on_left(dl_fan *f, void *arg) {
     }
 }
 
-/* Give up waiting: leave the queue; CANCEL keeps a grant made meanwhile. */
-static void leave(dl_aop *op) {
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    op->phase = DL_PH_LEAVE;
-    int rc = send(op, K(op)->sc->cancel, 2, args, lens, on_left);
-    if (rc != DLOCK_OK)
-        dl_acq_end_with(op, rc);
-}
-
 static void busy(dl_aop *op, int64_t hint) {
-    if (!op->contended) {
-        op->contended = 1;
-        dl_emit(&cli(op)->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
-    }
-    if (!dl_acq_will_wait(op)) {
-        if (op->enqueued)
-            leave(op);
-        else
-            busy_end(op);
+    if (dl_acq_refused(op))
         return;
-    }
     /* Redlock: a minority's grants (dirty) are undone with the token. */
     if ((op->unknown_now || (K(op)->redlock && op->dirty)) &&
         dl_acq_abandon_token(op) != DLOCK_OK) {
@@ -351,7 +322,7 @@ static void k_timer(dl_timer *t) {
     if (dl_acq_timer_common(op))
         return;
     if (dl_acq_at_deadline(op))
-        leave(op);
+        dl_acq_leave(op);
     else if (!dl_acq_resubscribe(op, K(op)->ks.k[0], K(op)->ks.len[0]))
         attempt(op);
 }
@@ -426,17 +397,19 @@ static void attempt(dl_aop *op) {
 
 /* ---- start ---- */
 
-/* The FENCE (Redlock rw locks) and the EXTEND of a grant after a long
- * wait. */
+/* The FENCE (Redlock rw locks), the EXTEND of a grant after a long wait,
+ * the CANCEL of LEAVE (CANCEL keeps a grant made meanwhile). */
 static int send_step(dl_aop *op, int phase, int nargs, const char **args, const size_t *lens,
                      dl_decided_fn decided, dl_fan_done_fn done) {
-    enum dl_script_id id = phase == DL_PH_FENCE ? DL_S_SEM_FENCE : K(op)->sc->extend;
+    enum dl_script_id id = phase == DL_PH_FENCE     ? DL_S_SEM_FENCE
+                           : phase == DL_PH_REFRESH ? K(op)->sc->extend
+                                                    : K(op)->sc->cancel;
     return send_d(op, id, nargs, args, lens, decided, done);
 }
 
 static const dl_acq_steps kind_steps = {
     .attempt = attempt,   .got = got_fence,  .deliver = deliver,  .busy = busy_tally,
-    .busy_end = busy_end, .failed = failed, .send = send_step,
+    .busy_end = busy_end, .failed = failed, .left = on_left, .send = send_step,
 };
 
 int dl_kacquire_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode,
