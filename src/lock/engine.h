@@ -49,8 +49,8 @@ struct dl_aop {
     dl_aop *prev, *next;       /* the engine's list of live ops */
     dl_aop *done_next;         /* the queue of finished ops */
     int finished;              /* on the done queue */
-    dl_ctx x;                  /* this op's error detail */
     int status;
+    dl_ctx x;                  /* this op's error detail */
     dlock_lock *lock;          /* result (acquire) or subject (release/extend) */
     dlock_holder holder;       /* inspect */
     char *name;
@@ -90,7 +90,6 @@ struct dl_aop {
     int64_t busy_us;        /* sent time of the last attempt found busy */
     int64_t start_us;       /* lease start of the lock we got */
     int64_t fence;
-    int64_t hint_ms;
     int64_t queue_score;    /* Redlock: this wait's place in the queues */
     int64_t fence_want;     /* Redlock: the fence the FENCE step writes */
     const dl_acq_steps *steps; /* acquire: its kind's steps (acquire_shared.c) */
