@@ -174,7 +174,8 @@ static int parse_duration(const char *s, int64_t *out_ms) {
     return 0;
 }
 
-/* The options without a short form (getopt values >= CLI_LONG_URL_FILE).
+/* The options without a short form (getopt values >= CLI_LONG_URL_FILE)
+ * that value_opt does not take (it takes --io-timeout and --pid).
  * Returns -1 to go on, or an exit code. */
 static int parse_long_only(cli *c, const struct subcmd *sc, int ch) {
     long long v;
@@ -182,13 +183,6 @@ static int parse_long_only(cli *c, const struct subcmd *sc, int ch) {
     case CLI_LONG_URL_FILE:
     case CLI_LONG_PASS_URL_ENV:
         cli_secret_opt(c, ch, optarg);
-        return -1;
-    case OPT_IO_TIMEOUT_CH:
-        if (parse_int(optarg, 1, 3600000, &v) != 0)
-            return usage_error(sc, "--io-timeout wants milliseconds, 1..3600000; got '%s'",
-                               optarg);
-        c->timeout_ms = (int)v;
-        c->given |= OPT_TIMEOUT;
         return -1;
     case OPT_MAX_TIME_CH:
         if (parse_duration(optarg, &c->max_time_ms) != 0)

@@ -1,7 +1,9 @@
 /* acquire_async.c - acquiring as a state machine driven by the engine
  * (the public calls, blocking and async, are in acquire.c).
  *
- * The same protocol as acquire.c, one step per event:
+ * The same protocol as acquire.c, one step per event (the steps every kind
+ * takes alike are acquire_shared.c's, the Redlock rules and the FENCE step
+ * acquire_redlock.c's; this file gives them its steps, mutex_steps):
  *   ATTEMPT   the ACQUIRE script on every server (queued as a waiter when
  *             the op will wait and waiting is push);
  *   FENCE     Redlock, only when the granting servers' counters disagree:
@@ -29,61 +31,14 @@
 #include "engine.h"
 #include "resp.h"
 
-#define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
-/* Redlock: each master wakes its queue's head on its own, and a wake-up
- * one of them sends before the others are free is only a hint: a shorter
- * slice bounds what a missed one costs. */
-#define SLICE_REDLOCK_MS 250
-#define QUEUE_MARGIN_MS 100
-/* The scripts refuse a longer queue wait (command timeouts reach 1 h). */
-_Static_assert(SLICE_MAX_MS + 3600000 + QUEUE_MARGIN_MS <= DL_LUA_WAIT_MAX, "queue wait bound");
 _Static_assert(DL_LUA_META_MAX + 1 == sizeof(((dlock_client *)0)->meta), "metadata bound");
 _Static_assert(DL_LUA_CHAN_MAX + 1 == sizeof(((dl_engine *)0)->chan), "channel bound");
 
 static void attempt(dl_aop *op);
 static void probe(dl_aop *op);
 static void on_wait(dl_fan *f, void *arg);
-static void got(dl_aop *op, int64_t fence, int64_t start_us);
 
 static dlock_client *cli(const dl_aop *op) { return op->e->c; }
-
-/* dlock_wait_async: while a request is in flight, the op's timer is its
- * cap (deadline + one command timeout), so a slow server cannot stretch
- * the call; the connection itself keeps the command timeout. */
-static void arm_cap(dl_aop *op) {
-    if (op->x.cap_us > 0 && op->fan != NULL && !op->finished)
-        dl_aop_timer(op, op->x.cap_us);
-}
-
-/* A failure that waiting may cure: an unreachable or restarting server,
- * no quorum, an unknown outcome, a "try again" error; on Sentinel and
- * Cluster also READONLY (a master a failover demoted: the next attempt
- * finds the new one). A Sentinel discovery that found no master is EIO. */
-static int transient(const dl_aop *op, int rc, int code) {
-    if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN || rc == DLOCK_ENOQUORUM)
-        return 1;
-    return rc == DLOCK_ESERVER &&
-           (dl_srv_code_transient(code) || (code == DL_SRV_READONLY && op->e->routed));
-}
-
-/* How long to wait before the next attempt. */
-static int64_t sleep_ms(dl_aop *op, int64_t hint) {
-    dlock_client *c = cli(op);
-    int64_t ms;
-    int64_t slice = op->e->n > 1 ? SLICE_REDLOCK_MS : SLICE_MAX_MS;
-    if (op->push && op->mode != DL_AM_RETRY)
-        ms = slice;
-    else
-        ms = dl_backoff_ms(op->attempts, c->opts.retry_delay_ms, c->opts.retry_max_delay_ms,
-                           c->opts.retry_jitter_pct, &c->rng);
-    if (hint >= 0 && (op->push || op->e->n > 1) && hint + 1 < ms)
-        ms = hint + 1; /* the holder's lease ends first */
-    if (op->push && ms > slice)
-        ms = slice;
-    if (op->mode == DL_AM_DEADLINE && ms > dl_acq_ms_until(op->deadline_us))
-        ms = dl_acq_ms_until(op->deadline_us);
-    return ms < 1 ? 1 : ms;
-}
 
 /* ---- endings (the shared ones: acquire_shared.c) ---- */
 
@@ -106,22 +61,14 @@ static void busy_end(dl_aop *op) {
  * may have left something) while the caller waits and the failure may
  * pass; else end with it. */
 static void failed(dl_aop *op, int rc, int code) {
-    dl_acq_retry_later(op, rc, transient(op, rc, code));
+    dl_acq_retry_later(op, rc, dl_acq_transient(op, rc, code));
 }
 
 /* ---- the lock is ours ---- */
 
 static void make_lock(dl_aop *op) {
     dlock_client *c = cli(op);
-    if (op->enqueued && op->e->n > 1) {
-        /* Redlock: the servers that did not grant still queue this token;
-         * a stale head there would keep their free lock for no one. CANCEL
-         * keeps the lock where it is held (it only restarts its lease). */
-        dl_aop *leave = dl_acq_cleanup(op->e, op);
-        if (leave != NULL)
-            leave->leave_only = 1;
-        op->enqueued = 0;
-    }
+    dl_acq_redlock_leave_queues(op);
     dlock_lock *l = dl_lock_new(c, op->name, op->name_len);
     if (l == NULL) {
         op->dirty = 1;
@@ -196,7 +143,7 @@ static void probe(dl_aop *op) {
     op->phase = DL_PH_PROBE;
     op->attempts++; /* a try, for the retry count */
     if (dl_gate_send(op, on_wait) == DLOCK_OK) {
-        arm_cap(op);
+        dl_acq_arm_cap(op);
         return;
     }
     op->e->gate_short = 0; /* the attempt meets (and reports) the failure */
@@ -231,7 +178,7 @@ static void on_wait(dl_fan *f, void *arg) {
     }
     op->dirty = 1; /* what we hold is given back */
     if (rc != DLOCK_OK) {
-        /* A demoted master: retried as after READONLY (transient()). */
+        /* A demoted master: retried as after READONLY (dl_acq_transient). */
         failed(op, rc, dl_gate_demoted(op, f) ? DL_SRV_READONLY : op->x.code);
     } else {
         op->probes = 0;
@@ -251,117 +198,21 @@ static void deliver(dl_aop *op) {
         op->dirty = 1;
         dl_acq_end_with(op, rc);
     } else {
-        arm_cap(op);
+        dl_acq_arm_cap(op);
     }
 }
 
-static void on_refresh(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    if (op->cancelled) {
-        dl_acq_give_up(op);
-        return;
-    }
-    int yes = 0;
-    int rc = dl_extend_read(&op->x, &f->call, &yes);
-    if (rc != DLOCK_OK) {
-        op->dirty = 1; /* we may hold it: clean up */
-        failed(op, rc, op->x.code);
-        return;
-    }
-    if (!yes) {
-        /* Handed over, but gone before use (this process was paused):
-         * the lock went on to the next waiter. Wait on. */
-        if (dl_acq_will_wait(op)) {
-            attempt(op);
-            return;
-        }
-        busy_end(op);
-        return;
-    }
-    op->start_us = op->sent_us;
-    deliver(op);
-}
-
-/* The lock is ours since start_us. A hand-over after a long wait has eaten
- * into the lease: restart it so the caller gets most of its ttl. */
+/* The lock is ours since start_us, with `fence`. */
 static void got(dl_aop *op, int64_t fence, int64_t start_us) {
     op->fence = fence;
-    op->start_us = start_us;
-    if (dl_mono_us() - start_us <= op->ttl_ms * 500) {
-        deliver(op);
-        return;
-    }
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    op->phase = DL_PH_REFRESH;
-    int rc = dl_aop_script(op, DL_S_EXTEND, 2, args, lens, dl_extend_decided, on_refresh);
-    if (rc != DLOCK_OK) {
-        op->dirty = 1;
-        failed(op, rc, 0);
-    } else {
-        arm_cap(op);
-    }
-}
-
-/* ---- Redlock fencing ----
- * Each granting server INCRs its own counter. When every grant carries the
- * same value, that value is already stored on a majority and above every
- * earlier fence: the acquire is done in one round trip. Otherwise (the
- * counters diverged: a failed acquire or a server that lost its data) the
- * second step writes max+1 to a majority. docs/REDLOCK.md has the proof. */
-
-static void on_fence(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    dlock_client *c = cli(op);
-    if (op->cancelled) {
-        dl_acq_give_up(op);
-        return;
-    }
-    int ok = 0;
-    for (int i = 0; i < f->call.n; i++)
-        if (f->call.status[i] == DLOCK_OK && dl_reply_int(f->call.replies[i], -1) > op->fence)
-            ok++;
-    int64_t valid_until = dl_valid_until_us(op->start_us, op->ttl_ms, c->opts.drift_factor);
-    if (ok >= f->call.quorum && dl_mono_us() < valid_until) {
-        got(op, op->fence + 1, op->start_us);
-        return;
-    }
-    dl_call_error(&op->x, &f->call, "fence");
-    int rc = dl_seterr(&op->x, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
-                       f->call.n);
-    op->dirty = 1; /* we hold it on some servers: clean up */
-    failed(op, rc, 0);
-}
-
-static void fence(dl_aop *op, int64_t seen_max) {
-    if (seen_max == INT64_MAX) {
-        /* As the single-server script says it: no higher fence exists. */
-        dl_seterr(&op->x, DLOCK_ESERVER,
-                  "lock '%s': FENCEMAX the fencing counter is at 2^63-1: no higher fence can "
-                  "be issued",
-                  op->name);
-        op->x.code = DL_SRV_FENCEMAX;
-        op->dirty = 1; /* we hold it on a majority: release it */
-        dl_acq_end_with(op, DLOCK_ESERVER);
-        return;
-    }
-    char cand[24];
-    size_t n = dl_fmt_i64(cand, seen_max + 1);
-    const char *args[2] = {op->token, cand};
-    size_t lens[2] = {DL_TOKEN_HEX, n};
-    op->fence = seen_max; /* on_fence reads the candidate as fence + 1 */
-    op->phase = DL_PH_FENCE;
-    int rc = dl_aop_script(op, DL_S_FENCE, 2, args, lens, dl_fence_decided, on_fence);
-    if (rc != DLOCK_OK) {
-        op->dirty = 1;
-        failed(op, rc, 0);
-    } else {
-        arm_cap(op);
-    }
+    dl_acq_held(op, start_us);
 }
 
 /* ---- waiting ---- */
 
+/* The deadline passed while queued, and the CANCEL that leaves the queue
+ * (dl_acq_leave) answered: the lock may have been handed to us meanwhile
+ * (CANCEL then keeps it for us). */
 static void on_left(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     if (op->cancelled) {
@@ -370,12 +221,7 @@ static void on_left(dl_fan *f, void *arg) {
     }
     op->enqueued = 0;
     if (f->call.status[0] != DLOCK_OK) {
-        char why[200];
-        dl_call_error(&op->x, &f->call, "leave the wait queue");
-        snprintf(why, sizeof why, "%s", op->x.err);
-        dl_acq_cleanup(op->e, op); /* try once more, in the background */
-        dl_acq_finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN,
-                             "%s: a lease may exist for %" PRId64 " ms", why, op->ttl_ms));
+        dl_acq_left_unknown(op, &f->call);
         return;
     }
     const redisReply *r = f->call.replies[0];
@@ -386,33 +232,9 @@ static void on_left(dl_fan *f, void *arg) {
     busy_end(op);
 }
 
-/* Give up waiting (deadline): leave the queue; the lock may have been
- * handed to us meanwhile (CANCEL then keeps it for us). */
-static void leave(dl_aop *op) {
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    op->phase = DL_PH_LEAVE;
-    int rc = dl_aop_script(op, DL_S_CANCEL, 2, args, lens, NULL, on_left);
-    if (rc != DLOCK_OK)
-        dl_acq_end_with(op, rc);
-    else
-        arm_cap(op);
-}
-
 static void busy(dl_aop *op, int64_t hint, int64_t counter) {
-    dlock_client *c = cli(op);
-
-    if (!op->contended) {
-        op->contended = 1;
-        dl_emit(&c->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
-    }
-    if (!dl_acq_will_wait(op)) {
-        if (op->enqueued)
-            leave(op);
-        else
-            busy_end(op);
+    if (dl_acq_refused(op))
         return;
-    }
     if ((op->dirty || op->unknown_now) && dl_acq_abandon_token(op) != DLOCK_OK) {
         dl_acq_finish(op, DLOCK_EIO);
         return;
@@ -429,8 +251,10 @@ static void busy(dl_aop *op, int64_t hint, int64_t counter) {
     op->busy_us = op->sent_us;
     op->busy_counter = counter;
     op->phase = DL_PH_WAIT;
-    dl_aop_timer(op, dl_mono_us() + sleep_ms(op, hint) * 1000);
+    dl_aop_timer(op, dl_mono_us() + dl_acq_sleep_ms(op, hint) * 1000);
 }
+
+static void busy_tally(dl_aop *op, const dl_tally *t) { busy(op, t->hint, t->counter); }
 
 static void dl_acq_woken(dl_aop *op, int64_t fence_v) {
     if (op->cancelled)
@@ -470,27 +294,9 @@ static void dl_acq_timer(dl_timer *t) {
         return;
     }
     if (dl_acq_at_deadline(op))
-        leave(op);
+        dl_acq_leave(op);
     else if (!dl_acq_resubscribe(op, op->keys.k[0], op->keys.len[0]))
         attempt(op);
-}
-
-static void dl_acq_subscribed(dl_aop *op) {
-    if (op->phase != DL_PH_SUBWAIT)
-        return;
-    dl_heap_disarm(&op->e->heap, &op->timer);
-    if (op->cancelled)
-        dl_acq_give_up(op);
-    else
-        attempt(op);
-}
-
-static void dl_acq_cancel(dl_aop *op) {
-    op->cancelled = 1;
-    if (op->phase == DL_PH_SUBWAIT || op->phase == DL_PH_WAIT || op->phase == DL_PH_NAP ||
-        op->phase == DL_PH_GATE)
-        dl_acq_give_up(op);
-    /* else: the request in flight ends in give_up when it is answered */
 }
 
 /* ---- attempts ---- */
@@ -517,31 +323,6 @@ static void on_attempt_one(dl_aop *op, dl_call *call, const dl_tally *t) {
         busy(op, t->hint, t->counter);
 }
 
-static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
-    dlock_client *c = cli(op);
-    int64_t valid_until = dl_valid_until_us(op->sent_us, op->ttl_ms, c->opts.drift_factor);
-    if (t->granted >= call->quorum && dl_mono_us() < valid_until) {
-        op->start_us = op->sent_us;
-        if (!c->opts.fencing)
-            got(op, 0, op->sent_us);
-        else if (t->agree)
-            got(op, t->seen_max, op->sent_us); /* stored on a majority already */
-        else
-            fence(op, t->seen_max); /* counters diverged: write max+1 */
-        return;
-    }
-    int rc = t->answered < call->quorum ? dl_call_error(&op->x, call, "acquire") : DLOCK_OK;
-    /* A minority's grant (or a request of unknown outcome) is undone by
-     * the clean-up, pipelined behind the ACQUIRE on each server, so it
-     * also undoes a grant that is still on its way. */
-    op->dirty = t->granted > 0;
-    op->unknown_now = t->unknown;
-    if (t->answered < call->quorum)
-        failed(op, rc, op->x.code);
-    else
-        busy(op, t->hint, t->counter);
-}
-
 static void on_attempt(dl_fan *f, void *arg) {
     dl_aop *op = arg;
     dl_tally t;
@@ -560,7 +341,7 @@ static void on_attempt(dl_fan *f, void *arg) {
     if (op->e->n == 1)
         on_attempt_one(op, &f->call, &t);
     else
-        on_attempt_redlock(op, &f->call, &t);
+        dl_acq_redlock_attempted(op, &f->call, &t, 1); /* fence: max + 1 */
 }
 
 static void attempt(dl_aop *op) {
@@ -573,9 +354,8 @@ static void attempt(dl_aop *op) {
     op->migrating = 0;
     int ww = dl_acq_will_wait(op);
     int enqueue = op->push && ww;
-    int64_t wait = SLICE_MAX_MS + c->opts.command_timeout_ms + QUEUE_MARGIN_MS;
     char wait_s[24], wall_s[24];
-    size_t wl = dl_fmt_i64(wait_s, wait);
+    size_t wl = dl_fmt_i64(wait_s, dl_acq_queue_wait_ms(op));
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
     /* Redlock fences with "3": each granting server INCRs its own counter
      * (one round trip while they agree), and its queue entries are only
@@ -600,10 +380,28 @@ static void attempt(dl_aop *op) {
     if (rc != DLOCK_OK)
         failed(op, rc, 0);
     else
-        arm_cap(op);
+        dl_acq_arm_cap(op);
 }
 
 /* ---- starts ---- */
+
+/* The FENCE, the EXTEND of a hand-over after a long wait, the CANCEL of
+ * LEAVE. */
+static int send(dl_aop *op, int phase, int nargs, const char **args, const size_t *lens,
+                dl_decided_fn decided, dl_fan_done_fn done) {
+    enum dl_script_id id = phase == DL_PH_FENCE     ? DL_S_FENCE
+                           : phase == DL_PH_REFRESH ? DL_S_EXTEND
+                                                    : DL_S_CANCEL;
+    int rc = dl_aop_script(op, id, nargs, args, lens, decided, done);
+    if (rc == DLOCK_OK)
+        dl_acq_arm_cap(op);
+    return rc;
+}
+
+static const dl_acq_steps mutex_steps = {
+    .attempt = attempt, .got = got,   .deliver = deliver, .busy = busy_tally,
+    .busy_end = busy_end, .failed = failed, .left = on_left, .send = send,
+};
 
 int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms, int mode,
                      int64_t timeout_ms, int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
@@ -616,15 +414,10 @@ int dl_acquire_start(dl_engine *e, const char *name, size_t len, int64_t ttl_ms,
     }
     op->timer.fire = dl_acq_timer;
     op->on_wake = dl_acq_woken;
-    op->on_subscribed = dl_acq_subscribed;
-    op->on_cancel = dl_acq_cancel;
-    if (dl_acq_init(op, ttl_ms, mode, timeout_ms, is_wait) != DLOCK_OK) {
+    if (dl_acq_init(op, &mutex_steps, ttl_ms, mode, timeout_ms, is_wait) != DLOCK_OK) {
         dl_aop_discard(op);
         return DLOCK_EIO;
     }
-    /* Redlock: one place in every server's queue (see the ACQUIRE script);
-     * kept across fresh tokens, so a retry does not lose its turn. */
-    op->queue_score = dl_wall_ms() * 1000 + (int64_t)(op->id % 1000);
     if (id != NULL)
         *id = op->id;
     dl_acq_begin(op, op->keys.k[0], op->keys.len[0], attempt);

@@ -19,6 +19,7 @@
 
 typedef struct dl_engine dl_engine;
 typedef struct dl_aop dl_aop;
+typedef struct dl_acq_steps dl_acq_steps;
 
 enum dl_aop_kind {
     DL_AOP_ACQUIRE, /* acquire / try / wait */
@@ -49,8 +50,8 @@ struct dl_aop {
     dl_aop *prev, *next;       /* the engine's list of live ops */
     dl_aop *done_next;         /* the queue of finished ops */
     int finished;              /* on the done queue */
-    dl_ctx x;                  /* this op's error detail */
     int status;
+    dl_ctx x;                  /* this op's error detail */
     dlock_lock *lock;          /* result (acquire) or subject (release/extend) */
     dlock_holder holder;       /* inspect */
     char *name;
@@ -92,8 +93,9 @@ struct dl_aop {
     int64_t busy_us;        /* sent time of the last attempt found busy */
     int64_t start_us;       /* lease start of the lock we got */
     int64_t fence;
-    int64_t hint_ms;
     int64_t queue_score;    /* Redlock: this wait's place in the queues */
+    int64_t fence_want;     /* Redlock: the fence the FENCE step writes */
+    const dl_acq_steps *steps; /* acquire: its kind's steps (acquire_shared.c) */
     int handed;             /* a wake-up came while an attempt was in flight */
     int64_t busy_counter;   /* the fencing counter the last busy answer saw */
     dlock_lost_fn on_lost;  /* DL_AOP_LOST */
@@ -276,7 +278,7 @@ DL_INTERNAL int dl_acquire_start(dl_engine *e, const char *name, size_t len, int
 DL_INTERNAL dl_aop *dl_acq_cleanup(dl_engine *e, const dl_aop *from);
 
 /* The phases of an acquire op of any kind (acquire_async.c; kind_async.c
- * uses those without FENCE, GATE and PROBE). */
+ * uses those without GATE and PROBE). */
 enum dl_acq_phase {
     DL_PH_SUBWAIT = 1, /* waiting for the wake channel's subscription */
     DL_PH_ATTEMPT,     /* the ACQUIRE in flight */
@@ -291,16 +293,64 @@ enum dl_acq_phase {
     DL_PH_CLEANUP      /* ending: waiting for the clean-up of its token */
 };
 
+/* What an acquire op's kind does where the steps every kind shares
+ * (acquire_shared.c, acquire_redlock.c) reach a point that differs: the
+ * mutex's (acquire_async.c) and the other kinds' (kind_async.c). */
+struct dl_acq_steps {
+    void (*attempt)(dl_aop *op); /* run the kind's ACQUIRE */
+    /* held since start_us with `fence` (0 without fencing) */
+    void (*got)(dl_aop *op, int64_t fence, int64_t start_us);
+    void (*deliver)(dl_aop *op); /* held, lease fresh: replicas, then the handle */
+    void (*busy)(dl_aop *op, const dl_tally *t); /* Redlock: too few granted */
+    void (*busy_end)(dl_aop *op);                /* end busy (or timed out) */
+    void (*failed)(dl_aop *op, int rc, int code); /* retry later, or end with rc */
+    dl_fan_done_fn left;                          /* the LEAVE step's CANCEL answered */
+    /* Send the kind's script for step `phase` (DL_PH_FENCE: its FENCE,
+     * DL_PH_REFRESH: its EXTEND, DL_PH_LEAVE: its CANCEL) on the op's keys,
+     * `decided` settling a Redlock call early; the cap armed. DLOCK_OK or
+     * the failure to send. */
+    int (*send)(dl_aop *op, int phase, int nargs, const char **args, const size_t *lens,
+                dl_decided_fn decided, dl_fan_done_fn done);
+};
+
 /* acquire_shared.c: the steps every kind's acquire state machine takes
  * alike. An acquire op may still go on waiting: */
 DL_INTERNAL int dl_acq_will_wait(const dl_aop *op);
 /* Milliseconds from now until until_us, rounded up; 0 once past. */
 DL_INTERNAL int64_t dl_acq_ms_until(int64_t until_us);
-/* Set up an acquire op (op->name set): its ttl, stopping rule, deadline,
- * cap and waiting; then its token. DLOCK_OK, or DLOCK_EIO (no token: the
- * client's context says so). */
-DL_INTERNAL int dl_acq_init(dl_aop *op, int64_t ttl_ms, int mode, int64_t timeout_ms,
-                            int is_wait);
+/* Set up an acquire op (op->name set) of the kind whose steps are `steps`:
+ * its ttl, stopping rule, deadline, cap, waiting and queue score (the
+ * engine's on_subscribed and on_cancel); then its token. DLOCK_OK, or
+ * DLOCK_EIO (no token: the client's context says so). */
+DL_INTERNAL int dl_acq_init(dl_aop *op, const dl_acq_steps *steps, int64_t ttl_ms, int mode,
+                            int64_t timeout_ms, int is_wait);
+/* dlock_wait_async: while a request is in flight, the op's timer is its
+ * cap (deadline + one command timeout), so a slow server cannot stretch
+ * the call; the connection itself keeps the command timeout. */
+DL_INTERNAL void dl_acq_arm_cap(dl_aop *op);
+/* A failure that waiting may cure (rc, with the server's error kind
+ * code): see acquire_shared.c. */
+DL_INTERNAL int dl_acq_transient(const dl_aop *op, int rc, int code);
+/* How long a refused op waits before its next attempt; hint: the
+ * refusal's "busy for" (-1: none). */
+DL_INTERNAL int64_t dl_acq_sleep_ms(dl_aop *op, int64_t hint);
+/* The longest a waiter's queue entry lasts unrefreshed (the ACQUIRE
+ * scripts' wait argument). */
+DL_INTERNAL int64_t dl_acq_queue_wait_ms(const dl_aop *op);
+/* The lock is the op's since start_us: restart the lease first if a long
+ * wait has eaten into it, then the kind's deliver. */
+DL_INTERNAL void dl_acq_held(dl_aop *op, int64_t start_us);
+/* An attempt found the lock busy: raise DLOCK_EV_CONTENDED (once per op);
+ * an op that will not wait then ends, leaving the queue first if an
+ * attempt may have queued it: 1. 0: the op may wait. */
+DL_INTERNAL int dl_acq_refused(dl_aop *op);
+/* Give up waiting (the deadline passed while queued): the LEAVE step, the
+ * kind's CANCEL, which also says whether the lock was the op's meanwhile
+ * (the kind's left reads it). */
+DL_INTERNAL void dl_acq_leave(dl_aop *op);
+/* The CANCEL of the LEAVE step failed (call says how): a lease may exist.
+ * Try the clean-up once more in the background and end DLOCK_EUNKNOWN. */
+DL_INTERNAL void dl_acq_left_unknown(dl_aop *op, const dl_call *call);
 /* Go: a waiting op subscribes its engine's wake channel (on the server of
  * `key`) and attempts once subscribed, else it attempts now. */
 DL_INTERNAL void dl_acq_begin(dl_aop *op, const char *key, size_t klen,
@@ -337,6 +387,15 @@ DL_INTERNAL int dl_acq_timer_common(dl_aop *op);
  * the queue now; else 0, having made the next attempt the last one (a try
  * at the deadline) if the deadline has passed. */
 DL_INTERNAL int dl_acq_at_deadline(dl_aop *op);
+/* acquire_redlock.c: the Redlock rules of every kind's acquire. The
+ * ACQUIRE call on every master answered (t its tally): held (the kind's
+ * got, after the FENCE step when the granting masters' counters disagree:
+ * it writes their highest + rise to a majority), busy, or failed. */
+DL_INTERNAL void dl_acq_redlock_attempted(dl_aop *op, dl_call *call, const dl_tally *t,
+                                          int rise);
+/* Held on a Redlock set: leave the queues of the masters that did not
+ * grant (the lock stays where it is held). */
+DL_INTERNAL void dl_acq_redlock_leave_queues(dl_aop *op);
 /* handle_async.c: the same for release, extend and inspect. */
 DL_INTERNAL int dl_release_start(dl_engine *e, dlock_lock *l, dlock_done_fn cb, void *ud,
                                  uint64_t *id);

@@ -23,21 +23,16 @@
  *   REPLICAS  WAIT for replicas (opts.replicas).
  * Whatever an op gives up on it leaves no trace: a clean-up op
  * (cleanup_async.c) leaves the queue and releases by token. The steps
- * every kind takes alike (set-up, naps, endings) are acquire_shared.c's. */
+ * every kind takes alike (set-up, naps, waits, REFRESH, endings) are
+ * acquire_shared.c's, the Redlock rules and the FENCE step
+ * acquire_redlock.c's; this file gives them its steps (kind_steps). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "backoff.h"
 #include "clock.h"
 #include "kinds.h"
 #include "resp.h"
-
-#define SLICE_MAX_MS 2000 /* longest wait between attempts while queued */
-/* Redlock: each master wakes its queue's head on its own; a missed or
- * early wake-up costs at most this (the mutex's slice: acquire_async.c). */
-#define SLICE_REDLOCK_MS 250
-#define QUEUE_MARGIN_MS 100
 
 /* The kind's part of an op (op->kx). */
 typedef struct kst {
@@ -49,7 +44,6 @@ typedef struct kst {
     char want[24];
     size_t want_len;
     int64_t fences[DLOCK_MULTI_MAX];
-    int woken;           /* a wake-up came while an attempt was in flight */
     int redlock;         /* an rw lock on a Redlock set */
 } kst;
 
@@ -58,33 +52,6 @@ static void attempt(dl_aop *op);
 static dlock_client *cli(const dl_aop *op) { return op->e->c; }
 static kst *K(const dl_aop *op) { return op->kx; }
 
-static void arm_cap(dl_aop *op) {
-    if (op->x.cap_us > 0 && op->fan != NULL && !op->finished)
-        dl_aop_timer(op, op->x.cap_us);
-}
-
-static int64_t backoff(dl_aop *op, int64_t base, int64_t max) {
-    dlock_client *c = cli(op);
-    return dl_backoff_ms(op->attempts, base, max, c->opts.retry_jitter_pct, &c->rng);
-}
-
-/* How long to wait before the next attempt (the mutex's rule). */
-static int64_t sleep_ms(dl_aop *op, int64_t hint) {
-    dlock_client *c = cli(op);
-    int redlock = K(op)->redlock;
-    int64_t slice = redlock ? SLICE_REDLOCK_MS : SLICE_MAX_MS;
-    int64_t ms = op->push && op->mode != DL_AM_RETRY
-                     ? slice
-                     : backoff(op, c->opts.retry_delay_ms, c->opts.retry_max_delay_ms);
-    if (hint >= 0 && (op->push || redlock) && hint + 1 < ms)
-        ms = hint + 1; /* the first lease ends first */
-    if (op->push && ms > slice)
-        ms = slice;
-    if (op->mode == DL_AM_DEADLINE && ms > dl_acq_ms_until(op->deadline_us))
-        ms = dl_acq_ms_until(op->deadline_us);
-    return ms < 1 ? 1 : ms;
-}
-
 /* Send the kind's script `id` with args on the op's keys; on a Redlock set
  * `decided` may settle the call before every master answered. */
 static int send_d(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
@@ -92,13 +59,8 @@ static int send_d(dl_aop *op, enum dl_script_id id, int nargs, const char **args
     int rc = dl_aop_kscript(op, id, &K(op)->ks, nargs, args, lens,
                             K(op)->redlock ? decided : NULL, done);
     if (rc == DLOCK_OK)
-        arm_cap(op);
+        dl_acq_arm_cap(op);
     return rc;
-}
-
-static int send(dl_aop *op, enum dl_script_id id, int nargs, const char **args,
-                const size_t *lens, dl_fan_done_fn done) {
-    return send_d(op, id, nargs, args, lens, NULL, done);
 }
 
 /* An ACQUIRE or CANCEL reply: a semaphore's or rw lock's fence alone (a
@@ -178,16 +140,14 @@ static void busy_end(dl_aop *op) {
     }
 }
 
-/* As the mutex's (acquire_async.c): a demoted master (READONLY) on
+/* As the mutex's (dl_acq_transient: a demoted master, READONLY, on
  * Sentinel or Cluster is a failover under way; on a Redlock set, too few
- * masters answering, unless a majority refused the name as another kind's
- * (WRONGTYPE). */
+ * masters answering), but not when a majority refused the name as another
+ * kind's (WRONGTYPE). */
 static int transient(const dl_aop *op, int rc, int code) {
-    if (rc == DLOCK_EIO || rc == DLOCK_EUNKNOWN ||
-        (rc == DLOCK_ENOQUORUM && code != DL_SRV_WRONGTYPE))
-        return 1;
-    return rc == DLOCK_ESERVER &&
-           (dl_srv_code_transient(code) || (code == DL_SRV_READONLY && op->e->routed));
+    if (rc == DLOCK_ENOQUORUM && code == DL_SRV_WRONGTYPE)
+        return 0;
+    return dl_acq_transient(op, rc, code);
 }
 
 /* A failed step: retry after a backoff (fresh token) while the caller
@@ -201,15 +161,7 @@ static void failed(dl_aop *op, int rc, int code) {
 static void make_lock(dl_aop *op) {
     dlock_client *c = cli(op);
     kst *k = K(op);
-    if (op->enqueued && k->redlock) {
-        /* The masters that did not grant still queue this token: a stale
-         * head there would keep the room for no one. SEM_CANCEL keeps the
-         * grant where there is one (it only restarts its lease). */
-        dl_aop *leave = dl_acq_cleanup(op->e, op);
-        if (leave != NULL)
-            leave->leave_only = 1;
-        op->enqueued = 0;
-    }
+    dl_acq_redlock_leave_queues(op);
     dlock_lock *l = dl_klock_new(c, &k->r, op->ttl_ms, op->start_us);
     if (l == NULL) {
         op->dirty = 1;
@@ -273,46 +225,20 @@ static void deliver(dl_aop *op) {
         op->dirty = 1;
         dl_acq_end_with(op, rc);
     } else {
-        arm_cap(op);
+        dl_acq_arm_cap(op);
     }
 }
 
-static void on_refresh(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    if (op->cancelled) {
-        dl_acq_give_up(op);
-        return;
-    }
-    int yes = 0;
-    int rc = dl_extend_read(&op->x, &f->call, &yes);
-    if (rc != DLOCK_OK) {
-        op->dirty = 1;
-        failed(op, rc, op->x.code);
-    } else if (yes) {
-        op->start_us = op->sent_us;
-        deliver(op);
-    } else if (dl_acq_will_wait(op)) {
-        attempt(op); /* admitted, but the lease ran out before we noticed */
-    } else {
-        busy_end(op);
-    }
-}
-
-/* Ours since start_us (fences in K(op)). A grant after a long wait has
- * eaten into the lease: restart it so the caller gets most of its ttl. */
+/* Ours since start_us (fences in K(op)). */
 static void got(dl_aop *op, int64_t start_us) {
-    op->start_us = start_us;
     op->dirty = 1; /* from here on, a failure must give it back */
-    if (dl_mono_us() - start_us <= op->ttl_ms * 500) {
-        deliver(op);
-        return;
-    }
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    op->phase = DL_PH_REFRESH;
-    int rc = send_d(op, K(op)->sc->extend, 2, args, lens, dl_extend_decided, on_refresh);
-    if (rc != DLOCK_OK)
-        failed(op, rc, 0);
+    dl_acq_held(op, start_us);
+}
+
+/* The same with the (first name's) fence: a Redlock rw lock's. */
+static void got_fence(dl_aop *op, int64_t fence, int64_t start_us) {
+    K(op)->fences[0] = fence;
+    got(op, start_us);
 }
 
 /* ---- waiting ---- */
@@ -345,12 +271,7 @@ static void on_left(dl_fan *f, void *arg) {
     int64_t hint;
     int g = f->call.status[0] == DLOCK_OK ? read_grant(op, f->call.replies[0], &hint) : -1;
     if (g < 0) {
-        char why[200];
-        dl_call_error(&op->x, &f->call, "leave the wait queue");
-        snprintf(why, sizeof why, "%s", op->x.err);
-        dl_acq_cleanup(op->e, op); /* try once more, in the background */
-        dl_acq_finish(op, dl_seterr(&op->x, DLOCK_EUNKNOWN, "%s: a lease may exist for %" PRId64 " ms",
-                             why, op->ttl_ms));
+        dl_acq_left_unknown(op, &f->call);
     } else if (g == 1) {
         got(op, op->sent_us);
     } else {
@@ -358,28 +279,9 @@ static void on_left(dl_fan *f, void *arg) {
     }
 }
 
-/* Give up waiting: leave the queue; CANCEL keeps a grant made meanwhile. */
-static void leave(dl_aop *op) {
-    const char *args[2] = {op->token, op->ttl_s};
-    size_t lens[2] = {DL_TOKEN_HEX, op->ttl_len};
-    op->phase = DL_PH_LEAVE;
-    int rc = send(op, K(op)->sc->cancel, 2, args, lens, on_left);
-    if (rc != DLOCK_OK)
-        dl_acq_end_with(op, rc);
-}
-
 static void busy(dl_aop *op, int64_t hint) {
-    if (!op->contended) {
-        op->contended = 1;
-        dl_emit(&cli(op)->ctx, DLOCK_EV_CONTENDED, op->name, DLOCK_EBUSY, 0, 0, op->attempts);
-    }
-    if (!dl_acq_will_wait(op)) {
-        if (op->enqueued)
-            leave(op);
-        else
-            busy_end(op);
+    if (dl_acq_refused(op))
         return;
-    }
     /* Redlock: a minority's grants (dirty) are undone with the token. */
     if ((op->unknown_now || (K(op)->redlock && op->dirty)) &&
         dl_acq_abandon_token(op) != DLOCK_OK) {
@@ -391,13 +293,15 @@ static void busy(dl_aop *op, int64_t hint) {
     /* A wake-up that raced the attempt (the grant or hand-over ran after
      * it, its message came before its answer): look again now rather than
      * after a slice. */
-    int64_t ms = K(op)->woken ? 0 : sleep_ms(op, hint);
+    int64_t ms = op->handed ? 0 : dl_acq_sleep_ms(op, hint);
     dl_aop_timer(op, dl_mono_us() + ms * 1000);
 }
 
+static void busy_tally(dl_aop *op, const dl_tally *t) { busy(op, t->hint); }
+
 static void k_woken(dl_aop *op, int64_t fence) {
     if (op->phase == DL_PH_ATTEMPT)
-        K(op)->woken = 1; /* its answer may predate the grant: busy() looks again */
+        op->handed = 1; /* its answer may predate the grant: busy() looks again */
     if (op->phase != DL_PH_WAIT || op->cancelled)
         return;
     dl_heap_disarm(&op->e->heap, &op->timer);
@@ -418,104 +322,9 @@ static void k_timer(dl_timer *t) {
     if (dl_acq_timer_common(op))
         return;
     if (dl_acq_at_deadline(op))
-        leave(op);
+        dl_acq_leave(op);
     else if (!dl_acq_resubscribe(op, K(op)->ks.k[0], K(op)->ks.len[0]))
         attempt(op);
-}
-
-static void k_subscribed(dl_aop *op) {
-    if (op->phase != DL_PH_SUBWAIT)
-        return;
-    dl_heap_disarm(&op->e->heap, &op->timer);
-    if (op->cancelled)
-        dl_acq_give_up(op);
-    else
-        attempt(op);
-}
-
-static void k_cancel(dl_aop *op) {
-    op->cancelled = 1;
-    if (op->phase == DL_PH_SUBWAIT || op->phase == DL_PH_WAIT || op->phase == DL_PH_NAP)
-        dl_acq_give_up(op);
-}
-
-/* ---- Redlock (rw locks) ----
- * The mutex's rules (acquire_async.c, docs/REDLOCK.md): held when a
- * majority grants within the validity. A writer's fence is the value its
- * granting masters INCRed when they all agree, else max + 1 written to a
- * majority; a reader's is the counter they report when they agree, else
- * the highest, written to a majority, so that every later writer (whose
- * majority meets that one) rises above it. */
-
-static void on_kfence(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
-    dlock_client *c = cli(op);
-    if (op->cancelled) {
-        dl_acq_give_up(op);
-        return;
-    }
-    int ok = 0;
-    int64_t cand = K(op)->fences[0];
-    for (int i = 0; i < f->call.n; i++)
-        if (f->call.status[i] == DLOCK_OK && dl_reply_int(f->call.replies[i], -1) >= cand)
-            ok++;
-    int64_t valid_until = dl_valid_until_us(op->start_us, op->ttl_ms, c->opts.drift_factor);
-    if (ok >= f->call.quorum && dl_mono_us() < valid_until) {
-        got(op, op->start_us);
-        return;
-    }
-    dl_call_error(&op->x, &f->call, "fence");
-    int rc = dl_seterr(&op->x, DLOCK_ENOQUORUM, "fence: only %d of %d servers stored it", ok,
-                       f->call.n);
-    op->dirty = 1; /* held on some masters: given back */
-    failed(op, rc, 0);
-}
-
-static void kfence(dl_aop *op, int64_t seen_max) {
-    int writer = K(op)->r.want == 1;
-    if (writer && seen_max == INT64_MAX) {
-        dl_seterr(&op->x, DLOCK_ESERVER,
-                  "lock '%s': FENCEMAX the fencing counter is at 2^63-1: no higher fence can "
-                  "be issued",
-                  op->name);
-        op->x.code = DL_SRV_FENCEMAX;
-        op->dirty = 1; /* held on a majority: given back */
-        dl_acq_end_with(op, DLOCK_ESERVER);
-        return;
-    }
-    K(op)->fences[0] = writer ? seen_max + 1 : seen_max;
-    char cand[24];
-    size_t n = dl_fmt_i64(cand, K(op)->fences[0]);
-    const char *args[2] = {op->token, cand};
-    size_t lens[2] = {DL_TOKEN_HEX, n};
-    op->phase = DL_PH_FENCE;
-    op->dirty = 1; /* held on a majority: a failure from here gives it back */
-    int rc = send_d(op, DL_S_SEM_FENCE, 2, args, lens, dl_fence_decided, on_kfence);
-    if (rc != DLOCK_OK)
-        failed(op, rc, 0);
-}
-
-static void on_attempt_redlock(dl_aop *op, dl_call *call, const dl_tally *t) {
-    dlock_client *c = cli(op);
-    int64_t valid_until = dl_valid_until_us(op->sent_us, op->ttl_ms, c->opts.drift_factor);
-    if (t->granted >= call->quorum && dl_mono_us() < valid_until) {
-        op->start_us = op->sent_us;
-        K(op)->fences[0] = c->opts.fencing ? t->seen_max : 0;
-        if (!c->opts.fencing || t->agree)
-            got(op, op->sent_us); /* the fence is on a majority already */
-        else
-            kfence(op, t->seen_max); /* the counters disagree */
-        return;
-    }
-    int rc = t->answered < call->quorum ? dl_call_error(&op->x, call, "acquire") : DLOCK_OK;
-    /* A minority's grant (or a request of unknown outcome) is undone by
-     * the clean-up, pipelined behind the ACQUIRE on each master. */
-    op->dirty = t->granted > 0;
-    op->unknown_now = t->unknown;
-    if (t->answered < call->quorum)
-        failed(op, rc, op->x.code);
-    else
-        busy(op, t->hint);
 }
 
 /* ---- attempts ---- */
@@ -527,10 +336,11 @@ static void on_attempt(dl_fan *f, void *arg) {
         dl_tally t;
         dl_acquire_tally(call, &t);
         op->maybe |= t.maybe;
+        /* A writer's fence: max + 1; a reader's: the highest counter. */
         if (op->cancelled)
             dl_acq_give_up(op);
         else
-            on_attempt_redlock(op, call, &t);
+            dl_acq_redlock_attempted(op, call, &t, K(op)->r.want == 1);
         return;
     }
     if (op->cancelled) {
@@ -563,7 +373,7 @@ static void attempt(dl_aop *op) {
     op->attempts++;
     int enqueue = op->push && dl_acq_will_wait(op);
     char wait_s[24], wall_s[24], score_s[24];
-    size_t wl = dl_fmt_i64(wait_s, SLICE_MAX_MS + c->opts.command_timeout_ms + QUEUE_MARGIN_MS);
+    size_t wl = dl_fmt_i64(wait_s, dl_acq_queue_wait_ms(op));
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
     size_t sl = dl_fmt_i64(score_s, op->queue_score);
     /* Redlock: a reader reports the counter (2), a writer INCRs it (3),
@@ -577,7 +387,7 @@ static void attempt(dl_aop *op) {
                        k->want_len, 0, sl};
     op->phase = DL_PH_ATTEMPT;
     op->enqueued |= enqueue;
-    k->woken = 0;
+    op->handed = 0;
     /* The queue score (after an empty floor) only for a Redlock waiter. */
     int nargs = k->r.kind == DL_LK_MULTI ? 8 : k->redlock && enqueue ? 11 : 9;
     int rc = send_d(op, k->sc->acquire, nargs, args, lens, dl_acquire_decided, on_attempt);
@@ -586,6 +396,21 @@ static void attempt(dl_aop *op) {
 }
 
 /* ---- start ---- */
+
+/* The FENCE (Redlock rw locks), the EXTEND of a grant after a long wait,
+ * the CANCEL of LEAVE (CANCEL keeps a grant made meanwhile). */
+static int send_step(dl_aop *op, int phase, int nargs, const char **args, const size_t *lens,
+                     dl_decided_fn decided, dl_fan_done_fn done) {
+    enum dl_script_id id = phase == DL_PH_FENCE     ? DL_S_SEM_FENCE
+                           : phase == DL_PH_REFRESH ? K(op)->sc->extend
+                                                    : K(op)->sc->cancel;
+    return send_d(op, id, nargs, args, lens, decided, done);
+}
+
+static const dl_acq_steps kind_steps = {
+    .attempt = attempt,   .got = got_fence,  .deliver = deliver,  .busy = busy_tally,
+    .busy_end = busy_end, .failed = failed, .left = on_left, .send = send_step,
+};
 
 int dl_kacquire_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode,
                       int64_t timeout_ms, int is_wait, dlock_done_fn cb, void *ud, uint64_t *id) {
@@ -602,16 +427,11 @@ int dl_kacquire_start(dl_engine *e, const dl_kreq *r, int64_t ttl_ms, int mode,
     }
     op->timer.fire = k_timer;
     op->on_wake = k_woken;
-    op->on_subscribed = k_subscribed;
-    op->on_cancel = k_cancel;
-    if (dl_acq_init(op, ttl_ms, mode, timeout_ms, is_wait) != DLOCK_OK) {
+    if (dl_acq_init(op, &kind_steps, ttl_ms, mode, timeout_ms, is_wait) != DLOCK_OK) {
         dl_aop_discard(op);
         return DLOCK_EIO;
     }
-    /* Redlock: one place in every master's queue, kept across fresh
-     * tokens (as the mutex's: acquire_async.c). */
     K(op)->redlock = e->n > 1;
-    op->queue_score = dl_wall_ms() * 1000 + (int64_t)(op->id % 1000);
     if (id != NULL)
         *id = op->id;
     dl_acq_begin(op, K(op)->ks.k[0], K(op)->ks.len[0], attempt);

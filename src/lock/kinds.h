@@ -6,7 +6,8 @@
  *   kind_async.c   acquiring one script's worth (a semaphore permit, an rw
  *                  lock, the names of one hash slot) as a state machine (its
  *                  clean-up by token and the steps it shares with the
- *                  mutex's: cleanup_async.c, acquire_shared.c)
+ *                  mutex's: cleanup_async.c, acquire_shared.c, and the
+ *                  Redlock rules: acquire_redlock.c)
  *   multi.c        multi-locks in parts: over several hash slots (Cluster),
  *                  one handle per slot taken in slot order; on Redlock, one
  *                  mutex per name taken in bytewise order; as one handle
@@ -19,7 +20,7 @@
  * held, info) work on every kind. One server, Sentinel and Cluster; on a
  * Redlock set multi-locks are taken name by name as Redlock mutexes
  * (multi.c), rw locks on every master by the mutex's Redlock rules
- * (kind_async.c), and semaphores are refused with DLOCK_ENOTSUP
+ * (kind_async.c, acquire_redlock.c), and semaphores are refused with DLOCK_ENOTSUP
  * (docs/REDLOCK.md says why).
  */
 #ifndef DLOCK_KINDS_H

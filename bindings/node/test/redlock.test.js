@@ -13,7 +13,7 @@ const { DistributedLock } = require('..');
 const T = { timeout: 30000 };
 // A queued Redlock waiter re-attempts every 250 ms at most
 // (SLICE_REDLOCK_MS), and that slice is also what a missed wake-up costs
-// (acquire_async.c: a master's wake-up sent before the others are free is
+// (acquire_shared.c: a master's wake-up sent before the others are free is
 // only a hint): most hand-overs must come well before it, none much after.
 const ctx = { wakeMs: 100, wakeMaxMs: 600 };
 let rl;

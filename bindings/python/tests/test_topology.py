@@ -26,7 +26,7 @@ from topology import (EPOCH_SHIFT, Cluster, Kept, LockChecks, Redlock, Sentinels
 class RedlockSet(LockChecks, unittest.TestCase):
     # A queued Redlock waiter re-attempts every 250 ms at most
     # (SLICE_REDLOCK_MS), and that slice is also what a missed wake-up costs
-    # (acquire_async.c: a master's wake-up sent before the others are free
+    # (acquire_shared.c: a master's wake-up sent before the others are free
     # is only a hint): most hand-overs come well before it, none much after.
     PREFIX = "rl"
     WAKE_MAX_S = 0.6
