@@ -225,10 +225,19 @@ static void on_left(dl_fan *f, void *arg) {
         return;
     }
     const redisReply *r = f->call.replies[0];
-    if (dl_reply_int(dl_elem(r, 0), 0) == 1) {
+    if (op->e->n == 1 && dl_reply_int(dl_elem(r, 0), 0) == 1) {
         got(op, dl_reply_int(dl_elem(r, 1), 0), op->sent_us);
         return;
     }
+    /* A Redlock master never hands the lock over alone (its entries are
+     * woken only), so no single answer here is a grant; should one say
+     * the lock is ours anyway, it is given back, by token. */
+    for (int i = 0; op->e->n > 1 && i < f->call.n; i++)
+        if (f->call.status[i] == DLOCK_OK &&
+            dl_reply_int(dl_elem(f->call.replies[i], 0), 0) == 1) {
+            dl_acq_cleanup(op->e, op);
+            break;
+        }
     busy_end(op);
 }
 
@@ -358,9 +367,12 @@ static void attempt(dl_aop *op) {
     size_t wl = dl_fmt_i64(wait_s, dl_acq_queue_wait_ms(op));
     size_t al = dl_fmt_i64(wall_s, dl_wall_ms());
     /* Redlock fences with "3": each granting server INCRs its own counter
-     * (one round trip while they agree), and its queue entries are only
-     * woken, never handed the lock (see the scripts). */
-    const char *fencing = !c->opts.fencing ? "0" : op->e->n > 1 ? "3" : "1";
+     * (one round trip while they agree). Without fencing it sends "2" (the
+     * counter is only read, and the fence ignored): either way a Redlock
+     * waiter's queue entries are only woken, never handed the lock by one
+     * master (see the scripts), which "0" would allow. */
+    const char *fencing = op->e->n > 1 ? (c->opts.fencing ? "3" : "2")
+                                       : (c->opts.fencing ? "1" : "0");
     char score_s[24];
     size_t sl = dl_fmt_i64(score_s, op->queue_score);
     const char *args[9] = {op->token, op->ttl_s, c->meta, fencing,     enqueue ? "1" : "0",

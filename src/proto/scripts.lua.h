@@ -194,7 +194,7 @@
  * The server clock (TIME) is read only when a queue exists.
  * fencing: 0 off; 1 INCR the counter (one server, Sentinel, Cluster);
  * 2 only read it (a Redlock member: the client then writes max+1 to a
- * majority with FENCE); 3 INCR it as a Redlock member (the client keeps
+ * majority with FENCE, or, without fencing, ignores it); 3 INCR it as a Redlock member (the client keeps
  * the value when every granting server reports the same one, else it
  * writes max+1 with FENCE: docs/REDLOCK.md). A waiter queued with 2 or 3
  * is only woken at release, never handed the lock by one server.
