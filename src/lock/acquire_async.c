@@ -341,12 +341,8 @@ static void on_attempt(dl_fan *f, void *arg) {
         dl_acq_give_up(op);
         return;
     }
-    if (dl_engine_unsafe(op->e, &op->x, &f->call)) {
-        op->dirty = t.granted > 0; /* given back, not retried: it cannot pass */
-        op->unknown_now = t.unknown;
-        dl_acq_end_with(op, DLOCK_ENOTSUP);
+    if (dl_acq_unsafe(op, &f->call, t.granted > 0, t.unknown))
         return;
-    }
     if (op->e->n == 1)
         on_attempt_one(op, &f->call, &t);
     else

@@ -304,6 +304,15 @@ void dl_acq_retry_later(dl_aop *op, int rc, int transient) {
     dl_aop_timer(op, dl_mono_us() + nap * 1000);
 }
 
+int dl_acq_unsafe(dl_aop *op, const dl_call *call, int granted, int unknown) {
+    if (!dl_engine_unsafe(op->e, &op->x, call))
+        return 0;
+    op->dirty = granted;     /* given back, not retried: it cannot pass */
+    op->unknown_now = unknown;
+    dl_acq_end_with(op, DLOCK_ENOTSUP);
+    return 1;
+}
+
 int dl_acq_refused(dl_aop *op) {
     if (!op->contended) {
         op->contended = 1;

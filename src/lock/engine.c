@@ -477,7 +477,7 @@ static void run_callbacks(dl_engine *e) {
 /* A connection whose server may evict lock keys (maxmemory-policy other
  * than noeviction, asked on connect by conn.c) is reported once per
  * connection. With require_noeviction the acquire fails too
- * (acquire_async.c, dl_engine_unsafe). */
+ * (dl_engine_unsafe, which every kind's attempt asks: dl_acq_unsafe). */
 static void tell_policy(dl_engine *e, dl_conn *cn) {
     if (cn->policy != DL_POLICY_UNSAFE || cn->policy_told || e->quiet)
         return;

@@ -344,6 +344,12 @@ DL_INTERNAL void dl_acq_held(dl_aop *op, int64_t start_us);
  * an op that will not wait then ends, leaving the queue first if an
  * attempt may have queued it: 1. 0: the op may wait. */
 DL_INTERNAL int dl_acq_refused(dl_aop *op);
+/* An attempt's answers came from a server whose eviction policy is unsafe
+ * while opts.require_noeviction is set (dl_engine_unsafe): end with
+ * DLOCK_ENOTSUP, giving back what it got (granted: some server granted;
+ * unknown: a request's outcome is unknown), and return 1. 0: go on. Every
+ * kind's attempt asks it first. */
+DL_INTERNAL int dl_acq_unsafe(dl_aop *op, const dl_call *call, int granted, int unknown);
 /* Give up waiting (the deadline passed while queued): the LEAVE step, the
  * kind's CANCEL, which also says whether the lock was the op's meanwhile
  * (the kind's left reads it). */

@@ -339,7 +339,7 @@ static void on_attempt(dl_fan *f, void *arg) {
         /* A writer's fence: max + 1; a reader's: the highest counter. */
         if (op->cancelled)
             dl_acq_give_up(op);
-        else
+        else if (!dl_acq_unsafe(op, call, t.granted > 0, t.unknown))
             dl_acq_redlock_attempted(op, call, &t, K(op)->r.want == 1);
         return;
     }
@@ -353,6 +353,8 @@ static void on_attempt(dl_fan *f, void *arg) {
     }
     int64_t hint = -1;
     int g = call->status[0] == DLOCK_OK ? read_grant(op, call->replies[0], &hint) : -1;
+    if (dl_acq_unsafe(op, call, g == 1, call->unknown[0]))
+        return;
     if (g < 0) {
         int rc = dl_call_error(&op->x, call, "acquire");
         if (call->status[0] == DLOCK_OK || call->status[0] == DLOCK_EPROTO)

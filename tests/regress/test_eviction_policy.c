@@ -123,8 +123,61 @@ static void async_warns(void) {
     th_server_free(s);
 }
 
+/* The lock kinds obey it too: a semaphore, an rw lock (both modes) and a
+ * multi-lock fail with ENOTSUP on an unsafe server and hold nothing, and a
+ * client without require_noeviction is warned by the kinds' first acquire
+ * (found while merging the kinds' Redlock core: only the mutex checked). */
+static void kinds(void) {
+    const char *args[] = {"--maxmemory-policy", "allkeys-lru", NULL};
+    th_server *s = th_server_start(args);
+    TH_CHECK(s != NULL);
+    dlock_client *c = client(s, 1);
+    dlock_lock *l = NULL;
+    const char *names[2] = {"km-a", "km-b"};
+    int rc[4] = {dlock_sem_try_acquire(c, "ks", 2, 10000, &l),
+                 dlock_rw_try_acquire(c, "kr", DLOCK_SHARED, 10000, &l),
+                 dlock_rw_try_acquire(c, "kw", DLOCK_EXCLUSIVE, 10000, &l),
+                 dlock_multi_try_acquire(c, names, 2, 10000, &l)};
+    const char *what[4] = {"semaphore", "rw shared", "rw exclusive", "multi"};
+    int bad = 0;
+    for (int i = 0; i < 4; i++) {
+        printf("require_noeviction, %s: %s\n", what[i], dlock_err_name(rc[i]));
+        if (rc[i] != DLOCK_ENOTSUP) {
+            fprintf(stderr, "%s:%d: FAILED: %s acquired on an allkeys-lru server with "
+                            "require_noeviction (%s)\n",
+                    __FILE__, __LINE__, what[i], dlock_err_name(rc[i]));
+            bad++;
+        }
+        if (rc[i] == DLOCK_OK) {
+            dlock_release(l);
+            dlock_lock_free(l);
+        }
+    }
+    /* Nothing held, no queue left: only fencing counters (they never
+     * expire) may remain. */
+    redisReply *keys = th_server_cmd(s, "KEYS *");
+    TH_CHECK(keys != NULL && keys->type == REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < keys->elements; i++) {
+        printf("left: %s\n", keys->element[i]->str);
+        size_t n = keys->element[i]->len;
+        TH_CHECK(n > 6 && strcmp(keys->element[i]->str + n - 6, ":fence") == 0);
+    }
+    freeReplyObject(keys);
+    dlock_client_free(c);
+    c = client(s, 0);
+    int before = g_warnings;
+    TH_EQ_INT(dlock_sem_try_acquire(c, "ks", 2, 10000, &l), DLOCK_OK);
+    TH_EQ_INT(g_warnings - before, 1);
+    dlock_release(l);
+    dlock_lock_free(l);
+    dlock_client_free(c);
+    th_server_free(s);
+    TH_EQ_INT(bad, 0);
+}
+
 int main(void) {
     th_test_init(60);
+    kinds();
     unsafe("allkeys-lru");
     unsafe("volatile-lru");
     const char *safe[] = {"--maxmemory-policy", "noeviction", NULL};
