@@ -49,6 +49,14 @@ static inline void it_cache_scripts(th_server *s) {
     }
 }
 
+/* The Redlock URL of servers s[0..n): "redis://127.0.0.1:P1,127.0.0.1:P2,...". */
+static inline void it_redlock_url(char *url, size_t cap, th_server *const *s, int n) {
+    size_t off = (size_t)snprintf(url, cap, "redis://");
+    for (int i = 0; i < n && off < cap; i++)
+        off += (size_t)snprintf(url + off, cap - off, "%s127.0.0.1:%d", i ? "," : "",
+                                th_server_port(s[i]));
+}
+
 #define IT_PASS(name) printf("%s: 1 passed, 0 failed\n", name)
 
 #endif

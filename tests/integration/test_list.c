@@ -182,14 +182,10 @@ static void test_bounds(th_server *s) {
  * down is no quorum. */
 static void test_redlock(void) {
     th_server *s[3];
-    char url[512] = "redis://";
-    for (int i = 0; i < 3; i++) {
-        s[i] = th_server_start(NULL);
-        TH_CHECK(s[i] != NULL);
-        char part[64];
-        snprintf(part, sizeof part, "%s127.0.0.1:%d", i ? "," : "", th_server_port(s[i]));
-        strcat(url, part);
-    }
+    for (int i = 0; i < 3; i++)
+        TH_CHECK((s[i] = th_server_start(NULL)) != NULL);
+    char url[512];
+    it_redlock_url(url, sizeof url, s, 3);
     dlock_options o;
     it_options(&o, 300, 500);
     dlock_client *c = it_client(url, &o);

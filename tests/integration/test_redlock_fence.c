@@ -24,12 +24,7 @@ static th_server *srv[MAXS];
 static char url[1024];
 static int64_t last_fence; /* every fence of the test must be above it */
 
-static void make_url(int n) {
-    size_t off = (size_t)snprintf(url, sizeof url, "redis://");
-    for (int i = 0; i < n; i++)
-        off += (size_t)snprintf(url + off, sizeof url - off, "%s127.0.0.1:%d", i ? "," : "",
-                                th_server_port(srv[i]));
-}
+static void make_url(int n) { it_redlock_url(url, sizeof url, srv, n); }
 
 static long info_field(th_server *s, const char *section, const char *field) {
     redisReply *r = th_server_cmd(s, "INFO %s", section);

@@ -72,14 +72,10 @@ static void one_case(th_server **s, const char *url, int fencing, const char *na
 int main(void) {
     th_test_init(50);
     th_server *s[3];
-    char url[256] = "redis://";
-    for (int i = 0; i < 3; i++) {
-        s[i] = th_server_start(NULL);
-        TH_CHECK(s[i] != NULL);
-        char part[64];
-        snprintf(part, sizeof part, "%s127.0.0.1:%d", i ? "," : "", th_server_port(s[i]));
-        strcat(url, part);
-    }
+    for (int i = 0; i < 3; i++)
+        TH_CHECK((s[i] = th_server_start(NULL)) != NULL);
+    char url[256];
+    it_redlock_url(url, sizeof url, s, 3);
     one_case(s, url, 1, "nf-on");
     one_case(s, url, 0, "nf-off");
     for (int i = 0; i < 3; i++)
