@@ -212,7 +212,7 @@ static int too_low(const hist_rec *v, const hist_rec *i, int64_t j) {
 /* Fences (see history.h): issued once, and rising in grant order. Each
  * record is counted once, against the earliest rule it breaks. */
 static void check_fences(kscan *k, int64_t *ix, int64_t *mx_req, int64_t *ends, int64_t *mx_all,
-                         int64_t *mx_excl, unsigned char *dup) {
+                         int64_t *mx_excl, unsigned char *dup, int64_t *twin) {
     const hist_rec *v = k->v;
     int64_t n = k->n;
     g_sort_v = v;
@@ -222,8 +222,10 @@ static void check_fences(kscan *k, int64_t *ix, int64_t *mx_req, int64_t *ends, 
     qsort(ix, (size_t)n, sizeof *ix, by_fence);
     for (int64_t p = 1; p < n; p++) {
         const hist_rec *a = &v[ix[p - 1]], *b = &v[ix[p]];
-        if (a->fence > 0 && a->fence == b->fence && !a->shared && !b->shared)
+        if (a->fence > 0 && a->fence == b->fence && !a->shared && !b->shared) {
             dup[ix[p]] = 1;
+            twin[ix[p]] = ix[p - 1]; /* the record the same fence went to */
+        }
     }
     for (int64_t i = 0; i < n; i++)
         ix[i] = i; /* v is by start already */
@@ -249,7 +251,12 @@ static void check_fences(kscan *k, int64_t *ix, int64_t *mx_req, int64_t *ends, 
         }
         if (j < 0 && !dup[i])
             continue;
-        int expl = j >= 0 && loss_between(k->h, v[j].start_us, r->start_us);
+        /* Explained by a data loss between the two grants (the counter
+         * reset): r's and the higher fence's, or the same fence's. */
+        int64_t o = j >= 0 ? j : twin[i];
+        int64_t a = v[o].start_us < r->start_us ? v[o].start_us : r->start_us;
+        int64_t b = v[o].start_us < r->start_us ? r->start_us : v[o].start_us;
+        int expl = loss_between(k->h, a, b);
         k->res->fence_regressions++;
         k->res->explained += expl;
         if (!expl && (*k->shown)++ < 20) {
@@ -277,7 +284,8 @@ static void check_kinds(const hist *h, const hist_rec *v, int64_t n, hist_result
         TH_FAIL("hist_check: out of memory");
     kscan k = {h, v, n, res, shown};
     check_holders(&k, buf);
-    check_fences(&k, buf, buf + n, buf + 2 * n + 1, buf + 3 * n + 1, buf + 4 * n + 2, dup);
+    check_fences(&k, buf, buf + n, buf + 2 * n + 1, buf + 3 * n + 1, buf + 4 * n + 2, dup,
+                 buf + 5 * n + 2);
     free(buf);
     free(dup);
 }
