@@ -46,8 +46,12 @@ static void one_case(th_server **s, const char *url, int fencing, const char *na
     et_res r = {0};
     uint64_t op;
     IT_RC(w, dlock_wait_async(w, name, 10000, 10000, et_cb, &r, &op), DLOCK_OK);
+    /* Each master queues it when its copy of the attempt arrives: the
+     * attempt settles on a majority, so wait for all three. */
     long long end = th_now_us() + 5000000;
-    while (queued_mode(s[2], name) < 0 && th_now_us() < end)
+    while ((queued_mode(s[0], name) < 0 || queued_mode(s[1], name) < 0 ||
+            queued_mode(s[2], name) < 0) &&
+           th_now_us() < end)
         dlock_poll_once(w, 10);
     for (int i = 0; i < 3; i++) {
         int m = queued_mode(s[i], name);
