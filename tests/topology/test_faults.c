@@ -101,7 +101,10 @@ static const char *fake_reply(const char *req, size_t len, size_t *outlen, void 
 /* ---- 1. everything down ---- */
 
 static void all_down(void) {
-    int p1 = tt_free_port(), p2 = tt_free_port();
+    int p1 = tt_free_port(), p2;
+    do /* nothing binds them: a second pick may repeat the first */
+        p2 = tt_free_port();
+    while (p2 == p1);
     tt_fake *hole = tt_fake_start(silent_reply, NULL);
     TH_CHECK(hole != NULL);
     char url[256];

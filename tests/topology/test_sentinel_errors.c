@@ -54,10 +54,19 @@ static void three_ways(void) {
 
 static void many(void) {
     char url[1024] = "redis-sentinel://";
-    int first = 0;
+    int first = 0, used[16];
     for (int i = 0; i < 16; i++) {
-        int p = tt_free_port();
-        TH_CHECK(p > 0);
+        /* Distinct: nothing binds the ports, so a pick may repeat (and the
+         * URL parser refuses a duplicate host). */
+        int p, again;
+        do {
+            p = tt_free_port();
+            TH_CHECK(p > 0);
+            again = 0;
+            for (int k = 0; k < i; k++)
+                again |= used[k] == p;
+        } while (again);
+        used[i] = p;
         if (i == 0)
             first = p;
         size_t n = strlen(url);
