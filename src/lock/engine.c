@@ -572,7 +572,7 @@ static dl_pipe *pipe_at(dl_engine *e, int i) {
 
 /* The one pipe e waits for, when it waits for exactly one, to read a
  * reply: a blocking call on one server, between its request and the reply.
- * The connections' own state, not the poll set's (watch_all may not have
+ * The connections' own state, not the poll set's (dl_engine_watch_all may not have
  * run since the request was queued). A sleep on a timer alone (a backoff)
  * stays in epoll_wait: one wake-up, not one per slice. */
 static dl_pipe *sole_reader_now(dl_engine *e) {
