@@ -56,7 +56,8 @@ const char cli_doctor_usage[] =
     "Options:\n"
     "  -u, --url URL           server (or give URL as the argument)\n"
     "      --url-file FILE     read the URL from FILE (chmod 600)\n"
-    "  -T, --timeout MS        connect and command timeout per server (default 1000)\n"
+    "      --io-timeout MS     connect and command timeout per server (default 1000;\n"
+    "                          -T, --timeout MS: the same)\n"
     "  -j, --json              one JSON object per line: per server, per check, and\n"
     "                          a summary last\n"
     "\n"
@@ -573,7 +574,8 @@ static int doctor_opts(cli *c, int argc, char **argv) {
     static const struct option opts[] = {
         {"url", required_argument, NULL, 'u'},
         {"url-file", required_argument, NULL, CLI_LONG_URL_FILE},
-        {"timeout", required_argument, NULL, 'T'},
+        {"io-timeout", required_argument, NULL, 'T'}, /* as every other command */
+        {"timeout", required_argument, NULL, 'T'},    /* doctor's first name for it */
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -593,7 +595,7 @@ static int doctor_opts(cli *c, int argc, char **argv) {
             errno = 0;
             v = strtol(optarg, &end, 10);
             if (errno || *end || end == optarg || v < 1 || v > 3600000)
-                return doctor_usage_error("--timeout wants milliseconds, 1..3600000; got '%s'",
+                return doctor_usage_error("--io-timeout wants milliseconds, 1..3600000; got '%s'",
                                           optarg);
             c->timeout_ms = (int)v;
             c->given |= OPT_TIMEOUT;
@@ -605,7 +607,7 @@ static int doctor_opts(cli *c, int argc, char **argv) {
     unsigned ok = OPT_URL | OPT_URLFILE | OPT_TIMEOUT | OPT_JSON | OPT_VERBOSE;
     if (c->given & ~ok)
         return doctor_usage_error("%s", "'dlock doctor' takes only --url, --url-file, "
-                                        "--timeout and --json");
+                                        "--io-timeout and --json");
     if (optind < argc - 1)
         return doctor_usage_error("unexpected argument '%s'", argv[optind + 1]);
     if (optind == argc - 1) {

@@ -181,6 +181,20 @@ static void t_usage(void) {
     EXPECT_IN(r.out, "usage: dlock doctor");
     dl(&r, "--help", NULL);
     EXPECT_IN(r.out, "doctor");
+    /* The I/O timeout is --io-timeout MS for every command (README, "The
+     * tool"), after the command word too; doctor's older -T/--timeout MS
+     * still works. g_srv has AOF off: exit 1, warnings only. */
+    dl(&r, "doctor", "--io-timeout", "2000", g_url, NULL);
+    EXPECT_CODE(&r, 1);
+    dl(&r, "doctor", "--io-timeout=2000", "--url", g_url, NULL);
+    EXPECT_CODE(&r, 1);
+    dl(&r, "--io-timeout", "2000", "doctor", g_url, NULL);
+    EXPECT_CODE(&r, 1);
+    dl(&r, "doctor", "-T", "2000", g_url, NULL);
+    EXPECT_CODE(&r, 1);
+    dl(&r, "doctor", "--io-timeout", "0", g_url, NULL);
+    EXPECT_CODE(&r, 2);
+    EXPECT_IN(r.err, "--io-timeout wants milliseconds");
 }
 
 static const struct {
