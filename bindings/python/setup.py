@@ -2,8 +2,9 @@
 
 The extension carries its own copy of libdlock (the sources under ../../src,
 one include directory per layer), so `pip install ./bindings/python` needs
-only a C compiler, Python's headers (python3-dev) and hiredis
-(libhiredis-dev): no installed libdlock, no network. The copy is built with
+only a C compiler, Python's headers (python3-dev), hiredis (libhiredis-dev)
+and OpenSSL (libssl-dev, for libdlock's TLS transport): no installed
+libdlock, no network. The copy is built with
 -fvisibility=hidden and without DLOCK_BUILDING, so it exports nothing but
 PyInit__dlock and cannot clash with a libdlock.so loaded into the same
 process.
