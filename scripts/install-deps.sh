@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the Debian packages dlock needs, if missing.
-#   sh scripts/install-deps.sh          build: make, make install, make demo
+#   sh scripts/install-deps.sh          build: make, make install
+#   sh scripts/install-deps.sh demo     build + redis-server: make demo
 #   sh scripts/install-deps.sh test     build + what make test needs
 # Build (also enough for plain cmake):
 #   libhiredis-dev   the Redis protocol (hiredis: formatting and reply parsing)
