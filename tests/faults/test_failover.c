@@ -97,6 +97,17 @@ typedef struct lease {
     int64_t fence, t_ok, last, tc0, tc1;
 } lease;
 
+/* What a worker saw, for the report of one that gave up: its waits'
+ * starts and ends and the library's events, the last TRACE_N of them. */
+#define TRACE_N 32
+enum { TR_WAIT = -1, TR_WAITED = -2 };
+typedef struct trace_ent {
+    int64_t t;    /* th_now_us() */
+    int what;     /* a dlock_event_type, or TR_WAIT / TR_WAITED */
+    int status;   /* the event's status, or dlock_wait's */
+    int attempts; /* the event's attempts */
+} trace_ent;
+
 typedef struct run {
     char url[1024];
     int store_port;
@@ -106,6 +117,8 @@ typedef struct run {
     _Atomic int64_t gave_up[WORKERS];
     char gave_up_detail[WORKERS][200];
     char last_warning[WORKERS][200]; /* the worker's last DLOCK_EV_WARNING */
+    trace_ent trace[WORKERS][TRACE_N];  /* each worker's last events (trace_add) */
+    int ntrace[WORKERS];
     hist *h[NLOCKS];
     lease rec[MAX_LEASES];
 } run;
@@ -177,9 +190,17 @@ static void one_lease(run *x, redisContext *store, int idx, dlock_lock *l, int64
 
 static run *g_run;
 
+/* Each worker writes its own ring only; the main process reads it after
+ * joining the workers. */
+static void trace_add(run *x, int idx, int what, int status, int attempts) {
+    trace_ent *e = &x->trace[idx][x->ntrace[idx]++ % TRACE_N];
+    *e = (trace_ent){th_now_us(), what, status, attempts};
+}
+
 /* Warnings (a short replica gate, ...) say what a worker that gave up saw. */
 static void on_event(const dlock_event *ev, void *ud) {
     (void)ud;
+    trace_add(g_run, g_idx, (int)ev->type, ev->status, ev->attempts);
     if (ev->type == DLOCK_EV_WARNING && ev->message != NULL)
         snprintf(g_run->last_warning[g_idx], sizeof g_run->last_warning[g_idx], "%s",
                  ev->message);
@@ -200,8 +221,10 @@ static int worker(void *arg) {
     const struct profile *pf = &prof[idx / PER_LOCK];
     while (th_now_us() < atomic_load(&x->end_us)) {
         dlock_lock *l = NULL;
+        trace_add(x, idx, TR_WAIT, 0, 0);
         int rc = dlock_wait(c, pf->name, WAIT_MS, pf->ttl_ms, &l);
         int64_t t_ok = th_now_us();
+        trace_add(x, idx, TR_WAITED, rc, 0);
         if (rc != DLOCK_OK) {
             if (atomic_fetch_add(&x->gave_up[idx], 1) == 0)
                 snprintf(x->gave_up_detail[idx], sizeof x->gave_up_detail[idx], "%s: %s",
@@ -235,6 +258,27 @@ static int newer_committed(const run *x, int64_t n, const lease *r, int accepted
             return 1;
     }
     return 0;
+}
+
+/* Worker w's last events, times relative to the fault. */
+static void trace_print(const run *x, int w, int64_t fault_us) {
+    static const char *names[] = {"acquired", "contended", "released", "extended",
+                                  "lost",     "error",     "warning"};
+    int n = x->ntrace[w], first = n > TRACE_N ? n - TRACE_N : 0;
+    fprintf(stderr, "worker %d, its last %d events (s after the fault):", w, n - first);
+    for (int i = first; i < n; i++) {
+        const trace_ent *e = &x->trace[w][i % TRACE_N];
+        const char *what = e->what == TR_WAIT     ? "wait"
+                           : e->what == TR_WAITED ? "waited"
+                           : e->what >= 0 && e->what < 7 ? names[e->what]
+                                                         : "?";
+        fprintf(stderr, " %+.2f %s", (double)(e->t - fault_us) / 1e6, what);
+        if (e->status != 0)
+            fprintf(stderr, "(%s)", dlock_err_name(e->status));
+        if (e->attempts > 0)
+            fprintf(stderr, "[%d]", e->attempts);
+    }
+    fprintf(stderr, "\n");
 }
 
 static void judge(run *x, int lock, int64_t fault_us, verdict *v) {
@@ -279,6 +323,7 @@ static void judge(run *x, int lock, int64_t fault_us, verdict *v) {
             fprintf(stderr, "worker %d gave up %lld times; first: %s; last warning: %s\n", w,
                     (long long)atomic_load(&x->gave_up[w]), x->gave_up_detail[w],
                     x->last_warning[w][0] ? x->last_warning[w] : "none");
+            trace_print(x, w, fault_us);
         }
 }
 
