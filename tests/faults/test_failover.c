@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include "faults.h"
+#include "keywatch.h"
 #include "topo.h"
 
 #define NLOCKS 2
@@ -78,6 +79,11 @@
 /* The round's fault turned into two failovers (sentinel_settle): set by the
  * main process only, read by verdict_of. */
 static int g_refailed;
+
+/* The data servers whose lock keys are sampled during a round (keywatch.h,
+ * printed for a round where a worker gave up): set for Sentinel. */
+static int g_kw_ports[2], g_kw_n;
+static kw *g_kw;
 #define MAX_LEASES 20000
 
 /* The two locks (one hash slot: "{fo" is the tag of both keys). */
@@ -373,6 +379,8 @@ static void verdict_of(run *x, int lock, const scenario *sc, int64_t t_fault, do
            (long long)v.release_failed, (long long)v.gave_up_workers, (long long)v.accepted,
            (long long)v.refused, (long long)v.stale_accepted, (long long)v.legit_refused,
            (long long)v.overlap_accepted, took);
+    if (v.gave_up_workers > 0)
+        kw_print(g_kw, t_fault);
     TH_EQ_INT(hr.fence_regressions, 0);
     TH_EQ_INT(v.stale_accepted, 0);
     TH_EQ_INT(v.legit_refused, 0);
@@ -415,15 +423,19 @@ static void round_run(const scenario *sc, th_server *store, int lead_ms, int tai
     atomic_store(&x->go, 1);
     th_sleep_ms(lead_ms);
     g_refailed = 0;
+    g_kw = g_kw_n ? kw_start(g_kw_ports, g_kw_n, "*fo*") : NULL;
     int64_t t_fault = sc->fault(sc->topo);
     double took = (th_now_us() - t_fault) / 1e6;
     th_sleep_ms(tail_ms);
     atomic_store(&x->end_us, th_now_us());
     TH_EQ_INT(ft_join(pids, WORKERS, WAIT_MS + 15000), 0);
+    kw_stop(g_kw);
     for (int i = 0; i < NLOCKS; i++) {
         verdict_of(x, i, sc, t_fault, took, &tot[i]);
         hist_free(x->h[i]);
     }
+    kw_free(g_kw);
+    g_kw = NULL;
     munmap(x, sizeof *x);
 }
 
@@ -605,6 +617,9 @@ int main(int argc, char **argv) {
     if (!cluster) {
         g = tt_sentinels_start(3);
         TH_CHECK(g != NULL);
+        g_kw_ports[0] = th_server_port(g->data[0]);
+        g_kw_ports[1] = th_server_port(g->data[1]);
+        g_kw_n = 2;
         sc[0] = (scenario){"sentinel: master SIGKILL", 0, sentinel_kill, g, g->url};
         sc[1] = (scenario){"sentinel: master SIGKILL", 1, sentinel_kill_prompt, g, g->url};
         nsc = 2;
