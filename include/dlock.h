@@ -9,7 +9,11 @@
  * used from different threads freely. The optional keepalive thread
  * (dlock_keepalive_start) owns its own connections and never touches the
  * caller's; the functions documented as "any thread" below may be called
- * while it runs.
+ * while it runs. A server named by host name (not an address) is looked up
+ * on a short-lived thread of the library's (getaddrinfo has no timeout),
+ * within the connect timeout: no call waits for a resolver past it, and
+ * dlock_client_process never waits for one; that thread takes no signals
+ * and touches nothing of the caller's.
  *
  * Processes: a client and its handles belong to the process that created
  * them. In a child after fork(), every call on an inherited client or
@@ -938,10 +942,9 @@ DLOCK_API int dlock_client_fd(dlock_client *c);
 DLOCK_API int64_t dlock_client_timeout(dlock_client *c);
 
 /* Advance every operation: read and write what the sockets allow, fire due
- * timers, and run the callbacks of finished operations. Never blocks, but
- * for one thing: a connection to a server named by host name (in the URL,
- * or by Sentinel or CLUSTER SLOTS) resolves it synchronously first
- * (hiredis does): use addresses, or a local resolver.
+ * timers, and run the callbacks of finished operations. Never blocks (a
+ * host name is looked up on a thread, see "Threads" above: while it is, the
+ * descriptor to watch is the look-up's).
  * Returns the number of operations (and kept-alive locks) still in
  * flight, or a negative status. */
 DLOCK_API int dlock_client_process(dlock_client *c);

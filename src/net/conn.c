@@ -9,11 +9,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <hiredis/sds.h>
 
 #include "clock.h"
 #include "dlock.h"
+#include "resolve.h"
 #include "resp.h"
 
 /* ---- reply limits: wrappers around hiredis's reply object functions ---- */
@@ -110,6 +112,8 @@ static void drop_ctx(dl_conn *c) {
         c->ctx = NULL;
         c->gen++;
     }
+    dl_resolve_drop(c->res); /* still running: it ends alone */
+    c->res = NULL;
     c->state = DL_CONN_CLOSED;
 }
 
@@ -181,13 +185,19 @@ static int queue_setup(dl_conn *c) {
     return DLOCK_OK;
 }
 
-static int start_connect(dl_conn *c) {
-    redisContext *ctx =
-        c->is_unix ? redisConnectUnixNonBlock(c->path) : redisConnectNonBlock(c->host, c->port);
-    if (ctx == NULL) {
-        c->status = DLOCK_ENOMEM;
-        snprintf(c->err, sizeof c->err, "connect %s: out of memory", c->addr);
-        return DLOCK_ENOMEM;
+/* Make ctx c's context, on the socket it connects: close-on-exec, the
+ * transport, the reply limits. A placeholder context (the look-up's) hands
+ * over the requests queued in it, and its descriptor leaves the loop
+ * (on_close) before it closes. */
+static int attach_socket(dl_conn *c, redisContext *ctx) {
+    if (c->ctx != NULL) {
+        sds queued = c->ctx->obuf;
+        c->ctx->obuf = ctx->obuf;
+        ctx->obuf = queued;
+        if (c->on_close != NULL)
+            c->on_close(c);
+        redisFree(c->ctx);
+        c->gen++;
     }
     c->ctx = ctx;
     if (ctx->err) {
@@ -201,26 +211,63 @@ static int start_connect(dl_conn *c) {
         fail(c, trc, "connect %s: %s", c->tr.err);
         return trc;
     }
-    c->tcp_up = 0;
-    c->refused = 0;
     c->hs_ev = POLLOUT; /* the TCP connect completes */
-    c->rd_ev = POLLIN;
-    c->wr_ev = POLLOUT;
     c->orig_fn = ctx->reader->fn;
     ctx->reader->fn = &c->fn;
     ctx->reader->privdata = c;
+    return DLOCK_OK;
+}
+
+/* Start connecting to ip (NULL: c's own address or path). */
+static int connect_to(dl_conn *c, const char *ip) {
+    redisContext *ctx = c->is_unix ? redisConnectUnixNonBlock(c->path)
+                                   : redisConnectNonBlock(ip ? ip : c->host, c->port);
+    if (ctx == NULL) {
+        fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
+        return DLOCK_ENOMEM;
+    }
+    return attach_socket(c, ctx);
+}
+
+/* A host name: looked up on a thread (resolve.h) while a placeholder
+ * context on the look-up's descriptor collects the requests. */
+static int start_lookup(dl_conn *c) {
+    int fd = -1;
+    c->res = dl_resolve_start(c->host, c->port, &fd);
+    if (c->res == NULL) {
+        fail(c, DLOCK_EIO, "connect %s: cannot start the host name lookup: %s",
+             strerror(errno));
+        return DLOCK_EIO;
+    }
+    c->ctx = redisConnectFd(fd); /* owns fd: redisFree closes it */
+    if (c->ctx == NULL) {
+        close(fd);
+        fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
+        return DLOCK_ENOMEM;
+    }
+    c->hs_ev = POLLIN; /* the answer is in */
+    return DLOCK_OK;
+}
+
+static int start_connect(dl_conn *c) {
+    c->tcp_up = 0;
+    c->refused = 0;
+    c->rd_ev = POLLIN;
+    c->wr_ev = POLLOUT;
     c->objects = 0;
     c->app_bytes = c->wr_bytes = c->auth_end = 0;
-    c->state = DL_CONN_CONNECTING;
     int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
     c->connect_deadline_us = dl_mono_us() + (int64_t)ms * 1000;
-
-    int rc = queue_setup(c);
+    int rc = c->is_unix || dl_host_is_address(c->host) ? connect_to(c, NULL) : start_lookup(c);
+    if (rc != DLOCK_OK)
+        return rc;
+    c->state = DL_CONN_CONNECTING;
+    rc = queue_setup(c);
     if (rc != DLOCK_OK) {
         fail(c, rc, "connect %s: %s", "out of memory");
         return rc;
     }
-    c->app_bytes = sdslen(ctx->obuf);
+    c->app_bytes = sdslen(c->ctx->obuf);
     return DLOCK_OK;
 }
 
@@ -334,6 +381,19 @@ static int io_blocked(dl_conn *c, int r, short *ev, const char *fmt) {
 /* One step of connecting: the TCP connect's outcome, then (TLS) the
  * handshake, until the transport is ready or asks to wait (hs_ev). */
 static void finish_connect(dl_conn *c) {
+    if (c->res != NULL) { /* the look-up answered: connect to what it found */
+        if (!dl_resolve_done(c->res))
+            return; /* not yet (woken for another reason) */
+        char ip[64], why[200];
+        int ok = dl_resolve_result(c->res, ip, sizeof ip, why, sizeof why);
+        dl_resolve_drop(c->res);
+        c->res = NULL;
+        if (ok != 0)
+            fail(c, DLOCK_EIO, "connect %s: %s", why);
+        else
+            connect_to(c, ip);
+        return; /* a TCP connect takes a while: wait for it */
+    }
     if (!c->tcp_up) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -353,8 +413,11 @@ static void finish_connect(dl_conn *c) {
 }
 
 /* Why a connection that was still connecting at its deadline failed: the
- * TLS handshake once TCP was up, else `tcp` (the TCP connect's words). */
+ * host name's look-up while it runs, the TLS handshake once TCP was up,
+ * else `tcp` (the TCP connect's words). */
 const char *dl_conn_connect_late(const dl_conn *c, const char *tcp) {
+    if (c->res != NULL)
+        return "host name lookup did not complete in time";
     if (c->tcp_up)
         return "TLS handshake did not complete in time (a plain-text port, or a server that "
                "accepts connections but does not answer)";

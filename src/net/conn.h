@@ -80,7 +80,11 @@ typedef struct dl_conn {
     redisReplyObjectFunctions *orig_fn; /* ...hiredis's own */
     long objects;                  /* objects in the reply being parsed */
 
-    int64_t connect_deadline_us;
+    int64_t connect_deadline_us; /* covers the host name look-up too */
+    /* Connecting to a host name: its look-up (resolve.h), until answered.
+     * Meanwhile ctx is a placeholder on the look-up's descriptor: requests
+     * queue in its output buffer, and move to the socket's with it. */
+    struct dl_resolve *res;
     int skip;      /* AUTH/SELECT replies to check and drop first */
     int64_t last_io_us; /* last read: idle connections are checked before use */
     int tcp_up;         /* connecting: the TCP connect completed (TLS handshake next) */
