@@ -3,7 +3,9 @@
  *     system store) -> a verification error naming tls_ca;
  *   - a certificate for another host: IP address mismatch (127.0.0.1 not in
  *     it) and host name mismatch (tls_server_name not in it); a certificate
- *     that names only "localhost" works with tls_server_name=localhost;
+ *     that names only "localhost" works with tls_server_name=localhost,
+ *     and with a URL that names the host localhost (looked up, checked by
+ *     name);
  *     IPv6: [::1] checked against the certificate's IP entries;
  *   - an expired certificate;
  *   - SNI: openssl s_server presents a second certificate to clients that
@@ -73,6 +75,13 @@ static void wrong_ca_and_names(void) {
     expect_ping("tls_server_name=wrong.example",
                 te_url(url, sizeof url, wport, "tls_server_name=wrong.example"), DLOCK_OK, NULL,
                 NULL);
+    /* A host name in the URL: looked up (resolve.c), and the certificate
+     * checked against the name, not the address found. */
+    snprintf(url, sizeof url, "rediss://localhost:%d?tls_ca=%s", lport, te_file("ca.crt"));
+    expect_ping("rediss://localhost", url, DLOCK_OK, NULL, NULL);
+    snprintf(url, sizeof url, "rediss://localhost:%d?tls_ca=%s", wport, te_file("ca.crt"));
+    expect_ping("rediss://localhost, a certificate for another name", url, DLOCK_EIO,
+                "hostname mismatch", NULL);
     th_server_free(s);
     th_server_free(w);
     th_server_free(lh);
