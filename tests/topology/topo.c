@@ -374,6 +374,22 @@ int tt_sentinel_master_port(tt_sentinels *g, int i) {
     return port;
 }
 
+long long tt_sentinel_config_epoch(tt_sentinels *g, int i) {
+    redisContext *c = quiet_connect(g->sport[i]);
+    if (c == NULL)
+        return -1;
+    redisReply *r = redisCommand(c, "SENTINEL MASTER %s", TT_MASTER_NAME);
+    long long epoch = -1;
+    for (size_t k = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements; k += 2)
+        if (r->element[k]->type == REDIS_REPLY_STRING &&
+            strcmp(r->element[k]->str, "config-epoch") == 0 &&
+            r->element[k + 1]->type == REDIS_REPLY_STRING)
+            epoch = atoll(r->element[k + 1]->str);
+    freeReplyObject(r);
+    redisFree(c);
+    return epoch;
+}
+
 static int role_is_master(int port) {
     redisContext *c = quiet_connect(port);
     if (c == NULL)

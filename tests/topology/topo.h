@@ -39,6 +39,9 @@ tt_sentinels *tt_sentinels_start(int nsent);
 void tt_sentinels_free(tt_sentinels *g);
 /* The master's port as sentinel i reports it, or -1. */
 int tt_sentinel_master_port(tt_sentinels *g, int i);
+/* The master's config-epoch as sentinel i reports it (every failover
+ * raises it), or -1. */
+long long tt_sentinel_config_epoch(tt_sentinels *g, int i);
 /* Waits until every live sentinel reports `port` as the master and the
  * server there says ROLE master. Returns 0, or -1 after timeout_ms. */
 int tt_sentinels_wait_master(tt_sentinels *g, int port, int timeout_ms);
