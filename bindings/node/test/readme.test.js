@@ -1,8 +1,9 @@
 'use strict';
 // The JavaScript examples of the READMEs run: the first ```js block of the
 // top-level README's "Node.js" section and of this package's "Quick start"
-// (the same example), with the URL pointed at a private redis-server and
-// `require('dlock')` resolving to this package.
+// (the same example), with $DLOCK_URL naming a private redis-server (as the
+// C and Python examples read it) and `require('dlock')` resolving to this
+// package.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -31,9 +32,11 @@ function run(code) {
   try {
     fs.mkdirSync(path.join(dir, 'node_modules'));
     fs.symlinkSync(PKG, path.join(dir, 'node_modules', 'dlock'));
-    assert.match(code, /redis:\/\/127\.0\.0\.1:6379/);
-    fs.writeFileSync(path.join(dir, 'example.js'), code.replace(/redis:\/\/127\.0\.0\.1:6379/g, srv.url));
-    return spawnSync(process.execPath, ['example.js'], { cwd: dir, encoding: 'utf8', timeout: 20000 });
+    assert.match(code, /process\.env\.DLOCK_URL \?\? 'redis:\/\/127\.0\.0\.1:6379'/);
+    fs.writeFileSync(path.join(dir, 'example.js'), code);
+    return spawnSync(process.execPath, ['example.js'], {
+      cwd: dir, encoding: 'utf8', timeout: 20000, env: { ...process.env, DLOCK_URL: srv.url },
+    });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
