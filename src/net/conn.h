@@ -3,7 +3,8 @@
  * drives it with requests and deadlines.
  *
  * hiredis does the protocol (command formatting, reply parsing) and the
- * non-blocking TCP connect; the bytes move through a transport
+ * non-blocking TCP connect (to an address: a host name is looked up first,
+ * off this thread, by resolve.h); the bytes move through a transport
  * (transport.h: plain, or TLS in tls.c). This file owns the socket life
  * cycle:
  *   - connections are non-blocking and made lazily; with TLS the
