@@ -227,10 +227,10 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len) {
 
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res) {
-    static int (*real)(const char *, const char *, const struct addrinfo *,
-                       struct addrinfo **);
-    if (real == NULL)
-        *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+    /* Looked up on every call: the library's look-up threads call this
+     * too (resolve.c), and a lazily set static would be a data race. */
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+    *(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
     struct addrinfo h;
     memset(&h, 0, sizeof h);
     if (hints != NULL)
