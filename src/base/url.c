@@ -415,6 +415,7 @@ static void url_reset(dl_url *u)
     u->replicas = -1;
     u->replica_timeout_ms = -1;
     u->tls_verify = 1;
+    u->sentinel_watch = 1;
 }
 
 static int url_parse(const char *s, dl_url *u, char *err, size_t errlen)

@@ -17,7 +17,9 @@
  *   connect_timeout, timeout, db (unix only), replicas (count),
  *   replica_timeout, prefix (string, percent-decoded);
  *   TLS schemes only: tls_ca (file), tls_ca_dir, tls_cert, tls_key (files),
- *   tls_server_name (the name to check and send as SNI), tls_verify=on|off.
+ *   tls_server_name (the name to check and send as SNI), tls_verify=on|off;
+ *   sentinel schemes only: sentinel_watch=on|off (subscribe to the
+ *   sentinels' +switch-master: on unless off).
  *
  * Details of what is accepted (tests/unit/test_url.c has a case for each):
  *   - Scheme names are case-insensitive; hosts are kept as written.
@@ -93,6 +95,7 @@ typedef struct dl_url {
     char tls_key[DL_URL_PATH_MAX];
     char tls_server_name[DL_URL_HOST_MAX];
     int tls_verify; /* 1 unless tls_verify=off */
+    int sentinel_watch; /* sentinel: 1 unless sentinel_watch=off (+switch-master) */
 } dl_url;
 
 /* Parse `s` into `*out`. Returns 0 on success (err, when given, is set to "").

@@ -41,11 +41,12 @@ static const struct option {
     {"tls_key", OPT_STRING, FIELD(tls_key), 1},
     {"tls_server_name", OPT_STRING, FIELD(tls_server_name), 1},
     {"tls_verify", OPT_ONOFF, FIELD(tls_verify), 1},
+    {"sentinel_watch", OPT_ONOFF, FIELD(sentinel_watch), 0},
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 #define URL_KNOWN_OPTIONS                                                            \
     "connect_timeout, timeout, db, replicas, replica_timeout, prefix, tls_ca, "      \
-    "tls_ca_dir, tls_cert, tls_key, tls_server_name, tls_verify"
+    "tls_ca_dir, tls_cert, tls_key, tls_server_name, tls_verify, sentinel_watch"
 
 static int parse_int_option(span val, const char *name, int lo, int hi, int is_ms, int *out,
                             char *err, size_t errlen)
@@ -111,6 +112,9 @@ static int parse_option(span seg, int is_unix, unsigned *seen, dl_url *u, char *
                            "option '%s' needs TLS: use " URL_TLS_SCHEMES
                            " (this URL would send everything in clear text)",
                            o->name);
+    if (strcmp(o->name, "sentinel_watch") == 0 && u->kind != DL_URL_SENTINEL)
+        return dl_url_fail(err, errlen, "option 'sentinel_watch' is only for "
+                                        "redis-sentinel:// and rediss-sentinel:// URLs");
     if (*seen & (1u << idx))
         return dl_url_fail(err, errlen, "option '%s' given twice in URL", o->name);
     *seen |= 1u << idx;

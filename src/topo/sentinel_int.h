@@ -51,6 +51,13 @@ struct dl_sentinel {
     dl_pipe *cpipe; /* ...on this pipe */
     dl_sent_why w;
     dl_timer tick; /* the pause between passes, or "look again now" */
+    /* The sentinels' +switch-master channel, subscribed on one sentinel
+     * once a master is known (sentinel.c): a switch of this master puts it
+     * in doubt at once. A deposed master may go on answering as one, to
+     * the clients still connected, for seconds before Sentinel demotes it. */
+    dl_pipe *sub;
+    int sub_from;         /* the sentinel it is on (the next one after a failure) */
+    int64_t sub_retry_us; /* no new subscription before this */
 };
 
 /* Find the master (sentinel_ask.c): start a discovery unless one runs

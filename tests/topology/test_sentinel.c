@@ -148,7 +148,16 @@ int main(void) {
     }
 
     /* 3. Manual failover: the master is demoted while our connection to it
-     * stays open; the next write meets READONLY and must still succeed. */
+     * stays open. A client that watches the sentinels (+switch-master, the
+     * default) goes straight to the new master; one with
+     * sentinel_watch=off meets READONLY at the old one, and follows. */
+    char wurl[700];
+    snprintf(wurl, sizeof wurl, "%s?sentinel_watch=off", g->url);
+    dlock_client *cw = client(wurl, 500, 1000);
+    dlock_lock *lw = NULL;
+    TH_EQ_INT(dlock_try_acquire(cw, "sent-w", 60000, &lw), DLOCK_OK); /* connected to m */
+    TH_EQ_INT(dlock_release(lw), DLOCK_OK);
+    dlock_lock_free(lw);
     th_server *newm = other(g, m);
     redisContext *sc = th_connect(g->sport[0], 2000);
     TH_CHECK(sc != NULL);
@@ -175,8 +184,19 @@ int main(void) {
            "master: %ld)\n",
            dlock_err_name(rc), (th_now_us() - t) / 1000, dlock_client_errstr(c), ro1 - ro0);
     TH_EQ_INT(rc, DLOCK_OK);
-    TH_EQ_INT(ro1 - ro0, 1); /* it went to the old master first, then followed */
+    TH_EQ_INT(ro1 - ro0, 0); /* told of the switch: never sent to the old master */
     TH_EQ_INT(key_exists(newm, "sent-c"), 1);
+    ro0 = readonly_errors(m);
+    rc = dlock_try_acquire(cw, "sent-w", 60000, &lw);
+    ro1 = readonly_errors(m);
+    printf("sentinel_watch=off: %s (READONLY answers from the old master: %ld)\n",
+           dlock_err_name(rc), ro1 - ro0);
+    TH_EQ_INT(rc, DLOCK_OK);
+    TH_EQ_INT(ro1 - ro0, 1); /* it went to the old master first, then followed */
+    TH_EQ_INT(key_exists(newm, "sent-w"), 1);
+    TH_EQ_INT(dlock_release(lw), DLOCK_OK);
+    dlock_lock_free(lw);
+    dlock_client_free(cw);
     TH_EQ_INT(dlock_extend(la, 60000), DLOCK_OK); /* replicated before the switch */
     m = newm;
 

@@ -442,6 +442,17 @@ static void test_options(void)
     CHECK_INT(strlen(OK(s)->prefix), 127);
 }
 
+static void test_sentinel_watch(void)
+{
+    CHECK_INT(OK("redis-sentinel://s1/m")->sentinel_watch, 1);
+    CHECK_INT(OK("redis-sentinel://s1/m?sentinel_watch=off")->sentinel_watch, 0);
+    CHECK_INT(OK("rediss-sentinel://s1/m?sentinel_watch=on")->sentinel_watch, 1);
+    BAD("redis-sentinel://s1/m?sentinel_watch=no", "on or off");
+    BAD("redis-sentinel://s1/m?sentinel_watch=off&sentinel_watch=on", "twice");
+    BAD("redis://h?sentinel_watch=off", "only for redis-sentinel://");
+    BAD("redis-cluster://h?sentinel_watch=off", "only for redis-sentinel://");
+}
+
 static void test_tls(void)
 {
     dl_url *p = OK("rediss://h");
@@ -718,6 +729,7 @@ int main(void)
     test_cluster();
     test_options();
     test_tls();
+    test_sentinel_watch();
     test_rejections();
     test_err_buffer();
     test_redact();
