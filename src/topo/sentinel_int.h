@@ -58,6 +58,7 @@ struct dl_sentinel {
     dl_pipe *sub;
     int sub_from;         /* the sentinel it is on (the next one after a failure) */
     int64_t sub_retry_us; /* no new subscription before this */
+    int64_t sub_drained_us; /* the subscription was last read then (sub_drain) */
 };
 
 /* Find the master (sentinel_ask.c): start a discovery unless one runs
