@@ -199,7 +199,8 @@ typedef struct dlock_options {
      * dlock_wait keeps waiting until its deadline, trying again only once
      * a WAIT shows enough replicas (no fence is spent meanwhile), and says
      * so once with a DLOCK_EV_WARNING event. A WAIT holds its connection:
-     * other operations pipelined on it wait too. */
+     * other operations pipelined on it wait too. Grants only: extensions
+     * (dlock_extend, keepalive) are not followed by a WAIT. */
     int replicas;
     /* WAIT timeout, 0..3600000 ms; default 100. 0: as long as the call
      * allows (dlock_wait: until its deadline; other calls: one command
