@@ -199,8 +199,12 @@ typedef struct dlock_options {
      * dlock_wait keeps waiting until its deadline, trying again only once
      * a WAIT shows enough replicas (no fence is spent meanwhile), and says
      * so once with a DLOCK_EV_WARNING event. A WAIT holds its connection:
-     * other operations pipelined on it wait too. Grants only: extensions
-     * (dlock_extend, keepalive) are not followed by a WAIT. */
+     * other operations pipelined on it wait too. Extensions too
+     * (dlock_extend, keepalive; a lock on one master, not a Redlock set):
+     * a WAIT follows each, and an extension fewer replicas acknowledged
+     * does not extend the handle's validity (dlock_extend: ENOREPLICAS;
+     * keepalive: retried until the validity runs out, then lost with
+     * DLOCK_ETIMEDOUT). */
     int replicas;
     /* WAIT timeout, 0..3600000 ms; default 100. 0: as long as the call
      * allows (dlock_wait: until its deadline; other calls: one command
@@ -560,7 +564,9 @@ DLOCK_API int dlock_release(dlock_lock *l);
  * held), DLOCK_EMAXHOLD (opts.max_hold_ms has passed since the acquisition:
  * no server call is made), DLOCK_EINVAL (bad ttl_ms, NULL, or a handle
  * orphaned by dlock_client_free), DLOCK_EIO, DLOCK_ESERVER,
- * DLOCK_ENOQUORUM.
+ * DLOCK_ENOQUORUM, DLOCK_ENOREPLICAS (opts.replicas: fewer replicas than
+ * that acknowledged the extension in replica_timeout_ms; the master may
+ * have extended it, but the handle's validity is not extended).
  */
 DLOCK_API int dlock_extend(dlock_lock *l, int64_t ttl_ms);
 

@@ -169,6 +169,7 @@ void dl_eka_stop(dl_eka *k) {
     dl_engine *e = k->e;
     dl_heap_disarm(&e->heap, &k->timer);
     dl_fan_put(k->fan);
+    dl_fan_put(k->gfan);
     if (k->prev != NULL)
         k->prev->next = k->next;
     else

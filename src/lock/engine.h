@@ -117,6 +117,7 @@ typedef struct dl_eka {
     dlock_lost_fn on_lost;
     void *ud;
     dl_fan *fan;
+    dl_fan *gfan;     /* its replica gate's WAIT (gate.c), or NULL */
     int64_t sent_us;
     int64_t ttl_sent; /* the ttl of the extension in flight */
     dl_keyset keys;   /* what l's extension touches (any kind: kinds.h) */
@@ -429,6 +430,14 @@ DL_INTERNAL int dl_gate_acked(dl_aop *op, dl_fan *f, int64_t *acked);
  * fate is then unknown, as after READONLY: give it back and take the lock
  * again from the new master. */
 DL_INTERNAL int dl_gate_demoted(const dl_aop *op, const dl_fan *f);
+/* Extensions (gate.c): whether e gates them (opts.replicas, one master
+ * per lock); the WAIT to send right after an EXTEND on ks's route (NULL
+ * if it could not be sent: the extension then does not count); whether
+ * its completed fan shows enough replicas (NULL or failed: no). */
+DL_INTERNAL int dl_gate_extension_on(const dl_engine *e);
+DL_INTERNAL dl_fan *dl_gate_extension(dl_engine *e, const dl_keyset *ks, dl_fan_done_fn done,
+                                      void *arg);
+DL_INTERNAL int dl_gate_extension_ok(const dl_engine *e, const dl_fan *f);
 
 /* keepalive_async.c: keep l alive with a timer in its engine. */
 DL_INTERNAL int dl_eka_start(dl_engine *e, dlock_lock *l, int64_t interval_ms,

@@ -1,6 +1,8 @@
 /* gate.c - the replica gate's request (opts.replicas): WAIT on the lock's
  * server, and reading its answer. The acquire's state machine
- * (acquire_async.c) decides what a short count means. */
+ * (acquire_async.c) decides what a short count means; an extension's
+ * gate (dl_gate_extension) is read by the three extension paths (user
+ * extends, engine keepalive, the keepalive thread). */
 #include <stdio.h>
 
 #include "clock.h"
@@ -55,4 +57,40 @@ int dl_gate_acked(dl_aop *op, dl_fan *f, int64_t *acked) {
             *acked = a;
     }
     return rc;
+}
+
+/* ---- extensions ----
+ * A lease extended on a master whose replicas do not have it is not one a
+ * failover keeps (a deposed master still taking writes, with no replica,
+ * extends whatever it is asked to). So with opts.replicas an extension
+ * counts only once a WAIT shows enough replicas: sent on the lock's route
+ * right after the EXTEND, on the same connection (WAIT counts that
+ * connection's writes, the EXTEND's included). One master per lock only:
+ * a Redlock set's extensions are counted by their quorum. */
+
+int dl_gate_extension_on(const dl_engine *e) { return e->c->opts.replicas > 0 && e->n == 1; }
+
+dl_fan *dl_gate_extension(dl_engine *e, const dl_keyset *ks, dl_fan_done_fn done, void *arg) {
+    const dlock_client *c = e->c;
+    char nrep[16], tmo[24];
+    int64_t ms = c->opts.replica_timeout_ms > 0 ? c->opts.replica_timeout_ms
+                                                : c->opts.command_timeout_ms;
+    int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
+    size_t n2 = dl_fmt_i64(tmo, ms);
+    const char *argv[3] = {"WAIT", nrep, tmo};
+    size_t lens[3] = {4, (size_t)n1, n2};
+    dl_req req = {.argc = 3, .argv = argv, .lens = lens, .key = ks->k[0], .klen = ks->len[0]};
+    int64_t deadline = dl_mono_us() + (ms + c->opts.command_timeout_ms) * 1000;
+    int rc;
+    return dl_engine_fan(e, &req, deadline, dl_decided_majority, done, arg, &rc);
+}
+
+int dl_gate_extension_ok(const dl_engine *e, const dl_fan *f) {
+    if (f == NULL || !f->completed || f->call.n < 1)
+        return 0;
+    for (int i = 0; i < f->call.n; i++)
+        if (f->call.status[i] != DLOCK_OK ||
+            dl_reply_int(f->call.replies[i], -1) < e->c->opts.replicas)
+            return 0;
+    return 1;
 }

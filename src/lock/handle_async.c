@@ -43,12 +43,11 @@ static void on_released(dl_fan *f, void *arg) {
     dl_aop_finish(op, rc);
 }
 
-static void on_extended(dl_fan *f, void *arg) {
-    dl_aop *op = arg;
+/* The extension's outcome: rc and ok (it was the holder) from the
+ * EXTEND, after the replica gate when there is one. */
+static void extended(dl_aop *op, int rc, int ok) {
     dlock_lock *l = op->lock;
     dlock_client *c = op->e->c;
-    int ok = 0;
-    int rc = dl_extend_read(&op->x, &f->call, &ok);
     int64_t until = dl_valid_until_us(op->sent_us, op->ttl_ms, c->opts.drift_factor);
     if (rc == DLOCK_OK && ok && dl_mono_us() >= until)
         ok = 0; /* took longer than the lease itself */
@@ -70,6 +69,42 @@ static void on_extended(dl_fan *f, void *arg) {
     }
     atomic_store(&l->user_ext, 0);
     dl_aop_finish(op, rc);
+}
+
+/* The replica gate's WAIT answered (gate.c): the extension counts only
+ * with enough replicas; else it ran on the master alone (DLOCK_ENOREPLICAS:
+ * the validity is not extended, only cut if the new ttl is shorter). */
+static void on_ext_gated(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    if (dl_gate_extension_ok(op->e, f)) {
+        extended(op, DLOCK_OK, 1);
+        return;
+    }
+    int64_t acked = -1;
+    if (f->call.n > 0 && f->call.status[0] == DLOCK_OK)
+        acked = dl_reply_int(f->call.replies[0], -1);
+    extended(op, dl_seterr(&op->x, DLOCK_ENOREPLICAS,
+                           "lock '%s': the extension reached only %" PRId64
+                           " of %d replicas (replicas option): it does not count",
+                           op->lock->name, acked < 0 ? 0 : acked, op->e->c->opts.replicas),
+             0);
+}
+
+static void on_extended(dl_fan *f, void *arg) {
+    dl_aop *op = arg;
+    int ok = 0;
+    int rc = dl_extend_read(&op->x, &f->call, &ok);
+    if (rc == DLOCK_OK && ok && dl_gate_extension_on(op->e)) {
+        /* WAIT on the lock's route, after the EXTEND on that connection. */
+        const dl_keyset *ks = op->kx;
+        op->keys.k[0] = ks->k[0]; /* not op's to free: has_keys stays 0 */
+        op->keys.len[0] = ks->len[0];
+        rc = dl_gate_send(op, on_ext_gated);
+        if (rc == DLOCK_OK)
+            return;
+        ok = 0;
+    }
+    extended(op, rc, ok);
 }
 
 static void on_inspected(dl_fan *f, void *arg) {

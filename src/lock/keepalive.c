@@ -60,6 +60,9 @@ typedef struct ka_entry {
     int cb_running;
     /* per round */
     struct dl_fan *fan;       /* its extension */
+    struct dl_fan *gfan;      /* its replica gate's WAIT (gate.c), or NULL */
+    int gating;               /* the extension counts only if the gate passes */
+    int gate_short;           /* ...and it did not */
     struct ka_round *round;
     int ntargets;
     int yes, no;
@@ -129,12 +132,24 @@ static void send_extend(dlock_client *kc, dl_engine *eng, ka_entry *e, int64_t d
         DLOCK_OK)
         return;
     e->fan = dl_engine_fan(eng, &req, deadline, dl_extend_decided, ka_answered, e, &rc);
-    if (e->fan != NULL && !e->fan->completed)
-        e->round->pending++;
+    if (e->fan == NULL || e->fan->completed)
+        return;
+    e->round->pending++;
+    e->gating = dl_gate_extension_on(eng);
+    if (e->gating) { /* right behind the EXTEND on its connection */
+        e->gfan = dl_gate_extension(eng, &e->keys, ka_answered, e);
+        if (e->gfan != NULL && !e->gfan->completed)
+            e->round->pending++;
+    }
 }
 
-/* Count the entry's answers (none if its extension did not end in time). */
-static void tally(ka_entry *e) {
+/* Count the entry's answers (none if its extension did not end in time),
+ * and whether its replica gate, if any, passed. */
+static void tally(dl_engine *eng, ka_entry *e) {
+    e->gate_short = e->gating && (eng == NULL || !dl_gate_extension_ok(eng, e->gfan));
+    dl_fan_put(e->gfan);
+    e->gfan = NULL;
+    e->gating = 0;
     dl_fan *f = e->fan;
     e->fan = NULL;
     if (f == NULL)
@@ -155,7 +170,7 @@ static void tally(ka_entry *e) {
 static void apply(dlock_client *kc, ka_entry *e) {
     dlock_lock *l = e->l;
     int quorum = e->ntargets / 2 + 1;
-    if (e->ntargets > 0 && e->yes >= quorum) {
+    if (e->ntargets > 0 && e->yes >= quorum && !e->gate_short) {
         if (!atomic_load(&l->lost))
             atomic_store(&l->valid_until_us,
                          dl_valid_until_us(e->start_us, e->ttl_ms, kc->opts.drift_factor));
@@ -167,7 +182,8 @@ static void apply(dlock_client *kc, ka_entry *e) {
     } else if (e->ntargets > 0 && e->no >= quorum) {
         lose(e, DLOCK_ENOTHELD);
     } else {
-        /* No answer: try again soon, until the validity runs out. */
+        /* No answer (or the master's alone: the replica gate did not
+         * pass): try again soon, until the validity runs out. */
         int64_t retry = e->interval_us / 4;
         if (retry < 50000)
             retry = 50000;
@@ -206,7 +222,7 @@ static void extend_round(struct dl_keepalive *ka, ka_entry **due, int n) {
         dl_engine_run_until(eng, &round.done, deadline);
     }
     for (int i = 0; i < n; i++)
-        tally(due[i]);
+        tally(eng, due[i]);
     for (int i = 0; i < n; i++)
         apply(kc, due[i]);
 }

@@ -40,10 +40,17 @@ static int64_t next_fire(const dl_eka *k, int64_t at) {
     return end > 0 && end < at ? end : at;
 }
 
-static void on_extended(dl_fan *f, void *arg) {
+/* The extension and (opts.replicas) its gate have both answered: count
+ * the first (a yes counts only if the gate passed: gate.c). */
+static void on_extended(dl_fan *unused, void *arg) {
     dl_eka *k = arg;
     dl_engine *e = k->e;
     dlock_lock *l = k->l;
+    (void)unused;
+    if (!k->fan->completed || (k->gfan != NULL && !k->gfan->completed))
+        return; /* the other one is still out */
+    dl_fan *f = k->fan;
+    int gated = dl_gate_extension_on(e) && !dl_gate_extension_ok(e, k->gfan);
     int yes = 0, no = 0;
     for (int i = 0; i < f->call.n; i++) {
         const redisReply *r = f->call.replies[i];
@@ -52,6 +59,8 @@ static void on_extended(dl_fan *f, void *arg) {
         r->integer == 1 ? yes++ : no++;
     }
     int64_t now = dl_mono_us();
+    if (yes >= f->call.quorum && gated)
+        yes = 0; /* extended on a master its replicas did not follow: no answer */
     if (yes >= f->call.quorum) {
         int64_t until = dl_valid_until_us(k->sent_us, k->ttl_sent, e->c->opts.drift_factor);
         if (!atomic_load(&l->lost) && now < until) {
@@ -86,7 +95,7 @@ static void eka_fire(dl_timer *t) {
         lose(k, DLOCK_EMAXHOLD); /* opts.max_hold_ms: no more extensions */
         return;
     }
-    if (k->fan != NULL && !k->fan->completed) {
+    if ((k->fan != NULL && !k->fan->completed) || (k->gfan != NULL && !k->gfan->completed)) {
         /* The last extension is still unanswered: check again at the
          * validity end (the pipe's own deadline fails it before that). */
         dl_heap_arm(&e->heap, &k->timer, atomic_load(&l->valid_until_us));
@@ -104,11 +113,21 @@ static void eka_fire(dl_timer *t) {
     int64_t vu = atomic_load(&l->valid_until_us);
     int rc;
     dl_fan_put(k->fan);
+    dl_fan_put(k->gfan);
+    k->gfan = NULL;
     k->sent_us = now;
     k->fan = dl_engine_fan(e, &req, deadline, dl_extend_decided, on_extended, k, &rc);
     if (k->fan == NULL || k->fan->completed) {
         /* Could not even send: try again shortly. */
         dl_heap_arm(&e->heap, &k->timer, now + 50000 < vu ? now + 50000 : vu);
+        return;
+    }
+    if (dl_gate_extension_on(e)) {
+        k->gfan = dl_gate_extension(e, &k->keys, on_extended, k);
+        if (k->gfan != NULL && k->gfan->completed) { /* not sent: this one does not count */
+            dl_fan_put(k->gfan);
+            k->gfan = NULL;
+        }
     }
 }
 

@@ -62,22 +62,10 @@ static void pair(dlock_client *c, const char *name) {
     dlock_lock_free(l);
 }
 
-typedef struct res {
-    int done, status;
-    dlock_lock *lock;
-} res;
-
-static void on_done(const dlock_result *r, void *ud) {
-    res *o = ud;
-    o->done = 1;
-    o->status = r->status;
-    o->lock = r->status == DLOCK_OK ? r->lock : NULL;
-}
-
 /* An async try_acquire of name, driven by a poll loop until it ends. */
 static int async_try(dlock_client *c, const char *name, dlock_lock **out) {
-    res o = {0};
-    TH_EQ_INT(dlock_try_acquire_async(c, name, 60000, on_done, &o, NULL), DLOCK_OK);
+    tt_res o = {0};
+    TH_EQ_INT(dlock_try_acquire_async(c, name, 60000, tt_on_done, &o, NULL), DLOCK_OK);
     long long end = th_now_us() + 5000000;
     while (!o.done && th_now_us() < end)
         dlock_poll_once(c, 20);

@@ -121,6 +121,19 @@ static inline dlock_client *tt_client(const char *url, int connect_ms, int comma
     return c;
 }
 
+/* What an async operation ended with (tt_on_done records it). */
+typedef struct tt_res {
+    int done, status;
+    dlock_lock *lock;
+} tt_res;
+
+static inline void tt_on_done(const dlock_result *r, void *ud) {
+    tt_res *o = (tt_res *)ud;
+    o->done = 1;
+    o->status = r->status;
+    o->lock = r->status == DLOCK_OK ? r->lock : NULL;
+}
+
 /* ---- fake server ------------------------------------------------------------ */
 
 /* Given one request (one RESP command, or the whole chunk read if it is not
