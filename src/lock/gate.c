@@ -9,28 +9,45 @@
 #include "engine.h"
 #include "resp.h"
 
-/* WAIT's own timeout: replica_timeout_ms, or for 0 ("no timeout") what the
- * call has left: until dlock_wait's deadline, else one command timeout. A
- * WAIT holds its connection, so it must end before the request does. */
+/* WAIT's own timeout when the call has no deadline of its own:
+ * replica_timeout_ms, or for 0 ("no timeout") one command timeout. */
+static int64_t wait_ms_plain(const dlock_client *c) {
+    return c->opts.replica_timeout_ms > 0 ? c->opts.replica_timeout_ms
+                                          : c->opts.command_timeout_ms;
+}
+
+/* WAIT's own timeout for op: as wait_ms_plain, but with replica_timeout_ms
+ * 0 a dlock_wait gets what it has left until its deadline. A WAIT holds
+ * its connection, so it must end before the request does. */
 static int64_t gate_wait_ms(const dl_aop *op) {
     const dlock_client *c = op->e->c;
-    if (c->opts.replica_timeout_ms > 0)
-        return c->opts.replica_timeout_ms;
-    if (op->mode != DL_AM_DEADLINE)
-        return c->opts.command_timeout_ms;
+    if (c->opts.replica_timeout_ms > 0 || op->mode != DL_AM_DEADLINE)
+        return wait_ms_plain(c);
     int64_t left = (op->deadline_us - dl_mono_us() + 999) / 1000;
     return left > 0 ? left : 1;
+}
+
+/* "WAIT <replicas> <ms>" into argv/lens (its numbers in the caller's
+ * nrep[16] and tmo[24]). */
+static void wait_args(const dlock_client *c, int64_t ms, char *nrep, char *tmo,
+                      const char **argv, size_t *lens) {
+    int n1 = snprintf(nrep, 16, "%d", c->opts.replicas);
+    argv[0] = "WAIT";
+    lens[0] = 4;
+    argv[1] = nrep;
+    lens[1] = (size_t)n1;
+    argv[2] = tmo;
+    lens[2] = dl_fmt_i64(tmo, ms);
 }
 
 int dl_gate_send(dl_aop *op, dl_fan_done_fn done) {
     const dlock_client *c = op->e->c;
     char nrep[16], tmo[24];
+    const char *argv[3];
+    size_t lens[3];
     int64_t ms = gate_wait_ms(op);
     op->gate_ms = ms;
-    int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
-    size_t n2 = dl_fmt_i64(tmo, ms);
-    const char *argv[3] = {"WAIT", nrep, tmo};
-    size_t lens[3] = {4, (size_t)n1, n2};
+    wait_args(c, ms, nrep, tmo, argv, lens);
     int64_t deadline =
         dl_capped(&op->x, dl_mono_us() + (ms + c->opts.command_timeout_ms) * 1000);
     return dl_aop_command(op, 3, argv, lens, deadline, done);
@@ -73,12 +90,10 @@ int dl_gate_extension_on(const dl_engine *e) { return e->c->opts.replicas > 0 &&
 dl_fan *dl_gate_extension(dl_engine *e, const dl_keyset *ks, dl_fan_done_fn done, void *arg) {
     const dlock_client *c = e->c;
     char nrep[16], tmo[24];
-    int64_t ms = c->opts.replica_timeout_ms > 0 ? c->opts.replica_timeout_ms
-                                                : c->opts.command_timeout_ms;
-    int n1 = snprintf(nrep, sizeof nrep, "%d", c->opts.replicas);
-    size_t n2 = dl_fmt_i64(tmo, ms);
-    const char *argv[3] = {"WAIT", nrep, tmo};
-    size_t lens[3] = {4, (size_t)n1, n2};
+    const char *argv[3];
+    size_t lens[3];
+    int64_t ms = wait_ms_plain(c);
+    wait_args(c, ms, nrep, tmo, argv, lens);
     dl_req req = {.argc = 3, .argv = argv, .lens = lens, .key = ks->k[0], .klen = ks->len[0]};
     int64_t deadline = dl_mono_us() + (ms + c->opts.command_timeout_ms) * 1000;
     int rc;

@@ -72,22 +72,24 @@ static void extended(dl_aop *op, int rc, int ok) {
 }
 
 /* The replica gate's WAIT answered (gate.c): the extension counts only
- * with enough replicas; else it ran on the master alone (DLOCK_ENOREPLICAS:
- * the validity is not extended, only cut if the new ttl is shorter). */
+ * with enough replicas; else it ran on the master alone (DLOCK_ENOREPLICAS,
+ * or the WAIT's own failure: the validity is not extended, only cut if the
+ * new ttl is shorter). */
 static void on_ext_gated(dl_fan *f, void *arg) {
     dl_aop *op = arg;
-    if (dl_gate_extension_ok(op->e, f)) {
+    int64_t acked;
+    int rc = dl_gate_acked(op, f, &acked);
+    if (rc == DLOCK_OK && acked >= op->e->c->opts.replicas) {
         extended(op, DLOCK_OK, 1);
         return;
     }
-    int64_t acked = -1;
-    if (f->call.n > 0 && f->call.status[0] == DLOCK_OK)
-        acked = dl_reply_int(f->call.replies[0], -1);
-    extended(op, dl_seterr(&op->x, DLOCK_ENOREPLICAS,
-                           "lock '%s': the extension reached only %" PRId64
-                           " of %d replicas (replicas option): it does not count",
-                           op->lock->name, acked < 0 ? 0 : acked, op->e->c->opts.replicas),
-             0);
+    if (rc == DLOCK_OK)
+        rc = dl_seterr(&op->x, DLOCK_ENOREPLICAS,
+                       "lock '%s': only %" PRId64 " of %d replicas acknowledged the extension "
+                       "within %" PRId64 " ms (replicas option): it does not count",
+                       op->lock->name, acked < 0 ? 0 : acked, op->e->c->opts.replicas,
+                       op->gate_ms);
+    extended(op, rc, 0);
 }
 
 static void on_extended(dl_fan *f, void *arg) {
