@@ -9,9 +9,9 @@
  *     replica): the request waits for the new master and is sent there;
  *   - a sentinel announced a switch of this master (+switch-master, on a
  *     subscription kept on one sentinel while a master is known, unless
- *     the URL says sentinel_watch=off: what has arrived is read before
- *     every request is routed, so a blocking caller that was idle
- *     meanwhile learns of it too).
+ *     the URL says sentinel_watch=off: what has arrived is read before a
+ *     request is routed, at most once a millisecond, so a blocking caller
+ *     that was idle meanwhile learns of it too).
  * While a discovery runs, every request waits for it (the old master may
  * be a replica by now). */
 #include <poll.h>
@@ -130,8 +130,7 @@ static void sub_keep(dl_topo *t) {
  * here stops this request going to the old master. SUBSCRIBE's own answer
  * may still be unread ahead of it. One non-blocking read, skipped when the
  * last was under SUB_DRAIN_US ago: a hot loop pays no system call per
- * request (it cost 5 % of uncontended pairs/s), and a switch is seconds in
- * the making. */
+ * request, and a switch is seconds in the making. */
 static void sub_drain(dl_sentinel *s) {
     if (s->sub == NULL || s->sub->conn.state != DL_CONN_READY)
         return;
