@@ -431,9 +431,10 @@ DL_INTERNAL int dl_gate_acked(dl_aop *op, dl_fan *f, int64_t *acked);
  * again from the new master. */
 DL_INTERNAL int dl_gate_demoted(const dl_aop *op, const dl_fan *f);
 /* Extensions (gate.c): whether e gates them (opts.replicas, one master
- * per lock); the WAIT to send right after an EXTEND on ks's route (NULL
- * if it could not be sent: the extension then does not count); whether
- * its completed fan shows enough replicas (NULL or failed: no). */
+ * per lock); the WAIT to send right after an EXTEND on ks's route (a fan
+ * as dl_engine_fan gives: NULL, or already completed, when it could not be
+ * sent; the extension then does not count); whether its completed fan
+ * shows enough replicas (NULL or failed: no). */
 DL_INTERNAL int dl_gate_extension_on(const dl_engine *e);
 DL_INTERNAL dl_fan *dl_gate_extension(dl_engine *e, const dl_keyset *ks, dl_fan_done_fn done,
                                       void *arg);

@@ -63,6 +63,17 @@ static void pair(dlock_client *c, const char *name) {
     dlock_lock_free(l);
 }
 
+/* A try_acquire that must fail with DLOCK_EIO: prints what it said and
+ * how long it took (*ms). */
+static void failed_try(dlock_client *c, const char *name, const char *what, long long *ms) {
+    dlock_lock *l = NULL;
+    long long t0 = th_now_us();
+    int rc = dlock_try_acquire(c, name, 5000, &l);
+    *ms = (th_now_us() - t0) / 1000;
+    printf("%s: %s after %lld ms: %s\n", what, dlock_err_name(rc), *ms, dlock_client_errstr(c));
+    TH_EQ_INT(rc, DLOCK_EIO);
+}
+
 /* ---- 1. blocking calls ---- */
 
 static void blocking(void) {
@@ -70,13 +81,8 @@ static void blocking(void) {
     it_options(&o, 200, 500);
     dlock_client *c = it_client(g_url, &o);
     atomic_store(&g_delay_ms, 1500);
-    dlock_lock *l = NULL;
-    long long t0 = th_now_us();
-    int rc = dlock_try_acquire(c, "res-block", 5000, &l);
-    long long el = (th_now_us() - t0) / 1000;
-    printf("blocking, a 1500 ms lookup, connect timeout 200 ms: %s after %lld ms: %s\n",
-           dlock_err_name(rc), el, dlock_client_errstr(c));
-    TH_EQ_INT(rc, DLOCK_EIO);
+    long long el;
+    failed_try(c, "res-block", "blocking, a 1500 ms lookup, connect timeout 200 ms", &el);
     TH_CHECK(el >= 190 && el < 450);
     TH_CHECK(strstr(dlock_client_errstr(c), "slow.dlock.test") != NULL);
     TH_CHECK(strstr(dlock_client_errstr(c), "lookup") != NULL);
@@ -214,13 +220,8 @@ static void no_such_name(int port) {
     char url[128];
     snprintf(url, sizeof url, "redis://none.dlock.test:%d", port);
     dlock_client *c = it_client(url, NULL);
-    dlock_lock *l = NULL;
-    long long t0 = th_now_us();
-    int rc = dlock_try_acquire(c, "res-none", 5000, &l);
-    long long el = (th_now_us() - t0) / 1000;
-    printf("no such name: %s after %lld ms: %s\n", dlock_err_name(rc), el,
-           dlock_client_errstr(c));
-    TH_EQ_INT(rc, DLOCK_EIO);
+    long long el;
+    failed_try(c, "res-none", "no such name", &el);
     TH_CHECK(el < 500);
     TH_CHECK(strstr(dlock_client_errstr(c), "none.dlock.test") != NULL);
     dlock_client_free(c);
