@@ -13,7 +13,9 @@
  * on a short-lived thread of the library's (getaddrinfo has no timeout),
  * within the connect timeout: no call waits for a resolver past it, and
  * dlock_client_process never waits for one; that thread takes no signals
- * and touches nothing of the caller's.
+ * and touches nothing of the caller's. The name's addresses (IPv4 ones
+ * first, at most 8) are tried in turn while one refuses the connection or
+ * cannot be reached; the connect timeout covers them all.
  *
  * Processes: a client and its handles belong to the process that created
  * them. In a child after fork(), every call on an inherited client or

@@ -186,9 +186,10 @@ static int queue_setup(dl_conn *c) {
 }
 
 /* Make ctx c's context, on the socket it connects: close-on-exec, the
- * transport, the reply limits. A placeholder context (the look-up's) hands
- * over the requests queued in it, and its descriptor leaves the loop
- * (on_close) before it closes. */
+ * transport, the reply limits. The context it replaces (the look-up's
+ * placeholder, or a socket whose connect failed: nothing was written to
+ * either) hands over the requests queued in it, and its descriptor leaves
+ * the loop (on_close) before it closes. */
 static int attach_socket(dl_conn *c, redisContext *ctx) {
     if (c->ctx != NULL) {
         sds queued = c->ctx->obuf;
@@ -196,6 +197,9 @@ static int attach_socket(dl_conn *c, redisContext *ctx) {
         ctx->obuf = queued;
         if (c->on_close != NULL)
             c->on_close(c);
+        dl_transport_close(&c->tr); /* a socket whose connect failed: nothing read */
+        if (c->ctx->reader != NULL && c->ctx->reader->fn == &c->fn)
+            c->ctx->reader->fn = c->orig_fn;
         redisFree(c->ctx);
         c->gen++;
     }
@@ -218,10 +222,10 @@ static int attach_socket(dl_conn *c, redisContext *ctx) {
     return DLOCK_OK;
 }
 
-/* Start connecting to ip (NULL: c's own address or path). */
-static int connect_to(dl_conn *c, const char *ip) {
+/* Start connecting to c's own address or path. */
+static int connect_to(dl_conn *c) {
     redisContext *ctx = c->is_unix ? redisConnectUnixNonBlock(c->path)
-                                   : redisConnectNonBlock(ip ? ip : c->host, c->port);
+                                   : redisConnectNonBlock(c->host, c->port);
     if (ctx == NULL) {
         fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
         return DLOCK_ENOMEM;
@@ -229,10 +233,30 @@ static int connect_to(dl_conn *c, const char *ip) {
     return attach_socket(c, ctx);
 }
 
+/* Connect to the look-up's next address. One that fails at once (no
+ * route, no such address here) gives way to the next; the last one's
+ * failure is the connection's. */
+static void connect_next(dl_conn *c) {
+    for (;;) {
+        const char *ip = dl_resolve_addr(c->res, c->res_next++);
+        redisContext *ctx = redisConnectNonBlock(ip, c->port);
+        if (ctx != NULL && ctx->err && c->res_next < c->res_n) {
+            redisFree(ctx);
+            continue;
+        }
+        if (ctx == NULL)
+            fail(c, DLOCK_ENOMEM, "connect %s: %s", "out of memory");
+        else
+            attach_socket(c, ctx);
+        return;
+    }
+}
+
 /* A host name: looked up on a thread (resolve.h) while a placeholder
  * context on the look-up's descriptor collects the requests. */
 static int start_lookup(dl_conn *c) {
     int fd = -1;
+    c->res_n = c->res_next = 0;
     c->res = dl_resolve_start(c->host, c->port, &fd);
     if (c->res == NULL) {
         fail(c, DLOCK_EIO, "connect %s: cannot start the host name lookup: %s",
@@ -258,7 +282,7 @@ static int start_connect(dl_conn *c) {
     c->app_bytes = c->wr_bytes = c->auth_end = 0;
     int ms = c->cfg ? c->cfg->connect_timeout_ms : 1000;
     c->connect_deadline_us = dl_mono_us() + (int64_t)ms * 1000;
-    int rc = c->is_unix || dl_host_is_address(c->host) ? connect_to(c, NULL) : start_lookup(c);
+    int rc = c->is_unix || dl_host_is_address(c->host) ? connect_to(c) : start_lookup(c);
     if (rc != DLOCK_OK)
         return rc;
     c->state = DL_CONN_CONNECTING;
@@ -381,17 +405,15 @@ static int io_blocked(dl_conn *c, int r, short *ev, const char *fmt) {
 /* One step of connecting: the TCP connect's outcome, then (TLS) the
  * handshake, until the transport is ready or asks to wait (hs_ev). */
 static void finish_connect(dl_conn *c) {
-    if (c->res != NULL) { /* the look-up answered: connect to what it found */
+    if (c->res != NULL && c->res_next == 0) { /* the look-up answered */
         if (!dl_resolve_done(c->res))
             return; /* not yet (woken for another reason) */
-        char ip[64], why[200];
-        int ok = dl_resolve_result(c->res, ip, sizeof ip, why, sizeof why);
-        dl_resolve_drop(c->res);
-        c->res = NULL;
-        if (ok != 0)
+        char why[200];
+        c->res_n = dl_resolve_count(c->res, why, sizeof why);
+        if (c->res_n < 0)
             fail(c, DLOCK_EIO, "connect %s: %s", why);
         else
-            connect_to(c, ip);
+            connect_next(c);
         return; /* a TCP connect takes a while: wait for it */
     }
     if (!c->tcp_up) {
@@ -399,8 +421,18 @@ static void finish_connect(dl_conn *c) {
         socklen_t len = sizeof err;
         if (getsockopt(c->ctx->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
             err = errno;
+        if (err != 0 && c->res != NULL && c->res_next < c->res_n) {
+            connect_next(c); /* refused: the name's next address */
+            return;
+        }
         if (err != 0) {
-            fail(c, DLOCK_EIO, "connect %s: %s", strerror(err));
+            char why[160];
+            if (c->res != NULL && c->res_n > 1)
+                snprintf(why, sizeof why, "%s (each of its %d addresses)", strerror(err),
+                         c->res_n);
+            else
+                snprintf(why, sizeof why, "%s", strerror(err));
+            fail(c, DLOCK_EIO, "connect %s: %s", why);
             return;
         }
         c->tcp_up = 1;
@@ -416,7 +448,7 @@ static void finish_connect(dl_conn *c) {
  * host name's look-up while it runs, the TLS handshake once TCP was up,
  * else `tcp` (the TCP connect's words). */
 const char *dl_conn_connect_late(const dl_conn *c, const char *tcp) {
-    if (c->res != NULL)
+    if (c->res != NULL && c->res_next == 0)
         return "host name lookup did not complete in time";
     if (c->tcp_up)
         return "TLS handshake did not complete in time (a plain-text port, or a server that "

@@ -82,10 +82,14 @@ typedef struct dl_conn {
     long objects;                  /* objects in the reply being parsed */
 
     int64_t connect_deadline_us; /* covers the host name look-up too */
-    /* Connecting to a host name: its look-up (resolve.h), until answered.
-     * Meanwhile ctx is a placeholder on the look-up's descriptor: requests
-     * queue in its output buffer, and move to the socket's with it. */
+    /* Connecting to a host name: its look-up (resolve.h). Until it is
+     * answered (res_next 0) ctx is a placeholder on the look-up's
+     * descriptor: requests queue in its output buffer, and move to the
+     * socket's with it. Then the addresses found are tried in turn: one
+     * whose connect fails gives way to the next (res_next: the next to
+     * try, of res_n), the buffer moving again. */
     struct dl_resolve *res;
+    int res_n, res_next;
     int skip;      /* AUTH/SELECT replies to check and drop first */
     int64_t last_io_us; /* last read: idle connections are checked before use */
     int tcp_up;         /* connecting: the TCP connect completed (TLS handshake next) */

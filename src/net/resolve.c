@@ -23,8 +23,9 @@ struct dl_resolve {
     int port;
     int rc;        /* 0, or getaddrinfo's / getnameinfo's EAI_* */
     int sys_errno; /* errno, for EAI_SYSTEM */
+    int n;         /* addresses in ip (at least 1 when rc is 0) */
     char host[256];
-    char ip[64];
+    char ip[DL_RESOLVE_MAX][64];
 };
 
 int dl_host_is_address(const char *host) {
@@ -47,22 +48,40 @@ static void let_go(dl_resolve *r) {
         free(r);
 }
 
-/* IPv4 first, as hiredis does (a client cannot afford to find out whether
- * IPv6 works on every connect); the first address found. */
-static int lookup_first(dl_resolve *r) {
+/* Add the addresses of family fam in ai to r's list, in the resolver's
+ * order, each once, while there is room. */
+static int collect(dl_resolve *r, const struct addrinfo *ai, int fam) {
+    for (; ai != NULL && r->n < DL_RESOLVE_MAX; ai = ai->ai_next) {
+        if (ai->ai_family != fam)
+            continue;
+        char *ip = r->ip[r->n];
+        int rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, sizeof r->ip[0], NULL, 0,
+                             NI_NUMERICHOST);
+        if (rc != 0)
+            return rc;
+        int seen = 0;
+        for (int i = 0; i < r->n && !seen; i++)
+            seen = strcmp(r->ip[i], ip) == 0;
+        r->n += !seen;
+    }
+    return 0;
+}
+
+/* One query for both families; IPv4 addresses first, as hiredis prefers
+ * them (a client cannot afford to find out whether IPv6 works on every
+ * connect), then IPv6 ones, for conn.c to try in turn. */
+static int lookup_all(dl_resolve *r) {
     char port[16];
     snprintf(port, sizeof port, "%d", r->port);
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(r->host, port, &hints, &ai);
-    if (rc != 0) {
-        hints.ai_family = AF_INET6;
-        if (getaddrinfo(r->host, port, &hints, &ai) == 0)
-            rc = 0;
-    }
     if (rc == 0) {
-        rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, r->ip, sizeof r->ip, NULL, 0,
-                         NI_NUMERICHOST);
+        rc = collect(r, ai, AF_INET);
+        if (rc == 0)
+            rc = collect(r, ai, AF_INET6);
+        if (rc == 0 && r->n == 0)
+            rc = EAI_NONAME; /* neither family: nothing to connect to */
         freeaddrinfo(ai);
     }
     if (rc == EAI_SYSTEM)
@@ -72,7 +91,7 @@ static int lookup_first(dl_resolve *r) {
 
 static void *lookup_thread(void *arg) {
     dl_resolve *r = arg;
-    r->rc = lookup_first(r);
+    r->rc = lookup_all(r);
     atomic_store(&r->done, 1);
     /* A closed other end (the caller dropped the look-up) is EPIPE, never
      * SIGPIPE. */
@@ -127,7 +146,7 @@ dl_resolve *dl_resolve_start(const char *host, int port, int *fd) {
 
 int dl_resolve_done(const dl_resolve *r) { return atomic_load(&r->done); }
 
-int dl_resolve_result(const dl_resolve *r, char *ip, size_t ip_cap, char *why, size_t why_cap) {
+int dl_resolve_count(const dl_resolve *r, char *why, size_t why_cap) {
     if (!atomic_load(&r->done)) {
         snprintf(why, why_cap, "host name lookup gave no answer");
         return -1;
@@ -137,9 +156,10 @@ int dl_resolve_result(const dl_resolve *r, char *ip, size_t ip_cap, char *why, s
                  r->rc == EAI_SYSTEM ? strerror(r->sys_errno) : gai_strerror(r->rc));
         return -1;
     }
-    snprintf(ip, ip_cap, "%s", r->ip);
-    return 0;
+    return r->n;
 }
+
+const char *dl_resolve_addr(const dl_resolve *r, int i) { return r->ip[i]; }
 
 void dl_resolve_drop(dl_resolve *r) {
     if (r != NULL)

@@ -10,14 +10,18 @@
  * The connect timeout covers the look-up: a look-up still running then is
  * dropped, and its thread frees what is left when it ends.
  *
- * Like hiredis, an IPv4 address is preferred: IPv6 is asked only when
- * the name has no IPv4 address, and the first address found is used. */
+ * Like hiredis, IPv4 is preferred: the answer lists the name's IPv4
+ * addresses first, then its IPv6 ones (at most DL_RESOLVE_MAX in all),
+ * and conn.c tries them in that order. */
 #ifndef DLOCK_RESOLVE_H
 #define DLOCK_RESOLVE_H
 
 #include <stddef.h>
 
 typedef struct dl_resolve dl_resolve;
+
+/* The most addresses of one name that are kept (and tried). */
+#define DL_RESOLVE_MAX 8
 
 /* Whether host is a literal IPv4 or IPv6 address (with an optional
  * "%zone"): those need no look-up. */
@@ -34,9 +38,13 @@ dl_resolve *dl_resolve_start(const char *host, int port, int *fd);
  * reason finds 0). */
 int dl_resolve_done(const dl_resolve *r);
 
-/* The answer, once done: 0 and the address as text in ip
- * (ip_cap >= 64), or -1 and the resolver's reason in why. */
-int dl_resolve_result(const dl_resolve *r, char *ip, size_t ip_cap, char *why, size_t why_cap);
+/* The answer, once done: the number of addresses found (1 to
+ * DL_RESOLVE_MAX), or -1 and the resolver's reason in why. */
+int dl_resolve_count(const dl_resolve *r, char *why, size_t why_cap);
+
+/* Address i (0 <= i < dl_resolve_count) as text: IPv4 ones first. Lives
+ * as long as r. */
+const char *dl_resolve_addr(const dl_resolve *r, int i);
 
 /* Drop the look-up (NULL: nothing), answered or not. Never waits. */
 void dl_resolve_drop(dl_resolve *r);

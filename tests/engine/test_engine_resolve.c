@@ -18,7 +18,14 @@
  *   5. A client freed during a lookup: the lookup ends alone (ASan: no
  *      leak, no use after free).
  *   6. A reconnect looks the name up again.
- *   7. "localhost" through the real resolver, when /etc/hosts names it. */
+ *   7. "localhost" through the real resolver, when /etc/hosts names it.
+ *   8. A name with several addresses: one that refuses the connection
+ *      gives way to the next ("two.dlock.test": 127.0.0.2, where nothing
+ *      listens, then 127.0.0.1), IPv4 before IPv6 whatever order the
+ *      resolver gave ("v6.dlock.test": ::1 first, where nothing
+ *      listens either; unit_resolve checks the order itself); when every address
+ *      refuses ("dead.dlock.test") the call fails at once, saying how many
+ *      were tried. */
 #include <dlfcn.h>
 #include <netdb.h>
 #include <poll.h>
@@ -34,6 +41,24 @@ static _Atomic int g_lookups; /* of .dlock.test names */
 
 typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 
+/* The addresses of a name that has several, in the resolver's order: each
+ * looked up by the real getaddrinfo (literal addresses) and chained. */
+static int several(gai_fn real, const char *const *ips, int n, const char *service,
+                   const struct addrinfo *hints, struct addrinfo **res) {
+    struct addrinfo h = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+    struct addrinfo **tail = res;
+    *res = NULL;
+    (void)hints;
+    for (int i = 0; i < n; i++) {
+        int rc = real(ips[i], service, &h, tail);
+        if (rc != 0)
+            return rc;
+        while (*tail != NULL)
+            tail = &(*tail)->ai_next;
+    }
+    return 0;
+}
+
 static int ends_with(const char *s, const char *tail) {
     size_t n = strlen(s), m = strlen(tail);
     return n >= m && strcmp(s + n - m, tail) == 0;
@@ -44,6 +69,15 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
     gai_fn real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
     if (node != NULL && ends_with(node, ".dlock.test")) {
         atomic_fetch_add(&g_lookups, 1);
+        static const char *const two[] = {"127.0.0.2", "127.0.0.1"};
+        static const char *const v6[] = {"::1", "127.0.0.2", "127.0.0.1"};
+        static const char *const dead[] = {"127.0.0.2", "127.0.0.3"};
+        if (strcmp(node, "two.dlock.test") == 0)
+            return several(real, two, 2, service, hints, res);
+        if (strcmp(node, "v6.dlock.test") == 0)
+            return several(real, v6, 3, service, hints, res);
+        if (strcmp(node, "dead.dlock.test") == 0)
+            return several(real, dead, 2, service, hints, res);
         if (strcmp(node, "slow.dlock.test") != 0)
             return EAI_NONAME;
         if (hints != NULL && hints->ai_family == AF_INET6)
@@ -276,6 +310,35 @@ static void localhost(int port) {
     printf("localhost: a pair through the real resolver\n");
 }
 
+/* ---- 8. several addresses ---- */
+
+static void several_addresses(int port) {
+    const char *names[] = {"two.dlock.test", "v6.dlock.test"};
+    char url[128];
+    for (int i = 0; i < 2; i++) {
+        snprintf(url, sizeof url, "redis://%s:%d", names[i], port);
+        dlock_client *c = it_client(url, NULL);
+        pair(c, "res-several");
+        dlock_client_free(c);
+        c = it_client(url, NULL); /* and through the non-blocking API */
+        et_res a = {0};
+        IT_RC(c, dlock_try_acquire_async(c, "res-several", 5000, et_cb, &a, NULL), DLOCK_OK);
+        et_run_until(c, &a.done, 3000);
+        ET_STATUS(a, DLOCK_OK);
+        IT_RC(c, dlock_release(a.lock), DLOCK_OK);
+        dlock_lock_free(a.lock);
+        dlock_client_free(c);
+        printf("%s: the address that refused gave way to the next\n", names[i]);
+    }
+    snprintf(url, sizeof url, "redis://dead.dlock.test:%d", port);
+    dlock_client *c = it_client(url, NULL);
+    long long el;
+    failed_try(c, "res-several", "every address refuses", &el);
+    TH_CHECK(el < 500);
+    TH_CHECK(strstr(dlock_client_errstr(c), "2 addresses") != NULL);
+    dlock_client_free(c);
+}
+
 int main(void) {
     th_test_init(90);
     th_server *s = th_server_start(NULL);
@@ -288,6 +351,7 @@ int main(void) {
     freed_mid_lookup();
     reconnect(s);
     localhost(th_server_port(s));
+    several_addresses(th_server_port(s));
     th_server_free(s);
     IT_PASS("test_engine_resolve");
     return 0;
