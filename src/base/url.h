@@ -3,7 +3,7 @@
  * Pure helper: no I/O, no allocation, no global state. Unit-tested and fuzzed
  * without a server (tests/unit/test_url.c, fuzz/fuzz_url.c).
  *
- * Accepted forms (DESIGN.md "Connection URLs"):
+ * Accepted forms (README.md "Connection URLs"):
  *   redis://[user[:password]@]host[:port][/db][?opts]      one server
  *   redis://[user[:password]@]h1:p1,h2:p2,h3:p3[/db][?opts]  Redlock set
  *   unix:///path/to/redis.sock[?db=N&opts]                   Unix socket

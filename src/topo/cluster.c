@@ -5,7 +5,7 @@
  * each of the 16384 hash slots to the node serving it, loaded with
  * `CLUSTER SLOTS` (cluster_map.c) by the first request that needs it.
  *
- * Every key of one lock shares the slot of its {name} (DESIGN.md "Keys"), so
+ * Every key of one lock shares the slot of its {name} (docs/PROTOCOL.md §1), so
  * each request goes to exactly one node:
  *   - MOVED slot host:port: the slot moved for good. The slot's entry is
  *     updated at once, the request is re-sent there, and the whole map is

@@ -1,5 +1,5 @@
 /* test_lease.c - `dlock run`: the command never outlives the lease by
- * dlock's own fault (DESIGN.md, guarantee 7). Cases of test_cli. */
+ * dlock's own fault (README.md "The tool"; man/dlock.1). Cases of test_cli. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

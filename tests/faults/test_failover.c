@@ -520,7 +520,7 @@ static int64_t sentinel_kill_with(tt_sentinels *g, int prompt) {
     printf("sentinel: %d promoted %.1f s after the kill\n", th_server_port(r),
            (th_now_us() - t) / 1e6);
     /* Back (with whatever its last RDB held), a master until Sentinel
-     * makes it a replica of r: no client may use it meanwhile (route.c
+     * makes it a replica of r: no client may use it meanwhile (src/topo/sentinel.c
      * asks the sentinels, and ROLE). */
     TH_EQ_INT(th_server_restart(m), 0);
     if (prompt) {

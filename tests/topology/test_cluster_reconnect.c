@@ -1,7 +1,7 @@
 /* test_cluster_reconnect.c - issue 10 §4, "Every operation on a lock must
  * go to the master the client currently trusts": on Sentinel the engine
  * asks the sentinels (and ROLE) again before a connection that was up
- * connects again (route.c). On a Cluster it connected again to the same
+ * connects again (src/topo/sentinel.c). On a Cluster it connected again to the same
  * address, which after a failover can be the old master restarted: back
  * with its old nodes.conf, it believes for a moment that it still serves
  * its slots. Redis itself refuses writes there for a while (CLUSTERDOWN
