@@ -56,7 +56,8 @@ int cli_nested(const char *name) {
 /* The shutdown schedule (supervise.c): SIGKILL margin_ms before the end of
  * the lease's validity, SIGTERM grace_ms before that. The grace is
  * --kill-after, cut so that SIGTERM never comes before an extension that
- * is due had its chance to succeed: ttl - interval - I/O timeout - drift. */
+ * is due had its chance to succeed: ttl - interval - I/O timeout - drift.
+ * The watchdog's deadline is renewed every half interval. */
 static void schedule(cli *c, int64_t interval, run_state *st) {
     int64_t ttl = c->ttl_ms;
     int64_t io = c->timeout_ms > 0 ? c->timeout_ms : 1000;
@@ -64,6 +65,7 @@ static void schedule(cli *c, int64_t interval, run_state *st) {
     st->margin_ms = ttl / 10 > 500 ? 500 : ttl / 10;
     int64_t room = ttl - interval - io - drift - st->margin_ms;
     st->grace_ms = c->kill_after_ms < room ? c->kill_after_ms : room > 0 ? room : 0;
+    st->refresh_ms = interval / 2 > 0 ? interval / 2 : 1;
 }
 
 static void json_summary(cli *c, const dlock_info *info, const run_state *st, int lost_rc,
@@ -269,7 +271,8 @@ int cli_run(cli *c, const char *name, char **argv) {
     cli_safe(argv[0], cmd, sizeof cmd);
     snprintf(what, sizeof what, "'%s'", cmd);
     run_state st = {.lock = l, .name = name, .what = what, .pid = -1, .tty = -1,
-                    .kill_at = -1, .watchdog = -1, .watchdog_fd = -1};
+                    .kill_at = -1, .watchdog = -1, .watchdog_fd = -1,
+                    .wd_at = -1};
     schedule(c, interval, &st);
     code = run_locked(c, &st, argv, interval);
     if (st.pid < 0) /* the command never started: give the lock back */

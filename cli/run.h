@@ -25,8 +25,11 @@ typedef struct run_state {
     int64_t kill_at;    /* after a lost report: when to SIGKILL, or -1 */
     int64_t margin_ms;  /* SIGKILL this long before the lease's validity ends */
     int64_t grace_ms;   /* SIGTERM this long before that SIGKILL */
-    pid_t watchdog;     /* kills the command's group if dlock dies; -1: none */
+    pid_t watchdog;     /* kills the command's group if dlock dies, or is stopped
+                           past the deadline it was given; -1: none */
     int watchdog_fd;    /* write end of its pipe */
+    int64_t wd_at;      /* the deadline it was given (monotonic ms), -1: none */
+    int64_t refresh_ms; /* renew that deadline at least this often */
 } run_state;
 
 /* The lost-lock flag and status, set by the keepalive thread. */

@@ -22,6 +22,11 @@
  * has PR_SET_PDEATHSIG(SIGKILL), and a small watchdog process, which holds
  * the read end of a pipe only dlock writes to, SIGKILLs the command's whole
  * process group when the pipe reports end-of-file without dlock's "done".
+ * If dlock is stopped (SIGSTOP, a debugger, a frozen cgroup) or hangs,
+ * nothing extends the lease and nothing carries out the schedule above, so
+ * dlock also hands the watchdog a deadline, renewed as the lease moves on:
+ * margin/2 after dlock's own SIGKILL is due, which is still margin/2 before
+ * the lease's validity ends. Past it, the watchdog SIGKILLs the group.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +48,13 @@
 static const int fwd_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 #define NFWD (sizeof fwd_signals / sizeof fwd_signals[0])
 #define LOST_BYTE 0 /* written by the lost callback; signals write their number */
+
+/* What dlock writes to the watchdog: one int64_t each (atomic pipe
+ * writes): a deadline (> 0, CLOCK_BOOTTIME ms, which runs on while the
+ * machine sleeps, as the lease does on the server), WD_NONE or WD_DONE. */
+#define WD_NONE 0   /* no deadline (again) */
+#define WD_DONE (-1) /* dlock ends normally: exit without killing */
+#define WD_EXIT_DEADLINE 3 /* the watchdog's exit status after a deadline kill */
 
 static int self_pipe[2] = {-1, -1};
 static atomic_int lost_flag;
@@ -84,6 +96,12 @@ int run_pipe_init(void) {
 static int64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t boot_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -207,9 +225,10 @@ static _Noreturn void child(char **argv, pid_t parent, const sigset_t *orig_mask
 }
 
 /* The watchdog (a forked process, in a process group of its own so that a
- * signal to dlock's group does not reach it): waits for a byte or
- * end-of-file on fd; on end-of-file dlock died, so SIGKILL the command's
- * group. Only async-signal-safe calls (dlock has threads). */
+ * signal to dlock's group does not reach it): reads dlock's messages on fd
+ * (WD_*) and SIGKILLs the command's group on end-of-file (dlock died) or
+ * once the last deadline it was given has passed. Only async-signal-safe
+ * calls (dlock has threads). */
 static _Noreturn void watchdog(int fd, pid_t group) {
     setpgid(0, 0);
     sigset_t all;
@@ -218,13 +237,31 @@ static _Noreturn void watchdog(int fd, pid_t group) {
     for (int i = 3; i < 1024; i++) /* dlock's sockets and pipes */
         if (i != fd)
             close(i);
-    unsigned char b;
-    ssize_t n;
-    while ((n = read(fd, &b, 1)) < 0 && errno == EINTR) {
+    int64_t deadline = WD_NONE;
+    for (;;) {
+        int timeout = -1;
+        if (deadline != WD_NONE) {
+            int64_t left = deadline - boot_ms();
+            if (left <= 0) {
+                kill(-group, SIGKILL);
+                _exit(WD_EXIT_DEADLINE);
+            }
+            timeout = left > 60000 ? 60000 : (int)left;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, timeout) <= 0)
+            continue; /* the deadline (or a spurious failure): look again */
+        int64_t msg;
+        ssize_t n = read(fd, &msg, sizeof msg);
+        if (n == 0) {
+            kill(-group, SIGKILL);
+            _exit(0);
+        }
+        if (n == (ssize_t)sizeof msg && msg == WD_DONE)
+            _exit(0);
+        if (n == (ssize_t)sizeof msg)
+            deadline = msg;
     }
-    if (n == 0)
-        kill(-group, SIGKILL);
-    _exit(0);
 }
 
 static void start_watchdog(run_state *st) {
@@ -243,16 +280,44 @@ static void start_watchdog(run_state *st) {
         close(wd[1]);
         return;
     }
+    /* dlock never waits on its watchdog: a full pipe (which a live
+     * watchdog never lets happen) loses one message. */
+    fcntl(wd[1], F_SETFL, O_NONBLOCK);
     st->watchdog = pid;
     st->watchdog_fd = wd[1];
+    st->wd_at = -1;
+}
+
+static void watchdog_send(run_state *st, int64_t msg) {
+    ssize_t r = write(st->watchdog_fd, &msg, sizeof msg);
+    (void)r; /* EPIPE: it is gone already (reaped in run_watchdog_done) */
+}
+
+/* The watchdog's deadline: at (monotonic ms, as dlock's own schedule), or
+ * -1 for none. Sent when it changes. */
+static void watchdog_arm(run_state *st, int64_t at) {
+    if (st->watchdog < 0 || at == st->wd_at)
+        return;
+    st->wd_at = at;
+    int64_t msg = at < 0 ? WD_NONE : boot_ms() + (at - now_ms());
+    watchdog_send(st, msg > 0 ? msg : 1);
+}
+
+/* Whether the watchdog has ended, killing the command at its deadline
+ * (dlock was stopped or hung past it); reaps it if it has ended. */
+static int watchdog_fired(run_state *st) {
+    int ws;
+    if (st->watchdog < 0 || waitpid(st->watchdog, &ws, WNOHANG) != st->watchdog)
+        return 0;
+    st->watchdog = -1;
+    close(st->watchdog_fd);
+    return WIFEXITED(ws) && WEXITSTATUS(ws) == WD_EXIT_DEADLINE;
 }
 
 void run_watchdog_done(run_state *st) {
     if (st->watchdog < 0)
         return;
-    unsigned char b = 1;
-    ssize_t r = write(st->watchdog_fd, &b, 1);
-    (void)r;
+    watchdog_send(st, WD_DONE);
     close(st->watchdog_fd);
     while (waitpid(st->watchdog, NULL, 0) < 0 && errno == EINTR) {
     }
@@ -393,8 +458,18 @@ static int64_t valid_until(const run_state *st) {
     return dlock_held(st->lock) ? lease_end(st) : -1;
 }
 
-/* Acts on the lease's schedule; returns the poll timeout until the next
- * step (ms, -1: none). */
+/* The watchdog's deadline for dlock's SIGKILL schedule: margin/2 after
+ * the SIGKILL due at the lease's end (vu, -1: none) or after a loss or
+ * --max-time (st->kill_at, -1: none), whichever comes first; -1 if none. */
+static int64_t watchdog_deadline(const run_state *st, int64_t vu) {
+    int64_t half = st->margin_ms / 2, at = vu >= 0 ? vu - st->margin_ms + half : -1;
+    if (st->kill_at >= 0 && (at < 0 || st->kill_at + half < at))
+        at = st->kill_at + half;
+    return at;
+}
+
+/* Acts on the lease's schedule and renews the watchdog's deadline;
+ * returns the poll timeout until the next step (ms, -1: none). */
 static int lease_step(run_state *st) {
     int64_t vu = valid_until(st), now = now_ms(), next = -1;
     char sname[96], d[32], d2[32];
@@ -434,10 +509,25 @@ static int lease_step(run_state *st) {
             next = st->kill_at;
         }
     }
+    watchdog_arm(st, watchdog_deadline(st, vu));
+    /* Look again at least every refresh_ms: the deadline moves on with
+     * every extension, long before dlock's own next step is due. */
+    if (st->wd_at >= 0 && (next < 0 || now + st->refresh_ms < next))
+        next = now + st->refresh_ms;
     if (next < 0)
         return -1;
     int64_t left = next - now_ms();
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+}
+
+/* The watchdog killed the command: dlock did not renew its deadline in time
+ * (stopped or hung), so the lease was not extended either. */
+static void stopped_kill(run_state *st) {
+    char sname[96];
+    st->lease_term = st->lease_kill = st->killed = 1;
+    cli_msg("dlock was stopped (or hung) until the lease of '%s' was about to end: its "
+            "watchdog killed %s (process group %ld, SIGKILL)",
+            cli_safe(st->name, sname, sizeof sname), st->what, (long)st->pid);
 }
 
 /* Reaps the command if it has exited (or stopped). */
@@ -454,6 +544,9 @@ static void reap(run_state *st) {
         if (w == st->pid) {
             st->status = ws;
             st->exited = 1;
+            watchdog_arm(st, -1); /* the group may be gone: never signal it again */
+            if (watchdog_fired(st) && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL)
+                stopped_kill(st);
         } else if (w < 0) {
             /* ECHILD: cannot happen for our own child; do not hang. */
             cli_msg("waitpid: %s", strerror(errno));

@@ -72,6 +72,7 @@ long long wait_dead(pid_t pid, int timeout_ms);
 /* Test cases in test_lease.c (section "the command never outlives the lease"). */
 void t_lease_pause(void);
 void t_parent_death(void);
+void t_stopped_dlock(void);
 void t_lost_at_release(void);
 void t_nested(void);
 /* test_kinds.c: --holders, -s/-x, several names. */

@@ -578,6 +578,7 @@ static const struct {
     {"lost_kill", t_lost_kill},     {"verbose", t_verbose},
     {"usage", t_usage},             {"connect_error", t_connect_error},
     {"lease_pause", t_lease_pause}, {"parent_death", t_parent_death},
+    {"stopped_dlock", t_stopped_dlock},
     {"lost_at_release", t_lost_at_release}, {"nested", t_nested},
     {"flock_opts", t_flock_opts},   {"json_errors", t_json_errors},
     {"hints", t_hints},             {"hints_topo", t_hints_topo},

@@ -39,6 +39,37 @@ void t_lease_pause(void) {
     EXPECT_IN(r.err, "SIGKILL");
 }
 
+/* dlock itself stopped (SIGSTOP to its pid alone; the command, in a
+ * process group of its own, runs on, and so would a job whose dlock a
+ * debugger, a cgroup freeze or a `kill -STOP` of dlock's own group
+ * halted): nothing extends the lease any more, and the command must still
+ * be dead before the lease can end. Continued later, dlock says what
+ * happened and exits 75. */
+void t_stopped_dlock(void) {
+    char ready[300];
+    path_in_dir(ready, sizeof ready, "ready.stop");
+    proc p;
+    start(&p, "--url", g_url, "run", "--ttl", "2000", "sd", "--", g_self, "child-sleep", ready,
+          "20000", "ignore-term", NULL);
+    pid_t child = ready_pid(ready, 5000);
+    long long t_before = th_now_us();
+    long long pttl = th_server_int(g_srv, "PTTL %s", "dlock:{sd}");
+    TH_CHECK(pttl > 0);
+    TH_EQ_INT(kill(p.pid, SIGSTOP), 0);
+    long long dead = wait_dead(child, 6000);
+    TH_EQ_INT(kill(p.pid, SIGCONT), 0);
+    result r;
+    finish(&p, 10000, &r);
+    if (dead < 0)
+        TH_FAIL("the command ran on for 6 s while its dlock was stopped (lease 2 s)");
+    long long margin_ms = (t_before + pttl * 1000 - dead) / 1000;
+    printf("stopped dlock: the command died %lld ms before its lease could end\n", margin_ms);
+    if (margin_ms < 0)
+        TH_FAIL("the command was still running %lld ms after its lease could end", -margin_ms);
+    EXPECT_CODE(&r, 75);
+    EXPECT_IN(r.err, "dlock was stopped");
+}
+
 /* SIGKILL to dlock: the command and what it started in its process group
  * die too, instead of running on while the next holder takes the lock. */
 void t_parent_death(void) {
