@@ -39,25 +39,6 @@
 static _Atomic int g_delay_ms;
 static _Atomic int g_lookups; /* of .dlock.test names */
 
-typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
-
-/* The addresses of a name that has several, in the resolver's order: each
- * looked up by the real getaddrinfo (literal addresses) and chained. */
-static int several(gai_fn real, const char *const *ips, int n, const char *service,
-                   const struct addrinfo *hints, struct addrinfo **res) {
-    struct addrinfo h = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
-    struct addrinfo **tail = res;
-    *res = NULL;
-    (void)hints;
-    for (int i = 0; i < n; i++) {
-        int rc = real(ips[i], service, &h, tail);
-        if (rc != 0)
-            return rc;
-        while (*tail != NULL)
-            tail = &(*tail)->ai_next;
-    }
-    return 0;
-}
 
 static int ends_with(const char *s, const char *tail) {
     size_t n = strlen(s), m = strlen(tail);
@@ -66,18 +47,18 @@ static int ends_with(const char *s, const char *tail) {
 
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res) {
-    gai_fn real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+    th_gai_fn real = (th_gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
     if (node != NULL && ends_with(node, ".dlock.test")) {
         atomic_fetch_add(&g_lookups, 1);
         static const char *const two[] = {"127.0.0.2", "127.0.0.1"};
         static const char *const v6[] = {"::1", "127.0.0.2", "127.0.0.1"};
         static const char *const dead[] = {"127.0.0.2", "127.0.0.3"};
         if (strcmp(node, "two.dlock.test") == 0)
-            return several(real, two, 2, service, hints, res);
+            return th_gai_chain(real, two, 2, service, res);
         if (strcmp(node, "v6.dlock.test") == 0)
-            return several(real, v6, 3, service, hints, res);
+            return th_gai_chain(real, v6, 3, service, res);
         if (strcmp(node, "dead.dlock.test") == 0)
-            return several(real, dead, 2, service, hints, res);
+            return th_gai_chain(real, dead, 2, service, res);
         if (strcmp(node, "slow.dlock.test") != 0)
             return EAI_NONAME;
         if (hints != NULL && hints->ai_family == AF_INET6)

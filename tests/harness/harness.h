@@ -73,6 +73,20 @@ void th_test_init(int timeout_s);
 long long th_now_us(void); /* CLOCK_MONOTONIC in microseconds */
 void th_sleep_ms(int ms);  /* sleeps the full time even if signals interrupt */
 
+/* ---- host names ------------------------------------------------------------ */
+
+/* For a test that defines its own getaddrinfo (so the library's calls reach
+ * it) to answer made-up names with chosen addresses: real is the libc
+ * function (dlsym(RTLD_NEXT, "getaddrinfo")). Looks up each literal
+ * address ips[0..n) for service (TCP) and chains the answers in that
+ * order into *res (freed by freeaddrinfo, as glibc frees a chain). Returns
+ * 0 or the EAI_* of the first that failed (*res NULL then). */
+struct addrinfo;
+typedef int (*th_gai_fn)(const char *, const char *, const struct addrinfo *,
+                         struct addrinfo **);
+int th_gai_chain(th_gai_fn real, const char *const *ips, int n, const char *service,
+                 struct addrinfo **res);
+
 /* ---- redis-server -------------------------------------------------------- */
 
 typedef struct th_server th_server;

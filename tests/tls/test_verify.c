@@ -5,7 +5,9 @@
  *     it) and host name mismatch (tls_server_name not in it); a certificate
  *     that names only "localhost" works with tls_server_name=localhost,
  *     and with a URL that names the host localhost (looked up, checked by
- *     name);
+ *     name); a made-up name whose first address refuses: the next one's
+ *     connection is checked against tls_server_name (getaddrinfo is
+ *     interposed: "two.dlock.test" is 127.0.0.2, then 127.0.0.1);
  *     IPv6: [::1] checked against the certificate's IP entries;
  *   - an expired certificate;
  *   - SNI: openssl s_server presents a second certificate to clients that
@@ -19,7 +21,9 @@
  *   - files that cannot be loaded fail dlock_client_new with EINVAL;
  *   - no detail string carries the URL's password.
  * Every failure must come well within the connect timeout (no hang). */
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +35,15 @@
 #include "tls_env.h"
 
 #define SECRET "pw-verify-7e31"
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res) {
+    static const char *const two[] = {"127.0.0.2", "127.0.0.1"};
+    th_gai_fn real = (th_gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+    if (node != NULL && strcmp(node, "two.dlock.test") == 0)
+        return th_gai_chain(real, two, 2, service, res);
+    return real(node, service, hints, res);
+}
 
 /* ping url; expect want; the detail must contain each of the words, not the
  * password, and the failure must come fast. */
@@ -82,6 +95,11 @@ static void wrong_ca_and_names(void) {
     snprintf(url, sizeof url, "rediss://localhost:%d?tls_ca=%s", wport, te_file("ca.crt"));
     expect_ping("rediss://localhost, a certificate for another name", url, DLOCK_EIO,
                 "hostname mismatch", NULL);
+    snprintf(url, sizeof url, "rediss://two.dlock.test:%d?tls_ca=%s&tls_server_name=localhost",
+             lport, te_file("ca.crt"));
+    expect_ping("the second address of a name", url, DLOCK_OK, NULL, NULL);
+    snprintf(url, sizeof url, "rediss://two.dlock.test:%d?tls_ca=%s", lport, te_file("ca.crt"));
+    expect_ping("… checked against that name", url, DLOCK_EIO, "hostname mismatch", NULL);
     th_server_free(s);
     th_server_free(w);
     th_server_free(lh);

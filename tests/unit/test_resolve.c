@@ -11,10 +11,9 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "resolve.h"
 #include "unit.h"
-
-typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 
 static const char *const mixed[] = {"::1", "127.0.0.2", "::1", "fe80::1", "127.0.0.1",
                                     "127.0.0.2"};
@@ -24,29 +23,15 @@ static const char *const many[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0
 
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res) {
-    gai_fn real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+    th_gai_fn real = (th_gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
     size_t len = node ? strlen(node) : 0;
     if (len < 11 || strcmp(node + len - 11, ".dlock.test") != 0)
         return real(node, service, hints, res);
-    const char *const *ips = NULL;
-    int n = 0;
     if (strcmp(node, "mixed.dlock.test") == 0)
-        ips = mixed, n = 6;
-    else if (strcmp(node, "many.dlock.test") == 0)
-        ips = many, n = 10;
-    else
-        return EAI_NONAME;
-    struct addrinfo h = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
-    struct addrinfo **tail = res;
-    *res = NULL;
-    for (int i = 0; i < n; i++) {
-        int rc = real(ips[i], service, &h, tail);
-        if (rc != 0)
-            return rc;
-        while (*tail != NULL)
-            tail = &(*tail)->ai_next;
-    }
-    return 0;
+        return th_gai_chain(real, mixed, 6, service, res);
+    if (strcmp(node, "many.dlock.test") == 0)
+        return th_gai_chain(real, many, 10, service, res);
+    return EAI_NONAME;
 }
 
 /* Look name up and wait (at most 5 s) for the answer: its count, the
