@@ -402,8 +402,10 @@ static int io_blocked(dl_conn *c, int r, short *ev, const char *fmt) {
     return -1;
 }
 
-/* One step of connecting: the TCP connect's outcome, then (TLS) the
- * handshake, until the transport is ready or asks to wait (hs_ev). */
+/* One step of connecting: a host name's look-up answered (connect to its
+ * first address), the TCP connect's outcome (refused: the name's next
+ * address, if any), then (TLS) the handshake, until the transport is
+ * ready or asks to wait (hs_ev). */
 static void finish_connect(dl_conn *c) {
     if (c->res != NULL && c->res_next == 0) { /* the look-up answered */
         if (!dl_resolve_done(c->res))
