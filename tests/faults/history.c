@@ -96,9 +96,10 @@ static int by_name_start(const void *a, const void *b) {
     return x->start_us < y->start_us ? -1 : x->start_us > y->start_us;
 }
 
-/* A data-loss event that may lie between the starts a < b of two intervals:
- * the earlier began before the event was confirmed, the later after the
- * event could first have happened. */
+/* A data-loss event that may lie between two grants: a is when the
+ * earlier one's acquire began (began()), b when the later one's returned;
+ * the earlier grant may have run before the event was confirmed, the
+ * later after the event could first have happened. */
 static int loss_between(const hist *h, int64_t a, int64_t b) {
     int64_t n = atomic_load(&h->nloss);
     if (n > (int64_t)(sizeof h->loss_to / sizeof h->loss_to[0]))
@@ -107,6 +108,13 @@ static int loss_between(const hist *h, int64_t a, int64_t b) {
         if (a < h->loss_to[i] && b > h->loss_from[i])
             return 1;
     return 0;
+}
+
+/* When r's grant may have run from: its acquire's start if recorded (a
+ * grant that runs before a loss can be seen by its process only after the
+ * loss was confirmed), else its return. */
+static int64_t began(const hist_rec *r) {
+    return r->req_us > 0 && r->req_us < r->start_us ? r->req_us : r->start_us;
 }
 
 /* ---- the other kinds ---- */
@@ -125,8 +133,8 @@ typedef struct kscan {
 
 /* Holders at each start instant within the smallest limit among them: a
  * sweep over the records by start, keeping those not yet ended. A
- * violation is explained when a data-loss event lies between the start
- * of the oldest holder and this instant. */
+ * violation is explained when a data-loss event lies between the grant
+ * of the oldest holder (from began()) and this instant. */
 static void check_holders(kscan *k, int64_t *active) {
     int64_t na = 0;
     for (int64_t i = 0; i < k->n; i++) {
@@ -140,7 +148,7 @@ static void check_holders(kscan *k, int64_t *active) {
             const hist_rec *r = &k->v[active[a]];
             int64_t l = r->limit > 0 ? r->limit : 1;
             lim = l < lim ? l : lim;
-            first = r->start_us < first ? r->start_us : first;
+            first = began(r) < first ? began(r) : first;
         }
         if (na > k->res->max_holders)
             k->res->max_holders = na;
@@ -254,7 +262,7 @@ static void check_fences(kscan *k, int64_t *ix, int64_t *mx_req, int64_t *ends, 
         /* Explained by a data loss between the two grants (the counter
          * reset): r's and the higher fence's, or the same fence's. */
         int64_t o = j >= 0 ? j : twin[i];
-        int64_t a = v[o].start_us < r->start_us ? v[o].start_us : r->start_us;
+        int64_t a = v[o].start_us < r->start_us ? began(&v[o]) : began(r);
         int64_t b = v[o].start_us < r->start_us ? r->start_us : v[o].start_us;
         int expl = loss_between(k->h, a, b);
         k->res->fence_regressions++;
@@ -309,7 +317,7 @@ static void check_mutex(const hist *h, const hist_rec *v, int64_t n, hist_result
         const hist_rec *r = &v[i], *p = &v[maxi];
         if (r->start_us < p->end_us) {
             int64_t ov = (r->end_us < p->end_us ? r->end_us : p->end_us) - r->start_us;
-            int expl = loss_between(h, p->start_us, r->start_us);
+            int expl = loss_between(h, began(p), r->start_us);
             res->overlaps++;
             res->explained += expl;
             partial[r->group] = partial[p->group] = 1;
@@ -326,7 +334,7 @@ static void check_mutex(const hist *h, const hist_rec *v, int64_t n, hist_result
         }
         if (r->fence > 0) {
             if (lastf >= 0 && r->fence <= v[lastf].fence) {
-                int expl = loss_between(h, v[lastf].start_us, r->start_us);
+                int expl = loss_between(h, began(&v[lastf]), r->start_us);
                 res->fence_regressions++;
                 res->explained += expl;
                 if (SHOW(expl))
