@@ -5,7 +5,10 @@
  * hiredis only for the TCP connect and its reply reader: the bytes go
  * through the library's TLS transport (src/net/tls.c, the same
  * verification as every other dlock connection), driven here by poll with
- * the command's deadline.
+ * the command's deadline. A host name is looked up as the library does
+ * (src/net/resolve.c: on a thread, within the timeout, which hiredis's
+ * connect does not cover) and its addresses are tried in turn while one
+ * refuses.
  *
  * The password goes out once per server in an AUTH formatted into a buffer
  * of ours and wiped once written (hiredis 0.14 frees its output buffer
@@ -20,8 +23,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "doctor.h"
+#include "resolve.h"
 
 static long long now_ms(void) {
     struct timespec ts;
@@ -167,14 +172,55 @@ static int handshake(doctor *d, dconn *dc, const char *host) {
     return 0;
 }
 
+static struct timeval tv_ms(long long ms) {
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+/* Connect to host name `host` within timeout_ms, look-up included: NULL
+ * with the reason in dc->err, or a context (its err set if the last
+ * address failed). */
+static redisContext *connect_name(dconn *dc, const char *host, int port, long long timeout_ms) {
+    long long deadline = now_ms() + timeout_ms;
+    int fd = -1;
+    dl_resolve *r = dl_resolve_start(host, port, &fd);
+    if (r == NULL) {
+        snprintf(dc->err, sizeof dc->err, "cannot start the host name lookup: %s",
+                 strerror(errno));
+        return NULL;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (!dl_resolve_done(r) && now_ms() < deadline)
+        poll(&p, 1, (int)(deadline - now_ms()));
+    close(fd);
+    int n = -1;
+    if (!dl_resolve_done(r))
+        snprintf(dc->err, sizeof dc->err, "host name lookup did not complete in time");
+    else
+        n = dl_resolve_count(r, dc->err, sizeof dc->err);
+    redisContext *ctx = NULL;
+    for (int i = 0; i < n && (ctx == NULL || ctx->err); i++) {
+        long long left = deadline - now_ms();
+        redisFree(ctx);
+        ctx = redisConnectWithTimeout(dl_resolve_addr(r, i), port, tv_ms(left > 1 ? left : 1));
+    }
+    dl_resolve_drop(r);
+    return ctx;
+}
+
 int dconn_open(doctor *d, server *s, dconn *dc, const char *host, int port, const char *path) {
     memset(dc, 0, sizeof *dc);
     dc->timeout_ms = d->timeout_ms;
-    struct timeval tv = {d->timeout_ms / 1000, (d->timeout_ms % 1000) * 1000};
-    dc->ctx = path ? redisConnectUnixWithTimeout(path, tv)
-                   : redisConnectWithTimeout(host, port, tv);
-    const char *why = dc->ctx == NULL                          ? "out of memory"
-                      : dc->ctx->err                           ? dc->ctx->errstr
+    struct timeval tv = tv_ms(d->timeout_ms);
+    if (path != NULL)
+        dc->ctx = redisConnectUnixWithTimeout(path, tv);
+    else if (dl_host_is_address(host))
+        dc->ctx = redisConnectWithTimeout(host, port, tv);
+    else
+        dc->ctx = connect_name(dc, host, port, d->timeout_ms);
+    const char *why = dc->ctx == NULL && dc->err[0] != '\0' ? dc->err
+                      : dc->ctx == NULL                      ? "out of memory"
+                      : dc->ctx->err                         ? dc->ctx->errstr
                       : redisSetTimeout(dc->ctx, tv) != REDIS_OK ? "cannot set the command timeout"
                                                                : NULL;
     if (why == NULL && d->tls != NULL && path == NULL && handshake(d, dc, host) != 0)

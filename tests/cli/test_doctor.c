@@ -1,9 +1,11 @@
 /* test_doctor.c - `dlock doctor` against real redis-server processes with
  * safe and unsafe settings: exit status by severity, the setting named in
  * the text and in --json, a Redlock set naming one server twice, an
- * unreachable server, and a password that never shows.
+ * unreachable server, a password that never shows, and host names: looked
+ * up within --io-timeout, and a name's next address tried when the first
+ * refuses (fake_dns.c, preloaded into dlock, makes the names up).
  *
- *   test_doctor CASE PATH_TO_DLOCK
+ *   test_doctor CASE PATH_TO_DLOCK PATH_TO_FAKE_DNS_SO
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,20 +199,52 @@ static void t_usage(void) {
     EXPECT_IN(r.err, "--io-timeout wants milliseconds");
 }
 
+static const char *g_fake_dns;
+
+/* Host names, as the library treats them: a look-up slower than
+ * --io-timeout ends at that timeout, saying so; a name whose first address
+ * refuses is reached at its second. */
+static void t_names(void) {
+    char pre[600];
+    const char *asan = getenv("ASAN_OPTIONS");
+    snprintf(pre, sizeof pre, "%s%sverify_asan_link_order=0", asan ? asan : "",
+             asan ? ":" : "");
+    setenv("ASAN_OPTIONS", pre, 1); /* a preloaded library comes before ASan's */
+    setenv("LD_PRELOAD", g_fake_dns, 1);
+    setenv("DLOCK_FAKE_DNS_DELAY_MS", "3000", 1);
+    int port = th_server_port(g_srv);
+    char url[100];
+    result r;
+    snprintf(url, sizeof url, "redis://slow.dlock.test:%d", port);
+    dl(&r, "doctor", "--io-timeout", "300", url, NULL);
+    printf("a 3 s look-up, --io-timeout 300: exit %d after %lld ms\n", r.code, r.ms);
+    EXPECT_CODE(&r, 69);
+    EXPECT_IN(r.out, "lookup did not complete in time");
+    TH_CHECK(r.ms < 2000);
+    snprintf(url, sizeof url, "redis://two.dlock.test:%d", port);
+    dl(&r, "doctor", url, NULL);
+    printf("two addresses, the first refusing: exit %d\n", r.code);
+    EXPECT_CODE(&r, 1); /* reached: AOF is off on this server, a warning */
+    EXPECT_IN(r.out, "noeviction");
+    EXPECT_IN(r.out, "0 unreachable");
+    unsetenv("LD_PRELOAD");
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
 } cases[] = {
     {"safe", t_safe},           {"allkeys", t_allkeys},         {"volatile", t_volatile},
     {"same_server", t_same_server}, {"unreachable", t_unreachable}, {"auth", t_auth},
-    {"cluster_node", t_cluster_node}, {"usage", t_usage},
+    {"cluster_node", t_cluster_node}, {"usage", t_usage},     {"names", t_names},
 };
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: test_doctor CASE PATH_TO_DLOCK\n");
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_doctor CASE PATH_TO_DLOCK PATH_TO_FAKE_DNS_SO\n");
         return 2;
     }
+    g_fake_dns = argv[3];
     cli_test_init(argv[2], 50);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (strcmp(cases[i].name, argv[1]) != 0)
