@@ -438,6 +438,8 @@ static void finish_connect(dl_conn *c) {
             return;
         }
         c->tcp_up = 1;
+        dl_resolve_drop(c->res); /* connected: the other addresses are not needed */
+        c->res = NULL;
     }
     int r = c->tr.ops->handshake(&c->tr);
     if (r == DL_IO_DONE)

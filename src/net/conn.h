@@ -87,7 +87,7 @@ typedef struct dl_conn {
      * descriptor: requests queue in its output buffer, and move to the
      * socket's with it. Then the addresses found are tried in turn: one
      * whose connect fails gives way to the next (res_next: the next to
-     * try, of res_n), the buffer moving again. */
+     * try, of res_n), the buffer moving again. Dropped once TCP is up. */
     struct dl_resolve *res;
     int res_n, res_next;
     int skip;      /* AUTH/SELECT replies to check and drop first */

@@ -47,6 +47,13 @@ static hist_result check(hist *h, const char *label, int64_t want) {
 
 static void add(hist *h, hist_rec r) { TH_EQ_INT(hist_add_rec(h, &r), 0); }
 
+/* h's one data-loss event, at some time in [from, to]. */
+static void one_loss(hist *h, int64_t from, int64_t to) {
+    h->loss_from[0] = from;
+    h->loss_to[0] = to;
+    atomic_store(&h->nloss, 1);
+}
+
 static void mutex(void) {
     hist *h = hist_new(16);
     hist_add(h, "m", 1, 100, 200, 0);
@@ -138,17 +145,13 @@ static void multi(void) {
 static void losses(void) {
     hist *h = hist_new(16);
     add(h, rec("rw", 4, 10, 100, 300, 1, 0));
-    h->loss_from[0] = 150;
-    h->loss_to[0] = 160;
-    atomic_store(&h->nloss, 1);
+    one_loss(h, 150, 160);
     add(h, rec("rw", 1, 170, 200, 250, 1, 0));
     hist_result r = check(h, "rw across a loss", 0);
     TH_CHECK(r.violations >= 1 && r.explained == r.violations);
     h = hist_new(16);
     add(h, rec("s", 3, 10, 100, 300, 1, 0));
-    h->loss_from[0] = 150;
-    h->loss_to[0] = 160;
-    atomic_store(&h->nloss, 1);
+    one_loss(h, 150, 160);
     add(h, rec("s", 1, 170, 200, 250, 1, 0));
     r = check(h, "sem across a loss", 0);
     TH_CHECK(r.violations >= 1 && r.explained == r.violations);
@@ -157,9 +160,7 @@ static void losses(void) {
      * is higher, only the same one was issued before. */
     h = hist_new(16);
     add(h, rec("s", 3, 10, 100, 200, 2, 0));
-    h->loss_from[0] = 250;
-    h->loss_to[0] = 260;
-    atomic_store(&h->nloss, 1);
+    one_loss(h, 250, 260);
     add(h, rec("s", 3, 50, 300, 400, 2, 0));
     r = check(h, "sem fence twice across a loss", 0);
     TH_CHECK(r.violations == 1 && r.explained == 1);
@@ -169,9 +170,7 @@ static void losses(void) {
      * test_server_state under load. */
     h = hist_new(16);
     add(h, rec("m", 15, 140, 165, 250, 0, 0));
-    h->loss_from[0] = 150;
-    h->loss_to[0] = 160;
-    atomic_store(&h->nloss, 1);
+    one_loss(h, 150, 160);
     add(h, rec("m", 1, 155, 170, 300, 0, 0));
     r = check(h, "mutex granted before a loss, returned after it", 0);
     TH_CHECK(r.violations == 2 && r.explained == 2);
